@@ -1,0 +1,77 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// A one-way chain of small targets (see Sources/*/README.md):
+// CLdns -> DNSWire -> Zones -> Answers -> Server -> App -> gtmd
+//                  \-> Config (-> Health) -/
+let package = Package(
+    name: "gtmd",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "gtmd", targets: ["gtmd"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLdns",
+            pkgConfig: "ldns",
+            providers: [.apt(["libldns-dev"])]
+        ),
+        .target(name: "CSockets"),
+        .target(
+            name: "DNSWire",
+            dependencies: ["CLdns"]
+        ),
+        .target(
+            name: "Zones",
+            dependencies: ["DNSWire"]
+        ),
+        .target(
+            name: "Config",
+            dependencies: ["DNSWire", "Yams"]
+        ),
+        .target(
+            name: "Answers",
+            dependencies: ["DNSWire", "Zones", "Config"]
+        ),
+        .target(
+            name: "Server",
+            dependencies: [
+                "Answers", "CSockets",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "App",
+            dependencies: [
+                "Server", "Answers", "Zones", "Config", "DNSWire",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "gtmd",
+            dependencies: [
+                "App",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .target(
+            name: "TestSupport",
+            dependencies: ["DNSWire"],
+            path: "Tests/TestSupport"
+        ),
+        .testTarget(name: "DNSWireTests", dependencies: ["DNSWire", "TestSupport"]),
+        .testTarget(name: "ZonesTests", dependencies: ["Zones", "TestSupport"]),
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "TestSupport"]),
+        .testTarget(name: "AnswersTests", dependencies: ["Answers", "Zones", "Config", "DNSWire", "TestSupport"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "DNSWire"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

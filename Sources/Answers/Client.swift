@@ -1,0 +1,25 @@
+/// Where a query came from. A plain value (no allocation) filled by the server from the socket address.
+public struct ClientInfo: Sendable {
+    public enum Transport: UInt8, Sendable { case udp = 0, tcp = 1 }
+    public var transport: Transport
+    /// 4 for IPv4, 6 for IPv6.
+    public var family: UInt8
+    /// Address bytes in network order; IPv4 uses the first 4 bytes.
+    public var address: (UInt64, UInt64)
+    public var port: UInt16
+
+    public init(transport: Transport, family: UInt8 = 4, address: (UInt64, UInt64) = (0, 0), port: UInt16 = 0) {
+        self.transport = transport; self.family = family; self.address = address; self.port = port
+    }
+}
+
+/// Per-worker counters, plain integers bumped by the responder and folded into metrics by the owner.
+public struct ResponderCounters: Sendable {
+    public var queries: Int = 0
+    public var dropped: Int = 0
+    public var truncated: Int = 0
+    /// Index = rcode (0...15), 16 = BADVERS.
+    public var byRcode: (Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int) =
+        (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    public init() {}
+}

@@ -1,0 +1,3 @@
+#ifndef GTMD_CSOCKETS_H
+#define GTMD_CSOCKETS_H
+#endif

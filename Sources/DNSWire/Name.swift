@@ -1,0 +1,174 @@
+/// A domain name in uncompressed wire form (RFC 1035 §3.1), case preserved.
+/// Invariant: `wire` is a valid sequence of labels (each ≤ 63 bytes) ending in the root label, ≤ 255 bytes.
+public struct DNSName: Hashable, Sendable, CustomStringConvertible, Comparable {
+    public let wire: [UInt8]
+
+    public static let root = DNSName(uncheckedWire: [0])
+
+    public init(uncheckedWire: [UInt8]) { self.wire = uncheckedWire }
+
+    /// Validates wire bytes: label lengths, total length, terminating root label.
+    public init?(wire: [UInt8]) {
+        guard DNSName.validWire(wire) else { return nil }
+        self.wire = wire
+    }
+
+    static func validWire(_ w: [UInt8]) -> Bool {
+        guard !w.isEmpty, w.count <= 255 else { return false }
+        var i = 0
+        while i < w.count {
+            let l = Int(w[i])
+            if l == 0 { return i == w.count - 1 }
+            if l > 63 { return false }
+            i += l + 1
+        }
+        return false
+    }
+
+    /// Parses presentation format ("www.Example.com." or relative to `origin`), with `\DDD` and `\X` escapes.
+    /// A name without a trailing dot is taken relative to `origin` (or to the root when origin is nil).
+    public init(_ text: String, origin: DNSName? = nil) throws(NameError) {
+        if text == "@" {
+            guard let o = origin else { throw .relativeWithoutOrigin(text) }
+            self = o
+            return
+        }
+        if text == "." { self = .root; return }
+        var wire: [UInt8] = []
+        var label: [UInt8] = []
+        let bytes = Array(text.utf8)
+        guard !bytes.isEmpty else { throw .empty }
+        var i = 0
+        var absolute = false
+        func flush() throws(NameError) {
+            guard !label.isEmpty else { throw .emptyLabel(text) }
+            guard label.count <= 63 else { throw .labelTooLong(text) }
+            wire.append(UInt8(label.count)); wire.append(contentsOf: label); label.removeAll(keepingCapacity: true)
+        }
+        while i < bytes.count {
+            let c = bytes[i]
+            if c == UInt8(ascii: "\\") {
+                guard i + 1 < bytes.count else { throw .badEscape(text) }
+                let d = bytes[i + 1]
+                if d >= 0x30 && d <= 0x39 {
+                    guard i + 3 < bytes.count + 0, i + 3 <= bytes.count - 0 else { throw .badEscape(text) }
+                    let digits = bytes[(i + 1)...(i + 3)]
+                    guard digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { throw .badEscape(text) }
+                    let v = digits.reduce(0) { $0 * 10 + Int($1 - 0x30) }
+                    guard v <= 255 else { throw .badEscape(text) }
+                    label.append(UInt8(v)); i += 4
+                } else {
+                    label.append(d); i += 2
+                }
+                continue
+            }
+            if c == UInt8(ascii: ".") {
+                try flush()
+                if i == bytes.count - 1 { absolute = true }
+                i += 1
+                continue
+            }
+            label.append(c); i += 1
+        }
+        if !label.isEmpty { try flush() }
+        if absolute {
+            wire.append(0)
+        } else {
+            let o = origin ?? .root
+            wire.append(contentsOf: o.wire)
+        }
+        guard wire.count <= 255 else { throw .nameTooLong(text) }
+        self.wire = wire
+    }
+
+    /// Lower-cased copy (ASCII only, as DNS compares names, RFC 4343).
+    public var lowercased: DNSName { DNSName(uncheckedWire: wire.map(asciiLower)) }
+
+    public var labelCount: Int {
+        var n = 0, i = 0
+        while wire[i] != 0 { n += 1; i += Int(wire[i]) + 1 }
+        return n
+    }
+
+    /// Labels from left to right, without lengths.
+    public var labels: [ArraySlice<UInt8>] {
+        var out: [ArraySlice<UInt8>] = []
+        var i = 0
+        while wire[i] != 0 { let l = Int(wire[i]); out.append(wire[(i + 1)...(i + l)]); i += l + 1 }
+        return out
+    }
+
+    /// The name with its leftmost label removed (nil for the root).
+    public var parent: DNSName? {
+        guard wire[0] != 0 else { return nil }
+        return DNSName(uncheckedWire: Array(wire[(Int(wire[0]) + 1)...]))
+    }
+
+    public var isWildcard: Bool { wire.count >= 2 && wire[0] == 1 && wire[1] == UInt8(ascii: "*") }
+
+    /// True when `self` equals `other` or lies below it (case-insensitive).
+    public func isSubdomain(of other: DNSName) -> Bool {
+        let a = lowercased.wire, b = other.lowercased.wire
+        guard a.count >= b.count else { return false }
+        guard a.suffix(b.count).elementsEqual(b) else { return false }
+        // The suffix must start on a label boundary.
+        var i = 0
+        while i < a.count - b.count { i += Int(a[i]) + 1 }
+        return i == a.count - b.count
+    }
+
+    public func prepending(label: String) -> DNSName {
+        let l = Array(label.utf8)
+        return DNSName(uncheckedWire: [UInt8(l.count)] + l + wire)
+    }
+
+    public var description: String {
+        if wire == [0] { return "." }
+        var s = ""
+        var i = 0
+        while wire[i] != 0 {
+            let l = Int(wire[i])
+            for b in wire[(i + 1)...(i + l)] {
+                switch b {
+                case UInt8(ascii: "."), UInt8(ascii: "\\"), UInt8(ascii: "\""), UInt8(ascii: "("), UInt8(ascii: ")"),
+                     UInt8(ascii: ";"), UInt8(ascii: "@"), UInt8(ascii: "$"):
+                    s.append("\\"); s.unicodeScalars.append(UnicodeScalar(b))
+                case 0x21...0x7e: s.unicodeScalars.append(UnicodeScalar(b))
+                default:
+                    let d = String(b); s.append("\\" + String(repeating: "0", count: 3 - d.count) + d)
+                }
+            }
+            s.append(".")
+            i += l + 1
+        }
+        return s
+    }
+
+    public static func == (a: DNSName, b: DNSName) -> Bool {
+        a.wire.count == b.wire.count && zip(a.wire, b.wire).allSatisfy { asciiLower($0) == asciiLower($1) }
+    }
+    public func hash(into h: inout Hasher) { for b in wire { h.combine(asciiLower(b)) } }
+
+    /// Canonical DNS order (RFC 4034 §6.1): compare labels right to left, case-insensitively.
+    public static func < (a: DNSName, b: DNSName) -> Bool {
+        let la = a.lowercased.labels.reversed().map(Array.init), lb = b.lowercased.labels.reversed().map(Array.init)
+        for (x, y) in zip(la, lb) where x != y { return x.lexicographicallyPrecedes(y) }
+        return la.count < lb.count
+    }
+}
+
+@inline(__always) public func asciiLower(_ b: UInt8) -> UInt8 { (b >= 0x41 && b <= 0x5A) ? b | 0x20 : b }
+
+public enum NameError: Error, Equatable, CustomStringConvertible {
+    case empty, emptyLabel(String), labelTooLong(String), nameTooLong(String), badEscape(String), relativeWithoutOrigin(String)
+    public var description: String {
+        switch self {
+        case .empty: return "empty name"
+        case .emptyLabel(let s): return "'\(s)': empty label"
+        case .labelTooLong(let s): return "'\(s)': label longer than 63 bytes"
+        case .nameTooLong(let s): return "'\(s)': name longer than 255 bytes"
+        case .badEscape(let s): return "'\(s)': bad escape"
+        case .relativeWithoutOrigin(let s): return "'\(s)': relative name without an origin"
+        }
+    }
+}
