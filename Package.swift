@@ -15,6 +15,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         .systemLibrary(
@@ -32,8 +34,19 @@ let package = Package(
             dependencies: ["DNSWire"]
         ),
         .target(
+            name: "Health",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
             name: "Config",
-            dependencies: ["DNSWire", "Yams"]
+            dependencies: ["DNSWire", "Health", "Yams"]
         ),
         .target(
             name: "Answers",
@@ -71,6 +84,8 @@ let package = Package(
         .testTarget(name: "ZonesTests", dependencies: ["Zones", "TestSupport"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "TestSupport"]),
         .testTarget(name: "AnswersTests", dependencies: ["Answers", "Zones", "Config", "DNSWire", "TestSupport"]),
+        .testTarget(name: "HealthTests", dependencies: ["Health", "TestSupport"]),
+        .testTarget(name: "ServerTests", dependencies: ["Server", "Answers", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "DNSWire"]),
     ],
     swiftLanguageModes: [.v6]
