@@ -1,34 +1,171 @@
 import DNSWire
 
-/// The immutable table of prebuilt wire answers (stub; the real builder lands with the responder).
+/// Response options that come from the server config and are swapped together with the answers.
+public struct ResponseOptions: Sendable, Equatable {
+    /// Our EDNS UDP payload size (RFC 6891), advertised in every OPT we send and the cap for UDP replies.
+    public var ednsBufferSize: UInt16 = 1232
+    /// NSID payload (RFC 5001), sent when the client asks for it; nil = not configured.
+    public var nsid: [UInt8]? = nil
+    /// Answer `version.bind`/`version.server` CH TXT with this text; nil = REFUSED.
+    public var versionText: String? = nil
+    /// Answer `id.server`/`hostname.bind` CH TXT with this text; nil = REFUSED.
+    public var identityText: String? = nil
+    public init(ednsBufferSize: UInt16 = 1232, nsid: [UInt8]? = nil, versionText: String? = nil, identityText: String? = nil) {
+        self.ednsBufferSize = ednsBufferSize; self.nsid = nsid; self.versionText = versionText; self.identityText = identityText
+    }
+}
+
+/// One prebuilt answer: the bytes of the answer, authority and additional sections for a question,
+/// plus where owner-name pointers must be patched and where the answer may be cut for truncation.
+/// Invariant: `cuts` are ascending, the last equals the whole answer.
+struct Answer {
+    var blobStart: Int32
+    var blobLength: Int32
+    var relocStart: Int32
+    var relocCount: Int32
+    var cutStart: Int32
+    var cutCount: Int32
+    var an: UInt16, ns: UInt16, ar: UInt16
+    var rcode: UInt8
+    var aa: Bool
+}
+
+/// A 2-byte compression pointer to patch at `position` (relative to the answer start): it points at the
+/// question name's suffix of `suffixLength` bytes (0 = the whole question name, offset 12).
+struct Reloc { var position: Int32; var suffixLength: Int32 }
+
+/// A place an answer may be cut at an RRset boundary; `tc` says the cut drops data the client needs.
+struct Cut { var length: Int32; var an: UInt16, ns: UInt16, ar: UInt16; var tc: Bool }
+
+/// A name in the table (existing owner or empty non-terminal).
+struct Node {
+    var nameStart: Int32
+    var nameLength: Int32
+    var hash: UInt32
+    var typeStart: Int32
+    var typeCount: Int32
+    /// Answer for types the node does not have (NODATA, or a CNAME chain's default).
+    var nodata: Int32
+    /// RFC 8482 minimal ANY answer.
+    var any: Int32
+    /// Referral answer when the node is at or below a zone cut (else -1).
+    var referral: Int32
+    var isCut: Bool
+    /// Node index of `*.<this>` (else -1).
+    var wildcard: Int32
+    var zone: Int32
+}
+
+/// Per (node, qtype): the answer, and how many client regions it is prebuilt for (1 = same for all).
+/// Later policies (failover, nearest region) add entries with `regions > 1`: answer + clientRegion.
+struct TypeEntry { var qtype: UInt16; var regions: UInt16; var answer: Int32 }
+
+struct ZoneEntry { var apexNode: Int32; var nxdomain: Int32; var nodata: Int32 }
+
+/// The immutable table of prebuilt wire answers for all zones. Built off to the side by
+/// `AnswerTableBuilder`, installed whole in an `AnswerStore`, never changed after that.
+/// Invariant: every index stored in a node, type entry or zone entry is valid in the arrays below.
 public final class AnswerTable: Sendable {
     /// Largest UDP payload the responder ever writes; UDP output buffers must be at least this big.
     public static let maxUDPPayload = 4096
     /// TCP output buffers must be at least this big.
     public static let maxTCPPayload = 65535
+
     public let generation: UInt64
-    public init(generation: UInt64 = 0) { self.generation = generation }
+    public let options: ResponseOptions
+    let names: ContiguousArray<UInt8>
+    let nodes: ContiguousArray<Node>
+    let types: ContiguousArray<TypeEntry>
+    let answers: ContiguousArray<Answer>
+    let blob: ContiguousArray<UInt8>
+    let relocs: ContiguousArray<Reloc>
+    let cuts: ContiguousArray<Cut>
+    let zones: ContiguousArray<ZoneEntry>
+    /// Open-addressing hash index: node index + 1, 0 = empty. Count is a power of two.
+    let index: ContiguousArray<Int32>
+    /// CH-class answers (version.bind ...): lower-case wire name → answer.
+    let chaos: [(name: [UInt8], answer: Int32)]
+    /// The NSID option (code, length, payload) sent when a client asks; empty when NSID is not configured.
+    let nsidOption: ContiguousArray<UInt8>
+
+    init(generation: UInt64, options: ResponseOptions, names: ContiguousArray<UInt8>, nodes: ContiguousArray<Node>,
+         types: ContiguousArray<TypeEntry>, answers: ContiguousArray<Answer>, blob: ContiguousArray<UInt8>,
+         relocs: ContiguousArray<Reloc>, cuts: ContiguousArray<Cut>, zones: ContiguousArray<ZoneEntry>,
+         index: ContiguousArray<Int32>, chaos: [(name: [UInt8], answer: Int32)]) {
+        self.generation = generation; self.options = options; self.names = names; self.nodes = nodes
+        self.types = types; self.answers = answers; self.blob = blob; self.relocs = relocs; self.cuts = cuts
+        self.zones = zones; self.index = index; self.chaos = chaos
+        var opt = ContiguousArray<UInt8>()
+        if let nsid = options.nsid {
+            opt.append(contentsOf: [0, 3, UInt8(nsid.count >> 8), UInt8(nsid.count & 0xFF)])
+            opt.append(contentsOf: nsid)
+        }
+        self.nsidOption = opt
+    }
+
+    /// A table with no zones (every query REFUSED).
+    public static func empty(options: ResponseOptions = ResponseOptions(), generation: UInt64 = 0) -> AnswerTable {
+        AnswerTable(generation: generation, options: options, names: [], nodes: [], types: [], answers: [], blob: [],
+                    relocs: [], cuts: [], zones: [], index: [0, 0], chaos: [])
+    }
+
+    public var zoneCount: Int { zones.count }
+    public var nodeCount: Int { nodes.count }
+    public var answerBytes: Int { blob.count }
+
+    @inline(__always)
+    static func hashName(_ p: UnsafePointer<UInt8>, _ n: Int) -> UInt32 {
+        var h: UInt32 = 2166136261
+        var i = 0
+        while i < n { h = (h ^ UInt32(p[i])) &* 16777619; i += 1 }
+        return h
+    }
+
+    /// Finds the node for a lower-case wire name; -1 when absent.
+    @inline(__always)
+    func find(_ p: UnsafePointer<UInt8>, _ n: Int) -> Int {
+        let h = AnswerTable.hashName(p, n)
+        return index.withUnsafeBufferPointer { idx -> Int in
+            let mask = idx.count - 1
+            var slot = Int(h) & mask
+            var probes = 0
+            while probes <= mask {
+                let v = Int(idx[slot])
+                if v == 0 { return -1 }
+                let node = nodes[v - 1]
+                if node.hash == h && Int(node.nameLength) == n {
+                    let equal = names.withUnsafeBufferPointer { nb in
+                        memcmpBytes(nb.baseAddress! + Int(node.nameStart), p, n)
+                    }
+                    if equal { return v - 1 }
+                }
+                slot = (slot + 1) & mask
+                probes += 1
+            }
+            return -1
+        }
+    }
+}
+
+@inline(__always)
+func memcmpBytes(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ n: Int) -> Bool {
+    var i = 0
+    while i < n { if a[i] != b[i] { return false }; i += 1 }
+    return true
 }
 
 /// Per-worker scratch space, allocated once per worker thread / TCP connection handler and reused for
 /// every query so the hot path does not allocate. Not shared between threads.
 public final class QueryScratch {
     public var counters = ResponderCounters()
-    public init() {}
-}
-
-extension AnswerTable {
-    /// Answers one query. Writes the response into `out` and returns its length; 0 means drop.
-    /// `out.count` must be ≥ `maxUDPPayload` for UDP and ≥ `maxTCPPayload` for TCP.
-    public func respond(_ query: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer,
-                        client: ClientInfo, scratch: QueryScratch) -> Int {
-        guard query.count >= 12, query[2] & 0x80 == 0 else { scratch.counters.dropped += 1; return 0 }
-        // Stub: REFUSED echo of the header and question.
-        let n = min(query.count, out.count)
-        out.copyMemory(from: UnsafeRawBufferPointer(rebasing: query[0..<n]))
-        out[2] = (query[2] | 0x80) & 0xFB
-        out[3] = 5
-        scratch.counters.queries += 1
-        return n
+    var fields = QueryFields()
+    let lowerName: UnsafeMutablePointer<UInt8>
+    let labelOffsets: UnsafeMutablePointer<UInt8>
+    /// Client region chosen for this query (0 when the answer does not depend on the client).
+    public var clientRegion: Int = 0
+    public init() {
+        lowerName = .allocate(capacity: 256); lowerName.initialize(repeating: 0, count: 256)
+        labelOffsets = .allocate(capacity: 128); labelOffsets.initialize(repeating: 0, count: 128)
     }
+    deinit { lowerName.deallocate(); labelOffsets.deallocate() }
 }

@@ -1,0 +1,351 @@
+import DNSWire
+import Zones
+
+/// Builds an immutable `AnswerTable` from loaded zones: every answer a query can get is serialised here,
+/// once, so the responder only copies bytes. Pure: same zones and options give the same table.
+public struct AnswerTableBuilder {
+    public var options: ResponseOptions
+    public var generation: UInt64
+
+    public init(options: ResponseOptions = ResponseOptions(), generation: UInt64 = 1) {
+        self.options = options; self.generation = generation
+    }
+
+    /// Where an owner name points in a response.
+    enum OwnerRef: Equatable { case qname; case suffix(Int); case literal([UInt8]) }
+
+    final class BNode {
+        let name: DNSName          // lower case
+        let zone: Int
+        var rrsets: [UInt16: [ResourceRecord]] = [:]
+        var typeOrder: [UInt16] = []
+        var index: Int = -1
+        init(name: DNSName, zone: Int) { self.name = name; self.zone = zone }
+        func add(_ rr: ResourceRecord) {
+            if rrsets[rr.type] == nil { typeOrder.append(rr.type); rrsets[rr.type] = [] }
+            if !rrsets[rr.type]!.contains(rr) { rrsets[rr.type]!.append(rr) }
+        }
+    }
+
+    /// Accumulates answers into the flat arrays of the table.
+    struct Emitter {
+        var blob = ContiguousArray<UInt8>()
+        var relocs = ContiguousArray<Reloc>()
+        var cuts = ContiguousArray<Cut>()
+        var answers = ContiguousArray<Answer>()
+    }
+
+    /// One answer under construction: RRsets appended section by section.
+    struct Draft {
+        enum Section { case answer, authority, additional }
+        var bytes: [UInt8] = []
+        var relocs: [Reloc] = []
+        var cuts: [Cut] = [Cut(length: 0, an: 0, ns: 0, ar: 0, tc: true)]
+        var an: UInt16 = 0, ns: UInt16 = 0, ar: UInt16 = 0
+        var rcode: UInt8 = 0
+        var aa = true
+        /// Names already written (by owner ref) so an RRset is not added twice to additional.
+        var seen: Set<[UInt8]> = []
+
+        mutating func add(_ rrset: [ResourceRecord], owner: OwnerRef, section: Section, required: Bool) {
+            guard !rrset.isEmpty else { return }
+            for rr in rrset {
+                switch owner {
+                case .qname, .suffix:
+                    let s: Int32
+                    if case .suffix(let n) = owner { s = Int32(n) } else { s = 0 }
+                    relocs.append(Reloc(position: Int32(bytes.count), suffixLength: s))
+                    bytes.append(0xC0); bytes.append(0x0C)
+                case .literal(let w):
+                    bytes.append(contentsOf: w)
+                }
+                bytes.append(UInt8(rr.type >> 8)); bytes.append(UInt8(rr.type & 0xFF))
+                bytes.append(UInt8(rr.rrClass >> 8)); bytes.append(UInt8(rr.rrClass & 0xFF))
+                for shift in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8((rr.ttl >> UInt32(shift)) & 0xFF)) }
+                bytes.append(UInt8(rr.rdata.count >> 8)); bytes.append(UInt8(rr.rdata.count & 0xFF))
+                bytes.append(contentsOf: rr.rdata)
+                switch section {
+                case .answer: an += 1
+                case .authority: ns += 1
+                case .additional: ar += 1
+                }
+            }
+            // The previous cut drops this RRset: it needs TC when the RRset is required.
+            if required || section != .additional {
+                for i in cuts.indices { cuts[i].tc = true }
+            }
+            cuts.append(Cut(length: Int32(bytes.count), an: an, ns: ns, ar: ar, tc: false))
+        }
+
+        func emit(into e: inout Emitter) -> Int32 {
+            let a = Answer(blobStart: Int32(e.blob.count), blobLength: Int32(bytes.count),
+                           relocStart: Int32(e.relocs.count), relocCount: Int32(relocs.count),
+                           cutStart: Int32(e.cuts.count), cutCount: Int32(cuts.count),
+                           an: an, ns: ns, ar: ar, rcode: rcode, aa: aa)
+            e.blob.append(contentsOf: bytes)
+            e.relocs.append(contentsOf: relocs)
+            e.cuts.append(contentsOf: cuts)
+            e.answers.append(a)
+            return Int32(e.answers.count - 1)
+        }
+    }
+
+    /// Owner reference for `owner` in an answer given for `context` (the node the question matched,
+    /// possibly a wildcard whose `*` stands for more labels of the real question).
+    static func ref(_ owner: DNSName, context: DNSName) -> OwnerRef {
+        let o = owner.lowercased
+        if o == context { return .qname }
+        if context.isSubdomain(of: o) { return .suffix(o.wire.count) }
+        return .literal(o.wire)
+    }
+
+    public func build(zones: [Zone]) -> AnswerTable {
+        // 1. Nodes: each record goes to the zone with the longest origin containing its owner.
+        let origins = zones.map { $0.origin.lowercased }
+        var nodes: [DNSName: BNode] = [:]
+        var order: [BNode] = []
+        func node(_ name: DNSName, _ zone: Int) -> BNode {
+            if let n = nodes[name] { return n }
+            let n = BNode(name: name, zone: zone)
+            nodes[name] = n; order.append(n)
+            return n
+        }
+        func zoneOf(_ name: DNSName) -> Int? {
+            var best: Int? = nil
+            for (i, o) in origins.enumerated() where name.isSubdomain(of: o) {
+                if best == nil || o.wire.count > origins[best!].wire.count { best = i }
+            }
+            return best
+        }
+        for (zi, zone) in zones.enumerated() {
+            _ = node(origins[zi], zi)
+            for zr in zone.records {
+                let owner = zr.record.owner.lowercased
+                guard zoneOf(owner) == zi else { continue }   // occluded by a more specific zone we serve
+                node(owner, zi).add(zr.record)
+                // Empty non-terminals between the owner and the apex.
+                var p = owner.parent
+                while let q = p, q.wire.count > origins[zi].wire.count {
+                    _ = node(q, zi); p = q.parent
+                }
+            }
+        }
+        order.sort { $0.name < $1.name }
+        for (i, n) in order.enumerated() { n.index = i }
+
+        // 2. Zone cuts: a non-apex node with NS. Everything at or below it is answered by referral.
+        func cutAbove(_ name: DNSName, zone: Int) -> BNode? {
+            var found: BNode? = nil
+            var p: DNSName? = name
+            while let q = p, q.wire.count > origins[zone].wire.count {
+                if let n = nodes[q], n.rrsets[RRType.NS] != nil { found = n }
+                p = q.parent
+            }
+            return found
+        }
+
+        var e = Emitter()
+        // Per zone: NXDOMAIN and NODATA answers (SOA in authority, TTL = min(SOA TTL, MINIMUM)).
+        var zoneEntries = ContiguousArray<ZoneEntry>()
+        var soaOf: [[ResourceRecord]] = []
+        for (zi, zone) in zones.enumerated() {
+            var soa = zone.soa
+            soa.owner = origins[zi]
+            soa.ttl = zone.negativeTTL
+            soaOf.append([soa])
+            let apexRef = OwnerRef.suffix(origins[zi].wire.count)
+            var nx = Draft(); nx.rcode = Rcode.nxDomain
+            nx.add([soa], owner: apexRef, section: .authority, required: true)
+            var nd = Draft()
+            nd.add([soa], owner: apexRef, section: .authority, required: true)
+            zoneEntries.append(ZoneEntry(apexNode: Int32(nodes[origins[zi]]!.index),
+                                         nxdomain: nx.emit(into: &e), nodata: nd.emit(into: &e)))
+        }
+
+        // Referral per cut: NS in authority (AA off) and in-bailiwick glue (required).
+        var referralOf: [DNSName: Int32] = [:]
+        func referral(_ cut: BNode) -> Int32 {
+            if let r = referralOf[cut.name] { return r }
+            var d = Draft(); d.aa = false
+            let ns = cut.rrsets[RRType.NS] ?? []
+            d.add(ns, owner: .suffix(cut.name.wire.count), section: .authority, required: true)
+            for rr in ns {
+                guard let t = rr.targetName?.lowercased, t.isSubdomain(of: cut.name), let g = nodes[t] else { continue }
+                guard d.seen.insert(t.wire).inserted else { continue }
+                for type in [RRType.A, RRType.AAAA] {
+                    if let set = g.rrsets[type] { d.add(set, owner: .literal(t.wire), section: .additional, required: true) }
+                }
+            }
+            let r = d.emit(into: &e)
+            referralOf[cut.name] = r
+            return r
+        }
+
+        /// Additional-section data for NS/MX/SRV targets that we serve (A and AAAA), not required.
+        func addAdditional(_ rrset: [ResourceRecord], to d: inout Draft, context: DNSName) {
+            for rr in rrset {
+                guard let t = rr.targetName?.lowercased, let g = nodes[t], zoneOf(t) != nil else { continue }
+                if let c = cutAbove(t, zone: g.zone), c.name != t || c.rrsets[RRType.NS] != nil {
+                    // Glue below a cut is only given with referrals, except for our own apex NS targets.
+                    if !(rr.type == RRType.NS) { continue }
+                }
+                guard d.seen.insert(t.wire).inserted else { continue }
+                for type in [RRType.A, RRType.AAAA] {
+                    if let set = g.rrsets[type] {
+                        d.add(set, owner: AnswerTableBuilder.ref(t, context: context), section: .additional, required: false)
+                    }
+                }
+            }
+        }
+
+        /// Positive answer for an RRset of node `n` (answered for question `context`).
+        func positive(_ rrset: [ResourceRecord], owner: OwnerRef, context: DNSName, prefix: Draft? = nil) -> Draft {
+            var d = prefix ?? Draft()
+            d.add(rrset, owner: owner, section: .answer, required: true)
+            if let t = rrset.first?.type, t == RRType.NS || t == RRType.MX || t == RRType.SRV {
+                addAdditional(rrset, to: &d, context: context)
+            }
+            return d
+        }
+
+        // 3. Per node answers.
+        var tableNodes = ContiguousArray<Node>()
+        var typeEntries = ContiguousArray<TypeEntry>()
+        var names = ContiguousArray<UInt8>()
+        for n in order {
+            let zi = n.zone
+            let zoneNodata = zoneEntries[zi].nodata
+            var node = Node(nameStart: Int32(names.count), nameLength: Int32(n.name.wire.count),
+                            hash: n.name.wire.withUnsafeBufferPointer { AnswerTable.hashName($0.baseAddress!, $0.count) },
+                            typeStart: Int32(typeEntries.count), typeCount: 0, nodata: zoneNodata, any: zoneNodata,
+                            referral: -1, isCut: false, wildcard: -1, zone: Int32(zi))
+            names.append(contentsOf: n.name.wire)
+            if let w = nodes[n.name.prepending(label: "*")] { node.wildcard = Int32(w.index) }
+            var entries: [TypeEntry] = []
+            if let cut = cutAbove(n.name, zone: zi) {
+                node.referral = referral(cut)
+                node.isCut = cut === n
+                if node.isCut, let ds = n.rrsets[RRType.DS] {
+                    entries.append(TypeEntry(qtype: RRType.DS, regions: 1,
+                                             answer: positive(ds, owner: .qname, context: n.name).emit(into: &e)))
+                }
+            } else if let cname = n.rrsets[RRType.CNAME] {
+                let chain = followChain(from: n, cname: cname, nodes: nodes, origins: origins, zoneOf: zoneOf, cutAbove: cutAbove)
+                var base = Draft()
+                for (i, link) in chain.links.enumerated() {
+                    base.add([link], owner: i == 0 ? .qname : .literal(link.owner.lowercased.wire), section: .answer, required: true)
+                }
+                let only = positive(cname, owner: .qname, context: n.name)
+                let cnameAnswer = only.emit(into: &e)
+                entries.append(TypeEntry(qtype: RRType.CNAME, regions: 1, answer: cnameAnswer))
+                node.any = cnameAnswer
+                var def = base
+                switch chain.end {
+                case .data(let target, let ownerName):
+                    for t in target.typeOrder where t != RRType.CNAME {
+                        let d = positive(target.rrsets[t]!, owner: .literal(ownerName.wire), context: n.name, prefix: base)
+                        entries.append(TypeEntry(qtype: t, regions: 1, answer: d.emit(into: &e)))
+                    }
+                    def.add(soaOf[zi], owner: .suffix(origins[zi].wire.count), section: .authority, required: true)
+                case .nxdomain:
+                    def.rcode = Rcode.nxDomain
+                    def.add(soaOf[zi], owner: .suffix(origins[zi].wire.count), section: .authority, required: true)
+                case .stop:
+                    break
+                }
+                node.nodata = def.emit(into: &e)
+            } else {
+                for t in n.typeOrder {
+                    let d = positive(n.rrsets[t]!, owner: .qname, context: n.name)
+                    entries.append(TypeEntry(qtype: t, regions: 1, answer: d.emit(into: &e)))
+                }
+                // RFC 8482: one RRset for ANY, the lowest type number present.
+                if let first = entries.min(by: { $0.qtype < $1.qtype }) { node.any = first.answer }
+            }
+            node.typeCount = Int32(entries.count)
+            typeEntries.append(contentsOf: entries)
+            tableNodes.append(node)
+        }
+
+        // 4. Hash index.
+        var cap = 4
+        while cap < tableNodes.count * 2 { cap <<= 1 }
+        var index = ContiguousArray<Int32>(repeating: 0, count: cap)
+        for (i, n) in tableNodes.enumerated() {
+            var slot = Int(n.hash) & (cap - 1)
+            while index[slot] != 0 { slot = (slot + 1) & (cap - 1) }
+            index[slot] = Int32(i + 1)
+        }
+
+        // 5. CH class: version.bind / version.server, id.server / hostname.bind.
+        var chaos: [(name: [UInt8], answer: Int32)] = []
+        func chaosTXT(_ names: [String], _ text: String?) {
+            guard let text else { return }
+            var rdata: [UInt8] = []
+            var rest = Array(text.utf8)
+            repeat { let chunk = rest.prefix(255); rdata.append(UInt8(chunk.count)); rdata.append(contentsOf: chunk); rest.removeFirst(chunk.count) } while !rest.isEmpty
+            for s in names {
+                guard let name = try? DNSName(s) else { continue }
+                var d = Draft()
+                d.add([ResourceRecord(owner: name, type: RRType.TXT, rrClass: RRClass.CH, ttl: 0, rdata: rdata)],
+                      owner: .qname, section: .answer, required: true)
+                chaos.append((name.lowercased.wire, d.emit(into: &e)))
+            }
+        }
+        chaosTXT(["version.bind.", "version.server."], options.versionText)
+        chaosTXT(["id.server.", "hostname.bind."], options.identityText)
+
+        return AnswerTable(generation: generation, options: options, names: names, nodes: tableNodes, types: typeEntries,
+                           answers: e.answers, blob: e.blob, relocs: e.relocs, cuts: e.cuts, zones: zoneEntries,
+                           index: index, chaos: chaos)
+    }
+
+    enum ChainEnd {
+        /// The chain ends at a node with data (or an empty non-terminal); owner is the name as written.
+        case data(BNode, DNSName)
+        case nxdomain
+        /// Out of zone, below a cut, or a loop: the answer is the chain alone.
+        case stop
+    }
+
+    /// Follows a CNAME chain inside the zone of `start` (at most 8 links, loops cut).
+    func followChain(from start: BNode, cname: [ResourceRecord], nodes: [DNSName: BNode], origins: [DNSName],
+                     zoneOf: (DNSName) -> Int?, cutAbove: (DNSName, Int) -> BNode?) -> (links: [ResourceRecord], end: ChainEnd) {
+        var links = [cname[0]]
+        var seen: Set<DNSName> = [start.name]
+        var current = cname[0]
+        while links.count <= 8 {
+            guard let target = current.targetName?.lowercased else { return (links, .stop) }
+            guard !seen.contains(target), zoneOf(target) == start.zone, cutAbove(target, start.zone) == nil else {
+                return (links, .stop)
+            }
+            seen.insert(target)
+            var hit = nodes[target]
+            var owner = target
+            if hit == nil {
+                // Wildcard at the closest encloser?
+                var p = target.parent
+                while let q = p {
+                    if let enc = nodes[q] {
+                        hit = nodes[q.prepending(label: "*")]
+                        if hit == nil { return (links, .nxdomain) }
+                        _ = enc
+                        break
+                    }
+                    p = q.parent
+                }
+                owner = target
+            }
+            guard let n = hit else { return (links, .nxdomain) }
+            if let next = n.rrsets[RRType.CNAME]?.first {
+                var link = next
+                link.owner = owner
+                links.append(link)
+                current = link
+                continue
+            }
+            return (links, .data(n, owner))
+        }
+        return (links, .stop)
+    }
+}

@@ -1,0 +1,191 @@
+import DNSWire
+import Foundation
+import Yams
+
+/// A listen address: host literal (IPv4 or IPv6) and port. UDP and TCP are served on each.
+public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+    public init(host: String, port: Int) { self.host = host; self.port = port }
+
+    /// Parses `127.0.0.1:5300`, `[::1]:5300` (and bare `::1` with `defaultPort`).
+    public static func parse(_ text: String, defaultPort: Int? = nil) -> ListenAddress? {
+        var host = text, portText: Substring? = nil
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return nil }
+            host = String(text[text.index(after: text.startIndex)..<close])
+            let rest = text[text.index(after: close)...]
+            if rest.hasPrefix(":") { portText = rest.dropFirst() } else if !rest.isEmpty { return nil }
+        } else if text.filter({ $0 == ":" }).count == 1, let colon = text.firstIndex(of: ":") {
+            host = String(text[..<colon]); portText = text[text.index(after: colon)...]
+        }
+        guard IPAddress.parse(host) != nil else { return nil }
+        let port: Int
+        if let p = portText { guard let v = Int(p), (0...65535).contains(v) else { return nil }; port = v }
+        else if let d = defaultPort { port = d } else { return nil }
+        return ListenAddress(host: host, port: port)
+    }
+    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
+/// A zone to serve: its origin and master file (path resolved against the config file's folder).
+public struct ZoneSource: Sendable, Hashable {
+    public var origin: DNSName
+    public var file: String
+    public init(origin: DNSName, file: String) { self.origin = origin; self.file = file }
+}
+
+/// Server options (the `server:` section).
+public struct ServerSettings: Sendable, Equatable {
+    public var listen: [ListenAddress] = [ListenAddress(host: "127.0.0.1", port: 5300)]
+    public var ednsBufferSize: Int = 1232
+    public var nsid: [UInt8]? = nil
+    /// Text for `version.bind`; nil hides the version (REFUSED).
+    public var version: String? = nil
+    public var identity: String? = nil
+    public var udpWorkers: Int = 0
+    public var tcpMaxConnections: Int = 512
+    public var tcpMaxConnectionsPerClient: Int = 32
+    public var tcpIdleTimeout: Duration = .seconds(10)
+    public var tcpQueryTimeout: Duration = .seconds(5)
+    public init() {}
+}
+
+/// The validated gtmd configuration. Invariant: every value is in range and every zone origin is unique.
+public struct GtmdConfig: Sendable {
+    public var file: String
+    public var server = ServerSettings()
+    public var zones: [ZoneSource] = []
+    public init(file: String) { self.file = file }
+}
+
+public enum ConfigLoader {
+    public static let maxBytes = 4 << 20
+
+    /// Reads and validates a config file; returns every problem found.
+    public static func load(path: String) -> Result<GtmdConfig, ConfigProblems> {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            return .failure(ConfigProblems([ConfigProblem(file: path, line: nil, path: "", message: "cannot read the file")]))
+        }
+        guard data.count <= maxBytes else {
+            return .failure(ConfigProblems([ConfigProblem(file: path, line: nil, path: "",
+                                                          message: "file is \(data.count) bytes; the limit is \(maxBytes)")]))
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            return .failure(ConfigProblems([ConfigProblem(file: path, line: nil, path: "", message: "not UTF-8 text")]))
+        }
+        return parse(text, file: path, baseDirectory: (path as NSString).deletingLastPathComponent)
+    }
+
+    public static func parse(_ text: String, file: String, baseDirectory: String) -> Result<GtmdConfig, ConfigProblems> {
+        let node: Node?
+        do {
+            node = try Yams.compose(yaml: text)
+        } catch let e as YamlError {
+            return .failure(ConfigProblems([yamlProblem(e, file: file)]))
+        } catch {
+            return .failure(ConfigProblems([ConfigProblem(file: file, line: nil, path: "", message: "\(error)")]))
+        }
+        let r = YAMLReader(file: file)
+        var config = GtmdConfig(file: file)
+        guard let root = r.mapping(node ?? Node.mapping(Node.Mapping([])), "", allowed: ["server", "zones"]) else {
+            return .failure(ConfigProblems(r.problems))
+        }
+        if let s = r.mapping(root["server"], "server", allowed: [
+            "listen", "edns_buffer_size", "nsid", "version", "identity", "udp_workers", "tcp",
+        ]) {
+            readServer(s, r, &config.server)
+        }
+        if let zs = r.sequence(root["zones"], "zones") {
+            var seen: [DNSName: String] = [:]
+            for (i, z) in zs.enumerated() {
+                let p = "zones[\(i)]"
+                guard let m = r.mapping(z, p, allowed: ["origin", "file"]) else { continue }
+                guard let originText = r.string(m["origin"], "\(p).origin") else {
+                    r.problem(z, "\(p).origin", "missing (the zone's name, e.g. lab.example)"); continue
+                }
+                guard let fileText = r.string(m["file"], "\(p).file") else {
+                    r.problem(z, "\(p).file", "missing (the zone's master file)"); continue
+                }
+                let origin: DNSName
+                do { origin = try DNSName(originText.hasSuffix(".") ? originText : originText + ".") } catch {
+                    r.problem(m["origin"], "\(p).origin", "\(error)"); continue
+                }
+                if let prev = seen[origin.lowercased] {
+                    r.problem(m["origin"], "\(p).origin", "zone \(origin) is already defined at \(prev)"); continue
+                }
+                seen[origin.lowercased] = p
+                let resolved = fileText.hasPrefix("/") ? fileText : (baseDirectory as NSString).appendingPathComponent(fileText)
+                if !FileManager.default.fileExists(atPath: resolved) {
+                    r.problem(m["file"], "\(p).file", "'\(resolved)' does not exist")
+                }
+                config.zones.append(ZoneSource(origin: origin, file: resolved))
+            }
+        }
+        return r.problems.isEmpty ? .success(config) : .failure(ConfigProblems(r.problems))
+    }
+
+    static func readServer(_ s: [String: Node], _ r: YAMLReader, _ out: inout ServerSettings) {
+        if let list = r.stringList(s["listen"], "server.listen") {
+            var addrs: [ListenAddress] = []
+            for (i, text) in list.enumerated() {
+                if let a = ListenAddress.parse(text, defaultPort: 53) { addrs.append(a) } else {
+                    r.problem(s["listen"], "server.listen[\(i)]",
+                              "'\(text)' is not an address:port (examples: 127.0.0.1:5300, [::1]:5300)")
+                }
+            }
+            if list.isEmpty { r.problem(s["listen"], "server.listen", "needs at least one address") }
+            out.listen = addrs
+        }
+        if let v = r.int(s["edns_buffer_size"], "server.edns_buffer_size", range: 512...4096) { out.ednsBufferSize = v }
+        if let v = r.string(s["nsid"], "server.nsid") {
+            if v.hasPrefix("hex:") {
+                let hex = Array(v.dropFirst(4))
+                var bytes: [UInt8] = []
+                var ok = hex.count % 2 == 0
+                var i = 0
+                while ok && i < hex.count {
+                    if let b = UInt8(String(hex[i...i + 1]), radix: 16) { bytes.append(b) } else { ok = false }
+                    i += 2
+                }
+                if ok && !bytes.isEmpty && bytes.count <= 512 { out.nsid = bytes } else {
+                    r.problem(s["nsid"], "server.nsid", "'\(v)' is not hex:<1-512 bytes in hex>")
+                }
+            } else if !v.isEmpty && v.utf8.count <= 512 {
+                out.nsid = Array(v.utf8)
+            } else {
+                r.problem(s["nsid"], "server.nsid", "must be 1-512 bytes of text or hex:<hex>")
+            }
+        }
+        if let v = s["version"] {
+            if case .scalar(let sc) = v, ["false", "no", "off"].contains(sc.string.lowercased()) { out.version = nil }
+            else if let t = r.string(v, "server.version") { out.version = t }
+        }
+        if let v = r.string(s["identity"], "server.identity") { out.identity = v }
+        if let v = r.int(s["udp_workers"], "server.udp_workers", range: 0...64) { out.udpWorkers = v }
+        if let t = r.mapping(s["tcp"], "server.tcp", allowed: ["max_connections", "max_connections_per_client",
+                                                                "idle_timeout", "query_timeout"]) {
+            if let v = r.int(t["max_connections"], "server.tcp.max_connections", range: 1...100_000) { out.tcpMaxConnections = v }
+            if let v = r.int(t["max_connections_per_client"], "server.tcp.max_connections_per_client", range: 1...100_000) {
+                out.tcpMaxConnectionsPerClient = v
+            }
+            if let v = r.duration(t["idle_timeout"], "server.tcp.idle_timeout", range: .milliseconds(100)...(.seconds(3600))) {
+                out.tcpIdleTimeout = v
+            }
+            if let v = r.duration(t["query_timeout"], "server.tcp.query_timeout", range: .milliseconds(100)...(.seconds(600))) {
+                out.tcpQueryTimeout = v
+            }
+        }
+    }
+
+    static func yamlProblem(_ e: YamlError, file: String) -> ConfigProblem {
+        switch e {
+        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _):
+            return ConfigProblem(file: file, line: mark.line, path: "", message: "YAML syntax: \(problem)")
+        case .composer(_, let problem, let mark, _):
+            return ConfigProblem(file: file, line: mark.line, path: "", message: "YAML: \(problem)")
+        default:
+            return ConfigProblem(file: file, line: nil, path: "", message: "YAML: \(e)")
+        }
+    }
+}

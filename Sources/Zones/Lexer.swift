@@ -1,0 +1,148 @@
+/// Splits an RFC 1035 §5.1 master file into logical entries (one record or directive each).
+///
+/// Handles `;` comments, quoted strings (which may hold `;`, parentheses and blanks), parentheses that
+/// continue an entry over several lines, `\X` and `\DDD` escapes, and the blank-owner convention (an entry
+/// whose first line starts with a blank). Token text is kept in presentation form but ASCII-only: bytes
+/// that ldns's own splitter would misread (non-ASCII, control characters, and escaped blanks, `;`, `(`, `)`
+/// and `"`) are rewritten as the equivalent `\DDD` escape, so a token can be handed to ldns as-is.
+struct MasterFileLexer {
+    struct Token: Equatable {
+        var text: String
+        var quoted: Bool
+    }
+
+    struct Entry {
+        /// Line of the entry's first token.
+        var line: Int
+        /// The entry's first line started with a blank: no owner field.
+        var blankOwner: Bool
+        var tokens: [Token]
+    }
+
+    struct Problem {
+        var line: Int
+        var message: String
+    }
+
+    static func lex(_ b: [UInt8]) -> (entries: [Entry], problems: [Problem]) {
+        var entries: [Entry] = []
+        var problems: [Problem] = []
+        var line = 1
+        var depth = 0, parenLine = 0
+        var tokens: [Token] = []
+        var entryLine = 0
+        var blankOwner = false
+        var atLineStart = true
+        var tok: [UInt8] = []
+        var inToken = false
+
+        func endToken() {
+            if inToken { tokens.append(Token(text: String(decoding: tok, as: UTF8.self), quoted: false)) }
+            tok.removeAll(keepingCapacity: true)
+            inToken = false
+        }
+        func startToken() {
+            if !inToken, tokens.isEmpty { entryLine = line }
+            inToken = true
+        }
+        func endEntry() {
+            endToken()
+            if !tokens.isEmpty { entries.append(Entry(line: entryLine, blankOwner: blankOwner, tokens: tokens)) }
+            tokens.removeAll()
+        }
+
+        var i = 0
+        while i < b.count {
+            let c = b[i]
+            if atLineStart {
+                atLineStart = false
+                if depth == 0 { blankOwner = (c == 0x20 || c == 0x09) }
+            }
+            switch c {
+            case 0x0A: // newline
+                endToken()
+                line += 1
+                atLineStart = true
+                if depth == 0 { endEntry() }
+                i += 1
+            case 0x20, 0x09, 0x0D:
+                endToken(); i += 1
+            case UInt8(ascii: ";"):
+                endToken()
+                while i < b.count && b[i] != 0x0A { i += 1 }
+            case UInt8(ascii: "("):
+                endToken()
+                if depth == 0 { parenLine = line }
+                depth += 1; i += 1
+            case UInt8(ascii: ")"):
+                endToken()
+                if depth == 0 {
+                    problems.append(Problem(line: line, message: "')' without a matching '('"))
+                } else {
+                    depth -= 1
+                }
+                i += 1
+            case UInt8(ascii: "\""):
+                endToken()
+                if tokens.isEmpty { entryLine = line }
+                var q: [UInt8] = [UInt8(ascii: "\"")]
+                var j = i + 1
+                var closed = false
+                while j < b.count {
+                    let d = b[j]
+                    if d == UInt8(ascii: "\"") { closed = true; j += 1; break }
+                    if d == 0x0A { break }
+                    if d == UInt8(ascii: "\\") {
+                        guard j + 1 < b.count, b[j + 1] != 0x0A else { j += 1; continue }
+                        appendEscaped(b[j + 1], to: &q); j += 2; continue
+                    }
+                    appendPlain(d, to: &q, inQuotes: true); j += 1
+                }
+                if !closed { problems.append(Problem(line: line, message: "quoted string not closed on its line")) }
+                q.append(UInt8(ascii: "\""))
+                tokens.append(Token(text: String(decoding: q, as: UTF8.self), quoted: true))
+                i = j
+            case UInt8(ascii: "\\"):
+                startToken()
+                if i + 1 < b.count, b[i + 1] != 0x0A {
+                    appendEscaped(b[i + 1], to: &tok); i += 2
+                } else {
+                    problems.append(Problem(line: line, message: "'\\' at the end of a line"))
+                    i += 1
+                }
+            default:
+                startToken()
+                appendPlain(c, to: &tok, inQuotes: false); i += 1
+            }
+        }
+        endToken()
+        if depth > 0 {
+            problems.append(Problem(line: parenLine, message: "'(' not closed before the end of the file"))
+        }
+        endEntry()
+        return (entries, problems)
+    }
+
+    /// The byte after a backslash. Digits stay as they are (start of `\DDD`), bytes that ldns's splitter
+    /// would misread become `\DDD`, other printable ASCII stays `\X`.
+    static func appendEscaped(_ d: UInt8, to out: inout [UInt8]) {
+        switch d {
+        case 0x30...0x39:
+            out.append(UInt8(ascii: "\\")); out.append(d)
+        case 0x21...0x7E where !(d == UInt8(ascii: ";") || d == UInt8(ascii: "(") || d == UInt8(ascii: ")")
+                                  || d == UInt8(ascii: "\"")):
+            out.append(UInt8(ascii: "\\")); out.append(d)
+        default:
+            appendDDD(d, to: &out)
+        }
+    }
+
+    static func appendPlain(_ d: UInt8, to out: inout [UInt8], inQuotes: Bool) {
+        if (0x21...0x7E).contains(d) || (inQuotes && d == 0x20) { out.append(d) } else { appendDDD(d, to: &out) }
+    }
+
+    static func appendDDD(_ d: UInt8, to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "\\"))
+        out.append(0x30 + d / 100); out.append(0x30 + (d / 10) % 10); out.append(0x30 + d % 10)
+    }
+}

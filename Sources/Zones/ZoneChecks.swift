@@ -1,0 +1,147 @@
+import DNSWire
+
+/// Whole-zone rules, applied after every file has been read:
+/// one SOA, at the apex; NS at the apex; CNAME alone at its name (RFC 1034 §3.6.2, RFC 2181 §10.1;
+/// RRSIG and NSEC may sit beside it, RFC 4035 §2.5) and only one; one TTL per RRset (RFC 2181 §5.2,
+/// a warning: the RRset is given its lowest TTL); identical records merged silently.
+struct ZoneChecks {
+    let apex: DNSName
+    let topFile: String
+    var records: [ZoneRecord]
+    var problems: [ZoneProblem] = []
+    var soa: ResourceRecord?
+
+    init(apex: DNSName, topFile: String, records: [ZoneRecord]) {
+        self.apex = apex; self.topFile = topFile; self.records = records
+    }
+
+    private mutating func error(_ r: ZoneRecord, _ message: String) {
+        problems.append(ZoneProblem(file: r.file, line: r.line, message: message))
+    }
+
+    private func place(_ r: ZoneRecord, from other: ZoneRecord) -> String {
+        r.file == other.file ? "line \(r.line)" : "\(r.file):\(r.line)"
+    }
+
+    mutating func run() {
+        normaliseTTLs()
+        mergeDuplicates()
+        checkSOA()
+        checkApexNS()
+        checkCNAMEs()
+    }
+
+    struct RRsetKey: Hashable { var owner: DNSName; var type: UInt16 }
+
+    /// RFC 2181 §5.2: all records of an RRset share one TTL. Reported once per RRset, at the first record
+    /// that disagrees with the first one; the whole RRset takes the lowest TTL.
+    mutating func normaliseTTLs() {
+        var firstIndex: [RRsetKey: Int] = [:]
+        var lowest: [RRsetKey: UInt32] = [:]
+        var reported: Set<RRsetKey> = []
+        var mismatched: [(key: RRsetKey, index: Int)] = []
+        for (i, r) in records.enumerated() {
+            let k = RRsetKey(owner: r.record.owner, type: r.record.type)
+            if let f = firstIndex[k] {
+                lowest[k] = min(lowest[k]!, r.record.ttl)
+                if records[f].record.ttl != r.record.ttl, !reported.contains(k) {
+                    reported.insert(k); mismatched.append((k, i))
+                }
+            } else {
+                firstIndex[k] = i; lowest[k] = r.record.ttl
+            }
+        }
+        for (k, i) in mismatched {
+            let first = records[firstIndex[k]!], r = records[i], low = lowest[k]!
+            problems.append(ZoneProblem(
+                file: r.file, line: r.line,
+                message: "TTL \(r.record.ttl) differs from TTL \(first.record.ttl) of the \(LdnsRR.typeName(k.type)) "
+                    + "record at \(k.owner) on \(place(first, from: r)) (RFC 2181 §5.2); using \(low) for all of them",
+                severity: .warning))
+        }
+        if !mismatched.isEmpty {
+            for i in records.indices {
+                let k = RRsetKey(owner: records[i].record.owner, type: records[i].record.type)
+                if let low = lowest[k], reported.contains(k) { records[i].record.ttl = low }
+            }
+        }
+    }
+
+    struct RecordKey: Hashable { var owner: DNSName; var type: UInt16; var rdata: [UInt8] }
+
+    /// Identical records (same owner, type and rdata, names compared case-insensitively) are kept once.
+    mutating func mergeDuplicates() {
+        var seen: Set<RecordKey> = []
+        records = records.filter { r in
+            seen.insert(RecordKey(owner: r.record.owner, type: r.record.type,
+                                  rdata: ZoneChecks.canonicalRdata(r.record))).inserted
+        }
+    }
+
+    /// The rdata with the domain names it embeds lower-cased, for the types whose rdata names are
+    /// compared case-insensitively. Lower-casing a whole name's wire form is safe: length bytes are ≤ 63.
+    static func canonicalRdata(_ r: ResourceRecord) -> [UInt8] {
+        var d = r.rdata
+        let nameRange: Range<Int>
+        switch r.type {
+        case RRType.NS, RRType.CNAME, RRType.PTR, RRType.DNAME: nameRange = 0..<d.count
+        case RRType.MX: nameRange = min(2, d.count)..<d.count
+        case RRType.SRV: nameRange = min(6, d.count)..<d.count
+        case RRType.SOA: nameRange = 0..<max(0, d.count - 20)
+        default: return d
+        }
+        for i in nameRange { d[i] = asciiLower(d[i]) }
+        return d
+    }
+
+    mutating func checkSOA() {
+        var apexSOA: ZoneRecord? = nil
+        for r in records where r.record.type == RRType.SOA {
+            if r.record.owner != apex {
+                error(r, "SOA at \(r.record.owner) is not at the zone apex \(apex)")
+            } else if let first = apexSOA {
+                error(r, "more than one SOA at \(apex) (the first is on \(place(first, from: r)))")
+            } else {
+                apexSOA = r
+            }
+        }
+        if let s = apexSOA {
+            soa = s.record
+        } else {
+            problems.append(ZoneProblem(file: topFile, line: nil, message: "no SOA record at the zone apex \(apex)"))
+        }
+    }
+
+    mutating func checkApexNS() {
+        if !records.contains(where: { $0.record.type == RRType.NS && $0.record.owner == apex }) {
+            problems.append(ZoneProblem(file: topFile, line: nil, message: "no NS records at the zone apex \(apex)"))
+        }
+    }
+
+    mutating func checkCNAMEs() {
+        var byOwner: [DNSName: [Int]] = [:]
+        var ownerOrder: [DNSName] = []
+        for (i, r) in records.enumerated() {
+            if byOwner[r.record.owner] == nil { ownerOrder.append(r.record.owner) }
+            byOwner[r.record.owner, default: []].append(i)
+        }
+        let besideAllowed: Set<UInt16> = [RRType.CNAME, RRType.RRSIG, RRType.NSEC]
+        for owner in ownerOrder {
+            let idx = byOwner[owner]!
+            let cnames = idx.filter { records[$0].record.type == RRType.CNAME }
+            guard let firstCNAME = cnames.first else { continue }
+            var others: [UInt16] = []
+            for i in idx where !besideAllowed.contains(records[i].record.type) {
+                if !others.contains(records[i].record.type) { others.append(records[i].record.type) }
+            }
+            let c = records[firstCNAME]
+            if !others.isEmpty {
+                error(c, "CNAME at \(c.record.owner) beside other data (\(others.map(LdnsRR.typeName).joined(separator: ", ")))")
+            }
+            for j in cnames.dropFirst() {
+                error(records[j], "more than one CNAME at \(records[j].record.owner) "
+                      + "(the first is on \(place(c, from: records[j])))")
+            }
+        }
+    }
+}

@@ -1,0 +1,320 @@
+import DNSWire
+import Foundation
+
+/// Loads RFC 1035 master files through ldns and validates the result, reporting every problem found
+/// with its file and line (see Sources/Zones/README.md for the accepted syntax and the checks).
+public enum ZoneLoader {
+    /// How deep `$INCLUDE`s may nest.
+    public static let maxIncludeDepth = 8
+
+    /// Reads the zone at `path` (and its `$INCLUDE`s; `maxBytes` bounds their total size) and validates it.
+    public static func load(origin: DNSName, path: String, maxBytes: Int = 64 << 20) -> Result<Zone, ZoneProblems> {
+        var r = Reader(apex: origin, maxBytes: maxBytes)
+        r.loadFile(display: path, fsPath: path, origin: origin, inherited: .init(), includedFrom: nil, depth: 0)
+        return r.finish(topFile: path)
+    }
+
+    /// Validates zone text held in memory; `file` names it in problems and anchors relative `$INCLUDE`s.
+    public static func load(origin: DNSName, text: String, file: String = "<memory>",
+                            maxBytes: Int = 64 << 20) -> Result<Zone, ZoneProblems> {
+        var r = Reader(apex: origin, maxBytes: maxBytes)
+        let bytes = Array(text.utf8)
+        if bytes.count > maxBytes {
+            r.problem(file, nil, "zone text is too big (\(bytes.count) bytes; the limit is \(maxBytes))")
+        } else {
+            r.bytesRead = bytes.count
+            r.files.append(file)
+            r.stack.append(canonical(file))
+            r.parse(bytes, display: file, origin: origin, inherited: .init(), depth: 0)
+        }
+        return r.finish(topFile: file)
+    }
+
+    static func canonical(_ path: String) -> String {
+        URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+    }
+}
+
+/// Per-file parsing state that an `$INCLUDE`d file starts from.
+struct Inherited {
+    /// `$TTL` in effect.
+    var defaultTTL: UInt32?
+    /// The last TTL written on a record (RFC 1035 §5.1 semantics when there is no `$TTL`).
+    var lastTTL: UInt32?
+}
+
+struct Reader {
+    let apex: DNSName
+    let maxBytes: Int
+    var bytesRead = 0
+    var records: [ZoneRecord] = []
+    var problems: [ZoneProblem] = []
+    /// Files in the order first seen (for sorting problems).
+    var files: [String] = []
+    /// Canonical paths of the files being read, outermost first (cycle detection).
+    var stack: [String] = []
+
+    init(apex: DNSName, maxBytes: Int) { self.apex = apex; self.maxBytes = maxBytes }
+
+    mutating func problem(_ file: String, _ line: Int?, _ message: String, warning: Bool = false) {
+        problems.append(ZoneProblem(file: file, line: line, message: message, severity: warning ? .warning : .error))
+    }
+
+    /// Reads one file. Problems opening it are reported at `includedFrom` (the `$INCLUDE` line) when set.
+    mutating func loadFile(display: String, fsPath: String, origin: DNSName, inherited: Inherited,
+                           includedFrom: (file: String, line: Int)?, depth: Int) {
+        let whereFile = includedFrom?.file ?? display
+        let whereLine = includedFrom?.line
+        let prefix = includedFrom == nil ? "" : "$INCLUDE \(display): "
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: fsPath, isDirectory: &isDir) else {
+            problem(whereFile, whereLine, prefix + "no such file"); return
+        }
+        guard !isDir.boolValue else { problem(whereFile, whereLine, prefix + "is a directory"); return }
+        let budget = maxBytes - bytesRead
+        if let size = (try? FileManager.default.attributesOfItem(atPath: fsPath))?[.size] as? NSNumber,
+           size.intValue > budget {
+            problem(whereFile, whereLine, prefix + "too big (\(size.intValue) bytes; the limit is \(maxBytes) "
+                    + "for the zone and its includes)")
+            return
+        }
+        guard let fh = FileHandle(forReadingAtPath: fsPath) else {
+            problem(whereFile, whereLine, prefix + "cannot be read (permission denied?)"); return
+        }
+        defer { try? fh.close() }
+        let data: Data
+        do {
+            data = try fh.read(upToCount: budget + 1) ?? Data()
+        } catch {
+            problem(whereFile, whereLine, prefix + "cannot be read: \(error.localizedDescription)"); return
+        }
+        guard data.count <= budget else {
+            problem(whereFile, whereLine, prefix + "too big (the limit is \(maxBytes) bytes for the zone and its includes)")
+            return
+        }
+        bytesRead += data.count
+        if !files.contains(display) { files.append(display) }
+        stack.append(ZoneLoader.canonical(fsPath))
+        defer { stack.removeLast() }
+        parse([UInt8](data), display: display, origin: origin, inherited: inherited, depth: depth)
+    }
+
+    mutating func parse(_ bytes: [UInt8], display: String, origin startOrigin: DNSName, inherited: Inherited,
+                        depth: Int) {
+        let (entries, lexProblems) = MasterFileLexer.lex(bytes)
+        for p in lexProblems { problem(display, p.line, p.message) }
+        var origin = startOrigin
+        var state = inherited
+        var previousOwner: DNSName? = nil
+
+        for e in entries {
+            let first = e.tokens[0]
+            if !first.quoted, first.text.hasPrefix("$") {
+                if e.blankOwner {
+                    problem(display, e.line, "directive \(first.text) must start at the beginning of the line")
+                    continue
+                }
+                directive(e, display: display, origin: &origin, state: &state, depth: depth)
+                continue
+            }
+            record(e, display: display, origin: origin, state: &state, previousOwner: &previousOwner)
+        }
+    }
+
+    mutating func directive(_ e: MasterFileLexer.Entry, display: String, origin: inout DNSName,
+                            state: inout Inherited, depth: Int) {
+        let name = e.tokens[0].text.uppercased()
+        let args = Array(e.tokens.dropFirst())
+        switch name {
+        case "$ORIGIN":
+            guard args.count == 1, !args[0].quoted else {
+                problem(display, e.line, "$ORIGIN takes one domain name"); return
+            }
+            do throws(NameError) {
+                origin = try DNSName(args[0].text, origin: origin)
+            } catch {
+                problem(display, e.line, "$ORIGIN: bad name \(error)")
+            }
+        case "$TTL":
+            guard args.count == 1 else { problem(display, e.line, "$TTL takes one value"); return }
+            guard let v = TTLText.parse(args[0].text) else {
+                problem(display, e.line, "$TTL: '\(args[0].text)' is not a TTL"); return
+            }
+            guard v <= TTLText.max else {
+                problem(display, e.line, "$TTL \(v) is above 2147483647 (RFC 2181 §8)"); return
+            }
+            state.defaultTTL = UInt32(v)
+        case "$INCLUDE":
+            guard args.count == 1 || args.count == 2 else {
+                problem(display, e.line, "$INCLUDE takes a file name and an optional origin"); return
+            }
+            var childOrigin = origin
+            if args.count == 2 {
+                do throws(NameError) {
+                    childOrigin = try DNSName(args[1].text, origin: origin)
+                } catch {
+                    problem(display, e.line, "$INCLUDE: bad origin \(error)"); return
+                }
+            }
+            var file = args[0].text
+            if args[0].quoted { file = String(file.dropFirst().dropLast()) }
+            guard !file.isEmpty else { problem(display, e.line, "$INCLUDE: empty file name"); return }
+            let childPath: String
+            if file.hasPrefix("/") {
+                childPath = file
+            } else {
+                let dir = (display as NSString).deletingLastPathComponent
+                childPath = dir.isEmpty ? file : (dir as NSString).appendingPathComponent(file)
+            }
+            guard depth + 1 <= ZoneLoader.maxIncludeDepth else {
+                problem(display, e.line, "$INCLUDE \(childPath): includes nested more than "
+                        + "\(ZoneLoader.maxIncludeDepth) deep")
+                return
+            }
+            let canon = ZoneLoader.canonical(childPath)
+            if stack.contains(canon) {
+                problem(display, e.line, "$INCLUDE \(childPath): include cycle (the file is already being read)")
+                return
+            }
+            // The included file starts from the current origin (or the one given) and $TTL; whatever it
+            // changes ($ORIGIN, $TTL, the current owner) does not leak back into this file.
+            loadFile(display: childPath, fsPath: childPath, origin: childOrigin, inherited: state,
+                     includedFrom: (display, e.line), depth: depth + 1)
+        default:
+            problem(display, e.line, "unknown directive \(e.tokens[0].text) (supported: $ORIGIN, $TTL, $INCLUDE)")
+        }
+    }
+
+    mutating func record(_ e: MasterFileLexer.Entry, display: String, origin: DNSName, state: inout Inherited,
+                         previousOwner: inout DNSName?) {
+        let tokens = e.tokens
+        let shown = (e.blankOwner ? "  " : "") + tokens.map(\.text).joined(separator: " ")
+        var i = 0
+        let owner: DNSName
+        if e.blankOwner {
+            guard let p = previousOwner else {
+                problem(display, e.line, "line starts with a blank but there is no previous owner name: '\(shown)'")
+                return
+            }
+            owner = p
+        } else {
+            guard !tokens[0].quoted else { problem(display, e.line, "quoted owner name: '\(shown)'"); return }
+            do throws(NameError) {
+                owner = try DNSName(tokens[0].text, origin: origin)
+            } catch {
+                problem(display, e.line, "bad owner name \(error)")
+                return
+            }
+            previousOwner = owner
+            i = 1
+        }
+
+        // [TTL] [class] in either order, then the type.
+        var ttl: UInt64? = nil
+        var ttlText = ""
+        var rrClass: UInt16? = nil
+        var classText = ""
+        while i < tokens.count, i < (e.blankOwner ? 2 : 3) {
+            let t = tokens[i]
+            if t.quoted { break }
+            if ttl == nil, let f = t.text.utf8.first, f >= 0x30 && f <= 0x39 {
+                guard let v = TTLText.parse(t.text) else {
+                    problem(display, e.line, "bad TTL '\(t.text)': '\(shown)'"); return
+                }
+                ttl = v; ttlText = t.text; i += 1; continue
+            }
+            if rrClass == nil, LdnsRR.typeValue(t.text) == nil, let c = LdnsRR.classValue(t.text) {
+                rrClass = c; classText = t.text; i += 1; continue
+            }
+            break
+        }
+        guard i < tokens.count, !tokens[i].quoted else {
+            problem(display, e.line, "record has no type: '\(shown)'"); return
+        }
+        let typeText = tokens[i].text
+        guard let type = LdnsRR.typeValue(typeText) else {
+            problem(display, e.line, "unknown type '\(typeText)': '\(shown)'"); return
+        }
+        if Reader.metaTypes.contains(type) {
+            problem(display, e.line, "\(LdnsRR.typeName(type)) is not a record type that can be in a zone: '\(shown)'")
+            return
+        }
+        if let c = rrClass, c != RRClass.IN {
+            problem(display, e.line, "class \(classText.uppercased()) is not supported (only IN): '\(shown)'")
+            return
+        }
+        if let v = ttl, v > TTLText.max {
+            problem(display, e.line, "TTL \(ttlText) is above 2147483647 (RFC 2181 §8): '\(shown)'")
+            return
+        }
+        guard owner.isSubdomain(of: apex) else {
+            problem(display, e.line, "\(owner) is outside the zone \(apex): '\(shown)'")
+            return
+        }
+
+        var finalTTL: UInt32? = nil
+        var ttlNote: String? = nil
+        if let v = ttl {
+            finalTTL = UInt32(v)
+            state.lastTTL = UInt32(v)
+        } else if let d = state.defaultTTL {
+            finalTTL = d
+        } else if let last = state.lastTTL {
+            finalTTL = last
+            ttlNote = "no TTL and no $TTL; using the previous record's TTL \(last) (RFC 1035 §5.1); add a $TTL line"
+        } else if type != RRType.SOA {
+            problem(display, e.line, "no TTL given and no $TTL before this record: '\(shown)'")
+            return
+        }
+
+        let rdata = tokens[(i + 1)...].map(\.text).joined(separator: " ")
+        let text = "\(owner) \(finalTTL ?? 0) IN \(typeText)" + (rdata.isEmpty ? "" : " " + rdata)
+        var rr: ResourceRecord
+        do throws(RecordParseError) {
+            rr = try LdnsRR.parse(text, origin: origin, defaultTTL: finalTTL ?? 0)
+        } catch {
+            problem(display, e.line, "\(error.status): '\(shown)'")
+            return
+        }
+        guard rr.type == type, rr.rrClass == RRClass.IN else {
+            problem(display, e.line, "ldns read this record as \(LdnsRR.typeName(rr.type)): '\(shown)'")
+            return
+        }
+        if finalTTL == nil, let m = rr.soaMinimum {
+            // BIND's rule for an SOA with no TTL anywhere: take its MINIMUM.
+            rr.ttl = min(m, UInt32(TTLText.max))
+            state.lastTTL = rr.ttl
+            ttlNote = "SOA has no TTL and there is no $TTL; using its MINIMUM \(rr.ttl); add a $TTL line"
+        }
+        if let n = ttlNote { problem(display, e.line, n, warning: true) }
+        records.append(ZoneRecord(record: rr, file: display, line: e.line))
+    }
+
+    /// Types that only exist in messages (RFC 6895 §3.1: OPT, TKEY, TSIG, IXFR, AXFR, MAILB, MAILA, ANY) and 0.
+    static let metaTypes: Set<UInt16> = [0, RRType.OPT, RRType.TKEY, RRType.TSIG, RRType.IXFR, RRType.AXFR,
+                                         RRType.MAILB, RRType.MAILA, RRType.ANY]
+
+    /// Whole-zone checks, then the result.
+    mutating func finish(topFile: String) -> Result<Zone, ZoneProblems> {
+        var checked = ZoneChecks(apex: apex, topFile: topFile, records: records)
+        // When the zone file itself could not be read, "no SOA" and the like would only be noise.
+        if files.first == topFile {
+            checked.run()
+            problems += checked.problems
+        }
+        let order = Dictionary(files.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
+        let sorted = problems.enumerated().sorted { x, y in
+            let a = x.element, b = y.element
+            let ka = (a.line == nil ? 1 : 0, order[a.file] ?? Int.max, a.line ?? 0, x.offset)
+            let kb = (b.line == nil ? 1 : 0, order[b.file] ?? Int.max, b.line ?? 0, y.offset)
+            return ka < kb
+        }.map(\.element)
+        if sorted.contains(where: { !$0.isWarning }) { return .failure(ZoneProblems(sorted)) }
+        guard let soa = checked.soa else {
+            return .failure(ZoneProblems(sorted + [ZoneProblem(file: topFile, line: nil, message: "no SOA")]))
+        }
+        let negative = min(soa.ttl, soa.soaMinimum ?? soa.ttl)
+        return .success(Zone(origin: apex, file: topFile, records: checked.records, soa: soa, negativeTTL: negative,
+                             warnings: sorted))
+    }
+}
