@@ -49,6 +49,10 @@ let package = Package(
             dependencies: ["DNSWire", "Health", "Yams"]
         ),
         .target(
+            name: "Policy",
+            dependencies: ["Config", "DNSWire"]
+        ),
+        .target(
             name: "Answers",
             dependencies: ["DNSWire", "Zones", "Config"]
         ),
@@ -64,8 +68,10 @@ let package = Package(
         .target(
             name: "App",
             dependencies: [
-                "Server", "Answers", "Zones", "Config", "DNSWire",
+                "Server", "Answers", "Zones", "Config", "DNSWire", "Policy", "Health",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(
@@ -84,6 +90,7 @@ let package = Package(
         .testTarget(name: "ZonesTests", dependencies: ["Zones", "TestSupport"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "TestSupport"]),
         .testTarget(name: "AnswersTests", dependencies: ["Answers", "Zones", "Config", "DNSWire", "TestSupport"]),
+        .testTarget(name: "PolicyTests", dependencies: ["Policy", "Config", "DNSWire"]),
         .testTarget(name: "HealthTests", dependencies: ["Health", "TestSupport"]),
         .testTarget(name: "ServerTests", dependencies: ["Server", "Answers", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "DNSWire"]),

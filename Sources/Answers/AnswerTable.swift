@@ -58,7 +58,10 @@ struct Node {
 
 /// Per (node, qtype): the answer, and how many client regions it is prebuilt for (1 = same for all).
 /// Later policies (failover, nearest region) add entries with `regions > 1`: answer + clientRegion.
-struct TypeEntry { var qtype: UInt16; var regions: UInt16; var answer: Int32 }
+/// `byQueryID`: the variants are weighted choices picked by `query ID % regions` instead of by region.
+struct TypeEntry {
+    var qtype: UInt16; var regions: UInt16; var answer: Int32; var byQueryID: Bool = false
+}
 
 struct ZoneEntry { var apexNode: Int32; var nxdomain: Int32; var nodata: Int32 }
 

@@ -99,7 +99,17 @@ public struct AnswerTableBuilder {
         return .literal(o.wire)
     }
 
-    public func build(zones: [Zone]) -> AnswerTable {
+    /// Answers computed by a policy for one name, replacing the zone's A, AAAA and CNAME data there.
+    public struct Dynamic: Sendable, Hashable {
+        /// Each variant is a set of A/AAAA records or one CNAME; the responder picks `query ID % count`.
+        /// One empty variant = NODATA for A/AAAA.
+        public var variants: [[ResourceRecord]]
+        /// SERVFAIL for A, AAAA and ANY.
+        public var servfail: Bool
+        public init(variants: [[ResourceRecord]], servfail: Bool = false) { self.variants = variants; self.servfail = servfail }
+    }
+
+    public func build(zones: [Zone], dynamic: [DNSName: Dynamic] = [:]) -> AnswerTable {
         // 1. Nodes: each record goes to the zone with the longest origin containing its owner.
         let origins = zones.map { $0.origin.lowercased }
         var nodes: [DNSName: BNode] = [:]
@@ -129,6 +139,24 @@ public struct AnswerTableBuilder {
                     _ = node(q, zi); p = q.parent
                 }
             }
+        }
+        // Policy answers replace the zone's address data at service names.
+        let dynamicTypes: Set<UInt16> = [RRType.A, RRType.AAAA, RRType.CNAME]
+        var dyn: [DNSName: Dynamic] = [:]
+        for (rawName, d) in dynamic {
+            let name = rawName.lowercased
+            guard let zi = zoneOf(name) else { continue }
+            dyn[name] = d
+            let n = node(name, zi)
+            for t in dynamicTypes where n.rrsets[t] != nil { n.rrsets[t] = nil; n.typeOrder.removeAll { $0 == t } }
+            let first = d.variants.first ?? []
+            if first.contains(where: { $0.type == RRType.CNAME }) {
+                // A CNAME stands alone at its name.
+                n.rrsets = [:]; n.typeOrder = []
+            }
+            for rr in first { var r = rr; r.owner = name; n.add(r) }
+            var p = name.parent
+            while let q = p, q.wire.count > origins[zi].wire.count { _ = node(q, zi); p = q.parent }
         }
         order.sort { $0.name < $1.name }
         for (i, n) in order.enumerated() { n.index = i }
@@ -255,12 +283,44 @@ public struct AnswerTableBuilder {
                 }
                 node.nodata = def.emit(into: &e)
             } else {
+                let d = dyn[n.name]
+                /// One answer per variant for type `t` (NODATA in variants without it), picked by query ID.
+                func variantEntry(_ t: UInt16, _ d: Dynamic) -> TypeEntry {
+                    var first: Int32 = -1
+                    for v in d.variants {
+                        let rrs = v.filter { $0.type == t }.map { rr -> ResourceRecord in var r = rr; r.owner = n.name; return r }
+                        var draft = Draft()
+                        if rrs.isEmpty { draft.add(soaOf[zi], owner: .suffix(origins[zi].wire.count), section: .authority, required: true) }
+                        else { draft = positive(rrs, owner: .qname, context: n.name) }
+                        let idx = draft.emit(into: &e)
+                        if first < 0 { first = idx }
+                    }
+                    return TypeEntry(qtype: t, regions: UInt16(d.variants.count), answer: first, byQueryID: true)
+                }
                 for t in n.typeOrder {
+                    if let d, t == RRType.A || t == RRType.AAAA, d.variants.count > 1 {
+                        entries.append(variantEntry(t, d))
+                        continue
+                    }
                     let d = positive(n.rrsets[t]!, owner: .qname, context: n.name)
                     entries.append(TypeEntry(qtype: t, regions: 1, answer: d.emit(into: &e)))
                 }
+                if let d, d.variants.count > 1 {
+                    // A type present only in later variants still needs its entry.
+                    for t in [RRType.A, RRType.AAAA] where !n.typeOrder.contains(t) && d.variants.contains(where: { $0.contains { $0.type == t } }) {
+                        entries.append(variantEntry(t, d))
+                    }
+                }
+                if let d, d.servfail {
+                    var sf = Draft(); sf.rcode = Rcode.servFail; sf.aa = false
+                    let idx = sf.emit(into: &e)
+                    entries.removeAll { $0.qtype == RRType.A || $0.qtype == RRType.AAAA }
+                    entries.append(TypeEntry(qtype: RRType.A, regions: 1, answer: idx))
+                    entries.append(TypeEntry(qtype: RRType.AAAA, regions: 1, answer: idx))
+                    node.any = idx
+                }
                 // RFC 8482: one RRset for ANY, the lowest type number present.
-                if let first = entries.min(by: { $0.qtype < $1.qtype }) { node.any = first.answer }
+                if node.any == zoneNodata, let first = entries.min(by: { $0.qtype < $1.qtype }) { node.any = first.answer }
             }
             node.typeCount = Int32(entries.count)
             typeEntries.append(contentsOf: entries)

@@ -61,7 +61,7 @@ extension AnswerTable {
     func lookup(_ q: QueryFields, scratch: QueryScratch) -> Int {
         let name = UnsafePointer(scratch.lowerName)
         let exact = find(name, q.qnameLength)
-        if exact >= 0 { return answerAt(node: exact, qtype: q.qtype, scratch: scratch) }
+        if exact >= 0 { return answerAt(node: exact, qtype: q.qtype, id: q.id, scratch: scratch) }
         // Closest encloser: strip labels from the left until a node exists.
         var label = 1
         while label < q.labelCount {
@@ -70,7 +70,7 @@ extension AnswerTable {
             if n >= 0 {
                 let enc = nodes[n]
                 if enc.referral >= 0 { return Int(enc.referral) }
-                if enc.wildcard >= 0 { return answerAt(node: Int(enc.wildcard), qtype: q.qtype, scratch: scratch) }
+                if enc.wildcard >= 0 { return answerAt(node: Int(enc.wildcard), qtype: q.qtype, id: q.id, scratch: scratch) }
                 return Int(zones[Int(enc.zone)].nxdomain)
             }
             label += 1
@@ -81,7 +81,7 @@ extension AnswerTable {
             if n >= 0 {
                 let enc = nodes[n]
                 if enc.referral >= 0 { return Int(enc.referral) }
-                if enc.wildcard >= 0 { return answerAt(node: Int(enc.wildcard), qtype: q.qtype, scratch: scratch) }
+                if enc.wildcard >= 0 { return answerAt(node: Int(enc.wildcard), qtype: q.qtype, id: q.id, scratch: scratch) }
                 return Int(zones[Int(enc.zone)].nxdomain)
             }
         }
@@ -89,7 +89,7 @@ extension AnswerTable {
     }
 
     @inline(__always)
-    func answerAt(node i: Int, qtype: UInt16, scratch: QueryScratch) -> Int {
+    func answerAt(node i: Int, qtype: UInt16, id: UInt16, scratch: QueryScratch) -> Int {
         let node = nodes[i]
         if node.referral >= 0 && !(node.isCut && qtype == RRType.DS) { return Int(node.referral) }
         if qtype == RRType.ANY { return Int(node.any) }
@@ -99,6 +99,7 @@ extension AnswerTable {
             let e = types[t]
             if e.qtype == qtype {
                 if e.regions > 1 {
+                    if e.byQueryID { return Int(e.answer) + Int(id) % Int(e.regions) }
                     return Int(e.answer) + min(scratch.clientRegion, Int(e.regions) - 1)
                 }
                 return Int(e.answer)

@@ -1,0 +1,307 @@
+#define _GNU_SOURCE
+#include "csockets.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+/* Room for one IP_PKTINFO or IPV6_PKTINFO control message, suitably aligned. */
+union ctrl {
+    struct cmsghdr align;
+    char buf[64];
+};
+
+struct gtmd_batch {
+    unsigned n;
+    unsigned in_size;
+    unsigned out_size;
+    uint8_t *in;                      /* n * in_size */
+    uint8_t *out;                     /* n * out_size */
+    unsigned *out_len;                /* n */
+    struct sockaddr_storage *peers;   /* n */
+    struct iovec *rvec;               /* n */
+    struct mmsghdr *rmsg;             /* n */
+    struct iovec *svec;               /* n */
+    struct mmsghdr *smsg;             /* n, compacted list of replies to send */
+    union ctrl *rctrl;                /* n, received IP_PKTINFO / IPV6_PKTINFO (wildcard sockets) */
+    union ctrl *sctrl;                /* n, source-address control data for the replies */
+};
+
+gtmd_batch *gtmd_batch_new(unsigned n, unsigned in_size, unsigned out_size) {
+    if (n == 0 || n > 1024 || in_size == 0 || out_size == 0 || in_size > 65536 || out_size > 65536)
+        return NULL;
+    gtmd_batch *b = calloc(1, sizeof *b);
+    if (!b) return NULL;
+    b->n = n;
+    b->in_size = in_size;
+    b->out_size = out_size;
+    b->in = malloc((size_t)n * in_size);
+    b->out = malloc((size_t)n * out_size);
+    b->out_len = calloc(n, sizeof *b->out_len);
+    b->peers = calloc(n, sizeof *b->peers);
+    b->rvec = calloc(n, sizeof *b->rvec);
+    b->rmsg = calloc(n, sizeof *b->rmsg);
+    b->svec = calloc(n, sizeof *b->svec);
+    b->smsg = calloc(n, sizeof *b->smsg);
+    b->rctrl = calloc(n, sizeof *b->rctrl);
+    b->sctrl = calloc(n, sizeof *b->sctrl);
+    if (!b->in || !b->out || !b->out_len || !b->peers || !b->rvec || !b->rmsg || !b->svec || !b->smsg ||
+        !b->rctrl || !b->sctrl) {
+        gtmd_batch_free(b);
+        return NULL;
+    }
+    for (unsigned i = 0; i < n; i++) {
+        b->rvec[i].iov_base = b->in + (size_t)i * in_size;
+        b->rvec[i].iov_len = in_size;
+        b->rmsg[i].msg_hdr.msg_iov = &b->rvec[i];
+        b->rmsg[i].msg_hdr.msg_iovlen = 1;
+        b->rmsg[i].msg_hdr.msg_name = &b->peers[i];
+    }
+    return b;
+}
+
+void gtmd_batch_free(gtmd_batch *b) {
+    if (!b) return;
+    free(b->in);
+    free(b->out);
+    free(b->out_len);
+    free(b->peers);
+    free(b->rvec);
+    free(b->rmsg);
+    free(b->svec);
+    free(b->smsg);
+    free(b->rctrl);
+    free(b->sctrl);
+    free(b);
+}
+
+unsigned gtmd_batch_capacity(const gtmd_batch *b) { return b->n; }
+
+int gtmd_batch_recv(gtmd_batch *b, int fd) {
+    for (unsigned i = 0; i < b->n; i++) {
+        b->rmsg[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_storage);
+        b->rmsg[i].msg_hdr.msg_control = b->rctrl[i].buf;
+        b->rmsg[i].msg_hdr.msg_controllen = sizeof b->rctrl[i].buf;
+        b->rmsg[i].msg_hdr.msg_flags = 0;
+        b->rmsg[i].msg_len = 0;
+        b->out_len[i] = 0;
+    }
+    for (;;) {
+        int r = recvmmsg(fd, b->rmsg, b->n, MSG_WAITFORONE, NULL);
+        if (r >= 0) return r;
+        if (errno == EINTR) continue;
+        return -errno;
+    }
+}
+
+const uint8_t *gtmd_batch_in(const gtmd_batch *b, unsigned i) {
+    return b->in + (size_t)(i < b->n ? i : 0) * b->in_size;
+}
+
+unsigned gtmd_batch_in_len(const gtmd_batch *b, unsigned i) {
+    if (i >= b->n) return 0;
+    unsigned len = b->rmsg[i].msg_len;
+    return len > b->in_size ? b->in_size : len;
+}
+
+int gtmd_batch_in_truncated(const gtmd_batch *b, unsigned i) {
+    if (i >= b->n) return 1;
+    return (b->rmsg[i].msg_hdr.msg_flags & MSG_TRUNC) != 0 || b->rmsg[i].msg_len > b->in_size;
+}
+
+int gtmd_batch_peer(const gtmd_batch *b, unsigned i, void *addr16, uint16_t *port) {
+    memset(addr16, 0, 16);
+    *port = 0;
+    if (i >= b->n) return 0;
+    const struct sockaddr_storage *ss = &b->peers[i];
+    socklen_t len = b->rmsg[i].msg_hdr.msg_namelen;
+    if (ss->ss_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+        const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+        memcpy(addr16, &sin->sin_addr, 4);
+        *port = ntohs(sin->sin_port);
+        return 4;
+    }
+    if (ss->ss_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+        memcpy(addr16, &sin6->sin6_addr, 16);
+        *port = ntohs(sin6->sin6_port);
+        return 6;
+    }
+    return 0;
+}
+
+uint8_t *gtmd_batch_out(gtmd_batch *b, unsigned i) {
+    return b->out + (size_t)(i < b->n ? i : 0) * b->out_size;
+}
+
+unsigned gtmd_batch_out_cap(const gtmd_batch *b) { return b->out_size; }
+
+void gtmd_batch_set_out_len(gtmd_batch *b, unsigned i, unsigned len) {
+    if (i >= b->n) return;
+    b->out_len[i] = len <= b->out_size ? len : 0;
+}
+
+/* If the i-th query arrived with packet info (wildcard socket), makes the reply leave from the address
+ * the query was sent to, so clients of multi-homed hosts see the address they asked. */
+static void set_reply_source(gtmd_batch *b, unsigned i, struct msghdr *h) {
+    struct msghdr *r = &b->rmsg[i].msg_hdr;
+    if (r->msg_controllen == 0 || (r->msg_flags & MSG_CTRUNC)) return;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(r); c; c = CMSG_NXTHDR(r, c)) {
+        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO &&
+            c->cmsg_len >= CMSG_LEN(sizeof(struct in_pktinfo))) {
+            struct in_pktinfo in;
+            memcpy(&in, CMSG_DATA(c), sizeof in);
+            in.ipi_spec_dst = in.ipi_addr;
+            in.ipi_ifindex = 0;
+            h->msg_control = b->sctrl[i].buf;
+            h->msg_controllen = CMSG_SPACE(sizeof in);
+            struct cmsghdr *o = CMSG_FIRSTHDR(h);
+            o->cmsg_level = IPPROTO_IP;
+            o->cmsg_type = IP_PKTINFO;
+            o->cmsg_len = CMSG_LEN(sizeof in);
+            memcpy(CMSG_DATA(o), &in, sizeof in);
+            return;
+        }
+        if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO &&
+            c->cmsg_len >= CMSG_LEN(sizeof(struct in6_pktinfo))) {
+            struct in6_pktinfo in6;
+            memcpy(&in6, CMSG_DATA(c), sizeof in6);
+            h->msg_control = b->sctrl[i].buf;
+            h->msg_controllen = CMSG_SPACE(sizeof in6);
+            struct cmsghdr *o = CMSG_FIRSTHDR(h);
+            o->cmsg_level = IPPROTO_IPV6;
+            o->cmsg_type = IPV6_PKTINFO;
+            o->cmsg_len = CMSG_LEN(sizeof in6);
+            memcpy(CMSG_DATA(o), &in6, sizeof in6);
+            return;
+        }
+    }
+}
+
+int gtmd_batch_send(gtmd_batch *b, int fd, unsigned count) {
+    if (count > b->n) count = b->n;
+    unsigned k = 0;
+    for (unsigned i = 0; i < count; i++) {
+        unsigned len = b->out_len[i];
+        if (len == 0) continue;
+        b->svec[k].iov_base = b->out + (size_t)i * b->out_size;
+        b->svec[k].iov_len = len;
+        struct msghdr *h = &b->smsg[k].msg_hdr;
+        h->msg_name = &b->peers[i];
+        h->msg_namelen = b->rmsg[i].msg_hdr.msg_namelen;
+        h->msg_iov = &b->svec[k];
+        h->msg_iovlen = 1;
+        h->msg_control = NULL;
+        h->msg_controllen = 0;
+        h->msg_flags = 0;
+        set_reply_source(b, i, h);
+        b->smsg[k].msg_len = 0;
+        k++;
+    }
+    unsigned done = 0, sent = 0;
+    while (done < k) {
+        int r = sendmmsg(fd, b->smsg + done, k - done, 0);
+        if (r > 0) {
+            done += (unsigned)r;
+            sent += (unsigned)r;
+            continue;
+        }
+        if (r < 0 && errno == EINTR) continue;
+        /* r == 0 or an error on the first remaining message (EAGAIN, ECONNREFUSED, EPERM,
+         * ENETUNREACH, EINVAL, ...): skip that message and go on with the rest. */
+        done += 1;
+    }
+    return (int)sent;
+}
+
+/* Fills `ss` from an IP literal; returns the family (4/6) or 0. */
+static int parse_addr(const char *host, uint16_t port, struct sockaddr_storage *ss, socklen_t *len) {
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+    if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons(port);
+        *len = sizeof *sin;
+        return 4;
+    }
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+    if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons(port);
+        *len = sizeof *sin6;
+        return 6;
+    }
+    return 0;
+}
+
+int gtmd_parse_family(const char *host) {
+    struct sockaddr_storage ss;
+    socklen_t len;
+    return parse_addr(host, 0, &ss, &len);
+}
+
+int gtmd_udp_socket(const char *host, uint16_t port, int buf_bytes, int recv_timeout_ms) {
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int fam = parse_addr(host, port, &ss, &len);
+    if (fam == 0) return -EAFNOSUPPORT;
+    int fd = socket(fam == 4 ? AF_INET : AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    int one = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) goto fail;
+    if (fam == 6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0) goto fail;
+    /* Wildcard address: ask for the destination address of each query so replies can leave from it. */
+    if (fam == 4 && ((struct sockaddr_in *)&ss)->sin_addr.s_addr == htonl(INADDR_ANY) &&
+        setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one) < 0) goto fail;
+    if (fam == 6 && IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&ss)->sin6_addr) &&
+        setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one) < 0) goto fail;
+    if (buf_bytes > 0) {
+        /* Best effort: the kernel clamps to net.core.{r,w}mem_max. */
+        (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf_bytes, sizeof buf_bytes);
+        (void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf_bytes, sizeof buf_bytes);
+    }
+    if (recv_timeout_ms > 0) {
+        struct timeval tv;
+        tv.tv_sec = recv_timeout_ms / 1000;
+        tv.tv_usec = (recv_timeout_ms % 1000) * 1000;
+        if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0) goto fail;
+    }
+    if (bind(fd, (struct sockaddr *)&ss, len) < 0) goto fail;
+    return fd;
+fail:;
+    int e = errno;
+    close(fd);
+    return -e;
+}
+
+int gtmd_local_port(int fd) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) return -errno;
+    if (ss.ss_family == AF_INET) return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    if (ss.ss_family == AF_INET6) return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return -EAFNOSUPPORT;
+}
+
+int gtmd_shutdown_read(int fd) { return shutdown(fd, SHUT_RD) < 0 ? -errno : 0; }
+
+int gtmd_close(int fd) { return close(fd) < 0 ? -errno : 0; }
+
+int gtmd_set_thread_name(const char *name) {
+    char buf[16];
+    strncpy(buf, name, sizeof buf - 1);
+    buf[sizeof buf - 1] = 0;
+    return pthread_setname_np(pthread_self(), buf);
+}
+
+const char *gtmd_strerror(int err) {
+    static __thread char buf[128];
+    return strerror_r(err, buf, sizeof buf); /* GNU variant: returns a string, never NULL */
+}

@@ -1,5 +1,6 @@
 import DNSWire
 import Foundation
+import Health
 import Yams
 
 /// A listen address: host literal (IPv4 or IPv6) and port. UDP and TCP are served on each.
@@ -56,7 +57,23 @@ public struct GtmdConfig: Sendable {
     public var file: String
     public var server = ServerSettings()
     public var zones: [ZoneSource] = []
+    public var checks: [String: CheckSpec] = [:]
+    public var health = HealthSettings()
+    public var pools: [PoolConfig] = []
+    public var services: [ServiceConfig] = []
+    /// Where overrides are kept across restarts (relative paths resolved against the config's folder).
+    public var stateFile: String? = nil
     public init(file: String) { self.file = file }
+
+    /// Every health target: one per pool member with checks.
+    public func probeTargets() -> [ProbeTarget] {
+        pools.flatMap { pool in
+            pool.members.filter { !$0.checks.isEmpty }.map { m in
+                ProbeTarget(id: m.targetID, address: m.address?.description ?? "0.0.0.0", checks: m.checks,
+                            initialState: health.initialStateUp)
+            }
+        }
+    }
 }
 
 public enum ConfigLoader {
@@ -88,7 +105,7 @@ public enum ConfigLoader {
         }
         let r = YAMLReader(file: file)
         var config = GtmdConfig(file: file)
-        guard let root = r.mapping(node ?? Node.mapping(Node.Mapping([])), "", allowed: ["server", "zones"]) else {
+        guard let root = r.mapping(node ?? Node.mapping(Node.Mapping([])), "", allowed: ["server", "zones", "checks", "health", "pools", "services", "state_file"]) else {
             return .failure(ConfigProblems(r.problems))
         }
         if let s = r.mapping(root["server"], "server", allowed: [
@@ -121,6 +138,10 @@ public enum ConfigLoader {
                 }
                 config.zones.append(ZoneSource(origin: origin, file: resolved))
             }
+        }
+        readHealthSections(root, r, &config, baseDirectory: baseDirectory)
+        if let v = r.string(root["state_file"], "state_file") {
+            config.stateFile = v.hasPrefix("/") ? v : (baseDirectory as NSString).appendingPathComponent(v)
         }
         return r.problems.isEmpty ? .success(config) : .failure(ConfigProblems(r.problems))
     }

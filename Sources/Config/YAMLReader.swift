@@ -38,7 +38,8 @@ public final class YAMLReader {
     }
 
     /// Returns the mapping's entries and reports keys not in `allowed`.
-    public func mapping(_ node: Node?, _ path: String, allowed: Set<String>) -> [String: Node]? {
+    /// `allowed: nil` accepts any key (maps keyed by user-chosen names).
+    public func mapping(_ node: Node?, _ path: String, allowed: Set<String>?) -> [String: Node]? {
         guard let node else { return nil }
         guard case .mapping(let m) = node else {
             problem(node, path, "expected a mapping (key: value)"); return nil
@@ -47,7 +48,7 @@ public final class YAMLReader {
         for (k, v) in m {
             guard let key = k.string else { problem(k, path, "keys must be strings"); continue }
             let sub = path.isEmpty ? key : "\(path).\(key)"
-            if !allowed.contains(key) {
+            if let allowed, !allowed.contains(key) {
                 problem(k, sub, "unknown key (allowed: \(allowed.sorted().joined(separator: ", ")))")
                 continue
             }

@@ -1,0 +1,149 @@
+import Answers
+import Config
+import DNSWire
+import Foundation
+import Health
+import Logging
+import Policy
+import Synchronization
+
+/// Turns (config, zones, health verdicts, overrides, remembered service state) into an answer table and
+/// installs it whole. Every switch is logged at notice and counted. Runs on the control loop, never on
+/// the query path: queries keep being served from the previous table while a new one is built.
+public final class Publisher: Sendable {
+    struct State {
+        var prepared: Prepared
+        var services: [String: ServiceState] = [:]
+        var overrides = OverrideSet()
+        var decisions: [String: Decision] = [:]
+        var switches: [String: Int] = [:]
+        var nextEvaluation: Date? = nil
+        var lastHealth: [String: Bool] = [:]
+    }
+
+    let logger: Logger
+    let store: AnswerStore
+    let stateFile: String
+    let generation: GenerationCounter
+    private let state: Mutex<State>
+
+    init(prepared: Prepared, store: AnswerStore, stateFile: String, generation: GenerationCounter, logger: Logger) {
+        self.logger = logger
+        self.store = store
+        self.stateFile = stateFile
+        self.generation = generation
+        var s = State(prepared: prepared)
+        do {
+            let content = try StateFile.read(stateFile)
+            s.overrides = OverrideSet(content.overrides)
+            s.services = content.services
+            if !content.overrides.isEmpty {
+                logger.notice("overrides loaded", metadata: ["state.file": "\(stateFile)", "overrides": "\(content.overrides.count)"])
+            }
+        } catch {
+            logger.error("state file unreadable; starting without overrides", metadata: ["problem": "\(error)"])
+        }
+        self.state = Mutex(s)
+    }
+
+    /// Replaces config and zones (reload); the remembered service state and overrides are kept.
+    func replace(_ prepared: Prepared) { state.withLock { $0.prepared = prepared } }
+
+    var prepared: Prepared { state.withLock { $0.prepared } }
+    var nextEvaluation: Date? { state.withLock { $0.nextEvaluation } }
+    public var decisions: [String: Decision] { state.withLock { $0.decisions } }
+    public var switchCounts: [String: Int] { state.withLock { $0.switches } }
+
+    /// Re-reads the overrides from the state file (after `gtmd override` changed it).
+    func reloadOverrides() {
+        do {
+            let content = try StateFile.read(stateFile)
+            let changed = state.withLock { s -> Bool in
+                let o = OverrideSet(content.overrides)
+                defer { s.overrides = o }
+                return o != s.overrides
+            }
+            if changed {
+                for o in content.overrides { logger.notice("override in force", metadata: ["override": "\(o.summary)"]) }
+                if content.overrides.isEmpty { logger.notice("no overrides in force") }
+            }
+        } catch {
+            logger.error("state file unreadable; keeping the overrides in force", metadata: ["problem": "\(error)"])
+        }
+    }
+
+    /// Runs the policy for every service and installs a new table. Returns the installed table.
+    @discardableResult
+    func publish(health: [String: Bool], now: Date = Date()) -> AnswerTable {
+        let (prepared, overrides, oldStates) = state.withLock { ($0.prepared, $0.overrides.active(at: now), $0.services) }
+        let config = prepared.config
+        let views = Policy.views(pools: config.pools, health: health, overrides: overrides)
+        var decisions: [String: Decision] = [:]
+        var states: [String: ServiceState] = [:]
+        var dynamic: [DNSName: AnswerTableBuilder.Dynamic] = [:]
+        var next: Date? = overrides.nextExpiry(after: now)
+        var switched: [(String, Decision)] = []
+        for service in config.services {
+            let key = service.name.description
+            let d = Policy.decide(service: service, views: views, overrides: overrides,
+                                  state: oldStates[key] ?? ServiceState(), now: now)
+            decisions[key] = d
+            states[key] = d.state
+            if let n = d.nextEvaluation { next = min(next ?? n, n) }
+            if d.switched != nil { switched.append((key, d)) }
+            dynamic[service.name] = Publisher.dynamic(for: d, name: service.name)
+        }
+        let table = prepared.buildTable(generation: generation.next(), dynamic: dynamic)
+        store.install(table)
+        let persist = state.withLock { s -> Bool in
+            let changed = s.services != states
+            s.decisions = decisions
+            s.services = states
+            s.nextEvaluation = next
+            s.lastHealth = health
+            for (k, d) in switched where d.switched?.from != nil { s.switches[k, default: 0] += 1 }
+            return changed
+        }
+        for (name, d) in switched {
+            guard let sw = d.switched else { continue }
+            if sw.from == nil {
+                logger.notice("service answering", metadata: [
+                    "service": "\(name)", "pool": "\(sw.to ?? "-")", "reason": "\(sw.reason)", "ttl": "\(d.ttl)",
+                ])
+            } else {
+                logger.notice("failover switch", metadata: [
+                    "service": "\(name)", "from": "\(sw.from ?? "-")", "to": "\(sw.to ?? "-")",
+                    "reason": "\(sw.reason)", "ttl": "\(d.ttl)",
+                ])
+            }
+        }
+        if persist {
+            do {
+                try StateFile.update(stateFile) { $0.services = states }
+            } catch {
+                logger.error("cannot save service state", metadata: ["problem": "\(error)"])
+            }
+        }
+        return table
+    }
+
+    /// The decision as records for the answer table.
+    static func dynamic(for d: Decision, name: DNSName) -> AnswerTableBuilder.Dynamic {
+        func records(_ members: [PoolMember]) -> [ResourceRecord] {
+            members.compactMap { m in
+                if let c = m.cname { return ResourceRecord(owner: name, type: RRType.CNAME, ttl: d.ttl, rdata: c.wire) }
+                switch m.address {
+                case .v4(let b)?: return ResourceRecord(owner: name, type: RRType.A, ttl: d.ttl, rdata: b)
+                case .v6(let b)?: return ResourceRecord(owner: name, type: RRType.AAAA, ttl: d.ttl, rdata: b)
+                case nil: return nil
+                }
+            }
+        }
+        switch d.outcome {
+        case .members(let m): return .init(variants: [records(m)])
+        case .variants(let vs): return .init(variants: vs.map(records))
+        case .empty: return .init(variants: [[]])
+        case .servfail: return .init(variants: [[]], servfail: true)
+        }
+    }
+}

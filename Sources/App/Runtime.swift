@@ -1,0 +1,159 @@
+import Answers
+import Config
+import Foundation
+import Health
+import Logging
+import Server
+import ServiceLifecycle
+import Synchronization
+import UnixSignals
+
+/// The running server: health monitor, publisher, answer store, DNS listeners, reload.
+/// `main` builds a `SetupRequest` and calls `GtmdRuntime.run`; tests run the real binary.
+public final class GtmdRuntime: Sendable {
+    public let request: SetupRequest
+    public let logger: Logger
+    public let store: AnswerStore
+    public let monitor: HealthMonitor
+    public let publisher: Publisher
+    let server: DNSServer
+    let readyFile: String?
+    let generation: GenerationCounter
+
+    /// Builds everything from a prepared (validated) config; nothing is bound or probed yet.
+    public init(request: SetupRequest, prepared: Prepared, udpWorkers: Int?, readyFile: String?, logger: Logger) {
+        self.request = request
+        self.logger = logger
+        self.readyFile = readyFile
+        self.generation = GenerationCounter()
+        // Until the first probe round is done nothing is served; this table is never installed for queries.
+        self.store = AnswerStore(AnswerTable.empty())
+        let config = prepared.config
+        var hopts = HealthMonitorOptions()
+        hopts.maxInFlight = config.health.maxInFlight
+        self.monitor = HealthMonitor(targets: config.probeTargets(), options: hopts, logger: logger)
+        let stateFile = config.stateFile ?? StateFile.defaultPath(configFile: config.file)
+        self.publisher = Publisher(prepared: prepared, store: store, stateFile: stateFile, generation: generation, logger: logger)
+        let s = config.server
+        var options = ServerOptions()
+        options.udpWorkersPerAddress = udpWorkers ?? s.udpWorkers
+        options.tcpMaxConnections = s.tcpMaxConnections
+        options.tcpMaxConnectionsPerClient = s.tcpMaxConnectionsPerClient
+        options.tcpIdleTimeout = s.tcpIdleTimeout
+        options.tcpQueryTimeout = s.tcpQueryTimeout
+        self.server = DNSServer(endpoints: s.listen.map { ListenEndpoint(host: $0.host, port: $0.port) },
+                                store: store, options: options, logger: logger)
+    }
+
+    func health() -> [String: Bool] {
+        monitor.snapshot().targets.mapValues(\.isUp)
+    }
+
+    /// Re-reads config and zones off to the side and installs the new table only when all of it is valid.
+    /// Listen addresses, socket options and health checks need a restart; a change there is logged.
+    @discardableResult
+    public func reload() -> Bool {
+        switch Setup.prepare(request) {
+        case .failure(let f):
+            for p in f.problems { logger.error("reload failed, still serving the previous config", metadata: ["problem": "\(p)"]) }
+            return false
+        case .success(let prepared):
+            let old = publisher.prepared.config
+            if Set(prepared.config.probeTargets()) != Set(old.probeTargets()) {
+                logger.warning("reload: health check changes take effect at the next restart; probing the previous checks")
+            }
+            if prepared.config.server != old.server {
+                logger.warning("reload: server settings (listen addresses, TCP limits) take effect at the next restart")
+            }
+            publisher.replace(prepared)
+            let table = publisher.publish(health: health())
+            logger.notice("reloaded", metadata: ["table.generation": "\(table.generation)", "table.zones": "\(table.zoneCount)",
+                                                 "table.names": "\(table.nodeCount)"])
+            return true
+        }
+    }
+
+    /// Runs until SIGTERM/SIGINT; SIGHUP reloads.
+    public func run() async throws {
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: monitor, successTerminationBehavior: .ignore), .init(service: ControlLoop(runtime: self)),
+                       .init(service: ReloadService(runtime: self))],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        try await group.run()
+    }
+
+    /// Waits for the first probe round, publishes the first table, binds the listeners.
+    func startServing() async throws {
+        let start = ContinuousClock.now
+        let complete = await monitor.waitForFirstRound()
+        if !monitor.targets.isEmpty {
+            logger.notice("first probe round", metadata: [
+                "complete": "\(complete)", "took": "\(ContinuousClock.now - start)", "targets": "\(monitor.targets.count)",
+            ])
+        }
+        let table = publisher.publish(health: health())
+        logger.notice("answer table built", metadata: [
+            "table.generation": "\(table.generation)", "table.zones": "\(table.zoneCount)",
+            "table.names": "\(table.nodeCount)", "table.bytes": "\(table.answerBytes)",
+        ])
+        let bound = try server.start()
+        for b in bound { logger.notice("listening", metadata: ["listen.addr": "\(b.host)", "listen.port": "\(b.port)"]) }
+        if let readyFile {
+            let list = bound.map { "\"" + ($0.host.contains(":") ? "[\($0.host)]:\($0.port)" : "\($0.host):\($0.port)") + "\"" }
+            let json = "{\"pid\": \(getpid()), \"listen\": [\(list.joined(separator: ", "))]}\n"
+            try json.write(toFile: readyFile, atomically: true, encoding: .utf8)
+        }
+    }
+}
+
+final class GenerationCounter: Sendable {
+    private let value = Mutex<UInt64>(0)
+    func next() -> UInt64 { value.withLock { $0 += 1; return $0 } }
+}
+
+/// Starts serving after the first probe round, then republishes whenever health, overrides or a policy
+/// timer change something (checked every 20 ms; the state file every 250 ms). Stops the listeners on
+/// graceful shutdown.
+struct ControlLoop: Service {
+    let runtime: GtmdRuntime
+    func run() async throws {
+        try await runtime.startServing()
+        defer {
+            runtime.logger.notice("shutting down")
+            runtime.server.stop()
+        }
+        var lastGeneration = runtime.monitor.snapshot().generation
+        var lastMTime = StateFile.mtime(runtime.publisher.stateFile)
+        var tick = 0
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(20))
+            tick += 1
+            var changed = false
+            let snap = runtime.monitor.snapshot()
+            if snap.generation != lastGeneration { lastGeneration = snap.generation; changed = true }
+            if tick % 12 == 0 {
+                let m = StateFile.mtime(runtime.publisher.stateFile)
+                if m?.tv_sec != lastMTime?.tv_sec || m?.tv_nsec != lastMTime?.tv_nsec {
+                    lastMTime = m
+                    runtime.publisher.reloadOverrides()
+                    changed = true
+                }
+            }
+            if let n = runtime.publisher.nextEvaluation, Date() >= n { changed = true }
+            if changed { runtime.publisher.publish(health: snap.targets.mapValues(\.isUp)) }
+        }
+    }
+}
+
+/// Reloads on SIGHUP until shutdown.
+struct ReloadService: Service {
+    let runtime: GtmdRuntime
+    func run() async throws {
+        let signals = await UnixSignalsSequence(trapping: .sighup)
+        for await _ in signals.cancelOnGracefulShutdown() {
+            runtime.logger.notice("SIGHUP: reloading")
+            runtime.reload()
+        }
+    }
+}

@@ -1,0 +1,448 @@
+import Foundation
+import Logging
+import NIOCore
+import ServiceLifecycle
+import Synchronization
+
+/// Scheduler knobs that are not per check.
+public struct HealthMonitorOptions: Sendable {
+    /// Most probes in flight at once, over all targets (a probe past the limit waits for a free slot).
+    public var maxInFlight: Int
+    /// Each wait between probes is scaled by a random factor in `1 ± jitter` (0 disables).
+    public var jitter: Double
+    /// Spread the second probe of every check over the second half of its interval, so checks
+    /// started together do not fire in lockstep afterwards.
+    public var spreadStart: Bool
+    /// Added to the largest check timeout to bound `waitForFirstRound()`.
+    public var firstRoundGrace: Duration
+    /// Event loops for the probes; nil: one shared thread.
+    public var eventLoopGroup: (any EventLoopGroup)?
+
+    public init(
+        maxInFlight: Int = 256, jitter: Double = 0.1, spreadStart: Bool = true,
+        firstRoundGrace: Duration = .milliseconds(250), eventLoopGroup: (any EventLoopGroup)? = nil
+    ) {
+        self.maxInFlight = maxInFlight
+        self.jitter = jitter
+        self.spreadStart = spreadStart
+        self.firstRoundGrace = firstRoundGrace
+        self.eventLoopGroup = eventLoopGroup
+    }
+}
+
+/// Runs every check of every target on its own schedule and keeps their rise/fall state.
+///
+/// A swift-service-lifecycle `Service`: `run()` probes until graceful shutdown or cancellation.
+/// Read results with `snapshot()`, follow them with `changes()` / `snapshotUpdates()`, and gate
+/// answering on `waitForFirstRound()`.
+public final class HealthMonitor: Service, Sendable {
+    public let targets: [ProbeTarget]
+    public let options: HealthMonitorOptions
+    private let logger: Logger
+    private let prober: Prober
+    private let inFlight: AsyncSemaphore
+    /// Per target, per check: where to probe, or why the spec cannot be probed.
+    private let resolved: [[Result<ResolvedCheck, HealthSpecError>]]
+    private let state: Mutex<MonitorState>
+
+    /// Targets with duplicate ids are dropped (the first wins; logged). Invalid checks fail every probe
+    /// with the problem as reason; run `ProbeTarget.validate(_:)` first to reject them instead.
+    public init(targets: [ProbeTarget], options: HealthMonitorOptions = .init(), logger: Logger) {
+        var seen = Set<String>()
+        var kept: [ProbeTarget] = []
+        for t in targets {
+            if seen.insert(t.id).inserted {
+                kept.append(t)
+            } else {
+                logger.error("health: duplicate target id ignored", metadata: ["target": "\(t.id)"])
+            }
+        }
+        self.targets = kept
+        self.options = options
+        self.logger = logger
+        self.prober = Prober(group: options.eventLoopGroup)
+        self.inFlight = AsyncSemaphore(permits: options.maxInFlight)
+        self.resolved = kept.map { t in t.checks.map { ResolvedCheck.resolve($0, address: t.address) } }
+        self.state = Mutex(MonitorState(targets: kept, resolved: resolved))
+    }
+
+    public convenience init(targets: [ProbeTarget], logger: Logger, maxInFlight: Int) {
+        self.init(targets: targets, options: HealthMonitorOptions(maxInFlight: maxInFlight), logger: logger)
+    }
+
+    /// The longest `waitForFirstRound()` can take once `run()` has started.
+    public var firstRoundBound: Duration {
+        let longest = targets.flatMap(\.checks).map(\.timeout).max() ?? .zero
+        return longest + options.firstRoundGrace
+    }
+
+    // MARK: Service
+
+    /// Probes until graceful shutdown or cancellation. The first round starts at once. Call once.
+    public func run() async throws {
+        let firstRun = state.withLock { s -> Bool in
+            guard !s.started else { return false }
+            s.started = true
+            return true
+        }
+        guard firstRun else {
+            logger.error("health: HealthMonitor.run() called twice; ignoring the second call")
+            return
+        }
+        let bound = firstRoundBound
+        logger.info(
+            "health: monitoring started",
+            metadata: [
+                "targets": "\(targets.count)", "checks": "\(targets.reduce(0) { $0 + $1.checks.count })",
+                "max_in_flight": "\(options.maxInFlight)",
+            ])
+        await cancelWhenGracefulShutdown {
+            await withDiscardingTaskGroup { group in
+                group.addTask {
+                    try? await Task.sleep(for: bound)
+                    if !Task.isCancelled { self.endFirstRound(complete: false) }
+                }
+                for ti in self.targets.indices {
+                    for ci in self.targets[ti].checks.indices {
+                        group.addTask { await self.checkLoop(target: ti, check: ci) }
+                    }
+                }
+            }
+        }
+        endFirstRound(complete: false, log: false)
+        let (changeSubs, snapSubs) = state.withLock { s in
+            s.finished = true
+            defer {
+                s.changeSubscribers = [:]
+                s.snapshotSubscribers = [:]
+            }
+            return (Array(s.changeSubscribers.values), Array(s.snapshotSubscribers.values))
+        }
+        for c in changeSubs { c.finish() }
+        for c in snapSubs { c.finish() }
+        logger.info("health: monitoring stopped")
+    }
+
+    // MARK: Reading
+
+    /// The current state of every target.
+    public func snapshot() -> HealthSnapshot {
+        state.withLock { $0.snapshot() }
+    }
+
+    /// Waits until every check has finished its first probe, or `firstRoundBound` has passed since `run()`
+    /// started (also returns if `run()` ends or the caller is cancelled). Returns true when every check got
+    /// a verdict. Targets still unknown then count as their `initialState`.
+    @discardableResult
+    public func waitForFirstRound() async -> Bool {
+        let id: UInt64? = state.withLock { s in
+            if case .done = s.firstRound { return nil }
+            s.nextID += 1
+            s.firstRoundPending.insert(s.nextID)
+            return s.nextID
+        }
+        guard let id else { return state.withLock { $0.firstRoundComplete } }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Bool, Never>) in
+                let now: Bool? = state.withLock { s in
+                    if case .done(let complete) = s.firstRound {
+                        s.firstRoundPending.remove(id)
+                        return complete
+                    }
+                    if !s.firstRoundPending.contains(id) { return false }  // cancelled before registering
+                    s.firstRoundWaiters[id] = c
+                    return nil
+                }
+                if let now { c.resume(returning: now) }
+            }
+        } onCancel: {
+            let c = state.withLock { s -> CheckedContinuation<Bool, Never>? in
+                s.firstRoundPending.remove(id)
+                return s.firstRoundWaiters.removeValue(forKey: id)
+            }
+            c?.resume(returning: false)
+        }
+    }
+
+    /// Every check state change from now on (buffering the newest `limit` if the reader is slow).
+    /// Ends when `run()` ends.
+    public func changes(bufferingNewest limit: Int = 4096) -> AsyncStream<HealthChange> {
+        let (stream, continuation) = AsyncStream.makeStream(
+            of: HealthChange.self, bufferingPolicy: .bufferingNewest(max(1, limit)))
+        let id = state.withLock { s -> UInt64? in
+            guard !s.finished else { return nil }
+            s.nextID += 1
+            s.changeSubscribers[s.nextID] = continuation
+            return s.nextID
+        }
+        guard let id else {
+            continuation.finish()
+            return stream
+        }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.state.withLock { $0.changeSubscribers.removeValue(forKey: id) }
+        }
+        return stream
+    }
+
+    /// The coalesced "snapshot changed" signal: yields the current snapshot at once, then a new one after
+    /// each state change; a slow reader only ever sees the newest. Ends when `run()` ends.
+    public func snapshotUpdates() -> AsyncStream<HealthSnapshot> {
+        let (stream, continuation) = AsyncStream.makeStream(of: HealthSnapshot.self, bufferingPolicy: .bufferingNewest(1))
+        let id = state.withLock { s -> UInt64? in
+            continuation.yield(s.snapshot())
+            guard !s.finished else { return nil }
+            s.nextID += 1
+            s.snapshotSubscribers[s.nextID] = continuation
+            return s.nextID
+        }
+        guard let id else {
+            continuation.finish()
+            return stream
+        }
+        continuation.onTermination = { [weak self] _ in
+            _ = self?.state.withLock { $0.snapshotSubscribers.removeValue(forKey: id) }
+        }
+        return stream
+    }
+
+    /// Probes in flight right now (for tests and metrics).
+    public var probesInFlight: Int { inFlight.inUse }
+
+    // MARK: Scheduling
+
+    private func checkLoop(target ti: Int, check ci: Int) async {
+        let spec = targets[ti].checks[ci]
+        var first = true
+        while !Task.isCancelled {
+            let start = ContinuousClock.now
+            let result: ProbeResult
+            switch resolved[ti][ci] {
+            case .success(let check):
+                do { try await inFlight.acquire() } catch { return }
+                result = await prober.probe(check)
+                inFlight.release()
+            case .failure(let problem):
+                result = ProbeResult(ok: false, reason: "invalid check: \(problem.message)", latency: .zero)
+            }
+            if Task.isCancelled { return }
+            let inDoubt = record(target: ti, check: ci, result: result)
+            var wait = inDoubt ? spec.effectiveFastInterval : spec.interval
+            if wait <= .zero { wait = CheckDefaults.interval }
+            if first, options.spreadStart, !inDoubt {
+                wait = wait * Double.random(in: 0.5...1.0)
+            } else if options.jitter > 0 {
+                let j = min(options.jitter, 0.5)
+                wait = wait * Double.random(in: (1 - j)...(1 + j))
+            }
+            first = false
+            // Never before the previous probe ended (they run in sequence), never in lockstep.
+            let next = max(start + wait, ContinuousClock.now)
+            do { try await Task.sleep(until: next, clock: .continuous) } catch { return }
+        }
+    }
+
+    private func endFirstRound(complete: Bool, log: Bool = true) {
+        let waiters = state.withLock { s -> [CheckedContinuation<Bool, Never>]? in
+            if case .done = s.firstRound { return nil }
+            s.firstRound = .done(complete: complete)
+            s.generation += 1
+            let w = Array(s.firstRoundWaiters.values)
+            s.firstRoundWaiters = [:]
+            s.firstRoundPending = []
+            return w
+        }
+        guard let waiters else { return }
+        if !complete, log { logFirstRoundTimeout() }
+        for w in waiters { w.resume(returning: complete) }
+    }
+
+    private func logFirstRoundTimeout() {
+        let unknown = state.withLock { s in s.targets.filter { $0.state == .unknown }.map(\.spec.id) }
+        guard !unknown.isEmpty else { return }
+        logger.notice(
+            "health: first probe round not finished in time; targets without verdict count as their initial state",
+            metadata: ["targets": "\(unknown.sorted().joined(separator: ","))"])
+    }
+
+    /// Stores one result; returns whether the check is in doubt (probe again at the fast interval).
+    private func record(target ti: Int, check ci: Int, result: ProbeResult) -> Bool {
+        let now = Date()
+        let out = state.withLock { s in s.record(target: ti, check: ci, result: result, at: now) }
+        for change in out.changes {
+            logChange(change, result: result)
+            for c in out.changeSubscribers { c.yield(change) }
+        }
+        if let snap = out.snapshot {
+            for c in out.snapshotSubscribers { c.yield(snap) }
+        }
+        if let warning = out.newCertWarning {
+            logger.warning(
+                "health: certificate expiring",
+                metadata: ["target": "\(targets[ti].id)", "check": "\(targets[ti].checks[ci].name)", "warning": "\(warning)"])
+        }
+        if out.firstRoundJustCompleted {
+            let waiters = state.withLock { s -> [CheckedContinuation<Bool, Never>] in
+                let w = Array(s.firstRoundWaiters.values)
+                s.firstRoundWaiters = [:]
+                s.firstRoundPending = []
+                return w
+            }
+            for w in waiters { w.resume(returning: true) }
+        }
+        return out.inDoubt
+    }
+
+    private func logChange(_ c: HealthChange, result: ProbeResult) {
+        let counts =
+            c.from == .unknown
+            ? "first probe" : c.to == .down ? "failures \(c.failures)/\(c.fall)" : "passes \(c.passes)/\(c.rise)"
+        var message = "health: \(c.target) check \(c.check) \(c.from.rawValue) -> \(c.to.rawValue): \(c.reason) (\(counts))"
+        if c.targetFrom != c.targetTo { message += "; target \(c.targetFrom.rawValue) -> \(c.targetTo.rawValue)" }
+        logger.notice(
+            Logger.Message(stringLiteral: message),
+            metadata: [
+                "target": "\(c.target)", "check": "\(c.check)", "from": "\(c.from.rawValue)", "to": "\(c.to.rawValue)",
+                "reason": "\(c.reason)", "passes": "\(c.passes)", "failures": "\(c.failures)", "rise": "\(c.rise)",
+                "fall": "\(c.fall)", "target_state": "\(c.targetTo.rawValue)",
+                "latency_ms": "\(Int((result.latency.seconds * 1000).rounded()))",
+            ])
+    }
+}
+
+// MARK: - State (guarded by the monitor's mutex)
+
+struct MonitorState {
+    enum FirstRound {
+        case pending(remaining: Int)
+        case done(complete: Bool)
+    }
+
+    struct CheckRuntime {
+        var spec: CheckSpec
+        var endpoint: String
+        var tracker: HealthTracker
+        var lastResult: ProbeResult?
+        var lastProbe: Date?
+        var lastChange: Date?
+        var probes = 0
+    }
+
+    struct TargetRuntime {
+        var spec: ProbeTarget
+        var checks: [CheckRuntime]
+        var state: HealthState = .unknown
+        var lastChange: Date?
+
+        var isUp: Bool { state == .unknown ? spec.initialState : state == .up }
+    }
+
+    struct RecordOutcome {
+        var changes: [HealthChange] = []
+        var changeSubscribers: [AsyncStream<HealthChange>.Continuation] = []
+        var snapshot: HealthSnapshot?
+        var snapshotSubscribers: [AsyncStream<HealthSnapshot>.Continuation] = []
+        var inDoubt = false
+        var newCertWarning: String?
+        var firstRoundJustCompleted = false
+    }
+
+    var targets: [TargetRuntime]
+    var generation: UInt64 = 0
+    var firstRound: FirstRound
+    var firstRoundWaiters: [UInt64: CheckedContinuation<Bool, Never>] = [:]
+    var firstRoundPending: Set<UInt64> = []
+    var changeSubscribers: [UInt64: AsyncStream<HealthChange>.Continuation] = [:]
+    var snapshotSubscribers: [UInt64: AsyncStream<HealthSnapshot>.Continuation] = [:]
+    var nextID: UInt64 = 0
+    var started = false
+    var finished = false
+
+    init(targets: [ProbeTarget], resolved: [[Result<ResolvedCheck, HealthSpecError>]]) {
+        self.targets = zip(targets, resolved).map { t, r in
+            TargetRuntime(
+                spec: t,
+                checks: zip(t.checks, r).map { c, rc in
+                    let endpoint: String
+                    switch rc {
+                    case .success(let x): endpoint = x.display
+                    case .failure: endpoint = c.endpoint ?? t.address
+                    }
+                    return CheckRuntime(spec: c, endpoint: endpoint, tracker: HealthTracker(rise: c.rise, fall: c.fall))
+                })
+        }
+        let total = targets.reduce(0) { $0 + $1.checks.count }
+        self.firstRound = total == 0 ? .done(complete: true) : .pending(remaining: total)
+    }
+
+    var firstRoundComplete: Bool {
+        if case .done(let c) = firstRound { return c }
+        return false
+    }
+
+    mutating func record(target ti: Int, check ci: Int, result: ProbeResult, at now: Date) -> RecordOutcome {
+        var out = RecordOutcome()
+        var c = targets[ti].checks[ci]
+        let firstProbe = c.probes == 0
+        let oldWarning = c.lastResult?.certWarning
+        c.probes += 1
+        c.lastResult = result
+        c.lastProbe = now
+        if let w = result.certWarning, oldWarning == nil { out.newCertWarning = w }
+        let transition = c.tracker.record(pass: result.ok)
+        if transition != nil { c.lastChange = now }
+        out.inDoubt = c.tracker.inDoubt
+        targets[ti].checks[ci] = c
+
+        if firstProbe, case .pending(let remaining) = firstRound {
+            if remaining <= 1 {
+                firstRound = .done(complete: true)
+                out.firstRoundJustCompleted = true
+                generation += 1
+            } else {
+                firstRound = .pending(remaining: remaining - 1)
+            }
+        }
+
+        if let t = transition {
+            let before = targets[ti].state
+            let after = combinedState(targets[ti].checks.map(\.tracker.state))
+            if after != before {
+                targets[ti].state = after
+                targets[ti].lastChange = now
+            }
+            generation += 1
+            out.changes.append(
+                HealthChange(
+                    target: targets[ti].spec.id, check: c.spec.name, from: t.from, to: t.to, reason: result.reason,
+                    passes: t.passes, failures: t.failures, rise: c.tracker.rise, fall: c.tracker.fall,
+                    targetFrom: before, targetTo: after, targetIsUp: targets[ti].isUp, at: now))
+            out.changeSubscribers = Array(changeSubscribers.values)
+        }
+        if transition != nil || out.firstRoundJustCompleted, !snapshotSubscribers.isEmpty {
+            out.snapshot = snapshot()
+            out.snapshotSubscribers = Array(snapshotSubscribers.values)
+        }
+        return out
+    }
+
+    func snapshot() -> HealthSnapshot {
+        var out: [String: TargetHealth] = [:]
+        out.reserveCapacity(targets.count)
+        for t in targets {
+            out[t.spec.id] = TargetHealth(
+                id: t.spec.id, address: t.spec.address, state: t.state, isUp: t.isUp, lastChange: t.lastChange,
+                checks: t.checks.map { c in
+                    CheckHealth(
+                        name: c.spec.name, kind: c.spec.kind, endpoint: c.endpoint, state: c.tracker.state,
+                        lastResult: c.lastResult, lastProbe: c.lastProbe,
+                        consecutivePasses: c.tracker.consecutivePasses,
+                        consecutiveFailures: c.tracker.consecutiveFailures, rise: c.tracker.rise, fall: c.tracker.fall,
+                        lastChange: c.lastChange, probes: c.probes, inDoubt: c.tracker.inDoubt)
+                })
+        }
+        let done: Bool
+        if case .done = firstRound { done = true } else { done = false }
+        return HealthSnapshot(targets: out, generation: generation, firstRoundDone: done)
+    }
+}

@@ -1,0 +1,245 @@
+import Answers
+import CSockets
+import Logging
+import NIOCore
+import NIOPosix
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// The DNS listener: UDP on dedicated OS threads (recvmmsg/sendmmsg batches, one SO_REUSEPORT socket per
+/// thread), TCP on SwiftNIO. Answers come from `store.current().respond(...)`. See Sources/Server/README.md.
+public final class DNSServer: Sendable {
+    private let endpoints: [ListenEndpoint]
+    private let store: AnswerStore
+    private let options: ServerOptions
+    private let logger: Logger
+    private let stopFlag = StopFlag()
+    private let state = Mutex(State())
+
+    private enum Phase { case idle, starting, running, stopped }
+
+    /// Everything `start()` creates and `stop()` tears down.
+    private struct Running {
+        var udpFDs: [Int32] = []
+        var threads: [pthread_t] = []
+        var udpSlots: [CounterSlot] = []
+        var tcpListeners: [Channel] = []
+        var tcp: TCPService?
+        var group: MultiThreadedEventLoopGroup?
+    }
+
+    private struct State {
+        var phase = Phase.idle
+        var running = Running()
+        /// `stop()` was called while `start()` was binding; `start()` tears down and throws.
+        var stopRequested = false
+    }
+
+    public init(endpoints: [ListenEndpoint], store: AnswerStore, options: ServerOptions = ServerOptions(),
+                logger: Logger = Logger(label: "gtmd.server")) {
+        self.endpoints = endpoints
+        self.store = store
+        self.options = options
+        self.logger = logger
+    }
+
+    /// Binds UDP and TCP on every endpoint and starts serving. Returns the endpoints actually bound (port 0
+    /// replaced by the port the OS chose, the same for UDP and TCP), in the order given.
+    /// Throws `ServerError` naming the address and the OS reason if anything cannot be bound; nothing stays
+    /// bound or running in that case. Can be called once.
+    public func start() throws -> [ListenEndpoint] {
+        try state.withLock { s throws(ServerError) in
+            guard s.phase == .idle else { throw ServerError(endpoint: nil, message: "server already started") }
+            s.phase = .starting
+        }
+        var r = Running()
+        let bound: [ListenEndpoint]
+        do {
+            bound = try startAll(into: &r)
+        } catch {
+            Self.tearDown(r, stopFlag: stopFlag, logger: logger)
+            state.withLock { $0.phase = .stopped }
+            throw error
+        }
+        let started = r
+        let stoppedMeanwhile = state.withLock { s in
+            s.running = started
+            s.phase = s.stopRequested ? .stopped : .running
+            if s.stopRequested { s.running = Running(udpSlots: started.udpSlots, tcp: started.tcp) }
+            return s.stopRequested
+        }
+        if stoppedMeanwhile {
+            Self.tearDown(started, stopFlag: stopFlag, logger: logger)
+            throw ServerError(endpoint: nil, message: "server stopped while starting")
+        }
+        logger.info("DNS server listening", metadata: ["endpoints": "\(bound.map(\.description).joined(separator: " "))"])
+        return bound
+    }
+
+    /// Stops serving: UDP threads finish their current batch and are joined (they notice within ~100 ms),
+    /// TCP listeners close, then the TCP event loops shut down, closing open connections. Idempotent.
+    public func stop() {
+        let r: Running? = state.withLock { s in
+            guard s.phase == .running else {
+                if s.phase == .idle { s.phase = .stopped }
+                if s.phase == .starting { s.stopRequested = true }
+                return nil
+            }
+            s.phase = .stopped
+            let r = s.running
+            // Keep the counter slots so counters() still reports after stop.
+            s.running = Running(udpSlots: r.udpSlots, tcp: r.tcp)
+            return r
+        }
+        guard let r else { return }
+        Self.tearDown(r, stopFlag: stopFlag, logger: logger)
+        logger.info("DNS server stopped")
+    }
+
+    /// Sum of the responder counters of all UDP workers and TCP event loops (as last published: each worker
+    /// publishes once per batch). Safe from any thread.
+    public func counters() -> ResponderCounters {
+        let slots = state.withLock { s in s.running.udpSlots + (s.running.tcp?.slots ?? []) }
+        var total = ResponderCounters()
+        for slot in slots { total.add(slot.read()) }
+        return total
+    }
+
+    // MARK: - Start
+
+    private func startAll(into r: inout Running) throws -> [ListenEndpoint] {
+        guard !endpoints.isEmpty else { throw ServerError(endpoint: nil, message: "no listen endpoints") }
+        guard (1...1024).contains(options.udpBatchSize) else {
+            throw ServerError(endpoint: nil, message: "udpBatchSize must be 1...1024, not \(options.udpBatchSize)")
+        }
+        for ep in endpoints {
+            guard gtmd_parse_family(ep.host) != 0 else {
+                throw ServerError(endpoint: ep, message: "'\(ep.host)' is not an IPv4 or IPv6 address")
+            }
+            guard (0...65535).contains(ep.port) else {
+                throw ServerError(endpoint: ep, message: "port \(ep.port) out of range")
+            }
+        }
+        let workers = options.udpWorkersPerAddress > 0 ? options.udpWorkersPerAddress : System.coreCount
+        let tcpThreads = options.tcpThreads > 0 ? options.tcpThreads : System.coreCount
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: tcpThreads)
+        r.group = group
+        let tcp = TCPService(group: group, store: store, options: options, logger: logger)
+        r.tcp = tcp
+
+        var bound: [ListenEndpoint] = []
+        for ep in endpoints {
+            let (fds, listener, port) = try bind(ep, udpSockets: workers, group: group, tcp: tcp)
+            r.udpFDs += fds
+            r.tcpListeners.append(listener)
+            bound.append(ListenEndpoint(host: ep.host, port: port))
+        }
+
+        var index = 0
+        for fd in r.udpFDs {
+            let slot = CounterSlot()
+            guard let worker = UDPWorker(fd: fd, batchSize: options.udpBatchSize, store: store, slot: slot,
+                                         stop: stopFlag, logger: logger) else {
+                throw ServerError(endpoint: nil, message: "cannot allocate UDP buffers")
+            }
+            r.udpSlots.append(slot)
+            r.threads.append(try startThread(worker, name: "gtmd-udp-\(index)"))
+            index += 1
+        }
+        return bound
+    }
+
+    /// Binds `udpSockets` UDP sockets and one TCP listener on one endpoint. With port 0, the first UDP socket
+    /// picks the port and the rest follow it; if TCP cannot get that port, everything is retried on a new one.
+    private func bind(_ ep: ListenEndpoint, udpSockets: Int, group: MultiThreadedEventLoopGroup,
+                      tcp: TCPService) throws -> ([Int32], Channel, Int) {
+        let attempts = ep.port == 0 ? 8 : 1
+        var lastError: Error?
+        for _ in 0..<attempts {
+            var fds: [Int32] = []
+            do {
+                let first = try udpSocket(ep, port: ep.port)
+                fds.append(first)
+                let local = gtmd_local_port(first)
+                guard local > 0 else {
+                    throw ServerError(endpoint: ep, message: "cannot read bound UDP port: \(errnoText(-local))")
+                }
+                let port = Int(local)
+                for _ in 1..<max(1, udpSockets) {
+                    fds.append(try udpSocket(ep, port: port))
+                }
+                let listener = try tcpListener(ep, port: port, group: group, tcp: tcp)
+                return (fds, listener, port)
+            } catch {
+                for fd in fds { _ = gtmd_close(fd) }
+                lastError = error
+                if ep.port != 0 { break }
+            }
+        }
+        throw lastError ?? ServerError(endpoint: ep, message: "cannot bind")
+    }
+
+    private func udpSocket(_ ep: ListenEndpoint, port: Int) throws -> Int32 {
+        let fd = gtmd_udp_socket(ep.host, UInt16(port), Int32(clamping: options.socketBufferSize),
+                                 UDPWorker.receiveTimeoutMs)
+        guard fd >= 0 else {
+            let shown = ListenEndpoint(host: ep.host, port: port)
+            throw ServerError(endpoint: shown, message: "cannot bind UDP: \(errnoText(-fd))")
+        }
+        return fd
+    }
+
+    private func tcpListener(_ ep: ListenEndpoint, port: Int, group: MultiThreadedEventLoopGroup,
+                             tcp: TCPService) throws -> Channel {
+        var bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+        if gtmd_parse_family(ep.host) == 6 {
+            bootstrap = bootstrap.serverChannelOption(
+                ChannelOptions.Types.SocketOption(level: .ipv6, name: .ipv6_v6only), value: 1)
+        }
+        bootstrap = bootstrap
+            .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.maxMessagesPerRead, value: 4)
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 256 * 1024))
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture { try tcp.initialize(channel) }
+            }
+        do {
+            return try bootstrap.bind(host: ep.host, port: port).wait()
+        } catch {
+            let shown = ListenEndpoint(host: ep.host, port: port)
+            throw ServerError(endpoint: shown, message: "cannot bind TCP: \(describe(error))")
+        }
+    }
+
+    // MARK: - Stop
+
+    private static func tearDown(_ r: Running, stopFlag: StopFlag, logger: Logger) {
+        stopFlag.set()
+        // Wake the UDP threads blocked in recvmmsg (their receive timeout is the fallback).
+        for fd in r.udpFDs { _ = gtmd_shutdown_read(fd) }
+        // Stop accepting TCP.
+        for listener in r.tcpListeners { try? listener.close().wait() }
+        for thread in r.threads { _ = pthread_join(thread, nil) }
+        for fd in r.udpFDs { _ = gtmd_close(fd) }
+        // Closes the remaining TCP connections.
+        do { try r.group?.syncShutdownGracefully() } catch {
+            logger.warning("TCP event loop shutdown failed: \(error)")
+        }
+    }
+}
+
+func errnoText(_ err: Int32) -> String {
+    "\(String(cString: gtmd_strerror(err))) (errno \(err))"
+}
+
+private func describe(_ error: Error) -> String {
+    if let io = error as? IOError { return errnoText(io.errnoCode) }
+    return "\(error)"
+}

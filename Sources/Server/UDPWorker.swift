@@ -1,0 +1,126 @@
+import Answers
+import CSockets
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
+/// Set once by `DNSServer.stop()`; UDP workers check it after every receive (which returns at least every
+/// `UDPWorker.receiveTimeoutMs`).
+final class StopFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    var isSet: Bool { flag.load(ordering: .acquiring) }
+    func set() { flag.store(true, ordering: .releasing) }
+}
+
+/// Everything one UDP worker thread owns: its socket (shared with nobody but `DNSServer.stop()`, which only
+/// shuts it down and closes it after the thread has been joined), one `gtmd_batch` of buffers and one
+/// `QueryScratch`. Created by `DNSServer.start()`, handed to its thread, then touched only by that thread,
+/// so it is deliberately not `Sendable`.
+final class UDPWorker {
+    /// Largest query datagram accepted; bigger ones arrive with MSG_TRUNC and are dropped.
+    static let maxQuerySize = 4096
+    /// SO_RCVTIMEO of UDP sockets, so a worker notices `stop()` even if the shutdown wake-up is missed.
+    static let receiveTimeoutMs: Int32 = 100
+
+    let fd: Int32
+    private let batch: OpaquePointer
+    private let store: AnswerStore
+    private let scratch = QueryScratch()
+    private let slot: CounterSlot
+    private let stop: StopFlag
+    private let logger: Logger
+
+    /// Returns nil if the batch buffers cannot be allocated.
+    init?(fd: Int32, batchSize: Int, store: AnswerStore, slot: CounterSlot, stop: StopFlag, logger: Logger) {
+        guard let batch = gtmd_batch_new(UInt32(batchSize), UInt32(Self.maxQuerySize),
+                                         UInt32(AnswerTable.maxUDPPayload)) else { return nil }
+        self.fd = fd
+        self.batch = batch
+        self.store = store
+        self.slot = slot
+        self.stop = stop
+        self.logger = logger
+    }
+
+    deinit { gtmd_batch_free(batch) }
+
+    /// The worker loop: receive a batch, take one table snapshot, answer every datagram into its own reply
+    /// buffer, send all replies with one sendmmsg, publish the counters. No allocation, no lock per packet.
+    func run() {
+        let outCap = Int(gtmd_batch_out_cap(batch))
+        var errorsLogged = 0
+        while !stop.isSet {
+            let n = gtmd_batch_recv(batch, fd)
+            if n < 0 {
+                let err = -n
+                if err == EAGAIN || err == EWOULDBLOCK || stop.isSet { continue }
+                // Unexpected (ENOMEM, ...): log a few times, back off so a persistent error cannot spin.
+                if errorsLogged < 10 {
+                    errorsLogged += 1
+                    logger.error("UDP receive failed: \(String(cString: gtmd_strerror(err))) (errno \(err))")
+                }
+                usleep(10_000)
+                continue
+            }
+            if n == 0 { continue }
+            let table = store.current()
+            // A plain counting loop: a `for in` over a Range goes through an unspecialised generic iterator
+            // in debug builds, which allocates.
+            var i: UInt32 = 0
+            while i < UInt32(n) {
+                defer { i += 1 }
+                let len = Int(gtmd_batch_in_len(batch, i))
+                // Zero-length datagrams (also what a shutdown wake-up looks like) are ignored.
+                if len == 0 { continue }
+                if gtmd_batch_in_truncated(batch, i) != 0 {
+                    scratch.counters.dropped += 1
+                    continue
+                }
+                var address: (UInt64, UInt64) = (0, 0)
+                var port: UInt16 = 0
+                let family = withUnsafeMutableBytes(of: &address) { gtmd_batch_peer(batch, i, $0.baseAddress, &port) }
+                if family == 0 {
+                    scratch.counters.dropped += 1
+                    continue
+                }
+                let client = ClientInfo(transport: .udp, family: UInt8(family), address: address, port: port)
+                let query = UnsafeRawBufferPointer(start: gtmd_batch_in(batch, i), count: len)
+                let out = UnsafeMutableRawBufferPointer(start: gtmd_batch_out(batch, i), count: outCap)
+                let replyLength = table.respond(query, into: out, client: client, scratch: scratch)
+                if replyLength > 0 && replyLength <= outCap {
+                    gtmd_batch_set_out_len(batch, i, UInt32(replyLength))
+                }
+            }
+            _ = gtmd_batch_send(batch, fd, UInt32(n))
+            slot.publish(scratch.counters)
+        }
+        slot.publish(scratch.counters)
+    }
+}
+
+/// Starts `worker.run()` on a new joinable OS thread named `name` (at most 15 bytes are kept).
+func startThread(_ worker: UDPWorker, name: String) throws(ServerError) -> pthread_t {
+    final class Start {
+        let worker: UDPWorker
+        let name: String
+        init(worker: UDPWorker, name: String) { self.worker = worker; self.name = name }
+    }
+    let arg = Unmanaged.passRetained(Start(worker: worker, name: name)).toOpaque()
+    var thread = pthread_t()
+    let rc = pthread_create(&thread, nil, { raw in
+        let start = Unmanaged<Start>.fromOpaque(raw!).takeRetainedValue()
+        _ = gtmd_set_thread_name(start.name)
+        start.worker.run()
+        return nil
+    }, arg)
+    if rc != 0 {
+        Unmanaged<Start>.fromOpaque(arg).release()
+        throw ServerError(endpoint: nil, message: "cannot start UDP thread: \(String(cString: gtmd_strerror(rc)))")
+    }
+    return thread
+}

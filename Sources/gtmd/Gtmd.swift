@@ -1,0 +1,90 @@
+import App
+import ArgumentParser
+import Foundation
+import Logging
+
+@main
+struct Gtmd: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gtmd",
+        abstract: "Health-checking authoritative DNS server for disaster-recovery failover.",
+        version: GtmdVersion.string,
+        subcommands: [Serve.self, Check.self],
+        defaultSubcommand: nil)
+}
+
+struct ZoneOptions: ParsableArguments {
+    @Option(name: .long, help: "Config file (YAML).")
+    var config: String?
+
+    @Option(name: .long, help: ArgumentHelp("Serve a zone file: ORIGIN=FILE (repeatable; with or without --config).",
+                                            valueName: "origin=file"))
+    var zone: [String] = []
+}
+
+struct Serve: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Serve the configured zones.")
+
+    @OptionGroup var zones: ZoneOptions
+
+    @Option(name: .long, help: ArgumentHelp("Listen on ADDR:PORT instead of the configured addresses (repeatable).",
+                                            valueName: "addr:port"))
+    var listen: [String] = []
+
+    @Option(name: .long, help: "UDP worker threads per listen address (0 = one per core).")
+    var udpWorkers: Int?
+
+    @Option(name: .long, help: "Write the bound addresses as JSON to this file once listening (for tests and scripts).")
+    var readyFile: String?
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    func run() async throws {
+        let logger = makeLogger(level: logLevel)
+        let request = SetupRequest(configPath: zones.config, zoneArguments: zones.zone, listen: listen)
+        let prepared: Prepared
+        switch Setup.prepare(request) {
+        case .success(let p): prepared = p
+        case .failure(let f):
+            for p in f.problems { printError(p) }
+            printError("gtmd: \(f.problems.count) problem(s); not starting")
+            throw ExitCode(1)
+        }
+        let runtime = GtmdRuntime(request: request, prepared: prepared, udpWorkers: udpWorkers, readyFile: readyFile,
+                                  logger: logger)
+        try await runtime.run()
+    }
+}
+
+struct Check: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Validate the config and every zone; print all problems. Exit 0 when valid, 1 otherwise.")
+
+    @OptionGroup var zones: ZoneOptions
+
+    func run() throws {
+        switch Setup.prepare(SetupRequest(configPath: zones.config, zoneArguments: zones.zone)) {
+        case .success(let p):
+            let table = p.buildTable(generation: 1)
+            print("ok: \(p.zones.count) zone(s), \(table.nodeCount) names, \(p.config.server.listen.count) listen address(es)")
+        case .failure(let f):
+            for p in f.problems { print(p) }
+            print("\(f.problems.count) problem(s)")
+            throw ExitCode(1)
+        }
+    }
+}
+
+func printError(_ s: String) {
+    FileHandle.standardError.write(Data((s + "\n").utf8))
+}
+
+func makeLogger(level: String) -> Logger {
+    LoggingSystem.bootstrap { label in
+        var h = StreamLogHandler.standardError(label: label)
+        h.logLevel = Logger.Level(rawValue: level) ?? .info
+        return h
+    }
+    return Logger(label: "gtmd")
+}

@@ -1,0 +1,271 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import Testing
+
+@testable import Health
+
+/// The scheduler, against real loopback backends. Serialized: these tests measure time.
+@Suite(.serialized, .enabled(if: Tools.available, "needs python3 and openssl"))
+struct MonitorTests {
+    static let logger: Logger = {
+        var l = Logger(label: "gtmd.health.test")
+        l.logLevel = .critical
+        return l
+    }()
+
+    /// Options without randomness so the timings are predictable.
+    static let steady = HealthMonitorOptions(jitter: 0, spreadStart: false)
+
+    func httpCheck(_ port: Int, _ path: String, _ configure: (inout CheckSpec) -> Void = { _ in }) -> CheckSpec {
+        var s = CheckSpec(name: "http", kind: .http, port: port, path: path)
+        configure(&s)
+        return s
+    }
+
+    /// Runs `monitor` for the duration of `body`, then cancels it and checks it stops promptly.
+    func running<T: Sendable>(_ monitor: HealthMonitor, _ body: () async throws -> T) async throws -> T {
+        let task = Task { try await monitor.run() }
+        do {
+            let v = try await body()
+            task.cancel()
+            let stopped = Date()
+            try await task.value
+            #expect(Date().timeIntervalSince(stopped) < 1)
+            return v
+        } catch {
+            task.cancel()
+            _ = try? await task.value
+            throw error
+        }
+    }
+
+    @Test func firstRoundGivesVerdicts() async throws {
+        let b = try await Backend.shared.value
+        let m = HealthMonitor(
+            targets: [
+                ProbeTarget(id: "p/up", address: "127.0.0.1", checks: [httpCheck(b.ports.http, "/ok")]),
+                ProbeTarget(id: "p/down", address: "127.0.0.1", checks: [httpCheck(b.ports.http, "/status/503")]),
+                ProbeTarget(
+                    id: "p/refused", address: "127.0.0.1",
+                    checks: [CheckSpec(name: "tcp", kind: .tcp, port: b.ports.closed)]),
+            ], options: Self.steady, logger: Self.logger)
+        #expect(m.snapshot()["p/up"]?.state == .unknown)
+        #expect(m.snapshot()["p/up"]?.isUp == true)  // initial_state defaults to up
+        try await running(m) {
+            let start = ContinuousClock.now
+            let complete = await m.waitForFirstRound()
+            #expect(complete)
+            #expect(ContinuousClock.now - start < .seconds(1))
+            let s = m.snapshot()
+            #expect(s.firstRoundDone)
+            #expect(s["p/up"]?.state == .up && s["p/up"]?.isUp == true)
+            #expect(s["p/down"]?.state == .down && s["p/down"]?.isUp == false)
+            #expect(s["p/down"]?.downReasons == ["http: status 503"])
+            #expect(s["p/refused"]?.checks.first?.lastResult?.reason == "connection refused")
+            #expect(s["p/up"]?.checks.first?.lastResult?.latency ?? .zero > .zero)
+            #expect(s["p/up"]?.lastChange != nil)
+            // A second call returns at once.
+            #expect(await m.waitForFirstRound())
+        }
+    }
+
+    @Test func targetIsUpOnlyWhenAllChecksAreUp() async throws {
+        let b = try await Backend.shared.value
+        let m = HealthMonitor(
+            targets: [
+                ProbeTarget(
+                    id: "p/mixed", address: "127.0.0.1",
+                    checks: [
+                        CheckSpec(name: "tcp", kind: .tcp, port: b.ports.http),
+                        httpCheck(b.ports.http, "/status/500") { $0.name = "app" },
+                    ])
+            ], options: Self.steady, logger: Self.logger)
+        try await running(m) {
+            await m.waitForFirstRound()
+            let t = try #require(m.snapshot()["p/mixed"])
+            #expect(t.checks.map(\.state) == [.up, .down])
+            #expect(t.state == .down && !t.isUp)
+            #expect(t.downReasons == ["app: status 500"])
+        }
+    }
+
+    @Test func fastIntervalConfirmsADeadTargetQuickly() async throws {
+        let b = try await Backend.shared.value
+        let key = uniqueKey("fast")
+        // interval 1s, fall 3: without fast_interval going down takes >= 2s after the first failure.
+        let check = httpCheck(b.ports.http, "/flip/\(key)") {
+            $0.interval = .seconds(1)
+            $0.fastInterval = .milliseconds(50)
+            $0.timeout = .milliseconds(500)
+            $0.rise = 2
+            $0.fall = 3
+        }
+        let m = HealthMonitor(
+            targets: [ProbeTarget(id: "p/flip", address: "127.0.0.1", checks: [check])], options: Self.steady,
+            logger: Self.logger)
+        let changes = m.changes()
+        try await running(m) {
+            #expect(await m.waitForFirstRound())
+            #expect(m.snapshot()["p/flip"]?.state == .up)
+            b.set(key, 503)
+            let flipped = ContinuousClock.now
+            let down = await eventually(.seconds(3)) { m.snapshot()["p/flip"]?.state == .down }
+            let took = ContinuousClock.now - flipped
+            #expect(down)
+            #expect(took < .milliseconds(1600), "down after \(took)")
+            let c = try #require(m.snapshot()["p/flip"]?.checks.first)
+            #expect(c.consecutiveFailures >= 3 && c.lastResult?.reason == "status 503")
+
+            b.set(key, 200)
+            let healed = ContinuousClock.now
+            let up = await eventually(.seconds(3)) { m.snapshot()["p/flip"]?.state == .up }
+            #expect(up)
+            #expect(ContinuousClock.now - healed < .milliseconds(1600))
+        }
+        // The stream saw every change in order, with reasons and counts, then ended with run().
+        var seen: [HealthChange] = []
+        for await c in changes { seen.append(c) }
+        #expect(seen.map { "\($0.from)->\($0.to)" } == ["unknown->up", "up->down", "down->up"])
+        #expect(seen[1].reason == "status 503" && seen[1].failures == 3 && seen[1].fall == 3)
+        #expect(seen[1].targetFrom == .up && seen[1].targetTo == .down && !seen[1].targetIsUp)
+        #expect(seen[2].reason == "status 200" && seen[2].passes == 2)
+    }
+
+    @Test func oneFailureInDoubtDoesNotFlip() async throws {
+        let b = try await Backend.shared.value
+        let key = uniqueKey("blip")
+        let check = httpCheck(b.ports.http, "/flip/\(key)") {
+            $0.interval = .milliseconds(300)
+            $0.fastInterval = .milliseconds(300)
+            $0.timeout = .milliseconds(200)
+            $0.fall = 3
+        }
+        let m = HealthMonitor(
+            targets: [ProbeTarget(id: "p/blip", address: "127.0.0.1", checks: [check])], options: Self.steady,
+            logger: Self.logger)
+        try await running(m) {
+            await m.waitForFirstRound()
+            b.set(key, 503)
+            let doubt = await eventually(.seconds(2)) { m.snapshot()["p/blip"]?.checks.first?.inDoubt == true }
+            #expect(doubt)
+            b.set(key, 200)
+            let settled = await eventually(.seconds(2)) {
+                let c = m.snapshot()["p/blip"]?.checks.first
+                return c?.inDoubt == false && c?.consecutivePasses ?? 0 >= 1
+            }
+            #expect(settled)
+            #expect(m.snapshot()["p/blip"]?.state == .up)
+        }
+    }
+
+    @Test func hangingBackendDelaysNoOtherProbe() async throws {
+        let b = try await Backend.shared.value
+        let m = HealthMonitor(
+            targets: [
+                ProbeTarget(
+                    id: "p/hang", address: "127.0.0.1",
+                    checks: [httpCheck(b.ports.http, "/hang") {
+                        $0.timeout = .seconds(2)
+                        $0.interval = .seconds(3)
+                    }]),
+                ProbeTarget(
+                    id: "p/quick", address: "127.0.0.1",
+                    checks: [httpCheck(b.ports.http, "/ok") {
+                        $0.timeout = .milliseconds(90)
+                        $0.interval = .milliseconds(100)
+                        $0.fastInterval = .milliseconds(50)
+                    }]),
+            ], options: Self.steady, logger: Self.logger)
+        try await running(m) {
+            let start = ContinuousClock.now
+            let enough = await eventually(.milliseconds(1800)) { (m.snapshot()["p/quick"]?.checks[0].probes ?? 0) >= 5 }
+            #expect(enough, "quick target probed \(m.snapshot()["p/quick"]?.checks[0].probes ?? 0) times")
+            // Meanwhile the hanging probe has not finished yet.
+            #expect(m.snapshot()["p/hang"]?.checks[0].probes == 0)
+            #expect(ContinuousClock.now - start < .seconds(2))
+            let hung = await eventually(.seconds(3)) { m.snapshot()["p/hang"]?.state == .down }
+            #expect(hung)
+            #expect(m.snapshot()["p/hang"]?.checks[0].lastResult?.reason == "timeout (waiting for response)")
+        }
+    }
+
+    @Test func firstRoundWaitIsBoundedAndInFlightIsLimited() async throws {
+        let b = try await Backend.shared.value
+        let hang = { (id: String, initial: Bool) in
+            ProbeTarget(
+                id: id, address: "127.0.0.1",
+                checks: [self.httpCheck(b.ports.http, "/hang") { $0.timeout = .milliseconds(400) }],
+                initialState: initial)
+        }
+        // Three 400 ms probes, one at a time: the round needs 1.2 s, the wait is bounded by 400 + 250 ms.
+        let m = HealthMonitor(
+            targets: [hang("h/1", true), hang("h/2", false), hang("h/3", false)],
+            options: HealthMonitorOptions(maxInFlight: 1, jitter: 0, spreadStart: false), logger: Self.logger)
+        #expect(m.firstRoundBound == .milliseconds(650))
+        try await running(m) {
+            let start = ContinuousClock.now
+            let sampler = Task {
+                var most = 0
+                for _ in 0..<100 {
+                    most = max(most, m.probesInFlight)
+                    try? await Task.sleep(for: .milliseconds(10))
+                }
+                return most
+            }
+            let complete = await m.waitForFirstRound()
+            let took = ContinuousClock.now - start
+            #expect(!complete)
+            // Not before the bound, and well before the 1.2 s a full round needs (loose: CI may be busy).
+            #expect(took >= .milliseconds(600) && took < .milliseconds(1150), "took \(took)")
+            let s = m.snapshot()
+            #expect(s.firstRoundDone)
+            let unknown = s.targets.values.filter { $0.state == .unknown }
+            #expect(unknown.count >= 1)
+            for t in unknown { #expect(t.isUp == (t.id == "h/1")) }  // counts as its initial_state
+            #expect(await sampler.value == 1)
+        }
+    }
+
+    @Test func snapshotUpdatesAreCoalesced() async throws {
+        let b = try await Backend.shared.value
+        let m = HealthMonitor(
+            targets: [
+                ProbeTarget(id: "s/a", address: "127.0.0.1", checks: [httpCheck(b.ports.http, "/ok")]),
+                ProbeTarget(id: "s/b", address: "127.0.0.1", checks: [httpCheck(b.ports.http, "/status/500")]),
+            ], options: Self.steady, logger: Self.logger)
+        let updates = m.snapshotUpdates()
+        try await running(m) {
+            await m.waitForFirstRound()
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        // A slow reader sees the snapshot it got first, then only the newest one.
+        var got: [HealthSnapshot] = []
+        for await s in updates { got.append(s) }
+        #expect(got.count <= 2)
+        let last = try #require(got.last)
+        #expect(last["s/a"]?.state == .up && last["s/b"]?.state == .down)
+        #expect(last.generation > 0)
+    }
+
+    @Test func gracefulShutdownThroughServiceGroup() async throws {
+        let b = try await Backend.shared.value
+        let m = HealthMonitor(
+            targets: [ProbeTarget(id: "g/a", address: "127.0.0.1", checks: [httpCheck(b.ports.http, "/ok")])],
+            logger: Self.logger)
+        let group = ServiceGroup(services: [m], logger: Self.logger)
+        let task = Task { try await group.run() }
+        #expect(await m.waitForFirstRound())
+        let start = ContinuousClock.now
+        await group.triggerGracefulShutdown()
+        try await task.value
+        #expect(ContinuousClock.now - start < .seconds(1))
+        #expect(m.snapshot()["g/a"]?.state == .up)
+    }
+
+    @Test func emptyMonitorIsReadyAtOnce() async throws {
+        let m = HealthMonitor(targets: [], logger: Self.logger)
+        #expect(await m.waitForFirstRound())
+        #expect(m.snapshot().targets.isEmpty)
+    }
+}

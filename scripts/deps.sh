@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs the Debian packages gtmd needs to build and test, only when something is missing.
+# Usage: scripts/deps.sh [--bench]   (--bench adds the benchmark peers: dnsperf, nsd, knot, gdnsd)
+set -euo pipefail
+pkgs=(libldns-dev bind9-dnsutils openssl python3 iproute2)
+if [ "${1:-}" = "--bench" ]; then pkgs+=(dnsperf nsd knot gdnsd pdns-server pdns-backend-bind); fi
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}" >&2
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+command -v swift >/dev/null || { echo "deps: swift (6.x) is not on PATH; install the Swift toolchain first" >&2; exit 1; }

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# The one command that runs every test from a clean clone: installs what is missing, builds, tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/deps.sh
+swift build --build-tests
+# Tests run in parallel; integration tests start the real gtmd binary on loopback ports chosen by the OS.
+swift test --skip-build "$@"
