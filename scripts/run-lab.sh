@@ -1,8 +1,21 @@
 #!/usr/bin/env bash
-# The one command that runs the lab: installs what is missing, builds gtmd (release) and serves
-# config/lab.yaml on 127.0.0.1:5353 and [::1]:5353 in the foreground. Ctrl-C stops it.
+# The one command that runs the lab: installs what is missing, builds gtmd (release), starts the two
+# region backends (127.0.0.11:8081 primary, 127.0.0.12:8081 standby) and serves config/lab.yaml on
+# 127.0.0.1:5353 and [::1]:5353 in the foreground. Ctrl-C stops everything.
+#   LAB_BACKENDS=0 scripts/run-lab.sh   # when someone else provides the backends
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 swift build -c release --product gtmd
-exec .build/release/gtmd serve --config config/lab.yaml "$@"
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
+trap cleanup EXIT
+if [ "${LAB_BACKENDS:-1}" != 0 ]; then
+  for addr in 127.0.0.11 127.0.0.12; do
+    python3 scripts/lab-backend.py "$addr" 8081 &
+    pids+=($!)
+  done
+fi
+.build/release/gtmd serve --config config/lab.yaml "$@" &
+pids+=($!)
+wait "${pids[-1]}"

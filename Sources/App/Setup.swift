@@ -25,8 +25,10 @@ public struct SetupRequest: Sendable {
     public var zoneArguments: [String] = []
     /// `--listen ADDR:PORT`, replaces the configured listen addresses.
     public var listen: [String] = []
-    public init(configPath: String? = nil, zoneArguments: [String] = [], listen: [String] = []) {
-        self.configPath = configPath; self.zoneArguments = zoneArguments; self.listen = listen
+    /// `--state-file PATH`, replaces the configured state file.
+    public var stateFile: String? = nil
+    public init(configPath: String? = nil, zoneArguments: [String] = [], listen: [String] = [], stateFile: String? = nil) {
+        self.configPath = configPath; self.zoneArguments = zoneArguments; self.listen = listen; self.stateFile = stateFile
     }
 }
 
@@ -73,6 +75,7 @@ public enum Setup {
             }
             config.server.listen = addrs
         }
+        if let sf = request.stateFile { config.stateFile = sf }
         if config.zones.isEmpty { problems.append("\(config.file): no zones configured") }
         var zones: [Zone] = []
         for z in config.zones {

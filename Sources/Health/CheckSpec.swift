@@ -207,8 +207,8 @@ public struct CheckSpec: Sendable, Hashable {
         if let port, !(1...65_535).contains(port) { p.append("port \(port) must be within 1-65535") }
         if timeout <= .zero { p.append("timeout \(formatDuration(timeout)) must be positive") }
         if interval <= .zero { p.append("interval \(formatDuration(interval)) must be positive") }
-        if timeout > .zero, interval > .zero, timeout >= interval {
-            p.append("timeout \(formatDuration(timeout)) must be less than interval \(formatDuration(interval))")
+        if timeout > .zero, interval > .zero, timeout > interval {
+            p.append("timeout \(formatDuration(timeout)) must not exceed interval \(formatDuration(interval))")
         }
         if let f = fastInterval {
             if f <= .zero { p.append("fast_interval \(formatDuration(f)) must be positive") }
@@ -251,7 +251,7 @@ public struct CheckSpec: Sendable, Hashable {
                 p.append("path '\(effectivePath)' must not contain spaces or line breaks")
             }
             if expectStatus.ranges.isEmpty { p.append("expected status must name at least one code") }
-            for r in expectStatus.ranges where !(100...599).contains(r.lowerBound) || !(100...599).contains(r.upperBound) || r.isEmpty {
+            for r in expectStatus.ranges where !(100...599).contains(r.lowerBound) || !(100...599).contains(r.upperBound) {
                 p.append("expected status \(r.lowerBound)-\(r.upperBound) must lie within 100-599")
             }
             if bodyLimit < 1 || bodyLimit > 16 * 1024 * 1024 {

@@ -1,7 +1,10 @@
 import App
 import ArgumentParser
+import Config
 import Foundation
+import Health
 import Logging
+import Policy
 
 @main
 struct Gtmd: AsyncParsableCommand {
@@ -9,7 +12,7 @@ struct Gtmd: AsyncParsableCommand {
         commandName: "gtmd",
         abstract: "Health-checking authoritative DNS server for disaster-recovery failover.",
         version: GtmdVersion.string,
-        subcommands: [Serve.self, Check.self],
+        subcommands: [Serve.self, Check.self, Probe.self, OverrideCommand.self],
         defaultSubcommand: nil)
 }
 
@@ -37,12 +40,15 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Write the bound addresses as JSON to this file once listening (for tests and scripts).")
     var readyFile: String?
 
+    @Option(name: .long, help: "State file for overrides and service state (default: the config's state_file).")
+    var stateFile: String?
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
     func run() async throws {
         let logger = makeLogger(level: logLevel)
-        let request = SetupRequest(configPath: zones.config, zoneArguments: zones.zone, listen: listen)
+        let request = SetupRequest(configPath: zones.config, zoneArguments: zones.zone, listen: listen, stateFile: stateFile)
         let prepared: Prepared
         switch Setup.prepare(request) {
         case .success(let p): prepared = p
@@ -87,4 +93,27 @@ func makeLogger(level: String) -> Logger {
         return h
     }
     return Logger(label: "gtmd")
+}
+
+struct Probe: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run every health check once and print a table. Exit 0 when all pass, 1 otherwise.")
+
+    @Option(name: .long, help: "Config file (YAML).")
+    var config: String
+
+    func run() async throws {
+        let cfg: GtmdConfig
+        switch ConfigLoader.load(path: config) {
+        case .success(let c): cfg = c
+        case .failure(let p):
+            print(p.description)
+            throw ExitCode(1)
+        }
+        let targets = cfg.probeTargets()
+        if targets.isEmpty { print("no health checks configured"); return }
+        let rows = await OneShotProbe.runAll(targets: targets, maxInFlight: cfg.health.maxInFlight)
+        print(OneShotProbe.table(rows), terminator: "")
+        if !OneShotProbe.allPassed(rows) { throw ExitCode(1) }
+    }
 }

@@ -46,9 +46,9 @@ import Testing
 
     @Test(arguments: [
         (CheckSpec(name: "a", kind: .http, timeout: .seconds(3), interval: .seconds(1)),
-         "timeout 3s must be less than interval 1s"),
+         "timeout 3s must not exceed interval 1s"),
         (CheckSpec(name: "a", kind: .http, timeout: .milliseconds(1500), interval: .seconds(1)),
-         "timeout 1.5s must be less than interval 1s"),
+         "timeout 1.5s must not exceed interval 1s"),
         (CheckSpec(name: "a", kind: .tcp), "a tcp check needs a port (or an endpoint address:port)"),
         (CheckSpec(name: "a", kind: .http, port: 70000), "port 70000 must be within 1-65535"),
         (CheckSpec(name: "a", kind: .http, path: "health"), "path 'health' must start with /"),
@@ -85,7 +85,7 @@ import Testing
         let p = t.validate()
         #expect(p.contains("target 'pool/a': address 'not-an-ip' is not an IPv4 or IPv6 address"))
         #expect(p.contains("target 'pool/a': check name 'x' is used twice"))
-        #expect(p.contains("target 'pool/a' check 'x': timeout 9s must be less than interval 5s"))
+        #expect(p.contains("target 'pool/a' check 'x': timeout 9s must not exceed interval 5s"))
         let ok = ProbeTarget(id: "pool/b", address: "2001:db8::1", checks: [CheckSpec(name: "tcp", kind: .tcp, port: 443)])
         #expect(ok.validate().isEmpty)
         #expect(ProbeTarget.validate([ok, ok]).contains("target id 'pool/b' is used twice"))

@@ -61,21 +61,35 @@ func waitReadable(_ fd: Int32, deadlineMs: Int64) -> Bool {
     }
 }
 
+/// A socket of `type` connected to host:port (UDP sockets get a 1 MiB receive buffer); closed on failure.
+func connectedSocket(host: String, port: Int, type: Int32) throws -> Int32 {
+    var peer = try PeerAddress(host: host, port: port)
+    let fd = socket(peer.family, type, 0)
+    guard fd >= 0 else { throw SocketError("socket") }
+    if type == Int32(SOCK_DGRAM.rawValue) {
+        var size: Int32 = 1 << 20
+        _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+    }
+    let len = peer.length
+    let rc = withUnsafePointer(to: &peer.storage) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, len) }
+    }
+    guard rc == 0 else {
+        let e = errno
+        close(fd)
+        throw SocketError("connect", e)
+    }
+    return fd
+}
+
 /// A UDP socket connected to the server.
 final class UDPClient {
     let fd: Int32
 
+    // `self.fd` is assigned only once setup succeeded: a class init that throws after full initialisation
+    // still runs deinit, which would close the descriptor a second time (maybe someone else's by then).
     init(host: String, port: Int) throws {
-        let peer = try PeerAddress(host: host, port: port)
-        fd = socket(peer.family, Int32(SOCK_DGRAM.rawValue), 0)
-        guard fd >= 0 else { throw SocketError("socket") }
-        var size: Int32 = 1 << 20
-        _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
-        var p = peer
-        let rc = withUnsafePointer(to: &p.storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, peer.length) }
-        }
-        guard rc == 0 else { let e = errno; close(fd); throw SocketError("connect", e) }
+        fd = try connectedSocket(host: host, port: port, type: Int32(SOCK_DGRAM.rawValue))
     }
 
     deinit { close(fd) }
@@ -101,14 +115,7 @@ final class TCPClient {
     private var pending: [UInt8] = []
 
     init(host: String, port: Int) throws {
-        let peer = try PeerAddress(host: host, port: port)
-        fd = socket(peer.family, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw SocketError("socket") }
-        var p = peer
-        let rc = withUnsafePointer(to: &p.storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, peer.length) }
-        }
-        guard rc == 0 else { let e = errno; close(fd); throw SocketError("connect", e) }
+        fd = try connectedSocket(host: host, port: port, type: Int32(SOCK_STREAM.rawValue))
     }
 
     deinit { close(fd) }

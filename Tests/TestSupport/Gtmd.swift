@@ -30,7 +30,10 @@ public final class GtmdServer: @unchecked Sendable {  // process handle used fro
         FileManager.default.createFile(atPath: logFile, contents: nil)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: GtmdServer.binary)
-        p.arguments = ["serve"] + args + listen.flatMap { ["--listen", $0] } + ["--ready-file", readyFile, "--udp-workers", "1"]
+        // Each server gets its own state file unless the test names one.
+        let state = args.contains("--state-file") ? [] : ["--state-file", dir.appendingPathComponent("state.json").path]
+        p.arguments = ["serve"] + args + listen.flatMap { ["--listen", $0] } + state
+            + ["--ready-file", readyFile, "--udp-workers", "1"]
         p.currentDirectoryURL = Repo.root
         let log = FileHandle(forWritingAtPath: logFile)!
         p.standardOutput = log; p.standardError = log

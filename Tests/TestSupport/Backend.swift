@@ -1,0 +1,86 @@
+import Foundation
+import Synchronization
+
+/// A lab health backend (scripts/lab-backend.py: GET /healthz → 200) on a loopback address, which a
+/// test can kill (connection refused from then on) and start again on the same address and port.
+public final class HealthBackend: @unchecked Sendable {  // used from one test at a time
+    public let address: String
+    public let port: Int
+    private var process: Process?
+
+    public init(address: String, port: Int) throws {
+        self.address = address
+        self.port = port
+        try start()
+    }
+
+    public func start() throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", Repo.root.appendingPathComponent("scripts/lab-backend.py").path, address, "\(port)"]
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        process = p
+        let (a, port) = (address, port)
+        try waitFor("backend \(a):\(port) listening", timeout: 10) { tcpConnects(a, port) }
+    }
+
+    /// SIGKILL, and wait until the port refuses connections.
+    public func kill() {
+        guard let p = process else { return }
+        Foundation.kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        process = nil
+    }
+
+    deinit { kill() }
+}
+
+/// A fresh set of loopback addresses for one test (127.N.M.x), so parallel tests never share a backend.
+public enum LoopbackNet {
+    private static let counter = Mutex<Int>(0)
+    /// Returns a prefix like "127.23.7." unique within this process (and very likely across processes).
+    public static func fresh() -> String {
+        let n = counter.withLock { $0 += 1; return $0 }
+        let pid = Int(getpid())
+        return "127.\(10 + (pid % 200)).\(n % 250 + 1)."
+    }
+
+    /// A TCP port that is free on every address given (checked by binding).
+    public static func freePort(on addresses: [String]) throws -> Int {
+        for _ in 0..<50 {
+            let port = Int.random(in: 20000...60000)
+            if addresses.allSatisfy({ canBind($0, port) }) { return port }
+        }
+        throw TestError.failed("no free port on \(addresses)")
+    }
+}
+
+func sockaddrIn(_ address: String, _ port: Int) -> sockaddr_in {
+    var sa = sockaddr_in()
+    sa.sin_family = sa_family_t(AF_INET)
+    sa.sin_port = in_port_t(UInt16(port).bigEndian)
+    inet_pton(AF_INET, address, &sa.sin_addr)
+    return sa
+}
+
+func canBind(_ address: String, _ port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var sa = sockaddrIn(address, port)
+    return withUnsafePointer(to: &sa) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+    }
+}
+
+public func tcpConnects(_ address: String, _ port: Int) -> Bool {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return false }
+    defer { close(fd) }
+    var sa = sockaddrIn(address, port)
+    return withUnsafePointer(to: &sa) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+    }
+}

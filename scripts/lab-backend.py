@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+"""A lab health backend: answers GET/HEAD /healthz with 200 "ok" (everything else 404).
+
+Usage: lab-backend.py ADDRESS PORT
+Used by scripts/run-lab.sh (127.0.0.11:8081 and 127.0.0.12:8081) and by the failover tests.
+Stop it (SIGTERM/SIGKILL) to fail the region; start it again to recover.
+"""
+import http.server
+import signal
+import socketserver
+import sys
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    server_version = "gtmd-lab-backend/1"
+
+    def _reply(self, body):
+        ok = self.path.split("?")[0] == "/healthz"
+        self.send_response(200 if ok else 404)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        return ok
+
+    def do_GET(self):
+        body = b"ok\n"
+        if self._reply(body):
+            self.wfile.write(body)
+
+    def do_HEAD(self):
+        self._reply(b"ok\n")
+
+    def log_message(self, fmt, *args):
+        pass
+
+
+class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def main():
+    if len(sys.argv) != 3:
+        sys.exit("usage: lab-backend.py ADDRESS PORT")
+    addr, port = sys.argv[1], int(sys.argv[2])
+    srv = Server((addr, port), Handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    print(f"lab backend listening on {addr}:{port}", flush=True)
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
