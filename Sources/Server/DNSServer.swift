@@ -159,9 +159,11 @@ public final class DNSServer: Sendable {
     private func bind(_ ep: ListenEndpoint, udpSockets: Int, group: MultiThreadedEventLoopGroup,
                       tcp: TCPService) throws -> ([Int32], Channel, Int) {
         let attempts = ep.port == 0 ? 8 : 1
-        var lastError: Error?
-        for _ in 0..<attempts {
+        var attempt = 0
+        while true {
+            attempt += 1
             var fds: [Int32] = []
+            let port: Int
             do {
                 let first = try udpSocket(ep, port: ep.port)
                 fds.append(first)
@@ -169,19 +171,23 @@ public final class DNSServer: Sendable {
                 guard local > 0 else {
                     throw ServerError(endpoint: ep, message: "cannot read bound UDP port: \(errnoText(-local))")
                 }
-                let port = Int(local)
+                port = Int(local)
                 for _ in 1..<max(1, udpSockets) {
                     fds.append(try udpSocket(ep, port: port))
                 }
+            } catch {
+                for fd in fds { _ = gtmd_close(fd) }
+                throw error
+            }
+            do {
                 let listener = try tcpListener(ep, port: port, group: group, tcp: tcp)
                 return (fds, listener, port)
             } catch {
                 for fd in fds { _ = gtmd_close(fd) }
-                lastError = error
-                if ep.port != 0 { break }
+                // The OS-chosen UDP port may be taken for TCP: try another one.
+                if attempt >= attempts { throw error }
             }
         }
-        throw lastError ?? ServerError(endpoint: ep, message: "cannot bind")
     }
 
     private func udpSocket(_ ep: ListenEndpoint, port: Int) throws -> Int32 {
