@@ -27,11 +27,13 @@ let package = Package(
         .target(name: "CSockets"),
         .target(
             name: "DNSWire",
-            dependencies: ["CLdns"]
+            dependencies: ["CLdns"],
+            exclude: ["README.md"]
         ),
         .target(
             name: "Zones",
-            dependencies: ["DNSWire"]
+            dependencies: ["DNSWire"],
+            exclude: ["README.md"]
         ),
         .target(
             name: "Health",
@@ -42,19 +44,23 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            exclude: ["README.md"]
         ),
         .target(
             name: "Config",
-            dependencies: ["DNSWire", "Health", "Yams"]
+            dependencies: ["DNSWire", "Health", "Yams"],
+            exclude: ["README.md"]
         ),
         .target(
             name: "Policy",
-            dependencies: ["Config", "DNSWire"]
+            dependencies: ["Config", "DNSWire"],
+            exclude: ["README.md"]
         ),
         .target(
             name: "Answers",
-            dependencies: ["DNSWire", "Zones", "Config"]
+            dependencies: ["DNSWire", "Zones", "Config"],
+            exclude: ["README.md"]
         ),
         .target(
             name: "Server",
@@ -63,7 +69,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            exclude: ["README.md"]
         ),
         .target(
             name: "App",
@@ -72,14 +79,16 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            ]
+            ],
+            exclude: ["README.md"]
         ),
         .executableTarget(
             name: "gtmd",
             dependencies: [
                 "App",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            exclude: ["README.md"]
         ),
         .target(
             name: "TestSupport",
@@ -91,7 +100,10 @@ let package = Package(
         .testTarget(name: "ConfigTests", dependencies: ["Config", "TestSupport"]),
         .testTarget(name: "AnswersTests", dependencies: ["Answers", "Zones", "Config", "DNSWire", "TestSupport"]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "Config", "DNSWire"]),
-        .testTarget(name: "HealthTests", dependencies: ["Health", "TestSupport"]),
+        .testTarget(name: "HealthTests", dependencies: [
+            "Health", "TestSupport", .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
         .testTarget(name: "ServerTests", dependencies: ["Server", "Answers", "TestSupport"]),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "DNSWire"]),
     ],
