@@ -112,36 +112,52 @@ final class GenerationCounter: Sendable {
     func next() -> UInt64 { value.withLock { $0 += 1; return $0 } }
 }
 
-/// Starts serving after the first probe round, then republishes whenever health, overrides or a policy
-/// timer change something (checked every 20 ms; the state file every 250 ms). Stops the listeners on
-/// graceful shutdown.
+/// Starts serving after the first probe round, then republishes whenever health changes (at once, woken
+/// by the monitor), the overrides in the state file change (checked every 250 ms) or a policy timer is
+/// due (hold-down end, override expiry). Stops the listeners on graceful shutdown.
 struct ControlLoop: Service {
     let runtime: GtmdRuntime
+    static let stateFileCheck: Duration = .milliseconds(250)
+
     func run() async throws {
         try await runtime.startServing()
         defer {
             runtime.logger.notice("shutting down")
             runtime.server.stop()
         }
-        var lastGeneration = runtime.monitor.snapshot().generation
-        var lastMTime = StateFile.mtime(runtime.publisher.stateFile)
-        var tick = 0
-        while !Task.isShuttingDownGracefully && !Task.isCancelled {
-            try? await Task.sleep(for: .milliseconds(20))
-            tick += 1
-            var changed = false
-            let snap = runtime.monitor.snapshot()
-            if snap.generation != lastGeneration { lastGeneration = snap.generation; changed = true }
-            if tick % 12 == 0 {
-                let m = StateFile.mtime(runtime.publisher.stateFile)
-                if m?.tv_sec != lastMTime?.tv_sec || m?.tv_nsec != lastMTime?.tv_nsec {
-                    lastMTime = m
-                    runtime.publisher.reloadOverrides()
-                    changed = true
+        let (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+        let monitor = runtime.monitor, publisher = runtime.publisher
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await _ in monitor.snapshotUpdates() { wake.yield() }
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    var sleep = ControlLoop.stateFileCheck
+                    if let n = publisher.nextEvaluation {
+                        let due = Duration.milliseconds(Int64(max(0, n.timeIntervalSinceNow) * 1000) + 1)
+                        sleep = min(sleep, due)
+                    }
+                    do { try await Task.sleep(for: sleep) } catch { return }
+                    wake.yield()
                 }
             }
-            if let n = runtime.publisher.nextEvaluation, Date() >= n { changed = true }
-            if changed { runtime.publisher.publish(health: snap.targets.mapValues(\.isUp)) }
+            var lastHealth = runtime.health()
+            var lastMTime = StateFile.mtime(publisher.stateFile)
+            for await _ in wakeups.cancelOnGracefulShutdown() {
+                var changed = false
+                let health = runtime.health()
+                if health != lastHealth { lastHealth = health; changed = true }
+                let m = StateFile.mtime(publisher.stateFile)
+                if m?.tv_sec != lastMTime?.tv_sec || m?.tv_nsec != lastMTime?.tv_nsec {
+                    lastMTime = m
+                    publisher.reloadOverrides()
+                    changed = true
+                }
+                if let n = publisher.nextEvaluation, Date() >= n { changed = true }
+                if changed { publisher.publish(health: health) }
+            }
+            group.cancelAll()
         }
     }
 }

@@ -89,20 +89,25 @@ enum DNSNameArgument {
 
 enum UpDown: String, ExpressibleByArgument { case up, down }
 
+/// Sets a member or pool override after checking the name against the config.
+func forceOverride(_ scope: Override.Scope, _ name: String, _ state: UpDown, _ target: OverrideTarget, _ expiry: Expiry) throws {
+    let (config, path) = try target.load()
+    let known = scope == .member ? config.pools.flatMap { $0.members.map(\.targetID) } : config.pools.map(\.name)
+    guard known.contains(name) else {
+        throw ValidationError("no \(scope.rawValue) '\(name)' (\(scope.rawValue)s: \(known.joined(separator: ", ")))")
+    }
+    let now = Date()
+    try setOverride(Override(scope: scope, target: name, action: state == .up ? .up : .down,
+                             until: try expiry.expiry(now: now), setAt: now, note: expiry.note), path: path)
+}
+
 struct MemberOverride: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "member", abstract: "Force a pool member up or down.")
     @OptionGroup var target: OverrideTarget
     @Argument(help: "POOL/ADDRESS, e.g. primary/127.0.0.11") var member: String
     @Argument(help: "up or down") var state: UpDown
     @OptionGroup var expiry: Expiry
-    func run() throws {
-        let (config, path) = try target.load()
-        let ids = config.pools.flatMap { $0.members.map(\.targetID) }
-        guard ids.contains(member) else { throw ValidationError("no member '\(member)' (members: \(ids.joined(separator: ", ")))") }
-        let now = Date()
-        try setOverride(Override(scope: .member, target: member, action: state == .up ? .up : .down,
-                                 until: try expiry.expiry(now: now), setAt: now, note: expiry.note), path: path)
-    }
+    func run() throws { try forceOverride(.member, member, state, target, expiry) }
 }
 
 struct PoolOverride: ParsableCommand {
@@ -111,15 +116,7 @@ struct PoolOverride: ParsableCommand {
     @Argument(help: "Pool name") var pool: String
     @Argument(help: "up or down") var state: UpDown
     @OptionGroup var expiry: Expiry
-    func run() throws {
-        let (config, path) = try target.load()
-        guard config.pools.contains(where: { $0.name == pool }) else {
-            throw ValidationError("no pool '\(pool)' (pools: \(config.pools.map(\.name).joined(separator: ", ")))")
-        }
-        let now = Date()
-        try setOverride(Override(scope: .pool, target: pool, action: state == .up ? .up : .down,
-                                 until: try expiry.expiry(now: now), setAt: now, note: expiry.note), path: path)
-    }
+    func run() throws { try forceOverride(.pool, pool, state, target, expiry) }
 }
 
 struct Pin: ParsableCommand {

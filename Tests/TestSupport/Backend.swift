@@ -65,22 +65,17 @@ func sockaddrIn(_ address: String, _ port: Int) -> sockaddr_in {
     return sa
 }
 
-func canBind(_ address: String, _ port: Int) -> Bool {
+/// Runs `call` (bind or connect) on a new TCP socket with `address:port`; true when it returns 0.
+func onTCPSocket(_ address: String, _ port: Int, _ call: (Int32, UnsafePointer<sockaddr>, socklen_t) -> Int32) -> Bool {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { return false }
     defer { close(fd) }
     var sa = sockaddrIn(address, port)
     return withUnsafePointer(to: &sa) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { call(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
     }
 }
 
-public func tcpConnects(_ address: String, _ port: Int) -> Bool {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { return false }
-    defer { close(fd) }
-    var sa = sockaddrIn(address, port)
-    return withUnsafePointer(to: &sa) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
-    }
-}
+func canBind(_ address: String, _ port: Int) -> Bool { onTCPSocket(address, port, bind) }
+
+public func tcpConnects(_ address: String, _ port: Int) -> Bool { onTCPSocket(address, port, connect) }
