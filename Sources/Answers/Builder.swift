@@ -158,18 +158,33 @@ public struct AnswerTableBuilder {
             var p = name.parent
             while let q = p, q.wire.count > origins[zi].wire.count { _ = node(q, zi); p = q.parent }
         }
-        order.sort { $0.name < $1.name }
+        // Canonical order (parents before children) from a precomputed key: labels right to left.
+        let keys = Dictionary(uniqueKeysWithValues: order.map { n -> (ObjectIdentifier, [UInt8]) in
+            (ObjectIdentifier(n), n.name.labels.reversed().flatMap { Array($0) + [0] })
+        })
+        order.sort { keys[ObjectIdentifier($0)]!.lexicographicallyPrecedes(keys[ObjectIdentifier($1)]!) }
         for (i, n) in order.enumerated() { n.index = i }
 
         // 2. Zone cuts: a non-apex node with NS. Everything at or below it is answered by referral.
+        // The highest cut at or above each node, filled in canonical order (a parent comes before its children).
+        var cutOf: [ObjectIdentifier: BNode] = [:]
+        for n in order {
+            guard n.name.wire.count > origins[n.zone].wire.count else { continue }
+            if let parent = n.name.parent, let pn = nodes[parent], let c = cutOf[ObjectIdentifier(pn)] {
+                cutOf[ObjectIdentifier(n)] = c
+            } else if n.rrsets[RRType.NS] != nil {
+                cutOf[ObjectIdentifier(n)] = n
+            }
+        }
         func cutAbove(_ name: DNSName, zone: Int) -> BNode? {
-            var found: BNode? = nil
-            var p: DNSName? = name
-            while let q = p, q.wire.count > origins[zone].wire.count {
-                if let n = nodes[q], n.rrsets[RRType.NS] != nil { found = n }
+            if let n = nodes[name] { return cutOf[ObjectIdentifier(n)] }
+            // Not a node: the cut above its closest existing ancestor.
+            var p = name.parent
+            while let q = p, q.wire.count >= origins[zone].wire.count {
+                if let n = nodes[q] { return cutOf[ObjectIdentifier(n)] }
                 p = q.parent
             }
-            return found
+            return nil
         }
 
         var e = Emitter()

@@ -93,8 +93,13 @@ public final class Publisher: Sendable {
             if d.switched != nil { switched.append((key, d)) }
             dynamic[service.name] = Publisher.dynamic(for: d, name: service.name)
         }
+        let started = ContinuousClock.now
         let table = prepared.buildTable(generation: generation.next(), dynamic: dynamic)
         store.install(table)
+        let took = ContinuousClock.now - started
+        logger.debug("answer table installed", metadata: [
+            "table.generation": "\(table.generation)", "table.names": "\(table.nodeCount)", "table.build": "\(took)",
+        ])
         let persist = state.withLock { s -> Bool in
             let changed = s.services != states
             s.decisions = decisions
@@ -113,7 +118,7 @@ public final class Publisher: Sendable {
             } else {
                 logger.notice("failover switch", metadata: [
                     "service": "\(name)", "from": "\(sw.from ?? "-")", "to": "\(sw.to ?? "-")",
-                    "reason": "\(sw.reason)", "ttl": "\(d.ttl)",
+                    "reason": "\(sw.reason)", "ttl": "\(d.ttl)", "table.build": "\(took)",
                 ])
             }
         }

@@ -145,9 +145,27 @@ public struct DNSName: Hashable, Sendable, CustomStringConvertible, Comparable {
     }
 
     public static func == (a: DNSName, b: DNSName) -> Bool {
-        a.wire.count == b.wire.count && zip(a.wire, b.wire).allSatisfy { asciiLower($0) == asciiLower($1) }
+        guard a.wire.count == b.wire.count else { return false }
+        return a.wire.withUnsafeBufferPointer { x in
+            b.wire.withUnsafeBufferPointer { y in
+                var i = 0
+                while i < x.count {
+                    if x[i] != y[i] && asciiLower(x[i]) != asciiLower(y[i]) { return false }
+                    i += 1
+                }
+                return true
+            }
+        }
     }
-    public func hash(into h: inout Hasher) { for b in wire { h.combine(asciiLower(b)) } }
+
+    /// Hashes the lower-cased wire bytes in one call (names are at most 255 bytes).
+    public func hash(into h: inout Hasher) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 256) { buf in
+            var i = 0
+            for b in wire { buf[i] = asciiLower(b); i += 1 }
+            h.combine(bytes: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buf)[0..<i]))
+        }
+    }
 
     /// Canonical DNS order (RFC 4034 §6.1): compare labels right to left, case-insensitively.
     public static func < (a: DNSName, b: DNSName) -> Bool {
