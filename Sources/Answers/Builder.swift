@@ -109,55 +109,76 @@ public struct AnswerTableBuilder {
         public init(variants: [[ResourceRecord]], servfail: Bool = false) { self.variants = variants; self.servfail = servfail }
     }
 
+    /// Compiles the zones once (names, cuts, negative answers, every static answer). `serviceNames` are the
+    /// names whose answers a policy supplies; `CompiledZones.table(dynamic:)` then re-emits only them and
+    /// the names whose answers read them (CNAME chains, additional data).
+    public func compile(zones: [Zone], serviceNames: [DNSName], initial: [DNSName: Dynamic] = [:]) -> CompiledZones {
+        CompiledZones(options: options, zones: zones, serviceNames: serviceNames, initial: initial)
+    }
+
+    /// One-shot build (zones plus policy answers).
     public func build(zones: [Zone], dynamic: [DNSName: Dynamic] = [:]) -> AnswerTable {
+        compile(zones: zones, serviceNames: Array(dynamic.keys), initial: dynamic).table(dynamic: dynamic, generation: generation)
+    }
+}
+
+/// Zones compiled into a base table plus what is needed to re-emit the answers of service names.
+/// Used by one publisher at a time: `table(dynamic:)` is called serially (it re-injects records into the
+/// node graph it owns), which is why this class is not `Sendable`.
+public final class CompiledZones {
+    typealias OwnerRef = AnswerTableBuilder.OwnerRef
+    typealias BNode = AnswerTableBuilder.BNode
+    typealias Draft = AnswerTableBuilder.Draft
+    typealias Emitter = AnswerTableBuilder.Emitter
+    typealias Dynamic = AnswerTableBuilder.Dynamic
+
+    let options: ResponseOptions
+    let origins: [DNSName]
+    var nodes: [DNSName: BNode] = [:]
+    var order: [BNode] = []
+    var cutOf: [ObjectIdentifier: BNode] = [:]
+    var soaOf: [[ResourceRecord]] = []
+    var zoneEntries = ContiguousArray<ZoneEntry>()
+    var referralOf: [DNSName: Int32] = [:]
+    /// The base table's arrays; each `table(dynamic:)` copies and appends to them, so they never grow.
+    var base = Emitter()
+    var baseNodes = ContiguousArray<Node>()
+    var baseTypes = ContiguousArray<TypeEntry>()
+    var names = ContiguousArray<UInt8>()
+    var index = ContiguousArray<Int32>()
+    var chaos: [(name: [UInt8], answer: Int32)] = []
+    /// Service names (lower case) with the zone's own records there, restored before each injection.
+    var serviceNodes: [DNSName: (rrsets: [UInt16: [ResourceRecord]], typeOrder: [UInt16])] = [:]
+    /// Nodes to re-emit for a new set of policy answers: the service names and what reads them.
+    var affected: [BNode] = []
+    var dyn: [DNSName: Dynamic] = [:]
+    /// Names read while emitting the current node.
+    var touched: Set<DNSName> = []
+
+    public var nodeCount: Int { baseNodes.count }
+    public var affectedCount: Int { affected.count }
+
+    init(options: ResponseOptions, zones: [Zone], serviceNames: [DNSName], initial: [DNSName: Dynamic]) {
+        self.options = options
+        origins = zones.map { $0.origin.lowercased }
         // 1. Nodes: each record goes to the zone with the longest origin containing its owner.
-        let origins = zones.map { $0.origin.lowercased }
-        var nodes: [DNSName: BNode] = [:]
-        var order: [BNode] = []
-        func node(_ name: DNSName, _ zone: Int) -> BNode {
-            if let n = nodes[name] { return n }
-            let n = BNode(name: name, zone: zone)
-            nodes[name] = n; order.append(n)
-            return n
-        }
-        func zoneOf(_ name: DNSName) -> Int? {
-            var best: Int? = nil
-            for (i, o) in origins.enumerated() where name.isSubdomain(of: o) {
-                if best == nil || o.wire.count > origins[best!].wire.count { best = i }
-            }
-            return best
-        }
         for (zi, zone) in zones.enumerated() {
-            _ = node(origins[zi], zi)
+            node(origins[zi], zi)
             for zr in zone.records {
                 let owner = zr.record.owner.lowercased
                 guard zoneOf(owner) == zi else { continue }   // occluded by a more specific zone we serve
                 node(owner, zi).add(zr.record)
-                // Empty non-terminals between the owner and the apex.
-                var p = owner.parent
-                while let q = p, q.wire.count > origins[zi].wire.count {
-                    _ = node(q, zi); p = q.parent
-                }
+                addEmptyNonTerminals(owner, zi)
             }
         }
-        // Policy answers replace the zone's address data at service names.
-        let dynamicTypes: Set<UInt16> = [RRType.A, RRType.AAAA, RRType.CNAME]
-        var dyn: [DNSName: Dynamic] = [:]
-        for (rawName, d) in dynamic {
-            let name = rawName.lowercased
+        for raw in serviceNames {
+            let name = raw.lowercased
             guard let zi = zoneOf(name) else { continue }
-            dyn[name] = d
             let n = node(name, zi)
-            for t in dynamicTypes where n.rrsets[t] != nil { n.rrsets[t] = nil; n.typeOrder.removeAll { $0 == t } }
-            let first = d.variants.first ?? []
-            if first.contains(where: { $0.type == RRType.CNAME }) {
-                // A CNAME stands alone at its name.
-                n.rrsets = [:]; n.typeOrder = []
-            }
-            for rr in first { var r = rr; r.owner = name; n.add(r) }
-            var p = name.parent
-            while let q = p, q.wire.count > origins[zi].wire.count { _ = node(q, zi); p = q.parent }
+            addEmptyNonTerminals(name, zi)
+            serviceNodes[name] = (n.rrsets, n.typeOrder)
         }
+        inject(initial)
         // Canonical order (parents before children) from a precomputed key: labels right to left.
         let keys = Dictionary(uniqueKeysWithValues: order.map { n -> (ObjectIdentifier, [UInt8]) in
             (ObjectIdentifier(n), n.name.labels.reversed().flatMap { Array($0) + [0] })
@@ -165,9 +186,7 @@ public struct AnswerTableBuilder {
         order.sort { keys[ObjectIdentifier($0)]!.lexicographicallyPrecedes(keys[ObjectIdentifier($1)]!) }
         for (i, n) in order.enumerated() { n.index = i }
 
-        // 2. Zone cuts: a non-apex node with NS. Everything at or below it is answered by referral.
-        // The highest cut at or above each node, filled in canonical order (a parent comes before its children).
-        var cutOf: [ObjectIdentifier: BNode] = [:]
+        // 2. Zone cuts: a non-apex node with NS; the highest cut at or above each node, in canonical order.
         for n in order {
             guard n.name.wire.count > origins[n.zone].wire.count else { continue }
             if let parent = n.name.parent, let pn = nodes[parent], let c = cutOf[ObjectIdentifier(pn)] {
@@ -176,21 +195,8 @@ public struct AnswerTableBuilder {
                 cutOf[ObjectIdentifier(n)] = n
             }
         }
-        func cutAbove(_ name: DNSName, zone: Int) -> BNode? {
-            if let n = nodes[name] { return cutOf[ObjectIdentifier(n)] }
-            // Not a node: the cut above its closest existing ancestor.
-            var p = name.parent
-            while let q = p, q.wire.count >= origins[zone].wire.count {
-                if let n = nodes[q] { return cutOf[ObjectIdentifier(n)] }
-                p = q.parent
-            }
-            return nil
-        }
 
-        var e = Emitter()
         // Per zone: NXDOMAIN and NODATA answers (SOA in authority, TTL = min(SOA TTL, MINIMUM)).
-        var zoneEntries = ContiguousArray<ZoneEntry>()
-        var soaOf: [[ResourceRecord]] = []
         for (zi, zone) in zones.enumerated() {
             var soa = zone.soa
             soa.owner = origins[zi]
@@ -202,177 +208,254 @@ public struct AnswerTableBuilder {
             var nd = Draft()
             nd.add([soa], owner: apexRef, section: .authority, required: true)
             zoneEntries.append(ZoneEntry(apexNode: Int32(nodes[origins[zi]]!.index),
-                                         nxdomain: nx.emit(into: &e), nodata: nd.emit(into: &e)))
+                                         nxdomain: nx.emit(into: &base), nodata: nd.emit(into: &base)))
         }
 
-        // Referral per cut: NS in authority (AA off) and in-bailiwick glue (required).
-        var referralOf: [DNSName: Int32] = [:]
-        func referral(_ cut: BNode) -> Int32 {
-            if let r = referralOf[cut.name] { return r }
-            var d = Draft(); d.aa = false
-            let ns = cut.rrsets[RRType.NS] ?? []
-            d.add(ns, owner: .suffix(cut.name.wire.count), section: .authority, required: true)
-            for rr in ns {
-                guard let t = rr.targetName?.lowercased, t.isSubdomain(of: cut.name), let g = nodes[t] else { continue }
-                guard d.seen.insert(t.wire).inserted else { continue }
-                for type in [RRType.A, RRType.AAAA] {
-                    if let set = g.rrsets[type] { d.add(set, owner: .literal(t.wire), section: .additional, required: true) }
-                }
-            }
-            let r = d.emit(into: &e)
-            referralOf[cut.name] = r
-            return r
-        }
-
-        /// Additional-section data for NS/MX/SRV targets that we serve (A and AAAA), not required.
-        func addAdditional(_ rrset: [ResourceRecord], to d: inout Draft, context: DNSName) {
-            for rr in rrset {
-                guard let t = rr.targetName?.lowercased, let g = nodes[t], zoneOf(t) != nil else { continue }
-                if let c = cutAbove(t, zone: g.zone), c.name != t || c.rrsets[RRType.NS] != nil {
-                    // Glue below a cut is only given with referrals, except for our own apex NS targets.
-                    if !(rr.type == RRType.NS) { continue }
-                }
-                guard d.seen.insert(t.wire).inserted else { continue }
-                for type in [RRType.A, RRType.AAAA] {
-                    if let set = g.rrsets[type] {
-                        d.add(set, owner: AnswerTableBuilder.ref(t, context: context), section: .additional, required: false)
-                    }
-                }
-            }
-        }
-
-        /// Positive answer for an RRset of node `n` (answered for question `context`).
-        func positive(_ rrset: [ResourceRecord], owner: OwnerRef, context: DNSName, prefix: Draft? = nil) -> Draft {
-            var d = prefix ?? Draft()
-            d.add(rrset, owner: owner, section: .answer, required: true)
-            if let t = rrset.first?.type, t == RRType.NS || t == RRType.MX || t == RRType.SRV {
-                addAdditional(rrset, to: &d, context: context)
-            }
-            return d
-        }
-
-        // 3. Per node answers.
-        var tableNodes = ContiguousArray<Node>()
-        var typeEntries = ContiguousArray<TypeEntry>()
-        var names = ContiguousArray<UInt8>()
+        // 3. Per node answers; note which nodes read a service name.
+        let services = Set(serviceNodes.keys)
         for n in order {
-            let zi = n.zone
-            let zoneNodata = zoneEntries[zi].nodata
-            var node = Node(nameStart: Int32(names.count), nameLength: Int32(n.name.wire.count),
-                            hash: n.name.wire.withUnsafeBufferPointer { AnswerTable.hashName($0.baseAddress!, $0.count) },
-                            typeStart: Int32(typeEntries.count), typeCount: 0, nodata: zoneNodata, any: zoneNodata,
-                            referral: -1, isCut: false, wildcard: -1, zone: Int32(zi))
-            names.append(contentsOf: n.name.wire)
-            if let w = nodes[n.name.prepending(label: "*")] { node.wildcard = Int32(w.index) }
+            touched = []
             var entries: [TypeEntry] = []
-            if let cut = cutAbove(n.name, zone: zi) {
-                node.referral = referral(cut)
-                node.isCut = cut === n
-                if node.isCut, let ds = n.rrsets[RRType.DS] {
-                    entries.append(TypeEntry(qtype: RRType.DS, regions: 1,
-                                             answer: positive(ds, owner: .qname, context: n.name).emit(into: &e)))
-                }
-            } else if let cname = n.rrsets[RRType.CNAME] {
-                let chain = followChain(from: n, cname: cname, nodes: nodes, origins: origins, zoneOf: zoneOf, cutAbove: cutAbove)
-                var base = Draft()
-                for (i, link) in chain.links.enumerated() {
-                    base.add([link], owner: i == 0 ? .qname : .literal(link.owner.lowercased.wire), section: .answer, required: true)
-                }
-                let only = positive(cname, owner: .qname, context: n.name)
-                let cnameAnswer = only.emit(into: &e)
-                entries.append(TypeEntry(qtype: RRType.CNAME, regions: 1, answer: cnameAnswer))
-                node.any = cnameAnswer
-                var def = base
-                switch chain.end {
-                case .data(let target, let ownerName):
-                    for t in target.typeOrder where t != RRType.CNAME {
-                        let d = positive(target.rrsets[t]!, owner: .literal(ownerName.wire), context: n.name, prefix: base)
-                        entries.append(TypeEntry(qtype: t, regions: 1, answer: d.emit(into: &e)))
-                    }
-                    def.add(soaOf[zi], owner: .suffix(origins[zi].wire.count), section: .authority, required: true)
-                case .nxdomain:
-                    def.rcode = Rcode.nxDomain
-                    def.add(soaOf[zi], owner: .suffix(origins[zi].wire.count), section: .authority, required: true)
-                case .stop:
-                    break
-                }
-                node.nodata = def.emit(into: &e)
-            } else {
-                let d = dyn[n.name]
-                /// One answer per variant for type `t` (NODATA in variants without it), picked by query ID.
-                func variantEntry(_ t: UInt16, _ d: Dynamic) -> TypeEntry {
-                    var first: Int32 = -1
-                    for v in d.variants {
-                        let rrs = v.filter { $0.type == t }.map { rr -> ResourceRecord in var r = rr; r.owner = n.name; return r }
-                        var draft = Draft()
-                        if rrs.isEmpty { draft.add(soaOf[zi], owner: .suffix(origins[zi].wire.count), section: .authority, required: true) }
-                        else { draft = positive(rrs, owner: .qname, context: n.name) }
-                        let idx = draft.emit(into: &e)
-                        if first < 0 { first = idx }
-                    }
-                    return TypeEntry(qtype: t, regions: UInt16(d.variants.count), answer: first, byQueryID: true)
-                }
-                for t in n.typeOrder {
-                    if let d, t == RRType.A || t == RRType.AAAA, d.variants.count > 1 {
-                        entries.append(variantEntry(t, d))
-                        continue
-                    }
-                    let d = positive(n.rrsets[t]!, owner: .qname, context: n.name)
-                    entries.append(TypeEntry(qtype: t, regions: 1, answer: d.emit(into: &e)))
-                }
-                if let d, d.variants.count > 1 {
-                    // A type present only in later variants still needs its entry.
-                    for t in [RRType.A, RRType.AAAA] where !n.typeOrder.contains(t) && d.variants.contains(where: { $0.contains { $0.type == t } }) {
-                        entries.append(variantEntry(t, d))
-                    }
-                }
-                if let d, d.servfail {
-                    var sf = Draft(); sf.rcode = Rcode.servFail; sf.aa = false
-                    let idx = sf.emit(into: &e)
-                    entries.removeAll { $0.qtype == RRType.A || $0.qtype == RRType.AAAA }
-                    entries.append(TypeEntry(qtype: RRType.A, regions: 1, answer: idx))
-                    entries.append(TypeEntry(qtype: RRType.AAAA, regions: 1, answer: idx))
-                    node.any = idx
-                }
-                // RFC 8482: one RRset for ANY, the lowest type number present.
-                if node.any == zoneNodata, let first = entries.min(by: { $0.qtype < $1.qtype }) { node.any = first.answer }
-            }
-            node.typeCount = Int32(entries.count)
-            typeEntries.append(contentsOf: entries)
-            tableNodes.append(node)
+            var node = emitNode(n, into: &base, entries: &entries)
+            node.nameStart = Int32(names.count)
+            node.typeStart = Int32(baseTypes.count)
+            names.append(contentsOf: n.name.wire)
+            baseTypes.append(contentsOf: entries)
+            baseNodes.append(node)
+            if services.contains(n.name) || !touched.isDisjoint(with: services) { affected.append(n) }
         }
 
         // 4. Hash index.
         var cap = 4
-        while cap < tableNodes.count * 2 { cap <<= 1 }
-        var index = ContiguousArray<Int32>(repeating: 0, count: cap)
-        for (i, n) in tableNodes.enumerated() {
+        while cap < baseNodes.count * 2 { cap <<= 1 }
+        index = ContiguousArray<Int32>(repeating: 0, count: cap)
+        for (i, n) in baseNodes.enumerated() {
             var slot = Int(n.hash) & (cap - 1)
             while index[slot] != 0 { slot = (slot + 1) & (cap - 1) }
             index[slot] = Int32(i + 1)
         }
 
         // 5. CH class: version.bind / version.server, id.server / hostname.bind.
-        var chaos: [(name: [UInt8], answer: Int32)] = []
-        func chaosTXT(_ names: [String], _ text: String?) {
-            guard let text else { return }
-            var rdata: [UInt8] = []
-            var rest = Array(text.utf8)
-            repeat { let chunk = rest.prefix(255); rdata.append(UInt8(chunk.count)); rdata.append(contentsOf: chunk); rest.removeFirst(chunk.count) } while !rest.isEmpty
-            for s in names {
-                guard let name = try? DNSName(s) else { continue }
-                var d = Draft()
-                d.add([ResourceRecord(owner: name, type: RRType.TXT, rrClass: RRClass.CH, ttl: 0, rdata: rdata)],
-                      owner: .qname, section: .answer, required: true)
-                chaos.append((name.lowercased.wire, d.emit(into: &e)))
-            }
-        }
         chaosTXT(["version.bind.", "version.server."], options.versionText)
         chaosTXT(["id.server.", "hostname.bind."], options.identityText)
+    }
 
-        return AnswerTable(generation: generation, options: options, names: names, nodes: tableNodes, types: typeEntries,
+    /// A table with the policy answers in `dynamic` (service names not given keep their zone data).
+    public func table(dynamic: [DNSName: AnswerTableBuilder.Dynamic], generation: UInt64) -> AnswerTable {
+        inject(dynamic)
+        var e = base
+        var nodesCopy = baseNodes
+        var types = baseTypes
+        for n in affected {
+            var entries: [TypeEntry] = []
+            var node = emitNode(n, into: &e, entries: &entries)
+            node.nameStart = nodesCopy[n.index].nameStart
+            node.typeStart = Int32(types.count)
+            types.append(contentsOf: entries)
+            nodesCopy[n.index] = node
+        }
+        return AnswerTable(generation: generation, options: options, names: names, nodes: nodesCopy, types: types,
                            answers: e.answers, blob: e.blob, relocs: e.relocs, cuts: e.cuts, zones: zoneEntries,
                            index: index, chaos: chaos)
+    }
+
+    // MARK: - Building blocks
+
+    @discardableResult
+    func node(_ name: DNSName, _ zone: Int) -> BNode {
+        if let n = nodes[name] { return n }
+        let n = BNode(name: name, zone: zone)
+        nodes[name] = n; order.append(n)
+        return n
+    }
+
+    /// Empty non-terminals between `name` and its zone's apex.
+    func addEmptyNonTerminals(_ name: DNSName, _ zone: Int) {
+        var p = name.parent
+        while let q = p, q.wire.count > origins[zone].wire.count, nodes[q] == nil { node(q, zone); p = q.parent }
+    }
+
+    func zoneOf(_ name: DNSName) -> Int? {
+        var best: Int? = nil
+        for (i, o) in origins.enumerated() where name.isSubdomain(of: o) {
+            if best == nil || o.wire.count > origins[best!].wire.count { best = i }
+        }
+        return best
+    }
+
+    /// Policy answers replace the zone's A, AAAA and CNAME data at service names.
+    func inject(_ dynamic: [DNSName: Dynamic]) {
+        var given: [DNSName: Dynamic] = [:]
+        for (k, v) in dynamic { given[k.lowercased] = v }
+        dyn = [:]
+        for (name, saved) in serviceNodes {
+            let n = nodes[name]!
+            n.rrsets = saved.rrsets; n.typeOrder = saved.typeOrder
+            guard let d = given[name] else { continue }
+            dyn[name] = d
+            for t in [RRType.A, RRType.AAAA, RRType.CNAME] where n.rrsets[t] != nil {
+                n.rrsets[t] = nil; n.typeOrder.removeAll { $0 == t }
+            }
+            let first = d.variants.first ?? []
+            if first.contains(where: { $0.type == RRType.CNAME }) { n.rrsets = [:]; n.typeOrder = [] }  // a CNAME stands alone
+            for rr in first { var r = rr; r.owner = name; n.add(r) }
+        }
+    }
+
+    func cutAbove(_ name: DNSName, zone: Int) -> BNode? {
+        if let n = nodes[name] { return cutOf[ObjectIdentifier(n)] }
+        // Not a node: the cut above its closest existing ancestor.
+        var p = name.parent
+        while let q = p, q.wire.count >= origins[zone].wire.count {
+            if let n = nodes[q] { return cutOf[ObjectIdentifier(n)] }
+            p = q.parent
+        }
+        return nil
+    }
+
+    /// Referral per cut: NS in authority (AA off) and in-bailiwick glue (required). Every cut with a node
+    /// below it gets its referral during the base build, so later tables reuse those answers.
+    func referral(_ cut: BNode, into e: inout Emitter) -> Int32 {
+        if let r = referralOf[cut.name] { return r }
+        var d = Draft(); d.aa = false
+        let ns = cut.rrsets[RRType.NS] ?? []
+        d.add(ns, owner: .suffix(cut.name.wire.count), section: .authority, required: true)
+        for rr in ns {
+            guard let t = rr.targetName?.lowercased, t.isSubdomain(of: cut.name), let g = nodes[t] else { continue }
+            guard d.seen.insert(t.wire).inserted else { continue }
+            for type in [RRType.A, RRType.AAAA] {
+                if let set = g.rrsets[type] { d.add(set, owner: .literal(t.wire), section: .additional, required: true) }
+            }
+        }
+        let r = d.emit(into: &e)
+        referralOf[cut.name] = r
+        return r
+    }
+
+    /// Additional-section data for NS/MX/SRV targets that we serve (A and AAAA), not required.
+    func addAdditional(_ rrset: [ResourceRecord], to d: inout Draft, context: DNSName) {
+        for rr in rrset {
+            guard let t = rr.targetName?.lowercased else { continue }
+            touched.insert(t)
+            guard let g = nodes[t], zoneOf(t) != nil else { continue }
+            // Glue below a cut is only given with referrals, except for NS targets.
+            if cutAbove(t, zone: g.zone) != nil && rr.type != RRType.NS { continue }
+            guard d.seen.insert(t.wire).inserted else { continue }
+            for type in [RRType.A, RRType.AAAA] {
+                if let set = g.rrsets[type] {
+                    d.add(set, owner: AnswerTableBuilder.ref(t, context: context), section: .additional, required: false)
+                }
+            }
+        }
+    }
+
+    /// Positive answer for an RRset (answered for question `context`).
+    func positive(_ rrset: [ResourceRecord], owner: OwnerRef, context: DNSName, prefix: Draft? = nil) -> Draft {
+        var d = prefix ?? Draft()
+        d.add(rrset, owner: owner, section: .answer, required: true)
+        if let t = rrset.first?.type, t == RRType.NS || t == RRType.MX || t == RRType.SRV {
+            addAdditional(rrset, to: &d, context: context)
+        }
+        return d
+    }
+
+    /// Emits every answer of node `n`; returns its table node (name and type offsets filled by the caller).
+    func emitNode(_ n: BNode, into e: inout Emitter, entries: inout [TypeEntry]) -> Node {
+        let zi = n.zone
+        let zoneNodata = zoneEntries[zi].nodata
+        var node = Node(nameStart: 0, nameLength: Int32(n.name.wire.count),
+                        hash: n.name.wire.withUnsafeBufferPointer { AnswerTable.hashName($0.baseAddress!, $0.count) },
+                        typeStart: 0, typeCount: 0, nodata: zoneNodata, any: zoneNodata,
+                        referral: -1, isCut: false, wildcard: -1, zone: Int32(zi))
+        if let w = nodes[n.name.prepending(label: "*")] { node.wildcard = Int32(w.index) }
+        let apex = OwnerRef.suffix(origins[zi].wire.count)
+        if let cut = cutAbove(n.name, zone: zi) {
+            node.referral = referral(cut, into: &e)
+            node.isCut = cut === n
+            if node.isCut, let ds = n.rrsets[RRType.DS] {
+                entries.append(TypeEntry(qtype: RRType.DS, regions: 1,
+                                         answer: positive(ds, owner: .qname, context: n.name).emit(into: &e)))
+            }
+        } else if let cname = n.rrsets[RRType.CNAME] {
+            let chain = followChain(from: n, cname: cname)
+            var base = Draft()
+            for (i, link) in chain.links.enumerated() {
+                base.add([link], owner: i == 0 ? .qname : .literal(link.owner.lowercased.wire), section: .answer, required: true)
+            }
+            let cnameAnswer = positive(cname, owner: .qname, context: n.name).emit(into: &e)
+            entries.append(TypeEntry(qtype: RRType.CNAME, regions: 1, answer: cnameAnswer))
+            node.any = cnameAnswer
+            var def = base
+            switch chain.end {
+            case .data(let target, let ownerName):
+                for t in target.typeOrder where t != RRType.CNAME {
+                    let d = positive(target.rrsets[t]!, owner: .literal(ownerName.wire), context: n.name, prefix: base)
+                    entries.append(TypeEntry(qtype: t, regions: 1, answer: d.emit(into: &e)))
+                }
+                def.add(soaOf[zi], owner: apex, section: .authority, required: true)
+            case .nxdomain:
+                def.rcode = Rcode.nxDomain
+                def.add(soaOf[zi], owner: apex, section: .authority, required: true)
+            case .stop:
+                break
+            }
+            node.nodata = def.emit(into: &e)
+        } else {
+            let d = dyn[n.name]
+            /// One answer per variant for type `t` (NODATA in variants without it), picked by query ID.
+            func variantEntry(_ t: UInt16, _ d: Dynamic) -> TypeEntry {
+                var first: Int32 = -1
+                for v in d.variants {
+                    let rrs = v.filter { $0.type == t }.map { rr -> ResourceRecord in var r = rr; r.owner = n.name; return r }
+                    var draft = Draft()
+                    if rrs.isEmpty { draft.add(soaOf[zi], owner: apex, section: .authority, required: true) }
+                    else { draft = positive(rrs, owner: .qname, context: n.name) }
+                    let idx = draft.emit(into: &e)
+                    if first < 0 { first = idx }
+                }
+                return TypeEntry(qtype: t, regions: UInt16(d.variants.count), answer: first, byQueryID: true)
+            }
+            for t in n.typeOrder {
+                if let d, t == RRType.A || t == RRType.AAAA, d.variants.count > 1 {
+                    entries.append(variantEntry(t, d))
+                    continue
+                }
+                let d = positive(n.rrsets[t]!, owner: .qname, context: n.name)
+                entries.append(TypeEntry(qtype: t, regions: 1, answer: d.emit(into: &e)))
+            }
+            if let d, d.variants.count > 1 {
+                // A type present only in later variants still needs its entry.
+                for t in [RRType.A, RRType.AAAA] where !n.typeOrder.contains(t) && d.variants.contains(where: { $0.contains { $0.type == t } }) {
+                    entries.append(variantEntry(t, d))
+                }
+            }
+            if let d, d.servfail {
+                var sf = Draft(); sf.rcode = Rcode.servFail; sf.aa = false
+                let idx = sf.emit(into: &e)
+                entries.removeAll { $0.qtype == RRType.A || $0.qtype == RRType.AAAA }
+                entries.append(TypeEntry(qtype: RRType.A, regions: 1, answer: idx))
+                entries.append(TypeEntry(qtype: RRType.AAAA, regions: 1, answer: idx))
+                node.any = idx
+            }
+            // RFC 8482: one RRset for ANY, the lowest type number present.
+            if node.any == zoneNodata, let first = entries.min(by: { $0.qtype < $1.qtype }) { node.any = first.answer }
+        }
+        node.typeCount = Int32(entries.count)
+        return node
+    }
+
+    func chaosTXT(_ names: [String], _ text: String?) {
+        guard let text else { return }
+        var rdata: [UInt8] = []
+        var rest = Array(text.utf8)
+        repeat { let chunk = rest.prefix(255); rdata.append(UInt8(chunk.count)); rdata.append(contentsOf: chunk); rest.removeFirst(chunk.count) } while !rest.isEmpty
+        for s in names {
+            guard let name = try? DNSName(s) else { continue }
+            var d = Draft()
+            d.add([ResourceRecord(owner: name, type: RRType.TXT, rrClass: RRClass.CH, ttl: 0, rdata: rdata)],
+                  owner: .qname, section: .answer, required: true)
+            chaos.append((name.lowercased.wire, d.emit(into: &base)))
+        }
     }
 
     enum ChainEnd {
@@ -384,42 +467,39 @@ public struct AnswerTableBuilder {
     }
 
     /// Follows a CNAME chain inside the zone of `start` (at most 8 links, loops cut).
-    func followChain(from start: BNode, cname: [ResourceRecord], nodes: [DNSName: BNode], origins: [DNSName],
-                     zoneOf: (DNSName) -> Int?, cutAbove: (DNSName, Int) -> BNode?) -> (links: [ResourceRecord], end: ChainEnd) {
+    func followChain(from start: BNode, cname: [ResourceRecord]) -> (links: [ResourceRecord], end: ChainEnd) {
         var links = [cname[0]]
         var seen: Set<DNSName> = [start.name]
         var current = cname[0]
         while links.count <= 8 {
             guard let target = current.targetName?.lowercased else { return (links, .stop) }
-            guard !seen.contains(target), zoneOf(target) == start.zone, cutAbove(target, start.zone) == nil else {
+            touched.insert(target)
+            guard !seen.contains(target), zoneOf(target) == start.zone, cutAbove(target, zone: start.zone) == nil else {
                 return (links, .stop)
             }
             seen.insert(target)
             var hit = nodes[target]
-            var owner = target
             if hit == nil {
                 // Wildcard at the closest encloser?
                 var p = target.parent
                 while let q = p {
-                    if let enc = nodes[q] {
+                    if nodes[q] != nil {
                         hit = nodes[q.prepending(label: "*")]
                         if hit == nil { return (links, .nxdomain) }
-                        _ = enc
                         break
                     }
                     p = q.parent
                 }
-                owner = target
             }
             guard let n = hit else { return (links, .nxdomain) }
             if let next = n.rrsets[RRType.CNAME]?.first {
                 var link = next
-                link.owner = owner
+                link.owner = target
                 links.append(link)
                 current = link
                 continue
             }
-            return (links, .data(n, owner))
+            return (links, .data(n, target))
         }
         return (links, .stop)
     }

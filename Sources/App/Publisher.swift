@@ -13,6 +13,7 @@ import Synchronization
 public final class Publisher: Sendable {
     struct State {
         var prepared: Prepared
+        var compiled: CompiledZones
         var services: [String: ServiceState] = [:]
         var overrides = OverrideSet()
         var decisions: [String: Decision] = [:]
@@ -32,7 +33,7 @@ public final class Publisher: Sendable {
         self.store = store
         self.stateFile = stateFile
         self.generation = generation
-        var s = State(prepared: prepared)
+        var s = State(prepared: prepared, compiled: prepared.compile())
         do {
             let content = try StateFile.read(stateFile)
             s.overrides = OverrideSet(content.overrides)
@@ -47,7 +48,10 @@ public final class Publisher: Sendable {
     }
 
     /// Replaces config and zones (reload); the remembered service state and overrides are kept.
-    func replace(_ prepared: Prepared) { state.withLock { $0.prepared = prepared } }
+    func replace(_ prepared: Prepared) {
+        // Compiled under the lock: the compiled zones are not Sendable and stay inside it.
+        state.withLock { $0.prepared = prepared; $0.compiled = prepared.compile() }
+    }
 
     var prepared: Prepared { state.withLock { $0.prepared } }
     var nextEvaluation: Date? { state.withLock { $0.nextEvaluation } }
@@ -94,7 +98,8 @@ public final class Publisher: Sendable {
             dynamic[service.name] = Publisher.dynamic(for: d, name: service.name)
         }
         let started = ContinuousClock.now
-        let table = prepared.buildTable(generation: generation.next(), dynamic: dynamic)
+        let gen = generation.next()
+        let table = state.withLock { $0.compiled.table(dynamic: dynamic, generation: gen) }
         store.install(table)
         let took = ContinuousClock.now - started
         logger.debug("answer table installed", metadata: [

@@ -10,11 +10,19 @@ public struct Prepared: Sendable {
     public var config: GtmdConfig
     public var zones: [Zone]
 
-    public func buildTable(generation: UInt64, dynamic: [DNSName: AnswerTableBuilder.Dynamic] = [:]) -> AnswerTable {
+    var responseOptions: ResponseOptions {
         let s = config.server
-        let options = ResponseOptions(ednsBufferSize: UInt16(s.ednsBufferSize), nsid: s.nsid,
-                                      versionText: s.version, identityText: s.identity)
-        return AnswerTableBuilder(options: options, generation: generation).build(zones: zones, dynamic: dynamic)
+        return ResponseOptions(ednsBufferSize: UInt16(s.ednsBufferSize), nsid: s.nsid,
+                               versionText: s.version, identityText: s.identity)
+    }
+
+    public func buildTable(generation: UInt64, dynamic: [DNSName: AnswerTableBuilder.Dynamic] = [:]) -> AnswerTable {
+        AnswerTableBuilder(options: responseOptions, generation: generation).build(zones: zones, dynamic: dynamic)
+    }
+
+    /// Compiles the zones once; the publisher then re-emits only the services' answers on each change.
+    public func compile() -> CompiledZones {
+        AnswerTableBuilder(options: responseOptions).compile(zones: zones, serviceNames: config.services.map(\.name))
     }
 }
 

@@ -71,4 +71,26 @@ import Zones
         let aaaa = try query(t, "svc.lab.example", RRType.AAAA)
         #expect(aaaa.answer.map(\.type) == [RRType.CNAME])
     }
+
+    @Test func incrementalTablesMatchFullBuilds() throws {
+        let compiled = AnswerTableBuilder().compile(zones: [zone], serviceNames: [www])
+        // www itself, and alias and chain, whose CNAME chains end at www.
+        #expect(compiled.affectedCount == 3)
+        let x = AnswerTableBuilder.Dynamic(variants: [[a("127.0.0.12")]])
+        let y = AnswerTableBuilder.Dynamic(variants: [[a("192.0.2.1")], [a("192.0.2.2")]])
+        let sf = AnswerTableBuilder.Dynamic(variants: [[]], servfail: true)
+        for d in [x, y, x, sf, x] {
+            let incremental = compiled.table(dynamic: [www: d], generation: 1)
+            let full = table(d)
+            for (name, type) in [("www.lab.example", RRType.A), ("alias.lab.example", RRType.A), ("chain.lab.example", RRType.A),
+                                 ("www.lab.example", RRType.AAAA), ("mail.lab.example", RRType.A), ("nope.lab.example", RRType.A),
+                                 ("lab.example", RRType.NS), ("x.wild.lab.example", RRType.TXT)] {
+                for id: UInt16 in [0, 1, 7] {
+                    var q = QueryBuilder(name, type)
+                    q.id = id
+                    #expect(ask(q.bytes, table: incremental) == ask(q.bytes, table: full), "\(name) \(type) id \(id)")
+                }
+            }
+        }
+    }
 }
