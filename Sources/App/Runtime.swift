@@ -19,6 +19,7 @@ public final class GtmdRuntime: Sendable {
     let server: DNSServer
     let readyFile: String?
     let generation: GenerationCounter
+    let notifier = SystemdNotifier()
 
     /// Builds everything from a prepared (validated) config; nothing is bound or probed yet.
     public init(request: SetupRequest, prepared: Prepared, udpWorkers: Int?, readyFile: String?, logger: Logger) {
@@ -53,9 +54,11 @@ public final class GtmdRuntime: Sendable {
     /// Listen addresses, socket options and health checks need a restart; a change there is logged.
     @discardableResult
     public func reload() -> Bool {
+        notifier.reloading()
         switch Setup.prepare(request) {
         case .failure(let f):
             for p in f.problems { logger.error("reload failed, still serving the previous config", metadata: ["problem": "\(p)"]) }
+            notifier.ready(status: "reload failed (\(f.problems.count) problems); serving the previous config")
             return false
         case .success(let prepared):
             let old = publisher.prepared.config
@@ -69,15 +72,22 @@ public final class GtmdRuntime: Sendable {
             let table = publisher.publish(health: health())
             logger.notice("reloaded", metadata: ["table.generation": "\(table.generation)", "table.zones": "\(table.zoneCount)",
                                                  "table.names": "\(table.nodeCount)"])
+            notifier.ready(status: "reloaded: \(table.zoneCount) zones, \(table.nodeCount) names")
             return true
         }
     }
 
     /// Runs until SIGTERM/SIGINT; SIGHUP reloads.
     public func run() async throws {
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: monitor, successTerminationBehavior: .ignore), .init(service: ControlLoop(runtime: self)),
+            .init(service: ReloadService(runtime: self)),
+        ]
+        if let interval = notifier.watchdogInterval {
+            services.append(.init(service: WatchdogService(runtime: self, interval: interval)))
+        }
         let group = ServiceGroup(configuration: .init(
-            services: [.init(service: monitor, successTerminationBehavior: .ignore), .init(service: ControlLoop(runtime: self)),
-                       .init(service: ReloadService(runtime: self))],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()
@@ -99,6 +109,7 @@ public final class GtmdRuntime: Sendable {
         ])
         let bound = try server.start()
         for b in bound { logger.notice("listening", metadata: ["listen.addr": "\(b.host)", "listen.port": "\(b.port)"]) }
+        notifier.ready(status: "serving \(table.zoneCount) zones on \(bound.map(\.description).joined(separator: ", "))")
         if let readyFile {
             let list = bound.map { "\"" + ($0.host.contains(":") ? "[\($0.host)]:\($0.port)" : "\($0.host):\($0.port)") + "\"" }
             let json = "{\"pid\": \(getpid()), \"listen\": [\(list.joined(separator: ", "))]}\n"
@@ -123,6 +134,7 @@ struct ControlLoop: Service {
         try await runtime.startServing()
         defer {
             runtime.logger.notice("shutting down")
+            runtime.notifier.stopping()
             runtime.server.stop()
         }
         let (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
@@ -158,6 +170,18 @@ struct ControlLoop: Service {
                 if changed { publisher.publish(health: health) }
             }
             group.cancelAll()
+        }
+    }
+}
+
+/// Pings the systemd watchdog at half its timeout while the DNS listeners and the control loop run.
+struct WatchdogService: Service {
+    let runtime: GtmdRuntime
+    let interval: Duration
+    func run() async throws {
+        while !Task.isShuttingDownGracefully {
+            do { try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) } } catch { return }
+            runtime.notifier.watchdog()
         }
     }
 }

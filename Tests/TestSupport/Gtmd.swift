@@ -22,7 +22,8 @@ public final class GtmdServer: @unchecked Sendable {  // process handle used fro
     }
 
     /// Starts `gtmd serve <args> --listen 127.0.0.1:0 --ready-file ...` and waits until it listens.
-    public init(_ args: [String], listen: [String] = ["127.0.0.1:0"], timeout: Double = 20) throws {
+    public init(_ args: [String], listen: [String] = ["127.0.0.1:0"], environment: [String: String] = [:],
+                timeout: Double = 20) throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gtmd-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         readyFile = dir.appendingPathComponent("ready.json").path
@@ -35,6 +36,9 @@ public final class GtmdServer: @unchecked Sendable {  // process handle used fro
         p.arguments = ["serve"] + args + listen.flatMap { ["--listen", $0] } + state
             + ["--ready-file", readyFile, "--udp-workers", "1"]
         p.currentDirectoryURL = Repo.root
+        if !environment.isEmpty {
+            p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let log = FileHandle(forWritingAtPath: logFile)!
         p.standardOutput = log; p.standardError = log
         try p.run()
