@@ -38,6 +38,7 @@ public final class GtmdRuntime: Sendable {
         let s = config.server
         var options = ServerOptions()
         options.udpWorkersPerAddress = udpWorkers ?? s.udpWorkers
+        options.socketBufferSize = s.udpSocketBuffer
         options.tcpMaxConnections = s.tcpMaxConnections
         options.tcpMaxConnectionsPerClient = s.tcpMaxConnectionsPerClient
         options.tcpIdleTimeout = s.tcpIdleTimeout

@@ -22,8 +22,13 @@ struct gtmd_batch {
     unsigned n;
     unsigned in_size;
     unsigned out_size;
+    /* Distance between slots: the size rounded up to a cache line plus one more line, so the slots
+     * do not all map to the same cache sets (a 4096-byte stride would alias in L1/L2). */
+    unsigned in_stride;
+    unsigned out_stride;
     uint8_t *in;                      /* n * in_size */
-    uint8_t *out;                     /* n * out_size */
+    uint8_t *out;                     /* n * out_stride, inside out_base */
+    uint8_t *out_base;
     unsigned *out_len;                /* n */
     struct sockaddr_storage *peers;   /* n */
     struct iovec *rvec;               /* n */
@@ -42,8 +47,12 @@ gtmd_batch *gtmd_batch_new(unsigned n, unsigned in_size, unsigned out_size) {
     b->n = n;
     b->in_size = in_size;
     b->out_size = out_size;
-    b->in = malloc((size_t)n * in_size);
-    b->out = malloc((size_t)n * out_size);
+    b->in_stride = ((in_size + 63u) & ~63u) + 64u;
+    b->out_stride = ((out_size + 63u) & ~63u) + 64u;
+    b->in = malloc((size_t)n * b->in_stride);
+    /* Skew the reply slots by half a page against the query slots. */
+    b->out_base = malloc((size_t)n * b->out_stride + 2048u);
+    b->out = b->out_base ? b->out_base + 2048u : NULL;
     b->out_len = calloc(n, sizeof *b->out_len);
     b->peers = calloc(n, sizeof *b->peers);
     b->rvec = calloc(n, sizeof *b->rvec);
@@ -58,7 +67,7 @@ gtmd_batch *gtmd_batch_new(unsigned n, unsigned in_size, unsigned out_size) {
         return NULL;
     }
     for (unsigned i = 0; i < n; i++) {
-        b->rvec[i].iov_base = b->in + (size_t)i * in_size;
+        b->rvec[i].iov_base = b->in + (size_t)i * b->in_stride;
         b->rvec[i].iov_len = in_size;
         b->rmsg[i].msg_hdr.msg_iov = &b->rvec[i];
         b->rmsg[i].msg_hdr.msg_iovlen = 1;
@@ -70,7 +79,7 @@ gtmd_batch *gtmd_batch_new(unsigned n, unsigned in_size, unsigned out_size) {
 void gtmd_batch_free(gtmd_batch *b) {
     if (!b) return;
     free(b->in);
-    free(b->out);
+    free(b->out_base);
     free(b->out_len);
     free(b->peers);
     free(b->rvec);
@@ -102,7 +111,7 @@ int gtmd_batch_recv(gtmd_batch *b, int fd) {
 }
 
 const uint8_t *gtmd_batch_in(const gtmd_batch *b, unsigned i) {
-    return b->in + (size_t)(i < b->n ? i : 0) * b->in_size;
+    return b->in + (size_t)(i < b->n ? i : 0) * b->in_stride;
 }
 
 unsigned gtmd_batch_in_len(const gtmd_batch *b, unsigned i) {
@@ -138,7 +147,7 @@ int gtmd_batch_peer(const gtmd_batch *b, unsigned i, void *addr16, uint16_t *por
 }
 
 uint8_t *gtmd_batch_out(gtmd_batch *b, unsigned i) {
-    return b->out + (size_t)(i < b->n ? i : 0) * b->out_size;
+    return b->out + (size_t)(i < b->n ? i : 0) * b->out_stride;
 }
 
 unsigned gtmd_batch_out_cap(const gtmd_batch *b) { return b->out_size; }
@@ -191,7 +200,7 @@ int gtmd_batch_send(gtmd_batch *b, int fd, unsigned count) {
     for (unsigned i = 0; i < count; i++) {
         unsigned len = b->out_len[i];
         if (len == 0) continue;
-        b->svec[k].iov_base = b->out + (size_t)i * b->out_size;
+        b->svec[k].iov_base = b->out + (size_t)i * b->out_stride;
         b->svec[k].iov_len = len;
         struct msghdr *h = &b->smsg[k].msg_hdr;
         h->msg_name = &b->peers[i];

@@ -45,6 +45,8 @@ public struct ServerSettings: Sendable, Equatable {
     public var version: String? = nil
     public var identity: String? = nil
     public var udpWorkers: Int = 0
+    /// SO_RCVBUF/SO_SNDBUF of each UDP socket in bytes (0 = the kernel default); clamped by rmem_max/wmem_max.
+    public var udpSocketBuffer: Int = 4 << 20
     public var tcpMaxConnections: Int = 512
     public var tcpMaxConnectionsPerClient: Int = 32
     public var tcpIdleTimeout: Duration = .seconds(10)
@@ -109,7 +111,7 @@ public enum ConfigLoader {
             return .failure(ConfigProblems(r.problems))
         }
         if let s = r.mapping(root["server"], "server", allowed: [
-            "listen", "edns_buffer_size", "nsid", "version", "identity", "udp_workers", "tcp",
+            "listen", "edns_buffer_size", "nsid", "version", "identity", "udp_workers", "udp_socket_buffer", "tcp",
         ]) {
             readServer(s, r, &config.server)
         }
@@ -184,6 +186,7 @@ public enum ConfigLoader {
         }
         if let v = r.string(s["identity"], "server.identity") { out.identity = v }
         if let v = r.int(s["udp_workers"], "server.udp_workers", range: 0...64) { out.udpWorkers = v }
+        if let v = r.int(s["udp_socket_buffer"], "server.udp_socket_buffer", range: 0...(256 << 20)) { out.udpSocketBuffer = v }
         if let t = r.mapping(s["tcp"], "server.tcp", allowed: ["max_connections", "max_connections_per_client",
                                                                 "idle_timeout", "query_timeout"]) {
             if let v = r.int(t["max_connections"], "server.tcp.max_connections", range: 1...100_000) { out.tcpMaxConnections = v }
