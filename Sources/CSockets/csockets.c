@@ -157,6 +157,17 @@ void gtmd_batch_set_out_len(gtmd_batch *b, unsigned i, unsigned len) {
     b->out_len[i] = len <= b->out_size ? len : 0;
 }
 
+/* Puts one control message (level, type, data) into the reply's own control buffer. */
+static void put_cmsg(gtmd_batch *b, unsigned i, struct msghdr *h, int level, int type, const void *data, size_t len) {
+    h->msg_control = b->sctrl[i].buf;
+    h->msg_controllen = CMSG_SPACE(len);
+    struct cmsghdr *o = CMSG_FIRSTHDR(h);
+    o->cmsg_level = level;
+    o->cmsg_type = type;
+    o->cmsg_len = CMSG_LEN(len);
+    memcpy(CMSG_DATA(o), data, len);
+}
+
 /* If the i-th query arrived with packet info (wildcard socket), makes the reply leave from the address
  * the query was sent to, so clients of multi-homed hosts see the address they asked. */
 static void set_reply_source(gtmd_batch *b, unsigned i, struct msghdr *h) {
@@ -169,26 +180,14 @@ static void set_reply_source(gtmd_batch *b, unsigned i, struct msghdr *h) {
             memcpy(&in, CMSG_DATA(c), sizeof in);
             in.ipi_spec_dst = in.ipi_addr;
             in.ipi_ifindex = 0;
-            h->msg_control = b->sctrl[i].buf;
-            h->msg_controllen = CMSG_SPACE(sizeof in);
-            struct cmsghdr *o = CMSG_FIRSTHDR(h);
-            o->cmsg_level = IPPROTO_IP;
-            o->cmsg_type = IP_PKTINFO;
-            o->cmsg_len = CMSG_LEN(sizeof in);
-            memcpy(CMSG_DATA(o), &in, sizeof in);
+            put_cmsg(b, i, h, IPPROTO_IP, IP_PKTINFO, &in, sizeof in);
             return;
         }
         if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO &&
             c->cmsg_len >= CMSG_LEN(sizeof(struct in6_pktinfo))) {
             struct in6_pktinfo in6;
             memcpy(&in6, CMSG_DATA(c), sizeof in6);
-            h->msg_control = b->sctrl[i].buf;
-            h->msg_controllen = CMSG_SPACE(sizeof in6);
-            struct cmsghdr *o = CMSG_FIRSTHDR(h);
-            o->cmsg_level = IPPROTO_IPV6;
-            o->cmsg_type = IPV6_PKTINFO;
-            o->cmsg_len = CMSG_LEN(sizeof in6);
-            memcpy(CMSG_DATA(o), &in6, sizeof in6);
+            put_cmsg(b, i, h, IPPROTO_IPV6, IPV6_PKTINFO, &in6, sizeof in6);
             return;
         }
     }

@@ -167,33 +167,27 @@ public final class HealthMonitor: Service, Sendable {
     /// Every check state change from now on (buffering the newest `limit` if the reader is slow).
     /// Ends when `run()` ends.
     public func changes(bufferingNewest limit: Int = 4096) -> AsyncStream<HealthChange> {
-        let (stream, continuation) = AsyncStream.makeStream(
-            of: HealthChange.self, bufferingPolicy: .bufferingNewest(max(1, limit)))
-        let id = state.withLock { s -> UInt64? in
-            guard !s.finished else { return nil }
-            s.nextID += 1
-            s.changeSubscribers[s.nextID] = continuation
-            return s.nextID
-        }
-        guard let id else {
-            continuation.finish()
-            return stream
-        }
-        continuation.onTermination = { [weak self] _ in
-            _ = self?.state.withLock { $0.changeSubscribers.removeValue(forKey: id) }
-        }
-        return stream
+        subscribe(\.changeSubscribers, buffering: max(1, limit), first: nil)
     }
 
     /// The coalesced "snapshot changed" signal: yields the current snapshot at once, then a new one after
     /// each state change; a slow reader only ever sees the newest. Ends when `run()` ends.
     public func snapshotUpdates() -> AsyncStream<HealthSnapshot> {
-        let (stream, continuation) = AsyncStream.makeStream(of: HealthSnapshot.self, bufferingPolicy: .bufferingNewest(1))
+        subscribe(\.snapshotSubscribers, buffering: 1, first: { $0.snapshot() })
+    }
+
+    /// Registers a stream in one of the subscriber tables (removed again when the reader goes away);
+    /// `first` is yielded under the same lock, so no update between it and the registration is lost.
+    private func subscribe<T: Sendable>(
+        _ table: WritableKeyPath<MonitorState, [UInt64: AsyncStream<T>.Continuation]> & Sendable, buffering: Int,
+        first: (@Sendable (MonitorState) -> T)?
+    ) -> AsyncStream<T> {
+        let (stream, continuation) = AsyncStream.makeStream(of: T.self, bufferingPolicy: .bufferingNewest(buffering))
         let id = state.withLock { s -> UInt64? in
-            continuation.yield(s.snapshot())
+            if let first { continuation.yield(first(s)) }
             guard !s.finished else { return nil }
             s.nextID += 1
-            s.snapshotSubscribers[s.nextID] = continuation
+            s[keyPath: table][s.nextID] = continuation
             return s.nextID
         }
         guard let id else {
@@ -201,7 +195,7 @@ public final class HealthMonitor: Service, Sendable {
             return stream
         }
         continuation.onTermination = { [weak self] _ in
-            _ = self?.state.withLock { $0.snapshotSubscribers.removeValue(forKey: id) }
+            _ = self?.state.withLock { $0[keyPath: table].removeValue(forKey: id) }
         }
         return stream
     }
