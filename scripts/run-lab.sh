@@ -15,6 +15,10 @@ if [ "${LAB_BACKENDS:-1}" != 0 ]; then
     python3 scripts/lab-backend.py "$addr" 8081 &
     pids+=($!)
   done
+  # Wait until both backends accept connections, so the first probe round sees them up.
+  for addr in 127.0.0.11 127.0.0.12; do
+    for _ in $(seq 50); do (exec 3<>"/dev/tcp/$addr/8081") 2>/dev/null && break; sleep 0.1; done
+  done
 fi
 .build/release/gtmd serve --config config/lab.yaml "$@" &
 pids+=($!)
