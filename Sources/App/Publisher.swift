@@ -101,7 +101,8 @@ public final class Publisher: Sendable {
         let gen = generation.next()
         let table = state.withLock { $0.compiled.table(dynamic: dynamic, generation: gen) }
         store.install(table)
-        let took = ContinuousClock.now - started
+        let elapsed = ContinuousClock.now - started
+        let took = String(format: "%.2fms", Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15)
         logger.debug("answer table installed", metadata: [
             "table.generation": "\(table.generation)", "table.names": "\(table.nodeCount)", "table.build": "\(took)",
         ])
