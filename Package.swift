@@ -99,6 +99,9 @@ let package = Package(
         .testTarget(name: "ZonesTests", dependencies: ["Zones", "TestSupport"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "TestSupport"]),
         .testTarget(name: "AnswersTests", dependencies: ["Answers", "Zones", "Config", "DNSWire", "TestSupport"]),
+        .testTarget(name: "AppTests", dependencies: [
+            "App", "Policy", "TestSupport", .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "Config", "DNSWire"]),
         .testTarget(name: "HealthTests", dependencies: [
             "Health", "TestSupport", .product(name: "Logging", package: "swift-log"),

@@ -87,11 +87,8 @@ func printError(_ s: String) {
 }
 
 func makeLogger(level: String) -> Logger {
-    LoggingSystem.bootstrap { label in
-        var h = StreamLogHandler.standardError(label: label)
-        h.logLevel = Logger.Level(rawValue: level) ?? .info
-        return h
-    }
+    let l = Logger.Level(rawValue: level) ?? .info
+    LoggingSystem.bootstrap { _ in GtmdLogHandler(level: l) }
     return Logger(label: "gtmd")
 }
 

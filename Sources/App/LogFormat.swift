@@ -1,0 +1,59 @@
+import Foundation
+import Logging
+import Synchronization
+
+/// One log line per event, readable in a terminal and in the journal:
+/// `notice failover switch service=www.lab.example. from=primary to=standby ttl=5` (metadata sorted,
+/// values with spaces quoted). Under systemd (`JOURNAL_STREAM` set) each line starts with the syslog
+/// priority (`<5>`) so `journalctl -p notice` filters by level, and no timestamp (the journal adds one);
+/// elsewhere it starts with an ISO 8601 timestamp.
+public struct GtmdLogHandler: LogHandler {
+    public var logLevel: Logger.Level
+    public var metadata: Logger.Metadata = [:]
+    let journal: Bool
+    let sink: @Sendable (String) -> Void
+
+    public init(level: Logger.Level, journal: Bool = ProcessInfo.processInfo.environment["JOURNAL_STREAM"] != nil,
+                sink: @escaping @Sendable (String) -> Void = GtmdLogHandler.standardError) {
+        self.logLevel = level; self.journal = journal; self.sink = sink
+    }
+
+    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    /// syslog priorities (RFC 5424) for swift-log levels.
+    static func priority(_ l: Logger.Level) -> Int {
+        switch l {
+        case .trace, .debug: return 7
+        case .info: return 6
+        case .notice: return 5
+        case .warning: return 4
+        case .error: return 3
+        case .critical: return 2
+        }
+    }
+
+    public func log(event: LogEvent) {
+        var all = metadata
+        if let m = event.metadata { all.merge(m) { $1 } }
+        let fields = all.sorted { $0.key < $1.key }.map { "\($0.key)=\(GtmdLogHandler.quote("\($0.value)"))" }
+        let body = ([event.level.rawValue, "\(event.message)"] + fields).joined(separator: " ")
+        if journal {
+            sink("<\(GtmdLogHandler.priority(event.level))>\(body)\n")
+        } else {
+            sink("\(Date().formatted(.iso8601)) \(body)\n")
+        }
+    }
+
+    static func quote(_ v: String) -> String {
+        guard v.isEmpty || v.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" }) else { return v }
+        return "\"" + v.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+    }
+
+    private static let stderrLock = Mutex<Void>(())
+    @Sendable public static func standardError(_ line: String) {
+        stderrLock.withLock { _ in FileHandle.standardError.write(Data(line.utf8)) }
+    }
+}

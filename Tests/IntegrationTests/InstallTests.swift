@@ -1,0 +1,40 @@
+import Foundation
+import Testing
+import TestSupport
+
+/// The Debian install path, staged into a folder: files land where the unit expects them and the
+/// installed config passes `gtmd check`.
+@Suite struct InstallScript {
+    @Test func stagesAValidInstall() throws {
+        let stage = FileManager.default.temporaryDirectory.appendingPathComponent("gtmd-install-\(UUID().uuidString)").path
+        let r = try run("/bin/bash", [Repo.root.appendingPathComponent("scripts/install.sh").path, "--destdir", stage,
+                                       "--binary", GtmdServer.binary, "--no-deps", "--no-systemctl"], timeout: 60)
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+        let fm = FileManager.default
+        #expect(fm.isExecutableFile(atPath: stage + "/usr/local/bin/gtmd"))
+        let unit = try String(contentsOfFile: stage + "/etc/systemd/system/gtmd.service", encoding: .utf8)
+        #expect(unit.contains("Type=notify") && unit.contains("ExecStartPre=/usr/local/bin/gtmd check"))
+        #expect(fm.fileExists(atPath: stage + "/etc/gtmd/zones/lab.example.zone"))
+        #expect(fm.fileExists(atPath: stage + "/etc/gtmd/zones/lab.example.d/static.inc"))
+        let check = try run(GtmdServer.binary, ["check", "--config", stage + "/etc/gtmd/gtmd.yaml"])
+        #expect(check.status == 0, "\(check.stdout)")
+        // A second run keeps the operator's edits.
+        try "# edited\n".appendToFile(stage + "/etc/gtmd/gtmd.yaml")
+        _ = try run("/bin/bash", [Repo.root.appendingPathComponent("scripts/install.sh").path, "--destdir", stage,
+                                   "--binary", GtmdServer.binary, "--no-deps", "--no-systemctl"], timeout: 60)
+        #expect(try String(contentsOfFile: stage + "/etc/gtmd/gtmd.yaml", encoding: .utf8).hasSuffix("# edited\n"))
+        if fm.isExecutableFile(atPath: "/usr/bin/systemd-analyze") {
+            let v = try run("/usr/bin/systemd-analyze", ["security", "--offline=yes", stage + "/etc/systemd/system/gtmd.service"])
+            #expect(v.stdout.contains("Overall exposure level"), "\(v.stdout)\(v.stderr)")
+        }
+    }
+}
+
+extension String {
+    func appendToFile(_ path: String) throws {
+        let h = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        defer { try? h.close() }
+        try h.seekToEnd()
+        try h.write(contentsOf: Data(utf8))
+    }
+}
