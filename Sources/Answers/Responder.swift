@@ -67,25 +67,25 @@ extension AnswerTable {
         while label < q.labelCount {
             let off = Int(scratch.labelOffsets[label])
             let n = find(name + off, q.qnameLength - off)
-            if n >= 0 {
-                let enc = nodes[n]
-                if enc.referral >= 0 { return Int(enc.referral) }
-                if enc.wildcard >= 0 { return answerAt(node: Int(enc.wildcard), qtype: q.qtype, id: q.id, scratch: scratch) }
-                return Int(zones[Int(enc.zone)].nxdomain)
-            }
+            if n >= 0 { return belowEncloser(n, q, scratch: scratch) }
             label += 1
         }
         // The root zone is a node with an empty suffix: try it last.
         if q.labelCount > 0 {
             let n = find(name + q.qnameLength - 1, 1)
-            if n >= 0 {
-                let enc = nodes[n]
-                if enc.referral >= 0 { return Int(enc.referral) }
-                if enc.wildcard >= 0 { return answerAt(node: Int(enc.wildcard), qtype: q.qtype, id: q.id, scratch: scratch) }
-                return Int(zones[Int(enc.zone)].nxdomain)
-            }
+            if n >= 0 { return belowEncloser(n, q, scratch: scratch) }
         }
         return -1
+    }
+
+    /// The answer for a name that does not exist below closest encloser `n`: the referral of a cut
+    /// above it, the wildcard's answer, or the zone's NXDOMAIN.
+    @inline(__always)
+    func belowEncloser(_ n: Int, _ q: QueryFields, scratch: QueryScratch) -> Int {
+        let enc = nodes[n]
+        if enc.referral >= 0 { return Int(enc.referral) }
+        if enc.wildcard >= 0 { return answerAt(node: Int(enc.wildcard), qtype: q.qtype, id: q.id, scratch: scratch) }
+        return Int(zones[Int(enc.zone)].nxdomain)
     }
 
     @inline(__always)

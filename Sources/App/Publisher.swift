@@ -19,7 +19,6 @@ public final class Publisher: Sendable {
         var decisions: [String: Decision] = [:]
         var switches: [String: Int] = [:]
         var nextEvaluation: Date? = nil
-        var lastHealth: [String: Bool] = [:]
     }
 
     let logger: Logger
@@ -111,7 +110,6 @@ public final class Publisher: Sendable {
             s.decisions = decisions
             s.services = states
             s.nextEvaluation = next
-            s.lastHealth = health
             for (k, d) in switched where d.switched?.from != nil { s.switches[k, default: 0] += 1 }
             return changed
         }

@@ -112,7 +112,7 @@ public final class GtmdRuntime: Sendable {
         for b in bound { logger.notice("listening", metadata: ["listen.addr": "\(b.host)", "listen.port": "\(b.port)"]) }
         notifier.ready(status: "serving \(table.zoneCount) zones on \(bound.map(\.description).joined(separator: ", "))")
         if let readyFile {
-            let list = bound.map { "\"" + ($0.host.contains(":") ? "[\($0.host)]:\($0.port)" : "\($0.host):\($0.port)") + "\"" }
+            let list = bound.map { "\"\($0)\"" }
             let json = "{\"pid\": \(getpid()), \"listen\": [\(list.joined(separator: ", "))]}\n"
             try json.write(toFile: readyFile, atomically: true, encoding: .utf8)
         }

@@ -64,7 +64,7 @@ public enum Setup {
             }
             let originText = String(arg[..<eq]), file = String(arg[arg.index(after: eq)...])
             do {
-                let origin = try DNSName(originText.hasSuffix(".") ? originText : originText + ".")
+                let origin = try DNSName(absolute: originText)
                 if config.zones.contains(where: { $0.origin == origin }) {
                     problems.append("--zone '\(arg)': zone \(origin) is given twice")
                 } else {

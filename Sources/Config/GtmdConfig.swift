@@ -127,7 +127,7 @@ public enum ConfigLoader {
                     r.problem(z, "\(p).file", "missing (the zone's master file)"); continue
                 }
                 let origin: DNSName
-                do { origin = try DNSName(originText.hasSuffix(".") ? originText : originText + ".") } catch {
+                do { origin = try DNSName(absolute: originText) } catch {
                     r.problem(m["origin"], "\(p).origin", "\(error)"); continue
                 }
                 if let prev = seen[origin.lowercased] {

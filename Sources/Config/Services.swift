@@ -227,7 +227,7 @@ extension ConfigLoader {
                         pool.members.append(PoolMember(address: a, cname: nil, weight: weight, checks: memberChecks,
                                                        targetID: "\(name)/\(a)"))
                     } else if let s = r.string(mm["cname"], "\(mp).cname") {
-                        guard let n = try? DNSName(s.hasSuffix(".") ? s : s + ".") else {
+                        guard let n = try? DNSName(absolute: s) else {
                             r.problem(mm["cname"], "\(mp).cname", "'\(s)' is not a domain name"); continue
                         }
                         pool.members.append(PoolMember(address: nil, cname: n, weight: weight, checks: memberChecks,
@@ -259,7 +259,7 @@ extension ConfigLoader {
                     "policy", "pools", "ttl", "degraded_ttl", "min_ttl", "max_ttl", "when_all_down", "failback",
                     "hold_down", "min_switch_interval", "answers",
                 ]) else { continue }
-                guard let dn = try? DNSName(name.hasSuffix(".") ? name : name + ".") else {
+                guard let dn = try? DNSName(absolute: name) else {
                     r.problem(node, p, "'\(name)' is not a domain name"); continue
                 }
                 if !config.zones.contains(where: { dn.isSubdomain(of: $0.origin) }) {

@@ -81,6 +81,12 @@ public struct DNSName: Hashable, Sendable, CustomStringConvertible, Comparable {
         self.wire = wire
     }
 
+    /// An operator-written name that is always absolute: `lab.example` and `lab.example.` are the same
+    /// (config keys, `--zone` origins, service names).
+    public init(absolute text: String) throws(NameError) {
+        try self.init(text.hasSuffix(".") ? text : text + ".")
+    }
+
     /// Lower-cased copy (ASCII only, as DNS compares names, RFC 4343).
     public var lowercased: DNSName { DNSName(uncheckedWire: wire.map(asciiLower)) }
 

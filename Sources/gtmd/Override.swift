@@ -1,6 +1,7 @@
 import App
 import ArgumentParser
 import Config
+import DNSWire
 import Foundation
 import Policy
 
@@ -76,15 +77,12 @@ func setOverride(_ o: Override, path: String) throws {
 }
 
 func serviceName(_ text: String, _ config: GtmdConfig) throws -> String {
-    let name = try DNSNameArgument.parse(text)
-    guard let s = config.services.first(where: { $0.name.description.lowercased() == name.lowercased() }) else {
+    let name: DNSName
+    do { name = try DNSName(absolute: text) } catch { throw ValidationError("'\(text)': \(error)") }
+    guard let s = config.services.first(where: { $0.name == name }) else {
         throw ValidationError("no service \(name) (configured: \(config.services.map(\.name.description).joined(separator: ", ")))")
     }
     return s.name.description
-}
-
-enum DNSNameArgument {
-    static func parse(_ text: String) throws -> String { text.hasSuffix(".") ? text : text + "." }
 }
 
 enum UpDown: String, ExpressibleByArgument { case up, down }
