@@ -3,7 +3,7 @@ import PackageDescription
 
 // A one-way chain of small targets (see Sources/*/README.md):
 // CLdns -> DNSWire -> Zones -> Answers -> Server -> App -> gtmd
-//                  \-> Config (-> Health) -/
+//                  \-> Config (-> Health, Geo) -/   (Geo -> CMaxMindDB)
 let package = Package(
     name: "gtmd",
     platforms: [.macOS(.v15)],
@@ -24,7 +24,17 @@ let package = Package(
             pkgConfig: "ldns",
             providers: [.apt(["libldns-dev"])]
         ),
+        .systemLibrary(
+            name: "CMaxMindDB",
+            pkgConfig: "libmaxminddb",
+            providers: [.apt(["libmaxminddb-dev"])]
+        ),
         .target(name: "CSockets"),
+        .target(
+            name: "Geo",
+            dependencies: ["CMaxMindDB"],
+            exclude: ["README.md"]
+        ),
         .target(
             name: "DNSWire",
             dependencies: ["CLdns"],
@@ -49,7 +59,7 @@ let package = Package(
         ),
         .target(
             name: "Config",
-            dependencies: ["DNSWire", "Health", "Yams"],
+            dependencies: ["DNSWire", "Geo", "Health", "Yams"],
             exclude: ["README.md"]
         ),
         .target(
@@ -59,7 +69,7 @@ let package = Package(
         ),
         .target(
             name: "Answers",
-            dependencies: ["DNSWire", "Zones", "Config"],
+            dependencies: ["DNSWire", "Zones", "Config", "Geo"],
             exclude: ["README.md"]
         ),
         .target(
@@ -96,6 +106,7 @@ let package = Package(
             path: "Tests/TestSupport"
         ),
         .testTarget(name: "DNSWireTests", dependencies: ["DNSWire", "TestSupport"]),
+        .testTarget(name: "GeoTests", dependencies: ["Geo", "TestSupport"]),
         .testTarget(name: "ZonesTests", dependencies: ["Zones", "TestSupport"]),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "TestSupport"]),
         .testTarget(name: "AnswersTests", dependencies: ["Answers", "Zones", "Config", "DNSWire", "TestSupport"]),

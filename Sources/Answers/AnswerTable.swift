@@ -1,4 +1,5 @@
 import DNSWire
+import Geo
 
 /// Response options that come from the server config and are swapped together with the answers.
 public struct ResponseOptions: Sendable, Equatable {
@@ -10,8 +11,16 @@ public struct ResponseOptions: Sendable, Equatable {
     public var versionText: String? = nil
     /// Answer `id.server`/`hostname.bind` CH TXT with this text; nil = REFUSED.
     public var identityText: String? = nil
-    public init(ednsBufferSize: UInt16 = 1232, nsid: [UInt8]? = nil, versionText: String? = nil, identityText: String? = nil) {
+    /// Where clients are, for per-client-region answers (nil: every client gets the first region's answer).
+    public var locator: Locator? = nil
+    public init(ednsBufferSize: UInt16 = 1232, nsid: [UInt8]? = nil, versionText: String? = nil, identityText: String? = nil,
+                locator: Locator? = nil) {
         self.ednsBufferSize = ednsBufferSize; self.nsid = nsid; self.versionText = versionText; self.identityText = identityText
+        self.locator = locator
+    }
+    public static func == (a: ResponseOptions, b: ResponseOptions) -> Bool {
+        a.ednsBufferSize == b.ednsBufferSize && a.nsid == b.nsid && a.versionText == b.versionText
+            && a.identityText == b.identityText && a.locator === b.locator
     }
 }
 
@@ -56,11 +65,12 @@ struct Node {
     var zone: Int32
 }
 
-/// Per (node, qtype): the answer, and how many client regions it is prebuilt for (1 = same for all).
-/// Later policies (failover, nearest region) add entries with `regions > 1`: answer + clientRegion.
-/// `byQueryID`: the variants are weighted choices picked by `query ID % regions` instead of by region.
+/// Per (node, qtype): the answer, and how many variants it is prebuilt for (1 = same for all clients).
+/// With `regions > 1` the answers are consecutive: per client region (policy nearest; located by the
+/// ECS address when `useECS` and the query has one, else by the source address), or, with `byQueryID`,
+/// weighted choices picked by `query ID % regions`.
 struct TypeEntry {
-    var qtype: UInt16; var regions: UInt16; var answer: Int32; var byQueryID: Bool = false
+    var qtype: UInt16; var regions: UInt16; var answer: Int32; var byQueryID: Bool = false; var useECS: Bool = false
 }
 
 struct ZoneEntry { var apexNode: Int32; var nxdomain: Int32; var nodata: Int32 }
@@ -164,8 +174,10 @@ public final class QueryScratch {
     var fields = QueryFields()
     let lowerName: UnsafeMutablePointer<UInt8>
     let labelOffsets: UnsafeMutablePointer<UInt8>
-    /// Client region chosen for this query (0 when the answer does not depend on the client).
-    public var clientRegion: Int = 0
+    /// The client of the query being answered.
+    var client = ClientInfo(transport: .udp)
+    /// ECS SCOPE PREFIX-LENGTH for the reply: set when the answer was chosen by the ECS address.
+    var ecsScope: UInt8 = 0
     public init() {
         lowerName = .allocate(capacity: 256); lowerName.initialize(repeating: 0, count: 256)
         labelOffsets = .allocate(capacity: 128); labelOffsets.initialize(repeating: 0, count: 128)

@@ -106,7 +106,17 @@ public struct AnswerTableBuilder {
         public var variants: [[ResourceRecord]]
         /// SERVFAIL for A, AAAA and ANY.
         public var servfail: Bool
-        public init(variants: [[ResourceRecord]], servfail: Bool = false) { self.variants = variants; self.servfail = servfail }
+        /// The variants are per client region (index = region), not picked by query ID.
+        public var byRegion: Bool
+        /// byRegion: locate clients by their ECS address when the query has one.
+        public var useECS: Bool
+        /// byRegion: the regions (variant indexes) answered with SERVFAIL for A and AAAA.
+        public var servfailVariants: Set<Int>
+        public init(variants: [[ResourceRecord]], servfail: Bool = false, byRegion: Bool = false, useECS: Bool = false,
+                    servfailVariants: Set<Int> = []) {
+            self.variants = variants; self.servfail = servfail; self.byRegion = byRegion; self.useECS = useECS
+            self.servfailVariants = servfailVariants
+        }
     }
 
     /// Compiles the zones once (names, cuts, negative answers, every static answer). `serviceNames` are the
@@ -405,15 +415,17 @@ public final class CompiledZones {
             /// One answer per variant for type `t` (NODATA in variants without it), picked by query ID.
             func variantEntry(_ t: UInt16, _ d: Dynamic) -> TypeEntry {
                 var first: Int32 = -1
-                for v in d.variants {
+                for (i, v) in d.variants.enumerated() {
                     let rrs = v.filter { $0.type == t }.map { rr -> ResourceRecord in var r = rr; r.owner = n.name; return r }
                     var draft = Draft()
-                    if rrs.isEmpty { draft.add(soaOf[zi], owner: apex, section: .authority, required: true) }
+                    if d.servfailVariants.contains(i) { draft.rcode = Rcode.servFail; draft.aa = false }
+                    else if rrs.isEmpty { draft.add(soaOf[zi], owner: apex, section: .authority, required: true) }
                     else { draft = positive(rrs, owner: .qname, context: n.name) }
                     let idx = draft.emit(into: &e)
                     if first < 0 { first = idx }
                 }
-                return TypeEntry(qtype: t, regions: UInt16(d.variants.count), answer: first, byQueryID: true)
+                return TypeEntry(qtype: t, regions: UInt16(d.variants.count), answer: first, byQueryID: !d.byRegion,
+                                 useECS: d.byRegion && d.useECS)
             }
             for t in n.typeOrder {
                 if let d, t == RRType.A || t == RRType.AAAA, d.variants.count > 1 {
@@ -425,7 +437,8 @@ public final class CompiledZones {
             }
             if let d, d.variants.count > 1 {
                 // A type present only in later variants still needs its entry.
-                for t in [RRType.A, RRType.AAAA] where !n.typeOrder.contains(t) && d.variants.contains(where: { $0.contains { $0.type == t } }) {
+                for t in [RRType.A, RRType.AAAA] where !n.typeOrder.contains(t)
+                    && (d.variants.contains(where: { $0.contains { $0.type == t } }) || !d.servfailVariants.isEmpty) {
                     entries.append(variantEntry(t, d))
                 }
             }

@@ -1,4 +1,5 @@
 import DNSWire
+import Geo
 
 extension AnswerTable {
     /// Answers one query. Writes the response into `out` and returns its length; 0 means drop.
@@ -9,6 +10,8 @@ extension AnswerTable {
         let result = QueryParser.parse(query, into: &scratch.fields, lowerName: scratch.lowerName,
                                        labelOffsets: scratch.labelOffsets)
         let q = scratch.fields
+        scratch.client = client
+        scratch.ecsScope = 0
         switch result {
         case .drop:
             scratch.counters.dropped += 1
@@ -100,13 +103,35 @@ extension AnswerTable {
             if e.qtype == qtype {
                 if e.regions > 1 {
                     if e.byQueryID { return Int(e.answer) + Int(id) % Int(e.regions) }
-                    return Int(e.answer) + min(scratch.clientRegion, Int(e.regions) - 1)
+                    return Int(e.answer) + min(clientRegion(useECS: e.useECS, scratch: scratch), Int(e.regions) - 1)
                 }
                 return Int(e.answer)
             }
             t += 1
         }
         return Int(node.nodata)
+    }
+
+    /// The client's region: by the ECS address (source prefix capped) when allowed and present, else by
+    /// the source address. Sets the ECS scope when the ECS address decided.
+    @inline(__always)
+    func clientRegion(useECS: Bool, scratch: QueryScratch) -> Int {
+        guard let locator = options.locator else { return 0 }
+        let q = scratch.fields
+        if useECS && q.hasECS {
+            let family: UInt8 = q.ecsFamily == 1 ? 4 : 6
+            let bits = locator.ecsBits(family: family, sourcePrefix: Int(q.ecsSourcePrefix))
+            if bits > 0 {
+                let a = AddressBits(family: family, hi: q.ecsAddress.0, lo: q.ecsAddress.1).masked(bits)
+                let (region, scope) = locator.locate(a, bits: bits)
+                scratch.ecsScope = UInt8(scope)
+                return region
+            }
+        }
+        let c = scratch.client
+        let a = AddressBits(family: c.family == 4 ? 4 : 6, hi: UInt64(bigEndian: c.address.0), lo: UInt64(bigEndian: c.address.1))
+        let source = (c.family == 4 ? a.masked(32) : a).unmapped
+        return locator.locate(source, bits: source.width).region
     }
 
     func lookupChaos(_ q: QueryFields, scratch: QueryScratch) -> Int {
@@ -136,27 +161,45 @@ extension AnswerTable {
     @inline(__always)
     func optLength(_ q: QueryFields) -> Int {
         guard q.hasEDNS else { return 0 }
-        return 11 + (q.nsidRequested ? nsidOption.count : 0)
+        return 11 + (q.nsidRequested ? nsidOption.count : 0) + (q.hasECS ? 8 + (Int(q.ecsSourcePrefix) + 7) / 8 : 0)
     }
 
     /// Appends our OPT record at `at`; returns the new end.
     @inline(__always)
-    func writeOPT(_ q: QueryFields, _ out: UnsafeMutableRawBufferPointer, at: Int, extendedRcode: UInt8) -> Int {
+    func writeOPT(_ q: QueryFields, _ out: UnsafeMutableRawBufferPointer, at: Int, extendedRcode: UInt8, scratch: QueryScratch) -> Int {
         var o = at
         let size = options.ednsBufferSize
         let nsid = q.nsidRequested ? nsidOption.count : 0
+        let ecsAddress = q.hasECS ? (Int(q.ecsSourcePrefix) + 7) / 8 : 0
+        let rdlength = nsid + (q.hasECS ? 8 + ecsAddress : 0)
         out[o] = 0                                          // root owner
         out[o + 1] = 0; out[o + 2] = 41                     // TYPE OPT
         out[o + 3] = UInt8(size >> 8); out[o + 4] = UInt8(size & 0xFF)
         out[o + 5] = extendedRcode; out[o + 6] = 0          // EXTENDED-RCODE, VERSION 0
         out[o + 7] = q.ednsDO ? 0x80 : 0; out[o + 8] = 0    // DO echoed
-        out[o + 9] = UInt8(nsid >> 8); out[o + 10] = UInt8(nsid & 0xFF)
+        out[o + 9] = UInt8(rdlength >> 8); out[o + 10] = UInt8(rdlength & 0xFF)
         o += 11
         if nsid > 0 {
             nsidOption.withUnsafeBytes { src in
                 (out.baseAddress! + o).copyMemory(from: src.baseAddress!, byteCount: nsid)
             }
             o += nsid
+        }
+        if q.hasECS {
+            // RFC 7871 §7.2.1: FAMILY, SOURCE PREFIX-LENGTH and ADDRESS echoed; SCOPE = how widely the answer holds
+            // (0 when it does not depend on the client).
+            out[o] = 0; out[o + 1] = 8
+            out[o + 2] = 0; out[o + 3] = UInt8(4 + ecsAddress)
+            out[o + 4] = UInt8(q.ecsFamily >> 8); out[o + 5] = UInt8(q.ecsFamily & 0xFF)
+            out[o + 6] = q.ecsSourcePrefix; out[o + 7] = min(scratch.ecsScope, q.ecsSourcePrefix)
+            o += 8
+            var k = 0
+            while k < ecsAddress {
+                out[o + k] = k < 8 ? UInt8(truncatingIfNeeded: q.ecsAddress.0 >> UInt64(56 - 8 * k))
+                                   : UInt8(truncatingIfNeeded: q.ecsAddress.1 >> UInt64(56 - 8 * (k - 8)))
+                k += 1
+            }
+            o += ecsAddress
         }
         return o
     }
@@ -189,7 +232,7 @@ extension AnswerTable {
         writeHeader(query, q, out, questionEnd: qEnd, aa: aa, tc: false, rcode: UInt8(rcode & 0xF),
                     an: 0, ns: 0, ar: opt > 0 ? 1 : 0)
         var end = qEnd
-        if opt > 0 { end = writeOPT(q, out, at: qEnd, extendedRcode: UInt8(rcode >> 4)) }
+        if opt > 0 { end = writeOPT(q, out, at: qEnd, extendedRcode: UInt8(rcode >> 4), scratch: scratch) }
         count(rcode, scratch)
         return end
     }
@@ -236,7 +279,7 @@ extension AnswerTable {
             }
         }
         var end = qEnd + length
-        if opt > 0 { end = writeOPT(q, out, at: end, extendedRcode: 0) }
+        if opt > 0 { end = writeOPT(q, out, at: end, extendedRcode: 0, scratch: scratch) }
         count(UInt16(a.rcode), scratch)
         return end
     }

@@ -94,7 +94,8 @@ public final class Publisher: Sendable {
             states[key] = d.state
             if let n = d.nextEvaluation { next = min(next ?? n, n) }
             if d.switched != nil { switched.append((key, d)) }
-            dynamic[service.name] = Publisher.dynamic(for: d, name: service.name)
+            for r in d.perRegion ?? [] where r.switched != nil { switched.append((key, r)) }
+            dynamic[service.name] = Publisher.dynamic(for: d, service: service)
         }
         let started = ContinuousClock.now
         let gen = generation.next()
@@ -136,7 +137,17 @@ public final class Publisher: Sendable {
         return table
     }
 
-    /// The decision as records for the answer table.
+    /// The decision as records for the answer table. nearest: one variant per client region, collapsed to
+    /// one when every region gets the same answer (then the answer does not depend on the client: ECS scope 0).
+    static func dynamic(for d: Decision, service: ServiceConfig) -> AnswerTableBuilder.Dynamic {
+        guard let per = d.perRegion else { return dynamic(for: d, name: service.name) }
+        let each = per.map { dynamic(for: $0, name: service.name) }
+        if each.allSatisfy({ $0 == each[0] }) { return each[0] }
+        // A region whose answer is empty gets NODATA, one whose answer is SERVFAIL gets SERVFAIL.
+        return .init(variants: each.map { $0.variants.first ?? [] }, byRegion: true, useECS: service.useECS,
+                     servfailVariants: Set(each.indices.filter { each[$0].servfail }))
+    }
+
     static func dynamic(for d: Decision, name: DNSName) -> AnswerTableBuilder.Dynamic {
         func records(_ members: [PoolMember]) -> [ResourceRecord] {
             members.compactMap { m in

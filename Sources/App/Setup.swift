@@ -13,7 +13,7 @@ public struct Prepared: Sendable {
     var responseOptions: ResponseOptions {
         let s = config.server
         return ResponseOptions(ednsBufferSize: UInt16(s.ednsBufferSize), nsid: s.nsid,
-                               versionText: s.version, identityText: s.identity)
+                               versionText: s.version, identityText: s.identity, locator: config.locator)
     }
 
     public func buildTable(generation: UInt64, dynamic: [DNSName: AnswerTableBuilder.Dynamic] = [:]) -> AnswerTable {

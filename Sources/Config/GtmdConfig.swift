@@ -63,6 +63,10 @@ public struct GtmdConfig: Sendable {
     public var health = HealthSettings()
     public var pools: [PoolConfig] = []
     public var services: [ServiceConfig] = []
+    /// Regions in config order; a client region is an index into this list.
+    public var regions: [Region] = []
+    /// Where clients are (nil when no regions are configured).
+    public var locator: Locator? = nil
     /// Where overrides are kept across restarts (relative paths resolved against the config's folder).
     public var stateFile: String? = nil
     public init(file: String) { self.file = file }
@@ -107,7 +111,7 @@ public enum ConfigLoader {
         }
         let r = YAMLReader(file: file)
         var config = GtmdConfig(file: file)
-        guard let root = r.mapping(node ?? Node.mapping(Node.Mapping([])), "", allowed: ["server", "zones", "checks", "health", "pools", "services", "state_file"]) else {
+        guard let root = r.mapping(node ?? Node.mapping(Node.Mapping([])), "", allowed: ["server", "zones", "checks", "health", "pools", "services", "state_file", "regions", "geo"]) else {
             return .failure(ConfigProblems(r.problems))
         }
         if let s = r.mapping(root["server"], "server", allowed: [
@@ -141,7 +145,9 @@ public enum ConfigLoader {
                 config.zones.append(ZoneSource(origin: origin, file: resolved))
             }
         }
+        readRegions(root, r, &config)
         readHealthSections(root, r, &config, baseDirectory: baseDirectory)
+        readGeo(root, r, &config, baseDirectory: baseDirectory)
         if let v = r.string(root["state_file"], "state_file") {
             config.stateFile = v.hasPrefix("/") ? v : (baseDirectory as NSString).appendingPathComponent(v)
         }

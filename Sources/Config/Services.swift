@@ -66,11 +66,20 @@ public struct PoolConfig: Sendable, Hashable {
     public var isCNAMEPool: Bool { members.first?.cname != nil }
 }
 
-public enum PolicyKind: String, Sendable, Hashable, CaseIterable { case failover, all, weighted }
+public enum PolicyKind: String, Sendable, Hashable, CaseIterable { case failover, all, weighted, nearest }
 public enum AllDownBehaviour: String, Sendable, Hashable, CaseIterable {
     case failOpen = "fail-open", all, empty, servfail
 }
 public enum FailbackMode: String, Sendable, Hashable, CaseIterable { case auto, manual }
+
+/// nearest: the pools clients of one region try, first available wins, and why in that order.
+public struct RegionOrder: Sendable, Hashable {
+    public var region: String
+    public var pools: [String]
+    /// "distance" or "explicit order".
+    public var basis: String
+    public init(region: String, pools: [String], basis: String) { self.region = region; self.pools = pools; self.basis = basis }
+}
 
 /// A service: a name in a zone answered from pools by a policy.
 public struct ServiceConfig: Sendable, Hashable {
@@ -87,6 +96,14 @@ public struct ServiceConfig: Sendable, Hashable {
     public var minSwitchInterval: Duration
     /// weighted: how many members each answer carries.
     public var answers: Int
+    /// nearest: locate clients by the EDNS Client Subnet address when a query carries one (else the source).
+    public var useECS: Bool = true
+    /// nearest: keep at most this many pools per client region (nil = all).
+    public var maxPools: Int? = nil
+    /// nearest: region name → pool order given in the config (overrides the distance order).
+    public var explicitOrder: [String: [String]] = [:]
+    /// nearest: pool order per client region, indexed like `GtmdConfig.regions`; computed when the config loads.
+    public var regionOrder: [RegionOrder] = []
     public init(name: DNSName, policy: PolicyKind = .failover, pools: [String], ttl: UInt32 = 30, degradedTTL: UInt32 = 5,
                 minTTL: UInt32 = 1, maxTTL: UInt32 = 86400, whenAllDown: AllDownBehaviour = .failOpen,
                 failback: FailbackMode = .auto, holdDown: Duration = .zero, minSwitchInterval: Duration = .zero, answers: Int = 1) {
@@ -199,6 +216,9 @@ extension ConfigLoader {
                 let p = "pools.\(name)"
                 guard let m = r.mapping(node, p, allowed: ["region", "rule", "checks", "members"]) else { continue }
                 var pool = PoolConfig(name: name, region: r.string(m["region"], "\(p).region"), members: [])
+                if let rn = pool.region, !config.regions.isEmpty, !config.regions.contains(where: { $0.name == rn }) {
+                    r.problem(m["region"], "\(p).region", "no region named '\(rn)' under regions: (defined: \(config.regions.map(\.name).joined(separator: ", ")))")
+                }
                 if let v = m["rule"], let s = r.string(v, "\(p).rule") {
                     if let rule = AvailabilityRule.parse(s) { pool.rule = rule } else {
                         r.problem(v, "\(p).rule", "'\(s)' is not any, all, a count (2) or a percentage (50%)")
@@ -257,7 +277,7 @@ extension ConfigLoader {
                 let p = "services.\(name)"
                 guard let m = r.mapping(node, p, allowed: [
                     "policy", "pools", "ttl", "degraded_ttl", "min_ttl", "max_ttl", "when_all_down", "failback",
-                    "hold_down", "min_switch_interval", "answers",
+                    "hold_down", "min_switch_interval", "answers", "ecs", "max_pools", "order",
                 ]) else { continue }
                 guard let dn = try? DNSName(absolute: name) else {
                     r.problem(node, p, "'\(name)' is not a domain name"); continue
@@ -299,6 +319,35 @@ extension ConfigLoader {
                     s.minSwitchInterval = v
                 }
                 if let v = r.int(m["answers"], "\(p).answers", range: 1...64) { s.answers = v }
+                if let v = r.string(m["ecs"], "\(p).ecs") {
+                    switch v { case "use": s.useECS = true; case "ignore": s.useECS = false
+                    default: r.problem(m["ecs"], "\(p).ecs", "'\(v)' is not use or ignore") }
+                }
+                s.maxPools = r.int(m["max_pools"], "\(p).max_pools", range: 1...64)
+                if let om = r.mapping(m["order"], "\(p).order", allowed: nil) {
+                    for (region, list) in om {
+                        guard let l = r.stringList(list, "\(p).order.\(region)") else { continue }
+                        s.explicitOrder[region] = l
+                        if !config.regions.contains(where: { $0.name == region }) {
+                            r.problem(list, "\(p).order.\(region)", "no region named '\(region)' (defined: \(config.regions.map(\.name).joined(separator: ", ")))")
+                        }
+                        for pn in l where !s.pools.contains(pn) {
+                            r.problem(list, "\(p).order.\(region)", "'\(pn)' is not one of the service's pools (\(s.pools.joined(separator: ", ")))")
+                        }
+                    }
+                }
+                if s.policy == .nearest {
+                    if config.regions.isEmpty { r.problem(m["policy"], "\(p).policy", "nearest needs regions: (name: {latitude, longitude})") }
+                    for pn in s.pools {
+                        guard let pool = config.pools.first(where: { $0.name == pn }) else { continue }
+                        if pool.region == nil {
+                            r.problem(m["pools"], "\(p).pools", "pool '\(pn)' has no region: (policy nearest orders pools by their region)")
+                        }
+                    }
+                }
+                if s.policy != .nearest {
+                    for k in ["ecs", "max_pools", "order"] where m[k] != nil { r.problem(m[k], "\(p).\(k)", "only used with policy nearest") }
+                }
                 let pools = s.pools.compactMap { pn in config.pools.first { $0.name == pn } }
                 let kinds = Set(pools.map(\.isCNAMEPool))
                 if s.policy != .failover && kinds.contains(true) {

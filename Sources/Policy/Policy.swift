@@ -29,8 +29,11 @@ public struct ServiceState: Codable, Sendable, Hashable {
     public var held: Bool = false
     /// Pool name → since when it has been continuously available (hold-down).
     public var availableSince: [String: Date] = [:]
-    public init(pool: String? = nil, since: Date? = nil, held: Bool = false, availableSince: [String: Date] = [:]) {
-        self.pool = pool; self.since = since; self.held = held; self.availableSince = availableSince
+    /// nearest: the state of each client region's failover, by region name.
+    public var regions: [String: ServiceState]? = nil
+    public init(pool: String? = nil, since: Date? = nil, held: Bool = false, availableSince: [String: Date] = [:],
+                regions: [String: ServiceState]? = nil) {
+        self.pool = pool; self.since = since; self.held = held; self.availableSince = availableSince; self.regions = regions
     }
 }
 
@@ -58,6 +61,9 @@ public struct Decision: Sendable, Hashable {
     public var switched: Switch?
     /// The policy must run again at this time even if nothing changes (hold-down end, switch interval end).
     public var nextEvaluation: Date?
+    /// nearest: one failover decision per client region, indexed like `GtmdConfig.regions` (the top-level
+    /// outcome, pool and reason are the first region's; ttl is the lowest, degraded if any is).
+    public var perRegion: [Decision]? = nil
 
     public struct Switch: Sendable, Hashable {
         public var from: String?
@@ -96,6 +102,7 @@ public enum Policy {
 
     public static func decide(service s: ServiceConfig, views: [String: PoolView], overrides: OverrideSet,
                               state old: ServiceState, now: Date) -> Decision {
+        if s.policy == .nearest { return nearest(service: s, views: views, overrides: overrides, state: old, now: now) }
         let pools = s.pools.compactMap { views[$0] }
         var state = old
         // Continuous availability, for hold-down.
@@ -120,7 +127,7 @@ public enum Policy {
             if up.isEmpty { (outcome, reason) = allDown(s, pools) } else {
                 outcome = .variants(weightedVariants(up, answers: s.answers)); reason = "weighted over available members"
             }
-        case .failover:
+        case .failover, .nearest:
             let chosen = failover(s, pools, overrides: overrides, state: &state, now: now, next: &next)
             pool = chosen.pool
             reason = chosen.reason
@@ -204,6 +211,36 @@ public enum Policy {
         }
         state.held = false
         return (best.pool.name, "failback: \(best.pool.name) available again")
+    }
+
+    /// nearest: for each client region, failover over that region's pool order (its own state, so
+    /// hold-down, manual failback and switch intervals apply per region; a pin applies to every region).
+    static func nearest(service s: ServiceConfig, views: [String: PoolView], overrides: OverrideSet,
+                        state old: ServiceState, now: Date) -> Decision {
+        var per: [Decision] = []
+        var regions: [String: ServiceState] = [:]
+        for order in s.regionOrder {
+            var sub = s
+            sub.policy = .failover
+            sub.pools = order.pools
+            var d = decide(service: sub, views: views, overrides: overrides,
+                           state: old.regions?[order.region] ?? ServiceState(), now: now)
+            d.reason = "client region \(order.region) (\(order.basis): \(order.pools.joined(separator: " > "))): \(d.reason)"
+            if let sw = d.switched { d.switched?.reason = "client region \(order.region): \(sw.reason)" }
+            regions[order.region] = d.state
+            per.append(d)
+        }
+        guard var top = per.first else {
+            return Decision(outcome: .empty, pool: nil, ttl: s.clamp(s.degradedTTL), ttlReason: "no regions", reason: "no regions",
+                            degraded: true, state: old, switched: nil, nextEvaluation: nil)
+        }
+        top.ttl = per.map(\.ttl).min() ?? top.ttl
+        top.degraded = per.contains(where: \.degraded)
+        top.switched = nil
+        top.state = ServiceState(regions: regions)
+        top.nextEvaluation = per.compactMap(\.nextEvaluation).min()
+        top.perRegion = per
+        return top
     }
 
     static func allDown(_ s: ServiceConfig, _ pools: [PoolView]) -> (Decision.Outcome, String) {

@@ -12,7 +12,7 @@ struct Gtmd: AsyncParsableCommand {
         commandName: "gtmd",
         abstract: "Health-checking authoritative DNS server for disaster-recovery failover.",
         version: GtmdVersion.string,
-        subcommands: [Serve.self, Check.self, Probe.self, OverrideCommand.self],
+        subcommands: [Serve.self, Check.self, Probe.self, LocateCommand.self, OverrideCommand.self],
         defaultSubcommand: nil)
 }
 
@@ -112,5 +112,56 @@ struct Probe: AsyncParsableCommand {
         let rows = await OneShotProbe.runAll(targets: targets, maxInFlight: cfg.health.maxInFlight)
         print(OneShotProbe.table(rows), terminator: "")
         if !OneShotProbe.allPassed(rows) { throw ExitCode(1) }
+    }
+}
+
+struct LocateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "locate",
+        abstract: "Show where a client is (network rule, database entry or default), its region, its ordered pools and what each service answers it now.",
+        discussion: """
+            ADDRESS is the query's source address (a client, or the resolver asking for it). --ecs gives the EDNS \
+            Client Subnet the resolver sends (e.g. 10.2.3.0/24). Health comes from one probe round of every \
+            check (as `gtmd probe`), overrides and service state from the state file.
+            """)
+
+    @Option(name: .long, help: "Config file (YAML).")
+    var config: String
+    @Argument(help: "Source address of the query (IPv4 or IPv6).")
+    var address: String
+    @Option(name: .long, help: "EDNS Client Subnet prefix, e.g. 10.2.3.0/24.")
+    var ecs: String?
+    @Flag(name: .long, help: "Do not probe: count every member up.")
+    var noProbe = false
+    @Option(name: .long, help: "State file (default: the config's state_file).")
+    var stateFile: String?
+
+    func run() async throws {
+        guard let source = IPAddress.parse(address) else {
+            print("'\(address)' is not an IPv4 or IPv6 address"); throw ExitCode(2)
+        }
+        var ecsNet: IPNetwork? = nil
+        if let ecs {
+            switch IPNetwork.parse(ecs) {
+            case .success(let n): ecsNet = n
+            case .failure(let e): print("--ecs: \(e)"); throw ExitCode(2)
+            }
+        }
+        let cfg: GtmdConfig
+        switch ConfigLoader.load(path: config) {
+        case .success(let c): cfg = c
+        case .failure(let p): print(p.description); throw ExitCode(1)
+        }
+        var health: [String: Bool]? = nil
+        if !noProbe {
+            let rows = await OneShotProbe.runAll(targets: cfg.probeTargets(), maxInFlight: cfg.health.maxInFlight)
+            var h: [String: Bool] = [:]
+            for r in rows { h[r.target] = (h[r.target] ?? true) && r.result.ok }
+            health = h
+        }
+        let path = stateFile ?? cfg.stateFile ?? StateFile.defaultPath(configFile: cfg.file)
+        let content = (try? StateFile.read(path)) ?? StateFileContent()
+        print(Locate.report(config: cfg, request: .init(source: source, ecs: ecsNet), health: health,
+                            overrides: OverrideSet(content.overrides).active(at: Date()), states: content.services), terminator: "")
     }
 }

@@ -228,3 +228,53 @@ let t0 = Date(timeIntervalSince1970: 1_800_000_000)
         #expect(rule.isAvailable(up: up, total: total) == available)
     }
 }
+
+/// nearest: failover per client region over that region's pool order.
+@Suite struct NearestPolicy {
+    func nearest() -> ServiceConfig {
+        service(["primary", "standby", "third"]) { s in
+            s.policy = .nearest
+            s.regionOrder = [RegionOrder(region: "east", pools: ["primary", "standby"], basis: "distance"),
+                             RegionOrder(region: "west", pools: ["standby", "primary"], basis: "distance"),
+                             RegionOrder(region: "south", pools: ["third"], basis: "explicit order")]
+        }
+    }
+
+    func step(_ state: ServiceState, down: [String], overrides: [Override] = [], at t: Double) -> Decision {
+        let o = OverrideSet(overrides)
+        let views = Policy.views(pools: [primary, standby, third], health: health(down: down), overrides: o)
+        return Policy.decide(service: nearest(), views: views, overrides: o, state: state, now: t0.addingTimeInterval(t))
+    }
+
+    @Test func eachRegionFailsOverOnItsOwn() throws {
+        var d = step(ServiceState(), down: [], at: 0)
+        let per = try #require(d.perRegion)
+        #expect(per.map(addresses) == [["192.0.2.1", "192.0.2.2", "192.0.2.3"], ["198.51.100.1"], ["203.0.113.1"]])
+        #expect(per.map(\.ttl) == [30, 30, 30] && !d.degraded)
+        #expect(d.state.regions?.keys.sorted() == ["east", "south", "west"])
+        // The standby (west's nearest) fails: west moves to primary, east and south do not change.
+        d = step(d.state, down: ["standby/198.51.100.1"], at: 10)
+        let after = try #require(d.perRegion)
+        #expect(addresses(after[1]) == ["192.0.2.1", "192.0.2.2", "192.0.2.3"] && after[1].ttl == 5)
+        #expect(after[1].switched?.from == "standby" && after[1].switched?.to == "primary")
+        #expect(after[1].switched?.reason.hasPrefix("client region west") == true)
+        #expect(after[0].switched == nil && after[2].switched == nil && addresses(after[2]) == ["203.0.113.1"])
+        #expect(d.degraded && d.ttl == 5)
+        // South has one pool: when it fails, its when_all_down (fail-open) answers it.
+        d = step(d.state, down: ["third/203.0.113.1"], at: 20)
+        #expect(addresses(d.perRegion![2]) == ["203.0.113.1"] && d.perRegion![2].reason.contains("all pools down"))
+    }
+
+    @Test func pinAppliesToEveryRegionAndStateRoundTrips() throws {
+        let pin = Override(scope: .service, target: www.description, action: .pin, pool: "standby", setAt: t0)
+        let d = step(ServiceState(), down: [], overrides: [pin], at: 0)
+        #expect(d.perRegion!.prefix(2).allSatisfy { addresses($0) == ["198.51.100.1"] })
+        // A pin to a pool a region does not use leaves that region alone.
+        #expect(addresses(d.perRegion![2]) == ["203.0.113.1"])
+        let data = try JSONEncoder().encode(d.state)
+        #expect(try JSONDecoder().decode(ServiceState.self, from: data) == d.state)
+        // Old state files (no regions key) still load.
+        let old = try JSONDecoder().decode(ServiceState.self, from: Data(#"{"held":false,"availableSince":{}}"#.utf8))
+        #expect(old.regions == nil)
+    }
+}

@@ -1,0 +1,149 @@
+import Glibc
+
+/// An address as two 64-bit halves, most significant bit first (IPv4 in the top 32 bits of `hi`).
+/// The form the hot path uses: built without allocation from socket addresses and ECS options.
+public struct AddressBits: Sendable, Hashable {
+    public var family: UInt8   // 4 or 6
+    public var hi: UInt64
+    public var lo: UInt64
+    public init(family: UInt8, hi: UInt64, lo: UInt64) { self.family = family; self.hi = hi; self.lo = lo }
+
+    public init(_ a: IPAddress) {
+        let b = a.bytes
+        var hi: UInt64 = 0, lo: UInt64 = 0
+        for (i, byte) in b.enumerated() {
+            if i < 8 { hi |= UInt64(byte) << (56 - 8 * UInt64(i)) } else { lo |= UInt64(byte) << (56 - 8 * UInt64(i - 8)) }
+        }
+        self.init(family: b.count == 4 ? 4 : 6, hi: hi, lo: lo)
+    }
+
+    /// Bits of the family (32 or 128).
+    @inline(__always) public var width: Int { family == 4 ? 32 : 128 }
+
+    @inline(__always) public func bit(_ i: Int) -> Int {
+        i < 64 ? Int(truncatingIfNeeded: (hi >> UInt64(63 - i)) & 1) : Int(truncatingIfNeeded: (lo >> UInt64(127 - i)) & 1)
+    }
+
+    /// The address with every bit from `length` on cleared.
+    @inline(__always) public func masked(_ length: Int) -> AddressBits {
+        var r = self
+        if length <= 0 { r.hi = 0; r.lo = 0 }
+        else if length < 64 { r.hi &= ~(UInt64.max >> UInt64(length)); r.lo = 0 }
+        else if length == 64 { r.lo = 0 }
+        else if length < 128 { r.lo &= ~(UInt64.max >> UInt64(length - 64)) }
+        return r
+    }
+
+    /// An IPv4-mapped IPv6 address (::ffff:a.b.c.d) as IPv4; anything else unchanged.
+    @inline(__always) public var unmapped: AddressBits {
+        guard family == 6, hi == 0, lo >> 32 == 0xFFFF else { return self }
+        return AddressBits(family: 4, hi: (lo & 0xFFFF_FFFF) << 32, lo: 0)
+    }
+
+    public var address: IPAddress {
+        var bytes: [UInt8] = []
+        for i in 0..<(family == 4 ? 4 : 16) {
+            bytes.append(i < 8 ? UInt8(truncatingIfNeeded: hi >> (56 - 8 * UInt64(i))) : UInt8(truncatingIfNeeded: lo >> (56 - 8 * UInt64(i - 8))))
+        }
+        return family == 4 ? .v4(bytes) : .v6(bytes)
+    }
+}
+
+/// A CIDR network, e.g. `10.1.0.0/16` or `2001:db8::/32`; a bare address is a host route.
+public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
+    public var base: AddressBits
+    public var length: Int
+
+    public init(base: AddressBits, length: Int) { self.base = base.masked(length); self.length = length }
+
+    /// Parses strictly: the address must have no bits set beyond the prefix length.
+    public static func parse(_ text: String) -> Result<IPNetwork, GeoError> {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        guard parts.count <= 2, let a = IPAddress.parse(String(parts[0])) else {
+            return .failure(GeoError("'\(text)' is not a network (examples: 10.1.0.0/16, 2001:db8::/32, 192.0.2.7)"))
+        }
+        let bits = AddressBits(a)
+        var length = bits.width
+        if parts.count == 2 {
+            guard let l = Int(parts[1]), (0...bits.width).contains(l) else {
+                return .failure(GeoError("'\(text)': prefix length must be 0...\(bits.width)"))
+            }
+            length = l
+        }
+        guard bits.masked(length) == bits else {
+            return .failure(GeoError("'\(text)' has bits set beyond /\(length) (did you mean \(IPNetwork(base: bits, length: length))?)"))
+        }
+        return .success(IPNetwork(base: bits, length: length))
+    }
+
+    public func contains(_ a: AddressBits) -> Bool { a.family == base.family && a.masked(length) == base }
+
+    public var description: String { "\(base.address)/\(length)" }
+}
+
+public struct GeoError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    public init(_ d: String) { description = d }
+}
+
+/// Longest-prefix-match table from networks to values: a binary trie in flat arrays, built once and
+/// read without locks or allocation. Node 0 is the IPv4 root, node 1 the IPv6 root.
+public struct NetworkMap: Sendable {
+    var children: [Int32] = [-1, -1, -1, -1]   // 2 per node, -1 = none
+    var values: [Int32] = [-1, -1]             // per node, -1 = no rule ends here
+    var lengths: [UInt8] = [0, 0]              // per node: its depth
+    public private(set) var count = 0
+
+    public init() {}
+
+    /// Adds a rule; returns the value already stored for exactly this network (then nothing changes).
+    @discardableResult
+    public mutating func insert(_ n: IPNetwork, value: Int32) -> Int32? {
+        var node = n.base.family == 4 ? 0 : 1
+        for i in 0..<n.length {
+            let b = n.base.bit(i)
+            var c = Int(children[2 * node + b])
+            if c < 0 {
+                c = values.count
+                values.append(-1); lengths.append(UInt8(i + 1)); children.append(-1); children.append(-1)
+                children[2 * node + b] = Int32(c)
+            }
+            node = c
+        }
+        if values[node] >= 0 { return values[node] }
+        values[node] = value
+        count += 1
+        return nil
+    }
+
+    public struct Match: Sendable, Equatable {
+        /// The value of the longest matching rule, -1 when none matches.
+        public var value: Int32
+        /// That rule's prefix length (0 when none matches).
+        public var ruleLength: Int
+        /// The shortest prefix of the address for which every address sharing it gets the same result
+        /// (at least `ruleLength`; longer when more specific rules lie inside the matched one).
+        public var scope: Int
+        public init(value: Int32, ruleLength: Int, scope: Int) { self.value = value; self.ruleLength = ruleLength; self.scope = scope }
+    }
+
+    /// Longest-prefix match of `a` over its first `bits` bits.
+    @inline(__always)
+    public func lookup(_ a: AddressBits, bits: Int) -> Match {
+        var node = a.family == 4 ? 0 : 1
+        var best: Int32 = -1, bestLength = 0
+        var depth = 0
+        if values[node] >= 0 { best = values[node] }
+        while depth < bits {
+            let c = Int(children[2 * node + a.bit(depth)])
+            if c < 0 { break }
+            node = c
+            depth += 1
+            if values[node] >= 0 { best = values[node]; bestLength = depth }
+        }
+        // Addresses that share the walked bits plus the next one end on this node too.
+        let hasChildren = children[2 * node] >= 0 || children[2 * node + 1] >= 0
+        let scope = depth < bits && hasChildren ? depth + 1 : depth
+        return Match(value: best, ruleLength: bestLength, scope: min(scope, bits))
+    }
+}
