@@ -58,11 +58,7 @@ import TestSupport
         #expect(biased.services[0].regionOrder[2].pools == ["pa", "pb"])
     }
 
-    struct Bad: Sendable, CustomTestStringConvertible {
-        var yaml: String
-        var expected: String
-        var testDescription: String { expected }
-    }
+    typealias Bad = ConfigLoading.Bad
 
     static let bad: [Bad] = [
         Bad(yaml: "geo:\n  networks: { a: [10.1.0.1/16] }\n", expected: "t.yaml:13: geo.networks.a[0]: '10.1.0.1/16' has bits set beyond /16 (did you mean 10.1.0.0/16?)"),
