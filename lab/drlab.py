@@ -156,7 +156,11 @@ def estates():
             with open(os.path.join(RUN_ROOT, lab_id, "state.json")) as f:
                 found[lab_id] = json.load(f).get("owner")
         except (OSError, ValueError):
-            pass
+            try:   # a run folder made a moment ago by a starting run: leave it to its owner
+                if time.time() - os.stat(os.path.join(RUN_ROOT, lab_id)).st_mtime < 30:
+                    found[lab_id] = os.getpid()
+            except OSError:
+                pass
     return found
 
 
@@ -903,7 +907,8 @@ def main():
     # Ctrl-C, SIGTERM and SIGHUP unwind through `finally`, which tears the estate down.
     def on_signal(sig, _frame):
         raise SystemExit(128 + sig)
-    for sig in (signal.SIGTERM, signal.SIGHUP):
+    # (SIGINT too: a shell starts background jobs with SIGINT ignored, and Python would keep that.)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_signal)
     try:
         sys.exit(args.fn(args) or 0)
