@@ -23,7 +23,7 @@ enum LabEnvironment {
         if add.status != 0 {
             return "this machine does not allow network namespaces (ip netns add: \(add.stderr.trimmingCharacters(in: .whitespacesAndNewlines)))"
         }
-        let veth = try? run(ip, ["-n", probe, "link", "add", "a", "type", "veth", "peer", "name", "b"], timeout: 10)
+        let veth = try? run(ip, ["-n", probe, "link", "add", "name", "lab0", "type", "veth", "peer", "name", "lab1"], timeout: 10)
         _ = try? run(ip, ["netns", "del", probe], timeout: 10)
         if veth?.status != 0 { return "this machine does not allow veth pairs (\(veth?.stderr ?? "ip link add failed"))" }
         return nil
