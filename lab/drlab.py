@@ -817,8 +817,8 @@ def median(xs):
 
 def markdown(docs):
     """One row per (profile, scenario, client): medians over the runs in `docs`."""
-    rows = ["| profile | scenario | client | runs | RTO median (max) | bound | dead answers (share, median) "
-            "| dead after bound | switches | back after restore median | back bound | TTL before → after |",
+    rows = ["| profile | scenario | client | runs | RTO median (max) | bound | answers to the broken region (share, median) "
+            "| dead after bound | switches | back after restore median | back bound | TTL before → after (median) |",
             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     groups = {}
     for d in docs:
@@ -835,9 +835,13 @@ def markdown(docs):
             rto_s = "no switch" if rto is None else f"{rto:.2f} s ({mx:.2f})" + (f", {never}× no switch" if never else "")
             share = median([m["dead_share"] for m in ms])
             back = median([m["back"] for m in ms])
-            ttls = f"{ms[0]['ttl_before']} → {ms[0]['ttl_standby'] if ms[0]['ttl_standby'] is not None else '–'}"
+            after = sum(m["dead_after_bound"] for m in ms)
+            if scen == "slow" and never:
+                after = "n/a: probes pass, region kept"
+            tb, ta = median([m["ttl_before"] for m in ms]), median([m["ttl_standby"] for m in ms])
+            ttls = f"{tb:g} → {'–' if ta is None else f'{ta:g}'}"
             rows.append(f"| {prof} | {scen} | {label} | {len(rs)} | {rto_s} | {ms[0]['bound']:.2f} s | "
-                        f"{0 if share is None else share * 100:.0f} % | {sum(m['dead_after_bound'] for m in ms)} | "
+                        f"{0 if share is None else share * 100:.0f} % | {after} | "
                         f"{median([m['flips'] for m in ms]):g} | "
                         f"{'–' if back is None else f'{back:.2f} s'} | {ms[0]['back_bound']:.2f} s | {ttls} |")
     return "\n".join(rows)
