@@ -282,10 +282,10 @@ class Estate:
         code = f"import socket;socket.create_connection(('{host}',{port}),timeout=0.5).close()"
         return sh("ip", "netns", "exec", self.ns(role), sys.executable, "-c", code, check=False).returncode == 0
 
-    def start_backend(self, region, delay=None):
+    def start_backend(self, region):
         self.spawn(region, f"backend-{region}",
-                   [sys.executable, os.path.join(REPO, "scripts/lab-backend.py"), addr(region), str(HEALTH_PORT)]
-                   + ([f"{delay:g}"] if delay else []), f"backend-{region}.log")
+                   [sys.executable, os.path.join(REPO, "scripts/lab-backend.py"), addr(region), str(HEALTH_PORT),
+                    f"{SLOW['fallback_delay']:g}"], f"backend-{region}.log")
 
     def write_gtmd_config(self):
         p = self.profile
@@ -415,9 +415,7 @@ stub-zone:
                 sh("tc", "-n", self.ns("router"), "qdisc", "replace", "dev", region, "root", "netem",
                    "delay", SLOW["delay"], "loss", SLOW["loss"])
             else:                       # kernel without sch_netem: the region's backend answers late instead
-                self.stop_backend(region)
-                self.start_backend(region, delay=SLOW["fallback_delay"])
-                self.pids[f"slow-{region}"] = 1
+                os.kill(self.pids[f"backend-{region}"], signal.SIGUSR1)
         else:
             raise LabError(f"unknown failure '{scenario}' (stop, blackhole, cut, slow, flap)")
 
@@ -435,9 +433,9 @@ stub-zone:
         self.ip("router", "route", "del", "blackhole", f"{addr(region)}/32", check=False)
         self.ip(region, "route", "del", "blackhole", "10.77.0.0/16", check=False)
         sh("tc", "-n", self.ns("router"), "qdisc", "del", "dev", region, "root", check=False)
-        if self.pids.pop(f"slow-{region}", None):
-            self.stop_backend(region)
         pid = self.pids.get(f"backend-{region}")
+        if pid and pid_alive(pid):
+            os.kill(pid, signal.SIGUSR2)   # not slow any more
         if not pid or not pid_alive(pid):
             self.start_backend(region)
             wait_until(f"backend {region} listening", 10, lambda: self.tcp_ok("gtmd", addr(region), HEALTH_PORT))

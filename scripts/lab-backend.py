@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """A lab health backend: answers GET/HEAD /healthz with 200 "ok" (everything else 404).
 
-Usage: lab-backend.py ADDRESS PORT [DELAY_SECONDS]
-DELAY_SECONDS: wait this long before each answer (lab/drlab.py's "slow" region on kernels without netem).
+Usage: lab-backend.py ADDRESS PORT [SLOW_SECONDS]
+SIGUSR1 makes it slow (wait SLOW_SECONDS before each answer), SIGUSR2 fast again: lab/drlab.py's "slow"
+region on kernels without netem, switched without a moment of "connection refused".
 Used by scripts/run-lab.sh (127.0.0.11:8081 and 127.0.0.12:8081) and by the failover tests.
 Stop it (SIGTERM/SIGKILL) to fail the region; start it again to recover.
 """
@@ -13,7 +14,8 @@ import sys
 import time
 
 
-DELAY = 0.0
+SLOW = 0.0      # the delay SIGUSR1 switches on
+DELAY = 0.0     # the delay in force
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -47,12 +49,18 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
 
 def main():
-    global DELAY
+    global SLOW
     if len(sys.argv) not in (3, 4):
-        sys.exit("usage: lab-backend.py ADDRESS PORT [DELAY_SECONDS]")
+        sys.exit("usage: lab-backend.py ADDRESS PORT [SLOW_SECONDS]")
     addr, port = sys.argv[1], int(sys.argv[2])
     if len(sys.argv) == 4:
-        DELAY = float(sys.argv[3])
+        SLOW = float(sys.argv[3])
+
+    def set_delay(d):
+        global DELAY
+        DELAY = d
+    signal.signal(signal.SIGUSR1, lambda *_: set_delay(SLOW))
+    signal.signal(signal.SIGUSR2, lambda *_: set_delay(0.0))
     srv = Server((addr, port), Handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"lab backend listening on {addr}:{port}", flush=True)
