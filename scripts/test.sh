@@ -5,4 +5,6 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh
 swift build --build-tests
 # Tests run in parallel; integration tests start the real gtmd binary on loopback ports chosen by the OS.
+# LabTests (the DR lab, lab/drlab.py: namespaces, unbound, ~90 s) run as root where network namespaces are
+# allowed, and are skipped with the reason otherwise.
 swift test --skip-build "$@"
