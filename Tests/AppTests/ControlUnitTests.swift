@@ -6,6 +6,7 @@ import Foundation
 import Health
 import Policy
 import Testing
+import TestSupport
 
 @Suite struct ControlUnits {
     @Test(arguments: [("abc", "abc", true), ("abc", "abd", false), ("abc", "abcd", false), ("", "", true),

@@ -43,7 +43,7 @@ final class QueryLoop: Sendable {
                     ok = buf[3] & 0x0F == 0 && (UInt16(buf[6]) << 8 | UInt16(buf[7])) > 0
                     break
                 }
-                (ok ? answered : lost).add(1, ordering: .relaxed)
+                if ok { answered.add(1, ordering: .relaxed) } else { lost.add(1, ordering: .relaxed) }
                 usleep(2_000)
             }
         }
