@@ -28,6 +28,8 @@ public final class GtmdRuntime: Sendable {
     let wake: AsyncStream<Void>.Continuation
     /// Listening and the first probe round done (/readyz).
     let ready = Atomic<Bool>(false)
+    /// Every health check state change from the start (counted for /metrics by the control loop).
+    let healthChanges: AsyncStream<HealthChange>
     /// The control listener's bound address, once bound.
     let controlAddress = Mutex<String?>(nil)
 
@@ -44,6 +46,7 @@ public final class GtmdRuntime: Sendable {
         var hopts = HealthMonitorOptions()
         hopts.maxInFlight = config.health.maxInFlight
         self.monitor = HealthMonitor(targets: config.probeTargets(), options: hopts, logger: logger)
+        self.healthChanges = monitor.changes()
         let stateFile = config.stateFile ?? StateFile.defaultPath(configFile: config.file)
         self.publisher = Publisher(prepared: prepared, store: store, stateFile: stateFile, generation: generation, logger: logger)
         let s = config.server
@@ -183,7 +186,7 @@ struct ControlLoop: Service {
                 for await _ in monitor.snapshotUpdates() { wake.yield() }
             }
             group.addTask {
-                for await c in monitor.changes() { stats.stateChanged(target: c.target, check: c.check) }
+                for await c in runtime.healthChanges { stats.stateChanged(target: c.target, check: c.check) }
             }
             group.addTask {
                 while !Task.isCancelled {

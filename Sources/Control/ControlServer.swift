@@ -159,6 +159,12 @@ final class RequestHandler: ChannelInboundHandler {
         }
     }
 
+    /// Malformed HTTP: NIO's error handler (before this one) has answered 400; close the connection.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        done = true
+        context.close(promise: nil)
+    }
+
     private func reply(_ context: ChannelHandlerContext, _ r: ControlResponse) {
         done = true
         write(context, r)

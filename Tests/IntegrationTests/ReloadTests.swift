@@ -81,24 +81,25 @@ final class QueryLoop: Sendable {
         }
         let probes = before?["probes"] as? Int ?? 0
 
-        // 1. A good reload: a new TTL, the same checks.
-        try lab.yaml.replacingOccurrences(of: "ttl: 30", with: "ttl: 60").write(toFile: lab.config, atomically: true, encoding: .utf8)
+        // 1. A good reload: a new TTL (degraded: the standby is down), the same checks.
+        try lab.yaml.replacingOccurrences(of: "degraded_ttl: 5", with: "degraded_ttl: 7").write(toFile: lab.config, atomically: true, encoding: .utf8)
         lab.server.signal(SIGHUP)
         try waitFor("reload ok counted", timeout: 10) { try metrics(lab)["gtmd_reloads_total{result=\"ok\"}"] == 1 }
         let kept = try standbyCheck(lab)
         #expect(kept?["member_health"] as? String == "down" && (kept?["probes"] as? Int ?? 0) >= probes,
                 "unchanged target keeps its state: before \(before ?? [:]) after \(kept ?? [:])")
-        try waitFor("new TTL served", timeout: 5) { try lab.answer().answer.first?.contains("\t60\t") == true }
+        try waitFor("new TTL served", timeout: 5) { try lab.answer().answer.first?.contains("\t7\t") == true }
 
         // 2. A broken reload: logged, counted, and the previous config keeps serving.
         try (lab.yaml + "\nbogus_key: 1\n").write(toFile: lab.config, atomically: true, encoding: .utf8)
         lab.server.signal(SIGHUP)
         try waitFor("reload failure counted", timeout: 10) { try metrics(lab)["gtmd_reloads_total{result=\"failed\"}"] == 1 }
-        #expect(try lab.answer().answer.first?.contains("\t60\t") == true, "old config still served")
+        #expect(try lab.answer().answer.first?.contains("\t7\t") == true, "old config still served")
         #expect(lab.server.log.contains("bogus_key"), "the problem is logged with where it is")
 
         // 3. A changed check: its targets start fresh (probe count restarts), the standby is found down again.
-        try lab.yaml.replacingOccurrences(of: "timeout: 1s", with: "timeout: 900ms").write(toFile: lab.config, atomically: true, encoding: .utf8)
+        try lab.yaml.replacingOccurrences(of: "degraded_ttl: 5", with: "degraded_ttl: 7")
+            .replacingOccurrences(of: "timeout: 1s", with: "timeout: 900ms").write(toFile: lab.config, atomically: true, encoding: .utf8)
         lab.server.signal(SIGHUP)
         try waitFor("second reload ok", timeout: 10) { try metrics(lab)["gtmd_reloads_total{result=\"ok\"}"] == 2 }
         let fresh = try standbyCheck(lab)
