@@ -43,10 +43,11 @@ struct ControlAPI: ControlHandler {
 
     /// nil when the request may mutate; else the refusal.
     func authorize(_ r: ControlRequest) -> ControlResponse? {
-        guard let file = runtime.publisher.prepared.config.control.tokenFile else {
+        guard let configured = runtime.publisher.prepared.config.control.tokenFile else {
             return .error(403, "mutating requests are refused: no control.token_file is configured "
                           + "(put a random token in a file readable by gtmd and name it in control.token_file)")
         }
+        let file = ControlAPI.tokenPath(configured)
         guard let data = FileManager.default.contents(atPath: file) else {
             runtime.logger.error("control: token file unreadable; refusing mutating requests", metadata: ["control.token_file": "\(file)"])
             return .error(403, "mutating requests are refused: the token file \(file) cannot be read")
@@ -67,6 +68,16 @@ struct ControlAPI: ControlHandler {
             return e
         }
         return nil
+    }
+
+    /// Under systemd the unit hands the token file over with `LoadCredential=` (the service user cannot
+    /// read /etc/gtmd/control.token itself): `$CREDENTIALS_DIRECTORY/<file name>` wins when it exists.
+    static func tokenPath(_ configured: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let dir = environment["CREDENTIALS_DIRECTORY"] {
+            let candidate = (dir as NSString).appendingPathComponent((configured as NSString).lastPathComponent)
+            if FileManager.default.fileExists(atPath: candidate) { return candidate }
+        }
+        return configured
     }
 
     func metricsInput() -> MetricsInput {
