@@ -3,7 +3,7 @@ import PackageDescription
 
 // A one-way chain of small targets (see Sources/*/README.md):
 // CLdns -> DNSWire -> Zones -> Answers -> Server -> App -> gtmd
-//                  \-> Config (-> Health, Geo) -/   (Geo -> CMaxMindDB)
+//                  \-> Config (-> Health, Geo) -/    Control -/   (Geo -> CMaxMindDB)
 let package = Package(
     name: "gtmd",
     platforms: [.macOS(.v15)],
@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         .systemLibrary(
@@ -83,9 +84,21 @@ let package = Package(
             exclude: ["README.md"]
         ),
         .target(
+            name: "Control",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            exclude: ["README.md"]
+        ),
+        .target(
             name: "App",
             dependencies: [
-                "Server", "Answers", "Zones", "Config", "DNSWire", "Policy", "Health",
+                "Server", "Answers", "Zones", "Config", "DNSWire", "Policy", "Health", "Control",
+                .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
@@ -111,7 +124,7 @@ let package = Package(
         .testTarget(name: "ConfigTests", dependencies: ["Config", "TestSupport"]),
         .testTarget(name: "AnswersTests", dependencies: ["Answers", "Zones", "Config", "DNSWire", "TestSupport"]),
         .testTarget(name: "AppTests", dependencies: [
-            "App", "Policy", "TestSupport", .product(name: "Logging", package: "swift-log"),
+            "App", "Policy", "Control", "Config", "DNSWire", "Health", "TestSupport", .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "Config", "DNSWire"]),
         .testTarget(name: "HealthTests", dependencies: [

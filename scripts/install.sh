@@ -5,7 +5,8 @@
 # Options: --prefix DIR (default /usr/local), --destdir DIR, --binary FILE (skip the build),
 #          --no-deps (no apt), --no-systemctl (no daemon-reload).
 # An existing /etc/gtmd/gtmd.yaml or zone file is never overwritten. The unit uses DynamicUser, so no
-# user is created; overrides live in /var/lib/gtmd (StateDirectory).
+# user is created; overrides live in /var/lib/gtmd (StateDirectory). A random control API token is written
+# to /etc/gtmd/control.token (0600, kept if present).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PREFIX=/usr/local DESTDIR="" BINARY="" DEPS=1 SYSTEMCTL=1
@@ -31,9 +32,14 @@ rm -f "$DESTDIR/gtmd.service.tmp"
 (cd zones && find . -type f) | while read -r f; do
   [ -e "$etc/zones/$f" ] || install -D -m 0644 "zones/$f" "$etc/zones/$f"
 done
+# The control API's bearer token: random, readable by root only (the unit hands it over with LoadCredential=).
+if [ ! -e "$etc/control.token" ]; then
+  (umask 077; head -c 32 /dev/urandom | base64 | tr -d '=+/\n' > "$etc/control.token")
+fi
 if [ ! -e "$etc/gtmd.yaml" ]; then
-  # The example, with zone paths relative to /etc/gtmd and the standard DNS port.
+  # The example, with zone paths relative to /etc/gtmd, the standard DNS port and the token file.
   sed -e 's|\.\./zones/|zones/|' -e 's|127.0.0.1:5300|127.0.0.1:53|' -e 's|\[::1\]:5300|[::1]:53|' \
+      -e 's|^  # token_file: /etc/gtmd/control.token|  token_file: /etc/gtmd/control.token|' \
     config/example.yaml > "$etc/gtmd.yaml"
   chmod 0644 "$etc/gtmd.yaml"
 fi

@@ -21,5 +21,7 @@ public struct ResponderCounters: Sendable {
     /// Index = rcode (0...15), 16 = BADVERS.
     public var byRcode: (Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int) =
         (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+    /// Queries with a readable question, by type (see `TypeCounters`).
+    public var byType = TypeCounters()
     public init() {}
 }

@@ -23,7 +23,7 @@ extension AnswerTable {
         case .notImp:
             return writeBare(query, q, out, rcode: Rcode.notImp, withQuestion: q.questionEnd > 12, scratch: scratch)
         case .ok:
-            break
+            scratch.counters.byType.count(q.qtype)
         }
         let limit: Int
         if client.transport == .tcp {

@@ -18,6 +18,7 @@ public final class Publisher: Sendable {
         var overrides = OverrideSet()
         var decisions: [String: Decision] = [:]
         var switches: [String: Int] = [:]
+        var failovers: [String: FailoverTiming] = [:]
         var nextEvaluation: Date? = nil
     }
 
@@ -56,6 +57,10 @@ public final class Publisher: Sendable {
     var nextEvaluation: Date? { state.withLock { $0.nextEvaluation } }
     public var decisions: [String: Decision] { state.withLock { $0.decisions } }
     public var switchCounts: [String: Int] { state.withLock { $0.switches } }
+    /// The last failover switch of each service (for metrics and status).
+    public var failovers: [String: FailoverTiming] { state.withLock { $0.failovers } }
+    /// Overrides as last read from the state file (expired ones included until removed).
+    public var overrides: OverrideSet { state.withLock { $0.overrides } }
 
     /// Re-reads the overrides from the state file (after `gtmd override` changed it).
     func reloadOverrides() {
@@ -77,8 +82,10 @@ public final class Publisher: Sendable {
 
     /// Runs the policy for every service and installs a new table. Returns the installed table.
     @discardableResult
-    func publish(health: [String: Bool], now: Date = Date()) -> AnswerTable {
-        let (prepared, overrides, oldStates) = state.withLock { ($0.prepared, $0.overrides.active(at: now), $0.services) }
+    func publish(health: [String: Bool], failingSince: [String: Date] = [:], now: Date = Date()) -> AnswerTable {
+        let (prepared, overrides, oldStates, oldDecisions) = state.withLock {
+            ($0.prepared, $0.overrides.active(at: now), $0.services, $0.decisions)
+        }
         let config = prepared.config
         let views = Policy.views(pools: config.pools, health: health, overrides: overrides)
         var decisions: [String: Decision] = [:]
@@ -112,6 +119,15 @@ public final class Publisher: Sendable {
             s.services = states
             s.nextEvaluation = next
             for (k, d) in switched where d.switched?.from != nil { s.switches[k, default: 0] += 1 }
+            for (k, d) in switched {
+                guard let sw = d.switched, let from = sw.from else { continue }
+                let members = config.pools.first { $0.name == from }?.members ?? []
+                // The failure that made the pool unavailable: the latest start of a failing run among its down members.
+                let started = members.compactMap { m in health[m.targetID] == false ? failingSince[m.targetID] : nil }.max()
+                s.failovers[k] = FailoverTiming(at: now, from: from, to: sw.to, reason: sw.reason,
+                                                detectionSeconds: started.map { now.timeIntervalSince($0) },
+                                                staleTTL: oldDecisions[k]?.ttl)
+            }
             return changed
         }
         for (name, d) in switched {
@@ -121,9 +137,12 @@ public final class Publisher: Sendable {
                     "service": "\(name)", "pool": "\(sw.to ?? "-")", "reason": "\(sw.reason)", "ttl": "\(d.ttl)",
                 ])
             } else {
+                let t = failovers[name]
                 logger.notice("failover switch", metadata: [
                     "service": "\(name)", "from": "\(sw.from ?? "-")", "to": "\(sw.to ?? "-")",
                     "reason": "\(sw.reason)", "ttl": "\(d.ttl)", "table.build": "\(took)",
+                    "detection": "\(t?.detectionSeconds.map { String(format: "%.3fs", $0) } ?? "-")",
+                    "stale_ttl": "\(t?.staleTTL.map(String.init) ?? "-")",
                 ])
             }
         }
@@ -166,4 +185,16 @@ public final class Publisher: Sendable {
         case .servfail: return .init(variants: [[]], servfail: true)
         }
     }
+}
+
+/// One failover switch: when, between which pools, how long after the first failed probe of the failure
+/// that caused it (nil when no probe failure caused it, e.g. an override), and the TTL of the answer served
+/// before the switch (clients may keep the old pool's answer that long).
+public struct FailoverTiming: Sendable, Hashable, Codable {
+    public var at: Date
+    public var from: String
+    public var to: String?
+    public var reason: String
+    public var detectionSeconds: Double?
+    public var staleTTL: UInt32?
 }

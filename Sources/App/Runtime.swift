@@ -1,5 +1,6 @@
 import Answers
 import Config
+import Control
 import Foundation
 import Health
 import Logging
@@ -20,6 +21,17 @@ public final class GtmdRuntime: Sendable {
     let readyFile: String?
     let generation: GenerationCounter
     let notifier = SystemdNotifier()
+    /// Counters for /metrics that no other part keeps (reloads, health state changes).
+    let stats = RuntimeStats()
+    /// Wakes the control loop (health changed, an override was set over the API).
+    let wakeups: AsyncStream<Void>
+    let wake: AsyncStream<Void>.Continuation
+    /// Listening and the first probe round done (/readyz).
+    let ready = Atomic<Bool>(false)
+    /// Every health check state change from the start (counted for /metrics by the control loop).
+    let healthChanges: AsyncStream<HealthChange>
+    /// The control listener's bound address, once bound.
+    let controlAddress = Mutex<String?>(nil)
 
     /// Builds everything from a prepared (validated) config; nothing is bound or probed yet.
     public init(request: SetupRequest, prepared: Prepared, udpWorkers: Int?, readyFile: String?, logger: Logger) {
@@ -27,12 +39,14 @@ public final class GtmdRuntime: Sendable {
         self.logger = logger
         self.readyFile = readyFile
         self.generation = GenerationCounter()
+        (self.wakeups, self.wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         // Until the first probe round is done nothing is served; this table is never installed for queries.
         self.store = AnswerStore(AnswerTable.empty())
         let config = prepared.config
         var hopts = HealthMonitorOptions()
         hopts.maxInFlight = config.health.maxInFlight
         self.monitor = HealthMonitor(targets: config.probeTargets(), options: hopts, logger: logger)
+        self.healthChanges = monitor.changes()
         let stateFile = config.stateFile ?? StateFile.defaultPath(configFile: config.file)
         self.publisher = Publisher(prepared: prepared, store: store, stateFile: stateFile, generation: generation, logger: logger)
         let s = config.server
@@ -51,6 +65,17 @@ public final class GtmdRuntime: Sendable {
         monitor.snapshot().targets.mapValues(\.isUp)
     }
 
+    /// Per target: when the latest run of failed probes began (for the failover timing).
+    func failingSince() -> [String: Date] {
+        monitor.snapshot().targets.compactMapValues { t in t.checks.compactMap(\.failingSince).max() }
+    }
+
+    /// Publishes with the current health (the control loop and reload).
+    @discardableResult
+    func publishNow() -> AnswerTable {
+        publisher.publish(health: health(), failingSince: failingSince())
+    }
+
     /// Re-reads config and zones off to the side and installs the new table only when all of it is valid.
     /// Listen addresses, socket options and health checks need a restart; a change there is logged.
     @discardableResult
@@ -58,19 +83,26 @@ public final class GtmdRuntime: Sendable {
         notifier.reloading()
         switch Setup.prepare(request) {
         case .failure(let f):
+            stats.reloaded(ok: false)
             for p in f.problems { logger.error("reload failed, still serving the previous config", metadata: ["problem": "\(p)"]) }
             notifier.ready(status: "reload failed (\(f.problems.count) problems); serving the previous config")
             return false
         case .success(let prepared):
             let old = publisher.prepared.config
-            if Set(prepared.config.probeTargets()) != Set(old.probeTargets()) {
-                logger.warning("reload: health check changes take effect at the next restart; probing the previous checks")
+            if prepared.config.probeTargets() != old.probeTargets() {
+                // Unchanged targets keep their state; new or changed ones start fresh (probed at once, and
+                // counted as their initial state until the first result).
+                monitor.update(targets: prepared.config.probeTargets())
             }
             if prepared.config.server != old.server {
                 logger.warning("reload: server settings (listen addresses, TCP limits) take effect at the next restart")
             }
+            if prepared.config.control.listen != old.control.listen {
+                logger.warning("reload: control.listen takes effect at the next restart")
+            }
             publisher.replace(prepared)
-            let table = publisher.publish(health: health())
+            let table = publishNow()
+            stats.reloaded(ok: true)
             logger.notice("reloaded", metadata: ["table.generation": "\(table.generation)", "table.zones": "\(table.zoneCount)",
                                                  "table.names": "\(table.nodeCount)"])
             notifier.ready(status: "reloaded: \(table.zoneCount) zones, \(table.nodeCount) names")
@@ -84,6 +116,13 @@ public final class GtmdRuntime: Sendable {
             .init(service: monitor, successTerminationBehavior: .ignore), .init(service: ControlLoop(runtime: self)),
             .init(service: ReloadService(runtime: self)),
         ]
+        if let listen = publisher.prepared.config.control.listen {
+            let control = ControlServer(host: listen.host, port: listen.port, handler: ControlAPI(runtime: self),
+                                        logger: logger)
+            let bound = try control.start()
+            controlAddress.withLock { $0 = ListenAddress(host: bound.host, port: bound.port).description }
+            services.append(.init(service: control))
+        }
         if let interval = notifier.watchdogInterval {
             services.append(.init(service: WatchdogService(runtime: self, interval: interval)))
         }
@@ -103,17 +142,19 @@ public final class GtmdRuntime: Sendable {
                 "complete": "\(complete)", "took": "\(ContinuousClock.now - start)", "targets": "\(monitor.targets.count)",
             ])
         }
-        let table = publisher.publish(health: health())
+        let table = publishNow()
         logger.notice("answer table built", metadata: [
             "table.generation": "\(table.generation)", "table.zones": "\(table.zoneCount)",
             "table.names": "\(table.nodeCount)", "table.bytes": "\(table.answerBytes)",
         ])
         let bound = try server.start()
+        ready.store(true, ordering: .releasing)
         for b in bound { logger.notice("listening", metadata: ["listen.addr": "\(b.host)", "listen.port": "\(b.port)"]) }
         notifier.ready(status: "serving \(table.zoneCount) zones on \(bound.map(\.description).joined(separator: ", "))")
         if let readyFile {
             let list = bound.map { "\"\($0)\"" }
-            let json = "{\"pid\": \(getpid()), \"listen\": [\(list.joined(separator: ", "))]}\n"
+            let control = controlAddress.withLock { $0 }.map { ", \"control\": \"\($0)\"" } ?? ""
+            let json = "{\"pid\": \(getpid()), \"listen\": [\(list.joined(separator: ", "))]\(control)}\n"
             try json.write(toFile: readyFile, atomically: true, encoding: .utf8)
         }
     }
@@ -138,11 +179,14 @@ struct ControlLoop: Service {
             runtime.notifier.stopping()
             runtime.server.stop()
         }
-        let (wakeups, wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
-        let monitor = runtime.monitor, publisher = runtime.publisher
+        let wakeups = runtime.wakeups, wake = runtime.wake
+        let monitor = runtime.monitor, publisher = runtime.publisher, stats = runtime.stats
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 for await _ in monitor.snapshotUpdates() { wake.yield() }
+            }
+            group.addTask {
+                for await c in runtime.healthChanges { stats.stateChanged(target: c.target, check: c.check) }
             }
             group.addTask {
                 while !Task.isCancelled {
@@ -168,7 +212,7 @@ struct ControlLoop: Service {
                     changed = true
                 }
                 if let n = publisher.nextEvaluation, Date() >= n { changed = true }
-                if changed { publisher.publish(health: health) }
+                if changed { runtime.publishNow() }
             }
             group.cancelAll()
         }
@@ -197,4 +241,22 @@ struct ReloadService: Service {
             runtime.reload()
         }
     }
+}
+
+/// Counters kept for /metrics: reloads by result, health check state changes per target and check.
+final class RuntimeStats: Sendable {
+    struct Values {
+        var reloadsOK = 0
+        var reloadsFailed = 0
+        var lastReloadOK: Bool? = nil
+        var stateChanges: [String: [String: Int]] = [:]
+    }
+    private let values = Mutex(Values())
+    func reloaded(ok: Bool) {
+        values.withLock { v in if ok { v.reloadsOK += 1 } else { v.reloadsFailed += 1 }; v.lastReloadOK = ok }
+    }
+    func stateChanged(target: String, check: String) {
+        values.withLock { $0.stateChanges[target, default: [:]][check, default: 0] += 1 }
+    }
+    var current: Values { values.withLock { $0 } }
 }

@@ -35,8 +35,12 @@ public struct SetupRequest: Sendable {
     public var listen: [String] = []
     /// `--state-file PATH`, replaces the configured state file.
     public var stateFile: String? = nil
-    public init(configPath: String? = nil, zoneArguments: [String] = [], listen: [String] = [], stateFile: String? = nil) {
+    /// `--control ADDR:PORT|off`, replaces the configured control listener.
+    public var control: String? = nil
+    public init(configPath: String? = nil, zoneArguments: [String] = [], listen: [String] = [], stateFile: String? = nil,
+                control: String? = nil) {
         self.configPath = configPath; self.zoneArguments = zoneArguments; self.listen = listen; self.stateFile = stateFile
+        self.control = control
     }
 }
 
@@ -84,6 +88,11 @@ public enum Setup {
             config.server.listen = addrs
         }
         if let sf = request.stateFile { config.stateFile = sf }
+        if let c = request.control {
+            if let l = ControlSettings.parseListen(c) { config.control.listen = l } else {
+                problems.append("--control '\(c)': expected ADDR:PORT or off (examples: 127.0.0.1:8053, [::1]:8053)")
+            }
+        }
         if config.zones.isEmpty { problems.append("\(config.file): no zones configured") }
         var zones: [Zone] = []
         for z in config.zones {

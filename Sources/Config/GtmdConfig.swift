@@ -69,6 +69,7 @@ public struct GtmdConfig: Sendable {
     public var locator: Locator? = nil
     /// Where overrides are kept across restarts (relative paths resolved against the config's folder).
     public var stateFile: String? = nil
+    public var control = ControlSettings()
     public init(file: String) { self.file = file }
 
     /// Every health target: one per pool member with checks.
@@ -111,7 +112,7 @@ public enum ConfigLoader {
         }
         let r = YAMLReader(file: file)
         var config = GtmdConfig(file: file)
-        guard let root = r.mapping(node ?? Node.mapping(Node.Mapping([])), "", allowed: ["server", "zones", "checks", "health", "pools", "services", "state_file", "regions", "geo"]) else {
+        guard let root = r.mapping(node ?? Node.mapping(Node.Mapping([])), "", allowed: ["server", "zones", "checks", "health", "pools", "services", "state_file", "regions", "geo", "control"]) else {
             return .failure(ConfigProblems(r.problems))
         }
         if let s = r.mapping(root["server"], "server", allowed: [
@@ -148,6 +149,7 @@ public enum ConfigLoader {
         readRegions(root, r, &config)
         readHealthSections(root, r, &config, baseDirectory: baseDirectory)
         readGeo(root, r, &config, baseDirectory: baseDirectory)
+        readControl(root, r, &config.control, baseDirectory: baseDirectory)
         if let v = r.string(root["state_file"], "state_file") {
             config.stateFile = v.hasPrefix("/") ? v : (baseDirectory as NSString).appendingPathComponent(v)
         }

@@ -36,14 +36,17 @@ public struct HealthMonitorOptions: Sendable {
 /// Read results with `snapshot()`, follow them with `changes()` / `snapshotUpdates()`, and gate
 /// answering on `waitForFirstRound()`.
 public final class HealthMonitor: Service, Sendable {
-    public let targets: [ProbeTarget]
     public let options: HealthMonitorOptions
     private let logger: Logger
     private let prober: Prober
     private let inFlight: AsyncSemaphore
-    /// Per target, per check: where to probe, or why the spec cannot be probed.
-    private let resolved: [[Result<ResolvedCheck, HealthSpecError>]]
     private let state: Mutex<MonitorState>
+    /// Check loops to start (after `update(targets:)`), consumed by `run()`.
+    private let spawns: AsyncStream<CheckKey>
+    private let spawn: AsyncStream<CheckKey>.Continuation
+
+    /// The monitored targets (after `update(targets:)`, the new list).
+    public var targets: [ProbeTarget] { state.withLock { $0.targets.map(\.spec) } }
 
     /// Targets with duplicate ids are dropped (the first wins; logged). Invalid checks fail every probe
     /// with the problem as reason; run `ProbeTarget.validate(_:)` first to reject them instead.
@@ -57,13 +60,27 @@ public final class HealthMonitor: Service, Sendable {
                 logger.error("health: duplicate target id ignored", metadata: ["target": "\(t.id)"])
             }
         }
-        self.targets = kept
         self.options = options
         self.logger = logger
         self.prober = Prober(group: options.eventLoopGroup)
         self.inFlight = AsyncSemaphore(permits: options.maxInFlight)
-        self.resolved = kept.map { t in t.checks.map { ResolvedCheck.resolve($0, address: t.address) } }
-        self.state = Mutex(MonitorState(targets: kept, resolved: resolved))
+        self.state = Mutex(MonitorState(targets: kept))
+        (spawns, spawn) = AsyncStream.makeStream(of: CheckKey.self)
+    }
+
+    /// Replaces the monitored targets (reload). A target equal to one monitored now (same id, address,
+    /// checks and initial state) keeps its state, counts and schedule; a new or changed one starts fresh
+    /// (unknown, probed at once); a removed one stops being probed. Returns (kept, started, removed).
+    @discardableResult
+    public func update(targets new: [ProbeTarget]) -> (kept: Int, started: Int, removed: Int) {
+        var seen = Set<String>()
+        let list = new.filter { seen.insert($0.id).inserted }
+        let (out, keys) = state.withLock { s in s.replace(list) }
+        for k in keys { spawn.yield(k) }
+        if let snap = out.snapshot { for c in out.snapshotSubscribers { c.yield(snap) } }
+        logger.notice("health: targets updated", metadata: [
+            "kept": "\(out.kept)", "started": "\(keys.count)", "removed": "\(out.removed)"])
+        return (out.kept, out.started, out.removed)
     }
 
     public convenience init(targets: [ProbeTarget], logger: Logger, maxInFlight: Int) {
@@ -90,6 +107,8 @@ public final class HealthMonitor: Service, Sendable {
             return
         }
         let bound = firstRoundBound
+        let targets = self.targets
+        let keys = state.withLock { s in s.targets.flatMap { t in t.checks.map { CheckKey(target: t.spec.id, check: $0.index, token: $0.token) } } }
         logger.info(
             "health: monitoring started",
             metadata: [
@@ -102,10 +121,12 @@ public final class HealthMonitor: Service, Sendable {
                     try? await Task.sleep(for: bound)
                     if !Task.isCancelled { self.endFirstRound(complete: false) }
                 }
-                for ti in self.targets.indices {
-                    for ci in self.targets[ti].checks.indices {
-                        group.addTask { await self.checkLoop(target: ti, check: ci) }
-                    }
+                for k in keys {
+                    group.addTask { await self.checkLoop(k) }
+                }
+                // Checks started by update(targets:); ends when the run is cancelled.
+                for await k in self.spawns {
+                    group.addTask { await self.checkLoop(k) }
                 }
             }
         }
@@ -205,13 +226,17 @@ public final class HealthMonitor: Service, Sendable {
 
     // MARK: Scheduling
 
-    private func checkLoop(target ti: Int, check ci: Int) async {
-        let spec = targets[ti].checks[ci]
+    /// Probes one check until the run ends or the check is replaced or removed by `update(targets:)`.
+    private func checkLoop(_ key: CheckKey) async {
+        // One loop per token (a check started by update() before run() would otherwise run twice).
+        guard state.withLock({ $0.running.insert(key.token).inserted }) else { return }
+        defer { _ = state.withLock { $0.running.remove(key.token) } }
         var first = true
         while !Task.isCancelled {
+            guard let (spec, resolved) = state.withLock({ $0.check(key) }) else { return }
             let start = ContinuousClock.now
             let result: ProbeResult
-            switch resolved[ti][ci] {
+            switch resolved {
             case .success(let check):
                 do { try await inFlight.acquire() } catch { return }
                 result = await prober.probe(check)
@@ -220,7 +245,7 @@ public final class HealthMonitor: Service, Sendable {
                 result = ProbeResult(ok: false, reason: "invalid check: \(problem.message)", latency: .zero)
             }
             if Task.isCancelled { return }
-            let inDoubt = record(target: ti, check: ci, result: result)
+            guard let inDoubt = record(key, result: result) else { return }
             var wait = inDoubt ? spec.effectiveFastInterval : spec.interval
             if wait <= .zero { wait = CheckDefaults.interval }
             if first, options.spreadStart, !inDoubt {
@@ -260,9 +285,9 @@ public final class HealthMonitor: Service, Sendable {
     }
 
     /// Stores one result; returns whether the check is in doubt (probe again at the fast interval).
-    private func record(target ti: Int, check ci: Int, result: ProbeResult) -> Bool {
+    private func record(_ key: CheckKey, result: ProbeResult) -> Bool? {
         let now = Date()
-        let out = state.withLock { s in s.record(target: ti, check: ci, result: result, at: now) }
+        guard let out = state.withLock({ s in s.record(key, result: result, at: now) }) else { return nil }
         for change in out.changes {
             logChange(change, result: result)
             for c in out.changeSubscribers { c.yield(change) }
@@ -273,7 +298,7 @@ public final class HealthMonitor: Service, Sendable {
         if let warning = out.newCertWarning {
             logger.warning(
                 "health: certificate expiring",
-                metadata: ["target": "\(targets[ti].id)", "check": "\(targets[ti].checks[ci].name)", "warning": "\(warning)"])
+                metadata: ["target": "\(key.target)", "check": "\(out.checkName)", "warning": "\(warning)"])
         }
         if out.firstRoundJustCompleted {
             let waiters = state.withLock { s -> [CheckedContinuation<Bool, Never>] in
@@ -314,12 +339,17 @@ struct MonitorState {
 
     struct CheckRuntime {
         var spec: CheckSpec
+        var index: Int
+        /// Identifies this check's probe loop; a loop whose token is gone stops.
+        var token: UInt64
+        var resolved: Result<ResolvedCheck, HealthSpecError>
         var endpoint: String
         var tracker: HealthTracker
         var lastResult: ProbeResult?
         var lastProbe: Date?
         var lastChange: Date?
         var probes = 0
+        var failingSince: Date?
     }
 
     struct TargetRuntime {
@@ -339,9 +369,21 @@ struct MonitorState {
         var inDoubt = false
         var newCertWarning: String?
         var firstRoundJustCompleted = false
+        var checkName = ""
+    }
+
+    struct ReplaceOutcome {
+        var kept = 0, started = 0, removed = 0
+        var snapshot: HealthSnapshot?
+        var snapshotSubscribers: [AsyncStream<HealthSnapshot>.Continuation] = []
     }
 
     var targets: [TargetRuntime]
+    /// Target id → index in `targets`.
+    var index: [String: Int] = [:]
+    var nextToken: UInt64 = 0
+    /// Tokens of the check loops running now.
+    var running: Set<UInt64> = []
     var generation: UInt64 = 0
     var firstRound: FirstRound
     var firstRoundWaiters: [UInt64: CheckedContinuation<Bool, Never>] = [:]
@@ -352,21 +394,77 @@ struct MonitorState {
     var started = false
     var finished = false
 
-    init(targets: [ProbeTarget], resolved: [[Result<ResolvedCheck, HealthSpecError>]]) {
-        self.targets = zip(targets, resolved).map { t, r in
-            TargetRuntime(
-                spec: t,
-                checks: zip(t.checks, r).map { c, rc in
-                    let endpoint: String
-                    switch rc {
-                    case .success(let x): endpoint = x.display
-                    case .failure: endpoint = c.endpoint ?? t.address
-                    }
-                    return CheckRuntime(spec: c, endpoint: endpoint, tracker: HealthTracker(rise: c.rise, fall: c.fall))
-                })
-        }
+    init(targets: [ProbeTarget]) {
+        self.targets = []
+        self.firstRound = .pending(remaining: 0)
+        self.targets = targets.map { fresh($0) }
+        self.index = Dictionary(uniqueKeysWithValues: self.targets.enumerated().map { ($1.spec.id, $0) })
         let total = targets.reduce(0) { $0 + $1.checks.count }
         self.firstRound = total == 0 ? .done(complete: true) : .pending(remaining: total)
+    }
+
+    /// A target with no results yet; each check gets a new loop token.
+    mutating func fresh(_ t: ProbeTarget) -> TargetRuntime {
+        TargetRuntime(
+            spec: t,
+            checks: t.checks.enumerated().map { i, c in
+                let rc = ResolvedCheck.resolve(c, address: t.address)
+                let endpoint: String
+                switch rc {
+                case .success(let x): endpoint = x.display
+                case .failure: endpoint = c.endpoint ?? t.address
+                }
+                nextToken += 1
+                return CheckRuntime(spec: c, index: i, token: nextToken, resolved: rc, endpoint: endpoint,
+                                    tracker: HealthTracker(rise: c.rise, fall: c.fall))
+            })
+    }
+
+    /// The spec and probe plan of a running check loop; nil when the loop was replaced or removed.
+    func check(_ key: CheckKey) -> (CheckSpec, Result<ResolvedCheck, HealthSpecError>)? {
+        guard let ti = index[key.target], key.check < targets[ti].checks.count else { return nil }
+        let c = targets[ti].checks[key.check]
+        return c.token == key.token ? (c.spec, c.resolved) : nil
+    }
+
+    /// Installs a new target list, keeping the runtime state of targets that did not change; returns the
+    /// loops to start.
+    mutating func replace(_ list: [ProbeTarget]) -> (ReplaceOutcome, [CheckKey]) {
+        var out = ReplaceOutcome()
+        var keys: [CheckKey] = []
+        var next: [TargetRuntime] = []
+        var pendingDelta = 0
+        var keptIDs = Set<String>()
+        for t in list {
+            if let i = index[t.id], targets[i].spec == t {
+                next.append(targets[i])
+                keptIDs.insert(t.id)
+                out.kept += 1
+            } else {
+                let r = fresh(t)
+                keys += r.checks.map { CheckKey(target: t.id, check: $0.index, token: $0.token) }
+                pendingDelta += r.checks.count
+                next.append(r)
+                out.started += 1
+            }
+        }
+        let newIDs = Set(list.map(\.id))
+        for old in targets where !keptIDs.contains(old.spec.id) {
+            if !newIDs.contains(old.spec.id) { out.removed += 1 }
+            pendingDelta -= old.checks.filter { $0.probes == 0 }.count
+        }
+        targets = next
+        index = Dictionary(uniqueKeysWithValues: targets.enumerated().map { ($1.spec.id, $0) })
+        if case .pending(let remaining) = firstRound {
+            // Never completes here (the waiters are resumed by a probe or the first-round timer).
+            firstRound = .pending(remaining: max(0, remaining + pendingDelta))
+        }
+        generation += 1
+        if !snapshotSubscribers.isEmpty {
+            out.snapshot = snapshot()
+            out.snapshotSubscribers = Array(snapshotSubscribers.values)
+        }
+        return (out, keys)
     }
 
     var firstRoundComplete: Bool {
@@ -374,12 +472,17 @@ struct MonitorState {
         return false
     }
 
-    mutating func record(target ti: Int, check ci: Int, result: ProbeResult, at now: Date) -> RecordOutcome {
+    mutating func record(_ key: CheckKey, result: ProbeResult, at now: Date) -> RecordOutcome? {
+        guard let ti = index[key.target], key.check < targets[ti].checks.count,
+              targets[ti].checks[key.check].token == key.token else { return nil }
+        let ci = key.check
         var out = RecordOutcome()
         var c = targets[ti].checks[ci]
+        out.checkName = c.spec.name
         let firstProbe = c.probes == 0
         let oldWarning = c.lastResult?.certWarning
         c.probes += 1
+        if result.ok { c.failingSince = nil } else if c.failingSince == nil { c.failingSince = now }
         c.lastResult = result
         c.lastProbe = now
         if let w = result.certWarning, oldWarning == nil { out.newCertWarning = w }
@@ -432,11 +535,19 @@ struct MonitorState {
                         lastResult: c.lastResult, lastProbe: c.lastProbe,
                         consecutivePasses: c.tracker.consecutivePasses,
                         consecutiveFailures: c.tracker.consecutiveFailures, rise: c.tracker.rise, fall: c.tracker.fall,
-                        lastChange: c.lastChange, probes: c.probes, inDoubt: c.tracker.inDoubt)
+                        lastChange: c.lastChange, probes: c.probes, inDoubt: c.tracker.inDoubt,
+                        failingSince: c.failingSince)
                 })
         }
         let done: Bool
         if case .done = firstRound { done = true } else { done = false }
         return HealthSnapshot(targets: out, generation: generation, firstRoundDone: done)
     }
+}
+
+/// One check's probe loop: target id, check index, and the token of the loop (changes when the target is replaced).
+struct CheckKey: Sendable, Hashable {
+    var target: String
+    var check: Int
+    var token: UInt64
 }

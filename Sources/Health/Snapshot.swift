@@ -76,12 +76,15 @@ public struct CheckHealth: Sendable, Hashable {
     public var probes: Int
     /// True while probed at the fast interval (a run toward the other state has begun).
     public var inDoubt: Bool
+    /// Wall-clock time of the first failed probe of the current run of failures (nil while passing).
+    public var failingSince: Date?
 
     public init(
         name: String, kind: CheckKind, endpoint: String, state: HealthState, lastResult: ProbeResult?,
         lastProbe: Date?, consecutivePasses: Int, consecutiveFailures: Int, rise: Int, fall: Int,
-        lastChange: Date?, probes: Int, inDoubt: Bool
+        lastChange: Date?, probes: Int, inDoubt: Bool, failingSince: Date? = nil
     ) {
+        self.failingSince = failingSince
         self.name = name
         self.kind = kind
         self.endpoint = endpoint

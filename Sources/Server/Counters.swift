@@ -21,6 +21,7 @@ extension ResponderCounters {
         queries &+= other.queries
         dropped &+= other.dropped
         truncated &+= other.truncated
+        byType.add(other.byType)
         var theirs = other.byRcode
         withUnsafeMutableBytes(of: &byRcode) { mine in
             withUnsafeBytes(of: &theirs) { t in

@@ -110,6 +110,14 @@ public final class DNSServer: Sendable {
         return total
     }
 
+    /// The counters of one transport (UDP workers or TCP event loops), as `counters()` but split.
+    public func counters(_ transport: ClientInfo.Transport) -> ResponderCounters {
+        let slots = state.withLock { s in transport == .udp ? s.running.udpSlots : (s.running.tcp?.slots ?? []) }
+        var total = ResponderCounters()
+        for slot in slots { total.add(slot.read()) }
+        return total
+    }
+
     // MARK: - Start
 
     private func startAll(into r: inout Running) throws -> [ListenEndpoint] {

@@ -12,7 +12,7 @@ struct Gtmd: AsyncParsableCommand {
         commandName: "gtmd",
         abstract: "Health-checking authoritative DNS server for disaster-recovery failover.",
         version: GtmdVersion.string,
-        subcommands: [Serve.self, Check.self, Probe.self, LocateCommand.self, OverrideCommand.self],
+        subcommands: [Serve.self, Check.self, Probe.self, LocateCommand.self, StatusCommand.self, ExplainCommand.self, OverrideCommand.self],
         defaultSubcommand: nil)
 }
 
@@ -43,12 +43,17 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "State file for overrides and service state (default: the config's state_file).")
     var stateFile: String?
 
+    @Option(name: .long, help: ArgumentHelp("Control API listener ADDR:PORT, or off (default: the config's control.listen, else 127.0.0.1:8053).",
+                                            valueName: "addr:port"))
+    var control: String?
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
     func run() async throws {
         let logger = makeLogger(level: logLevel)
-        let request = SetupRequest(configPath: zones.config, zoneArguments: zones.zone, listen: listen, stateFile: stateFile)
+        let request = SetupRequest(configPath: zones.config, zoneArguments: zones.zone, listen: listen, stateFile: stateFile,
+                                   control: control)
         let prepared: Prepared
         switch Setup.prepare(request) {
         case .success(let p): prepared = p

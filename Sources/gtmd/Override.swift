@@ -1,17 +1,23 @@
 import App
 import ArgumentParser
 import Config
-import DNSWire
+import Control
 import Foundation
 import Policy
 
-/// `gtmd override ...`: sets, clears and lists operator overrides in the state file. A running gtmd
-/// notices the change within a quarter of a second and republishes its answers.
+/// `gtmd override ...`: sets, clears and lists operator overrides through the running gtmd's control API
+/// (`POST/DELETE/GET /v1/overrides`, bearer token from the config's control.token_file). With `--offline`
+/// (or `--state-file`) it edits the state file directly instead; a running gtmd notices that change within
+/// a quarter of a second. Both paths validate with `OverrideStore`, so they accept and store the same things.
 struct OverrideCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "override",
         abstract: "Force members or pools up or down, pin or release a service; list and clear overrides.",
         discussion: """
+        By default this talks to the running gtmd's control API (--control, else the config's control.listen)
+        with the token from --token-file or the config's control.token_file. --offline (or --state-file) edits
+        the state file directly, for when gtmd is not running.
+
         Examples:
           gtmd override member --config config/lab.yaml primary/127.0.0.11 down --for 30m --note "maintenance"
           gtmd override pool --config config/lab.yaml primary down          # drain the primary region
@@ -19,23 +25,54 @@ struct OverrideCommand: ParsableCommand {
           gtmd override release --config config/lab.yaml www.lab.example   # end a manual-failback hold
           gtmd override clear --config config/lab.yaml pool primary
           gtmd override list --config config/lab.yaml
+          gtmd override list --config config/lab.yaml --offline
         """,
         subcommands: [ListOverrides.self, MemberOverride.self, PoolOverride.self, Pin.self, Release.self, Clear.self])
 }
 
 struct OverrideTarget: ParsableArguments {
-    @Option(name: .long, help: "Config file (YAML); its state_file holds the overrides.")
-    var config: String
+    @Option(name: .long, help: "Config file (YAML): control address and token file, or (offline) the state file.")
+    var config: String?
 
-    @Option(name: .long, help: "State file (default: the config's state_file).")
+    @OptionGroup var control: ControlTarget
+
+    @Flag(name: .long, help: "Edit the state file directly instead of asking the running gtmd.")
+    var offline = false
+
+    @Option(name: .long, help: "State file to edit (implies --offline; default: the config's state_file).")
     var stateFile: String?
 
-    func load() throws -> (GtmdConfig, String) {
-        switch ConfigLoader.load(path: config) {
-        case .success(let c):
-            return (c, stateFile ?? c.stateFile ?? StateFile.defaultPath(configFile: c.file))
-        case .failure(let p):
-            throw ValidationError(p.description)
+    var isOffline: Bool { offline || stateFile != nil }
+
+    /// Config and state file for the offline path.
+    func offlineTarget() throws -> (GtmdConfig, String) {
+        guard let config else { throw ValidationError("--offline needs --config (to check names and find the state file)") }
+        let c = try loadConfig(config)!
+        return (c, stateFile ?? c.stateFile ?? StateFile.defaultPath(configFile: c.file))
+    }
+
+    func client(withToken: Bool) throws -> ControlClient {
+        try control.client(config: try loadConfig(config), withToken: withToken)
+    }
+
+    /// Sets an override through the API or the state file.
+    func set(_ r: OverrideRequest) throws {
+        if isOffline {
+            let (config, path) = try offlineTarget()
+            let o: Override
+            do { o = try OverrideStore.make(r, config: config, now: Date()) } catch { throw ValidationError(error.description) }
+            try OverrideStore.set(o, stateFile: path)
+            print("set: \(o.summary)")
+            return
+        }
+        let body = Array(try ControlJSON.encoder.encode(r))
+        let reply = try call(try client(withToken: true), "POST", "/v1/overrides", body: body)
+        if let set = (try? JSONSerialization.jsonObject(with: Data(reply.utf8)) as? [String: Any])?["set"],
+           let data = try? JSONSerialization.data(withJSONObject: set),
+           let o = try? ControlJSON.decoder.decode(Override.self, from: data) {
+            print("set: \(o.summary)")
+        } else {
+            print(reply, terminator: "")
         }
     }
 }
@@ -50,54 +87,19 @@ struct Expiry: ParsableArguments {
     @Option(name: .long, help: "Why (shown in status and logs).")
     var note: String?
 
-    func expiry(now: Date) throws -> Date? {
-        if self.for != nil && until != nil { throw ValidationError("give --for or --until, not both") }
-        if let f = self.for {
-            guard let d = parseDuration(f), d > .zero else { throw ValidationError("--for '\(f)' is not a duration (e.g. 30m)") }
-            return now.addingTimeInterval(Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
-        }
+    func request(scope: String, target: String, action: String, pool: String? = nil) throws -> OverrideRequest {
+        var date: Date? = nil
         if let u = until {
-            guard let date = ISO8601DateFormatter().date(from: u) else {
+            guard let d = ISO8601DateFormatter().date(from: u) else {
                 throw ValidationError("--until '\(u)' is not an ISO 8601 time (e.g. 2026-11-21T18:00:00Z)")
             }
-            guard date > now else { throw ValidationError("--until '\(u)' is in the past") }
-            return date
+            date = d
         }
-        return nil
+        return OverrideRequest(scope: scope, target: target, action: action, pool: pool, for: self.for, until: date, note: note)
     }
-}
-
-func setOverride(_ o: Override, path: String) throws {
-    try StateFile.update(path) { content in
-        var set = OverrideSet(content.overrides)
-        set.set(o)
-        content.overrides = set.all
-    }
-    print("set: \(o.summary)")
-}
-
-func serviceName(_ text: String, _ config: GtmdConfig) throws -> String {
-    let name: DNSName
-    do { name = try DNSName(absolute: text) } catch { throw ValidationError("'\(text)': \(error)") }
-    guard let s = config.services.first(where: { $0.name == name }) else {
-        throw ValidationError("no service \(name) (configured: \(config.services.map(\.name.description).joined(separator: ", ")))")
-    }
-    return s.name.description
 }
 
 enum UpDown: String, ExpressibleByArgument { case up, down }
-
-/// Sets a member or pool override after checking the name against the config.
-func forceOverride(_ scope: Override.Scope, _ name: String, _ state: UpDown, _ target: OverrideTarget, _ expiry: Expiry) throws {
-    let (config, path) = try target.load()
-    let known = scope == .member ? config.pools.flatMap { $0.members.map(\.targetID) } : config.pools.map(\.name)
-    guard known.contains(name) else {
-        throw ValidationError("no \(scope.rawValue) '\(name)' (\(scope.rawValue)s: \(known.joined(separator: ", ")))")
-    }
-    let now = Date()
-    try setOverride(Override(scope: scope, target: name, action: state == .up ? .up : .down,
-                             until: try expiry.expiry(now: now), setAt: now, note: expiry.note), path: path)
-}
 
 struct MemberOverride: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "member", abstract: "Force a pool member up or down.")
@@ -105,7 +107,7 @@ struct MemberOverride: ParsableCommand {
     @Argument(help: "POOL/ADDRESS, e.g. primary/127.0.0.11") var member: String
     @Argument(help: "up or down") var state: UpDown
     @OptionGroup var expiry: Expiry
-    func run() throws { try forceOverride(.member, member, state, target, expiry) }
+    func run() throws { try target.set(try expiry.request(scope: "member", target: member, action: state.rawValue)) }
 }
 
 struct PoolOverride: ParsableCommand {
@@ -114,7 +116,7 @@ struct PoolOverride: ParsableCommand {
     @Argument(help: "Pool name") var pool: String
     @Argument(help: "up or down") var state: UpDown
     @OptionGroup var expiry: Expiry
-    func run() throws { try forceOverride(.pool, pool, state, target, expiry) }
+    func run() throws { try target.set(try expiry.request(scope: "pool", target: pool, action: state.rawValue)) }
 }
 
 struct Pin: ParsableCommand {
@@ -123,15 +125,7 @@ struct Pin: ParsableCommand {
     @Argument(help: "Service name, e.g. www.lab.example") var service: String
     @Argument(help: "Pool name") var pool: String
     @OptionGroup var expiry: Expiry
-    func run() throws {
-        let (config, path) = try target.load()
-        let name = try serviceName(service, config)
-        let pools = config.services.first { $0.name.description == name }!.pools
-        guard pools.contains(pool) else { throw ValidationError("service \(name) has no pool '\(pool)' (pools: \(pools.joined(separator: ", ")))") }
-        let now = Date()
-        try setOverride(Override(scope: .service, target: name, action: .pin, pool: pool,
-                                 until: try expiry.expiry(now: now), setAt: now, note: expiry.note), path: path)
-    }
+    func run() throws { try target.set(try expiry.request(scope: "service", target: service, action: "pin", pool: pool)) }
 }
 
 struct Release: ParsableCommand {
@@ -141,9 +135,7 @@ struct Release: ParsableCommand {
     @Argument(help: "Service name") var service: String
     @Option(name: .long, help: "Why (shown in status and logs).") var note: String?
     func run() throws {
-        let (config, path) = try target.load()
-        let name = try serviceName(service, config)
-        try setOverride(Override(scope: .service, target: name, action: .release, setAt: Date(), note: note), path: path)
+        try target.set(OverrideRequest(scope: "service", target: service, action: "release", note: note))
     }
 }
 
@@ -153,26 +145,40 @@ struct Clear: ParsableCommand {
     @Argument(help: "member, pool or service") var scope: String
     @Argument(help: "The member (POOL/ADDRESS), pool or service name") var name: String
     func run() throws {
-        let (config, path) = try target.load()
-        guard let sc = Override.Scope(rawValue: scope) else { throw ValidationError("scope '\(scope)' is not member, pool or service") }
-        let key = sc == .service ? try serviceName(name, config) : name
-        var removed = 0
-        try StateFile.update(path) { content in
-            var set = OverrideSet(content.overrides)
-            removed = set.clear(scope: sc, target: key)
-            content.overrides = set.all
+        let removed: Int
+        if target.isOffline {
+            let (config, path) = try target.offlineTarget()
+            do { removed = try OverrideStore.clear(scope: scope, target: name, config: config, stateFile: path) }
+            catch let e as OverrideError { throw ValidationError(e.description) }
+        } else {
+            var comps = URLComponents()
+            comps.queryItems = [URLQueryItem(name: "scope", value: scope), URLQueryItem(name: "target", value: name)]
+            let reply = try call(try target.client(withToken: true), "DELETE", "/v1/overrides?" + (comps.percentEncodedQuery ?? ""))
+            removed = ((try? JSONSerialization.jsonObject(with: Data(reply.utf8))) as? [String: Any])?["cleared"] as? Int ?? 0
         }
-        print(removed == 0 ? "no override for \(scope) \(key)" : "cleared \(removed) override(s) for \(scope) \(key)")
+        print(removed == 0 ? "no override for \(scope) \(name)" : "cleared \(removed) override(s) for \(scope) \(name)")
     }
 }
 
 struct ListOverrides: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "list", abstract: "List overrides and the services' remembered state.")
+    static let configuration = CommandConfiguration(commandName: "list", abstract: "List overrides (offline: and the services' remembered state).")
     @OptionGroup var target: OverrideTarget
     func run() throws {
-        let (_, path) = try target.load()
-        let content = try StateFile.read(path)
         let now = Date()
+        if !target.isOffline {
+            let reply = try call(try target.client(withToken: false), "GET", "/v1/overrides")
+            struct Entry: Decodable { var override: Override; var active: Bool }
+            struct List: Decodable { var stateFile: String; var overrides: [Entry] }
+            guard let list = try? ControlJSON.decoder.decode(List.self, from: Data(reply.utf8)) else {
+                print(reply, terminator: ""); return
+            }
+            print("state file: \(list.stateFile)")
+            if list.overrides.isEmpty { print("no overrides") }
+            for e in list.overrides { print((e.active ? "active   " : "expired  ") + e.override.summary) }
+            return
+        }
+        let (_, path) = try target.offlineTarget()
+        let content = try StateFile.read(path)
         print("state file: \(path)")
         if content.overrides.isEmpty { print("no overrides") }
         for o in content.overrides {

@@ -80,4 +80,22 @@ import TestSupport
     func durations(_ text: String, _ ms: Int) {
         #expect(parseDuration(text) == .milliseconds(ms))
     }
+
+    @Test func controlSection() throws {
+        let base = "zones:\n  - { origin: lab.example., file: ../zones/lab.example.zone }\n"
+        let dir = Repo.root.appendingPathComponent("config").path
+        var c = try ConfigLoader.parse(base, file: "t.yaml", baseDirectory: dir).get()
+        #expect(c.control.listen == ListenAddress(host: "127.0.0.1", port: 8053) && c.control.tokenFile == nil)
+        c = try ConfigLoader.parse(base + "control: { listen: \"[::1]:9053\", token_file: secret/token }", file: "t.yaml",
+                                   baseDirectory: dir).get()
+        #expect(c.control.listen == ListenAddress(host: "::1", port: 9053))
+        #expect(c.control.tokenFile == dir + "/secret/token")
+        c = try ConfigLoader.parse(base + "control: { listen: off }", file: "t.yaml", baseDirectory: dir).get()
+        #expect(c.control.listen == nil)
+        let bad = ConfigLoader.parse(base + "control:\n  listen: localhost\n  tokenfile: x\n", file: "t.yaml", baseDirectory: dir)
+        guard case .failure(let p) = bad else { Issue.record("accepted a bad control section"); return }
+        let text = p.description
+        #expect(text.contains("t.yaml:4: control.listen: 'localhost' is not an address:port"), "\(text)")
+        #expect(text.contains("control.tokenfile"), "\(text)")
+    }
 }

@@ -70,6 +70,40 @@ struct MonitorTests {
         }
     }
 
+    @Test func updateKeepsUnchangedTargetsAndRestartsChangedOnes() async throws {
+        let b = try await Backend.shared.value
+        let dead = ProbeTarget(id: "p/dead", address: "127.0.0.1",
+                               checks: [CheckSpec(name: "tcp", kind: .tcp, port: b.ports.closed, timeout: .milliseconds(100),
+                                                  interval: .milliseconds(100))])
+        let ok = ProbeTarget(id: "p/ok", address: "127.0.0.1", checks: [httpCheck(b.ports.http, "/ok")])
+        let m = HealthMonitor(targets: [dead, ok], options: Self.steady, logger: Self.logger)
+        try await running(m) {
+            #expect(await m.waitForFirstRound())
+            #expect(await eventually(.seconds(3)) { (m.snapshot()["p/dead"]?.checks.first?.probes ?? 0) >= 4 })
+            let before = try #require(m.snapshot()["p/dead"])
+            #expect(before.state == .down)
+            // p/dead unchanged, p/ok changed (another path), p/new added.
+            var changed = ok
+            changed.checks[0].path = "/status/503"
+            let added = ProbeTarget(id: "p/new", address: "127.0.0.1", checks: [httpCheck(b.ports.http, "/ok")])
+            let r = m.update(targets: [dead, changed, added])
+            #expect(r.kept == 1 && r.started == 2 && r.removed == 0)
+            let after = try #require(m.snapshot()["p/dead"])
+            #expect(after.state == .down && after.lastChange == before.lastChange)
+            #expect(after.checks[0].probes >= before.checks[0].probes, "probe count kept")
+            #expect(after.checks[0].consecutiveFailures >= before.checks[0].consecutiveFailures)
+            // The changed target starts fresh and gets its own verdict from its new check.
+            #expect(await eventually(.seconds(3)) {
+                m.snapshot()["p/ok"]?.state == .down && m.snapshot()["p/new"]?.state == .up
+            })
+            #expect((m.snapshot()["p/ok"]?.checks[0].probes ?? 99) < 3)
+            // Removed targets disappear and are no longer probed.
+            #expect(m.update(targets: [dead]).removed == 2)
+            #expect(m.snapshot().targets.keys.sorted() == ["p/dead"])
+            #expect(m.targets == [dead])
+        }
+    }
+
     @Test func targetIsUpOnlyWhenAllChecksAreUp() async throws {
         let b = try await Backend.shared.value
         let m = HealthMonitor(

@@ -12,10 +12,12 @@ final class FailoverLab {
     let dir: URL
     let config: String
     let server: GtmdServer
+    /// The config as first written (tests write variants of it for reloads).
+    let yaml: String
     // The lab's check: interval 1 s, timeout 1 s, fall 2, rise 2 (fast interval: the default, 200 ms).
     static let interval = 1.0, timeout = 1.0, fall = 2.0, rise = 2.0
 
-    init(primaryCount: Int = 1, rule: String = "any", failback: String = "auto") throws {
+    init(primaryCount: Int = 1, rule: String = "any", failback: String = "auto", extra: String = "") throws {
         let net = LoopbackNet.fresh()
         self.net = net
         let primaryAddrs = (0..<primaryCount).map { "\(net)\(11 + $0 * 2)" }
@@ -27,7 +29,7 @@ final class FailoverLab {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("gtmd-fo-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         config = dir.appendingPathComponent("gtmd.yaml").path
-        try """
+        yaml = """
         server:
           listen: ["127.0.0.1:0"]
         zones:
@@ -51,7 +53,9 @@ final class FailoverLab {
             ttl: 30
             degraded_ttl: 5
             failback: \(failback)
-        """.write(toFile: config, atomically: true, encoding: .utf8)
+        \(extra)
+        """
+        try yaml.write(toFile: config, atomically: true, encoding: .utf8)
         server = try GtmdServer(["--config", config, "--state-file", dir.appendingPathComponent("state.json").path])
     }
 

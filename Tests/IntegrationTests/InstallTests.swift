@@ -16,6 +16,11 @@ import TestSupport
         #expect(unit.contains("Type=notify") && unit.contains("ExecStartPre=/usr/local/bin/gtmd check"))
         #expect(fm.fileExists(atPath: stage + "/etc/gtmd/zones/lab.example.zone"))
         #expect(fm.fileExists(atPath: stage + "/etc/gtmd/zones/lab.example.d/static.inc"))
+        #expect(unit.contains("LoadCredential=control.token:/etc/gtmd/control.token"))
+        let token = try FileManager.default.attributesOfItem(atPath: stage + "/etc/gtmd/control.token")
+        #expect((token[.posixPermissions] as? Int) == 0o600 && (token[.size] as? Int ?? 0) >= 20)
+        #expect(try String(contentsOfFile: stage + "/etc/gtmd/gtmd.yaml", encoding: .utf8)
+            .contains("\n  token_file: /etc/gtmd/control.token"))
         let check = try run(GtmdServer.binary, ["check", "--config", stage + "/etc/gtmd/gtmd.yaml"])
         #expect(check.status == 0, "\(check.stdout)")
         // A second run keeps the operator's edits.

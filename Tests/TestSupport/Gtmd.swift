@@ -7,6 +7,8 @@ public final class GtmdServer: @unchecked Sendable {  // process handle used fro
     public let readyFile: String
     public let logFile: String
     public let host: String
+    /// The control listener's port (nil when it is off).
+    public let controlPort: Int?
 
     public static var binary: String {
         if let env = ProcessInfo.processInfo.environment["GTMD_BIN"] { return env }
@@ -33,7 +35,9 @@ public final class GtmdServer: @unchecked Sendable {  // process handle used fro
         p.executableURL = URL(fileURLWithPath: GtmdServer.binary)
         // Each server gets its own state file unless the test names one.
         let state = args.contains("--state-file") ? [] : ["--state-file", dir.appendingPathComponent("state.json").path]
-        p.arguments = ["serve"] + args + listen.flatMap { ["--listen", $0] } + state
+        // Each server gets its own control port unless the test names one.
+        let control = args.contains("--control") ? [] : ["--control", "127.0.0.1:0"]
+        p.arguments = ["serve"] + args + listen.flatMap { ["--listen", $0] } + state + control
             + ["--ready-file", readyFile, "--udp-workers", "1"]
         p.currentDirectoryURL = Repo.root
         if !environment.isEmpty {
@@ -56,6 +60,17 @@ public final class GtmdServer: @unchecked Sendable {  // process handle used fro
         var h = String(first[..<colon])
         if h.hasPrefix("[") { h = String(h.dropFirst().dropLast()) }
         host = h
+        if let c = json["control"] as? String, let colon = c.lastIndex(of: ":") {
+            controlPort = Int(c[c.index(after: colon)...])
+        } else {
+            controlPort = nil
+        }
+    }
+
+    /// One HTTP request to the control listener.
+    public func control(_ method: String, _ target: String, headers: [String: String] = [:], body: String? = nil) throws -> HTTPResponse {
+        guard let port = controlPort else { throw TestError.failed("the control listener is off") }
+        return try httpRequest("127.0.0.1", port, method, target, headers: headers, body: body)
     }
 
     public var log: String { (try? String(contentsOfFile: logFile, encoding: .utf8)) ?? "" }

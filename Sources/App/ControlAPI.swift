@@ -1,0 +1,182 @@
+import Config
+import Control
+import Foundation
+import Policy
+import Synchronization
+
+/// The control API: routes requests of the control listener to status, explain, metrics and overrides.
+/// Mutating requests (`POST`/`PUT`/`DELETE /v1/overrides`) need `Authorization: Bearer <token>` with the
+/// token in `control.token_file` (read at each request, so it can be rotated without a reload): with no
+/// token file configured they are refused (403), a missing or wrong token is 401.
+struct ControlAPI: ControlHandler {
+    let runtime: GtmdRuntime
+
+    static let endpoints = "/healthz, /readyz, /metrics, /status, /explain, /v1/overrides"
+
+    func handle(_ r: ControlRequest) -> ControlResponse {
+        switch (r.method, r.path) {
+        case ("GET", "/healthz"), ("HEAD", "/healthz"):
+            return .text(200, "ok")
+        case ("GET", "/readyz"), ("HEAD", "/readyz"):
+            return runtime.ready.load(ordering: .acquiring) ? .text(200, "ready")
+                : .text(503, "not ready: waiting for the first probe round and the DNS listeners")
+        case ("GET", "/metrics"):
+            return ControlResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8",
+                                   body: Array(Metrics.render(metricsInput()).utf8))
+        case ("GET", "/status"):
+            return .json(status())
+        case ("GET", "/explain"):
+            return explain(r)
+        case ("GET", "/v1/overrides"):
+            return listOverrides()
+        case ("POST", "/v1/overrides"), ("PUT", "/v1/overrides"), ("DELETE", "/v1/overrides"):
+            if let refused = authorize(r) { return refused }
+            return r.method == "DELETE" ? clearOverride(r) : setOverride(r)
+        case (_, "/healthz"), (_, "/readyz"), (_, "/metrics"), (_, "/status"), (_, "/explain"):
+            return ControlResponse.error(405, "\(r.method) is not allowed on \(r.path) (use GET)")
+        case (_, "/v1/overrides"):
+            return ControlResponse.error(405, "\(r.method) is not allowed on /v1/overrides (use GET, POST, PUT or DELETE)")
+        default:
+            return .error(404, "no endpoint \(r.path) (endpoints: \(ControlAPI.endpoints))")
+        }
+    }
+
+    /// nil when the request may mutate; else the refusal.
+    func authorize(_ r: ControlRequest) -> ControlResponse? {
+        guard let configured = runtime.publisher.prepared.config.control.tokenFile else {
+            return .error(403, "mutating requests are refused: no control.token_file is configured "
+                          + "(put a random token in a file readable by gtmd and name it in control.token_file)")
+        }
+        let file = ControlAPI.tokenPath(configured)
+        guard let data = FileManager.default.contents(atPath: file) else {
+            runtime.logger.error("control: token file unreadable; refusing mutating requests", metadata: ["control.token_file": "\(file)"])
+            return .error(403, "mutating requests are refused: the token file \(file) cannot be read")
+        }
+        let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !token.isEmpty else {
+            return .error(403, "mutating requests are refused: the token file \(file) is empty")
+        }
+        guard let given = r.bearerToken else {
+            var e = ControlResponse.error(401, "missing 'Authorization: Bearer <token>' (the token is in \(file))")
+            e.headers.append((name: "WWW-Authenticate", value: "Bearer"))
+            return e
+        }
+        guard BearerToken.equal(given, token) else {
+            runtime.logger.warning("control: wrong bearer token", metadata: ["path": "\(r.path)"])
+            var e = ControlResponse.error(401, "wrong bearer token")
+            e.headers.append((name: "WWW-Authenticate", value: "Bearer error=\"invalid_token\""))
+            return e
+        }
+        return nil
+    }
+
+    /// Under systemd the unit hands the token file over with `LoadCredential=` (the service user cannot
+    /// read /etc/gtmd/control.token itself): `$CREDENTIALS_DIRECTORY/<file name>` wins when it exists.
+    static func tokenPath(_ configured: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let dir = environment["CREDENTIALS_DIRECTORY"] {
+            let candidate = (dir as NSString).appendingPathComponent((configured as NSString).lastPathComponent)
+            if FileManager.default.fileExists(atPath: candidate) { return candidate }
+        }
+        return configured
+    }
+
+    func metricsInput() -> MetricsInput {
+        let p = runtime.publisher
+        let stats = runtime.stats.current
+        return MetricsInput(
+            udp: runtime.server.counters(.udp), tcp: runtime.server.counters(.tcp), config: p.prepared.config,
+            health: runtime.monitor.snapshot(), decisions: p.decisions, switches: p.switchCounts, failovers: p.failovers,
+            overridesActive: p.overrides.active(at: Date()).all.count, generation: runtime.store.current().generation,
+            reloadsOK: stats.reloadsOK, reloadsFailed: stats.reloadsFailed, stateChanges: stats.stateChanges,
+            ready: runtime.ready.load(ordering: .acquiring))
+    }
+
+    func status() -> StatusReport {
+        let p = runtime.publisher
+        return StatusReport.build(config: p.prepared.config, health: runtime.monitor.snapshot(), overrides: p.overrides,
+                                  decisions: p.decisions, switches: p.switchCounts, failovers: p.failovers,
+                                  generation: runtime.store.current().generation, ready: runtime.ready.load(ordering: .acquiring),
+                                  now: Date())
+    }
+
+    func explain(_ r: ControlRequest) -> ControlResponse {
+        let q: ExplainQuery
+        do { q = try Explain.parse(r.query) } catch { return .error(400, error.description) }
+        let p = runtime.publisher
+        let prepared = p.prepared
+        return .json(Explain.explain(q, config: prepared.config, zones: prepared.zones.map(\.origin),
+                                     health: runtime.monitor.snapshot(), overrides: p.overrides, decisions: p.decisions,
+                                     now: Date()))
+    }
+
+    struct OverrideList: Codable {
+        var stateFile: String
+        var overrides: [Entry]
+        struct Entry: Codable {
+            var override: Override
+            var active: Bool
+            var summary: String
+        }
+    }
+
+    func listOverrides() -> ControlResponse {
+        do {
+            let content = try StateFile.read(runtime.publisher.stateFile)
+            let now = Date()
+            return .json(OverrideList(stateFile: runtime.publisher.stateFile, overrides: content.overrides.map {
+                .init(override: $0, active: $0.isActive(at: now), summary: $0.summary)
+            }))
+        } catch {
+            return .error(500, "\(error)")
+        }
+    }
+
+    func setOverride(_ r: ControlRequest) -> ControlResponse {
+        let req: OverrideRequest
+        do { req = try ControlJSON.decoder.decode(OverrideRequest.self, from: Data(r.body)) } catch {
+            return .error(400, "body is not an override (JSON with scope, target, action and optional pool, for, until, note): \(Self.describe(error))")
+        }
+        let o: Override
+        do { o = try OverrideStore.make(req, config: runtime.publisher.prepared.config, now: Date()) } catch {
+            return .error(400, error.description)
+        }
+        do { try OverrideStore.set(o, stateFile: runtime.publisher.stateFile) } catch {
+            return .error(500, "cannot save the override: \(error)")
+        }
+        runtime.logger.notice("override set over the control API", metadata: ["override": "\(o.summary)"])
+        runtime.wake.yield()
+        return .json(["set": o])
+    }
+
+    func clearOverride(_ r: ControlRequest) -> ControlResponse {
+        var scope = r.query["scope"], target = r.query["target"]
+        if scope == nil, !r.body.isEmpty,
+           let obj = try? JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any] {
+            scope = obj["scope"] as? String; target = obj["target"] as? String
+        }
+        guard let scope, let target else {
+            return .error(400, "give scope and target (DELETE /v1/overrides?scope=pool&target=primary)")
+        }
+        let removed: Int
+        do {
+            removed = try OverrideStore.clear(scope: scope, target: target, config: runtime.publisher.prepared.config,
+                                              stateFile: runtime.publisher.stateFile)
+        } catch let e as OverrideError { return .error(400, e.description) }
+        catch { return .error(500, "cannot update the state file: \(error)") }
+        runtime.logger.notice("override cleared over the control API", metadata: ["scope": "\(scope)", "target": "\(target)",
+                                                                                 "removed": "\(removed)"])
+        runtime.wake.yield()
+        return .json(["cleared": removed])
+    }
+
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case DecodingError.keyNotFound(let k, _): return "missing '\(k.stringValue)'"
+        case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c):
+            return "'\(c.codingPath.map(\.stringValue).joined(separator: "."))': \(c.debugDescription)"
+        case DecodingError.dataCorrupted(let c):
+            return c.codingPath.isEmpty ? "not JSON" : "'\(c.codingPath.map(\.stringValue).joined(separator: "."))': \(c.debugDescription)"
+        default: return "\(error)"
+        }
+    }
+}

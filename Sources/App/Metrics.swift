@@ -1,0 +1,123 @@
+import Answers
+import Config
+import Foundation
+import Health
+import Policy
+import Prometheus
+
+/// `/metrics`: a Prometheus text exposition rendered at scrape time by swift-prometheus from what the
+/// runtime already holds (per-worker DNS counters, the health snapshot, the publisher's decisions).
+/// A fresh registry per scrape, so a reload that removes a pool or service removes its series too.
+/// Labels come only from configured names (targets, checks, pools, services) and fixed sets (protocol,
+/// rcode, query type with "other"), never from clients.
+public struct MetricsInput: Sendable {
+    public var udp: ResponderCounters
+    public var tcp: ResponderCounters
+    public var config: GtmdConfig
+    public var health: HealthSnapshot
+    public var decisions: [String: Decision]
+    public var switches: [String: Int]
+    public var failovers: [String: FailoverTiming]
+    public var overridesActive: Int
+    public var generation: UInt64
+    public var reloadsOK: Int
+    public var reloadsFailed: Int
+    public var stateChanges: [String: [String: Int]]
+    public var ready: Bool
+}
+
+public enum Metrics {
+    static let rcodeNames = ["NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET",
+                             "NXRRSET", "NOTAUTH", "NOTZONE", "RCODE11", "RCODE12", "RCODE13", "RCODE14", "RCODE15", "BADVERS"]
+
+    static func rcodes(_ c: ResponderCounters) -> [Int] {
+        withUnsafeBytes(of: c.byRcode) { raw in (0..<17).map { raw.load(fromByteOffset: $0 * MemoryLayout<Int>.stride, as: Int.self) } }
+    }
+
+    static func seconds(_ d: Duration) -> Double {
+        Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+    }
+
+    /// Renders the exposition text.
+    public static func render(_ m: MetricsInput) -> String {
+        let r = PrometheusCollectorRegistry()
+        func counter(_ name: String, _ help: String, _ labels: [(String, String)], _ value: Int) {
+            r.makeCounter(name: name, labels: labels, help: help).increment(by: Int64(max(0, value)))
+        }
+        func gauge(_ name: String, _ help: String, _ labels: [(String, String)], _ value: Double) {
+            r.makeGauge(name: name, labels: labels, help: help).set(to: value)
+        }
+        gauge("gtmd_build_info", "gtmd version (value 1)", [("version", GtmdVersion.string)], 1)
+        gauge("gtmd_ready", "1 once listening and the first probe round is done", [], m.ready ? 1 : 0)
+        for (proto, c) in [("udp", m.udp), ("tcp", m.tcp)] {
+            for (i, type) in TypeCounters.names.enumerated() {
+                counter("gtmd_dns_queries_total", "DNS queries with a readable question, by protocol and query type",
+                        [("protocol", proto), ("type", type)], c.byType[i])
+            }
+            for (i, n) in rcodes(c).enumerated() where n > 0 || i <= 5 {
+                counter("gtmd_dns_responses_total", "DNS responses sent, by protocol and rcode",
+                        [("protocol", proto), ("rcode", rcodeNames[i])], n)
+            }
+            counter("gtmd_dns_truncated_total", "DNS responses cut to fit and sent with TC set", [("protocol", proto)], c.truncated)
+            counter("gtmd_dns_dropped_total", "DNS packets dropped without a reply (malformed, QR set, oversized)",
+                    [("protocol", proto)], c.dropped)
+        }
+        gauge("gtmd_answer_table_generation", "Generation of the answer table being served (rises on every publish)", [],
+              Double(m.generation))
+        counter("gtmd_reloads_total", "Config reloads (SIGHUP) by result", [("result", "ok")], m.reloadsOK)
+        counter("gtmd_reloads_total", "Config reloads (SIGHUP) by result", [("result", "failed")], m.reloadsFailed)
+        gauge("gtmd_overrides_active", "Operator overrides in force", [], Double(m.overridesActive))
+
+        for t in m.health.targets.values.sorted(by: { $0.id < $1.id }) {
+            gauge("gtmd_target_up", "Health verdict of a pool member (1 up; an unknown target counts as its initial state)",
+                  [("target", t.id)], t.isUp ? 1 : 0)
+            for c in t.checks {
+                let labels = [("target", t.id), ("check", c.name)]
+                gauge("gtmd_check_up", "Verdict of one check of a target (1 up, 0 down or unknown)", labels, c.state == .up ? 1 : 0)
+                if let last = c.lastResult {
+                    gauge("gtmd_probe_latency_seconds", "Latency of the last probe of a check", labels, seconds(last.latency))
+                }
+                counter("gtmd_probes_total", "Probes finished", labels, c.probes)
+                counter("gtmd_health_state_changes_total", "Check state changes (unknown/up/down transitions)", labels,
+                        m.stateChanges[t.id]?[c.name] ?? 0)
+            }
+        }
+        let views = Policy.views(pools: m.config.pools, health: m.health.targets.mapValues(\.isUp), overrides: OverrideSet())
+        for p in m.config.pools {
+            gauge("gtmd_pool_available", "Whether a pool meets its availability rule on health alone (1 yes)",
+                  [("pool", p.name)], views[p.name]?.available == true ? 1 : 0)
+        }
+        for s in m.config.services {
+            let key = s.name.description
+            let d = m.decisions[key]
+            counter("gtmd_failover_switches_total", "Switches of a service's answering pool (failover and failback)",
+                    [("service", key)], m.switches[key] ?? 0)
+            for p in s.pools {
+                gauge("gtmd_service_pool", "1 for the pool a failover service answers from now, 0 for its other pools",
+                      [("service", key), ("pool", p)], d?.pool == p ? 1 : 0)
+            }
+            if let d {
+                gauge("gtmd_service_ttl_seconds", "TTL of the service's answer now", [("service", key)], Double(d.ttl))
+                gauge("gtmd_service_degraded", "1 while the service is off its first pool or a member is down", [("service", key)],
+                      d.degraded ? 1 : 0)
+            }
+            if let f = m.failovers[key] {
+                if let det = f.detectionSeconds {
+                    gauge("gtmd_failover_detection_seconds",
+                          "Last failover: seconds from the first failed probe of the failure that caused it to the switch",
+                          [("service", key)], det)
+                }
+                if let ttl = f.staleTTL {
+                    gauge("gtmd_failover_stale_ttl_seconds",
+                          "Last failover: TTL of the answer served before the switch (clients may keep it this long)",
+                          [("service", key)], Double(ttl))
+                }
+                gauge("gtmd_failover_last_timestamp_seconds", "Last failover: Unix time of the switch", [("service", key)],
+                      f.at.timeIntervalSince1970)
+            }
+        }
+        var out: [UInt8] = []
+        r.emit(into: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+}

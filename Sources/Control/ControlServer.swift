@@ -1,0 +1,188 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+
+/// Bounds on the control listener.
+public struct ControlOptions: Sendable {
+    /// Largest request body (a bigger `Content-Length` or body: 413, connection closed).
+    public var maxBodyBytes = 64 << 10
+    /// Most header fields in a request (431 beyond). The HTTP parser caps the header block at 80 KiB.
+    public var maxHeaderCount = 64
+    /// Longest request target (414 beyond).
+    public var maxURIBytes = 4096
+    /// Connections open at once; more are closed at once.
+    public var maxConnections = 32
+    /// A connection must deliver its whole request within this (then it is closed).
+    public var requestTimeout: Duration = .seconds(10)
+    /// Threads that run the handler.
+    public var handlerThreads = 1
+    public init() {}
+}
+
+public struct ControlError: Error, CustomStringConvertible {
+    public var description: String
+}
+
+/// The HTTP/1.1 control listener (SwiftNIO): reads one request per connection within the bounds of
+/// `ControlOptions`, hands it to the `ControlHandler` on a thread pool, writes the response and closes.
+/// A swift-service-lifecycle `Service`: `start()` binds (so start-up can fail with a clear error before
+/// anything is served), `run()` waits for graceful shutdown and then closes the listener.
+public final class ControlServer: Service, Sendable {
+    let host: String
+    let port: Int
+    let handler: any ControlHandler
+    let options: ControlOptions
+    let logger: Logger
+    let group: MultiThreadedEventLoopGroup
+    let pool: NIOThreadPool
+    let open = Atomic<Int>(0)
+    private let channel = Mutex<(any Channel)?>(nil)
+
+    public init(host: String, port: Int, handler: any ControlHandler, options: ControlOptions = ControlOptions(),
+                logger: Logger) {
+        self.host = host; self.port = port; self.handler = handler; self.options = options; self.logger = logger
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        pool = NIOThreadPool(numberOfThreads: max(1, options.handlerThreads))
+    }
+
+    /// Binds the listener; returns the bound address and port (port 0 picks one).
+    public func start() throws(ControlError) -> (host: String, port: Int) {
+        pool.start()
+        let where_ = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 64)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { [self] channel in
+                channel.eventLoop.makeCompletedFuture { try self.initialize(channel) }
+            }
+        do {
+            let ch = try bootstrap.bind(host: host, port: port).wait()
+            channel.withLock { $0 = ch }
+            let bound = ch.localAddress?.port ?? port
+            logger.notice("control listener", metadata: ["control.addr": "\(host)", "control.port": "\(bound)"])
+            return (host, bound)
+        } catch {
+            shutdownResources()
+            throw ControlError(description: "control listener \(where_): cannot bind: \(error)")
+        }
+    }
+
+    public func run() async throws {
+        try? await gracefulShutdown()
+        stop()
+    }
+
+    /// Closes the listener and open connections. Idempotent.
+    public func stop() {
+        let ch = channel.withLock { c -> (any Channel)? in defer { c = nil }; return c }
+        guard let ch else { return }
+        try? ch.close().wait()
+        shutdownResources()
+    }
+
+    private func shutdownResources() {
+        try? group.syncShutdownGracefully()
+        try? pool.syncShutdownGracefully()
+    }
+
+    private func initialize(_ channel: any Channel) throws {
+        let (_, was) = open.add(1, ordering: .relaxed)
+        channel.closeFuture.whenComplete { _ in self.open.subtract(1, ordering: .relaxed) }
+        if was >= options.maxConnections {
+            logger.warning("control: too many connections, closing one", metadata: ["limit": "\(options.maxConnections)"])
+            channel.close(promise: nil)
+            return
+        }
+        let timeout = TimeAmount(options.requestTimeout)
+        let deadline = channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+        channel.closeFuture.whenComplete { _ in deadline.cancel() }
+        try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+        try channel.pipeline.syncOperations.addHandler(
+            RequestHandler(handler: handler, pool: pool, options: options, logger: logger))
+    }
+}
+
+/// Collects one request within the bounds, runs the handler on the pool, writes the response, closes.
+final class RequestHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let handler: any ControlHandler
+    let pool: NIOThreadPool
+    let options: ControlOptions
+    let logger: Logger
+    var head: HTTPRequestHead?
+    var body: [UInt8] = []
+    var done = false
+
+    init(handler: any ControlHandler, pool: NIOThreadPool, options: ControlOptions, logger: Logger) {
+        self.handler = handler; self.pool = pool; self.options = options; self.logger = logger
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !done else { return }
+        switch unwrapInboundIn(data) {
+        case .head(let h):
+            head = h
+            if h.uri.utf8.count > options.maxURIBytes {
+                return reply(context, .error(414, "request target longer than \(options.maxURIBytes) bytes"))
+            }
+            if h.headers.count > options.maxHeaderCount {
+                return reply(context, .error(431, "more than \(options.maxHeaderCount) header fields"))
+            }
+            if let l = h.headers.first(name: "content-length").flatMap(Int.init), l > options.maxBodyBytes {
+                return reply(context, .error(413, "body larger than \(options.maxBodyBytes) bytes"))
+            }
+        case .body(var buf):
+            if body.count + buf.readableBytes > options.maxBodyBytes {
+                return reply(context, .error(413, "body larger than \(options.maxBodyBytes) bytes"))
+            }
+            body += buf.readBytes(length: buf.readableBytes) ?? []
+        case .end:
+            guard let h = head else { return }
+            done = true
+            let request = ControlRequest(method: h.method.rawValue, uri: h.uri,
+                                         headers: h.headers.map { (name: $0.name, value: $0.value) }, body: body)
+            let handler = self.handler
+            let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            pool.runIfActive(eventLoop: context.eventLoop) { handler.handle(request) }.whenComplete { result in
+                let (me, ctx) = bound.value
+                switch result {
+                case .success(let r): me.write(ctx, r)
+                case .failure(let e): me.write(ctx, .error(503, "shutting down: \(e)"))
+                }
+            }
+        }
+    }
+
+    /// Malformed HTTP: NIO's error handler (before this one) has answered 400; close the connection.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        done = true
+        context.close(promise: nil)
+    }
+
+    private func reply(_ context: ChannelHandlerContext, _ r: ControlResponse) {
+        done = true
+        write(context, r)
+    }
+
+    private func write(_ context: ChannelHandlerContext, _ r: ControlResponse) {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: r.contentType)
+        headers.add(name: "Content-Length", value: "\(r.body.count)")
+        headers.add(name: "Connection", value: "close")
+        headers.add(name: "Cache-Control", value: "no-store")
+        for h in r.headers { headers.add(name: h.name, value: h.value) }
+        let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: r.status), headers: headers)
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        var buf = context.channel.allocator.buffer(capacity: r.body.count)
+        buf.writeBytes(r.body)
+        context.write(wrapOutboundOut(.body(.byteBuffer(buf))), promise: nil)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+    }
+}

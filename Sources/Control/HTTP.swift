@@ -1,0 +1,108 @@
+import Foundation
+
+/// One request to the control listener, fully read (head and body) before it is handled.
+/// Invariant: `body.count <= ControlOptions.maxBodyBytes`, header names are lower-cased.
+public struct ControlRequest: Sendable {
+    public var method: String
+    /// The path without the query string, e.g. `/v1/overrides`.
+    public var path: String
+    /// Query parameters, percent-decoded; a repeated key keeps its last value.
+    public var query: [String: String]
+    public var headers: [(name: String, value: String)]
+    public var body: [UInt8]
+
+    public init(method: String, uri: String, headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
+        self.method = method
+        self.headers = headers.map { (name: $0.name.lowercased(), value: $0.value) }
+        self.body = body
+        let parts = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
+        path = parts.first.map(String.init) ?? "/"
+        var q: [String: String] = [:]
+        if parts.count > 1 {
+            for pair in parts[1].split(separator: "&") {
+                let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                func decode(_ s: Substring) -> String {
+                    String(s).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(s)
+                }
+                q[decode(kv[0])] = kv.count > 1 ? decode(kv[1]) : ""
+            }
+        }
+        query = q
+    }
+
+    public func header(_ name: String) -> String? {
+        let n = name.lowercased()
+        return headers.last { $0.name == n }?.value
+    }
+
+    /// The token of an `Authorization: Bearer <token>` header.
+    public var bearerToken: String? {
+        guard let v = header("authorization") else { return nil }
+        let parts = v.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        return parts[1].trimmingCharacters(in: .whitespaces)
+    }
+}
+
+/// A response: status, content type and body. Every response closes the connection.
+public struct ControlResponse: Sendable {
+    public var status: Int
+    public var contentType: String
+    public var body: [UInt8]
+    public var headers: [(name: String, value: String)]
+
+    public init(status: Int, contentType: String, body: [UInt8], headers: [(name: String, value: String)] = []) {
+        self.status = status; self.contentType = contentType; self.body = body; self.headers = headers
+    }
+
+    public static func text(_ status: Int, _ text: String) -> ControlResponse {
+        ControlResponse(status: status, contentType: "text/plain; charset=utf-8", body: Array((text + "\n").utf8))
+    }
+
+    /// `{"error": message}` with the status.
+    public static func error(_ status: Int, _ message: String) -> ControlResponse {
+        let data = (try? JSONSerialization.data(withJSONObject: ["error": message], options: [.sortedKeys])) ?? Data()
+        return ControlResponse(status: status, contentType: "application/json", body: Array(data) + [10])
+    }
+
+    public static func json<T: Encodable>(_ value: T, status: Int = 200) -> ControlResponse {
+        do {
+            return ControlResponse(status: status, contentType: "application/json", body: Array(try ControlJSON.encoder.encode(value)) + [10])
+        } catch {
+            return .error(500, "cannot encode the response: \(error)")
+        }
+    }
+}
+
+public enum ControlJSON {
+    public static let encoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        e.dateEncodingStrategy = .iso8601
+        e.keyEncodingStrategy = .convertToSnakeCase
+        return e
+    }()
+    public static let decoder: JSONDecoder = {
+        let d = JSONDecoder(); d.dateDecodingStrategy = .iso8601; d.keyDecodingStrategy = .convertFromSnakeCase; return d
+    }()
+}
+
+/// What answers the requests. Called on a thread of the control listener's pool (never on an event loop),
+/// so it may block briefly (file writes).
+public protocol ControlHandler: Sendable {
+    func handle(_ request: ControlRequest) -> ControlResponse
+}
+
+/// Bearer tokens.
+public enum BearerToken {
+    /// Compares in time that depends only on the lengths, not on where the strings differ.
+    public static func equal(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        var diff = UInt8(truncatingIfNeeded: x.count ^ y.count) | (x.count == y.count ? 0 : 1)
+        let n = max(x.count, y.count)
+        for i in 0..<n {
+            diff |= (i < x.count ? x[i] : 0) ^ (i < y.count ? y[i] : 0)
+        }
+        return diff == 0
+    }
+}
