@@ -13,7 +13,7 @@ public struct ExplainQuery: Sendable {
     public var ecs: (address: IPAddress, prefix: Int)?
 }
 
-/// Why a client gets the answer it gets now: the location step (filled in by the nearest-region work),
+/// Why a client gets the answer it gets now: the location step (policy nearest: rule, client region, pool order),
 /// the service's ordered pools with the health of each member, the overrides in force, the answer and
 /// the TTL with its reason. Built by a pure function; the control API renders it as JSON.
 public struct Explanation: Codable, Sendable {
@@ -23,8 +23,7 @@ public struct Explanation: Codable, Sendable {
         public var client: String?
         public var ecs: String?
     }
-    /// Where the client is and which pool order that gives.
-    /// LOCATION: the nearest-region policy fills `rule`, `clientRegion` and `poolOrder` here.
+    /// Where the client is and which pool order that gives (policy nearest; else "not used").
     public struct Location: Codable, Sendable {
         public var rule: String
         public var client: String?
@@ -133,11 +132,33 @@ public enum Explain {
         let key = service.name.description
         let active = all.active(at: now)
         let views = Policy.views(pools: config.pools, health: health.targets.mapValues(\.isUp), overrides: active)
-        let decision = decisions[key]
-        // LOCATION: the nearest-region policy decides the client's region and pool order here.
-        let location = Explanation.Location(rule: "none", client: query.client, ecs: query.ecs, clientRegion: nil,
-                                            poolOrder: nil, detail: "location is not used by this service")
-        let pools = service.pools.enumerated().compactMap { i, name -> Explanation.Pool? in
+        var decision = decisions[key]
+        var location = Explanation.Location(rule: "none", client: query.client, ecs: query.ecs, clientRegion: nil,
+                                            poolOrder: nil, detail: "location is not used by this service (policy \(service.policy))")
+        var order = service.pools
+        if service.policy == .nearest, let locator = config.locator {
+            // Located exactly as the responder does: ECS (capped) when the service uses it, else the source.
+            let ecs = q.ecs.map { IPNetwork(base: AddressBits($0.address), length: $0.prefix) }
+            let region: Int, detail: String
+            if let client = q.client ?? (ecs != nil && service.useECS ? IPAddress.parse("0.0.0.0") : nil) {
+                let (loc, by) = Locate.location(locator, source: client, ecs: ecs, useECS: service.useECS)
+                region = loc.region
+                let usedECS = by.hasPrefix("ECS")
+                location.rule = loc.source
+                detail = "by \(by)" + (usedECS ? "; ECS scope /\(loc.scope)" : "")
+            } else {
+                region = locator.defaultRegion
+                location.rule = "default region"
+                detail = "no client given: the default region's answer"
+            }
+            let ro = service.regionOrder[region]
+            order = ro.pools
+            location.clientRegion = ro.region
+            location.poolOrder = ro.pools
+            location.detail = detail + "; pool order by \(ro.basis)"
+            if let per = decision?.perRegion, region < per.count { decision = per[region] }
+        }
+        let pools = order.enumerated().compactMap { i, name -> Explanation.Pool? in
             guard let v = views[name] else { return nil }
             let members = v.members.map { mv -> Explanation.Member in
                 let t = health.targets[mv.member.targetID]

@@ -96,6 +96,14 @@ public enum Metrics {
                 gauge("gtmd_service_pool", "1 for the pool a failover service answers from now, 0 for its other pools",
                       [("service", key), ("pool", p)], d?.pool == p ? 1 : 0)
             }
+            // nearest: the pool each client region answers from (region and pool names come from the config).
+            for (i, order) in s.regionOrder.enumerated() {
+                let rd = d?.perRegion.flatMap { i < $0.count ? $0[i] : nil }
+                for p in order.pools {
+                    gauge("gtmd_service_region_pool", "nearest: 1 for the pool clients of a region are answered from now, 0 for the region's other pools",
+                          [("service", key), ("region", order.region), ("pool", p)], rd?.pool == p ? 1 : 0)
+                }
+            }
             if let d {
                 gauge("gtmd_service_ttl_seconds", "TTL of the service's answer now", [("service", key)], Double(d.ttl))
                 gauge("gtmd_service_degraded", "1 while the service is off its first pool or a member is down", [("service", key)],

@@ -123,7 +123,7 @@ import TestSupport
         #expect(failing?.first?.contains("refused") == true, "\(pools)")
         let location = e["location"] as? [String: Any]
         #expect(location?["client"] as? String == "192.0.2.1" && location?["ecs"] as? String == "198.51.100.0/24")
-        #expect(location?["detail"] as? String == "location is not used by this service")
+        #expect(location?["detail"] as? String == "location is not used by this service (policy failover)")
         // AAAA for an IPv4-only service: no data.
         let aaaa = try json(try lab.server.control("GET", "/explain?name=www.lab.example&type=AAAA"))
         #expect((aaaa["answer"] as? [String])?.isEmpty == true && (aaaa["rcode"] as? String)?.contains("no AAAA") == true, "\(aaaa)")

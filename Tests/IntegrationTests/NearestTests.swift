@@ -169,4 +169,30 @@ func ecsEcho(_ r: DigResult) -> (network: String, source: Int, scope: Int)? {
         let bad = try run(GtmdServer.binary, ["locate", "--config", lab.config, "10.0.0.1", "--ecs", "10.2.3.4/24"])
         #expect(bad.status == 2 && bad.stdout.contains("bits set beyond /24"), "\(bad.stdout)")
     }
+
+    @Test func explainSaysWhereTheClientIs() throws {
+        let lab = try NearestLab()
+        lab.b.kill()
+        try waitFor("region-b clients moved", timeout: 6, interval: 0.1) { try lab.ask(from: "\(lab.net)3").answerData == [lab.addrA] }
+        let r = try lab.server.control("GET", "/explain?name=near.lab.example&type=A&client=127.0.0.1&ecs=10.2.3.0/24")
+        #expect(r.status == 200, "\(r.body)")
+        let e = try #require(try JSONSerialization.jsonObject(with: Data(r.body.utf8)) as? [String: Any])
+        let loc = try #require(e["location"] as? [String: Any])
+        #expect(loc["rule"] as? String == "network rule 10.2.0.0/16", "\(loc)")
+        #expect(loc["client_region"] as? String == "region-b" || loc["clientRegion"] as? String == "region-b", "\(loc)")
+        #expect((loc["detail"] as? String)?.contains("by ECS 10.2.3.0/24; ECS scope /17; pool order by distance") == true, "\(loc)")
+        let pools = (e["pools"] as? [[String: Any]] ?? []).map { ($0["name"] as? String ?? "", $0["available"] as? Bool, $0["chosen"] as? Bool) }
+        #expect(pools.map(\.0) == ["pb", "pa"] && pools[0].1 == false && pools[1].2 == true, "\(pools)")
+        #expect(e["answer"] as? [String] == ["A \(lab.addrA)"] && e["ttl"] as? Int == 5, "\(e)")
+        #expect((e["reason"] as? String)?.contains("client region region-b") == true, "\(e)")
+        let metrics = try lab.server.control("GET", "/metrics").body
+        #expect(metrics.contains(#"gtmd_service_region_pool{service="near.lab.example.",region="region-b",pool="pa"} 1"#)
+                || metrics.contains(#"gtmd_service_region_pool{pool="pa",region="region-b",service="near.lab.example."} 1"#), "\(metrics)")
+        #expect(metrics.contains("gtmd_service_region_pool{") && !metrics.contains("127.0.0.1\""))
+        // A region-a client keeps region-a; its TTL is the degraded one because its backup pool (pb) is down,
+        // as with failover (any member of the service's pools down).
+        let a = try #require(try JSONSerialization.jsonObject(with: Data(try lab.server.control("GET", "/explain?name=near.lab.example&client=\(lab.net)2").body.utf8)) as? [String: Any])
+        #expect(a["answer"] as? [String] == ["A \(lab.addrA)"] && a["ttl"] as? Int == 5, "\(a)")
+        #expect((a["ttl_reason"] as? String)?.contains("a member is down") == true, "\(a)")
+    }
 }
