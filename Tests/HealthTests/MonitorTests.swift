@@ -56,7 +56,8 @@ struct MonitorTests {
             let start = ContinuousClock.now
             let complete = await m.waitForFirstRound()
             #expect(complete)
-            #expect(ContinuousClock.now - start < .seconds(1))
+            // Well inside the 5 s interval (the round does not wait for it); loose for loaded CI machines.
+            #expect(ContinuousClock.now - start < .seconds(4))
             let s = m.snapshot()
             #expect(s.firstRoundDone)
             #expect(s["p/up"]?.state == .up && s["p/up"]?.isUp == true)

@@ -231,6 +231,7 @@ struct ProbeTests {
         task.cancel()
         let r = try await task.value
         #expect(!r.ok && r.reason == "cancelled")
-        #expect(ContinuousClock.now - start < .seconds(1))
+        // Ended by the cancel, not by the 10 s timeout (loose bound for loaded CI machines).
+        #expect(ContinuousClock.now - start < .seconds(5))
     }
 }
