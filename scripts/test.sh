@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# The one command that runs every test from a clean clone: installs what is missing, builds, tests.
+# The one command that runs every test from a clean clone: installs what is missing, builds, tests,
+# then fuzzes each target briefly (FUZZ_SECONDS per target, default 10; 0 skips; scripts/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 swift build --build-tests
 # Tests run in parallel; integration tests start the real gtmd binary on loopback ports chosen by the OS.
 swift test --skip-build "$@"
+if [ "${FUZZ_SECONDS:-10}" != 0 ]; then scripts/fuzz.sh all "${FUZZ_SECONDS:-10}"; fi

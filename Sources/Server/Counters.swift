@@ -21,6 +21,8 @@ extension ResponderCounters {
         queries &+= other.queries
         dropped &+= other.dropped
         truncated &+= other.truncated
+        rrlDropped &+= other.rrlDropped
+        rrlSlipped &+= other.rrlSlipped
         var theirs = other.byRcode
         withUnsafeMutableBytes(of: &byRcode) { mine in
             withUnsafeBytes(of: &theirs) { t in

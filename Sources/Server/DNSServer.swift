@@ -144,7 +144,7 @@ public final class DNSServer: Sendable {
         for fd in r.udpFDs {
             let slot = CounterSlot()
             guard let worker = UDPWorker(fd: fd, batchSize: options.udpBatchSize, store: store, slot: slot,
-                                         stop: stopFlag, logger: logger) else {
+                                         stop: stopFlag, logger: logger, rateLimit: options.rateLimit) else {
                 throw ServerError(endpoint: nil, message: "cannot allocate UDP buffers")
             }
             r.udpSlots.append(slot)
