@@ -11,6 +11,7 @@ s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
 s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
 s.bind((src, 0))
 counts = {"full": 0, "tc": 0, "other": 0}
+reply_bytes = [0]
 done = threading.Event()
 
 def receive():
@@ -18,6 +19,7 @@ def receive():
         if not select.select([s], [], [], 0.2)[0]:
             continue
         m = s.recv(4096)
+        reply_bytes[0] += len(m)
         if len(m) < 12: counts["other"] += 1
         elif m[2] & 0x02: counts["tc"] += 1
         elif struct.unpack(">H", m[6:8])[0] > 0: counts["full"] += 1
@@ -36,4 +38,5 @@ while True:
 done.set(); t.join()
 print(f"sent {sent} in {secs:.0f} s ({sent/secs:.0f}/s): full answers {counts['full']} ({counts['full']/secs:.1f}/s), "
       f"TC slips {counts['tc']} ({counts['tc']/secs:.1f}/s), other {counts['other']}, "
-      f"no reply {sent - sum(counts.values())}")
+      f"no reply {sent - sum(counts.values())}, reply bytes {reply_bytes[0]/secs:.0f}/s "
+      f"(query bytes {sent * (16 + len(wire)) / secs:.0f}/s)")
