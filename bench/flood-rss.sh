@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Memory under a sustained query flood plus a probe storm: gtmd (release) serves the lab zones while
 # dnsperf sends the mixed query set at full speed for SECS seconds and 500 pool members are TCP-probed
-# every 100 ms (half of them up: a local listener; half refused) with health.max_in_flight 64, flapping
-# their health and republishing the table. Prints gtmd's RSS (VmRSS, /proc) before the flood, every
+# every 200 ms (half of them up: a local listener; half refused) with health.max_in_flight 64.
+# Prints gtmd's RSS (VmRSS, /proc) before the flood, every
 # 30 s, and after; plus dnsperf's summary. With PEERS=1 NSD gets the same flood (RSS before/after) for
 # comparison.    bench/flood-rss.sh [SECS=180]
 set -euo pipefail
@@ -33,14 +33,17 @@ pids+=($!)
   echo "zones: [ { origin: lab.example, file: $(pwd)/zones/lab.example.zone } ]"
   echo "state_file: $work/state.json"
   echo "health: { max_in_flight: 64 }"
-  echo "checks: { tcp: { type: tcp, port: 8099, interval: 100ms, timeout: 200ms, rise: 1, fall: 1 } }"
+  echo "checks: { tcp: { type: tcp, port: 8099, interval: 200ms, timeout: 150ms, rise: 1, fall: 1 } }"
   echo "pools:"
   echo "  storm: { rule: any, checks: [tcp], members: [$(for i in $(seq 1 250); do printf '127.0.77.%d, 127.0.78.%d, ' $i $i; done | sed 's/, $//')] }"
   echo "services: { www.lab.example: { policy: failover, pools: [storm], ttl: 30 } }"
 } > "$work/gtmd.yaml"
 "$BIN" serve --config "$work/gtmd.yaml" --log-level warning 2> "$work/log" &
 gp=$!; pids+=($gp)
-for _ in $(seq 200); do dig +short +time=1 +tries=1 @127.0.0.1 -p 25434 mail.lab.example >/dev/null 2>&1 && break; sleep 0.1; done
+for _ in $(seq 200); do
+  kill -0 $gp 2>/dev/null || { echo "gtmd exited:"; cat "$work/log"; exit 1; }
+  dig +short +time=1 +tries=1 @127.0.0.1 -p 25434 mail.lab.example >/dev/null 2>&1 && break; sleep 0.1
+done
 sleep 5
 echo "gtmd RSS before the flood: $(rss $gp) KiB"
 dnsperf -s 127.0.0.1 -p 25434 -d ../shared/bench/queries/mix.txt -l "$SECS" -c 4 -q 200 > "$work/dnsperf" 2>&1 &
