@@ -4,14 +4,35 @@ import DNSWire
 /// response just written (for the limiter's key) and the "slip" reply (a truncated, empty answer that
 /// makes a real client retry over TCP). Both read only what `respond` left in the scratch and the reply.
 extension QueryScratch {
-    /// Feeds the identity of the last response into `hasher`: the lower-cased question name, the
-    /// question type and the reply's rcode. Two replies with the same identity are "identical responses"
-    /// for RRL. No allocation. `reply` is what `respond` wrote (at least 12 bytes when non-empty).
+    /// Feeds the identity of the last response into `hasher`, in BIND's classes: a positive answer is
+    /// its lower-cased question name, type and rcode; an NXDOMAIN is its zone (the apex its SOA's owner
+    /// points at) and rcode, so floods of random names share one bucket; any other rcode (REFUSED,
+    /// FORMERR, NOTIMP, SERVFAIL, BADVERS) is the rcode alone. No allocation. `reply` is what `respond`
+    /// wrote (at least 12 bytes when non-empty).
     public func combineResponseIdentity(into hasher: inout Hasher, reply: UnsafeRawBufferPointer) {
+        let rcode = reply.count >= 12 ? reply[3] & 0x0F : 0xFF
+        hasher.combine(rcode)
         let n = fields.qnameLength
-        hasher.combine(bytes: UnsafeRawBufferPointer(start: lowerName, count: n))
-        hasher.combine(fields.qtype)
-        hasher.combine(reply.count >= 4 ? reply[3] & 0x0F : 0xFF)
+        switch rcode {
+        case 0:
+            hasher.combine(bytes: UnsafeRawBufferPointer(start: lowerName, count: n))
+            hasher.combine(fields.qtype)
+        case 3:
+            // With no answer records, the first authority record is the SOA, owned by a pointer to the
+            // zone apex inside the question name.
+            let qEnd = 12 + n + 4
+            let ancount = reply[6] == 0 && reply[7] == 0
+            if ancount && reply[5] == 1 && reply.count >= qEnd + 2 && reply[qEnd] & 0xC0 == 0xC0 {
+                let off = (Int(reply[qEnd] & 0x3F) << 8 | Int(reply[qEnd + 1])) - 12
+                if off >= 0 && off < n {
+                    hasher.combine(bytes: UnsafeRawBufferPointer(start: lowerName + off, count: n - off))
+                    return
+                }
+            }
+            hasher.combine(bytes: UnsafeRawBufferPointer(start: lowerName, count: n))
+        default:
+            break
+        }
     }
 }
 

@@ -133,6 +133,27 @@ func rateLimitConfig(_ rrl: String) throws -> String {
         #expect(server.stop() == 0)
     }
 
+    @Test func nxdomainForRandomNamesIsLimitedPerZone() throws {
+        let config = try rateLimitConfig("""
+          rrl: { responses_per_second: 5, window: 1s, slip: 0, exempt: [] }
+        """)
+        let server = try GtmdServer(["--config", config])
+        let flooder = try SourceSocket(source: "127.0.0.1", port: server.port)
+        for i in 0..<200 {
+            var q = QueryBuilder("r\(i).lab.example", RRType.A)
+            q.id = UInt16(i)
+            flooder.send(q.bytes)
+            if i % 50 == 49 { usleep(1_000) }
+        }
+        let replies = flooder.drain(quiet: 0.5).compactMap { LdnsRR.parsePacket($0) }
+        #expect(replies.allSatisfy { $0.rcode == 3 })
+        #expect(replies.count >= 5 && replies.count <= 20, "\(replies.count) NXDOMAIN replies to 200 random names")
+        // The zone's positive answers are a different identity: still answered.
+        let ok = try #require(flooder.exchange(QueryBuilder("mail.lab.example", RRType.A).bytes))
+        #expect(LdnsRR.parsePacket(ok)?.answer.count == 1)
+        #expect(server.stop() == 0)
+    }
+
     @Test func slipZeroDropsEverythingOverTheRate() throws {
         let config = try rateLimitConfig("""
           rrl: { responses_per_second: 5, window: 1, slip: 0, exempt: [192.0.2.0/24] }

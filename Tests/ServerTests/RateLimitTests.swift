@@ -62,3 +62,26 @@ import Musl
         #expect(IPNetwork(bytes: bytes, prefix: prefix)?.description == text)
     }
 }
+
+@Suite struct RateLimitIdentityTests {
+    /// Errors (here REFUSED for names outside every zone) share one bucket per network whatever the
+    /// name, so a flood of random names is limited too.
+    @Test func refusedRepliesForRandomNamesShareABucket() throws {
+        let rrl = RateLimitOptions(responsesPerSecond: 5, window: 1, slip: 0, exempt: [])
+        let server = DNSServer(endpoints: [ListenEndpoint(host: "127.0.0.1", port: 0)],
+                               store: AnswerStore(AnswerTable.empty()),
+                               options: ServerOptions(udpWorkersPerAddress: 1, rateLimit: rrl))
+        let bound = try server.start()
+        defer { server.stop() }
+        let client = try UDPClient(host: bound[0].host, port: bound[0].port)
+        for id in 0..<60 {
+            var q: [UInt8] = [UInt8(id >> 8), UInt8(id & 0xFF), 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]
+            let label = Array("r\(id)".utf8)
+            q += [UInt8(label.count)] + label + [7] + Array("example".utf8) + [3] + Array("com".utf8) + [0, 0, 1, 0, 1]
+            try client.send(q)
+        }
+        var replies = 0
+        while replies < 60, client.receive(deadlineMs: nowMs() + 400) != nil { replies += 1 }
+        #expect(replies >= 5 && replies <= 8, "\(replies) replies to 60 random names")
+    }
+}

@@ -100,6 +100,10 @@ public final class FuzzChecks: @unchecked Sendable {  // all mutable state is to
             let reply = Array(UnsafeRawBufferPointer(rebasing: out[0..<n]))
             if let e = checkReply(reply, query: data, what: "\(transport)") { return e }
             if transport == .udp {
+                // The RRL key reads the reply and the scratch: must stay in bounds (ASan) for any reply.
+                var h = Hasher()
+                scratch.combineResponseIdentity(into: &h, reply: UnsafeRawBufferPointer(rebasing: out[0..<n]))
+                _ = h.finalize()
                 let m = table.slip(out, length: n, scratch: scratch)
                 if m == 0 || m > n { return "slip: length \(m) from \(n)" }
                 let s = Array(UnsafeRawBufferPointer(rebasing: out[0..<m]))
