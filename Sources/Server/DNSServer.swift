@@ -211,9 +211,10 @@ public final class DNSServer: Sendable {
         }
         bootstrap = bootstrap
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.maxMessagesPerRead, value: 4)
-            // Small reads bound the work and reply bytes one read burst can produce (a burst of queries
-            // is answered in full before back-pressure can stop reading): ≤ 4 × 4 KiB of queries.
+            // Small reads bound the work and reply bytes one read can produce (all complete queries of
+            // a read are answered before back-pressure can stop reading) and keep the event loop fair
+            // between connections: ≤ 4 KiB of queries per connection per turn.
+            .childChannelOption(.maxMessagesPerRead, value: 1)
             .childChannelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 4096))
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 256 * 1024))
             .childChannelInitializer { channel in
