@@ -124,6 +124,7 @@ let wwwQuestion: [UInt8] = QueryBuilder("www.lab.example", RRType.A).bytes[12...
             let r = try #require(reply, "no reply")
             let p = try #require(LdnsRR.parsePacket(r), "reply does not parse: \(r)")
             #expect(p.rcode == want, "\(p.text)")
+            #expect(!p.ra, "no recursion offered")
             #expect(p.id == 0xABCD || c.packet[0] != 0xAB || p.id == UInt16(c.packet[0]) << 8 | UInt16(c.packet[1]))
         } else {
             #expect(reply == nil, "expected a drop, got \(reply ?? [])")
