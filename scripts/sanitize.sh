@@ -20,9 +20,13 @@ echo "sanitize $kind: build took $(( built - start )) s"
 filter='AnswersTests|ServerTests|HealthTests|AppTests|IntegrationTests|DNSWireTests|ZonesTests|ConfigTests|PolicyTests'
 # detect_leaks=0: the Swift runtime keeps metadata caches for the process lifetime, reported as leaks.
 export ASAN_OPTIONS="detect_leaks=0:log_path=$reports/asan:handle_abort=1"
-export TSAN_OPTIONS="log_path=$reports/tsan:halt_on_error=0:second_deadlock_stack=1"
+# TSan reports contended Synchronization.Mutex sections as races (scripts/sanitize/tsan-mutex-repro.swift);
+# the suppressions name the closures where that happens, nothing else.
+export TSAN_OPTIONS="log_path=$reports/tsan:halt_on_error=0:second_deadlock_stack=1:suppressions=$(pwd)/scripts/sanitize/tsan-suppressions.txt"
 set +e
-swift test --skip-build --sanitize="$kind" --scratch-path "$scratch" --filter "$filter" "$@" 2>&1 | tee "$scratch/test.log" | grep -E "^✘|Test run with|error:" 
+# Two Health tests assert wall-clock bounds under 1 s that the instrumented (2-15x slower) build misses.
+swift test --skip-build --sanitize="$kind" --scratch-path "$scratch" --filter "$filter" \
+  --skip 'cancellationEndsAProbe|firstRoundGivesVerdicts' "$@" 2>&1 | tee "$scratch/test.log" | grep -E "^✘|Test run with|error:" 
 rc=${PIPESTATUS[0]}
 set -e
 echo "sanitize $kind: tests took $(( $(date +%s) - built )) s, exit $rc"
