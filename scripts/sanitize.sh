@@ -18,6 +18,7 @@ swift build --build-tests --sanitize="$kind" --scratch-path "$scratch" 2>&1 | gr
 built=$(date +%s)
 echo "sanitize $kind: build took $(( built - start )) s"
 filter='AnswersTests|ServerTests|HealthTests|AppTests|IntegrationTests|DNSWireTests|ZonesTests|ConfigTests|PolicyTests'
+export GTMD_SANITIZER=$kind   # tests skip RSS bounds under ASan (its quarantine keeps freed memory)
 # detect_leaks=0: the Swift runtime keeps metadata caches for the process lifetime, reported as leaks.
 export ASAN_OPTIONS="detect_leaks=0:log_path=$reports/asan:handle_abort=1"
 # TSan reports contended Synchronization.Mutex sections as races (scripts/sanitize/tsan-mutex-repro.swift);
