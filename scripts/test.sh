@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The one command that runs every test from a clean clone: installs what is missing, builds, tests.
+# The one command that runs every test from a clean clone: installs what is missing, builds, tests,
+# then fuzzes each target briefly (FUZZ_SECONDS per target, default 10; 0 skips; scripts/fuzz.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -8,3 +9,4 @@ swift build --build-tests
 # LabTests (the DR lab, lab/drlab.py: namespaces, unbound, ~90 s) run as root where network namespaces are
 # allowed, and are skipped with the reason otherwise.
 swift test --skip-build "$@"
+if [ "${FUZZ_SECONDS:-10}" != 0 ]; then scripts/fuzz.sh all "${FUZZ_SECONDS:-10}"; fi

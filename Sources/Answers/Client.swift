@@ -18,6 +18,10 @@ public struct ResponderCounters: Sendable {
     public var queries: Int = 0
     public var dropped: Int = 0
     public var truncated: Int = 0
+    /// UDP replies withheld by response rate limiting (not sent at all).
+    public var rrlDropped: Int = 0
+    /// UDP replies replaced by a truncated, empty slip reply (TC=1) by response rate limiting.
+    public var rrlSlipped: Int = 0
     /// Index = rcode (0...15), 16 = BADVERS.
     public var byRcode: (Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int, Int) =
         (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)

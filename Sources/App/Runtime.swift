@@ -57,8 +57,17 @@ public final class GtmdRuntime: Sendable {
         options.tcpMaxConnectionsPerClient = s.tcpMaxConnectionsPerClient
         options.tcpIdleTimeout = s.tcpIdleTimeout
         options.tcpQueryTimeout = s.tcpQueryTimeout
+        options.rateLimit = Self.rateLimitOptions(s.rateLimit)
         self.server = DNSServer(endpoints: s.listen.map { ListenEndpoint(host: $0.host, port: $0.port) },
                                 store: store, options: options, logger: logger)
+    }
+
+    /// `server.rrl` as the server's options (loopback exempt when no exemptions are configured).
+    static func rateLimitOptions(_ r: RateLimitSettings) -> RateLimitOptions {
+        RateLimitOptions(responsesPerSecond: r.responsesPerSecond, window: r.window, slip: r.slip,
+                         ipv4Prefix: r.ipv4Prefix, ipv6Prefix: r.ipv6Prefix,
+                         exempt: r.exempt ?? IPNetwork.loopback,
+                         tableSize: r.tableSize)
     }
 
     func health() -> [String: Bool] {

@@ -51,6 +51,8 @@ public struct ServerSettings: Sendable, Equatable {
     public var tcpMaxConnectionsPerClient: Int = 32
     public var tcpIdleTimeout: Duration = .seconds(10)
     public var tcpQueryTimeout: Duration = .seconds(5)
+    /// `server.rrl` (RateLimit.swift).
+    public var rateLimit = RateLimitSettings()
     public init() {}
 }
 
@@ -88,12 +90,10 @@ public enum ConfigLoader {
 
     /// Reads and validates a config file; returns every problem found.
     public static func load(path: String) -> Result<GtmdConfig, ConfigProblems> {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            return .failure(ConfigProblems([ConfigProblem(file: path, line: nil, path: "", message: "cannot read the file")]))
-        }
-        guard data.count <= maxBytes else {
-            return .failure(ConfigProblems([ConfigProblem(file: path, line: nil, path: "",
-                                                          message: "file is \(data.count) bytes; the limit is \(maxBytes)")]))
+        let data: Data
+        switch readBounded(path: path, maxBytes: maxBytes) {
+        case .success(let d): data = d
+        case .failure(let p): return .failure(ConfigProblems([p]))
         }
         guard let text = String(data: data, encoding: .utf8) else {
             return .failure(ConfigProblems([ConfigProblem(file: path, line: nil, path: "", message: "not UTF-8 text")]))
@@ -116,7 +116,7 @@ public enum ConfigLoader {
             return .failure(ConfigProblems(r.problems))
         }
         if let s = r.mapping(root["server"], "server", allowed: [
-            "listen", "edns_buffer_size", "nsid", "version", "identity", "udp_workers", "udp_socket_buffer", "tcp",
+            "listen", "edns_buffer_size", "nsid", "version", "identity", "udp_workers", "udp_socket_buffer", "tcp", "rrl",
         ]) {
             readServer(s, r, &config.server)
         }
@@ -195,6 +195,7 @@ public enum ConfigLoader {
         if let v = r.string(s["identity"], "server.identity") { out.identity = v }
         if let v = r.int(s["udp_workers"], "server.udp_workers", range: 0...64) { out.udpWorkers = v }
         if let v = r.int(s["udp_socket_buffer"], "server.udp_socket_buffer", range: 0...(256 << 20)) { out.udpSocketBuffer = v }
+        readRateLimit(s["rrl"], r, &out.rateLimit)
         if let t = r.mapping(s["tcp"], "server.tcp", allowed: ["max_connections", "max_connections_per_client",
                                                                 "idle_timeout", "query_timeout"]) {
             if let v = r.int(t["max_connections"], "server.tcp.max_connections", range: 1...100_000) { out.tcpMaxConnections = v }

@@ -76,7 +76,16 @@ public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
         return .success(IPNetwork(base: bits, length: length))
     }
 
+    public init(address: IPAddress, length: Int) { self.init(base: AddressBits(address), length: length) }
+
+    @inline(__always)
     public func contains(_ a: AddressBits) -> Bool { a.family == base.family && a.masked(length) == base }
+
+    /// 127.0.0.0/8 and ::1/128.
+    public static let loopback: [IPNetwork] = [
+        IPNetwork(address: .v4([127, 0, 0, 0]), length: 8),
+        IPNetwork(address: .v6([UInt8](repeating: 0, count: 15) + [1]), length: 128),
+    ]
 
     public var description: String { "\(base.address)/\(length)" }
 }

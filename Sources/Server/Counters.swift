@@ -22,6 +22,8 @@ extension ResponderCounters {
         dropped &+= other.dropped
         truncated &+= other.truncated
         byType.add(other.byType)
+        rrlDropped &+= other.rrlDropped
+        rrlSlipped &+= other.rrlSlipped
         var theirs = other.byRcode
         withUnsafeMutableBytes(of: &byRcode) { mine in
             withUnsafeBytes(of: &theirs) { t in

@@ -152,7 +152,7 @@ public final class DNSServer: Sendable {
         for fd in r.udpFDs {
             let slot = CounterSlot()
             guard let worker = UDPWorker(fd: fd, batchSize: options.udpBatchSize, store: store, slot: slot,
-                                         stop: stopFlag, logger: logger) else {
+                                         stop: stopFlag, logger: logger, rateLimit: options.rateLimit) else {
                 throw ServerError(endpoint: nil, message: "cannot allocate UDP buffers")
             }
             r.udpSlots.append(slot)
@@ -219,7 +219,11 @@ public final class DNSServer: Sendable {
         }
         bootstrap = bootstrap
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
-            .childChannelOption(.maxMessagesPerRead, value: 4)
+            // Small reads bound the work and reply bytes one read can produce (all complete queries of
+            // a read are answered before back-pressure can stop reading) and keep the event loop fair
+            // between connections: ≤ 4 KiB of queries per connection per turn.
+            .childChannelOption(.maxMessagesPerRead, value: 1)
+            .childChannelOption(.recvAllocator, value: FixedSizeRecvByteBufferAllocator(capacity: 4096))
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 32 * 1024, high: 256 * 1024))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture { try tcp.initialize(channel) }

@@ -35,11 +35,13 @@ public struct ServerOptions: Sendable {
     public var tcpQueryTimeout: Duration
     /// Event-loop threads serving TCP (the responder runs on them). 0 = one per core.
     public var tcpThreads: Int
+    /// Response rate limiting of UDP replies (off unless `responsesPerSecond > 0`); see `RateLimitOptions`.
+    public var rateLimit: RateLimitOptions
 
     public init(udpWorkersPerAddress: Int = 0, udpBatchSize: Int = 64, socketBufferSize: Int = 4 << 20,
                 tcpMaxConnections: Int = 512, tcpMaxConnectionsPerClient: Int = 32,
                 tcpIdleTimeout: Duration = .seconds(10), tcpQueryTimeout: Duration = .seconds(5),
-                tcpThreads: Int = 1) {
+                tcpThreads: Int = 1, rateLimit: RateLimitOptions = RateLimitOptions()) {
         self.udpWorkersPerAddress = udpWorkersPerAddress
         self.udpBatchSize = udpBatchSize
         self.socketBufferSize = socketBufferSize
@@ -48,6 +50,7 @@ public struct ServerOptions: Sendable {
         self.tcpIdleTimeout = tcpIdleTimeout
         self.tcpQueryTimeout = tcpQueryTimeout
         self.tcpThreads = tcpThreads
+        self.rateLimit = rateLimit
     }
 }
 

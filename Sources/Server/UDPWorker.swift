@@ -34,9 +34,11 @@ final class UDPWorker {
     private let slot: CounterSlot
     private let stop: StopFlag
     private let logger: Logger
+    private let limiter: ResponseRateLimiter?
 
     /// Returns nil if the batch buffers cannot be allocated.
-    init?(fd: Int32, batchSize: Int, store: AnswerStore, slot: CounterSlot, stop: StopFlag, logger: Logger) {
+    init?(fd: Int32, batchSize: Int, store: AnswerStore, slot: CounterSlot, stop: StopFlag, logger: Logger,
+          rateLimit: RateLimitOptions = RateLimitOptions()) {
         guard let batch = gtmd_batch_new(UInt32(batchSize), UInt32(Self.maxQuerySize),
                                          UInt32(AnswerTable.maxUDPPayload)) else { return nil }
         self.fd = fd
@@ -45,6 +47,7 @@ final class UDPWorker {
         self.slot = slot
         self.stop = stop
         self.logger = logger
+        self.limiter = rateLimit.enabled ? ResponseRateLimiter(rateLimit) : nil
     }
 
     deinit { gtmd_batch_free(batch) }
@@ -69,6 +72,7 @@ final class UDPWorker {
             }
             if n == 0 { continue }
             let table = store.current()
+            let nowMs = limiter == nil ? 0 : ResponseRateLimiter.nowMs()
             // A plain counting loop: a `for in` over a Range goes through an unspecialised generic iterator
             // in debug builds, which allocates.
             var i: UInt32 = 0
@@ -91,7 +95,19 @@ final class UDPWorker {
                 let client = ClientInfo(transport: .udp, family: UInt8(family), address: address, port: port)
                 let query = UnsafeRawBufferPointer(start: gtmd_batch_in(batch, i), count: len)
                 let out = UnsafeMutableRawBufferPointer(start: gtmd_batch_out(batch, i), count: outCap)
-                let replyLength = table.respond(query, into: out, client: client, scratch: scratch)
+                var replyLength = table.respond(query, into: out, client: client, scratch: scratch)
+                if replyLength > 0, let limiter {
+                    switch limiter.check(client: client, reply: UnsafeRawBufferPointer(rebasing: out[0..<replyLength]),
+                                         scratch: scratch, nowMs: nowMs) {
+                    case .send: break
+                    case .drop:
+                        replyLength = 0
+                        scratch.counters.rrlDropped += 1
+                    case .slip:
+                        replyLength = table.slip(out, length: replyLength, scratch: scratch)
+                        scratch.counters.rrlSlipped += 1
+                    }
+                }
                 if replyLength > 0 && replyLength <= outCap {
                     gtmd_batch_set_out_len(batch, i, UInt32(replyLength))
                 }

@@ -72,8 +72,12 @@ struct Reader {
         }
         guard !isDir.boolValue else { problem(whereFile, whereLine, prefix + "is a directory"); return }
         let budget = maxBytes - bytesRead
-        if let size = (try? FileManager.default.attributesOfItem(atPath: fsPath))?[.size] as? NSNumber,
-           size.intValue > budget {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: fsPath)
+        // A FIFO or device would block the reader (or never end): only regular files are zone text.
+        if let type = attributes?[.type] as? FileAttributeType, type != .typeRegular {
+            problem(whereFile, whereLine, prefix + "is not a regular file (a FIFO, device or socket cannot be a zone)"); return
+        }
+        if let size = attributes?[.size] as? NSNumber, size.intValue > budget {
             problem(whereFile, whereLine, prefix + "too big (\(size.intValue) bytes; the limit is \(maxBytes) "
                     + "for the zone and its includes)")
             return

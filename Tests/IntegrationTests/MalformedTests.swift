@@ -67,6 +67,49 @@ let wwwQuestion: [UInt8] = QueryBuilder("www.lab.example", RRType.A).bytes[12...
         var optLen = QueryBuilder("www.lab.example", RRType.A, edns: 1232).bytes
         optLen[optLen.count - 1] = 200   // OPT rdlength past the end
         c.append(Malformed(label: "OPT rdata past the end", packet: optLen, rcode: 1))
+        c.append(Malformed(label: "header only, QDCOUNT 1", packet: header, rcode: 1))
+        var qd0 = header + wwwQuestion; qd0[5] = 0
+        c.append(Malformed(label: "QDCOUNT 0", packet: qd0, rcode: 1))
+        var ar1 = header + wwwQuestion; ar1[11] = 1   // ARCOUNT 1, record cut after its owner and type
+        c.append(Malformed(label: "truncated additional record", packet: ar1 + [0, 0, 1, 0], rcode: 1))
+        var rdlen = header + wwwQuestion; rdlen[11] = 1
+        c.append(Malformed(label: "additional record rdata past the end", packet: rdlen + [0, 0, 1, 0, 1, 0, 0, 0, 60, 0, 9, 1, 2], rcode: 1))
+        var optOwner = header + wwwQuestion; optOwner[11] = 1
+        c.append(Malformed(label: "OPT owner not the root (compressed)", packet: optOwner + [0xC0, 0x0C, 0, 41, 4, 0xD0, 0, 0, 0, 0, 0, 0], rcode: 1))
+        var cutOption = QueryBuilder("www.lab.example", RRType.A, edns: 1232)
+        cutOption.ednsOptions = [(3, [])]
+        var cutBytes = cutOption.bytes; cutBytes[cutBytes.count - 5] = 3   // rdlength 3: option header cut
+        c.append(Malformed(label: "OPT option header cut short", packet: Array(cutBytes.dropLast()), rcode: 1))
+        var optionPast = QueryBuilder("www.lab.example", RRType.A, edns: 1232)
+        optionPast.ednsOptions = [(12, [0, 0])]
+        var pastBytes = optionPast.bytes; pastBytes[pastBytes.count - 3] = 40   // option length 40 > rdata
+        c.append(Malformed(label: "OPT option length past the rdata", packet: pastBytes, rcode: 1))
+        for (label, ecs) in [("ECS IPv4 source prefix 33", [0, 1, 33, 0, 10, 1, 1, 7, 0] as [UInt8]),
+                             ("ECS IPv6 source prefix 129", [0, 2, 129, 0] + Array(repeating: 0x20, count: 17)),
+                             ("ECS scope prefix set in a query", [0, 1, 24, 8, 10, 1, 1]),
+                             ("ECS address longer than the prefix", [0, 1, 8, 0, 10, 0]),
+                             ("ECS address shorter than the prefix", [0, 1, 24, 0, 10]),
+                             ("ECS option shorter than 4 bytes", [0, 1])] {
+            var b = QueryBuilder("www.lab.example", RRType.A, edns: 1232)
+            b.ednsOptions = [(8, ecs)]
+            c.append(Malformed(label: label, packet: b.bytes, rcode: 1))
+        }
+        var twoECS = QueryBuilder("www.lab.example", RRType.A, edns: 1232)
+        twoECS.ednsOptions = [(8, [0, 1, 24, 0, 10, 1, 1]), (8, [0, 1, 24, 0, 10, 1, 2])]
+        c.append(Malformed(label: "two ECS options", packet: twoECS.bytes, rcode: 1))
+        var padded = QueryBuilder("www.lab.example", RRType.A, edns: 1232)
+        padded.ednsOptions = [(12, Array(repeating: 0, count: 3000))]   // large but well-formed OPT: answered
+        c.append(Malformed(label: "3000-byte padding option (well-formed)", packet: padded.bytes, rcode: 0))
+        var badVers = QueryBuilder("www.lab.example", RRType.A, edns: 1232); badVers.ednsVersion = 1
+        c.append(Malformed(label: "EDNS version 1", packet: badVers.bytes, rcode: 16))
+        c.append(Malformed(label: "OPT as the question type", packet: QueryBuilder("www.lab.example", RRType.OPT).bytes, rcode: 1))
+        c.append(Malformed(label: "AXFR over UDP", packet: QueryBuilder("lab.example", RRType.AXFR).bytes, rcode: 5))
+        c.append(Malformed(label: "IXFR", packet: QueryBuilder("lab.example", RRType.IXFR).bytes, rcode: 5))
+        c.append(Malformed(label: "name outside our zones", packet: QueryBuilder("example.com", RRType.A).bytes, rcode: 5))
+        var notify = QueryBuilder("lab.example", RRType.SOA); notify.flags = 0x2000   // opcode NOTIFY
+        c.append(Malformed(label: "opcode NOTIFY", packet: notify.bytes, rcode: 4))
+        var update = QueryBuilder("lab.example", RRType.SOA); update.flags = 0x2800   // opcode UPDATE
+        c.append(Malformed(label: "opcode UPDATE", packet: update.bytes, rcode: 4))
         c.append(Malformed(label: "oversized datagram (5000 bytes)", packet: header + wwwQuestion + Array(repeating: 0, count: 5000), rcode: nil))
         return c
     }()
@@ -81,6 +124,7 @@ let wwwQuestion: [UInt8] = QueryBuilder("www.lab.example", RRType.A).bytes[12...
             let r = try #require(reply, "no reply")
             let p = try #require(LdnsRR.parsePacket(r), "reply does not parse: \(r)")
             #expect(p.rcode == want, "\(p.text)")
+            #expect(!p.ra, "no recursion offered")
             #expect(p.id == 0xABCD || c.packet[0] != 0xAB || p.id == UInt16(c.packet[0]) << 8 | UInt16(c.packet[1]))
         } else {
             #expect(reply == nil, "expected a drop, got \(reply ?? [])")

@@ -204,3 +204,21 @@ let badZones: [BadZone] = [
 extension Result {
     var failure: Failure? { if case .failure(let f) = self { return f } else { return nil } }
 }
+
+@Suite struct SpecialFileTests {
+    /// A FIFO (or a device) named by `$INCLUDE` would block the loader forever: refused at once.
+    @Test func fifoIncludeIsRefused() throws {
+        let dir = try TempZoneDir(["z.zone": head + "$INCLUDE pipe.inc\n"])
+        #expect(mkfifo(dir.path("pipe.inc"), 0o600) == 0)
+        let result = ZoneLoader.load(origin: testOrigin, path: dir.path("z.zone"))
+        guard case .failure(let p) = result else { Issue.record("a FIFO include loaded"); return }
+        #expect(problemLines(p.problems, dir: dir) == ["z.zone:5: $INCLUDE pipe.inc: is not a regular file (a FIFO, device or socket cannot be a zone)"])
+    }
+
+    @Test func deviceAsZoneIsRefused() {
+        guard case .failure(let p) = ZoneLoader.load(origin: testOrigin, path: "/dev/zero") else {
+            Issue.record("/dev/zero loaded"); return
+        }
+        #expect(p.problems.first?.message.contains("is not a regular file") == true, "\(p)")
+    }
+}

@@ -1,0 +1,38 @@
+// swift-tools-version:6.0
+// libFuzzer harness for gtmd (see scripts/fuzz.sh and Fuzz/README.md). A separate package so the normal
+// build never links libFuzzer: Sources/{CLdns,CMaxMindDB,Geo,DNSWire,Zones,Answers,Config} are symlinks to the main
+// package's targets, and `Health` is only CheckSpec.swift (all that Config needs from it), so the fuzz
+// build pulls in Yams and NIOCore, not NIOSSL/NIOPosix. Only gtmd's own targets are instrumented
+// (coverage + AddressSanitizer); the dependencies are built plainly.
+import PackageDescription
+
+let instrument: [SwiftSetting] = [.unsafeFlags(["-sanitize=fuzzer,address", "-O"])]
+
+let package = Package(
+    name: "gtmd-fuzz",
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+    ],
+    targets: [
+        .systemLibrary(name: "CLdns", pkgConfig: "ldns"),
+        .systemLibrary(name: "CMaxMindDB", pkgConfig: "libmaxminddb"),
+        .target(name: "Geo", dependencies: ["CMaxMindDB"], exclude: ["README.md"], swiftSettings: instrument),
+        .target(name: "DNSWire", dependencies: ["CLdns"], exclude: ["README.md"], swiftSettings: instrument),
+        .target(name: "Zones", dependencies: ["DNSWire"], exclude: ["README.md"], swiftSettings: instrument),
+        .target(name: "Answers", dependencies: ["DNSWire", "Zones", "Geo"], exclude: ["README.md"], swiftSettings: instrument),
+        .target(name: "Health", dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+                swiftSettings: instrument),
+        .target(name: "Config", dependencies: ["DNSWire", "Geo", "Health", "Yams"], exclude: ["README.md"],
+                swiftSettings: instrument),
+        .target(name: "CFuzz"),
+        // Linked with libclang_rt.fuzzer_no_main (scripts/fuzz.sh passes its path with -Xlinker).
+        .executableTarget(
+            name: "gtmd-fuzz",
+            dependencies: ["CFuzz", "DNSWire", "Zones", "Answers", "Config"],
+            swiftSettings: instrument,
+            linkerSettings: [.unsafeFlags(["-sanitize=address"])]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

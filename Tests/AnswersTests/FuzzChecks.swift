@@ -1,0 +1,1 @@
+../../Fuzz/Sources/gtmd-fuzz/FuzzChecks.swift

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Coverage-guided fuzzing with libFuzzer (swiftc -sanitize=fuzzer,address) of gtmd's parsers and responder.
+# Usage: scripts/fuzz.sh TARGET|all SECONDS      TARGET: query responder edns zone config
+# Builds the separate fuzz package (Fuzz/), then runs each target for SECONDS seconds from its committed
+# seeds (Fuzz/corpus/TARGET) plus the inputs found by earlier runs (.build/fuzz/corpus/TARGET, not
+# committed). Prints one line per target: executions, exec/s, coverage (libFuzzer cov: edges, ft: features),
+# corpus size. A crash or failed property stops that target, leaves the input in .build/fuzz/crashes/,
+# and makes the script exit 1: commit the input to Fuzz/regressions/TARGET/ (the normal test suite replays
+# it, Tests/AnswersTests/FuzzReplayTests.swift) and fix the bug.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+target=${1:-all}; seconds=${2:-20}
+all=(query responder edns zone config)
+if [ "$target" = all ]; then targets=("${all[@]}"); else targets=("$target"); fi
+for t in "${targets[@]}"; do
+  case " ${all[*]} " in *" $t "*) ;; *) echo "fuzz: unknown target '$t' (one of: ${all[*]} all)" >&2; exit 2;; esac
+done
+start=$(date +%s)
+# libFuzzer's driver without its main() (SwiftPM renames executables' entry points), plus its C++ runtime.
+libfuzzer=$(ls "$(dirname "$(readlink -f "$(command -v swift)")")"/../lib/clang/*/lib/linux/libclang_rt.fuzzer_no_main-x86_64.a | head -n 1)
+bin=$(swift build --package-path Fuzz --show-bin-path)/gtmd-fuzz
+rm -f "$bin"
+swift build --package-path Fuzz --product gtmd-fuzz -Xlinker "$libfuzzer" -Xlinker -lstdc++ 2>&1 \
+  | grep -E "error:|Build complete" || true
+[ -x "$bin" ] || { echo "fuzz: build failed (run: swift build --package-path Fuzz)" >&2; exit 1; }
+echo "fuzz: build took $(( $(date +%s) - start )) s"
+mkdir -p .build/fuzz/crashes .build/fuzz/logs
+failed=0
+for t in "${targets[@]}"; do
+  work=.build/fuzz/corpus/$t; mkdir -p "$work"
+  case $t in zone|config) maxlen=8192;; *) maxlen=1500;; esac
+  log=.build/fuzz/logs/$t.log
+  set +e
+  GTMD_FUZZ_TARGET=$t GTMD_FUZZ_ZONES="$root/zones" ASAN_OPTIONS=detect_leaks=0 \
+    "$bin" -max_total_time="$seconds" -max_len=$maxlen -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    -artifact_prefix=".build/fuzz/crashes/$t-" "$work" "Fuzz/corpus/$t" "Fuzz/regressions/$t" >"$log" 2>&1
+  rc=$?
+  set -e
+  execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
+  rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
+  last=$(grep -E '^#[0-9]+' "$log" | tail -n 1)
+  cov=$(sed -n 's/.* cov: \([0-9]*\).*/\1/p' <<<"$last"); ft=$(sed -n 's/.* ft: \([0-9]*\).*/\1/p' <<<"$last")
+  corp=$(sed -n 's/.* corp: \([0-9]*\/[0-9A-Za-z]*\).*/\1/p' <<<"$last")
+  printf 'fuzz %-9s %4ss  execs %-9s exec/s %-7s cov %-5s ft %-6s corpus %s\n' "$t" "$seconds" "$execs" "$rate" "$cov" "$ft" "$corp"
+  if [ $rc -ne 0 ]; then
+    failed=1
+    echo "fuzz $t: FAILED (exit $rc); log: $log" >&2
+    grep -E 'gtmd-fuzz|ERROR|SUMMARY|Test unit written' "$log" | head -n 8 >&2 || true
+  fi
+done
+echo "fuzz: total $(( $(date +%s) - start )) s"
+exit $failed
