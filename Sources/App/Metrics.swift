@@ -61,6 +61,12 @@ public enum Metrics {
             counter("gtmd_dns_truncated_total", "DNS responses cut to fit and sent with TC set", [("protocol", proto)], c.truncated)
             counter("gtmd_dns_dropped_total", "DNS packets dropped without a reply (malformed, QR set, oversized)",
                     [("protocol", proto)], c.dropped)
+            if proto == "udp" {
+                counter("gtmd_rrl_responses_total", "UDP responses withheld by response rate limiting, by action (drop, or slip: sent empty with TC)",
+                        [("action", "drop")], c.rrlDropped)
+                counter("gtmd_rrl_responses_total", "UDP responses withheld by response rate limiting, by action (drop, or slip: sent empty with TC)",
+                        [("action", "slip")], c.rrlSlipped)
+            }
         }
         gauge("gtmd_answer_table_generation", "Generation of the answer table being served (rises on every publish)", [],
               Double(m.generation))

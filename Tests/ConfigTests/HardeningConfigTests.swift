@@ -38,8 +38,8 @@ import TestSupport
     }
 
     @Test(arguments: [
-        ("server:\n  rrl:\n    exempt: [10.0.0.1/8]\n", "t.yaml:3: server.rrl.exempt[0]: '10.0.0.1/8' is not an address block"),
-        ("server:\n  rrl:\n    exempt: [10.0.0.0/33]\n", "server.rrl.exempt[0]: '10.0.0.0/33' is not an address block"),
+        ("server:\n  rrl:\n    exempt: [10.0.0.1/8]\n", "t.yaml:3: server.rrl.exempt[0]: '10.0.0.1/8' has bits set beyond /8 (did you mean 10.0.0.0/8?)"),
+        ("server:\n  rrl:\n    exempt: [10.0.0.0/33]\n", "server.rrl.exempt[0]: '10.0.0.0/33': prefix length must be 0...32"),
         ("server:\n  rrl:\n    slip: 11\n", "t.yaml:3: server.rrl.slip: 11 is out of range 0...10"),
         ("server:\n  rrl:\n    ipv4_prefix: 4\n", "server.rrl.ipv4_prefix: 4 is out of range 8...32"),
         ("server:\n  rrl:\n    window: 0s\n", "server.rrl.window: 0s is out of range"),

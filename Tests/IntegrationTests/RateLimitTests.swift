@@ -112,6 +112,15 @@ func rateLimitConfig(_ rrl: String) throws -> String {
         let excess = Self.flood - full.count
         #expect(slips.count >= excess / 2 - 20 && slips.count <= excess / 2 + 20, "slips \(slips.count) of \(excess)")
         #expect(replies.count < Self.flood)
+        // /metrics counts what was withheld (counters are published per batch: poll).
+        try waitFor("rrl metrics", timeout: 5, interval: 0.1) {
+            let m = try server.control("GET", "/metrics").body
+            func value(_ action: String) -> Int? {
+                m.split(separator: "\n").first { $0.hasPrefix("gtmd_rrl_responses_total") && $0.contains("action=\"\(action)\"") }
+                    .flatMap { Int(Double($0.split(separator: " ").last ?? "") ?? -1) }
+            }
+            return (value("slip") ?? -1) >= slips.count && slips.count > 0 && (value("drop") ?? 0) + slips.count + full.count >= Self.flood * 9 / 10
+        }
 
         // A client that retries over TCP is answered (TCP is never limited).
         let tcp = try dig("mail.lab.example", port: server.port, ["+tcp"])
