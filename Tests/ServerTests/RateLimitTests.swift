@@ -9,18 +9,23 @@ import Glibc
 import Musl
 #endif
 
+/// A server with an empty table (every query REFUSED) behind RRL of 5/s, window 1 s, no exemptions,
+/// and a UDP client of it.
+func limitedServer(slip: Int) throws -> (DNSServer, UDPClient) {
+    let rrl = RateLimitOptions(responsesPerSecond: 5, window: 1, slip: slip, exempt: [])
+    let server = DNSServer(endpoints: [ListenEndpoint(host: "127.0.0.1", port: 0)], store: AnswerStore(AnswerTable.empty()),
+                           options: ServerOptions(udpWorkersPerAddress: 1, rateLimit: rrl))
+    let bound = try server.start()
+    do { return (server, try UDPClient(host: bound[0].host, port: bound[0].port)) } catch { server.stop(); throw error }
+}
+
 @Suite struct RateLimitTests {
     /// An empty table (every query REFUSED) behind RRL of 5/s with no exemptions: a burst of 100
     /// identical queries gets 5 answers, every excess reply is either dropped or slipped (slip 2), and
     /// `counters()` reports both.
     @Test func burstIsLimitedAndCounted() throws {
-        let rrl = RateLimitOptions(responsesPerSecond: 5, window: 1, slip: 2, exempt: [])
-        let server = DNSServer(endpoints: [ListenEndpoint(host: "127.0.0.1", port: 0)],
-                               store: AnswerStore(AnswerTable.empty()),
-                               options: ServerOptions(udpWorkersPerAddress: 1, rateLimit: rrl))
-        let bound = try server.start()
+        let (server, client) = try limitedServer(slip: 2)
         defer { server.stop() }
-        let client = try UDPClient(host: bound[0].host, port: bound[0].port)
         let sent = 100
         for id in 0..<sent { try client.send(makeQuery(id: UInt16(id))) }
         var full = 0, slipped = 0, reads = 0
@@ -69,13 +74,8 @@ import Musl
     /// Errors (here REFUSED for names outside every zone) share one bucket per network whatever the
     /// name, so a flood of random names is limited too.
     @Test func refusedRepliesForRandomNamesShareABucket() throws {
-        let rrl = RateLimitOptions(responsesPerSecond: 5, window: 1, slip: 0, exempt: [])
-        let server = DNSServer(endpoints: [ListenEndpoint(host: "127.0.0.1", port: 0)],
-                               store: AnswerStore(AnswerTable.empty()),
-                               options: ServerOptions(udpWorkersPerAddress: 1, rateLimit: rrl))
-        let bound = try server.start()
+        let (server, client) = try limitedServer(slip: 0)
         defer { server.stop() }
-        let client = try UDPClient(host: bound[0].host, port: bound[0].port)
         for id in 0..<60 {
             var q: [UInt8] = [UInt8(id >> 8), UInt8(id & 0xFF), 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]
             let label = Array("r\(id)".utf8)
