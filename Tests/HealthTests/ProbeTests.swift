@@ -230,8 +230,9 @@ struct ProbeTests {
         let start = ContinuousClock.now
         task.cancel()
         let r = try await task.value
+        // Ended by the cancel: the 10 s timeout would say "timeout". (The elapsed time is only bounded below
+        // the timeout: under a loaded parallel test run the event loop can take seconds to get to it.)
         #expect(!r.ok && r.reason == "cancelled")
-        // Ended by the cancel, not by the 10 s timeout (loose bound for loaded CI machines).
-        #expect(ContinuousClock.now - start < .seconds(5))
+        #expect(ContinuousClock.now - start < .seconds(9))
     }
 }
