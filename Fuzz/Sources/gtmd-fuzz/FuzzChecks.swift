@@ -33,9 +33,20 @@ public final class FuzzChecks: @unchecked Sendable {  // all mutable state is to
             }
         }
         precondition(zones.count == 2, "fuzz: cannot load the lab zones from \(zonesDirectory)")
+        // A nearest-region service (two regions, nested and IPv6 rules) so per-region answers, client
+        // location by source and ECS, and the ECS scope echo are fuzzed too.
+        func net(_ s: String) -> IPNetwork { try! IPNetwork.parse(s).get() }
+        let locator = Locator(regions: [Region(name: "a", latitude: 50.1, longitude: 8.7), Region(name: "b", latitude: 53.3, longitude: -6.3)],
+                              rules: [(net("10.1.0.0/16"), 0), (net("10.2.0.0/16"), 1), (net("10.2.128.0/17"), 0),
+                                      (net("2001:db8::/32"), 1), (net("127.0.0.0/8"), 1)])
         let options = ResponseOptions(ednsBufferSize: UInt16(Self.ednsBufferSize), nsid: Array("fuzz".utf8),
-                                      versionText: "gtmd", identityText: "fuzz")
-        table = AnswerTableBuilder(options: options).build(zones: zones)
+                                      versionText: "gtmd", identityText: "fuzz", locator: locator)
+        let near = try! DNSName("near.lab.example.")
+        let nearest = AnswerTableBuilder.Dynamic(variants: [
+            [ResourceRecord(owner: near, type: RRType.A, ttl: 30, rdata: [192, 0, 2, 1])],
+            [ResourceRecord(owner: near, type: RRType.AAAA, ttl: 5, rdata: [0x20, 0x01, 0x0d, 0xb8] + [UInt8](repeating: 0, count: 11) + [1])],
+        ], byRegion: true, useECS: true)
+        table = AnswerTableBuilder(options: options).build(zones: zones, dynamic: [near: nearest])
     }
 
     public func check(_ target: FuzzTarget, _ data: [UInt8]) -> String? {
@@ -88,7 +99,9 @@ public final class FuzzChecks: @unchecked Sendable {  // all mutable state is to
         let udpLimit = parsed == .ok && f.hasEDNS ? max(512, min(Int(f.ednsUDPSize), Self.ednsBufferSize)) : 512
         for transport in [ClientInfo.Transport.udp, .tcp] {
             let out = transport == .udp ? udpOut : tcpOut
-            let client = ClientInfo(transport: transport, family: 4, address: (0x7F00_0001 << 32, 0), port: 5353)
+            // The source decides the region of near.lab.example when the query has no ECS: vary it.
+            let source: UInt64 = data.count % 2 == 0 ? 0x7F00_0001 : 0x0A02_C801   // 127.0.0.1 (b), 10.2.200.1 (a)
+            let client = ClientInfo(transport: transport, family: 4, address: ((source << 32).bigEndian, 0), port: 5353)
             let n = data.withUnsafeBytes { table.respond($0, into: out, client: client, scratch: scratch) }
             if n == 0 {
                 if parsed != .drop { return "\(transport): no reply to a packet the parser did not drop (\(parsed))" }
@@ -99,6 +112,14 @@ public final class FuzzChecks: @unchecked Sendable {  // all mutable state is to
             if n > limit { return "\(transport): reply of \(n) bytes over the limit \(limit)" }
             let reply = Array(UnsafeRawBufferPointer(rebasing: out[0..<n]))
             if let e = checkReply(reply, query: data, what: "\(transport)") { return e }
+            // RFC 7871: a reply with an OPT to a query with ECS echoes family, source prefix and address; scope ≤ source.
+            if parsed == .ok, f.hasECS, let opt = LdnsRR.parsePacket(reply)?.edns {
+                guard let o = opt.option(8) else { return "\(transport): ECS not echoed" }
+                let src = Int(f.ecsSourcePrefix)
+                if o.count != 4 + (src + 7) / 8 || (UInt16(o[0]) << 8 | UInt16(o[1])) != f.ecsFamily || Int(o[2]) != src || Int(o[3]) > src {
+                    return "\(transport): bad ECS echo \(o) for family \(f.ecsFamily) /\(src)"
+                }
+            }
             if transport == .udp {
                 // The RRL key reads the reply and the scratch: must stay in bounds (ASan) for any reply.
                 var h = Hasher()
