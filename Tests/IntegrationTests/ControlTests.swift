@@ -83,10 +83,14 @@ import TestSupport
         }
         #expect(svc?["ttl"] as? Int == 5)
         #expect(svc?["degraded"] as? Bool == true)
-        #expect((svc?["reason"] as? String)?.contains("primary unavailable") == true, "\(svc ?? [:])")
+        // The current reason is the latest decision's ("primary unavailable ..." at the switch, "standby is the
+        // first available pool" on any later publish); the switch keeps its reason in last_failover.
+        #expect((svc?["reason"] as? String).map { $0.contains("primary unavailable") || $0.contains("standby is the first available pool") } == true,
+                "\(svc ?? [:])")
         #expect(svc?["switches"] as? Int == 1)
         let last = svc?["last_failover"] as? [String: Any]
         #expect(last?["from"] as? String == "primary" && last?["stale_ttl"] as? Int == 30, "\(last ?? [:])")
+        #expect((last?["reason"] as? String)?.contains("primary unavailable") == true, "\(last ?? [:])")
         let pools = s["pools"] as? [[String: Any]] ?? []
         let primary = pools.first { $0["name"] as? String == "primary" }
         #expect(primary?["available"] as? Bool == false)
