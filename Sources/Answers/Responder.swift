@@ -118,20 +118,11 @@ extension AnswerTable {
     func clientRegion(useECS: Bool, scratch: QueryScratch) -> Int {
         guard let locator = options.locator else { return 0 }
         let q = scratch.fields
-        if useECS && q.hasECS {
-            let family: UInt8 = q.ecsFamily == 1 ? 4 : 6
-            let bits = locator.ecsBits(family: family, sourcePrefix: Int(q.ecsSourcePrefix))
-            if bits > 0 {
-                let a = AddressBits(family: family, hi: q.ecsAddress.0, lo: q.ecsAddress.1).masked(bits)
-                let (region, scope) = locator.locate(a, bits: bits)
-                scratch.ecsScope = UInt8(scope)
-                return region
-            }
-        }
-        let c = scratch.client
-        let a = AddressBits(family: c.family == 4 ? 4 : 6, hi: UInt64(bigEndian: c.address.0), lo: UInt64(bigEndian: c.address.1))
-        let source = (c.family == 4 ? a.masked(32) : a).unmapped
-        return locator.locate(source, bits: source.width).region
+        let ecs = useECS && q.hasECS ? AddressBits(family: q.ecsFamily == 1 ? 4 : 6, hi: q.ecsAddress.0, lo: q.ecsAddress.1) : nil
+        let (a, bits, byECS) = locator.clientAddress(source: scratch.client.addressBits, ecs: ecs, ecsPrefix: Int(q.ecsSourcePrefix))
+        let (region, scope) = locator.locate(a, bits: bits)
+        if byECS { scratch.ecsScope = UInt8(scope) }
+        return region
     }
 
     func lookupChaos(_ q: QueryFields, scratch: QueryScratch) -> Int {

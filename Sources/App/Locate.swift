@@ -9,16 +9,14 @@ public enum Locate {
     /// the query carries one with a non-zero prefix, else the source address. Mirrors the responder.
     public static func location(_ locator: Locator, source: IPAddress, ecs: IPNetwork?, useECS: Bool)
         -> (location: Locator.Location, by: String) {
-        if useECS, let ecs, ecs.length > 0 {
-            let bits = locator.ecsBits(family: ecs.base.family, sourcePrefix: ecs.length)
-            if bits > 0 {
-                let capped = bits < ecs.length ? " (source prefix /\(ecs.length) capped to /\(bits))" : ""
-                return (locator.explain(ecs.base.masked(bits), bits: bits), "ECS \(ecs)\(capped)")
-            }
+        let (address, bits, byECS) = locator.clientAddress(source: AddressBits(source), ecs: useECS ? ecs?.base : nil,
+                                                           ecsPrefix: ecs?.length ?? 0)
+        let location = locator.explain(address, bits: bits)
+        if byECS, let ecs {
+            return (location, "ECS \(ecs)" + (bits < ecs.length ? " (source prefix /\(ecs.length) capped to /\(bits))" : ""))
         }
-        let a = AddressBits(source).unmapped
         let why = ecs == nil ? "source address \(source)" : (useECS ? "source address \(source) (ECS prefix 0)" : "source address \(source) (service ignores ECS)")
-        return (locator.explain(a, bits: a.width), why)
+        return (location, why)
     }
 
     public struct Request: Sendable {

@@ -105,14 +105,14 @@ public final class GeoDatabase: @unchecked Sendable {  // the MMDB_s is never wr
         entry.found = true
         var e = result.entry
         var data = MMDB_entry_data_s()
-        if MMDB_aget_value(&e, &data, countryPath) == MMDB_SUCCESS, data.has_data, data.type == UInt32(MMDB_DATA_TYPE_UTF8_STRING),
-           data.data_size == 2, let s = data.utf8_string {
-            entry.country = UInt16(UInt8(bitPattern: s[0]) & 0xDF) << 8 | UInt16(UInt8(bitPattern: s[1]) & 0xDF)
+        /// A two-letter code as upper-case ASCII packed big-endian, 0 when absent or not two letters long.
+        func code(_ path: UnsafeMutablePointer<UnsafePointer<CChar>?>) -> UInt16 {
+            guard MMDB_aget_value(&e, &data, path) == MMDB_SUCCESS, data.has_data, data.type == UInt32(MMDB_DATA_TYPE_UTF8_STRING),
+                  data.data_size == 2, let s = data.utf8_string else { return 0 }
+            return UInt16(UInt8(bitPattern: s[0]) & 0xDF) << 8 | UInt16(UInt8(bitPattern: s[1]) & 0xDF)
         }
-        if MMDB_aget_value(&e, &data, continentPath) == MMDB_SUCCESS, data.has_data, data.type == UInt32(MMDB_DATA_TYPE_UTF8_STRING),
-           data.data_size == 2, let s = data.utf8_string {
-            entry.continent = UInt16(UInt8(bitPattern: s[0]) & 0xDF) << 8 | UInt16(UInt8(bitPattern: s[1]) & 0xDF)
-        }
+        entry.country = code(countryPath)
+        entry.continent = code(continentPath)
         func number(_ path: UnsafeMutablePointer<UnsafePointer<CChar>?>) -> Double? {
             guard MMDB_aget_value(&e, &data, path) == MMDB_SUCCESS, data.has_data else { return nil }
             if data.type == UInt32(MMDB_DATA_TYPE_DOUBLE) { return data.double_value }

@@ -34,15 +34,45 @@ public final class Locator: Sendable {
         min(sourcePrefix, family == 4 ? ecsMaxPrefix4 : ecsMaxPrefix6)
     }
 
+    /// Which address locates a client, and how many of its bits: the ECS address cut to the bits used
+    /// (source prefix capped) when the query has ECS with a usable prefix, else the source address (an
+    /// IPv4-mapped IPv6 source as IPv4). The one rule for the responder, `gtmd locate` and `/explain`.
+    @inline(__always)
+    public func clientAddress(source: AddressBits, ecs: AddressBits?, ecsPrefix: Int) -> (address: AddressBits, bits: Int, byECS: Bool) {
+        if let ecs {
+            let bits = ecsBits(family: ecs.family, sourcePrefix: ecsPrefix)
+            if bits > 0 { return (ecs.masked(bits), bits, true) }
+        }
+        let s = source.unmapped
+        return (s, s.width, false)
+    }
+
+    /// What decided a client's region: the matching rule's index (-1 for none), else the database entry
+    /// (nil without a database) and how it was mapped (see `regionOf`; nil when it was not).
+    struct Resolution {
+        var region: Int
+        var scope: Int
+        var rule: Int32
+        var entry: GeoDatabase.Entry? = nil
+        var how: Int? = nil
+    }
+
+    @inline(__always)
+    func resolve(_ a: AddressBits, bits: Int) -> Resolution {
+        let m = trie.lookup(a, bits: bits)
+        if m.value >= 0 { return Resolution(region: rules[Int(m.value)].region, scope: m.scope, rule: m.value) }
+        guard let db = database else { return Resolution(region: defaultRegion, scope: m.scope, rule: -1) }
+        let e = db.lookup(a.masked(bits))
+        let mapped = regionOf(e)
+        return Resolution(region: mapped?.region ?? defaultRegion, scope: min(bits, max(m.scope, e.netmask)), rule: -1,
+                          entry: e, how: mapped?.how)
+    }
+
     /// The client region for the first `bits` bits of `a`, and the ECS scope that answer is valid for.
     @inline(__always)
     public func locate(_ a: AddressBits, bits: Int) -> (region: Int, scope: Int) {
-        let m = trie.lookup(a, bits: bits)
-        if m.value >= 0 { return (rules[Int(m.value)].region, m.scope) }
-        guard let db = database else { return (defaultRegion, m.scope) }
-        let e = db.lookup(a.masked(bits))
-        let scope = min(bits, max(m.scope, e.netmask))
-        return (regionOf(e)?.region ?? defaultRegion, scope)
+        let r = resolve(a, bits: bits)
+        return (r.region, r.scope)
     }
 
     @inline(__always)
@@ -64,29 +94,24 @@ public final class Locator: Sendable {
     }
 
     public func explain(_ a: AddressBits, bits: Int) -> Location {
-        let (region, scope) = locate(a, bits: bits)
-        let queried = IPNetwork(base: a, length: bits)
-        let m = trie.lookup(a, bits: bits)
+        let r = resolve(a, bits: bits)
         var source: String
-        if m.value >= 0 {
-            source = "network rule \(rules[Int(m.value)].network)"
-        } else if let db = database {
-            let e = db.lookup(a.masked(bits))
-            if let (_, how) = regionOf(e) {
-                switch how {
-                case 0: source = "database \(db.path): country \(GeoDatabase.codeText(e.country))"
-                case 1: source = "database \(db.path): continent \(GeoDatabase.codeText(e.continent))"
-                default: source = "database \(db.path): coordinates \(e.latitude!),\(e.longitude!), nearest region"
-                }
-                source += " (network /\(e.netmask))"
-            } else if e.found {
-                source = "database \(db.path) has country \(GeoDatabase.codeText(e.country)), continent \(GeoDatabase.codeText(e.continent)) and no coordinates, none mapped: default region"
-            } else {
-                source = "no network rule, not in database \(db.path): default region"
+        if r.rule >= 0 {
+            source = "network rule \(rules[Int(r.rule)].network)"
+        } else if let db = database, let e = r.entry {
+            switch r.how {
+            case 0?: source = "database \(db.path): country \(GeoDatabase.codeText(e.country)) (network /\(e.netmask))"
+            case 1?: source = "database \(db.path): continent \(GeoDatabase.codeText(e.continent)) (network /\(e.netmask))"
+            case 2?: source = "database \(db.path): coordinates \(e.latitude!),\(e.longitude!), nearest region (network /\(e.netmask))"
+            default:
+                source = e.found
+                    ? "database \(db.path) has country \(GeoDatabase.codeText(e.country)), continent \(GeoDatabase.codeText(e.continent)) and no coordinates, none mapped: default region"
+                    : "no network rule, not in database \(db.path): default region"
             }
         } else {
             source = "no network rule matches: default region"
         }
-        return Location(address: queried, region: region, regionName: regions[region].name, scope: scope, source: source)
+        return Location(address: IPNetwork(base: a, length: bits), region: r.region, regionName: regions[r.region].name,
+                        scope: r.scope, source: source)
     }
 }

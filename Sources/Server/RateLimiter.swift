@@ -81,9 +81,7 @@ final class ResponseRateLimiter {
 
     /// Decides whether the reply `respond` just wrote for `client` may go out.
     func check(client: ClientInfo, reply: UnsafeRawBufferPointer, scratch: QueryScratch, nowMs: Int64) -> Verdict {
-        let raw = AddressBits(family: client.family == 4 ? 4 : 6, hi: UInt64(bigEndian: client.address.0),
-                              lo: UInt64(bigEndian: client.address.1))
-        let a = client.family == 4 ? raw.masked(32) : raw
+        let a = client.addressBits
         var e = 0
         while e < exempt.count {
             if exempt[e].contains(a) { return .send }
