@@ -101,15 +101,16 @@ let t0 = Date(timeIntervalSince1970: 1_800_000_000)
     }
 }
 
+/// One policy decision for `s` at `t0 + t` with the listed targets down.
+func step(_ s: ServiceConfig, _ state: ServiceState, down: [String], overrides: [Override] = [], at t: Double) -> Decision {
+    let o = OverrideSet(overrides)
+    let views = Policy.views(pools: [primary, standby, third], health: health(down: down), overrides: o)
+    return Policy.decide(service: s, views: views, overrides: o, state: state, now: t0.addingTimeInterval(t))
+}
+
 /// Sequences over time: failback modes, hold-down, minimum switch interval.
 @Suite struct FailbackSequences {
     let allPrimaryDown = ["primary/192.0.2.1", "primary/192.0.2.2", "primary/192.0.2.3"]
-
-    func step(_ s: ServiceConfig, _ state: ServiceState, down: [String], overrides: [Override] = [], at t: Double) -> Decision {
-        let o = OverrideSet(overrides)
-        let views = Policy.views(pools: [primary, standby, third], health: health(down: down), overrides: o)
-        return Policy.decide(service: s, views: views, overrides: o, state: state, now: t0.addingTimeInterval(t))
-    }
 
     @Test func autoFailbackImmediately() {
         let s = service()
@@ -241,9 +242,7 @@ let t0 = Date(timeIntervalSince1970: 1_800_000_000)
     }
 
     func step(_ state: ServiceState, down: [String], overrides: [Override] = [], at t: Double) -> Decision {
-        let o = OverrideSet(overrides)
-        let views = Policy.views(pools: [primary, standby, third], health: health(down: down), overrides: o)
-        return Policy.decide(service: nearest(), views: views, overrides: o, state: state, now: t0.addingTimeInterval(t))
+        PolicyTests.step(nearest(), state, down: down, overrides: overrides, at: t)
     }
 
     @Test func eachRegionFailsOverOnItsOwn() throws {
