@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one command that runs every test from a clean clone: installs what is missing, builds, tests,
-# then fuzzes each target briefly (FUZZ_SECONDS per target, default 10; 0 skips; scripts/fuzz.sh).
+# then fuzzes each target deterministically: the committed inputs replayed, then a fixed seed and a fixed number of
+# inputs per target (scripts/fuzz.sh --ci; FUZZ=0 skips). Exploratory fuzzing with fresh seeds: scripts/fuzz.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
@@ -9,4 +10,5 @@ swift build --build-tests
 # LabTests (the DR lab, lab/drlab.py: namespaces, unbound, ~90 s) run as root where network namespaces are
 # allowed, and are skipped with the reason otherwise.
 swift test --skip-build "$@"
-if [ "${FUZZ_SECONDS:-10}" != 0 ]; then scripts/fuzz.sh all "${FUZZ_SECONDS:-10}"; fi
+# FUZZ=0 (or the older FUZZ_SECONDS=0) skips it.
+if [ "${FUZZ:-1}" != 0 ] && [ "${FUZZ_SECONDS:-1}" != 0 ]; then scripts/fuzz.sh --ci; fi

@@ -87,8 +87,11 @@ public enum OverrideStore {
     public static func expiry(for duration: String?, until: Date?, now: Date) throws(OverrideError) -> Date? {
         if duration != nil && until != nil { throw OverrideError("give 'for' or 'until', not both") }
         if let f = duration {
-            guard let d = parseDuration(f), d > .zero else { throw OverrideError("for '\(f)' is not a duration (e.g. 30m, 2h)") }
-            return now.addingTimeInterval(Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18)
+            switch DurationText.parse(f) {
+            case .failure(let why): throw OverrideError("for '\(f)' \(why)")
+            case .success(let d) where d <= .zero: throw OverrideError("for '\(f)' must be longer than 0s")
+            case .success(let d): return now.addingTimeInterval(Double(DurationText.milliseconds(d)) / 1000)
+            }
         }
         if let u = until {
             guard u > now else { throw OverrideError("until \(ISO8601DateFormatter().string(from: u)) is in the past") }

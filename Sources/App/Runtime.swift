@@ -201,7 +201,8 @@ struct ControlLoop: Service {
                 while !Task.isCancelled {
                     var sleep = ControlLoop.stateFileCheck
                     if let n = publisher.nextEvaluation {
-                        let due = Duration.milliseconds(Int64(max(0, n.timeIntervalSinceNow) * 1000) + 1)
+                        // Clamped before the conversion: a far-future expiry (state file, API) must not trap.
+                        let due = Duration.milliseconds(Int64(min(max(0, n.timeIntervalSinceNow), 86_400) * 1000) + 1)
                         sleep = min(sleep, due)
                     }
                     do { try await Task.sleep(for: sleep) } catch { return }

@@ -5,7 +5,8 @@ extension YAMLReader {
     public func double(_ node: Node?, _ path: String, range: ClosedRange<Double>) -> Double? {
         guard let node else { return nil }
         guard let s = node.scalar?.string, let v = Double(s), v.isFinite else {
-            problem(node, path, "expected a number"); return nil
+            problem(node, path, "'\(node.scalar?.string ?? "")' is not a finite number (allowed: \(range.lowerBound)...\(range.upperBound))")
+            return nil
         }
         guard range.contains(v) else { problem(node, path, "\(s) is out of range \(range.lowerBound)...\(range.upperBound)"); return nil }
         return v

@@ -72,7 +72,15 @@ public final class YAMLReader {
 
     public func int(_ node: Node?, _ path: String, range: ClosedRange<Int>) -> Int? {
         guard let s = string(node, path) else { return nil }
-        guard let v = Int(s) else { problem(node, path, "'\(s)' is not a whole number"); return nil }
+        guard let v = Int(s) else {
+            let digits = s.drop { $0 == "-" || $0 == "+" }
+            if !digits.isEmpty, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber), s.count - digits.count <= 1 {
+                problem(node, path, "\(s) is out of range \(range.lowerBound)...\(range.upperBound)")
+            } else {
+                problem(node, path, "'\(s)' is not a whole number (allowed: \(range.lowerBound)...\(range.upperBound))")
+            }
+            return nil
+        }
         guard range.contains(v) else {
             problem(node, path, "\(v) is out of range \(range.lowerBound)...\(range.upperBound)"); return nil
         }
@@ -88,11 +96,15 @@ public final class YAMLReader {
         }
     }
 
-    /// Durations: `500ms`, `2s`, `1m`, `1h`, `1d`, or a plain number of seconds.
+    /// Durations: `500ms`, `2s`, `1m`, `1h`, `1d`, or a plain number of seconds (`DurationText`).
     public func duration(_ node: Node?, _ path: String, range: ClosedRange<Duration>) -> Duration? {
         guard let s = string(node, path) else { return nil }
-        guard let d = parseDuration(s) else {
-            problem(node, path, "'\(s)' is not a duration (examples: 500ms, 2s, 1m)"); return nil
+        let d: Duration
+        switch DurationText.parse(s) {
+        case .success(let v): d = v
+        case .failure(let f):
+            problem(node, path, "'\(s)' \(f) (allowed here: \(format(range.lowerBound))...\(format(range.upperBound)))")
+            return nil
         }
         guard range.contains(d) else {
             problem(node, path, "\(s) is out of range \(format(range.lowerBound))...\(format(range.upperBound))"); return nil
@@ -107,23 +119,3 @@ public final class YAMLReader {
         return items.enumerated().compactMap { string($1, "\(path)[\($0)]") }
     }
 }
-
-public func parseDuration(_ text: String) -> Duration? {
-    let s = text.trimmingCharacters(in: .whitespaces)
-    let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
-    for (u, mult) in units where s.hasSuffix(u) {
-        let num = s.dropLast(u.count)
-        if u == "s" && num.hasSuffix("m") { continue }
-        guard let v = Double(num), v >= 0, v.isFinite else { return nil }
-        return .milliseconds(Int64((v * mult * 1000).rounded()))
-    }
-    guard let v = Double(s), v >= 0, v.isFinite else { return nil }
-    return .milliseconds(Int64((v * 1000).rounded()))
-}
-
-public func format(_ d: Duration) -> String {
-    let ms = d.components.seconds * 1000 + d.components.attoseconds / 1_000_000_000_000_000
-    if ms % 1000 != 0 { return "\(ms)ms" }
-    return "\(ms / 1000)s"
-}
-

@@ -465,7 +465,8 @@ func errnoReason(_ code: CInt) -> String {
 
 /// `3d 4h`, `5h 10m`, `12m`, `40s`.
 func formatRemaining(_ seconds: Double) -> String {
-    let s = Int(seconds.rounded(.down))
+    // Clamped before the conversion (a certificate may say any year): 100 years is plenty to print.
+    let s = seconds.isFinite ? Int(min(max(seconds, 0), 3_153_600_000).rounded(.down)) : 0
     let d = s / 86_400, h = (s % 86_400) / 3600, m = (s % 3600) / 60
     if d > 0 { return h > 0 ? "\(d)d \(h)h" : "\(d)d" }
     if h > 0 { return m > 0 ? "\(h)h \(m)m" : "\(h)h" }
@@ -476,7 +477,11 @@ func formatRemaining(_ seconds: Double) -> String {
 extension Duration {
     var timeAmount: TimeAmount {
         let (s, atto) = components
-        return .nanoseconds(s * 1_000_000_000 + atto / 1_000_000_000)
+        // Saturating: no Duration can trap here (config ranges keep timeouts far below the limit).
+        let (ns, overflow) = s.multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return .nanoseconds(s < 0 ? .min : .max) }
+        let (sum, o2) = ns.addingReportingOverflow(atto / 1_000_000_000)
+        return .nanoseconds(o2 ? .max : sum)
     }
     var seconds: Double {
         let (s, atto) = components

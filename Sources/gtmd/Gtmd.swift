@@ -50,6 +50,12 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
+    func validate() throws {
+        if let n = udpWorkers, !(0...64).contains(n) {
+            throw ValidationError("--udp-workers \(n) is out of range 0...64 (0 = one per core)")
+        }
+    }
+
     func run() async throws {
         let logger = makeLogger(level: logLevel)
         let request = SetupRequest(configPath: zones.config, zoneArguments: zones.zone, listen: listen, stateFile: stateFile,

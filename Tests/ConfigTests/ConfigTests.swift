@@ -76,11 +76,6 @@ import TestSupport
         #expect(c.zones.first?.origin == (try DNSName("lab.example.")))
     }
 
-    @Test(arguments: [("500ms", 500), ("2s", 2000), ("1m", 60000), ("1.5", 1500), ("1h", 3_600_000)])
-    func durations(_ text: String, _ ms: Int) {
-        #expect(parseDuration(text) == .milliseconds(ms))
-    }
-
     @Test func controlSection() throws {
         let base = "zones:\n  - { origin: lab.example., file: ../zones/lab.example.zone }\n"
         let dir = Repo.root.appendingPathComponent("config").path

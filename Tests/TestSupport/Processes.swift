@@ -2,9 +2,11 @@ import Foundation
 
 /// Runs a command to completion with a deadline; returns exit status and output.
 public struct CommandResult: Sendable {
+    /// The exit code, or the signal number when `signaled` (a Swift trap is SIGILL or SIGTRAP).
     public var status: Int32
     public var stdout: String
     public var stderr: String
+    public var signaled: Bool = false
 }
 
 public enum TestError: Error, CustomStringConvertible {
@@ -42,7 +44,8 @@ public func run(_ executable: String, _ args: [String], timeout: Double = 30, st
     p.waitUntilExit()
     return CommandResult(status: p.terminationStatus,
                          stdout: String(decoding: outBox.get(), as: UTF8.self),
-                         stderr: String(decoding: errBox.get(), as: UTF8.self))
+                         stderr: String(decoding: errBox.get(), as: UTF8.self),
+                         signaled: p.terminationReason == .uncaughtSignal)
 }
 
 final class DataBox: @unchecked Sendable {  // guarded by `lock`
