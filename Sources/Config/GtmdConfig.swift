@@ -193,6 +193,11 @@ public enum ConfigLoader {
             else if let t = r.string(v, "server.version") { out.version = t }
         }
         if let v = r.string(s["identity"], "server.identity") { out.identity = v }
+        // Served as CH TXT: bounded so the answer always fits a DNS message.
+        for (key, text) in [("version", out.version), ("identity", out.identity)] where (text?.utf8.count ?? 0) > 1024 {
+            r.problem(s[key], "server.\(key)", "is \(text!.utf8.count) bytes; at most 1024")
+            if key == "version" { out.version = nil } else { out.identity = nil }
+        }
         if let v = r.int(s["udp_workers"], "server.udp_workers", range: 0...64) { out.udpWorkers = v }
         if let v = r.int(s["udp_socket_buffer"], "server.udp_socket_buffer", range: 0...(256 << 20)) { out.udpSocketBuffer = v }
         readRateLimit(s["rrl"], r, &out.rateLimit)

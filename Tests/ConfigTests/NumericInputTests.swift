@@ -99,6 +99,15 @@ import TestSupport
         }
     }
 
+    @Test(arguments: ["version", "identity"])
+    func chaosTextIsBounded(_ key: String) {
+        let yaml = "server:\n  \(key): \(String(repeating: "x", count: 70_000))\n" + Self.zones
+        guard case .failure(let p) = ConfigLoader.parse(yaml, file: "t.yaml", baseDirectory: "/") else {
+            Issue.record("a 70,000-byte \(key) was accepted (its CH TXT answer cannot be built)"); return
+        }
+        #expect(p.description.contains("t.yaml:2: server.\(key): is 70000 bytes; at most 1024"), "\(p)")
+    }
+
     @Test(arguments: [
         ("500ms", 500), ("2s", 2000), ("1m", 60000), ("1.5", 1500), ("1h", 3_600_000), ("1.5m", 90_000), (" 3s ", 3000),
         ("0.001s", 1), ("0.25d", 21_600_000), ("10000d", 864_000_000_000), ("0", 0), ("1.000000000", 1000),
