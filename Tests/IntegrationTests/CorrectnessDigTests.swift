@@ -88,3 +88,39 @@ import TestSupport
         #expect(try #require(size(ns)) <= 108 && ns.additional.count == 2, "\(ns)")
     }
 }
+
+/// `gtmd check`: signed zones and data below a DNAME are refused with the reason; network rules longer
+/// than the ECS cap get a warning (issue 14).
+@Suite struct CheckCommandIssue14 {
+    func zoneFile(_ text: String) throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gtmd-check14-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        let path = dir.appendingPathComponent("t.zone").path
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+    let head = "$TTL 300\n@ SOA ns1 hostmaster 1 3600 600 86400 60\n@ NS ns1\nns1 A 192.0.2.1\n"
+
+    @Test func signedZoneIsRefused() throws {
+        let z = try zoneFile(head + "@ RRSIG SOA 13 2 300 20300101000000 20200101000000 12345 t.example. AAAA\n")
+        let r = try run(GtmdServer.binary, ["check", "--zone", "t.example=\(z)"])
+        #expect(r.status == 1, "\(r.stdout)")
+        #expect(r.stdout.contains("t.zone:5: RRSIG at t.example.: the zone is DNSSEC-signed, and gtmd does not serve DNSSEC yet"),
+                "\(r.stdout)")
+    }
+
+    @Test func dataBelowADNAMEIsRefused() throws {
+        let z = try zoneFile(head + "old DNAME example.net.\nwww.old A 192.0.2.2\n")
+        let r = try run(GtmdServer.binary, ["check", "--zone", "t.example=\(z)"])
+        #expect(r.status == 1 && r.stdout.contains("t.zone:6: A at www.old.t.example. is below the DNAME at old.t.example."),
+                "\(r.stdout)")
+    }
+
+    @Test func rulesLongerThanTheECSCapWarn() throws {
+        let r = try run(GtmdServer.binary, ["check", "--config", Repo.root.appendingPathComponent("config/lab.yaml").path])
+        #expect(r.status == 0, "\(r.stdout)")
+        let warnings = r.stdout.split(separator: "\n").filter { $0.contains("warning:") }
+        #expect(warnings.count == 2, "\(r.stdout)")
+        #expect(warnings.contains { $0.contains("127.0.0.3/32 (region-b) is longer than geo.ecs_max_prefix_v4 (24)") }, "\(r.stdout)")
+    }
+}
