@@ -120,8 +120,9 @@ done < bench/reply-sizes.txt
 echo
 echo "Replies larger than Knot's: $worse"
 
-# Throughput: only the two gtmd binaries, one at a time on CPU 0, dnsperf on CPU 1.
+# Throughput: only the two gtmd binaries, one at a time on CPU 0, dnsperf on CPU 1 (ROUNDS 0: skip).
 stop_all
+[ "$ROUNDS" -gt 0 ] || exit 0
 grep -v '^#' bench/reply-sizes.txt | grep -v '^$' > "$RUN/queries.txt"
 qps() {  # binary port
     start gtmd "$2" $(gtmd_cmd "$1" "$2")

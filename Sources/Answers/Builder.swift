@@ -105,14 +105,17 @@ public struct AnswerTableBuilder {
         }
 
         /// RDATA with its names compressed where RFC 3597 §4 allows (the RFC 1035 types); other types as is.
+        /// An SRV target (RFC 2782: never compressed) is written in full but may be pointed at, as Knot does.
         mutating func writeRdata(_ rr: ResourceRecord) {
             let d = rr.rdata
             // (names at the start, bytes after them) for the compressible types.
             let layout: (names: Int, fixedBefore: Int)
+            var compress = true
             switch rr.type {
             case RRType.NS, RRType.CNAME, RRType.PTR, 3, 4, 7, 8, 9: layout = (1, 0)   // MD, MF, MB, MG, MR
             case RRType.MX: layout = (1, 2)
             case RRType.SOA, 14: layout = (2, 0)                                        // MINFO
+            case RRType.SRV: layout = (1, 6); compress = false
             default: layout = (0, 0)
             }
             let lengthAt = bytes.count
@@ -130,7 +133,7 @@ public struct AnswerTableBuilder {
             }
             if ok {
                 bytes.append(contentsOf: d[0..<layout.fixedBefore])
-                for (at, n) in offsets { writeName(d[at..<(at + n)], compress: true, register: true) }
+                for (at, n) in offsets { writeName(d[at..<(at + n)], compress: compress, register: true) }
                 let tail = offsets.last.map { $0.0 + $0.1 } ?? 0
                 bytes.append(contentsOf: d[tail...])
             } else {
