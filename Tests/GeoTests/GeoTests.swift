@@ -172,12 +172,12 @@ func addr(_ s: String) -> AddressBits { AddressBits(IPAddress.parse(s)!) }
         #expect(got.region == r.region && got.bits == r.bits && got.scope == r.scope, "\(got)")
     }
 
-    /// Every /32 source in 127.0.0.0/24 and 10.2.0.0/24 (and one in each /24 of 10.2.0.0/16): every address
-    /// inside the answer's scope (all of them up to 256, else 256 spread evenly) is sent to the same
-    /// region by the rules.
+    /// Every /32 source in 127.0.0.0/24, every 5th in 10.2.0.0/24, one in every 7th /24 of 10.2.0.0/16:
+    /// every address inside the answer's scope (all of them up to 256, else 256 spread evenly) is sent to
+    /// the same region by the rules.
     @Test func scopeNeverCoversAnotherRegion() {
-        var sources = (0..<256).map { "127.0.0.\($0)" } + (0..<256).map { "10.2.0.\($0)" }
-        sources += (0..<256).map { "10.2.\($0).7" }
+        var sources = (0..<256).map { "127.0.0.\($0)" } + stride(from: 0, to: 256, by: 5).map { "10.2.0.\($0)" }
+        sources += stride(from: 0, to: 256, by: 7).map { "10.2.\($0).7" }
         for s in sources {
             let got = locate(s, 32)
             let a = addr(s)

@@ -4,7 +4,7 @@ import TestSupport
 
 /// Issue 14 through the real gtmd binary and the real dig: DS at a cut whose both sides gtmd serves,
 /// DNAME, a CNAME into a delegation, glue outside the cut, QCLASS ANY, TSIG, EDE and reply sizes.
-@Suite struct CorrectnessWithDig {
+@Suite(.serialized) struct CorrectnessWithDig {
     let server: GtmdServer
     let dir: URL
 
@@ -91,7 +91,7 @@ import TestSupport
 
 /// `gtmd check`: signed zones and data below a DNAME are refused with the reason; network rules longer
 /// than the ECS cap get a warning (issue 14).
-@Suite struct CheckCommandIssue14 {
+@Suite(.serialized) struct CheckCommandIssue14 {
     func zoneFile(_ text: String) throws -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gtmd-check14-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
