@@ -49,6 +49,20 @@ queries = {
     "badvers": query("www.lab.example", 1, edns=opt(version=1)),
     "compression-loop": struct.pack(">HHHHHH", 1, 0x100, 1, 0, 0, 0) + b"\xc0\x0c\0\x01\0\x01",
     "two-opts": query("www.lab.example", 1, edns=opt() + opt()).replace(b"\0\0\0\0\0\x01", b"\0\0\0\0\0\x02", 1),
+    # Issue 14: DNAME synthesis, CNAME into a delegation, glue outside the cut, DS at a cut, HTTPS
+    # additional data, QCLASS ANY, QTYPE OPT, TSIG (NOTAUTH/BADKEY).
+    "dname-a": query("wWw.LeGaCy.lab.example", 1, edns=opt()),
+    "dname-nx-noedns": query("a.b.c.legacy.lab.example", 16),
+    "dname-long": query(("x" * 63 + ".") * 3 + "legacy.lab.example", 1),
+    "cname-into-cut": query("tocut.lab.example", 1, edns=opt(size=512)),
+    "referral-glue-outside": query("host.child.lab.example", 28),
+    "ds-at-cut": query("child.lab.example", 43, edns=opt(do=True)),
+    "https-additional": query("svc.lab.example", 65),
+    "qclass-any": query("www.lab.example", 1, qclass=255),
+    "qtype-opt": query("lab.example", 41),
+    "tsig": struct.pack(">HHHHHH", 0x1234, 0x0100, 1, 0, 0, 1) + name("www.lab.example") + struct.pack(">HH", 1, 1)
+            + name("k1") + struct.pack(">HHIH", 250, 255, 0, 61) + name("hmac-sha256")
+            + bytes([0, 0, 0x6B, 0x0A, 0x3D, 0x2F, 1, 44, 0, 32]) + bytes(32) + bytes([0x12, 0x34, 0, 0, 0, 0]),
 }
 edns = {
     "nsid": struct.pack(">HBB", 1232, 0, 0) + nsid,
@@ -64,6 +78,8 @@ zones = {
                "sub NS ns.sub\nns.sub A 192.0.2.9\nmx MX 10 mail\nsrv._tcp SRV 0 0 443 www\nx TYPE999 \\# 2 abcd\n",
     "directives": "$ORIGIN fuzz.example.\n$TTL 1h30m\n" + zone_head.split("\n", 1)[1] + "$ORIGIN sub.fuzz.example.\na A 192.0.2.3\n",
     "errors": zone_head + "www CNAME a\nwww A 192.0.2.1\nbad A 1.2.3\n(\n",
+    "dname": zone_head + "old DNAME fuzz.example.\nwww A 192.0.2.4\nhop CNAME a.old\nsvc HTTPS 1 www alpn=h2\n",
+    "signed": zone_head + "@ RRSIG SOA 13 2 300 20300101000000 20200101000000 1 fuzz.example. AAAA\n",
 }
 configs = {
     "minimal": "zones:\n  - origin: lab.example\n    file: lab.example.zone\n",

@@ -37,11 +37,22 @@ struct Answer {
     var an: UInt16, ns: UInt16, ar: UInt16
     var rcode: UInt8
     var aa: Bool
+    /// Extended DNS Error option (RFC 8914: code, length, INFO-CODE, EXTRA-TEXT) sent with the OPT, as a
+    /// range of `AnswerTable.extras`; length 0 = none.
+    var edeStart: Int32 = 0
+    var edeLength: Int32 = 0
 }
 
-/// A 2-byte compression pointer to patch at `position` (relative to the answer start): it points at the
-/// question name's suffix of `suffixLength` bytes (0 = the whole question name, offset 12).
-struct Reloc { var position: Int32; var suffixLength: Int32 }
+/// A 2-byte compression pointer to patch at `position` (relative to the answer start). `target` ≥ 0: it
+/// points at the question name's suffix of `target` bytes (0 = the whole question name, offset 12);
+/// `target` < 0: at the name written at offset `-target - 1` of this answer (its place in the reply
+/// depends on the question's length).
+struct Reloc { var position: Int32; var target: Int32 }
+
+/// A DNAME (RFC 6672) at a node: its prebuilt answer (the DNAME RR alone, owner a pointer into the
+/// question), where the DNAME's target name starts in that answer and its length, and the TTL the
+/// synthesized CNAME gets (the DNAME's, §3.1).
+struct DNAMEEntry { var answer: Int32; var targetOffset: Int32; var targetLength: Int32; var ttl: UInt32 }
 
 /// A place an answer may be cut at an RRset boundary; `tc` says the cut drops data the client needs.
 struct Cut { var length: Int32; var an: UInt16, ns: UInt16, ar: UInt16; var tc: Bool }
@@ -63,6 +74,8 @@ struct Node {
     /// Node index of `*.<this>` (else -1).
     var wildcard: Int32
     var zone: Int32
+    /// Index in `AnswerTable.dnames` when the node owns a DNAME (names below it are synthesized), else -1.
+    var dname: Int32 = -1
 }
 
 /// Per (node, qtype): the answer, and how many variants it is prebuilt for (1 = same for all clients).
@@ -94,6 +107,11 @@ public final class AnswerTable: Sendable {
     let relocs: ContiguousArray<Reloc>
     let cuts: ContiguousArray<Cut>
     let zones: ContiguousArray<ZoneEntry>
+    let dnames: ContiguousArray<DNAMEEntry>
+    /// Extended DNS Error options referenced by answers; the first 6 bytes are the REFUSED one (code 20,
+    /// Not Authoritative).
+    let extras: ContiguousArray<UInt8>
+    static let refusedEDE: ContiguousArray<UInt8> = [0, UInt8(EDNSOption.extendedError), 0, 2, 0, 20]
     /// Open-addressing hash index: node index + 1, 0 = empty. Count is a power of two.
     let index: ContiguousArray<Int32>
     /// CH-class answers (version.bind ...): lower-case wire name → answer.
@@ -104,10 +122,11 @@ public final class AnswerTable: Sendable {
     init(generation: UInt64, options: ResponseOptions, names: ContiguousArray<UInt8>, nodes: ContiguousArray<Node>,
          types: ContiguousArray<TypeEntry>, answers: ContiguousArray<Answer>, blob: ContiguousArray<UInt8>,
          relocs: ContiguousArray<Reloc>, cuts: ContiguousArray<Cut>, zones: ContiguousArray<ZoneEntry>,
-         index: ContiguousArray<Int32>, chaos: [(name: [UInt8], answer: Int32)]) {
+         index: ContiguousArray<Int32>, chaos: [(name: [UInt8], answer: Int32)], dnames: ContiguousArray<DNAMEEntry> = [],
+         extras: ContiguousArray<UInt8> = AnswerTable.refusedEDE) {
         self.generation = generation; self.options = options; self.names = names; self.nodes = nodes
         self.types = types; self.answers = answers; self.blob = blob; self.relocs = relocs; self.cuts = cuts
-        self.zones = zones; self.index = index; self.chaos = chaos
+        self.zones = zones; self.index = index; self.chaos = chaos; self.dnames = dnames; self.extras = extras
         var opt = ContiguousArray<UInt8>()
         if let nsid = options.nsid {
             opt.append(contentsOf: [0, 3, UInt8(nsid.count >> 8), UInt8(nsid.count & 0xFF)])
@@ -178,9 +197,19 @@ public final class QueryScratch {
     var client = ClientInfo(transport: .udp)
     /// ECS SCOPE PREFIX-LENGTH for the reply: set when the answer was chosen by the ECS address.
     var ecsScope: UInt8 = 0
+    /// Set by the lookup when the name lies below a DNAME: the node owning it (else -1).
+    var dnameNode: Int32 = -1
+    /// A DNAME's synthesized target name (lower case) and its label offsets, for the second lookup.
+    let targetName: UnsafeMutablePointer<UInt8>
+    let targetLabels: UnsafeMutablePointer<UInt8>
+    /// Where the OPT record of the last reply starts and its length (0 = the reply has none), for `slip`.
+    var optStart = 0
+    var optLength = 0
     public init() {
         lowerName = .allocate(capacity: 256); lowerName.initialize(repeating: 0, count: 256)
         labelOffsets = .allocate(capacity: 128); labelOffsets.initialize(repeating: 0, count: 128)
+        targetName = .allocate(capacity: 256); targetName.initialize(repeating: 0, count: 256)
+        targetLabels = .allocate(capacity: 128); targetLabels.initialize(repeating: 0, count: 128)
     }
-    deinit { lowerName.deallocate(); labelOffsets.deallocate() }
+    deinit { lowerName.deallocate(); labelOffsets.deallocate(); targetName.deallocate(); targetLabels.deallocate() }
 }

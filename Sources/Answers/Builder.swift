@@ -11,8 +11,9 @@ public struct AnswerTableBuilder {
         self.options = options; self.generation = generation
     }
 
-    /// Where an owner name points in a response.
-    enum OwnerRef: Equatable { case qname; case suffix(Int); case literal([UInt8]) }
+    /// Where an owner name points in a response: the question name itself, or a name written (compressed
+    /// against the question and earlier names).
+    enum OwnerRef: Equatable { case qname; case name(DNSName) }
 
     final class BNode {
         let name: DNSName          // lower case
@@ -33,9 +34,13 @@ public struct AnswerTableBuilder {
         var relocs = ContiguousArray<Reloc>()
         var cuts = ContiguousArray<Cut>()
         var answers = ContiguousArray<Answer>()
+        var dnames = ContiguousArray<DNAMEEntry>()
+        var extras = AnswerTable.refusedEDE
     }
 
-    /// One answer under construction: RRsets appended section by section.
+    /// One answer under construction: RRsets appended section by section, every name compressed as far
+    /// as RFC 1035 §4.1.4 and RFC 3597 §4 allow, against the question and the names written before it.
+    /// Invariant: each pointer in `bytes` has a `Reloc` (its target depends on the question's length).
     struct Draft {
         enum Section { case answer, authority, additional }
         var bytes: [UInt8] = []
@@ -46,24 +51,112 @@ public struct AnswerTableBuilder {
         var aa = true
         /// Names already written (by owner ref) so an RRset is not added twice to additional.
         var seen: Set<[UInt8]> = []
+        /// Extended DNS Error option sent with this answer (RFC 8914), empty for none.
+        var ede: [UInt8] = []
+        /// Names a pointer may target → the `Reloc` target (≥ 0: a suffix of the question of that length;
+        /// < 0: an offset in `bytes`).
+        var known: [DNSName: Int32] = [:]
+        /// Pointers reach 16383; a reply puts up to ~1 KiB (question, DNAME synthesis) before an answer.
+        static let maxTarget = 0x3FFF - 1024
+
+        /// `anchor`: a name every question this answer serves ends with (the question itself for an answer
+        /// given only to exact matches); its suffixes are pointer targets in the question.
+        init(anchor: DNSName? = nil) {
+            guard var n = anchor?.lowercased else { return }
+            while n.wire.count > 1 {
+                known[n] = Int32(n.wire.count)
+                n = n.parent!
+            }
+        }
+
+        /// Writes `name`: its longest known suffix as a pointer, the labels before it in full. With
+        /// `register`, the labels written become pointer targets for later names.
+        mutating func writeName(_ wire: ArraySlice<UInt8>, compress: Bool, register: Bool) {
+            var i = wire.startIndex
+            while i < wire.endIndex && wire[i] != 0 {
+                if compress || register {
+                    let suffix = DNSName(uncheckedWire: Array(wire[i...]))
+                    if compress, let t = known[suffix] {
+                        relocs.append(Reloc(position: Int32(bytes.count), target: t))
+                        bytes.append(0xC0); bytes.append(0)
+                        return
+                    }
+                    if register && bytes.count < Draft.maxTarget && known[suffix] == nil {
+                        known[suffix] = -Int32(bytes.count) - 1
+                    }
+                }
+                let l = Int(wire[i])
+                bytes.append(contentsOf: wire[i...(i + l)])
+                i += l + 1
+            }
+            bytes.append(0)
+        }
+
+        /// Length of the uncompressed name at `at` in `rdata` (nil when it runs past the end).
+        static func nameLength(_ rdata: [UInt8], _ at: Int) -> Int? {
+            var i = at
+            while i < rdata.count {
+                let l = Int(rdata[i])
+                if l == 0 { return i + 1 - at }
+                if l > 63 { return nil }
+                i += l + 1
+            }
+            return nil
+        }
+
+        /// RDATA with its names compressed where RFC 3597 §4 allows (the RFC 1035 types); other types as is.
+        /// An SRV target (RFC 2782: never compressed) is written in full but may be pointed at, as Knot does.
+        mutating func writeRdata(_ rr: ResourceRecord) {
+            let d = rr.rdata
+            // (names at the start, bytes after them) for the compressible types.
+            let layout: (names: Int, fixedBefore: Int)
+            var compress = true
+            switch rr.type {
+            case RRType.NS, RRType.CNAME, RRType.PTR, 3, 4, 7, 8, 9: layout = (1, 0)   // MD, MF, MB, MG, MR
+            case RRType.MX: layout = (1, 2)
+            case RRType.SOA, 14: layout = (2, 0)                                        // MINFO
+            case RRType.SRV: layout = (1, 6); compress = false
+            default: layout = (0, 0)
+            }
+            let lengthAt = bytes.count
+            bytes.append(0); bytes.append(0)
+            var ok = layout.names > 0 && d.count >= layout.fixedBefore
+            var offsets: [(Int, Int)] = []
+            if ok {
+                var at = layout.fixedBefore
+                for _ in 0..<layout.names {
+                    guard let n = Draft.nameLength(d, at) else { ok = false; break }
+                    offsets.append((at, n)); at += n
+                }
+                if rr.type != RRType.SOA && at != d.count { ok = false }
+                if rr.type == RRType.SOA && d.count - at != 20 { ok = false }
+            }
+            if ok {
+                bytes.append(contentsOf: d[0..<layout.fixedBefore])
+                for (at, n) in offsets { writeName(d[at..<(at + n)], compress: compress, register: true) }
+                let tail = offsets.last.map { $0.0 + $0.1 } ?? 0
+                bytes.append(contentsOf: d[tail...])
+            } else {
+                bytes.append(contentsOf: d)
+            }
+            let len = bytes.count - lengthAt - 2
+            bytes[lengthAt] = UInt8(len >> 8); bytes[lengthAt + 1] = UInt8(len & 0xFF)
+        }
 
         mutating func add(_ rrset: [ResourceRecord], owner: OwnerRef, section: Section, required: Bool) {
             guard !rrset.isEmpty else { return }
             for rr in rrset {
                 switch owner {
-                case .qname, .suffix:
-                    let s: Int32
-                    if case .suffix(let n) = owner { s = Int32(n) } else { s = 0 }
-                    relocs.append(Reloc(position: Int32(bytes.count), suffixLength: s))
+                case .qname:
+                    relocs.append(Reloc(position: Int32(bytes.count), target: 0))
                     bytes.append(0xC0); bytes.append(0x0C)
-                case .literal(let w):
-                    bytes.append(contentsOf: w)
+                case .name(let n):
+                    writeName(n.wire[...], compress: true, register: true)
                 }
                 bytes.append(UInt8(rr.type >> 8)); bytes.append(UInt8(rr.type & 0xFF))
                 bytes.append(UInt8(rr.rrClass >> 8)); bytes.append(UInt8(rr.rrClass & 0xFF))
                 for shift in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8((rr.ttl >> UInt32(shift)) & 0xFF)) }
-                bytes.append(UInt8(rr.rdata.count >> 8)); bytes.append(UInt8(rr.rdata.count & 0xFF))
-                bytes.append(contentsOf: rr.rdata)
+                writeRdata(rr)
                 switch section {
                 case .answer: an += 1
                 case .authority: ns += 1
@@ -78,10 +171,14 @@ public struct AnswerTableBuilder {
         }
 
         func emit(into e: inout Emitter) -> Int32 {
-            let a = Answer(blobStart: Int32(e.blob.count), blobLength: Int32(bytes.count),
+            var a = Answer(blobStart: Int32(e.blob.count), blobLength: Int32(bytes.count),
                            relocStart: Int32(e.relocs.count), relocCount: Int32(relocs.count),
                            cutStart: Int32(e.cuts.count), cutCount: Int32(cuts.count),
                            an: an, ns: ns, ar: ar, rcode: rcode, aa: aa)
+            if !ede.isEmpty {
+                a.edeStart = Int32(e.extras.count); a.edeLength = Int32(ede.count)
+                e.extras.append(contentsOf: ede)
+            }
             e.blob.append(contentsOf: bytes)
             e.relocs.append(contentsOf: relocs)
             e.cuts.append(contentsOf: cuts)
@@ -90,13 +187,13 @@ public struct AnswerTableBuilder {
         }
     }
 
-    /// Owner reference for `owner` in an answer given for `context` (the node the question matched,
-    /// possibly a wildcard whose `*` stands for more labels of the real question).
-    static func ref(_ owner: DNSName, context: DNSName) -> OwnerRef {
-        let o = owner.lowercased
-        if o == context { return .qname }
-        if context.isSubdomain(of: o) { return .suffix(o.wire.count) }
-        return .literal(o.wire)
+    /// An Extended DNS Error option (RFC 8914): INFO-CODE and EXTRA-TEXT (UTF-8, cut to 200 bytes).
+    static func extendedError(code: UInt16, text: String) -> [UInt8] {
+        var t = Array(text.utf8.prefix(200))
+        while let last = t.last, last & 0xC0 == 0x80 { t.removeLast() }   // no cut UTF-8 sequence
+        if let last = t.last, last >= 0xC0 { t.removeLast() }
+        let len = 2 + t.count
+        return [0, UInt8(EDNSOption.extendedError), UInt8(len >> 8), UInt8(len & 0xFF), UInt8(code >> 8), UInt8(code & 0xFF)] + t
     }
 
     /// Answers computed by a policy for one name, replacing the zone's A, AAAA and CNAME data there.
@@ -112,10 +209,16 @@ public struct AnswerTableBuilder {
         public var useECS: Bool
         /// byRegion: the regions (variant indexes) answered with SERVFAIL for A and AAAA.
         public var servfailVariants: Set<Int>
+        /// EXTRA-TEXT of an Extended DNS Error (RFC 8914, INFO-CODE 0) sent with the A, AAAA and ANY answers
+        /// to queries with EDNS: why the answer is not the normal one (every pool down: fail-open, empty,
+        /// SERVFAIL). nil = none.
+        public var extendedError: String?
+        /// byRegion: the same per region (variant index).
+        public var variantErrors: [Int: String]
         public init(variants: [[ResourceRecord]], servfail: Bool = false, byRegion: Bool = false, useECS: Bool = false,
-                    servfailVariants: Set<Int> = []) {
+                    servfailVariants: Set<Int> = [], extendedError: String? = nil, variantErrors: [Int: String] = [:]) {
             self.variants = variants; self.servfail = servfail; self.byRegion = byRegion; self.useECS = useECS
-            self.servfailVariants = servfailVariants
+            self.servfailVariants = servfailVariants; self.extendedError = extendedError; self.variantErrors = variantErrors
         }
     }
 
@@ -148,6 +251,12 @@ public final class CompiledZones {
     var order: [BNode] = []
     var cutOf: [ObjectIdentifier: BNode] = [:]
     var soaOf: [[ResourceRecord]] = []
+    /// Per zone: the zone we serve directly above it (its parent side holds the DS, RFC 4035 §3.1.4.1).
+    var parentZone: [Int?] = []
+    /// Per zone apex: the DS records the parent zone has there.
+    var parentDS: [DNSName: [ResourceRecord]] = [:]
+    /// DNAME owners (lower case): names below them are synthesized, never nodes (RFC 6672 §2.3).
+    var dnameOwners: Set<DNSName> = []
     var zoneEntries = ContiguousArray<ZoneEntry>()
     var referralOf: [DNSName: Int32] = [:]
     /// The base table's arrays; each `table(dynamic:)` copies and appends to them, so they never grow.
@@ -171,19 +280,38 @@ public final class CompiledZones {
     init(options: ResponseOptions, zones: [Zone], serviceNames: [DNSName], initial: [DNSName: Dynamic]) {
         self.options = options
         origins = zones.map { $0.origin.lowercased }
+        for (zi, o) in origins.enumerated() {
+            var best: Int? = nil
+            for (pi, p) in origins.enumerated() where pi != zi && p.wire.count < o.wire.count && o.isSubdomain(of: p) {
+                if best == nil || p.wire.count > origins[best!].wire.count { best = pi }
+            }
+            parentZone.append(best)
+        }
+        for (zi, zone) in zones.enumerated() {
+            for zr in zone.records where zr.record.type == RRType.DNAME && zoneOf(zr.record.owner.lowercased) == zi {
+                dnameOwners.insert(zr.record.owner.lowercased)
+            }
+        }
         // 1. Nodes: each record goes to the zone with the longest origin containing its owner.
         for (zi, zone) in zones.enumerated() {
             node(origins[zi], zi)
             for zr in zone.records {
                 let owner = zr.record.owner.lowercased
-                guard zoneOf(owner) == zi else { continue }   // occluded by a more specific zone we serve
+                guard zoneOf(owner) == zi else {
+                    // A more specific zone we serve has this name; the parent side keeps only its DS.
+                    if zr.record.type == RRType.DS, let child = origins.firstIndex(of: owner), parentZone[child] == zi {
+                        parentDS[owner, default: []].append(zr.record)
+                    }
+                    continue
+                }
+                guard !belowDNAME(owner) else { continue }
                 node(owner, zi).add(zr.record)
                 addEmptyNonTerminals(owner, zi)
             }
         }
         for raw in serviceNames {
             let name = raw.lowercased
-            guard let zi = zoneOf(name) else { continue }
+            guard let zi = zoneOf(name), !belowDNAME(name) else { continue }
             let n = node(name, zi)
             addEmptyNonTerminals(name, zi)
             serviceNodes[name] = (n.rrsets, n.typeOrder)
@@ -212,10 +340,10 @@ public final class CompiledZones {
             soa.owner = origins[zi]
             soa.ttl = zone.negativeTTL
             soaOf.append([soa])
-            let apexRef = OwnerRef.suffix(origins[zi].wire.count)
-            var nx = Draft(); nx.rcode = Rcode.nxDomain
+            let apexRef = OwnerRef.name(origins[zi])
+            var nx = Draft(anchor: origins[zi]); nx.rcode = Rcode.nxDomain
             nx.add([soa], owner: apexRef, section: .authority, required: true)
-            var nd = Draft()
+            var nd = Draft(anchor: origins[zi])
             nd.add([soa], owner: apexRef, section: .authority, required: true)
             zoneEntries.append(ZoneEntry(apexNode: Int32(nodes[origins[zi]]!.index),
                                          nxdomain: nx.emit(into: &base), nodata: nd.emit(into: &base)))
@@ -266,7 +394,7 @@ public final class CompiledZones {
         }
         return AnswerTable(generation: generation, options: options, names: names, nodes: nodesCopy, types: types,
                            answers: e.answers, blob: e.blob, relocs: e.relocs, cuts: e.cuts, zones: zoneEntries,
-                           index: index, chaos: chaos)
+                           index: index, chaos: chaos, dnames: e.dnames, extras: e.extras)
     }
 
     // MARK: - Building blocks
@@ -283,6 +411,17 @@ public final class CompiledZones {
     func addEmptyNonTerminals(_ name: DNSName, _ zone: Int) {
         var p = name.parent
         while let q = p, q.wire.count > origins[zone].wire.count, nodes[q] == nil { node(q, zone); p = q.parent }
+    }
+
+    /// True when a proper ancestor of `name` (lower case) in its zone owns a DNAME.
+    func belowDNAME(_ name: DNSName) -> Bool {
+        guard !dnameOwners.isEmpty, let zi = zoneOf(name) else { return false }
+        var p = name.parent
+        while let q = p, q.wire.count >= origins[zi].wire.count {
+            if dnameOwners.contains(q) { return true }
+            p = q.parent
+        }
+        return false
     }
 
     func zoneOf(_ name: DNSName) -> Int? {
@@ -323,29 +462,59 @@ public final class CompiledZones {
         return nil
     }
 
-    /// Referral per cut: NS in authority (AA off) and in-bailiwick glue (required). Every cut with a node
+    /// Referral per cut: NS in authority (AA off) and the name servers' addresses. Every cut with a node
     /// below it gets its referral during the base build, so later tables reuse those answers.
     func referral(_ cut: BNode, into e: inout Emitter) -> Int32 {
         if let r = referralOf[cut.name] { return r }
-        var d = Draft(); d.aa = false
-        let ns = cut.rrsets[RRType.NS] ?? []
-        d.add(ns, owner: .suffix(cut.name.wire.count), section: .authority, required: true)
-        for rr in ns {
-            guard let t = rr.targetName?.lowercased, t.isSubdomain(of: cut.name), let g = nodes[t] else { continue }
-            guard d.seen.insert(t.wire).inserted else { continue }
-            for type in [RRType.A, RRType.AAAA] {
-                if let set = g.rrsets[type] { d.add(set, owner: .literal(t.wire), section: .additional, required: true) }
-            }
-        }
+        var d = Draft(anchor: cut.name); d.aa = false
+        addReferral(cut, to: &d)
         let r = d.emit(into: &e)
         referralOf[cut.name] = r
         return r
     }
 
-    /// Additional-section data for NS/MX/SRV targets that we serve (A and AAAA), not required.
-    func addAdditional(_ rrset: [ResourceRecord], to d: inout Draft, context: DNSName) {
+    /// The cut's NS RRset in authority, then the addresses of its name servers that we hold: glue below
+    /// the cut (required: without it the referral is useless, RFC 9471) and our authoritative data for
+    /// in-zone servers outside the cut (optional, as Knot and NSD add them).
+    func addReferral(_ cut: BNode, to d: inout Draft) {
+        let ns = cut.rrsets[RRType.NS] ?? []
+        d.add(ns, owner: .name(cut.name), section: .authority, required: true)
+        for rr in ns {
+            guard let t = rr.targetName?.lowercased, let g = nodes[t] else { continue }
+            let glue = t.isSubdomain(of: cut.name)
+            if !glue {
+                guard zoneOf(t) != nil, cutAbove(t, zone: g.zone) == nil else { continue }
+                touched.insert(t)
+            }
+            guard d.seen.insert(t.wire).inserted else { continue }
+            for type in [RRType.A, RRType.AAAA] {
+                if let set = g.rrsets[type] { d.add(set, owner: .name(t), section: .additional, required: glue) }
+            }
+        }
+    }
+
+    /// The name whose addresses go to the additional section for `rr` (RFC 1034 §3.6, RFC 9460 §4): NS, MX
+    /// and SRV targets; SVCB/HTTPS TargetName ("." in ServiceMode: the owner). Nil for other types.
+    static func additionalTarget(_ rr: ResourceRecord) -> DNSName? {
+        switch rr.type {
+        case RRType.NS, RRType.MX, RRType.SRV: return rr.targetName
+        case RRType.SVCB, RRType.HTTPS:
+            guard rr.rdata.count >= 3, let n = Draft.nameLength(rr.rdata, 2),
+                  let name = DNSName(wire: Array(rr.rdata[2..<(2 + n)])) else { return nil }
+            if name.wire == [0] {
+                let priority = Int(rr.rdata[0]) << 8 | Int(rr.rdata[1])
+                return priority == 0 ? nil : rr.owner
+            }
+            return name
+        default: return nil
+        }
+    }
+
+    /// Additional-section data for NS/MX/SRV/SVCB/HTTPS targets that we serve (A and AAAA), not required:
+    /// a reply that does not fit drops them, RRset by RRset from the end, before anything else.
+    func addAdditional(_ rrset: [ResourceRecord], to d: inout Draft) {
         for rr in rrset {
-            guard let t = rr.targetName?.lowercased else { continue }
+            guard let t = CompiledZones.additionalTarget(rr)?.lowercased else { continue }
             touched.insert(t)
             guard let g = nodes[t], zoneOf(t) != nil else { continue }
             // Glue below a cut is only given with referrals, except for NS targets.
@@ -353,18 +522,20 @@ public final class CompiledZones {
             guard d.seen.insert(t.wire).inserted else { continue }
             for type in [RRType.A, RRType.AAAA] {
                 if let set = g.rrsets[type] {
-                    d.add(set, owner: AnswerTableBuilder.ref(t, context: context), section: .additional, required: false)
+                    d.add(set, owner: .name(t), section: .additional, required: false)
                 }
             }
         }
     }
 
-    /// Positive answer for an RRset (answered for question `context`).
-    func positive(_ rrset: [ResourceRecord], owner: OwnerRef, context: DNSName, prefix: Draft? = nil) -> Draft {
-        var d = prefix ?? Draft()
+    static let additionalTypes: Set<UInt16> = [RRType.NS, RRType.MX, RRType.SRV, RRType.SVCB, RRType.HTTPS]
+
+    /// Positive answer for an RRset, appended to `prefix` (or to a new answer for the exact name `anchor`).
+    func positive(_ rrset: [ResourceRecord], owner: OwnerRef, anchor: DNSName, prefix: Draft? = nil) -> Draft {
+        var d = prefix ?? Draft(anchor: anchor)
         d.add(rrset, owner: owner, section: .answer, required: true)
-        if let t = rrset.first?.type, t == RRType.NS || t == RRType.MX || t == RRType.SRV {
-            addAdditional(rrset, to: &d, context: context)
+        if let t = rrset.first?.type, CompiledZones.additionalTypes.contains(t) {
+            addAdditional(rrset, to: &d)
         }
         return d
     }
@@ -378,49 +549,87 @@ public final class CompiledZones {
                         typeStart: 0, typeCount: 0, nodata: zoneNodata, any: zoneNodata,
                         referral: -1, isCut: false, wildcard: -1, zone: Int32(zi))
         if let w = nodes[n.name.prepending(label: "*")] { node.wildcard = Int32(w.index) }
-        let apex = OwnerRef.suffix(origins[zi].wire.count)
+        let apex = OwnerRef.name(origins[zi])
+        // Answers of a wildcard node serve every name below its parent: only the parent is known to be in
+        // the question. Other nodes' answers serve exactly their own name.
+        let anchor = n.name.isWildcard ? n.name.parent! : n.name
+        let owner: OwnerRef = .qname
         if let cut = cutAbove(n.name, zone: zi) {
             node.referral = referral(cut, into: &e)
             node.isCut = cut === n
             if node.isCut, let ds = n.rrsets[RRType.DS] {
                 entries.append(TypeEntry(qtype: RRType.DS, regions: 1,
-                                         answer: positive(ds, owner: .qname, context: n.name).emit(into: &e)))
+                                         answer: positive(ds, owner: owner, anchor: anchor).emit(into: &e)))
             }
-        } else if let cname = n.rrsets[RRType.CNAME] {
+            node.typeCount = Int32(entries.count)
+            return node
+        }
+        // A zone apex below another zone we serve: DS is the parent's data (RFC 4035 §3.1.4.1).
+        let parent = n.name == origins[zi] ? parentZone[zi] : nil
+        if let pz = parent {
+            let d: Draft
+            if let ds = parentDS[n.name] {
+                d = positive(ds, owner: owner, anchor: anchor)
+            } else {
+                var nd = Draft(anchor: anchor)
+                nd.add(soaOf[pz], owner: .name(origins[pz]), section: .authority, required: true)
+                d = nd
+            }
+            entries.append(TypeEntry(qtype: RRType.DS, regions: 1, answer: d.emit(into: &e)))
+        }
+        if let dname = n.rrsets[RRType.DNAME]?.first {
+            // Names below: the DNAME (owner a pointer into the question), target written in full (§2.5).
+            var d = Draft(anchor: n.name)
+            d.add([dname], owner: .name(n.name), section: .answer, required: true)
+            let entry = DNAMEEntry(answer: d.emit(into: &e), targetOffset: Int32(d.bytes.count - dname.rdata.count),
+                                   targetLength: Int32(dname.rdata.count), ttl: dname.ttl)
+            node.dname = Int32(e.dnames.count)
+            e.dnames.append(entry)
+        }
+        if let cname = n.rrsets[RRType.CNAME] {
             let chain = followChain(from: n, cname: cname)
-            var base = Draft()
+            var base = Draft(anchor: anchor)
             for (i, link) in chain.links.enumerated() {
-                base.add([link], owner: i == 0 ? .qname : .literal(link.owner.lowercased.wire), section: .answer, required: true)
+                base.add([link], owner: i == 0 ? owner : .name(link.owner), section: .answer, required: true)
             }
-            let cnameAnswer = positive(cname, owner: .qname, context: n.name).emit(into: &e)
+            let cnameAnswer = positive(cname, owner: owner, anchor: anchor).emit(into: &e)
             entries.append(TypeEntry(qtype: RRType.CNAME, regions: 1, answer: cnameAnswer))
             node.any = cnameAnswer
             var def = base
             switch chain.end {
             case .data(let target, let ownerName):
-                for t in target.typeOrder where t != RRType.CNAME {
-                    let d = positive(target.rrsets[t]!, owner: .literal(ownerName.wire), context: n.name, prefix: base)
+                for t in target.typeOrder where t != RRType.CNAME && t != RRType.DNAME {
+                    let d = positive(target.rrsets[t]!, owner: .name(ownerName), anchor: anchor, prefix: base)
                     entries.append(TypeEntry(qtype: t, regions: 1, answer: d.emit(into: &e)))
                 }
                 def.add(soaOf[zi], owner: apex, section: .authority, required: true)
             case .nxdomain:
                 def.rcode = Rcode.nxDomain
                 def.add(soaOf[zi], owner: apex, section: .authority, required: true)
+            case .referral(let cut):
+                // Into a delegation: the chain, then the referral (RFC 1034 §4.3.2 step 3b), as NSD and Knot.
+                addReferral(cut, to: &def)
             case .stop:
                 break
             }
             node.nodata = def.emit(into: &e)
         } else {
             let d = dyn[n.name]
+            /// The EDE option for variant `i` of a policy answer (empty when the answer is the normal one).
+            func ede(_ d: Dynamic, _ i: Int?) -> [UInt8] {
+                guard let text = i.flatMap({ d.variantErrors[$0] }) ?? d.extendedError else { return [] }
+                return AnswerTableBuilder.extendedError(code: 0, text: text)
+            }
             /// One answer per variant for type `t` (NODATA in variants without it), picked by query ID.
             func variantEntry(_ t: UInt16, _ d: Dynamic) -> TypeEntry {
                 var first: Int32 = -1
                 for (i, v) in d.variants.enumerated() {
                     let rrs = v.filter { $0.type == t }.map { rr -> ResourceRecord in var r = rr; r.owner = n.name; return r }
-                    var draft = Draft()
+                    var draft = Draft(anchor: anchor)
                     if d.servfailVariants.contains(i) { draft.rcode = Rcode.servFail; draft.aa = false }
                     else if rrs.isEmpty { draft.add(soaOf[zi], owner: apex, section: .authority, required: true) }
-                    else { draft = positive(rrs, owner: .qname, context: n.name) }
+                    else { draft = positive(rrs, owner: owner, anchor: anchor) }
+                    draft.ede = ede(d, d.byRegion ? i : nil)
                     let idx = draft.emit(into: &e)
                     if first < 0 { first = idx }
                 }
@@ -428,22 +637,34 @@ public final class CompiledZones {
                                  useECS: d.byRegion && d.useECS)
             }
             for t in n.typeOrder {
+                if parent != nil && t == RRType.DS { continue }
                 if let d, t == RRType.A || t == RRType.AAAA, d.variants.count > 1 {
                     entries.append(variantEntry(t, d))
                     continue
                 }
-                let d = positive(n.rrsets[t]!, owner: .qname, context: n.name)
-                entries.append(TypeEntry(qtype: t, regions: 1, answer: d.emit(into: &e)))
+                var draft = positive(n.rrsets[t]!, owner: owner, anchor: anchor)
+                if let d, t == RRType.A || t == RRType.AAAA { draft.ede = ede(d, nil) }
+                entries.append(TypeEntry(qtype: t, regions: 1, answer: draft.emit(into: &e)))
             }
             if let d, d.variants.count > 1 {
                 // A type present only in later variants still needs its entry.
                 for t in [RRType.A, RRType.AAAA] where !n.typeOrder.contains(t)
-                    && (d.variants.contains(where: { $0.contains { $0.type == t } }) || !d.servfailVariants.isEmpty) {
+                    && (d.variants.contains(where: { $0.contains { $0.type == t } }) || !d.servfailVariants.isEmpty
+                        || !d.variantErrors.isEmpty) {
                     entries.append(variantEntry(t, d))
+                }
+            } else if let d, d.extendedError != nil {
+                // NODATA for the address types this answer lacks, with the EDE (the zone's NODATA has none).
+                for t in [RRType.A, RRType.AAAA] where !n.typeOrder.contains(t) {
+                    var nd = Draft(anchor: anchor)
+                    nd.add(soaOf[zi], owner: apex, section: .authority, required: true)
+                    nd.ede = ede(d, nil)
+                    entries.append(TypeEntry(qtype: t, regions: 1, answer: nd.emit(into: &e)))
                 }
             }
             if let d, d.servfail {
                 var sf = Draft(); sf.rcode = Rcode.servFail; sf.aa = false
+                sf.ede = ede(d, nil)
                 let idx = sf.emit(into: &e)
                 entries.removeAll { $0.qtype == RRType.A || $0.qtype == RRType.AAAA }
                 entries.append(TypeEntry(qtype: RRType.A, regions: 1, answer: idx))
@@ -464,7 +685,7 @@ public final class CompiledZones {
         repeat { let chunk = rest.prefix(255); rdata.append(UInt8(chunk.count)); rdata.append(contentsOf: chunk); rest.removeFirst(chunk.count) } while !rest.isEmpty
         for s in names {
             guard let name = try? DNSName(s) else { continue }
-            var d = Draft()
+            var d = Draft(anchor: name)
             d.add([ResourceRecord(owner: name, type: RRType.TXT, rrClass: RRClass.CH, ttl: 0, rdata: rdata)],
                   owner: .qname, section: .answer, required: true)
             chaos.append((name.lowercased.wire, d.emit(into: &base)))
@@ -475,11 +696,14 @@ public final class CompiledZones {
         /// The chain ends at a node with data (or an empty non-terminal); owner is the name as written.
         case data(BNode, DNSName)
         case nxdomain
-        /// Out of zone, below a cut, or a loop: the answer is the chain alone.
+        /// Into a delegated subtree: the chain, then the cut's referral.
+        case referral(BNode)
+        /// Out of zone, or a loop: the answer is the chain alone.
         case stop
     }
 
-    /// Follows a CNAME chain inside the zone of `start` (at most 8 links, loops cut).
+    /// Follows a CNAME chain inside the zone of `start` (at most 8 links, loops cut), through DNAMEs
+    /// (the DNAME and the CNAME synthesized from it become links, RFC 6672 §3.1).
     func followChain(from start: BNode, cname: [ResourceRecord]) -> (links: [ResourceRecord], end: ChainEnd) {
         var links = [cname[0]]
         var seen: Set<DNSName> = [start.name]
@@ -487,22 +711,34 @@ public final class CompiledZones {
         while links.count <= 8 {
             guard let target = current.targetName?.lowercased else { return (links, .stop) }
             touched.insert(target)
-            guard !seen.contains(target), zoneOf(target) == start.zone, cutAbove(target, zone: start.zone) == nil else {
-                return (links, .stop)
-            }
+            guard !seen.contains(target), zoneOf(target) == start.zone else { return (links, .stop) }
+            if let cut = cutAbove(target, zone: start.zone) { return (links, .referral(cut)) }
             seen.insert(target)
             var hit = nodes[target]
+            var synthesized = false
             if hit == nil {
-                // Wildcard at the closest encloser?
+                // DNAME or wildcard at the closest encloser?
                 var p = target.parent
                 while let q = p {
-                    if nodes[q] != nil {
+                    if let enc = nodes[q] {
+                        if let dname = enc.rrsets[RRType.DNAME]?.first, let to = DNSName(wire: dname.rdata) {
+                            let prefix = target.wire.count - q.wire.count
+                            guard prefix + to.wire.count <= 255 else { return (links, .stop) }
+                            let cname = ResourceRecord(owner: target, type: RRType.CNAME, ttl: dname.ttl,
+                                                       rdata: Array(target.wire[0..<prefix]) + to.wire)
+                            links.append(dname)
+                            links.append(cname)
+                            current = cname
+                            synthesized = true
+                            break
+                        }
                         hit = nodes[q.prepending(label: "*")]
                         if hit == nil { return (links, .nxdomain) }
                         break
                     }
                     p = q.parent
                 }
+                if synthesized { continue }
             }
             guard let n = hit else { return (links, .nxdomain) }
             if let next = n.rrsets[RRType.CNAME]?.first {

@@ -46,12 +46,12 @@ extension AnswerTable {
         let hasQuestion = out[5] == 1 && out[4] == 0
         let qEnd = hasQuestion ? 12 + q.qnameLength + 4 : 12
         guard qEnd <= length else { return 0 }
-        // Our OPT, when present, is the last record of every reply we build (11 bytes + NSID option).
-        let opt = optLength(q)
+        // Our OPT, when the reply has one, is where `respond` noted it (the last record but a TSIG's).
+        let opt = scratch.optLength
         let arcount = Int(out[10]) << 8 | Int(out[11])
         var keepOPT = false
-        if opt > 0 && arcount > 0 && length - opt >= qEnd {
-            let o = length - opt
+        if opt > 0 && arcount > 0 && scratch.optStart >= qEnd && scratch.optStart + opt <= length {
+            let o = scratch.optStart
             keepOPT = out[o] == 0 && out[o + 1] == 0 && out[o + 2] == 41
             if keepOPT && o > qEnd {
                 (out.baseAddress! + qEnd).copyMemory(from: out.baseAddress! + o, byteCount: opt)

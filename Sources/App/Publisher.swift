@@ -164,7 +164,8 @@ public final class Publisher: Sendable {
         if each.allSatisfy({ $0 == each[0] }) { return each[0] }
         // A region whose answer is empty gets NODATA, one whose answer is SERVFAIL gets SERVFAIL.
         return .init(variants: each.map { $0.variants.first ?? [] }, byRegion: true, useECS: service.useECS,
-                     servfailVariants: Set(each.indices.filter { each[$0].servfail }))
+                     servfailVariants: Set(each.indices.filter { each[$0].servfail }),
+                     variantErrors: Dictionary(uniqueKeysWithValues: each.indices.compactMap { i in each[i].extendedError.map { (i, $0) } }))
     }
 
     static func dynamic(for d: Decision, name: DNSName) -> AnswerTableBuilder.Dynamic {
@@ -178,11 +179,13 @@ public final class Publisher: Sendable {
                 }
             }
         }
+        // Every pool down (Policy.allDown: fail-open, all, empty, SERVFAIL): an Extended DNS Error says so.
+        let ede = d.reason.hasPrefix("all pools down") ? "\(name): \(d.reason)" : nil
         switch d.outcome {
-        case .members(let m): return .init(variants: [records(m)])
-        case .variants(let vs): return .init(variants: vs.map(records))
-        case .empty: return .init(variants: [[]])
-        case .servfail: return .init(variants: [[]], servfail: true)
+        case .members(let m): return .init(variants: [records(m)], extendedError: ede)
+        case .variants(let vs): return .init(variants: vs.map(records), extendedError: ede)
+        case .empty: return .init(variants: [[]], extendedError: ede)
+        case .servfail: return .init(variants: [[]], servfail: true, extendedError: ede)
         }
     }
 }

@@ -74,7 +74,7 @@ public final class SigningKey: @unchecked Sendable {  // the ldns key is only re
         do { rr = try LdnsRR.parse(String(line), origin: .root, defaultTTL: 3600) } catch {
             throw DnssecError("\(name).key: \(error)")
         }
-        guard rr.type == 48 /* DNSKEY */, rr.rdata.count > 4 else { throw DnssecError("\(name).key: not a DNSKEY record") }
+        guard rr.type == RRType.DNSKEY, rr.rdata.count > 4 else { throw DnssecError("\(name).key: not a DNSKEY record") }
         let flags = UInt16(rr.rdata[0]) << 8 | UInt16(rr.rdata[1])
         guard let algorithm = DnssecAlgorithm(rawValue: rr.rdata[3]) else {
             throw DnssecError("\(name).key: algorithm \(rr.rdata[3]) is not supported (13 ECDSAP256SHA256 or 15 ED25519)")

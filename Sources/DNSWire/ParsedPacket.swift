@@ -66,6 +66,9 @@ public struct ParsedPacket: Sendable, Hashable {
     public var trailingBytes: Int
     /// ldns's dig-like rendering of the whole message (`ldns_pkt2str`), for failure messages.
     public var text: String
+    /// Length of ldns's own encoding of the same message (`ldns_pkt2wire`: names compressed where RFC 3597
+    /// §4 allows, against the question and earlier names); the size oracle for our compression.
+    public var ldnsSize: Int
 
     public var question: Question? { questions.first }
     public var answerText: [String] { answer.map(LdnsRR.presentation) }
@@ -128,6 +131,14 @@ public struct ParsedPacket: Sendable, Hashable {
         } else {
             text = ""
         }
+        var out: UnsafeMutablePointer<UInt8>? = nil
+        var outSize = 0
+        if ldns_pkt2wire(&out, p, &outSize) == LDNS_STATUS_OK, out != nil {
+            ldnsSize = outSize
+        } else {
+            ldnsSize = -1
+        }
+        free(out)
     }
 
     static func records(_ list: UnsafeMutablePointer<ldns_rr_list>?) -> [ResourceRecord]? {

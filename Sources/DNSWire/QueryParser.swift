@@ -28,6 +28,12 @@ public struct QueryFields {
     public var ecsSourcePrefix: UInt8 = 0
     public var ecsScopePrefix: UInt8 = 0
     public var ecsAddress: (UInt64, UInt64) = (0, 0)
+    /// A TSIG record (RFC 8945) is the last record of the additional section: where it starts (owner
+    /// name), where its fixed fields start (TYPE), and where it ends.
+    public var hasTSIG = false
+    public var tsigStart = 0
+    public var tsigFixed = 0
+    public var tsigEnd = 0
 
     public init() {}
 }
@@ -59,6 +65,7 @@ public enum QueryParser {
         let nscount = Int(pkt[8]) << 8 | Int(pkt[9])
         let arcount = Int(pkt[10]) << 8 | Int(pkt[11])
         q.hasEDNS = false; q.nsidRequested = false; q.hasECS = false; q.ednsDO = false; q.ednsVersion = 0
+        q.hasTSIG = false
         q.questionEnd = 12; q.qnameLength = 0; q.labelCount = 0
 
         let isQuery = q.opcode == Opcode.query
@@ -100,10 +107,14 @@ public enum QueryParser {
             i = next.end
             rr += 1
         }
-        // Additional: find OPT (at most one), skip everything else (TSIG is not supported and ignored).
+        // Additional: find OPT (at most one) and TSIG (at most one, and last: RFC 8945 §5.1), skip the rest.
         rr = 0
         while rr < arcount {
             guard let next = skipRR(pkt, i) else { return .formErr }
+            if next.type == RRType.TSIG {
+                guard rr == arcount - 1 else { return .formErr }
+                q.hasTSIG = true; q.tsigStart = i; q.tsigFixed = next.fixedAt; q.tsigEnd = next.end
+            }
             if next.type == RRType.OPT {
                 if q.hasEDNS { return .formErr }
                 // OPT owner must be the root name.
@@ -173,6 +184,37 @@ public enum QueryParser {
         q.ecsScopePrefix = scope
         q.ecsAddress = (hi, lo)
         return true
+    }
+
+    /// Copies the (possibly compressed) name at `start` of `pkt` uncompressed to `out` at `at`: pointers
+    /// must point backwards, the name must fit 255 bytes and `out`. Returns the offset after the name in
+    /// `pkt` and the bytes written, nil when the name is malformed or does not fit.
+    public static func copyName(_ pkt: UnsafeRawBufferPointer, _ start: Int, to out: UnsafeMutableRawBufferPointer,
+                                at: Int) -> (end: Int, written: Int)? {
+        var i = start
+        var end = -1
+        var w = 0
+        var hops = 0
+        while true {
+            guard i < pkt.count else { return nil }
+            let l = Int(pkt[i])
+            if l & 0xC0 == 0xC0 {
+                guard i + 2 <= pkt.count, hops < 64 else { return nil }
+                let target = (l & 0x3F) << 8 | Int(pkt[i + 1])
+                guard target < i else { return nil }
+                if end < 0 { end = i + 2 }
+                i = target
+                hops += 1
+                continue
+            }
+            guard l <= 63, i + 1 + l <= pkt.count, w + 1 + l <= 255, at + w + 1 + l <= out.count else { return nil }
+            out[at + w] = UInt8(l)
+            var k = 1
+            while k <= l { out[at + w + k] = pkt[i + k]; k += 1 }
+            w += 1 + l
+            if l == 0 { return (end < 0 ? i + 1 : end, w) }
+            i += 1 + l
+        }
     }
 
     /// Skips a (possibly compressed) name; returns the offset after it and its length as written.

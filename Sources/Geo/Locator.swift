@@ -28,6 +28,21 @@ public final class Locator: Sendable {
 
     public func regionIndex(_ name: String) -> Int? { regions.firstIndex { $0.name == name } }
 
+    /// Network rules more specific than the ECS cap of their family, in config order, each with a warning:
+    /// ECS clients inside them are located by more bits than the cap (see `clientAddress`), and a resolver
+    /// that sends no more than the cap gets answers whose scope asks for more.
+    public var rulesLongerThanECSCap: [(network: IPNetwork, region: Int, warning: String)] {
+        rules.compactMap { r in
+            let cap = r.network.base.family == 4 ? ecsMaxPrefix4 : ecsMaxPrefix6
+            guard r.network.length > cap else { return nil }
+            let key = r.network.base.family == 4 ? "ecs_max_prefix_v4" : "ecs_max_prefix_v6"
+            return (r.network, r.region,
+                    "\(r.network) (\(regions[r.region].name)) is longer than geo.\(key) (\(cap)): clients whose resolver sends "
+                    + "ECS are located by up to \(r.network.length) bits of their address to tell it apart, and a resolver "
+                    + "that sends /\(cap) or less gets answers scoped longer than its prefix (RFC 7871 §7.2.1)")
+        }
+    }
+
     /// Bits of an ECS address that are used: the source prefix capped by the configured maximum.
     @inline(__always)
     public func ecsBits(family: UInt8, sourcePrefix: Int) -> Int {
@@ -35,13 +50,24 @@ public final class Locator: Sendable {
     }
 
     /// Which address locates a client, and how many of its bits: the ECS address cut to the bits used
-    /// (source prefix capped) when the query has ECS with a usable prefix, else the source address (an
-    /// IPv4-mapped IPv6 source as IPv4). The one rule for the responder, `gtmd locate` and `/explain`.
+    /// when the query has ECS with a usable prefix, else the source address (an IPv4-mapped IPv6 source
+    /// as IPv4). The one rule for the responder, `gtmd locate` and `/explain`.
+    ///
+    /// Bits used: the source prefix capped at `ecsMaxPrefix4/6`, and beyond the cap (up to the source
+    /// prefix) as many as a more specific network rule needs to tell this address from its neighbours.
+    /// So the scope of the answer never covers an address the rules send elsewhere: 127.0.0.3/32 with a
+    /// /32 rule and a /24 cap is located by all 32 bits (scope /32), 127.0.0.5/32 by 30 (scope /30).
     @inline(__always)
     public func clientAddress(source: AddressBits, ecs: AddressBits?, ecsPrefix: Int) -> (address: AddressBits, bits: Int, byECS: Bool) {
         if let ecs {
-            let bits = ecsBits(family: ecs.family, sourcePrefix: ecsPrefix)
-            if bits > 0 { return (ecs.masked(bits), bits, true) }
+            var bits = ecsBits(family: ecs.family, sourcePrefix: ecsPrefix)
+            if bits > 0 {
+                if ecsPrefix > bits {
+                    let needed = trie.lookup(ecs.masked(ecsPrefix), bits: ecsPrefix).scope
+                    bits = min(ecsPrefix, max(bits, needed))
+                }
+                return (ecs.masked(bits), bits, true)
+            }
         }
         let s = source.unmapped
         return (s, s.width, false)
@@ -64,7 +90,7 @@ public final class Locator: Sendable {
         guard let db = database else { return Resolution(region: defaultRegion, scope: m.scope, rule: -1) }
         let e = db.lookup(a.masked(bits))
         let mapped = regionOf(e)
-        return Resolution(region: mapped?.region ?? defaultRegion, scope: min(bits, max(m.scope, e.netmask)), rule: -1,
+        return Resolution(region: mapped?.region ?? defaultRegion, scope: max(m.scope, min(bits, e.netmask)), rule: -1,
                           entry: e, how: mapped?.how)
     }
 

@@ -131,7 +131,9 @@ public struct NetworkMap: Sendable {
         /// That rule's prefix length (0 when none matches).
         public var ruleLength: Int
         /// The shortest prefix of the address for which every address sharing it gets the same result
-        /// (at least `ruleLength`; longer when more specific rules lie inside the matched one).
+        /// (at least `ruleLength`; longer when more specific rules lie inside the matched one). One more
+        /// than the bits looked up when a more specific rule lies inside them: those bits are not enough
+        /// to decide (RFC 7871 §7.2.1 allows a SCOPE longer than the SOURCE to say so).
         public var scope: Int
         public init(value: Int32, ruleLength: Int, scope: Int) { self.value = value; self.ruleLength = ruleLength; self.scope = scope }
     }
@@ -150,9 +152,10 @@ public struct NetworkMap: Sendable {
             depth += 1
             if values[node] >= 0 { best = values[node]; bestLength = depth }
         }
-        // Addresses that share the walked bits plus the next one end on this node too.
+        // Addresses that share the walked bits plus the next one end on this node too; when every bit
+        // was walked and rules lie deeper, the bits given do not decide: one more is needed.
         let hasChildren = children[2 * node] >= 0 || children[2 * node + 1] >= 0
-        let scope = depth < bits && hasChildren ? depth + 1 : depth
-        return Match(value: best, ruleLength: bestLength, scope: min(scope, bits))
+        let scope = hasChildren && bits > 0 ? depth + 1 : depth
+        return Match(value: best, ruleLength: bestLength, scope: min(scope, a.width))
     }
 }

@@ -3,7 +3,8 @@ import DNSWire
 /// Whole-zone rules, applied after every file has been read:
 /// one SOA, at the apex; NS at the apex; CNAME alone at its name (RFC 1034 §3.6.2, RFC 2181 §10.1;
 /// RRSIG and NSEC may sit beside it, RFC 4035 §2.5) and only one; one TTL per RRset (RFC 2181 §5.2,
-/// a warning: the RRset is given its lowest TTL); identical records merged silently.
+/// a warning: the RRset is given its lowest TTL); identical records merged silently; one DNAME per name
+/// and nothing below it (RFC 6672 §2.3, 2.4); no DNSSEC records (gtmd does not sign or serve DNSSEC yet).
 struct ZoneChecks {
     let apex: DNSName
     let topFile: String
@@ -29,6 +30,8 @@ struct ZoneChecks {
         checkSOA()
         checkApexNS()
         checkCNAMEs()
+        checkUnsigned()
+        checkDNAMEs()
     }
 
     struct RRsetKey: Hashable { var owner: DNSName; var type: UInt16 }
@@ -141,6 +144,46 @@ struct ZoneChecks {
             for j in cnames.dropFirst() {
                 error(records[j], "more than one CNAME at \(records[j].record.owner) "
                       + "(the first is on \(place(c, from: records[j])))")
+            }
+        }
+    }
+
+    /// Types that only a signed zone holds. gtmd does not serve DNSSEC yet: served without signatures, a
+    /// signed zone whose parent has a DS goes dark for every validating resolver, so it is refused.
+    static let dnssecTypes: [UInt16: String] = [46: "RRSIG", 47: "NSEC", 48: "DNSKEY", 50: "NSEC3", 51: "NSEC3PARAM"]
+
+    /// One error per DNSSEC type found, at its first record (a signed zone has thousands of them).
+    mutating func checkUnsigned() {
+        var reported: Set<UInt16> = []
+        for r in records {
+            guard let name = ZoneChecks.dnssecTypes[r.record.type], reported.insert(r.record.type).inserted else { continue }
+            error(r, "\(name) at \(r.record.owner): the zone is DNSSEC-signed, and gtmd does not serve DNSSEC yet "
+                  + "(answers would carry no signatures and fail validation wherever the parent has a DS); "
+                  + "load the unsigned zone")
+        }
+    }
+
+    /// RFC 6672 §2.4: one DNAME per owner. §2.3: no data below a DNAME owner (it would be occluded:
+    /// names below the owner are answered by DNAME substitution).
+    mutating func checkDNAMEs() {
+        var dnames: [DNSName: ZoneRecord] = [:]
+        for r in records where r.record.type == RRType.DNAME {
+            if let first = dnames[r.record.owner] {
+                error(r, "more than one DNAME at \(r.record.owner) (the first is on \(place(first, from: r)))")
+            } else {
+                dnames[r.record.owner] = r
+            }
+        }
+        guard !dnames.isEmpty else { return }
+        for r in records {
+            var p = r.record.owner.parent
+            while let q = p, q.wire.count >= apex.wire.count {
+                if let d = dnames[q] {
+                    error(r, "\(LdnsRR.typeName(r.record.type)) at \(r.record.owner) is below the DNAME at \(q) "
+                          + "(\(place(d, from: r))) and would never be answered (RFC 6672 §2.3)")
+                    break
+                }
+                p = q.parent
             }
         }
     }

@@ -84,6 +84,7 @@ struct Check: ParsableCommand {
         switch Setup.prepare(SetupRequest(configPath: zones.config, zoneArguments: zones.zone)) {
         case .success(let p):
             let table = p.buildTable(generation: 1)
+            for r in p.config.locator?.rulesLongerThanECSCap ?? [] { print("\(zones.config ?? "-"): geo.networks: warning: \(r.warning)") }
             print("ok: \(p.zones.count) zone(s), \(table.nodeCount) names, \(p.config.server.listen.count) listen address(es)")
         case .failure(let f):
             for p in f.problems { print(p) }

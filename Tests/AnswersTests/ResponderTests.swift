@@ -95,6 +95,27 @@ struct Case: CustomTestStringConvertible, Sendable {
         Case(name: "ptr.lab.example", type: RRType.PTR, rcode: 0, answer: ["www.lab.example."]),
         Case(name: "unknown.lab.example", type: 65280, rcode: 0, answerTypes: [65280]),
         Case(name: "v6.lab.example", type: RRType.AAAA, rcode: 0, answer: ["2001:db8::25"]),
+        // Issue 14: CNAME into a delegation (the chain plus the referral), glue for in-zone name servers
+        // outside the cut, DS at a cut, DNAME, HTTPS additional data, QTYPE OPT as the references answer it.
+        Case(name: "tocut.lab.example", type: RRType.A, rcode: 0, answer: ["host.sub.lab.example."],
+             authorityTypes: [RRType.NS, RRType.NS], additionalCount: 2),
+        Case(name: "tocut.lab.example", type: RRType.CNAME, rcode: 0, answer: ["host.sub.lab.example."]),
+        Case(name: "host.child.lab.example", type: RRType.A, rcode: 0, aa: false,
+             authorityTypes: [RRType.NS, RRType.NS], additionalCount: 2),
+        Case(name: "child.lab.example", type: RRType.DS, rcode: 0, answerTypes: [RRType.DS]),
+        Case(name: "www.legacy.lab.example", type: RRType.A, rcode: 0,
+             answer: ["lab.example.", "www.lab.example.", "127.0.0.11"]),
+        Case(name: "chain.legacy.lab.example", type: RRType.A, rcode: 0,
+             answer: ["lab.example.", "chain.lab.example.", "alias.lab.example.", "www.lab.example.", "127.0.0.11"]),
+        Case(name: "a.b.legacy.lab.example", type: RRType.TXT, rcode: 3, answer: ["lab.example.", "a.b.lab.example."],
+             authorityTypes: [RRType.SOA]),
+        Case(name: "x.legacy.lab.example", type: RRType.CNAME, rcode: 0, answer: ["lab.example.", "x.lab.example."]),
+        Case(name: "host.sub.legacy.lab.example", type: RRType.A, rcode: 0, aa: true,
+             answer: ["lab.example.", "host.sub.lab.example."], authorityTypes: [RRType.NS, RRType.NS], additionalCount: 2),
+        Case(name: "legacy.lab.example", type: RRType.DNAME, rcode: 0, answer: ["lab.example."]),
+        Case(name: "legacy.lab.example", type: RRType.A, rcode: 0, authorityTypes: [RRType.SOA]),
+        Case(name: "svc.lab.example", type: RRType.HTTPS, rcode: 0, answerTypes: [RRType.HTTPS], additionalCount: 1),
+        Case(name: "lab.example", type: RRType.OPT, rcode: 0, authorityTypes: [RRType.SOA]),
     ]
 
     @Test(arguments: cases)
@@ -297,8 +318,10 @@ struct Case: CustomTestStringConvertible, Sendable {
         #expect(try askParsed(q).rcode == 5)
     }
 
-    @Test func optAsQuestionTypeIsFormErr() throws {
-        #expect(try askParsed(QueryBuilder("www.lab.example", RRType.OPT)).rcode == 1)
+    /// QTYPE OPT is answered as any type the name lacks (NODATA), as NSD and Knot answer it.
+    @Test func optAsQuestionTypeIsNodata() throws {
+        let p = try askParsed(QueryBuilder("www.lab.example", RRType.OPT))
+        #expect(p.rcode == 0 && p.aa && p.answer.isEmpty && p.authority.map(\.type) == [RRType.SOA], "\(p.text)")
     }
 
     /// Random and mutated packets: never a crash, and every reply parses with ldns.
@@ -309,6 +332,8 @@ struct Case: CustomTestStringConvertible, Sendable {
             QueryBuilder("x.wild.lab.example", RRType.TXT).bytes,
             QueryBuilder("big.lab.example", RRType.TXT).bytes,
             QueryBuilder("host.sub.lab.example", RRType.A, edns: 512).bytes,
+            QueryBuilder("www.legacy.lab.example", RRType.A, edns: 1232).bytes,
+            QueryBuilder("lab.example", RRType.NS).bytes,
         ]
         var replies = 0
         for i in 0..<20_000 {

@@ -47,8 +47,10 @@ func addr(_ s: String) -> AddressBits { AddressBits(IPAddress.parse(s)!) }
         #expect(m.lookup(addr("192.0.2.1"), bits: 32) == .init(value: 0, ruleLength: 0, scope: 1))
         #expect(m.lookup(addr("2001:db8:ffff::1"), bits: 56) == .init(value: 4, ruleLength: 32, scope: 32))
         #expect(m.lookup(addr("2001:db9::1"), bits: 56).value == -1)
-        // The walk never uses more bits than given: a /12 ECS prefix inside 10/8 stops at 12 bits.
-        #expect(m.lookup(addr("10.0.0.0"), bits: 12) == .init(value: 1, ruleLength: 8, scope: 12))
+        // The walk never uses more bits than given: a /12 ECS prefix inside 10/8 stops at 12 bits, and as
+        // 10.1/16 lies inside those 12 bits, the scope is 13: 12 bits do not decide (RFC 7871 §7.2.1).
+        #expect(m.lookup(addr("10.0.0.0"), bits: 12) == .init(value: 1, ruleLength: 8, scope: 13))
+        #expect(m.lookup(addr("10.2.0.0"), bits: 16) == .init(value: 1, ruleLength: 8, scope: 15))
         #expect(m.lookup(addr("10.1.0.0"), bits: 0).scope == 0)
     }
 
@@ -127,5 +129,70 @@ func addr(_ s: String) -> AddressBits { AddressBits(IPAddress.parse(s)!) }
         let d = loc.locate(addr("192.0.2.1"), bits: 24)
         #expect(d.region == 1 && d.scope <= 24)
         #expect(loc.explain(addr("192.0.2.1"), bits: 24).regionName == "us-west")
+    }
+}
+
+/// Issue 14: the scope of an ECS answer never covers an address that the rules send to another region.
+@Suite struct ECSScopeTests {
+    let locator = Locator(
+        regions: [Region(name: "a", latitude: 50, longitude: 8), Region(name: "b", latitude: 53, longitude: -6)],
+        rules: [(net("127.0.0.2/32"), 0), (net("127.0.0.3/32"), 1), (net("10.1.0.0/16"), 0), (net("10.2.0.0/16"), 1),
+                (net("10.2.128.0/17"), 0), (net("2001:db8:b::/48"), 1), (net("2001:db8:b:1::/64"), 0)],
+        defaultRegion: 0, ecsMaxPrefix4: 24, ecsMaxPrefix6: 56)
+
+    func locate(_ ecs: String, _ prefix: Int) -> (region: Int, bits: Int, scope: Int) {
+        let c = locator.clientAddress(source: addr("192.0.2.1"), ecs: addr(ecs), ecsPrefix: prefix)
+        let (region, scope) = locator.locate(c.address, bits: c.bits)
+        return (region, c.bits, scope)
+    }
+
+    struct Row: Sendable, CustomTestStringConvertible {
+        var ecs: String, prefix: Int, region: Int, bits: Int, scope: Int
+        var testDescription: String { "\(ecs)/\(prefix)" }
+    }
+    static let rows: [Row] = [
+        // A /32 rule inside the /24 cap: as many bits as the rule needs.
+        Row(ecs: "127.0.0.3", prefix: 32, region: 1, bits: 32, scope: 32),
+        Row(ecs: "127.0.0.2", prefix: 32, region: 0, bits: 32, scope: 32),
+        Row(ecs: "127.0.0.5", prefix: 32, region: 0, bits: 30, scope: 30),
+        Row(ecs: "127.0.0.200", prefix: 32, region: 0, bits: 25, scope: 25),
+        // Sources no longer than the cap are used as given; a scope longer than the source says "not enough".
+        Row(ecs: "127.0.0.0", prefix: 24, region: 0, bits: 24, scope: 25),
+        Row(ecs: "10.2.0.0", prefix: 16, region: 1, bits: 16, scope: 17),
+        Row(ecs: "10.2.3.0", prefix: 24, region: 1, bits: 24, scope: 17),
+        Row(ecs: "10.2.200.1", prefix: 32, region: 0, bits: 24, scope: 17),
+        Row(ecs: "10.1.77.0", prefix: 24, region: 0, bits: 24, scope: 16),
+        Row(ecs: "2001:db8:b:1::", prefix: 64, region: 0, bits: 64, scope: 64),
+        Row(ecs: "2001:db8:b:2::", prefix: 64, region: 1, bits: 63, scope: 63),
+    ]
+
+    @Test(arguments: rows)
+    func bitsAndScope(_ r: Row) {
+        let got = locate(r.ecs, r.prefix)
+        #expect(got.region == r.region && got.bits == r.bits && got.scope == r.scope, "\(got)")
+    }
+
+    /// Every /32 source in 127.0.0.0/24, every 5th in 10.2.0.0/24, one in every 7th /24 of 10.2.0.0/16:
+    /// every address inside the answer's scope (all of them up to 256, else 256 spread evenly) is sent to
+    /// the same region by the rules.
+    @Test func scopeNeverCoversAnotherRegion() {
+        var sources = (0..<256).map { "127.0.0.\($0)" } + stride(from: 0, to: 256, by: 5).map { "10.2.0.\($0)" }
+        sources += stride(from: 0, to: 256, by: 7).map { "10.2.\($0).7" }
+        for s in sources {
+            let got = locate(s, 32)
+            let a = addr(s)
+            let scope = min(got.scope, 32)
+            let hostBits = 32 - scope
+            guard hostBits < 20 else { Issue.record("\(s): scope /\(scope) too wide to check"); continue }
+            let base = a.masked(scope)
+            for k in stride(from: 0, to: 1 << hostBits, by: max(1, (1 << hostBits) / 256)) {
+                let other = AddressBits(family: 4, hi: base.hi | (UInt64(k) << 32), lo: 0)
+                let region = locator.locate(other, bits: 32).region
+                if region != got.region {
+                    Issue.record("\(s): answer region \(got.region) scope /\(scope) covers \(other.address), region \(region)")
+                    break
+                }
+            }
+        }
     }
 }

@@ -102,7 +102,13 @@ let wwwQuestion: [UInt8] = QueryBuilder("www.lab.example", RRType.A).bytes[12...
         c.append(Malformed(label: "3000-byte padding option (well-formed)", packet: padded.bytes, rcode: 0))
         var badVers = QueryBuilder("www.lab.example", RRType.A, edns: 1232); badVers.ednsVersion = 1
         c.append(Malformed(label: "EDNS version 1", packet: badVers.bytes, rcode: 16))
-        c.append(Malformed(label: "OPT as the question type", packet: QueryBuilder("www.lab.example", RRType.OPT).bytes, rcode: 1))
+        // QTYPE OPT: NODATA, as NSD and Knot answer it (issue 14).
+        c.append(Malformed(label: "OPT as the question type", packet: QueryBuilder("www.lab.example", RRType.OPT).bytes, rcode: 0))
+        // TSIG with a key gtmd does not have (it has none): NOTAUTH (RFC 8945 §5.2.2).
+        let tsigRdata = (try! DNSName("hmac-sha256.")).wire + [0, 0, 0x6B, 0x0A, 0x3D, 0x2F, 1, 44, 0, 0, 0xAB, 0xCD, 0, 0, 0, 0]
+        let tsig = QueryBuilder("www.lab.example", RRType.A).bytes.enumerated().map { $0.offset == 11 ? 1 : $0.element }
+            + (try! DNSName("k.")).wire + [0, 250, 0, 255, 0, 0, 0, 0, 0, UInt8(tsigRdata.count)] + tsigRdata
+        c.append(Malformed(label: "TSIG with an unknown key", packet: tsig, rcode: 9))
         c.append(Malformed(label: "AXFR over UDP", packet: QueryBuilder("lab.example", RRType.AXFR).bytes, rcode: 5))
         c.append(Malformed(label: "IXFR", packet: QueryBuilder("lab.example", RRType.IXFR).bytes, rcode: 5))
         c.append(Malformed(label: "name outside our zones", packet: QueryBuilder("example.com", RRType.A).bytes, rcode: 5))

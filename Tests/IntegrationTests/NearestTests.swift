@@ -91,7 +91,9 @@ func ecsEcho(_ r: DigResult) -> (network: String, source: Int, scope: Int)? {
     @Test func ecsPicksTheRegionWithTheRuleScope() throws {
         let lab = try NearestLab()
         let cases: [(subnet: String, answer: String, scope: Int)] = [
-            ("10.2.0.0/16", lab.addrB, 16),
+            // 10.2/16 holds the more specific 10.2.128/17: 16 bits cannot tell them apart, scope 17 says so
+            // (RFC 7871 §7.2.1: a scope longer than the source asks for more bits).
+            ("10.2.0.0/16", lab.addrB, 17),
             // 10.2/16 holds the more specific 10.2.128/17 (region-a): the region-b answer only holds for 10.2.0.0/17.
             ("10.2.3.0/24", lab.addrB, 17),
             ("10.1.77.0/24", lab.addrA, 16),
@@ -125,6 +127,51 @@ func ecsEcho(_ r: DigResult) -> (network: String, source: Int, scope: Int)? {
         #expect(www.answerData == [lab.addrA] && ecsEcho(www)?.scope == 0)
         #expect(ecsEcho(try lab.ask("chain.lab.example", subnet: "10.2.3.0/24"))?.scope == 0)
         // (ECS with bits beyond the source prefix: FORMERR, in MalformedTests.)
+    }
+
+    /// The scope of an answer never covers an address the rules send elsewhere: a /32 source is used
+    /// beyond the /24 cap as far as a /32 rule needs (issue 14).
+    @Test func ecsScopeCoversOnlyTheRulesRegion() throws {
+        let lab = try NearestLab()
+        try waitFor("first answers", timeout: 10) { try lab.ask().answerData == [lab.addrA] }
+        let cases: [(subnet: String, answer: String, scope: Int)] = [
+            ("\(lab.net)3/32", lab.addrB, 32),
+            ("\(lab.net)2/32", lab.addrA, 32),
+            // Nobody's rule, next to the /32 rules: the default region, for the /30 around it only.
+            ("\(lab.net)5/32", lab.addrA, 30),
+            // A /24 source cannot tell the /32 rules apart: scope 25 asks for more bits.
+            ("\(lab.net)0/24", lab.addrA, 25),
+        ]
+        for c in cases {
+            let r = try lab.ask(subnet: c.subnet)
+            #expect(r.answerData == [c.answer], "\(c.subnet): \(r)")
+            #expect(ecsEcho(r)?.scope == c.scope, "\(c.subnet): \(r.opt)")
+        }
+    }
+
+    /// Through a real unbound with the subnet module (ECS with the client's whole address, /32): clients
+    /// .2 and .3 each get their own region, in either order, with the resolver's cache warm.
+    @Test(arguments: [false, true])
+    func ecsThroughUnbound(_ bFirst: Bool) throws {
+        guard UnboundResolver.available else { Issue.record("unbound is not installed (scripts/deps.sh)"); return }
+        let lab = try NearestLab()
+        try waitFor("first answers", timeout: 10) {
+            try lab.ask(from: "\(lab.net)3").answerData == [lab.addrB] && lab.ask(from: "\(lab.net)2").answerData == [lab.addrA]
+        }
+        let resolver = try UnboundResolver(zone: "lab.example", stub: "127.0.0.1", stubPort: lab.server.port)
+        func viaResolver(_ client: String) throws -> [String] {
+            try dig("near.lab.example", "A", server: resolver.address, port: resolver.port, ["-b", client, "+rec"]).answerData
+        }
+        let clients = bFirst ? [("\(lab.net)3", lab.addrB), ("\(lab.net)2", lab.addrA)]
+                             : [("\(lab.net)2", lab.addrA), ("\(lab.net)3", lab.addrB)]
+        for round in 0..<3 {
+            for (client, expected) in clients {
+                #expect(try viaResolver(client) == [expected], "round \(round), client \(client)\n\(resolver.log)")
+            }
+        }
+        // A client nobody's rule names gets the default region, and the others keep theirs.
+        #expect(try viaResolver("\(lab.net)4") == [lab.addrA])
+        #expect(try viaResolver("\(lab.net)3") == [lab.addrB])
     }
 
     @Test func failingTheNearestRegionMovesOnlyItsClients() throws {
