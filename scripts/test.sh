@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
-swift build --build-tests
+# Every target must declare what it imports (Package.swift), no more and no less.
+swift build --build-tests --explicit-target-dependency-import-check error
 # Tests run in parallel; integration tests start the real gtmd binary on loopback ports chosen by the OS.
 # LabTests (the DR lab, lab/drlab.py: namespaces, unbound, ~90 s) run as root where network namespaces are
 # allowed, and are skipped with the reason otherwise.
