@@ -32,6 +32,8 @@ public final class SteeringLoop: Service, Sendable {
     private let queue = Mutex<[Envelope]>([])
     private let bell = Doorbell()
     private let published: Mutex<SteeringView>
+    /// The writer's own thread for its steps (table builds, zone compiles, state file writes).
+    private let work = DispatchQueue(label: "gtmd.steering")
 
     public init(prepared: Prepared, store: AnswerStore, stateFile: String, options: SteeringOptions = SteeringOptions(),
                 logger: Logger) {
@@ -71,7 +73,7 @@ public final class SteeringLoop: Service, Sendable {
     }
 
     public func run() async throws {
-        try await cancelWhenGracefulShutdown { await self.loop() }
+        await cancelWhenGracefulShutdown { await self.loop() }
     }
 
     /// Steps until cancelled: waits for an input or the next due time, applies everything queued, publishes at
@@ -92,41 +94,11 @@ public final class SteeringLoop: Service, Sendable {
             var tick = false
             if clock >= nextFileCheck { tick = true; nextFileCheck = clock + options.stateFileCheck }
             if let p = policyDue, clock >= p { tick = true }
-            let step = core.withLock { core -> (outcomes: [SteeringOutcome], view: SteeringView) in
-                // Operator actions and reloads publish at once; so does the very first snapshot (start-up waits for it).
-                var urgent = core.generation == 0
-                var outcomes: [SteeringOutcome] = []
-                for e in batch {
-                    outcomes.append(core.apply(e.input, now: now))
-                    if case .health = e.input {} else { urgent = true }
-                }
-                if tick, core.tick(now: now) { urgent = true }
-                var installed = false
-                if core.dirty {
-                    let windowOver = coalesceUntil.map { clock >= $0 } ?? false
-                    if urgent || options.coalesceWindow == .zero || windowOver {
-                        installed = core.publishIfDirty(now: now) != nil
-                        if installed { coalesceUntil = nil }
-                    } else if coalesceUntil == nil {
-                        coalesceUntil = clock + options.coalesceWindow
-                    }
-                } else {
-                    coalesceUntil = nil
-                }
-                // Saved after the table is in force (a slow disk never delays the answer).
-                for (i, e) in batch.enumerated() {
-                    if case .override(let change) = e.input, let problem = core.persist(change) {
-                        outcomes[i].problem = problem
-                    }
-                }
-                // The state file held a change made meanwhile by another process: in force at once too.
-                if installed, core.dirty { core.publishIfDirty(now: now) }
-                for i in outcomes.indices {
-                    outcomes[i].generation = core.generation
-                    outcomes[i].installed = installed
-                }
-                return (outcomes, core.view)
+            let (until, due) = (coalesceUntil, tick)
+            let step = await withCheckedContinuation { (c: CheckedContinuation<Step, Never>) in
+                work.async { c.resume(returning: self.step(batch, tick: due, now: now, clock: clock, coalesceUntil: until)) }
             }
+            coalesceUntil = step.coalesceUntil
             published.withLock { $0 = step.view }
             for (e, o) in zip(batch, step.outcomes) { e.reply?(o) }
         }
@@ -134,6 +106,54 @@ public final class SteeringLoop: Service, Sendable {
         let rest = queue.withLock { q in defer { q.removeAll() }; return q }
         let g = core.withLock { $0.generation }
         for e in rest { e.reply?(SteeringOutcome(generation: g, installed: false, problem: "shutting down")) }
+    }
+
+    struct Step: Sendable {
+        var outcomes: [SteeringOutcome]
+        var view: SteeringView
+        var coalesceUntil: ContinuousClock.Instant?
+    }
+
+    /// One step of the writer: applies the batch, publishes at most once, saves override changes. Runs on
+    /// `work` (its own thread): a table build or a reload's zone compile never holds a cooperative thread.
+    func step(_ batch: [Envelope], tick: Bool, now: Date, clock: ContinuousClock.Instant,
+              coalesceUntil: ContinuousClock.Instant?) -> Step {
+        var coalesceUntil = coalesceUntil
+        return core.withLock { core -> Step in
+            // Operator actions and reloads publish at once; so does the very first snapshot (start-up waits for it).
+            var urgent = core.generation == 0
+            var outcomes: [SteeringOutcome] = []
+            for e in batch {
+                outcomes.append(core.apply(e.input, now: now))
+                if case .health = e.input {} else { urgent = true }
+            }
+            if tick, core.tick(now: now) { urgent = true }
+            var installed = false
+            if core.dirty {
+                let windowOver = coalesceUntil.map { clock >= $0 } ?? false
+                if urgent || options.coalesceWindow == .zero || windowOver {
+                    installed = core.publishIfDirty(now: now) != nil
+                    if installed { coalesceUntil = nil }
+                } else if coalesceUntil == nil {
+                    coalesceUntil = clock + options.coalesceWindow
+                }
+            } else {
+                coalesceUntil = nil
+            }
+            // Saved after the table is in force (a slow disk never delays the answer).
+            for (i, e) in batch.enumerated() {
+                if case .override(let change) = e.input, let problem = core.persist(change) {
+                    outcomes[i].problem = problem
+                }
+            }
+            // The state file held a change made meanwhile by another process: in force at once too.
+            if installed, core.dirty { core.publishIfDirty(now: now) }
+            for i in outcomes.indices {
+                outcomes[i].generation = core.generation
+                outcomes[i].installed = installed
+            }
+            return Step(outcomes: outcomes, view: core.view, coalesceUntil: coalesceUntil)
+        }
     }
 }
 
