@@ -5,7 +5,8 @@ Starts the real gtmd (no health checks: every member counts up) on loopback port
 then REPS times: POST `pool primary down` and poll `www.lab.example A` over UDP every 0.5 ms until it
 answers the standby; DELETE the override and poll until it answers the primary again. Each time is
 measured from just before the HTTP request is sent to the first reply with the new address.
-Prints the median, min and max of both directions. Loopback only; every loop is bounded.
+Prints the median, min and max of both directions, and how often the first query sent after the API's reply
+already got the new answer. Loopback only; every loop is bounded.
 
 Usage: bench/override-latency.py [--gtmd PATH] [--reps N]
 """
@@ -78,22 +79,26 @@ services:
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         body = json.dumps({"scope": "pool", "target": "primary", "action": "down"})
         down, up = [], []
+        at_reply = 0  # replies after which the very first query already got the new answer
         for _ in range(a.reps):
             c = http.client.HTTPConnection("127.0.0.1", ctl_port, timeout=5)
             t0 = time.monotonic()
             c.request("POST", "/v1/overrides", body=body, headers=headers)
             r = c.getresponse(); r.read(); c.close()
             assert r.status == 200, r.status
+            at_reply += query(sock, dns_port, 1) == STANDBY
             down.append(wait_answer(sock, dns_port, STANDBY, 5) - t0)
             c = http.client.HTTPConnection("127.0.0.1", ctl_port, timeout=5)
             t0 = time.monotonic()
             c.request("DELETE", "/v1/overrides?scope=pool&target=primary", headers=headers)
             r = c.getresponse(); r.read(); c.close()
             assert r.status == 200, r.status
+            at_reply += query(sock, dns_port, 2) == PRIMARY
             up.append(wait_answer(sock, dns_port, PRIMARY, 5) - t0)
         ms = lambda xs: f"median {statistics.median(xs) * 1000:.1f} ms (min {min(xs) * 1000:.1f}, max {max(xs) * 1000:.1f})"
         print(f"override set -> changed answer:     {ms(down)}  n={a.reps}")
         print(f"override cleared -> changed answer: {ms(up)}  n={a.reps}")
+        print(f"new answer already served at the API reply: {at_reply}/{2 * a.reps}")
     finally:
         p.send_signal(signal.SIGTERM)
         try:

@@ -80,6 +80,8 @@ public final class SteeringCore {
     public private(set) var dirty = false
     /// The verdicts of the last publish.
     var publishedHealth: [String: Bool]?
+    /// A publish changed the services' remembered state and it is not saved yet (`save`).
+    var servicesUnsaved = false
     var stateFileMTime: Date?
 
     public init(prepared: Prepared, store: AnswerStore, stateFile: String, logger: Logger) {
@@ -142,21 +144,35 @@ public final class SteeringCore {
 
     /// Saves an applied override change to the state file (read-modify-write under its lock, so a change made
     /// meanwhile by `gtmd override --offline` is kept and taken in).
-    public func persist(_ change: OverrideChange) -> String? {
+    public func persist(_ change: OverrideChange) -> String? { save([change]) }
+
+    /// Saves, in one write, the override changes of a step and the services' remembered state when a publish
+    /// changed it. Returns the problem when the overrides could not be saved (they stay in force).
+    public func save(_ changes: [OverrideChange]) -> String? {
+        guard !changes.isEmpty || servicesUnsaved else { return nil }
+        let states = servicesUnsaved ? services : nil
         do {
             let content = try StateFile.update(stateFile) { content in
                 var set = OverrideSet(content.overrides)
-                switch change {
-                case .set(let o): set.set(o)
-                case .clear(let scope, let target): set.clear(scope: scope, target: target)
+                for change in changes {
+                    switch change {
+                    case .set(let o): set.set(o)
+                    case .clear(let scope, let target): set.clear(scope: scope, target: target)
+                    }
                 }
                 content.overrides = set.all
+                if let states { content.services = states }
             }
             stateFileMTime = StateFile.mtime(stateFile)
+            servicesUnsaved = false
             let merged = OverrideSet(content.overrides)
             if merged != overrides { overrides = merged; dirty = true }
             return nil
         } catch {
+            if changes.isEmpty {
+                logger.error("cannot save service state", metadata: ["state.file": "\(stateFile)", "problem": "\(error)"])
+                return nil
+            }
             logger.error("cannot save the override to the state file; it is in force until restart",
                          metadata: ["state.file": "\(stateFile)", "problem": "\(error)"])
             return "in force, but not saved: \(error)"
@@ -213,15 +229,7 @@ public final class SteeringCore {
                 ])
             }
         }
-        if changed {
-            do {
-                let states = p.services
-                try StateFile.update(stateFile) { $0.services = states }
-                stateFileMTime = StateFile.mtime(stateFile)
-            } catch {
-                logger.error("cannot save service state", metadata: ["problem": "\(error)"])
-            }
-        }
+        if changed { servicesUnsaved = true }
         return p.table
     }
 

@@ -95,12 +95,15 @@ public final class SteeringLoop: Service, Sendable {
             if clock >= nextFileCheck { tick = true; nextFileCheck = clock + options.stateFileCheck }
             if let p = policyDue, clock >= p { tick = true }
             let (until, due) = (coalesceUntil, tick)
-            let step = await withCheckedContinuation { (c: CheckedContinuation<Step, Never>) in
-                work.async { c.resume(returning: self.step(batch, tick: due, now: now, clock: clock, coalesceUntil: until)) }
+            coalesceUntil = await withCheckedContinuation { (c: CheckedContinuation<ContinuousClock.Instant?, Never>) in
+                work.async {
+                    let step = self.step(batch, tick: due, now: now, clock: clock, coalesceUntil: until)
+                    // Readers and submitters hear of the step from the writer's thread, without another hop.
+                    self.published.withLock { $0 = step.view }
+                    for (e, o) in zip(batch, step.outcomes) { e.reply?(o) }
+                    c.resume(returning: step.coalesceUntil)
+                }
             }
-            coalesceUntil = step.coalesceUntil
-            published.withLock { $0 = step.view }
-            for (e, o) in zip(batch, step.outcomes) { e.reply?(o) }
         }
         // Anyone still waiting is told where things stand.
         let rest = queue.withLock { q in defer { q.removeAll() }; return q }
@@ -140,14 +143,16 @@ public final class SteeringLoop: Service, Sendable {
             } else {
                 coalesceUntil = nil
             }
-            // Saved after the table is in force (a slow disk never delays the answer).
-            for (i, e) in batch.enumerated() {
-                if case .override(let change) = e.input, let problem = core.persist(change) {
-                    outcomes[i].problem = problem
-                }
+            // Saved, in one write, after the table is in force (a slow disk never delays the answer).
+            let changes = batch.compactMap { e -> OverrideChange? in
+                if case .override(let change) = e.input { return change }
+                return nil
+            }
+            if let problem = core.save(changes) {
+                for (i, e) in batch.enumerated() { if case .override = e.input { outcomes[i].problem = problem } }
             }
             // The state file held a change made meanwhile by another process: in force at once too.
-            if installed, core.dirty { core.publishIfDirty(now: now) }
+            if installed, core.dirty, core.publishIfDirty(now: now) != nil { _ = core.save([]) }
             for i in outcomes.indices {
                 outcomes[i].generation = core.generation
                 outcomes[i].installed = installed

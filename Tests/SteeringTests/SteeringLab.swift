@@ -69,6 +69,15 @@ extension SteeringCore {
     @discardableResult
     func step(_ input: SteeringInput, at now: Date) -> AnswerTable? {
         _ = apply(input, now: now)
-        return publishIfDirty(now: now)
+        let table = publishIfDirty(now: now)
+        _ = save(input.overrideChange.map { [$0] } ?? [])
+        return table
+    }
+}
+
+extension SteeringInput {
+    var overrideChange: OverrideChange? {
+        if case .override(let c) = self { return c }
+        return nil
     }
 }
