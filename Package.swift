@@ -164,11 +164,11 @@ let package = Package(
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "DNSWireTests", dependencies: ["DNSWire", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "DNSWireTests", dependencies: ["DNSWire"], swiftSettings: swiftSettings),
         .testTarget(name: "GeoTests", dependencies: ["Geo", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "ZonesTests", dependencies: ["Zones", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "ZonesTests", dependencies: ["DNSWire", "Zones", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "DNSWire", "TestSupport", "Yams"], swiftSettings: swiftSettings),
-        .testTarget(name: "AnswersTests", dependencies: ["Answers", "Zones", "Config", "DNSWire", "Geo", "TestSupport"],
+        .testTarget(name: "AnswersTests", dependencies: ["Answers", "Zones", "Config", "DNSWire", "TestSupport"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "AppTests", dependencies: [
             "App", "Config", "Control", "DNSWire", "HealthModel", "Policy", "Steering", "TestSupport",
