@@ -1,9 +1,22 @@
 // swift-tools-version:6.0
 import PackageDescription
 
-// A one-way chain of small targets (see Sources/*/README.md):
-// CLdns -> DNSWire -> Zones -> Answers -> Server -> App -> gtmd
-//                  \-> Config (-> Health, Geo) -/    Control -/   (Geo -> CMaxMindDB)
+// A one-way chain of small targets (see Sources/*/README.md). Each target declares exactly what its files
+// import (scripts/test.sh builds with --explicit-target-dependency-import-check error):
+//
+//   CLdns -> DNSWire -> Zones ---------------------------> Answers -> Server ----------------> App -> gtmd
+//   CMaxMindDB -> Geo -----------------------------------/                                /
+//   HealthModel -> Config (DNSWire, Geo, Yams) -> Policy -> Steering (Answers, Zones) ---/
+//   HealthModel -> Health (NIO, NIOSSL) -------------------------------------------------/
+//   Control (NIO HTTP listener) --------------------------------------------------------/
+//
+// Steering, Policy, Config and HealthModel link neither NIO nor BoringSSL.
+let swiftSettings: [SwiftSetting] = [.enableUpcomingFeature("MemberImportVisibility")]
+// Server reads sockaddr_in/sockaddr_in6 fields, which the Clang importer attributes to NIO's internal C module
+// (CNIOLinux includes <netinet/in.h> first there); importing that module is not ours to do, so Server alone
+// builds without MemberImportVisibility until libc's headers are modular.
+let serverSwiftSettings: [SwiftSetting] = []
+
 let package = Package(
     name: "gtmd",
     platforms: [.macOS(.v15)],
@@ -18,6 +31,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
     ],
     targets: [
         .systemLibrary(
@@ -34,21 +48,30 @@ let package = Package(
         .target(
             name: "Geo",
             dependencies: ["CMaxMindDB"],
-            exclude: ["README.md"]
+            exclude: ["README.md"],
+            swiftSettings: swiftSettings
         ),
         .target(
             name: "DNSWire",
             dependencies: ["CLdns"],
-            exclude: ["README.md"]
+            exclude: ["README.md"],
+            swiftSettings: swiftSettings
         ),
         .target(
             name: "Zones",
             dependencies: ["DNSWire"],
-            exclude: ["README.md"]
+            exclude: ["README.md"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "HealthModel",
+            exclude: ["README.md"],
+            swiftSettings: swiftSettings
         ),
         .target(
             name: "Health",
             dependencies: [
+                "HealthModel",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -56,22 +79,36 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            exclude: ["README.md"]
+            exclude: ["README.md"],
+            swiftSettings: swiftSettings
         ),
         .target(
             name: "Config",
-            dependencies: ["DNSWire", "Geo", "Health", "Yams"],
-            exclude: ["README.md"]
+            dependencies: ["DNSWire", "Geo", "HealthModel", "Yams"],
+            exclude: ["README.md"],
+            swiftSettings: swiftSettings
         ),
         .target(
             name: "Policy",
             dependencies: ["Config", "DNSWire"],
-            exclude: ["README.md"]
+            exclude: ["README.md"],
+            swiftSettings: swiftSettings
         ),
         .target(
             name: "Answers",
-            dependencies: ["DNSWire", "Zones", "Config", "Geo"],
-            exclude: ["README.md"]
+            dependencies: ["DNSWire", "Zones", "Geo"],
+            exclude: ["README.md"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "Steering",
+            dependencies: [
+                "Answers", "Config", "DNSWire", "HealthModel", "Policy", "Zones",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            exclude: ["README.md"],
+            swiftSettings: swiftSettings
         ),
         .target(
             name: "Server",
@@ -81,7 +118,8 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ],
-            exclude: ["README.md"]
+            exclude: ["README.md"],
+            swiftSettings: serverSwiftSettings
         ),
         .target(
             name: "Control",
@@ -92,47 +130,66 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            exclude: ["README.md"]
+            exclude: ["README.md"],
+            swiftSettings: swiftSettings
         ),
         .target(
             name: "App",
             dependencies: [
-                "Server", "Answers", "Zones", "Config", "DNSWire", "Policy", "Health", "Control",
+                "Answers", "Config", "Control", "DNSWire", "Health", "HealthModel", "Policy", "Server", "Steering",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
-            exclude: ["README.md"]
+            exclude: ["README.md"],
+            swiftSettings: swiftSettings
         ),
         .executableTarget(
             name: "gtmd",
             dependencies: [
-                "App",
+                "Answers", "App", "Config", "Control", "Health", "HealthModel", "Policy", "Steering",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
-            exclude: ["README.md"]
+            exclude: ["README.md"],
+            swiftSettings: swiftSettings
         ),
         .target(
             name: "TestSupport",
-            dependencies: ["DNSWire"],
-            path: "Tests/TestSupport"
+            dependencies: ["Answers", "DNSWire", .product(name: "Logging", package: "swift-log")],
+            path: "Tests/TestSupport",
+            swiftSettings: swiftSettings
         ),
-        .testTarget(name: "DNSWireTests", dependencies: ["DNSWire", "TestSupport"]),
-        .testTarget(name: "GeoTests", dependencies: ["Geo", "TestSupport"]),
-        .testTarget(name: "ZonesTests", dependencies: ["Zones", "TestSupport"]),
-        .testTarget(name: "ConfigTests", dependencies: ["Config", "TestSupport"]),
-        .testTarget(name: "AnswersTests", dependencies: ["Answers", "Zones", "Config", "DNSWire", "TestSupport"]),
+        .testTarget(name: "DNSWireTests", dependencies: ["DNSWire"], swiftSettings: swiftSettings),
+        .testTarget(name: "GeoTests", dependencies: ["Geo", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "ZonesTests", dependencies: ["DNSWire", "Zones", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "ConfigTests", dependencies: ["Config", "DNSWire", "TestSupport", "Yams"], swiftSettings: swiftSettings),
+        .testTarget(name: "AnswersTests", dependencies: ["Answers", "Zones", "Config", "DNSWire", "TestSupport"],
+                    swiftSettings: swiftSettings),
         .testTarget(name: "AppTests", dependencies: [
-            "App", "Policy", "Control", "Config", "DNSWire", "Health", "TestSupport", .product(name: "Logging", package: "swift-log"),
-        ]),
-        .testTarget(name: "PolicyTests", dependencies: ["Policy", "Config", "DNSWire"]),
+            "App", "Config", "Control", "DNSWire", "HealthModel", "Policy", "Steering", "TestSupport",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: swiftSettings),
+        .testTarget(name: "SteeringTests", dependencies: [
+            "Answers", "Config", "HealthModel", "Policy", "Steering", "TestSupport",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: swiftSettings),
+        .testTarget(name: "PolicyTests", dependencies: ["Policy", "Config", "DNSWire"], swiftSettings: swiftSettings),
         .testTarget(name: "HealthTests", dependencies: [
-            "Health", "TestSupport", .product(name: "Logging", package: "swift-log"),
+            "Health", "HealthModel", "TestSupport", .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ]),
-        .testTarget(name: "ServerTests", dependencies: ["Server", "Answers", "Geo", "TestSupport"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "DNSWire"]),
+        ], swiftSettings: swiftSettings),
+        .testTarget(name: "ServerTests", dependencies: [
+            "Server", "Answers", "Geo", "TestSupport",
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOEmbedded", package: "swift-nio"),
+            .product(name: "NIOTestUtils", package: "swift-nio"),
+        ], swiftSettings: swiftSettings),
+        .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "DNSWire"], swiftSettings: swiftSettings),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,8 +1,8 @@
 // swift-tools-version:6.0
 // libFuzzer harness for gtmd (see scripts/fuzz.sh and Fuzz/README.md). A separate package so the normal
-// build never links libFuzzer: Sources/{CLdns,CMaxMindDB,Geo,DNSWire,Zones,Answers,Config} are symlinks to the main
-// package's targets, and `Health` is only CheckSpec.swift (all that Config needs from it), so the fuzz
-// build pulls in Yams and NIOCore, not NIOSSL/NIOPosix. Only gtmd's own targets are instrumented
+// build never links libFuzzer: Sources/{CLdns,CMaxMindDB,Geo,DNSWire,Zones,Answers,HealthModel,Config} are symlinks to the main
+// package's targets, and `Config` needs only `HealthModel` (no NIO), so the fuzz build pulls in Yams and
+// nothing of NIO. Only gtmd's own targets are instrumented
 // (coverage + AddressSanitizer); the dependencies are built plainly.
 import PackageDescription
 
@@ -11,7 +11,6 @@ let instrument: [SwiftSetting] = [.unsafeFlags(["-sanitize=fuzzer,address", "-O"
 let package = Package(
     name: "gtmd-fuzz",
     dependencies: [
-        .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
@@ -21,9 +20,8 @@ let package = Package(
         .target(name: "DNSWire", dependencies: ["CLdns"], exclude: ["README.md"], swiftSettings: instrument),
         .target(name: "Zones", dependencies: ["DNSWire"], exclude: ["README.md"], swiftSettings: instrument),
         .target(name: "Answers", dependencies: ["DNSWire", "Zones", "Geo"], exclude: ["README.md"], swiftSettings: instrument),
-        .target(name: "Health", dependencies: [.product(name: "NIOCore", package: "swift-nio")],
-                swiftSettings: instrument),
-        .target(name: "Config", dependencies: ["DNSWire", "Geo", "Health", "Yams"], exclude: ["README.md"],
+        .target(name: "HealthModel", exclude: ["README.md"], swiftSettings: instrument),
+        .target(name: "Config", dependencies: ["DNSWire", "Geo", "HealthModel", "Yams"], exclude: ["README.md"],
                 swiftSettings: instrument),
         .target(name: "CFuzz"),
         // Linked with libclang_rt.fuzzer_no_main (scripts/fuzz.sh passes its path with -Xlinker).

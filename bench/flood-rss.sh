@@ -46,7 +46,7 @@ for _ in $(seq 200); do
 done
 sleep 5
 echo "gtmd RSS before the flood: $(rss $gp) KiB"
-dnsperf -s 127.0.0.1 -p 25434 -d ../shared/bench/queries/mix.txt -l "$SECS" -c 4 -q 200 > "$work/dnsperf" 2>&1 &
+dnsperf -s 127.0.0.1 -p 25434 -d bench/queries/mix.txt -l "$SECS" -c 4 -q 200 > "$work/dnsperf" 2>&1 &
 dp=$!; pids+=($dp)
 t=0
 while kill -0 $dp 2>/dev/null && [ $t -lt "$SECS" ]; do
@@ -77,6 +77,6 @@ NSD
   nsd -d -c "$work/nsd/nsd.conf" 2>/dev/null &
   np=$!; pids+=($np); sleep 2
   echo "nsd RSS before: $(rss $np) KiB"
-  dnsperf -s 127.0.0.1 -p 25435 -d ../shared/bench/queries/mix.txt -l "$SECS" -c 4 -q 200 2>&1 | grep -E "Queries per second"
+  dnsperf -s 127.0.0.1 -p 25435 -d bench/queries/mix.txt -l "$SECS" -c 4 -q 200 2>&1 | grep -E "Queries per second"
   echo "nsd RSS after: $(rss $np) KiB"
 fi

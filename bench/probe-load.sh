@@ -11,7 +11,7 @@ BIN=${GTMD_BIN:-.build/release/gtmd}
 work=$(mktemp -d); pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
-sed 's/@WWW@/www 30 IN A 127.0.0.11/' ../shared/bench/zones/lab.example.zone.in > "$work/lab.example.zone"
+cp bench/zones/lab.example.zone "$work/lab.example.zone"
 # One accept-and-close listener on 0.0.0.0:PORT answers the TCP checks of every 127.x address.
 PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("0.0.0.0",0)); print(s.getsockname()[1])')
 python3 - "$PORT" <<'PY' &
@@ -45,7 +45,7 @@ run() { # $1 = label, $2 = targets
   for _ in $(seq 100); do dig +short +time=1 +tries=1 @127.0.0.1 -p 25430 www.lab.example >/dev/null 2>&1 && break; sleep 0.1; done
   sleep 3
   local t0 c0; t0=$(date +%s.%N); c0=$(awk '{print $14+$15}' /proc/$gp/stat)
-  taskset -c 1 dnsperf -s 127.0.0.1 -p 25430 -d ../shared/bench/queries/mix.txt -l "$SECS" -Q "$QPS" -v 2>/dev/null \
+  taskset -c 1 dnsperf -s 127.0.0.1 -p 25430 -d bench/queries/mix.txt -l "$SECS" -Q "$QPS" -v 2>/dev/null \
     | awk '/^> NOERROR|^> NXDOMAIN/ {print $NF}' > "$work/lat.txt" || true
   local t1 c1 rss; t1=$(date +%s.%N); c1=$(awk '{print $14+$15}' /proc/$gp/stat)
   rss=$(awk '/VmRSS/ {print $2}' /proc/$gp/status)

@@ -9,7 +9,7 @@ BIN=${GTMD_BIN:-.build/release/gtmd}
 [ -x "$BIN" ] || swift build -c release --product gtmd
 work=$(mktemp -d); gp=
 trap '[ -n "$gp" ] && kill $gp 2>/dev/null; rm -rf "$work"' EXIT
-sed 's/@WWW@/www 30 IN A 127.0.0.11/' ../shared/bench/zones/lab.example.zone.in > "$work/good.zone"
+cp bench/zones/lab.example.zone "$work/good.zone"
 printf '$TTL 60\n@ SOA ns1 host 1 3600 600 86400 30\nwww A 999.1.1.1\n' > "$work/bad.zone"
 cp "$work/good.zone" "$work/lab.zone"
 cat > "$work/gtmd.yaml" <<YAML
@@ -26,7 +26,7 @@ for _ in $(seq 100); do dig +short +time=1 +tries=1 @127.0.0.1 -p 25432 www.lab.
     kill -HUP $gp; n=$((n + 1)); sleep 0.2
   done; cp "$work/good.zone" "$work/lab.zone"; echo "reloads sent: $n" ) &
 rl=$!
-taskset -c 1 dnsperf -s 127.0.0.1 -p 25432 -d ../shared/bench/queries/mix.txt -l "$SECS" -Q "$QPS" 2>&1 \
+taskset -c 1 dnsperf -s 127.0.0.1 -p 25432 -d bench/queries/mix.txt -l "$SECS" -Q "$QPS" 2>&1 \
   | grep -E "Queries sent|Queries completed|Queries lost|Response codes"
 wait $rl
 echo "reloads that installed a new table: $(grep -c 'notice gtmd:.*reloaded' "$work/log"); SIGHUPs received: $(grep -c 'SIGHUP' "$work/log") (the rest failed validation and kept the old config)"

@@ -284,7 +284,7 @@ class Estate:
 
     def start_backend(self, region):
         self.spawn(region, f"backend-{region}",
-                   [sys.executable, os.path.join(REPO, "scripts/lab-backend.py"), addr(region), str(HEALTH_PORT),
+                   [sys.executable, os.path.join(REPO, "Tests/tools/lab_backend.py"), addr(region), str(HEALTH_PORT),
                     f"{SLOW['fallback_delay']:g}"], f"backend-{region}.log")
 
     def write_gtmd_config(self):

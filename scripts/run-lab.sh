@@ -12,7 +12,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 if [ "${LAB_BACKENDS:-1}" != 0 ]; then
   for addr in 127.0.0.11 127.0.0.12; do
-    python3 scripts/lab-backend.py "$addr" 8081 &
+    python3 Tests/tools/lab_backend.py "$addr" 8081 &
     pids+=($!)
   done
   # Wait until both backends accept connections, so the first probe round sees them up.

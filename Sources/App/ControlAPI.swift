@@ -1,15 +1,31 @@
 import Config
 import Control
 import Foundation
+import HealthModel
+import Logging
 import Policy
-import Synchronization
+import Steering
+
+/// What the control API needs from the running server, and nothing more.
+protocol ControlBackend: Sendable {
+    var logger: Logger { get }
+    /// Listening and the first probe round done.
+    var isReady: Bool { get }
+    /// The steering loop's state after its last step.
+    var view: SteeringView { get }
+    /// The prober's newest snapshot (for display: the loop gets its own copy of each).
+    var health: HealthSnapshot { get }
+    func metricsInput() -> MetricsInput
+    /// Hands an override change to the steering loop and waits until it is in force (nil: no answer in time).
+    func apply(_ change: OverrideChange) -> SteeringOutcome?
+}
 
 /// The control API: routes requests of the control listener to status, explain, metrics and overrides.
 /// Mutating requests (`POST`/`PUT`/`DELETE /v1/overrides`) need `Authorization: Bearer <token>` with the
 /// token in `control.token_file` (read at each request, so it can be rotated without a reload): with no
 /// token file configured they are refused (403), a missing or wrong token is 401.
 struct ControlAPI: ControlHandler {
-    let runtime: GtmdRuntime
+    let backend: any ControlBackend
 
     static let endpoints = "/healthz, /readyz, /metrics, /status, /explain, /v1/overrides"
 
@@ -18,11 +34,11 @@ struct ControlAPI: ControlHandler {
         case ("GET", "/healthz"), ("HEAD", "/healthz"):
             return .text(200, "ok")
         case ("GET", "/readyz"), ("HEAD", "/readyz"):
-            return runtime.ready.load(ordering: .acquiring) ? .text(200, "ready")
+            return backend.isReady ? .text(200, "ready")
                 : .text(503, "not ready: waiting for the first probe round and the DNS listeners")
         case ("GET", "/metrics"):
             return ControlResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8",
-                                   body: Array(Metrics.render(metricsInput()).utf8))
+                                   body: Array(Metrics.render(backend.metricsInput()).utf8))
         case ("GET", "/status"):
             return .json(status())
         case ("GET", "/explain"):
@@ -43,13 +59,13 @@ struct ControlAPI: ControlHandler {
 
     /// nil when the request may mutate; else the refusal.
     func authorize(_ r: ControlRequest) -> ControlResponse? {
-        guard let configured = runtime.publisher.prepared.config.control.tokenFile else {
+        guard let configured = backend.view.prepared.config.control.tokenFile else {
             return .error(403, "mutating requests are refused: no control.token_file is configured "
                           + "(put a random token in a file readable by gtmd and name it in control.token_file)")
         }
         let file = ControlAPI.tokenPath(configured)
         guard let data = FileManager.default.contents(atPath: file) else {
-            runtime.logger.error("control: token file unreadable; refusing mutating requests", metadata: ["control.token_file": "\(file)"])
+            backend.logger.error("control: token file unreadable; refusing mutating requests", metadata: ["control.token_file": "\(file)"])
             return .error(403, "mutating requests are refused: the token file \(file) cannot be read")
         }
         let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
@@ -62,7 +78,7 @@ struct ControlAPI: ControlHandler {
             return e
         }
         guard BearerToken.equal(given, token) else {
-            runtime.logger.warning("control: wrong bearer token", metadata: ["path": "\(r.path)"])
+            backend.logger.warning("control: wrong bearer token", metadata: ["path": "\(r.path)"])
             var e = ControlResponse.error(401, "wrong bearer token")
             e.headers.append((name: "WWW-Authenticate", value: "Bearer error=\"invalid_token\""))
             return e
@@ -80,33 +96,19 @@ struct ControlAPI: ControlHandler {
         return configured
     }
 
-    func metricsInput() -> MetricsInput {
-        let p = runtime.publisher
-        let stats = runtime.stats.current
-        return MetricsInput(
-            udp: runtime.server.counters(.udp), tcp: runtime.server.counters(.tcp), config: p.prepared.config,
-            health: runtime.monitor.snapshot(), decisions: p.decisions, switches: p.switchCounts, failovers: p.failovers,
-            overridesActive: p.overrides.active(at: Date()).all.count, generation: runtime.store.current().generation,
-            reloadsOK: stats.reloadsOK, reloadsFailed: stats.reloadsFailed, stateChanges: stats.stateChanges,
-            ready: runtime.ready.load(ordering: .acquiring))
-    }
-
     func status() -> StatusReport {
-        let p = runtime.publisher
-        return StatusReport.build(config: p.prepared.config, health: runtime.monitor.snapshot(), overrides: p.overrides,
-                                  decisions: p.decisions, switches: p.switchCounts, failovers: p.failovers,
-                                  generation: runtime.store.current().generation, ready: runtime.ready.load(ordering: .acquiring),
-                                  now: Date())
+        let v = backend.view
+        return StatusReport.build(config: v.prepared.config, health: backend.health, overrides: v.overrides,
+                                  decisions: v.decisions, switches: v.switches, failovers: v.failovers,
+                                  generation: v.generation, ready: backend.isReady, now: Date())
     }
 
     func explain(_ r: ControlRequest) -> ControlResponse {
         let q: ExplainQuery
         do { q = try Explain.parse(r.query) } catch { return .error(400, error.description) }
-        let p = runtime.publisher
-        let prepared = p.prepared
-        return .json(Explain.explain(q, config: prepared.config, zones: prepared.zones.map(\.origin),
-                                     health: runtime.monitor.snapshot(), overrides: p.overrides, decisions: p.decisions,
-                                     now: Date()))
+        let v = backend.view
+        return .json(Explain.explain(q, config: v.prepared.config, zones: v.prepared.zones.map(\.origin),
+                                     health: backend.health, overrides: v.overrides, decisions: v.decisions, now: Date()))
     }
 
     struct OverrideList: Codable {
@@ -119,16 +121,13 @@ struct ControlAPI: ControlHandler {
         }
     }
 
+    /// The overrides in force in the steering loop (the state file holds the same once saved).
     func listOverrides() -> ControlResponse {
-        do {
-            let content = try StateFile.read(runtime.publisher.stateFile)
-            let now = Date()
-            return .json(OverrideList(stateFile: runtime.publisher.stateFile, overrides: content.overrides.map {
-                .init(override: $0, active: $0.isActive(at: now), summary: $0.summary)
-            }))
-        } catch {
-            return .error(500, "\(error)")
-        }
+        let v = backend.view
+        let now = Date()
+        return .json(OverrideList(stateFile: v.stateFile, overrides: v.overrides.all.map {
+            .init(override: $0, active: $0.isActive(at: now), summary: $0.summary)
+        }))
     }
 
     func setOverride(_ r: ControlRequest) -> ControlResponse {
@@ -137,14 +136,16 @@ struct ControlAPI: ControlHandler {
             return .error(400, "body is not an override (JSON with scope, target, action and optional pool, for, until, note): \(Self.describe(error))")
         }
         let o: Override
-        do { o = try OverrideStore.make(req, config: runtime.publisher.prepared.config, now: Date()) } catch {
+        do { o = try OverrideStore.make(req, config: backend.view.prepared.config, now: Date()) } catch {
             return .error(400, error.description)
         }
-        do { try OverrideStore.set(o, stateFile: runtime.publisher.stateFile) } catch {
-            return .error(500, "cannot save the override: \(error)")
+        guard let done = backend.apply(.set(o)) else {
+            return .error(503, "the steering loop did not take the override within 5 s; try again")
         }
-        runtime.logger.notice("override set over the control API", metadata: ["override": "\(o.summary)"])
-        runtime.wake.yield()
+        backend.logger.notice("override set over the control API", metadata: [
+            "override": "\(o.summary)", "table.generation": "\(done.generation)",
+        ])
+        if let problem = done.problem { return .error(500, "override \(o.summary): \(problem)") }
         return .json(["set": o])
     }
 
@@ -157,15 +158,17 @@ struct ControlAPI: ControlHandler {
         guard let scope, let target else {
             return .error(400, "give scope and target (DELETE /v1/overrides?scope=pool&target=primary)")
         }
-        let removed: Int
-        do {
-            removed = try OverrideStore.clear(scope: scope, target: target, config: runtime.publisher.prepared.config,
-                                              stateFile: runtime.publisher.stateFile)
-        } catch let e as OverrideError { return .error(400, e.description) }
-        catch { return .error(500, "cannot update the state file: \(error)") }
-        runtime.logger.notice("override cleared over the control API", metadata: ["scope": "\(scope)", "target": "\(target)",
-                                                                                 "removed": "\(removed)"])
-        runtime.wake.yield()
+        let key: (Override.Scope, String)
+        do { key = try OverrideStore.clearKey(scope: scope, target: target, config: backend.view.prepared.config) }
+        catch { return .error(400, error.description) }
+        guard let done = backend.apply(.clear(scope: key.0, target: key.1)) else {
+            return .error(503, "the steering loop did not take the change within 5 s; try again")
+        }
+        let removed = done.cleared ?? 0
+        backend.logger.notice("override cleared over the control API", metadata: [
+            "scope": "\(scope)", "target": "\(target)", "removed": "\(removed)", "table.generation": "\(done.generation)",
+        ])
+        if let problem = done.problem { return .error(500, "cleared \(removed), \(problem)") }
         return .json(["cleared": removed])
     }
 

@@ -1,9 +1,11 @@
 import Answers
 import Config
+import DNSWire
 import Foundation
-import Health
+import HealthModel
 import Policy
 import Prometheus
+import Steering
 
 /// `/metrics`: a Prometheus text exposition rendered at scrape time by swift-prometheus from what the
 /// runtime already holds (per-worker DNS counters, the health snapshot, the publisher's decisions).
@@ -38,14 +40,19 @@ public enum Metrics {
         Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
 
+    /// A full metric name as the descriptor (no unit suffix: the names already end in their unit).
+    static func descriptor(_ name: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
+    }
+
     /// Renders the exposition text.
     public static func render(_ m: MetricsInput) -> String {
         let r = PrometheusCollectorRegistry()
         func counter(_ name: String, _ help: String, _ labels: [(String, String)], _ value: Int) {
-            r.makeCounter(name: name, labels: labels, help: help).increment(by: Int64(max(0, value)))
+            r.makeCounter(descriptor: descriptor(name, help), labels: labels).increment(by: Int64(max(0, value)))
         }
         func gauge(_ name: String, _ help: String, _ labels: [(String, String)], _ value: Double) {
-            r.makeGauge(name: name, labels: labels, help: help).set(to: value)
+            r.makeGauge(descriptor: descriptor(name, help), labels: labels).set(to: value)
         }
         gauge("gtmd_build_info", "gtmd version (value 1)", [("version", GtmdVersion.string)], 1)
         gauge("gtmd_ready", "1 once listening and the first probe round is done", [], m.ready ? 1 : 0)

@@ -3,32 +3,32 @@ import Config
 import Control
 import Foundation
 import Health
+import HealthModel
 import Logging
+import Policy
 import Server
 import ServiceLifecycle
+import Steering
 import Synchronization
 import UnixSignals
 
-/// The running server: health monitor, publisher, answer store, DNS listeners, reload.
-/// `main` builds a `SetupRequest` and calls `GtmdRuntime.run`; tests run the real binary.
+/// The running server, wired: health monitor → steering loop (the one writer) → answer store → DNS listeners;
+/// reload, control API, systemd notify. `main` builds a `SetupRequest` and calls `GtmdRuntime.run`; tests run
+/// the real binary.
 public final class GtmdRuntime: Sendable {
     public let request: SetupRequest
     public let logger: Logger
     public let store: AnswerStore
     public let monitor: HealthMonitor
-    public let publisher: Publisher
+    public let steering: SteeringLoop
     let server: DNSServer
     let readyFile: String?
-    let generation: GenerationCounter
     let notifier = SystemdNotifier()
     /// Counters for /metrics that no other part keeps (reloads, health state changes).
     let stats = RuntimeStats()
-    /// Wakes the control loop (health changed, an override was set over the API).
-    let wakeups: AsyncStream<Void>
-    let wake: AsyncStream<Void>.Continuation
     /// Listening and the first probe round done (/readyz).
     let ready = Atomic<Bool>(false)
-    /// Every health check state change from the start (counted for /metrics by the control loop).
+    /// Every health check state change from the start (counted for /metrics).
     let healthChanges: AsyncStream<HealthChange>
     /// The control listener's bound address, once bound.
     let controlAddress = Mutex<String?>(nil)
@@ -38,8 +38,6 @@ public final class GtmdRuntime: Sendable {
         self.request = request
         self.logger = logger
         self.readyFile = readyFile
-        self.generation = GenerationCounter()
-        (self.wakeups, self.wake) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
         // Until the first probe round is done nothing is served; this table is never installed for queries.
         self.store = AnswerStore(AnswerTable.empty())
         let config = prepared.config
@@ -48,7 +46,8 @@ public final class GtmdRuntime: Sendable {
         self.monitor = HealthMonitor(targets: config.probeTargets(), options: hopts, logger: logger)
         self.healthChanges = monitor.changes()
         let stateFile = config.stateFile ?? StateFile.defaultPath(configFile: config.file)
-        self.publisher = Publisher(prepared: prepared, store: store, stateFile: stateFile, generation: generation, logger: logger)
+        self.steering = SteeringLoop(prepared: prepared, store: store, stateFile: stateFile,
+                                     options: SteeringOptions(coalesceWindow: config.health.coalesceWindow), logger: logger)
         let s = config.server
         var options = ServerOptions()
         options.udpWorkersPerAddress = udpWorkers ?? s.udpWorkers
@@ -70,25 +69,10 @@ public final class GtmdRuntime: Sendable {
                          tableSize: r.tableSize)
     }
 
-    func health() -> [String: Bool] {
-        monitor.snapshot().targets.mapValues(\.isUp)
-    }
-
-    /// Per target: when the latest run of failed probes began (for the failover timing).
-    func failingSince() -> [String: Date] {
-        monitor.snapshot().targets.compactMapValues { t in t.checks.compactMap(\.failingSince).max() }
-    }
-
-    /// Publishes with the current health (the control loop and reload).
+    /// Re-reads config and zones off to the side and hands them to the steering loop only when all of it is
+    /// valid. Listen addresses, socket options and the control listener need a restart; a change there is logged.
     @discardableResult
-    func publishNow() -> AnswerTable {
-        publisher.publish(health: health(), failingSince: failingSince())
-    }
-
-    /// Re-reads config and zones off to the side and installs the new table only when all of it is valid.
-    /// Listen addresses, socket options and health checks need a restart; a change there is logged.
-    @discardableResult
-    public func reload() -> Bool {
+    public func reload() async -> Bool {
         notifier.reloading()
         switch Setup.prepare(request) {
         case .failure(let f):
@@ -97,7 +81,7 @@ public final class GtmdRuntime: Sendable {
             notifier.ready(status: "reload failed (\(f.problems.count) problems); serving the previous config")
             return false
         case .success(let prepared):
-            let old = publisher.prepared.config
+            let old = steering.view.prepared.config
             if prepared.config.probeTargets() != old.probeTargets() {
                 // Unchanged targets keep their state; new or changed ones start fresh (probed at once, and
                 // counted as their initial state until the first result).
@@ -109,8 +93,11 @@ public final class GtmdRuntime: Sendable {
             if prepared.config.control.listen != old.control.listen {
                 logger.warning("reload: control.listen takes effect at the next restart")
             }
-            publisher.replace(prepared)
-            let table = publishNow()
+            if prepared.config.health.coalesceWindow != old.health.coalesceWindow {
+                logger.warning("reload: health.coalesce_window takes effect at the next restart")
+            }
+            _ = await steering.apply(.reload(prepared))
+            let table = store.current()
             stats.reloaded(ok: true)
             logger.notice("reloaded", metadata: ["table.generation": "\(table.generation)", "table.zones": "\(table.zoneCount)",
                                                  "table.names": "\(table.nodeCount)"])
@@ -122,11 +109,13 @@ public final class GtmdRuntime: Sendable {
     /// Runs until SIGTERM/SIGINT; SIGHUP reloads.
     public func run() async throws {
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
-            .init(service: monitor, successTerminationBehavior: .ignore), .init(service: ControlLoop(runtime: self)),
+            .init(service: monitor, successTerminationBehavior: .ignore),
+            .init(service: steering),
+            .init(service: ServeService(runtime: self)),
             .init(service: ReloadService(runtime: self)),
         ]
-        if let listen = publisher.prepared.config.control.listen {
-            let control = ControlServer(host: listen.host, port: listen.port, handler: ControlAPI(runtime: self),
+        if let listen = steering.view.prepared.config.control.listen {
+            let control = ControlServer(host: listen.host, port: listen.port, handler: ControlAPI(backend: self),
                                         logger: logger)
             let bound = try control.start()
             controlAddress.withLock { $0 = ListenAddress(host: bound.host, port: bound.port).description }
@@ -142,7 +131,7 @@ public final class GtmdRuntime: Sendable {
         try await group.run()
     }
 
-    /// Waits for the first probe round, publishes the first table, binds the listeners.
+    /// Waits for the first probe round, has the first table published, binds the listeners.
     func startServing() async throws {
         let start = ContinuousClock.now
         let complete = await monitor.waitForFirstRound()
@@ -151,7 +140,8 @@ public final class GtmdRuntime: Sendable {
                 "complete": "\(complete)", "took": "\(ContinuousClock.now - start)", "targets": "\(monitor.targets.count)",
             ])
         }
-        let table = publishNow()
+        _ = await steering.apply(.health(monitor.snapshot()))
+        let table = store.current()
         logger.notice("answer table built", metadata: [
             "table.generation": "\(table.generation)", "table.zones": "\(table.zoneCount)",
             "table.names": "\(table.nodeCount)", "table.bytes": "\(table.answerBytes)",
@@ -169,17 +159,10 @@ public final class GtmdRuntime: Sendable {
     }
 }
 
-final class GenerationCounter: Sendable {
-    private let value = Mutex<UInt64>(0)
-    func next() -> UInt64 { value.withLock { $0 += 1; return $0 } }
-}
-
-/// Starts serving after the first probe round, then republishes whenever health changes (at once, woken
-/// by the monitor), the overrides in the state file change (checked every 250 ms) or a policy timer is
-/// due (hold-down end, override expiry). Stops the listeners on graceful shutdown.
-struct ControlLoop: Service {
+/// Starts serving after the first probe round, then hands every new health snapshot to the steering loop (as
+/// is: the loop never pulls health itself) and counts state changes. Stops the listeners on graceful shutdown.
+struct ServeService: Service {
     let runtime: GtmdRuntime
-    static let stateFileCheck: Duration = .milliseconds(250)
 
     func run() async throws {
         try await runtime.startServing()
@@ -188,48 +171,21 @@ struct ControlLoop: Service {
             runtime.notifier.stopping()
             runtime.server.stop()
         }
-        let wakeups = runtime.wakeups, wake = runtime.wake
-        let monitor = runtime.monitor, publisher = runtime.publisher, stats = runtime.stats
+        let monitor = runtime.monitor, steering = runtime.steering, stats = runtime.stats
+        let changes = runtime.healthChanges
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await _ in monitor.snapshotUpdates() { wake.yield() }
+                for await c in changes { stats.stateChanged(target: c.target, check: c.check) }
             }
-            group.addTask {
-                for await c in runtime.healthChanges { stats.stateChanged(target: c.target, check: c.check) }
-            }
-            group.addTask {
-                while !Task.isCancelled {
-                    var sleep = ControlLoop.stateFileCheck
-                    if let n = publisher.nextEvaluation {
-                        // Clamped before the conversion: a far-future expiry (state file, API) must not trap.
-                        let due = Duration.milliseconds(Int64(min(max(0, n.timeIntervalSinceNow), 86_400) * 1000) + 1)
-                        sleep = min(sleep, due)
-                    }
-                    do { try await Task.sleep(for: sleep) } catch { return }
-                    wake.yield()
-                }
-            }
-            var lastHealth = runtime.health()
-            var lastMTime = StateFile.mtime(publisher.stateFile)
-            for await _ in wakeups.cancelOnGracefulShutdown() {
-                var changed = false
-                let health = runtime.health()
-                if health != lastHealth { lastHealth = health; changed = true }
-                let m = StateFile.mtime(publisher.stateFile)
-                if m?.tv_sec != lastMTime?.tv_sec || m?.tv_nsec != lastMTime?.tv_nsec {
-                    lastMTime = m
-                    publisher.reloadOverrides()
-                    changed = true
-                }
-                if let n = publisher.nextEvaluation, Date() >= n { changed = true }
-                if changed { runtime.publishNow() }
+            for await snapshot in monitor.snapshotUpdates().cancelOnGracefulShutdown() {
+                steering.submit(.health(snapshot))
             }
             group.cancelAll()
         }
     }
 }
 
-/// Pings the systemd watchdog at half its timeout while the DNS listeners and the control loop run.
+/// Pings the systemd watchdog at half its timeout while the DNS listeners and the steering loop run.
 struct WatchdogService: Service {
     let runtime: GtmdRuntime
     let interval: Duration
@@ -248,7 +204,7 @@ struct ReloadService: Service {
         let signals = await UnixSignalsSequence(trapping: .sighup)
         for await _ in signals.cancelOnGracefulShutdown() {
             runtime.logger.notice("SIGHUP: reloading")
-            runtime.reload()
+            await runtime.reload()
         }
     }
 }
@@ -269,4 +225,25 @@ final class RuntimeStats: Sendable {
         values.withLock { $0.stateChanges[target, default: [:]][check, default: 0] += 1 }
     }
     var current: Values { values.withLock { $0 } }
+}
+
+extension GtmdRuntime: ControlBackend {
+    var isReady: Bool { ready.load(ordering: .acquiring) }
+    var view: SteeringView { steering.view }
+    var health: HealthSnapshot { monitor.snapshot() }
+
+    func metricsInput() -> MetricsInput {
+        let v = steering.view
+        let stats = stats.current
+        return MetricsInput(
+            udp: server.counters(.udp), tcp: server.counters(.tcp), config: v.prepared.config,
+            health: monitor.snapshot(), decisions: v.decisions, switches: v.switches, failovers: v.failovers,
+            overridesActive: v.overrides.active(at: Date()).all.count, generation: store.current().generation,
+            reloadsOK: stats.reloadsOK, reloadsFailed: stats.reloadsFailed, stateChanges: stats.stateChanges,
+            ready: isReady)
+    }
+
+    func apply(_ change: OverrideChange) -> SteeringOutcome? {
+        steering.applyBlocking(.override(change))
+    }
 }

@@ -23,9 +23,8 @@ public struct SystemdNotifier: Sendable {
 
     public func ready(status: String) { send("READY=1\nSTATUS=\(status)") }
     public func reloading() {
-        var ts = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &ts)
-        let usec = UInt64(ts.tv_sec) * 1_000_000 + UInt64(ts.tv_nsec) / 1000
+        // DispatchTime counts CLOCK_MONOTONIC on Linux, the clock systemd expects here.
+        let usec = DispatchTime.now().uptimeNanoseconds / 1000
         send("RELOADING=1\nMONOTONIC_USEC=\(usec)")
     }
     public func stopping() { send("STOPPING=1") }

@@ -28,7 +28,7 @@ extension ConfigLoader {
             out.listen = nil
             return
         }
-        guard let c = r.mapping(node, "control", allowed: ["listen", "token_file"]) else { return }
+        guard let c = r.mapping(node, "control", allowed: controlKeys) else { return }
         if let l = c["listen"] {
             if case .scalar(let s) = l, ["off", "false", "no"].contains(s.string.lowercased()) {
                 out.listen = nil

@@ -24,7 +24,7 @@ extension ConfigLoader {
         if let rm = r.mapping(root["regions"], "regions", allowed: nil) {
             for name in orderedKeys(root["regions"]) {
                 let p = "regions.\(name)"
-                guard let m = r.mapping(rm[name], p, allowed: ["latitude", "longitude", "bias"]) else { continue }
+                guard let m = r.mapping(rm[name], p, allowed: regionKeys) else { continue }
                 guard let lat = r.double(m["latitude"], "\(p).latitude", range: -90...90),
                       let lon = r.double(m["longitude"], "\(p).longitude", range: -180...180) else {
                     if m["latitude"] == nil || m["longitude"] == nil {

@@ -1,6 +1,6 @@
 import DNSWire
 import Foundation
-import Health
+import HealthModel
 import Yams
 
 /// A listen address: host literal (IPv4 or IPv6) and port. UDP and TCP are served on each.
@@ -112,19 +112,17 @@ public enum ConfigLoader {
         }
         let r = YAMLReader(file: file)
         var config = GtmdConfig(file: file)
-        guard let root = r.mapping(node ?? Node.mapping(Node.Mapping([])), "", allowed: ["server", "zones", "checks", "health", "pools", "services", "state_file", "regions", "geo", "control"]) else {
+        guard let root = r.mapping(node ?? Node.mapping(Node.Mapping([])), "", allowed: topLevelKeys) else {
             return .failure(ConfigProblems(r.problems))
         }
-        if let s = r.mapping(root["server"], "server", allowed: [
-            "listen", "edns_buffer_size", "nsid", "version", "identity", "udp_workers", "udp_socket_buffer", "tcp", "rrl",
-        ]) {
+        if let s = r.mapping(root["server"], "server", allowed: serverKeys) {
             readServer(s, r, &config.server)
         }
         if let zs = r.sequence(root["zones"], "zones") {
             var seen: [DNSName: String] = [:]
             for (i, z) in zs.enumerated() {
                 let p = "zones[\(i)]"
-                guard let m = r.mapping(z, p, allowed: ["origin", "file"]) else { continue }
+                guard let m = r.mapping(z, p, allowed: zoneKeys) else { continue }
                 guard let originText = r.string(m["origin"], "\(p).origin") else {
                     r.problem(z, "\(p).origin", "missing (the zone's name, e.g. lab.example)"); continue
                 }
@@ -147,7 +145,9 @@ public enum ConfigLoader {
             }
         }
         readRegions(root, r, &config)
-        readHealthSections(root, r, &config, baseDirectory: baseDirectory)
+        config.checks = parseChecks(root["checks"], r, baseDirectory: baseDirectory)
+        config.health = parseHealth(root["health"], r)
+        checkReferences(pools: parsePools(root["pools"], r), services: parseServices(root["services"], r), r, &config)
         readGeo(root, r, &config, baseDirectory: baseDirectory)
         readControl(root, r, &config.control, baseDirectory: baseDirectory)
         if let v = r.string(root["state_file"], "state_file") {
@@ -201,8 +201,7 @@ public enum ConfigLoader {
         if let v = r.int(s["udp_workers"], "server.udp_workers", range: 0...64) { out.udpWorkers = v }
         if let v = r.int(s["udp_socket_buffer"], "server.udp_socket_buffer", range: 0...(256 << 20)) { out.udpSocketBuffer = v }
         readRateLimit(s["rrl"], r, &out.rateLimit)
-        if let t = r.mapping(s["tcp"], "server.tcp", allowed: ["max_connections", "max_connections_per_client",
-                                                                "idle_timeout", "query_timeout"]) {
+        if let t = r.mapping(s["tcp"], "server.tcp", allowed: tcpKeys) {
             if let v = r.int(t["max_connections"], "server.tcp.max_connections", range: 1...100_000) { out.tcpMaxConnections = v }
             if let v = r.int(t["max_connections_per_client"], "server.tcp.max_connections_per_client", range: 1...100_000) {
                 out.tcpMaxConnectionsPerClient = v

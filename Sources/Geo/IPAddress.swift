@@ -1,3 +1,5 @@
+// in_addr and in6_addr reach Swift through the CMaxMindDB module (its header includes <netinet/in.h> first).
+import CMaxMindDB
 import Glibc
 
 /// An IPv4 or IPv6 address literal, parsed with inet_pton.

@@ -1,3 +1,4 @@
+import HealthModel
 import NIOCore
 
 /// One line of `gtmd probe`: one check of one target, probed once.

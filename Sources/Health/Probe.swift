@@ -1,37 +1,10 @@
+import HealthModel
 import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
 import Synchronization
-
-/// The outcome of one probe.
-public struct ProbeResult: Sendable, Hashable {
-    public var ok: Bool
-    /// Why it passed or failed: `connected`, `status 200`, `timeout (connect)`, `connection refused`,
-    /// `status 503`, `body mismatch`, `tls: certificate expired`, `tls: hostname mismatch`, ...
-    public var reason: String
-    /// From the start of the connect to the verdict.
-    public var latency: Duration
-    /// The response status of http(s) checks, when one arrived.
-    public var statusCode: Int?
-    /// https: the peer certificate's expiry, when the handshake got that far.
-    public var certNotAfter: Date?
-    /// https: set when the certificate expires within `certExpiryWarning` (a warning, not a failure).
-    public var certWarning: String?
-
-    public init(
-        ok: Bool, reason: String, latency: Duration, statusCode: Int? = nil, certNotAfter: Date? = nil,
-        certWarning: String? = nil
-    ) {
-        self.ok = ok
-        self.reason = reason
-        self.latency = latency
-        self.statusCode = statusCode
-        self.certNotAfter = certNotAfter
-        self.certWarning = certWarning
-    }
-}
 
 /// The one event-loop thread all probes share unless the caller passes a group. Never shut down,
 /// like NIO's own singletons.

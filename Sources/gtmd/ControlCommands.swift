@@ -3,6 +3,8 @@ import ArgumentParser
 import Config
 import Control
 import Foundation
+import Policy
+import Steering
 
 /// Where the control API is: `--control`, else the config's `control.listen`, else 127.0.0.1:8053.
 struct ControlTarget: ParsableArguments {
@@ -12,6 +14,9 @@ struct ControlTarget: ParsableArguments {
 
     @Option(name: .long, help: "File with the bearer token for changes (default: the config's control.token_file).")
     var tokenFile: String?
+
+    @Option(name: .long, help: "Seconds to wait for the whole reply.")
+    var timeout: Double = 5
 
     /// The client; `config` supplies defaults. A token is read only when `withToken`.
     func client(config: GtmdConfig?, withToken: Bool) throws -> ControlClient {
@@ -36,7 +41,7 @@ struct ControlTarget: ParsableArguments {
             }
             token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         }
-        return ControlClient(address: address, token: token)
+        return ControlClient(address: address, token: token, timeout: timeout)
     }
 }
 
@@ -49,9 +54,9 @@ func loadConfig(_ path: String?) throws -> GtmdConfig? {
 }
 
 /// Sends a request; prints the body (or the error) and fails on a non-2xx status.
-func call(_ client: ControlClient, _ method: String, _ target: String, body: [UInt8]? = nil) throws -> String {
+func call(_ client: ControlClient, _ method: String, _ target: String, body: [UInt8]? = nil) async throws -> String {
     let r: ControlClient.Response
-    do { r = try client.request(method, target, body: body) } catch {
+    do { r = try await client.request(method, target, body: body) } catch {
         printError("gtmd: \(error)")
         throw ExitCode(2)
     }
@@ -63,7 +68,7 @@ func call(_ client: ControlClient, _ method: String, _ target: String, body: [UI
     return r.body
 }
 
-struct StatusCommand: ParsableCommand {
+struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "Show what the running gtmd answers and why: services, pools, members, checks, overrides (GET /status).")
@@ -71,9 +76,9 @@ struct StatusCommand: ParsableCommand {
     @OptionGroup var target: ControlTarget
     @Flag(name: .long, help: "Print the JSON as received.") var json = false
 
-    func run() throws {
+    func run() async throws {
         let client = try target.client(config: try loadConfig(config), withToken: false)
-        let body = try call(client, "GET", "/status")
+        let body = try await call(client, "GET", "/status")
         if json { print(body, terminator: ""); return }
         guard let s = try? ControlJSON.decoder.decode(StatusReport.self, from: Data(body.utf8)) else {
             print(body, terminator: ""); return
@@ -106,7 +111,7 @@ struct StatusCommand: ParsableCommand {
     }
 }
 
-struct ExplainCommand: ParsableCommand {
+struct ExplainCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "explain",
         abstract: "Explain why a client gets this answer now (GET /explain).",
@@ -118,7 +123,7 @@ struct ExplainCommand: ParsableCommand {
     @Option(name: .long, help: "The client's address (the resolver's source address).") var client: String?
     @Option(name: .long, help: "EDNS Client Subnet, ADDRESS/PREFIX.") var ecs: String?
 
-    func run() throws {
+    func run() async throws {
         let c = try target.client(config: try loadConfig(config), withToken: false)
         var items = [URLQueryItem(name: "name", value: name), URLQueryItem(name: "type", value: type)]
         if let client { items.append(URLQueryItem(name: "client", value: client)) }
@@ -127,6 +132,6 @@ struct ExplainCommand: ParsableCommand {
         comps.path = "/explain"
         comps.queryItems = items
         let encoded = (comps.percentEncodedQuery ?? "").replacingOccurrences(of: "+", with: "%2B")
-        print(try call(c, "GET", "/explain?" + encoded), terminator: "")
+        print(try await call(c, "GET", "/explain?" + encoded), terminator: "")
     }
 }

@@ -1,8 +1,11 @@
+import Answers
 import App
 import ArgumentParser
 import Config
 import Foundation
+import Steering
 import Health
+import HealthModel
 import Logging
 import Policy
 

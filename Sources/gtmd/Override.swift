@@ -3,13 +3,14 @@ import ArgumentParser
 import Config
 import Control
 import Foundation
+import Steering
 import Policy
 
 /// `gtmd override ...`: sets, clears and lists operator overrides through the running gtmd's control API
 /// (`POST/DELETE/GET /v1/overrides`, bearer token from the config's control.token_file). With `--offline`
 /// (or `--state-file`) it edits the state file directly instead; a running gtmd notices that change within
 /// a quarter of a second. Both paths validate with `OverrideStore`, so they accept and store the same things.
-struct OverrideCommand: ParsableCommand {
+struct OverrideCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "override",
         abstract: "Force members or pools up or down, pin or release a service; list and clear overrides.",
@@ -56,7 +57,7 @@ struct OverrideTarget: ParsableArguments {
     }
 
     /// Sets an override through the API or the state file.
-    func set(_ r: OverrideRequest) throws {
+    func set(_ r: OverrideRequest) async throws {
         if isOffline {
             let (config, path) = try offlineTarget()
             let o: Override
@@ -66,7 +67,7 @@ struct OverrideTarget: ParsableArguments {
             return
         }
         let body = Array(try ControlJSON.encoder.encode(r))
-        let reply = try call(try client(withToken: true), "POST", "/v1/overrides", body: body)
+        let reply = try await call(try client(withToken: true), "POST", "/v1/overrides", body: body)
         if let set = (try? JSONSerialization.jsonObject(with: Data(reply.utf8)) as? [String: Any])?["set"],
            let data = try? JSONSerialization.data(withJSONObject: set),
            let o = try? ControlJSON.decoder.decode(Override.self, from: data) {
@@ -101,50 +102,50 @@ struct Expiry: ParsableArguments {
 
 enum UpDown: String, ExpressibleByArgument { case up, down }
 
-struct MemberOverride: ParsableCommand {
+struct MemberOverride: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "member", abstract: "Force a pool member up or down.")
     @OptionGroup var target: OverrideTarget
     @Argument(help: "POOL/ADDRESS, e.g. primary/127.0.0.11") var member: String
     @Argument(help: "up or down") var state: UpDown
     @OptionGroup var expiry: Expiry
-    func run() throws { try target.set(try expiry.request(scope: "member", target: member, action: state.rawValue)) }
+    func run() async throws { try await target.set(try expiry.request(scope: "member", target: member, action: state.rawValue)) }
 }
 
-struct PoolOverride: ParsableCommand {
+struct PoolOverride: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "pool", abstract: "Force a whole pool up or down (drain).")
     @OptionGroup var target: OverrideTarget
     @Argument(help: "Pool name") var pool: String
     @Argument(help: "up or down") var state: UpDown
     @OptionGroup var expiry: Expiry
-    func run() throws { try target.set(try expiry.request(scope: "pool", target: pool, action: state.rawValue)) }
+    func run() async throws { try await target.set(try expiry.request(scope: "pool", target: pool, action: state.rawValue)) }
 }
 
-struct Pin: ParsableCommand {
+struct Pin: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Pin a service to one of its pools.")
     @OptionGroup var target: OverrideTarget
     @Argument(help: "Service name, e.g. www.lab.example") var service: String
     @Argument(help: "Pool name") var pool: String
     @OptionGroup var expiry: Expiry
-    func run() throws { try target.set(try expiry.request(scope: "service", target: service, action: "pin", pool: pool)) }
+    func run() async throws { try await target.set(try expiry.request(scope: "service", target: service, action: "pin", pool: pool)) }
 }
 
-struct Release: ParsableCommand {
+struct Release: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Release a service held on a standby by failback: manual (it fails back if the primary is available).")
     @OptionGroup var target: OverrideTarget
     @Argument(help: "Service name") var service: String
     @Option(name: .long, help: "Why (shown in status and logs).") var note: String?
-    func run() throws {
-        try target.set(OverrideRequest(scope: "service", target: service, action: "release", note: note))
+    func run() async throws {
+        try await target.set(OverrideRequest(scope: "service", target: service, action: "release", note: note))
     }
 }
 
-struct Clear: ParsableCommand {
+struct Clear: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Remove the overrides of a member, pool or service.")
     @OptionGroup var target: OverrideTarget
     @Argument(help: "member, pool or service") var scope: String
     @Argument(help: "The member (POOL/ADDRESS), pool or service name") var name: String
-    func run() throws {
+    func run() async throws {
         let removed: Int
         if target.isOffline {
             let (config, path) = try target.offlineTarget()
@@ -153,20 +154,20 @@ struct Clear: ParsableCommand {
         } else {
             var comps = URLComponents()
             comps.queryItems = [URLQueryItem(name: "scope", value: scope), URLQueryItem(name: "target", value: name)]
-            let reply = try call(try target.client(withToken: true), "DELETE", "/v1/overrides?" + (comps.percentEncodedQuery ?? ""))
+            let reply = try await call(try target.client(withToken: true), "DELETE", "/v1/overrides?" + (comps.percentEncodedQuery ?? ""))
             removed = ((try? JSONSerialization.jsonObject(with: Data(reply.utf8))) as? [String: Any])?["cleared"] as? Int ?? 0
         }
         print(removed == 0 ? "no override for \(scope) \(name)" : "cleared \(removed) override(s) for \(scope) \(name)")
     }
 }
 
-struct ListOverrides: ParsableCommand {
+struct ListOverrides: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "List overrides (offline: and the services' remembered state).")
     @OptionGroup var target: OverrideTarget
-    func run() throws {
+    func run() async throws {
         let now = Date()
         if !target.isOffline {
-            let reply = try call(try target.client(withToken: false), "GET", "/v1/overrides")
+            let reply = try await call(try target.client(withToken: false), "GET", "/v1/overrides")
             struct Entry: Decodable { var override: Override; var active: Bool }
             struct List: Decodable { var stateFile: String; var overrides: [Entry] }
             guard let list = try? ControlJSON.decoder.decode(List.self, from: Data(reply.utf8)) else {

@@ -3,8 +3,9 @@ import Config
 import Control
 import DNSWire
 import Foundation
-import Health
+import HealthModel
 import Policy
+import Steering
 import Testing
 import TestSupport
 

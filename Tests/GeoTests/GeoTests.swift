@@ -102,7 +102,7 @@ func addr(_ s: String) -> AddressBits { AddressBits(IPAddress.parse(s)!) }
             #expect(error.description.contains("/nonexistent/x.mmdb") && error.description.contains("cannot open"))
         }
         let junk = FileManager.default.temporaryDirectory.appendingPathComponent("junk-\(getpid()).mmdb").path
-        FileManager.default.createFile(atPath: junk, contents: Data(repeating: 7, count: 4096))
+        _ = FileManager.default.createFile(atPath: junk, contents: Data(repeating: 7, count: 4096))
         do { _ = try GeoDatabase(path: junk); Issue.record("opened junk") } catch {
             #expect(error.description.contains(junk), "\(error)")
         }

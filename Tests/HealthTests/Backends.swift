@@ -1,5 +1,7 @@
 import Foundation
+import HealthModel
 import Testing
+import TestSupport
 
 @testable import Health
 
@@ -49,8 +51,7 @@ final class Backend: Sendable {
             .appendingPathComponent("gtmd-health-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         try makeCertificates(in: dir, openssl: openssl)
-        let script = dir + "/backend.py"
-        try backendScript.write(toFile: script, atomically: true, encoding: .utf8)
+        let script = backendScript
         let portsFile = dir + "/ports.json"
 
         let p = Process()
@@ -81,49 +82,10 @@ final class Backend: Sendable {
 
     /// CA, a second (untrusted) CA, and leaf certificates: valid, expired, wrongname, soon (3 days), untrusted.
     static func makeCertificates(in dir: String, openssl: String) throws {
-        let script = #"""
-            set -euo pipefail
-            cd "$1"
-            OPENSSL="$2"
-            ts() { date -u -d "$1" +%Y%m%d%H%M%SZ; }
-            mkca() {
-              "$OPENSSL" req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$1.key" -out "$1.pem" \
-                -subj "/CN=$2" -days 3650 -addext "basicConstraints=critical,CA:TRUE" \
-                -addext "keyUsage=critical,keyCertSign,cRLSign" 2>/dev/null
-            }
-            mkca ca "gtmd health test CA"
-            mkca otherca "some other CA"
-            mkdir -p db && : > db/index.txt && echo 1000 > db/serial
-            cat > ca.cnf <<'EOF'
-            [ca]
-            default_ca = tca
-            [tca]
-            database = db/index.txt
-            serial = db/serial
-            new_certs_dir = db
-            default_md = sha256
-            policy = pol
-            unique_subject = no
-            [pol]
-            commonName = supplied
-            EOF
-            leaf() { # name san start end ca
-              printf 'basicConstraints=CA:FALSE\nsubjectAltName=%s\n' "$2" > "$1.ext"
-              "$OPENSSL" req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout "$1.key" -out "$1.csr" \
-                -subj "/CN=$1" 2>/dev/null
-              "$OPENSSL" ca -batch -config ca.cnf -cert "$5.pem" -keyfile "$5.key" -in "$1.csr" -out "$1.pem" \
-                -startdate "$3" -enddate "$4" -extfile "$1.ext" -notext 2>/dev/null
-            }
-            SAN="DNS:localhost,IP:127.0.0.1"
-            leaf valid "$SAN" "$(ts '-1 hour')" "$(ts '+90 days')" ca
-            leaf expired "$SAN" "$(ts '-3 days')" "$(ts '-1 day')" ca
-            leaf wrongname "DNS:wrong.example.net" "$(ts '-1 hour')" "$(ts '+90 days')" ca
-            leaf soon "$SAN" "$(ts '-1 hour')" "$(ts '+3 days')" ca
-            leaf untrusted "$SAN" "$(ts '-1 hour')" "$(ts '+90 days')" otherca
-            """#
+        let script = Repo.root.appendingPathComponent("Tests/tools/make_test_certs.sh").path
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = ["-c", script, "make-certs", dir, openssl]
+        p.arguments = [script, dir, openssl]
         p.standardOutput = FileHandle.nullDevice
         let err = Pipe()
         p.standardError = err
@@ -135,132 +97,8 @@ final class Backend: Sendable {
         }
     }
 
-    static let backendScript = #"""
-        import json, os, socket, ssl, sys, threading, time
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-        certdir, portsfile = sys.argv[1], sys.argv[2]
-        state = {}
-        lock = threading.Lock()
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            timeout = 20
-
-            def log_message(self, *args):
-                pass
-
-            def send(self, code, body=b""):
-                self.send_response(code)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Connection", "close")
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
-                self.close_connection = True
-
-            def route(self):
-                path = self.path.split("?")[0]
-                parts = [p for p in path.split("/") if p]
-                head = parts[0] if parts else ""
-                if path == "/ok":
-                    return self.send(200, b"hello from the gtmd test backend\n")
-                if head == "status":
-                    code = int(parts[1])
-                    return self.send(code, b"status %d\n" % code)
-                if path == "/body":
-                    return self.send(200, b"something else entirely\n")
-                if path == "/hang":
-                    time.sleep(60)
-                    return
-                if path == "/close":
-                    try:
-                        self.connection.shutdown(socket.SHUT_RDWR)
-                    except Exception:
-                        pass
-                    self.close_connection = True
-                    return
-                if path == "/echo":
-                    text = "%s %s\n" % (self.command, self.path)
-                    text += "".join("%s: %s\n" % (k, v) for k, v in self.headers.items())
-                    return self.send(200, text.encode())
-                if path == "/big":
-                    return self.send(200, b"x" * (200 * 1024) + b"NEEDLE")
-                if head == "flip":
-                    with lock:
-                        code = state.get(parts[1], 200)
-                    if code == 0:
-                        time.sleep(60)
-                        return
-                    return self.send(code, b"flip %d\n" % code)
-                if head == "slow":
-                    time.sleep(int(parts[1]) / 1000.0)
-                    return self.send(200, b"slow\n")
-                return self.send(404, b"not found\n")
-
-            do_GET = route
-            do_HEAD = route
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-            request_queue_size = 128
-            ctx = None
-
-            def get_request(self):
-                sock, addr = self.socket.accept()
-                if self.ctx is not None:
-                    sock = self.ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-                return sock, addr
-
-            def handle_error(self, request, client_address):
-                pass
-
-        def serve(ctx=None):
-            s = Server(("127.0.0.1", 0), Handler)
-            s.ctx = ctx
-            threading.Thread(target=s.serve_forever, daemon=True).start()
-            return s.server_address[1]
-
-        ports = {"http": serve(), "https": {}}
-        for name in ["valid", "expired", "wrongname", "soon", "untrusted"]:
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.load_cert_chain(os.path.join(certdir, name + ".pem"), os.path.join(certdir, name + ".key"))
-            ports["https"][name] = serve(ctx)
-
-        closed = socket.socket()
-        closed.bind(("127.0.0.1", 0))
-        ports["closed"] = closed.getsockname()[1]
-        closed.close()
-
-        # Never accepts; once its queue is full, new SYNs are dropped and connects hang.
-        hole = socket.socket()
-        hole.bind(("127.0.0.1", 0))
-        hole.listen(0)
-        ports["blackhole"] = hole.getsockname()[1]
-        fillers = []
-        for _ in range(3):
-            c = socket.socket()
-            c.setblocking(False)
-            try:
-                c.connect(("127.0.0.1", ports["blackhole"]))
-            except BlockingIOError:
-                pass
-            fillers.append(c)
-        time.sleep(0.05)
-
-        tmp = portsfile + ".tmp"
-        with open(tmp, "w") as f:
-            json.dump(ports, f)
-        os.rename(tmp, portsfile)
-
-        for line in sys.stdin:
-            words = line.split()
-            if len(words) == 3 and words[0] == "set":
-                with lock:
-                    state[words[1]] = int(words[2])
-        os._exit(0)
-        """#
+    /// The backend process (HTTP, HTTPS per certificate, closed and blackhole ports; `set KEY STATUS` on stdin).
+    static let backendScript = Repo.root.appendingPathComponent("Tests/tools/health_backend.py").path
 }
 
 enum Tools {
@@ -283,22 +121,6 @@ enum Tools {
 struct TestFailure: Error, CustomStringConvertible {
     var description: String
     init(_ d: String) { description = d }
-}
-
-/// Polls `condition` every 10 ms until it holds or `timeout` passes (bounded in count too).
-func eventually(
-    _ timeout: Duration, _ condition: () async -> Bool
-) async -> Bool {
-    let clock = ContinuousClock()
-    let end = clock.now + timeout
-    var n = 0
-    while n < 100_000 {
-        if await condition() { return true }
-        if clock.now >= end { return false }
-        try? await Task.sleep(for: .milliseconds(10))
-        n += 1
-    }
-    return false
 }
 
 /// A unique key for `/flip/<key>`.

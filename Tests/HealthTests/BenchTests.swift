@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import HealthModel
 import Testing
 
 @testable import Health

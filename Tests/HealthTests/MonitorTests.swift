@@ -1,7 +1,9 @@
 import Foundation
 import Logging
 import ServiceLifecycle
+import HealthModel
 import Testing
+import TestSupport
 
 @testable import Health
 

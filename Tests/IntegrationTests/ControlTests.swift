@@ -180,6 +180,35 @@ import TestSupport
         try lab.waitForAnswer([lab.primaries[0].address], within: 1.5)
     }
 
+    /// An override set over the API is in force when the API answers: the first query after the reply already
+    /// gets the new answer (no poll in between), and from request to changed answer takes under 50 ms (median).
+    @Test func anOverrideChangesTheAnswerWithin50ms() throws {
+        let lab = try FailoverLab(extra: "control:\n  token_file: token")
+        let token = "t-\(UUID().uuidString)"
+        try token.write(toFile: lab.dir.appendingPathComponent("token").path, atomically: true, encoding: .utf8)
+        let auth = ["Authorization": "Bearer \(token)"]
+        let (primary, standby) = (lab.primaries[0].address, lab.standby.address)
+        #expect(UDPQuery.addresses("www.lab.example", port: lab.server.port) == [primary])
+        var times: [Double] = []
+        for _ in 0..<10 {
+            for (body, want) in [(#"{"scope": "pool", "target": "primary", "action": "down"}"#, standby), (nil, primary)] {
+                let start = Date()
+                let r = try body.map { try lab.server.control("POST", "/v1/overrides", headers: auth, body: $0) }
+                    ?? lab.server.control("DELETE", "/v1/overrides?scope=pool&target=primary", headers: auth)
+                #expect(r.status == 200, "\(r.body)")
+                // The first query after the reply: the answer has already changed.
+                #expect(UDPQuery.addresses("www.lab.example", port: lab.server.port) == [want])
+                try waitFor("www → \(want)", timeout: 1, interval: 0.001) {
+                    UDPQuery.addresses("www.lab.example", port: lab.server.port) == [want]
+                }
+                times.append(Date().timeIntervalSince(start))
+            }
+        }
+        let median = times.sorted()[times.count / 2]
+        print("override over the API -> changed answer: median \(String(format: "%.1f", median * 1000)) ms (n=\(times.count))")
+        #expect(median < 0.05, "median \(median * 1000) ms")
+    }
+
     @Test func mutatingWithoutAConfiguredTokenIs403() throws {
         let lab = try FailoverLab()
         let r = try lab.server.control("POST", "/v1/overrides", headers: ["Authorization": "Bearer anything"],

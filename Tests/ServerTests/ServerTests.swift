@@ -1,6 +1,7 @@
 import Answers
 import Server
 import Testing
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -31,16 +32,6 @@ private func expectStubReply(_ reply: [UInt8]?, id: UInt16, sourceLocation: Sour
     #expect(messageID(reply) == id, sourceLocation: sourceLocation)
     #expect(reply[2] & 0x80 != 0, "QR set", sourceLocation: sourceLocation)
     #expect(reply[3] & 0x0F == 5, "rcode REFUSED", sourceLocation: sourceLocation)
-}
-
-/// Polls `condition` every few milliseconds until it holds or `timeoutMs` passes.
-private func eventually(timeoutMs: Int64 = 3000, _ condition: () -> Bool) -> Bool {
-    let deadline = nowMs() + timeoutMs
-    while nowMs() < deadline {
-        if condition() { return true }
-        usleep(5_000)
-    }
-    return condition()
 }
 
 @Suite struct UDPTests {

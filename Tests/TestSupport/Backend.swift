@@ -1,7 +1,7 @@
 import Foundation
 import Synchronization
 
-/// A lab health backend (scripts/lab-backend.py: GET /healthz → 200) on a loopback address, which a
+/// A lab health backend (Tests/tools/lab_backend.py: GET /healthz → 200) on a loopback address, which a
 /// test can kill (connection refused from then on) and start again on the same address and port.
 public final class HealthBackend: @unchecked Sendable {  // used from one test at a time
     public let address: String
@@ -17,7 +17,7 @@ public final class HealthBackend: @unchecked Sendable {  // used from one test a
     public func start() throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", Repo.root.appendingPathComponent("scripts/lab-backend.py").path, address, "\(port)"]
+        p.arguments = ["python3", Repo.root.appendingPathComponent("Tests/tools/lab_backend.py").path, address, "\(port)"]
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()

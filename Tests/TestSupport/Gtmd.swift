@@ -30,7 +30,7 @@ public final class GtmdServer: @unchecked Sendable {  // process handle used fro
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         readyFile = dir.appendingPathComponent("ready.json").path
         logFile = dir.appendingPathComponent("gtmd.log").path
-        FileManager.default.createFile(atPath: logFile, contents: nil)
+        _ = FileManager.default.createFile(atPath: logFile, contents: nil)
         let p = Process()
         p.executableURL = URL(fileURLWithPath: GtmdServer.binary)
         // Each server gets its own state file unless the test names one.

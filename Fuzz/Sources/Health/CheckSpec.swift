@@ -1,1 +1,0 @@
-../../../Sources/Health/CheckSpec.swift

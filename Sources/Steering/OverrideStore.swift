@@ -1,0 +1,130 @@
+import Config
+import DNSWire
+import Foundation
+import Policy
+
+/// What an operator asks for (the control API's POST body, and `gtmd override` offline): validated
+/// against the config by `OverrideStore.make`.
+public struct OverrideRequest: Codable, Sendable {
+    /// `member`, `pool` or `service`.
+    public var scope: String
+    /// member: `POOL/ADDRESS`; pool: its name; service: its name.
+    public var target: String
+    /// member/pool: `up` or `down` (drain); service: `pin` or `release`.
+    public var action: String
+    /// pin: the pool.
+    public var pool: String?
+    /// Keep it this long (`30m`, `2h`) ...
+    public var `for`: String?
+    /// ... or until this time (ISO 8601).
+    public var until: Date?
+    public var note: String?
+
+    public init(scope: String, target: String, action: String, pool: String? = nil, for: String? = nil,
+                until: Date? = nil, note: String? = nil) {
+        self.scope = scope; self.target = target; self.action = action; self.pool = pool; self.for = `for`
+        self.until = until; self.note = note
+    }
+}
+
+public struct OverrideError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+    init(_ d: String) { description = d }
+}
+
+/// The one validation of overrides against the config, shared by the control API (which hands the result to
+/// the steering loop: in force at once, then saved) and `gtmd override --offline` (which edits the state file
+/// under its lock; a running gtmd takes the change in within `SteeringOptions.stateFileCheck`).
+public enum OverrideStore {
+    /// Checks scope, action, names (against the config) and expiry; returns the override to store.
+    public static func make(_ r: OverrideRequest, config: GtmdConfig, now: Date) throws(OverrideError) -> Override {
+        guard let scope = Override.Scope(rawValue: r.scope) else {
+            throw OverrideError("scope '\(r.scope)' is not member, pool or service")
+        }
+        guard let action = Override.Action(rawValue: r.action) else {
+            throw OverrideError("action '\(r.action)' is not up, down, pin or release")
+        }
+        var target = r.target
+        switch scope {
+        case .member, .pool:
+            guard action == .up || action == .down else {
+                throw OverrideError("a \(scope.rawValue) override is up or down, not \(action.rawValue)")
+            }
+            let known = scope == .member ? config.pools.flatMap { $0.members.map(\.targetID) } : config.pools.map(\.name)
+            guard known.contains(target) else {
+                throw OverrideError("no \(scope.rawValue) '\(target)' (\(scope.rawValue)s: \(known.joined(separator: ", ")))")
+            }
+            if r.pool != nil { throw OverrideError("'pool' is only for a service pin") }
+        case .service:
+            guard action == .pin || action == .release else {
+                throw OverrideError("a service override is pin or release, not \(action.rawValue)")
+            }
+            target = try serviceName(target, config)
+            if action == .pin {
+                guard let pool = r.pool else { throw OverrideError("pin needs 'pool' (one of the service's pools)") }
+                let pools = config.services.first { $0.name.description == target }!.pools
+                guard pools.contains(pool) else {
+                    throw OverrideError("service \(target) has no pool '\(pool)' (pools: \(pools.joined(separator: ", ")))")
+                }
+            } else if r.pool != nil {
+                throw OverrideError("'pool' is only for a service pin")
+            }
+        }
+        return Override(scope: scope, target: target, action: action, pool: r.pool,
+                        until: try expiry(for: r.for, until: r.until, now: now), setAt: now, note: r.note)
+    }
+
+    /// A service name as configured (`www.lab.example.`), or an error listing the services.
+    public static func serviceName(_ text: String, _ config: GtmdConfig) throws(OverrideError) -> String {
+        let name: DNSName
+        do { name = try DNSName(absolute: text) } catch { throw OverrideError("'\(text)': \(error)") }
+        guard let s = config.services.first(where: { $0.name == name }) else {
+            throw OverrideError("no service \(name) (services: \(config.services.map(\.name.description).joined(separator: ", ")))")
+        }
+        return s.name.description
+    }
+
+    public static func expiry(for duration: String?, until: Date?, now: Date) throws(OverrideError) -> Date? {
+        if duration != nil && until != nil { throw OverrideError("give 'for' or 'until', not both") }
+        if let f = duration {
+            switch DurationText.parse(f) {
+            case .failure(let why): throw OverrideError("for '\(f)' \(why)")
+            case .success(let d) where d <= .zero: throw OverrideError("for '\(f)' must be longer than 0s")
+            case .success(let d): return now.addingTimeInterval(Double(DurationText.milliseconds(d)) / 1000)
+            }
+        }
+        if let u = until {
+            guard u > now else { throw OverrideError("until \(ISO8601DateFormatter().string(from: u)) is in the past") }
+            return u
+        }
+        return nil
+    }
+
+    /// Adds (or replaces: same scope and target) an override in the state file.
+    public static func set(_ o: Override, stateFile: String) throws {
+        try StateFile.update(stateFile) { content in
+            var set = OverrideSet(content.overrides)
+            set.set(o)
+            content.overrides = set.all
+        }
+    }
+
+    /// The scope and target a clear applies to (a service name as configured).
+    public static func clearKey(scope text: String, target: String, config: GtmdConfig)
+        throws(OverrideError) -> (Override.Scope, String) {
+        guard let scope = Override.Scope(rawValue: text) else { throw OverrideError("scope '\(text)' is not member, pool or service") }
+        return (scope, scope == .service ? try serviceName(target, config) : target)
+    }
+
+    /// Removes the overrides of a scope and target from the state file; returns how many were removed.
+    public static func clear(scope text: String, target: String, config: GtmdConfig, stateFile: String) throws -> Int {
+        let (scope, key) = try clearKey(scope: text, target: target, config: config)
+        var removed = 0
+        try StateFile.update(stateFile) { content in
+            var set = OverrideSet(content.overrides)
+            removed = set.clear(scope: scope, target: key)
+            content.overrides = set.all
+        }
+        return removed
+    }
+}

@@ -1,0 +1,119 @@
+import Answers
+import Config
+import DNSWire
+import Foundation
+import Policy
+
+/// One publish: every service's decision, the switches it made (with their timing), the table built from it.
+/// Invariant: `table.generation` is the generation the caller asked for; nothing here is installed yet.
+public struct Publication {
+    public var table: AnswerTable
+    public var decisions: [String: Decision]
+    public var services: [String: ServiceState]
+    /// Services (and nearest regions) whose answering pool changed, in config order.
+    public var switched: [(service: String, decision: Decision)]
+    /// The failover switches of this publish, by service (only switches away from a pool).
+    public var failovers: [String: FailoverTiming]
+    /// When the policy must run again even if no input changes (hold-down end, override expiry).
+    public var nextEvaluation: Date?
+    /// How long the table took to build.
+    public var buildTime: Duration
+}
+
+/// Turns (config, compiled zones, health verdicts, overrides, remembered service state, now) into a new answer
+/// table. Pure apart from the table build: no clock, no I/O, no logger, no lock. `SteeringCore` owns one.
+/// Invariant: `compiled` was compiled from `prepared`.
+public struct Publisher {
+    public let prepared: Prepared
+    let compiled: CompiledZones
+
+    public init(prepared: Prepared) {
+        self.prepared = prepared
+        self.compiled = prepared.compile()
+    }
+
+    /// Runs the policy for every service and builds a table of `generation`.
+    public func publish(health: [String: Bool], failingSince: [String: Date], overrides all: OverrideSet,
+                        services oldStates: [String: ServiceState], oldDecisions: [String: Decision],
+                        generation: UInt64, now: Date) -> Publication {
+        let config = prepared.config
+        let overrides = all.active(at: now)
+        let views = Policy.views(pools: config.pools, health: health, overrides: overrides)
+        var decisions: [String: Decision] = [:]
+        var states: [String: ServiceState] = [:]
+        var dynamic: [DNSName: AnswerTableBuilder.Dynamic] = [:]
+        var next: Date? = overrides.nextExpiry(after: now)
+        var switched: [(String, Decision)] = []
+        for service in config.services {
+            let key = service.name.description
+            let d = Policy.decide(service: service, views: views, overrides: overrides,
+                                  state: oldStates[key] ?? ServiceState(), now: now)
+            decisions[key] = d
+            states[key] = d.state
+            if let n = d.nextEvaluation { next = min(next ?? n, n) }
+            if d.switched != nil { switched.append((key, d)) }
+            for r in d.perRegion ?? [] where r.switched != nil { switched.append((key, r)) }
+            dynamic[service.name] = Publisher.dynamic(for: d, service: service)
+        }
+        let started = ContinuousClock.now
+        let table = compiled.table(dynamic: dynamic, generation: generation)
+        let buildTime = ContinuousClock.now - started
+        var failovers: [String: FailoverTiming] = [:]
+        for (k, d) in switched {
+            guard let sw = d.switched, let from = sw.from else { continue }
+            let members = config.pools.first { $0.name == from }?.members ?? []
+            // The failure that made the pool unavailable: the latest start of a failing run among its down members.
+            let began = members.compactMap { m in health[m.targetID] == false ? failingSince[m.targetID] : nil }.max()
+            failovers[k] = FailoverTiming(at: now, from: from, to: sw.to, reason: sw.reason,
+                                          detectionSeconds: began.map { now.timeIntervalSince($0) },
+                                          staleTTL: oldDecisions[k]?.ttl)
+        }
+        return Publication(table: table, decisions: decisions, services: states, switched: switched,
+                           failovers: failovers, nextEvaluation: next, buildTime: buildTime)
+    }
+
+    /// The decision as records for the answer table. nearest: one variant per client region, collapsed to
+    /// one when every region gets the same answer (then the answer does not depend on the client: ECS scope 0).
+    static func dynamic(for d: Decision, service: ServiceConfig) -> AnswerTableBuilder.Dynamic {
+        guard let per = d.perRegion else { return dynamic(for: d, name: service.name) }
+        let each = per.map { dynamic(for: $0, name: service.name) }
+        if each.allSatisfy({ $0 == each[0] }) { return each[0] }
+        // A region whose answer is empty gets NODATA, one whose answer is SERVFAIL gets SERVFAIL.
+        return .init(variants: each.map { $0.variants.first ?? [] }, byRegion: true, useECS: service.useECS,
+                     servfailVariants: Set(each.indices.filter { each[$0].servfail }),
+                     variantErrors: Dictionary(uniqueKeysWithValues: each.indices.compactMap { i in each[i].extendedError.map { (i, $0) } }))
+    }
+
+    static func dynamic(for d: Decision, name: DNSName) -> AnswerTableBuilder.Dynamic {
+        func records(_ members: [PoolMember]) -> [ResourceRecord] {
+            members.compactMap { m in
+                if let c = m.cname { return ResourceRecord(owner: name, type: RRType.CNAME, ttl: d.ttl, rdata: c.wire) }
+                switch m.address {
+                case .v4(let b)?: return ResourceRecord(owner: name, type: RRType.A, ttl: d.ttl, rdata: b)
+                case .v6(let b)?: return ResourceRecord(owner: name, type: RRType.AAAA, ttl: d.ttl, rdata: b)
+                case nil: return nil
+                }
+            }
+        }
+        // Every pool down (Policy.allDown: fail-open, all, empty, SERVFAIL): an Extended DNS Error says so.
+        let ede = d.reason.hasPrefix("all pools down") ? "\(name): \(d.reason)" : nil
+        switch d.outcome {
+        case .members(let m): return .init(variants: [records(m)], extendedError: ede)
+        case .variants(let vs): return .init(variants: vs.map(records), extendedError: ede)
+        case .empty: return .init(variants: [[]], extendedError: ede)
+        case .servfail: return .init(variants: [[]], servfail: true, extendedError: ede)
+        }
+    }
+}
+
+/// One failover switch: when, between which pools, how long after the first failed probe of the failure
+/// that caused it (nil when no probe failure caused it, e.g. an override), and the TTL of the answer served
+/// before the switch (clients may keep the old pool's answer that long).
+public struct FailoverTiming: Sendable, Hashable, Codable {
+    public var at: Date
+    public var from: String
+    public var to: String?
+    public var reason: String
+    public var detectionSeconds: Double?
+    public var staleTTL: UInt32?
+}

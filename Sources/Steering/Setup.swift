@@ -1,0 +1,116 @@
+import Answers
+import Config
+import DNSWire
+import Foundation
+import Zones
+
+/// Everything needed to serve, loaded and validated off to the side. Start-up, `gtmd check` and reload
+/// share this one path, so a config that passes the check is exactly what the server will load.
+public struct Prepared: Sendable {
+    public var config: GtmdConfig
+    public var zones: [Zone]
+
+    public init(config: GtmdConfig, zones: [Zone]) {
+        self.config = config; self.zones = zones
+    }
+
+    var responseOptions: ResponseOptions {
+        let s = config.server
+        return ResponseOptions(ednsBufferSize: UInt16(s.ednsBufferSize), nsid: s.nsid,
+                               versionText: s.version, identityText: s.identity, locator: config.locator)
+    }
+
+    public func buildTable(generation: UInt64, dynamic: [DNSName: AnswerTableBuilder.Dynamic] = [:]) -> AnswerTable {
+        AnswerTableBuilder(options: responseOptions, generation: generation).build(zones: zones, dynamic: dynamic)
+    }
+
+    /// Compiles the zones once; the publisher then re-emits only the services' answers on each change.
+    public func compile() -> CompiledZones {
+        AnswerTableBuilder(options: responseOptions).compile(zones: zones, serviceNames: config.services.map(\.name))
+    }
+}
+
+/// What the operator asked for on the command line.
+public struct SetupRequest: Sendable {
+    public var configPath: String?
+    /// `--zone ORIGIN=FILE`, repeatable; used with or without a config file.
+    public var zoneArguments: [String] = []
+    /// `--listen ADDR:PORT`, replaces the configured listen addresses.
+    public var listen: [String] = []
+    /// `--state-file PATH`, replaces the configured state file.
+    public var stateFile: String? = nil
+    /// `--control ADDR:PORT|off`, replaces the configured control listener.
+    public var control: String? = nil
+    public init(configPath: String? = nil, zoneArguments: [String] = [], listen: [String] = [], stateFile: String? = nil,
+                control: String? = nil) {
+        self.configPath = configPath; self.zoneArguments = zoneArguments; self.listen = listen; self.stateFile = stateFile
+        self.control = control
+    }
+}
+
+public enum Setup {
+    /// Loads the config and every zone; returns all problems found (config and zones together).
+    public static func prepare(_ request: SetupRequest) -> Result<Prepared, SetupFailure> {
+        var problems: [String] = []
+        var config: GtmdConfig
+        if let path = request.configPath {
+            switch ConfigLoader.load(path: path) {
+            case .success(let c): config = c
+            case .failure(let p):
+                return .failure(SetupFailure(problems: p.problems.map(\.description)))
+            }
+        } else {
+            config = GtmdConfig(file: "(command line)")
+            if request.zoneArguments.isEmpty {
+                return .failure(SetupFailure(problems: ["give --config FILE or at least one --zone ORIGIN=FILE"]))
+            }
+        }
+        for arg in request.zoneArguments {
+            guard let eq = arg.firstIndex(of: "="), eq != arg.startIndex else {
+                problems.append("--zone '\(arg)': expected ORIGIN=FILE (example: lab.example=zones/lab.example.zone)")
+                continue
+            }
+            let originText = String(arg[..<eq]), file = String(arg[arg.index(after: eq)...])
+            do {
+                let origin = try DNSName(absolute: originText)
+                if config.zones.contains(where: { $0.origin == origin }) {
+                    problems.append("--zone '\(arg)': zone \(origin) is given twice")
+                } else {
+                    config.zones.append(ZoneSource(origin: origin, file: file))
+                }
+            } catch {
+                problems.append("--zone '\(arg)': \(error)")
+            }
+        }
+        if !request.listen.isEmpty {
+            var addrs: [ListenAddress] = []
+            for l in request.listen {
+                if let a = ListenAddress.parse(l) { addrs.append(a) } else {
+                    problems.append("--listen '\(l)': expected ADDR:PORT (examples: 127.0.0.1:5300, [::1]:5300)")
+                }
+            }
+            config.server.listen = addrs
+        }
+        if let sf = request.stateFile { config.stateFile = sf }
+        if let c = request.control {
+            if let l = ControlSettings.parseListen(c) { config.control.listen = l } else {
+                problems.append("--control '\(c)': expected ADDR:PORT or off (examples: 127.0.0.1:8053, [::1]:8053)")
+            }
+        }
+        if config.zones.isEmpty { problems.append("\(config.file): no zones configured") }
+        var zones: [Zone] = []
+        for z in config.zones {
+            switch ZoneLoader.load(origin: z.origin, path: z.file) {
+            case .success(let zone): zones.append(zone)
+            case .failure(let p): problems.append(contentsOf: p.problems.map(\.description))
+            }
+        }
+        if !problems.isEmpty { return .failure(SetupFailure(problems: problems)) }
+        return .success(Prepared(config: config, zones: zones))
+    }
+}
+
+public struct SetupFailure: Error, Sendable, CustomStringConvertible {
+    public var problems: [String]
+    public var description: String { problems.joined(separator: "\n") }
+}

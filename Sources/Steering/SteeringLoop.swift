@@ -1,0 +1,212 @@
+import Answers
+import Foundation
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// Settings of the writer.
+public struct SteeringOptions: Sendable {
+    /// Health changes that arrive within this window after the first one give one table swap (gdnsd's monitor
+    /// does the same). Overrides and reloads are never delayed: they publish at once, taking in whatever health
+    /// change is waiting. Zero: every health change publishes at once (tests).
+    public var coalesceWindow: Duration = .milliseconds(100)
+    /// How often the state file's modification time is checked for `gtmd override --offline`.
+    public var stateFileCheck: Duration = .milliseconds(250)
+    public init(coalesceWindow: Duration = .milliseconds(100), stateFileCheck: Duration = .milliseconds(250)) {
+        self.coalesceWindow = coalesceWindow; self.stateFileCheck = stateFileCheck
+    }
+}
+
+/// The one writer of answer tables. Inputs (health snapshots, override changes, prepared reloads, ticks) are
+/// queued by any task or thread with `submit` and applied in order by `run()`, which alone installs tables:
+/// two publishes can never overlap or install out of order, and generations only increase.
+public final class SteeringLoop: Service, Sendable {
+    struct Envelope: Sendable {
+        var input: SteeringInput
+        var reply: (@Sendable (SteeringOutcome) -> Void)?
+    }
+
+    let options: SteeringOptions
+    let logger: Logger
+    private let core: Mutex<SteeringCore>
+    private let queue = Mutex<[Envelope]>([])
+    private let bell = Doorbell()
+    private let published: Mutex<SteeringView>
+    /// The writer's own thread for its steps (table builds, zone compiles, state file writes).
+    private let work = DispatchQueue(label: "gtmd.steering")
+
+    public init(prepared: Prepared, store: AnswerStore, stateFile: String, options: SteeringOptions = SteeringOptions(),
+                logger: Logger) {
+        let core = SteeringCore(prepared: prepared, store: store, stateFile: stateFile, logger: logger)
+        self.published = Mutex(core.view)
+        self.core = Mutex(core)
+        self.options = options
+        self.logger = logger
+    }
+
+    /// What the writer holds now (after its last step).
+    public var view: SteeringView { published.withLock { $0 } }
+
+    /// Queues an input; `reply` (if any) is called once the step that applied it is done (its table installed).
+    public func submit(_ input: SteeringInput, reply: (@Sendable (SteeringOutcome) -> Void)? = nil) {
+        queue.withLock { $0.append(Envelope(input: input, reply: reply)) }
+        bell.ring()
+    }
+
+    /// Queues an input and waits until it is applied.
+    public func apply(_ input: SteeringInput) async -> SteeringOutcome {
+        await withCheckedContinuation { c in submit(input) { c.resume(returning: $0) } }
+    }
+
+    /// Queues an input and blocks the calling thread until it is applied (at most `timeout`). For callers on
+    /// their own threads (the control API's handler pool), never on the cooperative pool. Nil on timeout.
+    public func applyBlocking(_ input: SteeringInput, timeout: Duration = .seconds(5)) -> SteeringOutcome? {
+        final class Reply: Sendable {
+            let value = Mutex<SteeringOutcome?>(nil)
+            let done = DispatchSemaphore(value: 0)
+        }
+        let reply = Reply()
+        submit(input) { o in reply.value.withLock { $0 = o }; reply.done.signal() }
+        let ms = Int(DurationText.milliseconds(timeout))
+        guard reply.done.wait(timeout: .now() + .milliseconds(ms)) == .success else { return nil }
+        return reply.value.withLock { $0 }
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown { await self.loop() }
+    }
+
+    /// Steps until cancelled: waits for an input or the next due time, applies everything queued, publishes at
+    /// most once, saves override changes, answers the submitters.
+    func loop() async {
+        var coalesceUntil: ContinuousClock.Instant? = nil
+        var nextFileCheck = ContinuousClock.now + options.stateFileCheck
+        while !Task.isCancelled {
+            let policyDue = core.withLock { $0.nextEvaluation }.map { due in
+                // Clamped before the conversion: a far-future expiry (state file, API) must not trap.
+                ContinuousClock.now + .milliseconds(Int64(min(max(0, due.timeIntervalSinceNow), 86_400) * 1000) + 1)
+            }
+            let wake = [coalesceUntil, policyDue, nextFileCheck].compactMap { $0 }.min()
+            await bell.wait(until: wake)
+            if Task.isCancelled { break }
+            let batch = queue.withLock { q in defer { q.removeAll() }; return q }
+            let now = Date()
+            let clock = ContinuousClock.now
+            var tick = false
+            if clock >= nextFileCheck { tick = true; nextFileCheck = clock + options.stateFileCheck }
+            if let p = policyDue, clock >= p { tick = true }
+            let (until, due) = (coalesceUntil, tick)
+            coalesceUntil = await withCheckedContinuation { (c: CheckedContinuation<ContinuousClock.Instant?, Never>) in
+                work.async {
+                    let step = self.step(batch, tick: due, now: now, clock: clock, coalesceUntil: until)
+                    // Readers and submitters hear of the step from the writer's thread, without another hop.
+                    self.published.withLock { $0 = step.view }
+                    for (e, o) in zip(batch, step.outcomes) { e.reply?(o) }
+                    c.resume(returning: step.coalesceUntil)
+                }
+            }
+        }
+        // Anyone still waiting is told where things stand.
+        let rest = queue.withLock { q in defer { q.removeAll() }; return q }
+        let g = core.withLock { $0.generation }
+        for e in rest { e.reply?(SteeringOutcome(generation: g, installed: false, problem: "shutting down")) }
+    }
+
+    struct Step: Sendable {
+        var outcomes: [SteeringOutcome]
+        var view: SteeringView
+        var coalesceUntil: ContinuousClock.Instant?
+    }
+
+    /// One step of the writer: applies the batch, publishes at most once, saves override changes. Runs on
+    /// `work` (its own thread): a table build or a reload's zone compile never holds a cooperative thread.
+    func step(_ batch: [Envelope], tick: Bool, now: Date, clock: ContinuousClock.Instant,
+              coalesceUntil: ContinuousClock.Instant?) -> Step {
+        var coalesceUntil = coalesceUntil
+        return core.withLock { core -> Step in
+            // Operator actions and reloads publish at once; so does the very first snapshot (start-up waits for it).
+            var urgent = core.generation == 0
+            var outcomes: [SteeringOutcome] = []
+            for e in batch {
+                outcomes.append(core.apply(e.input, now: now))
+                if case .health = e.input {} else { urgent = true }
+            }
+            if tick, core.tick(now: now) { urgent = true }
+            var installed = false
+            if core.dirty {
+                let windowOver = coalesceUntil.map { clock >= $0 } ?? false
+                if urgent || options.coalesceWindow == .zero || windowOver {
+                    installed = core.publishIfDirty(now: now) != nil
+                    if installed { coalesceUntil = nil }
+                } else if coalesceUntil == nil {
+                    coalesceUntil = clock + options.coalesceWindow
+                }
+            } else {
+                coalesceUntil = nil
+            }
+            // Saved, in one write, after the table is in force (a slow disk never delays the answer).
+            let changes = batch.compactMap { e -> OverrideChange? in
+                if case .override(let change) = e.input { return change }
+                return nil
+            }
+            if let problem = core.save(changes) {
+                for (i, e) in batch.enumerated() { if case .override = e.input { outcomes[i].problem = problem } }
+            }
+            // The state file held a change made meanwhile by another process: in force at once too.
+            if installed, core.dirty, core.publishIfDirty(now: now) != nil { _ = core.save([]) }
+            for i in outcomes.indices {
+                outcomes[i].generation = core.generation
+                outcomes[i].installed = installed
+            }
+            return Step(outcomes: outcomes, view: core.view, coalesceUntil: coalesceUntil)
+        }
+    }
+}
+
+/// Wakes one waiting task: `ring()` from anywhere, `wait(until:)` from the loop. A ring while nobody waits
+/// is kept for the next wait, so no input is missed.
+final class Doorbell: Sendable {
+    private struct State {
+        var rung = false
+        var waiter: CheckedContinuation<Void, Never>?
+    }
+    private let state = Mutex(State())
+
+    func ring() {
+        let w = state.withLock { s -> CheckedContinuation<Void, Never>? in
+            if let w = s.waiter { s.waiter = nil; return w }
+            s.rung = true
+            return nil
+        }
+        w?.resume()
+    }
+
+    /// Returns after a ring, at `deadline`, or on cancellation, whichever comes first.
+    func wait(until deadline: ContinuousClock.Instant?) async {
+        if state.withLock({ s in defer { s.rung = false }; return s.rung }) { return }
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.waitForRing() }
+            if let deadline {
+                group.addTask { try? await Task.sleep(until: deadline, clock: .continuous) }
+            }
+            await group.next()
+            group.cancelAll()
+        }
+    }
+
+    private func waitForRing() async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let now = state.withLock { s -> Bool in
+                    if s.rung || Task.isCancelled { s.rung = false; return true }
+                    s.waiter = c
+                    return false
+                }
+                if now { c.resume() }
+            }
+        } onCancel: {
+            let w = state.withLock { s -> CheckedContinuation<Void, Never>? in defer { s.waiter = nil }; return s.waiter }
+            w?.resume()
+        }
+    }
+}

@@ -1,0 +1,81 @@
+import AsyncHTTPClient
+import Config
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+public struct ControlClientError: Error, CustomStringConvertible, Sendable {
+    public var description: String
+}
+
+/// The HTTP client of `gtmd status`, `explain` and `override` (AsyncHTTPClient): keep-alive connections from
+/// its pool, chunked or sized replies, one deadline for the whole exchange, and errors that say what to check.
+/// IP literals only (the control listener is on loopback or another address the operator chose).
+public struct ControlClient: Sendable {
+    public var address: ListenAddress
+    public var token: String?
+    /// Seconds for the whole request: connect, send, the complete reply.
+    public var timeout: Double
+    /// Most reply bytes read.
+    public var maxReplyBytes = 64 << 20
+
+    public init(address: ListenAddress, token: String? = nil, timeout: Double = 5) {
+        self.address = address; self.token = token; self.timeout = timeout
+    }
+
+    /// Parses `127.0.0.1:8053`, `[::1]:8053` or `http://127.0.0.1:8053[/]`.
+    public static func parseTarget(_ text: String) -> ListenAddress? {
+        var t = text
+        if t.hasPrefix("http://") { t = String(t.dropFirst(7)) }
+        while t.hasSuffix("/") { t = String(t.dropLast()) }
+        return ListenAddress.parse(t)
+    }
+
+    public struct Response: Sendable {
+        public var status: Int
+        public var body: String
+    }
+
+    /// One request on `client` (default: the process-wide shared client, whose pool keeps connections alive
+    /// between requests of one command).
+    public func request(_ method: String, _ target: String, body: [UInt8]? = nil,
+                        client: HTTPClient = .shared) async throws(ControlClientError) -> Response {
+        var req = HTTPClientRequest(url: "http://\(address)\(target)")
+        req.method = HTTPMethod(rawValue: method)
+        req.headers.add(name: "Accept", value: "application/json")
+        if let token { req.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        if let body {
+            req.headers.add(name: "Content-Type", value: "application/json")
+            req.body = .bytes(ByteBuffer(bytes: body))
+        }
+        let deadline = NIODeadline.now() + .milliseconds(Int64(timeout * 1000))
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(req, deadline: deadline)
+        } catch {
+            throw describe(error, phase: "cannot reach the gtmd control API at \(address)")
+        }
+        do {
+            let bytes = try await response.body.collect(upTo: maxReplyBytes)
+            return Response(status: Int(response.status.code), body: String(buffer: bytes))
+        } catch {
+            throw describe(error, phase: "\(address): the reply broke off")
+        }
+    }
+
+    /// A message that says what happened and what to check.
+    func describe(_ error: any Error, phase: String) -> ControlClientError {
+        let hint = "(is gtmd running with its control listener there? see control.listen or --control)"
+        let seconds = String(format: "%g", timeout)
+        switch error {
+        case let e as HTTPClientError where e == .deadlineExceeded || e == .readTimeout || e == .connectTimeout:
+            return ControlClientError(description: "\(address): no complete reply within \(seconds)s \(hint)")
+        case let e as HTTPClientError where e == .remoteConnectionClosed:
+            return ControlClientError(description: "\(phase): the connection was closed before a complete reply \(hint)")
+        case let e as NIOTooManyBytesError:
+            return ControlClientError(description: "\(address): the reply is larger than \(e.maxBytes.map(String.init) ?? "the limit") bytes")
+        default:
+            return ControlClientError(description: "\(phase): \(error) \(hint)")
+        }
+    }
+}

@@ -1,0 +1,162 @@
+import Answers
+import Foundation
+import Policy
+import Steering
+import Testing
+import TestSupport
+
+/// The writer's step on a controllable clock (every `now` is given): installed answers, TTLs, switch log lines,
+/// table generations. No sockets, no binary.
+@Suite struct SteeringCoreTests {
+    let t0 = SteeringLab.t0
+
+    @Test func failsOverAndBackOnHealthSnapshots() throws {
+        let lab = try SteeringLab()
+        let core = try lab.core()
+        #expect(core.step(.health(bothUp), at: t0)?.generation == 1)
+        #expect(lab.answer == ["192.0.2.1/30"])
+        #expect(lab.log.matching("notice service answering", "pool=primary", "service=www.lab.example.", "ttl=30").count == 1)
+        // The same verdicts again: nothing to publish.
+        #expect(core.step(.health(bothUp), at: t0 + 1) == nil)
+        #expect(lab.generation == 1)
+        // The primary's check has failed since t0 + 7; the snapshot that says so arrives at t0 + 10.
+        #expect(core.step(.health(snapshot([SteeringLab.primary: false, SteeringLab.standby: true], failingSince: t0 + 7)),
+                          at: t0 + 10)?.generation == 2)
+        #expect(lab.answer == ["192.0.2.2/5"])
+        let line = try #require(lab.log.matching("notice failover switch").first)
+        #expect(line.contains("from=primary") && line.contains("to=standby") && line.contains("ttl=5"), "\(line)")
+        #expect(line.contains("table.generation=2") && line.contains("detection=3.000s") && line.contains("stale_ttl=30"), "\(line)")
+        #expect(core.switches["www.lab.example."] == 1)
+        #expect(core.failovers["www.lab.example."]?.detectionSeconds == 3)
+        // Back.
+        #expect(core.step(.health(bothUp), at: t0 + 20)?.generation == 3)
+        #expect(lab.answer == ["192.0.2.1/30"])
+        #expect(lab.log.matching("notice failover switch", "from=standby", "to=primary", "table.generation=3").count == 1)
+        #expect(core.switches["www.lab.example."] == 2)
+    }
+
+    @Test func nothingIsInstalledBeforeTheFirstSnapshot() throws {
+        let lab = try SteeringLab()
+        let core = try lab.core()
+        let o = Override(scope: .pool, target: "primary", action: .down, setAt: t0)
+        #expect(core.step(.override(.set(o)), at: t0) == nil)
+        #expect(core.step(.reload(try lab.prepared(ttl: 60)), at: t0) == nil)
+        #expect(lab.generation == 0 && lab.answer.isEmpty)
+        // The first snapshot publishes everything waiting: the override and the reloaded TTLs.
+        #expect(core.step(.health(bothUp), at: t0 + 1)?.generation == 1)
+        #expect(lab.answer == ["192.0.2.2/5"])
+    }
+
+    @Test func holdDownEndsOnATickAtTheDueTime() throws {
+        let lab = try SteeringLab()
+        let core = try lab.core(service: "hold_down: 30s")
+        core.step(.health(bothUp), at: t0)
+        core.step(.health(primaryDown), at: t0 + 1)
+        #expect(lab.answer == ["192.0.2.2/5"])
+        // The primary is back at t0 + 10 but must stay available 30 s before the service fails back.
+        core.step(.health(bothUp), at: t0 + 10)
+        #expect(lab.answer == ["192.0.2.2/5"])
+        #expect(core.nextEvaluation == t0 + 40)
+        let generation = lab.generation
+        #expect(core.tick(now: t0 + 39.9) == false)
+        #expect(core.publishIfDirty(now: t0 + 39.9) == nil && lab.generation == generation)
+        #expect(core.tick(now: t0 + 40))
+        #expect(core.publishIfDirty(now: t0 + 40)?.generation == generation + 1)
+        #expect(lab.answer == ["192.0.2.1/30"])
+        #expect(lab.log.matching("notice failover switch", "from=standby", "to=primary").count == 1)
+    }
+
+    @Test func minSwitchIntervalDelaysTheFailback() throws {
+        let lab = try SteeringLab()
+        let core = try lab.core(service: "min_switch_interval: 60s")
+        core.step(.health(bothUp), at: t0)
+        core.step(.health(primaryDown), at: t0 + 1)
+        core.step(.health(bothUp), at: t0 + 2)
+        #expect(lab.answer == ["192.0.2.2/5"])
+        let due = try #require(core.nextEvaluation)
+        #expect(due > t0 + 2 && due <= t0 + 61)
+        #expect(core.tick(now: due))
+        core.publishIfDirty(now: due)
+        #expect(lab.answer == ["192.0.2.1/30"])
+    }
+
+    @Test func anOverrideAppliesAtOnceIsSavedAndExpiresOnATick() throws {
+        let lab = try SteeringLab()
+        let core = try lab.core()
+        core.step(.health(bothUp), at: t0)
+        let o = Override(scope: .pool, target: "primary", action: .down, until: t0 + 60, setAt: t0, note: "drill")
+        #expect(core.step(.override(.set(o)), at: t0 + 1)?.generation == 2)
+        #expect(lab.answer == ["192.0.2.2/5"])
+        #expect(lab.log.matching("notice failover switch", "from=primary", "to=standby", "forced down").count == 1)
+        #expect(core.persist(.set(o)) == nil)
+        #expect(try StateFile.read(lab.stateFile).overrides == [o])
+        #expect(core.nextEvaluation == t0 + 60)
+        #expect(core.tick(now: t0 + 59) == false)
+        #expect(core.tick(now: t0 + 60))
+        core.publishIfDirty(now: t0 + 60)
+        #expect(lab.answer == ["192.0.2.1/30"])
+        // A new core on the same state file starts with the override (expired ones are kept until cleared).
+        let again = try lab.core()
+        #expect(again.overrides.all == [o])
+    }
+
+    @Test func clearCountsAndPersists() throws {
+        let lab = try SteeringLab()
+        let core = try lab.core()
+        core.step(.health(bothUp), at: t0)
+        let pin = Override(scope: .service, target: "www.lab.example.", action: .pin, pool: "standby", setAt: t0)
+        core.step(.override(.set(pin)), at: t0)
+        _ = core.persist(.set(pin))
+        #expect(lab.answer == ["192.0.2.2/5"])
+        let out = core.apply(.override(.clear(scope: .service, target: "www.lab.example.")), now: t0 + 1)
+        #expect(out.cleared == 1)
+        core.publishIfDirty(now: t0 + 1)
+        _ = core.persist(.clear(scope: .service, target: "www.lab.example."))
+        #expect(lab.answer == ["192.0.2.1/30"])
+        #expect(try StateFile.read(lab.stateFile).overrides.isEmpty)
+    }
+
+    @Test func anOfflineEditOfTheStateFileIsTakenInOnATick() throws {
+        let lab = try SteeringLab()
+        let core = try lab.core()
+        core.step(.health(bothUp), at: t0)
+        #expect(core.tick(now: t0 + 1) == false)
+        try OverrideStore.set(Override(scope: .pool, target: "primary", action: .down, setAt: t0), stateFile: lab.stateFile)
+        #expect(core.tick(now: t0 + 2))
+        core.publishIfDirty(now: t0 + 2)
+        #expect(lab.answer == ["192.0.2.2/5"])
+        #expect(lab.log.matching("notice override in force", "pool primary down").count == 1)
+        // The core's own writes (service state) are not mistaken for offline edits.
+        #expect(core.tick(now: t0 + 3) == false)
+    }
+
+    @Test func aReloadIsInstalledWholeAndKeepsOverridesAndServiceState() throws {
+        let lab = try SteeringLab()
+        let core = try lab.core(service: "failback: manual")
+        core.step(.health(bothUp), at: t0)
+        core.step(.health(primaryDown), at: t0 + 1)
+        core.step(.health(bothUp), at: t0 + 2)
+        #expect(lab.answer == ["192.0.2.2/5"])   // held on the standby: failback manual
+        let g = lab.generation
+        #expect(core.step(.reload(try lab.prepared(service: "failback: manual", ttl: 60, degradedTTL: 7)), at: t0 + 3)?
+            .generation == g + 1)
+        #expect(lab.answer == ["192.0.2.2/7"])   // still held, new TTLs
+        #expect(core.services["www.lab.example."]?.held == true)
+        #expect(try StateFile.read(lab.stateFile).services["www.lab.example."]?.pool == "standby")
+    }
+
+    @Test func generationsOnlyIncrease() throws {
+        let lab = try SteeringLab()
+        let core = try lab.core()
+        var last: UInt64 = 0
+        for i in 0..<50 {
+            let input: SteeringInput = i % 3 == 0 ? .reload(try lab.prepared(ttl: 30 + i)) : .health(i % 2 == 0 ? bothUp : primaryDown)
+            if let t = core.step(input, at: t0 + Double(i)) {
+                #expect(t.generation == last + 1)
+                last = t.generation
+            }
+            #expect(lab.generation == last)
+        }
+        #expect(last >= 25)
+    }
+}

@@ -1,0 +1,83 @@
+import Answers
+import Foundation
+import HealthModel
+import Steering
+import TestSupport
+
+/// A small steering setup with no sockets: the lab zone, pools `primary` (192.0.2.1) and `standby` (192.0.2.2),
+/// each member with a check, and the service www.lab.example (failover, ttl 30, degraded ttl 5).
+struct SteeringLab {
+    static let primary = "primary/192.0.2.1", standby = "standby/192.0.2.2"
+    /// The controllable clock's start.
+    static let t0 = Date(timeIntervalSince1970: 1_800_000_000)
+
+    let dir: URL
+    let stateFile: String
+    let log = LogCapture()
+    let store = AnswerStore(AnswerTable.empty())
+
+    init() throws {
+        dir = FileManager.default.temporaryDirectory.appendingPathComponent("steering-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        stateFile = dir.appendingPathComponent("state.json").path
+    }
+
+    /// The config with `service` extra keys (e.g. `hold_down: 30s`), prepared as start-up and reload do.
+    func prepared(service extra: String = "", ttl: Int = 30, degradedTTL: Int = 5) throws -> Prepared {
+        let yaml = """
+        zones:
+          - { origin: lab.example., file: \(Repo.root.appendingPathComponent("zones/lab.example.zone").path) }
+        checks:
+          h: { type: tcp, port: 80 }
+        pools:
+          primary: { checks: [h], members: [192.0.2.1] }
+          standby: { checks: [h], members: [192.0.2.2] }
+        services:
+          www.lab.example: { pools: [primary, standby], ttl: \(ttl), degraded_ttl: \(degradedTTL)\(extra.isEmpty ? "" : ", " + extra) }
+        """
+        let file = dir.appendingPathComponent("gtmd-\(UUID().uuidString).yaml").path
+        try yaml.write(toFile: file, atomically: true, encoding: .utf8)
+        return try Setup.prepare(SetupRequest(configPath: file)).get()
+    }
+
+    func core(service extra: String = "") throws -> SteeringCore {
+        SteeringCore(prepared: try prepared(service: extra), store: store, stateFile: stateFile, logger: log.logger())
+    }
+
+    /// What www.lab.example answers now: (address, TTL) pairs.
+    var answer: [String] { TableQuery.answers(store.current(), "www.lab.example").map { "\($0.data)/\($0.ttl)" } }
+    var generation: UInt64 { store.current().generation }
+}
+
+/// A health snapshot with these verdicts; a down target's check has been failing since `failingSince`.
+func snapshot(_ up: [String: Bool], failingSince: Date? = nil) -> HealthSnapshot {
+    var targets: [String: TargetHealth] = [:]
+    for (id, isUp) in up {
+        let check = CheckHealth(name: "h", kind: .tcp, endpoint: "x", state: isUp ? .up : .down, lastResult: nil, lastProbe: nil,
+                                consecutivePasses: 0, consecutiveFailures: 0, rise: 2, fall: 3, lastChange: nil, probes: 1,
+                                inDoubt: false, failingSince: isUp ? nil : failingSince)
+        targets[id] = TargetHealth(id: id, address: "", state: isUp ? .up : .down, isUp: isUp, lastChange: nil, checks: [check])
+    }
+    return HealthSnapshot(targets: targets, generation: 1, firstRoundDone: true)
+}
+
+let bothUp = snapshot([SteeringLab.primary: true, SteeringLab.standby: true])
+let primaryDown = snapshot([SteeringLab.primary: false, SteeringLab.standby: true])
+
+extension SteeringCore {
+    /// One step as the loop takes it: apply, publish if needed.
+    @discardableResult
+    func step(_ input: SteeringInput, at now: Date) -> AnswerTable? {
+        _ = apply(input, now: now)
+        let table = publishIfDirty(now: now)
+        _ = save(input.overrideChange.map { [$0] } ?? [])
+        return table
+    }
+}
+
+extension SteeringInput {
+    var overrideChange: OverrideChange? {
+        if case .override(let c) = self { return c }
+        return nil
+    }
+}

@@ -1,0 +1,145 @@
+import Answers
+import Config
+import Foundation
+import Logging
+import Policy
+import Synchronization
+import Testing
+import TestSupport
+
+@testable import Steering
+
+/// The writer as a running loop: inputs from several tasks at once, answered after their table is installed.
+@Suite struct SteeringLoopTests {
+    /// Runs the loop for the duration of `body`.
+    func running(_ loop: SteeringLoop, _ body: () async throws -> Void) async throws {
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await loop.loop() }
+            defer { group.cancelAll() }
+            try await body()
+        }
+    }
+
+    @Test func anOverrideIsInForceWhenApplyReturns() async throws {
+        let lab = try SteeringLab()
+        // A long coalescing window: it must not delay operator actions.
+        let loop = SteeringLoop(prepared: try lab.prepared(), store: lab.store, stateFile: lab.stateFile,
+                                options: SteeringOptions(coalesceWindow: .seconds(10)), logger: lab.log.logger())
+        try await running(loop) {
+            #expect(await loop.apply(.health(bothUp)).installed)   // the first snapshot publishes at once
+            #expect(lab.answer == ["192.0.2.1/30"])
+            let down = Override(scope: .pool, target: "primary", action: .down, setAt: Date())
+            for _ in 0..<20 {
+                let set = await loop.apply(.override(.set(down)))
+                #expect(set.installed && set.problem == nil)
+                #expect(lab.answer == ["192.0.2.2/5"])
+                #expect(lab.generation == set.generation)
+                let cleared = await loop.apply(.override(.clear(scope: .pool, target: "primary")))
+                #expect(cleared.cleared == 1 && cleared.installed)
+                #expect(lab.answer == ["192.0.2.1/30"])
+            }
+            #expect(loop.view.generation == 41)
+        }
+        #expect(try StateFile.read(lab.stateFile).overrides.isEmpty)
+    }
+
+    @Test func healthChangesWithinTheWindowGiveOneSwap() async throws {
+        let lab = try SteeringLab()
+        let loop = SteeringLoop(prepared: try lab.prepared(), store: lab.store, stateFile: lab.stateFile,
+                                options: SteeringOptions(coalesceWindow: .seconds(1)), logger: lab.log.logger())
+        try await running(loop) {
+            _ = await loop.apply(.health(bothUp))
+            let g = lab.generation
+            // A burst: down, up, down ... ending down. Submitted within microseconds, far inside the 1 s window.
+            for i in 0..<9 { loop.submit(.health(i % 2 == 0 ? primaryDown : bothUp)) }
+            try await eventually("the burst is published", timeout: 60) { lab.answer == ["192.0.2.2/5"] }
+            #expect(lab.generation == g + 1)
+            #expect(lab.log.matching("notice failover switch").count == 1)
+        }
+    }
+
+    @Test func withAZeroWindowEachChangePublishes() async throws {
+        let lab = try SteeringLab()
+        let loop = SteeringLoop(prepared: try lab.prepared(), store: lab.store, stateFile: lab.stateFile,
+                                options: SteeringOptions(coalesceWindow: .zero), logger: lab.log.logger())
+        try await running(loop) {
+            _ = await loop.apply(.health(bothUp))
+            for i in 0..<10 {
+                let o = await loop.apply(.health(i % 2 == 0 ? primaryDown : bothUp))
+                #expect(o.installed && o.generation == UInt64(i + 2))
+                #expect(lab.answer == [i % 2 == 0 ? "192.0.2.2/5" : "192.0.2.1/30"])
+            }
+        }
+    }
+
+    @Test func aDueTimerWakesTheLoop() async throws {
+        let lab = try SteeringLab()
+        let loop = SteeringLoop(prepared: try lab.prepared(), store: lab.store, stateFile: lab.stateFile,
+                                options: SteeringOptions(coalesceWindow: .zero), logger: lab.log.logger())
+        try await running(loop) {
+            _ = await loop.apply(.health(bothUp))
+            let o = Override(scope: .pool, target: "primary", action: .down, until: Date() + 0.3, setAt: Date())
+            _ = await loop.apply(.override(.set(o)))
+            #expect(lab.answer == ["192.0.2.2/5"])
+            // Nobody submits anything: the expiry itself brings the primary back.
+            try await eventually("the override expires", timeout: 60) { lab.answer == ["192.0.2.1/30"] }
+        }
+    }
+
+    /// A reload and a health change at the same moment, 1,000 times: the table in force never goes back to an
+    /// older generation or an older config (each reload's TTL is its sequence number).
+    @Test func overlappingReloadsAndHealthNeverInstallAnOlderTable() async throws {
+        let lab = try SteeringLab()
+        let base = try lab.prepared()
+        let loop = SteeringLoop(prepared: base, store: lab.store, stateFile: lab.stateFile,
+                                options: SteeringOptions(coalesceWindow: .zero), logger: lab.log.logger(level: .warning))
+        let rounds = 1000
+        let versions = (1...rounds).map { i -> Prepared in
+            var p = base
+            p.config.services[0].ttl = UInt32(100 + i)
+            p.config.services[0].degradedTTL = UInt32(100 + i)
+            return p
+        }
+        final class Reader: Sendable {
+            let stop = Atomic<Bool>(false)
+            let regressions = Mutex<[String]>([])
+            let samples = Atomic<Int>(0)
+        }
+        let shared = Reader()
+        // A reader on its own thread, like a UDP worker: takes the table again and again.
+        let reader = Thread {
+            var last: (generation: UInt64, ttl: UInt32) = (0, 0)
+            var n = 0
+            while !shared.stop.load(ordering: .acquiring) && n < 50_000_000 {
+                n += 1
+                let t = lab.store.current()
+                let ttl = TableQuery.answers(t, "www.lab.example").first?.ttl ?? 0
+                if t.generation < last.generation || (t.generation > last.generation && ttl < last.ttl) {
+                    shared.regressions.withLock { $0.append("gen \(last.generation) ttl \(last.ttl) -> gen \(t.generation) ttl \(ttl)") }
+                }
+                if t.generation >= last.generation { last = (t.generation, ttl) }
+                shared.samples.wrappingAdd(1, ordering: .relaxed)
+                usleep(100)   // a sample every ~0.1 ms, without spinning a core
+            }
+        }
+        reader.start()
+        try await running(loop) {
+            _ = await loop.apply(.health(bothUp))
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    for v in versions { _ = await loop.apply(.reload(v)) }
+                }
+                group.addTask {
+                    for i in 0..<rounds { _ = await loop.apply(.health(i % 2 == 0 ? primaryDown : bothUp)) }
+                }
+            }
+        }
+        shared.stop.store(true, ordering: .releasing)
+        try await eventually("reader stopped", timeout: 60) { reader.isFinished }
+        #expect(shared.regressions.withLock { $0 }.isEmpty, "\(shared.regressions.withLock { $0.prefix(5) })")
+        #expect(shared.samples.load(ordering: .relaxed) > 0)
+        // The last reload is in force, and every install was counted once.
+        #expect(TableQuery.answers(lab.store.current(), "www.lab.example").first?.ttl == UInt32(100 + rounds))
+        #expect(lab.generation == loop.view.generation && lab.generation > UInt64(rounds))
+    }
+}
