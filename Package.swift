@@ -164,7 +164,7 @@ let package = Package(
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "DNSWireTests", dependencies: ["DNSWire"], swiftSettings: swiftSettings),
+        .testTarget(name: "DNSWireTests", dependencies: ["DNSWire", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "GeoTests", dependencies: ["Geo", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ZonesTests", dependencies: ["DNSWire", "Zones", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ConfigTests", dependencies: ["Config", "DNSWire", "TestSupport", "Yams"], swiftSettings: swiftSettings),

@@ -1,4 +1,5 @@
 import Answers
+import Config
 import Foundation
 import Logging
 import ServiceLifecycle
