@@ -1,6 +1,7 @@
 // swift-tools-version:6.0
 // libFuzzer harness for gtmd (see scripts/fuzz.sh and Fuzz/README.md). A separate package so the normal
-// build never links libFuzzer: Sources/{CLdns,CMaxMindDB,Geo,DNSWire,Zones,Answers,HealthModel,Config} are symlinks to the main
+// build never links libFuzzer: Sources/{CLdns,CMaxMindDB,Geo,DNSWire,Zones,Answers,HealthModel,Config,Policy,Steering}
+// are symlinks to the main
 // package's targets, and `Config` needs only `HealthModel` (no NIO), so the fuzz build pulls in Yams and
 // nothing of NIO. Only gtmd's own targets are instrumented
 // (coverage + AddressSanitizer); the dependencies are built plainly.
@@ -12,6 +13,8 @@ let package = Package(
     name: "gtmd-fuzz",
     dependencies: [
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         .systemLibrary(name: "CLdns", pkgConfig: "ldns"),
@@ -23,11 +26,24 @@ let package = Package(
         .target(name: "HealthModel", exclude: ["README.md"], swiftSettings: instrument),
         .target(name: "Config", dependencies: ["DNSWire", "Geo", "HealthModel", "Yams"], exclude: ["README.md"],
                 swiftSettings: instrument),
+        .target(name: "Policy", dependencies: ["Config", "DNSWire"], exclude: ["README.md"], swiftSettings: instrument),
+        .target(
+            name: "Steering",
+            dependencies: [
+                "Answers", "Config", "DNSWire", "HealthModel", "Policy", "Zones",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            exclude: ["README.md"], swiftSettings: instrument
+        ),
         .target(name: "CFuzz"),
         // Linked with libclang_rt.fuzzer_no_main (scripts/fuzz.sh passes its path with -Xlinker).
         .executableTarget(
             name: "gtmd-fuzz",
-            dependencies: ["CFuzz", "DNSWire", "Zones", "Answers", "Config"],
+            dependencies: [
+                "CFuzz", "DNSWire", "Zones", "Answers", "Config", "HealthModel", "Policy", "Steering",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: instrument,
             linkerSettings: [.unsafeFlags(["-sanitize=address"])]
         ),

@@ -16,9 +16,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-all=(query responder edns zone config)
+all=(query responder edns zone config state control cli)
 # Inputs per target in --ci mode: about 10 s each on one core of the CI machine.
-declare -A ci_runs=([query]=300000 [responder]=60000 [edns]=50000 [zone]=10000 [config]=10000)
+declare -A ci_runs=([query]=300000 [responder]=60000 [edns]=50000 [zone]=10000 [config]=10000 [state]=5000 [control]=5000 [cli]=5000)
 ci=0
 if [ "${1:-}" = "--ci" ]; then ci=1; target=all; scale=${2:-1}; else target=${1:-all}; seconds=${2:-20}; fi
 if [ "$target" = all ]; then targets=("${all[@]}"); else targets=("$target"); fi
@@ -37,7 +37,7 @@ echo "fuzz: build took $(( $(date +%s) - start )) s"
 mkdir -p .build/fuzz/crashes .build/fuzz/logs
 failed=0
 for t in "${targets[@]}"; do
-  case $t in zone|config) maxlen=8192;; *) maxlen=1500;; esac
+  case $t in zone|config|state) maxlen=8192;; control) maxlen=4096;; cli) maxlen=256;; *) maxlen=1500;; esac
   dict=(); [ -f "Fuzz/dict/$t.dict" ] && dict=(-dict="Fuzz/dict/$t.dict")
   log=.build/fuzz/logs/$t.log
   set +e

@@ -132,9 +132,7 @@ struct ControlAPI: ControlHandler {
 
     func setOverride(_ r: ControlRequest) -> ControlResponse {
         let req: OverrideRequest
-        do { req = try ControlJSON.decoder.decode(OverrideRequest.self, from: Data(r.body)) } catch {
-            return .error(400, "body is not an override (JSON with scope, target, action and optional pool, for, until, note): \(Self.describe(error))")
-        }
+        do { req = try OverrideRequest.decode(json: r.body) } catch { return .error(400, error.description) }
         let o: Override
         do { o = try OverrideStore.make(req, config: backend.view.prepared.config, now: Date()) } catch {
             return .error(400, error.description)
@@ -170,16 +168,5 @@ struct ControlAPI: ControlHandler {
         ])
         if let problem = done.problem { return .error(500, "cleared \(removed), \(problem)") }
         return .json(["cleared": removed])
-    }
-
-    static func describe(_ error: any Error) -> String {
-        switch error {
-        case DecodingError.keyNotFound(let k, _): return "missing '\(k.stringValue)'"
-        case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c):
-            return "'\(c.codingPath.map(\.stringValue).joined(separator: "."))': \(c.debugDescription)"
-        case DecodingError.dataCorrupted(let c):
-            return c.codingPath.isEmpty ? "not JSON" : "'\(c.codingPath.map(\.stringValue).joined(separator: "."))': \(c.debugDescription)"
-        default: return "\(error)"
-        }
     }
 }

@@ -27,6 +27,35 @@ public struct OverrideRequest: Codable, Sendable {
     }
 }
 
+extension OverrideRequest {
+    /// The control API's body (`POST/PUT /v1/overrides`): JSON with snake_case keys and an ISO 8601 `until`.
+    /// The error says which field is wrong.
+    public static func decode(json body: [UInt8]) throws(OverrideError) -> OverrideRequest {
+        do { return try bodyDecoder.decode(OverrideRequest.self, from: Data(body)) } catch {
+            throw OverrideError("body is not an override (JSON with scope, target, action and optional pool, for, until, note): "
+                                + describe(error))
+        }
+    }
+
+    /// `--until` on the command line: an ISO 8601 time, or nil.
+    public static func parseUntil(_ text: String) -> Date? { ISO8601DateFormatter().date(from: text) }
+
+    static let bodyDecoder: JSONDecoder = {
+        let d = JSONDecoder(); d.dateDecodingStrategy = .iso8601; d.keyDecodingStrategy = .convertFromSnakeCase; return d
+    }()
+
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case DecodingError.keyNotFound(let k, _): return "missing '\(k.stringValue)'"
+        case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c):
+            return "'\(c.codingPath.map(\.stringValue).joined(separator: "."))': \(c.debugDescription)"
+        case DecodingError.dataCorrupted(let c):
+            return c.codingPath.isEmpty ? "not JSON" : "'\(c.codingPath.map(\.stringValue).joined(separator: "."))': \(c.debugDescription)"
+        default: return "\(error)"
+        }
+    }
+}
+
 public struct OverrideError: Error, CustomStringConvertible, Sendable {
     public var description: String
     init(_ d: String) { description = d }

@@ -91,7 +91,7 @@ struct Expiry: ParsableArguments {
     func request(scope: String, target: String, action: String, pool: String? = nil) throws -> OverrideRequest {
         var date: Date? = nil
         if let u = until {
-            guard let d = ISO8601DateFormatter().date(from: u) else {
+            guard let d = OverrideRequest.parseUntil(u) else {
                 throw ValidationError("--until '\(u)' is not an ISO 8601 time (e.g. 2026-11-21T18:00:00Z)")
             }
             date = d

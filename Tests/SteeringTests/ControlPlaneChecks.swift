@@ -1,0 +1,1 @@
+../../Fuzz/Sources/gtmd-fuzz/ControlPlaneChecks.swift
