@@ -18,7 +18,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 all=(query responder edns zone config state control cli)
 # Inputs per target in --ci mode: about 10 s each on one core of the CI machine.
-declare -A ci_runs=([query]=300000 [responder]=60000 [edns]=50000 [zone]=10000 [config]=10000 [state]=5000 [control]=5000 [cli]=5000)
+declare -A ci_runs=([query]=300000 [responder]=60000 [edns]=50000 [zone]=10000 [config]=10000 [state]=1500 [control]=5000 [cli]=2000)
 ci=0
 if [ "${1:-}" = "--ci" ]; then ci=1; target=all; scale=${2:-1}; else target=${1:-all}; seconds=${2:-20}; fi
 if [ "$target" = all ]; then targets=("${all[@]}"); else targets=("$target"); fi
