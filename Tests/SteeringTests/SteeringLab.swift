@@ -51,14 +51,7 @@ struct SteeringLab {
 
 /// A health snapshot with these verdicts; a down target's check has been failing since `failingSince`.
 func snapshot(_ up: [String: Bool], failingSince: Date? = nil) -> HealthSnapshot {
-    var targets: [String: TargetHealth] = [:]
-    for (id, isUp) in up {
-        let check = CheckHealth(name: "h", kind: .tcp, endpoint: "x", state: isUp ? .up : .down, lastResult: nil, lastProbe: nil,
-                                consecutivePasses: 0, consecutiveFailures: 0, rise: 2, fall: 3, lastChange: nil, probes: 1,
-                                inDoubt: false, failingSince: isUp ? nil : failingSince)
-        targets[id] = TargetHealth(id: id, address: "", state: isUp ? .up : .down, isUp: isUp, lastChange: nil, checks: [check])
-    }
-    return HealthSnapshot(targets: targets, generation: 1, firstRoundDone: true)
+    ControlPlaneChecks.snapshot(up, failingSince: failingSince)
 }
 
 let bothUp = snapshot([SteeringLab.primary: true, SteeringLab.standby: true])

@@ -132,12 +132,18 @@ public final class ControlPlaneChecks: @unchecked Sendable {  // all mutable sta
     }
 
     func snapshot(primaryUp: Bool) -> HealthSnapshot {
+        Self.snapshot(["primary/192.0.2.1": primaryUp, "standby/192.0.2.2": true], failingSince: Self.now)
+    }
+
+    /// A health snapshot with these verdicts (one tcp check per target); a down target's check has been
+    /// failing since `failingSince`. Also the SteeringTests' snapshot builder.
+    public static func snapshot(_ up: [String: Bool], failingSince: Date? = nil) -> HealthSnapshot {
         var targets: [String: TargetHealth] = [:]
-        for (id, up) in [("primary/192.0.2.1", primaryUp), ("standby/192.0.2.2", true)] {
-            let check = CheckHealth(name: "h", kind: .tcp, endpoint: "x", state: up ? .up : .down, lastResult: nil, lastProbe: nil,
+        for (id, isUp) in up {
+            let check = CheckHealth(name: "h", kind: .tcp, endpoint: "x", state: isUp ? .up : .down, lastResult: nil, lastProbe: nil,
                                     consecutivePasses: 0, consecutiveFailures: 0, rise: 2, fall: 3, lastChange: nil, probes: 1,
-                                    inDoubt: false, failingSince: up ? nil : Self.now)
-            targets[id] = TargetHealth(id: id, address: "", state: up ? .up : .down, isUp: up, lastChange: nil, checks: [check])
+                                    inDoubt: false, failingSince: isUp ? nil : failingSince)
+            targets[id] = TargetHealth(id: id, address: "", state: isUp ? .up : .down, isUp: isUp, lastChange: nil, checks: [check])
         }
         return HealthSnapshot(targets: targets, generation: 1, firstRoundDone: true)
     }
