@@ -28,7 +28,8 @@ public final class ControlPlaneChecks: @unchecked Sendable {  // all mutable sta
 
     /// `zonesDirectory`: the repository's `zones/` (the lab zone is served).
     public init(zonesDirectory: String) {
-        dir = NSTemporaryDirectory() + "gtmd-fuzz-\(getpid())"
+        // One fixed folder (not per pid): the path is part of what the checks handle, so it must not vary by run.
+        dir = NSTemporaryDirectory() + "gtmd-fuzz-control-plane"
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         stateFile = dir + "/state.json"
         let yaml = """
