@@ -20,6 +20,8 @@ public final class Publisher: Sendable {
         var switches: [String: Int] = [:]
         var failovers: [String: FailoverTiming] = [:]
         var nextEvaluation: Date? = nil
+        /// Services with no available pool at the last publish (logged at error on the way in).
+        var allDown: Set<String> = []
     }
 
     let logger: Logger
@@ -124,11 +126,27 @@ public final class Publisher: Sendable {
                 let members = config.pools.first { $0.name == from }?.members ?? []
                 // The failure that made the pool unavailable: the latest start of a failing run among its down members.
                 let started = members.compactMap { m in health[m.targetID] == false ? failingSince[m.targetID] : nil }.max()
-                s.failovers[k] = FailoverTiming(at: now, from: from, to: sw.to, reason: sw.reason,
-                                                detectionSeconds: started.map { now.timeIntervalSince($0) },
-                                                staleTTL: oldDecisions[k]?.ttl)
+                let detection = started.map { now.timeIntervalSince($0) }
+                var timing = FailoverTiming(at: now, from: from, to: sw.to, reason: sw.reason,
+                                            detectionSeconds: detection, staleTTL: oldDecisions[k]?.ttl)
+                // The last probe-caused detection outlives later switches (failback, overrides) for /metrics.
+                let previous = s.failovers[k]
+                timing.lastDetectionSeconds = detection ?? previous?.lastDetectionSeconds
+                timing.lastDetectionAt = detection != nil ? now : previous?.lastDetectionAt
+                s.failovers[k] = timing
             }
             return changed
+        }
+        let downNow = Set(decisions.filter { (_, d) in (d.perRegion ?? [d]).contains(where: Metrics.allPoolsDown) }.keys)
+        let (entered, left) = state.withLock { s -> (Set<String>, Set<String>) in
+            defer { s.allDown = downNow }
+            return (downNow.subtracting(s.allDown), s.allDown.subtracting(downNow))
+        }
+        for name in entered.sorted() {
+            logger.error("all pools down", metadata: ["service": "\(name)", "reason": "\(decisions[name]?.reason ?? "-")"])
+        }
+        for name in left.sorted() {
+            logger.notice("a pool is available again", metadata: ["service": "\(name)", "pool": "\(decisions[name]?.pool ?? "-")"])
         }
         for (name, d) in switched {
             guard let sw = d.switched else { continue }
@@ -197,4 +215,8 @@ public struct FailoverTiming: Sendable, Hashable, Codable {
     public var reason: String
     public var detectionSeconds: Double?
     public var staleTTL: UInt32?
+    /// The detection time of the latest switch that failed probes caused (this one or an earlier one), and
+    /// when that switch happened: kept through failbacks and override switches.
+    public var lastDetectionSeconds: Double? = nil
+    public var lastDetectionAt: Date? = nil
 }
