@@ -146,12 +146,11 @@ struct Reader {
         case "$TTL":
             // A wrong $TTL is reported once, here; the records after it that rely on it are not reported again.
             guard args.count == 1 else {
-                problem(display, e.line, "$TTL takes one value (records without a TTL below are not checked for one)")
+                problem(display, e.line, "$TTL takes one value")
                 state.ttlBroken = true; state.defaultTTL = nil; sawBrokenTTL = true; return
             }
             guard let v = TTLText.parse(args[0].text) else {
-                problem(display, e.line, "$TTL: '\(args[0].text)' is not a TTL (examples: 300, 5m, 1h, 1d; "
-                        + "records without a TTL below are not checked for one)")
+                problem(display, e.line, "$TTL: '\(args[0].text)' is not a TTL")
                 state.ttlBroken = true; state.defaultTTL = nil; sawBrokenTTL = true; return
             }
             guard v <= TTLText.max else {

@@ -118,6 +118,10 @@ final class TLSBackend {
         process = p
         try waitFor("https backend on \(address):\(port)", timeout: 10) { tcpConnects(address, port) }
     }
-    func stop() { if process.isRunning { process.terminate(); process.waitUntilExit() } }
+    func stop() {
+        guard process.isRunning else { return }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
     deinit { stop() }
 }
