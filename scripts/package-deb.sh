@@ -24,18 +24,20 @@ done
 command -v dpkg-deb >/dev/null && command -v dpkg-shlibdeps >/dev/null || {
   echo "package-deb.sh: needs dpkg-deb and dpkg-shlibdeps (apt-get install dpkg-dev)" >&2; exit 1; }
 
-# Its own build folder, so the static relink does not disturb .build (tests, scripts/run-lab.sh).
+# Its own build folder, so the static link does not disturb .build (tests, scripts/run-lab.sh).
 scratch=.build-deb
-manual=$scratch/plugins/GenerateManual/outputs/gtmd/gtmd.1
 if [ -z "$BINARY" ]; then
-  # The man page first: the plugin builds the package (release) and runs generate-manual on gtmd.
-  swift package --scratch-path "$scratch" generate-manual --configuration release >/dev/null
-  # Then relink gtmd with the Swift runtime inside (the compiled modules are shared with the plain release build).
   swift build --scratch-path "$scratch" -c release --product gtmd --static-swift-stdlib
   BINARY=$scratch/release/gtmd
-elif [ ! -f "$manual" ]; then
-  swift package --scratch-path "$scratch" generate-manual --configuration release >/dev/null
 fi
+# The man page from the argument parser: `--help` makes swift-argument-parser's generate-manual plugin build
+# its tool (and nothing else); the tool then reads the help of the binary being packaged.
+swift package --scratch-path "$scratch" generate-manual --help >/dev/null
+tool=$(find "$scratch" -path '*/generate-manual-tool' -type f -perm -u+x | head -n 1)
+[ -n "$tool" ] || { echo "package-deb.sh: the generate-manual tool was not built" >&2; exit 1; }
+rm -rf "$scratch/manual"; mkdir -p "$scratch/manual"
+"$tool" "$BINARY" --output-directory "$scratch/manual" >/dev/null
+manual=$scratch/manual/gtmd.1
 [ -f "$manual" ] || { echo "package-deb.sh: generate-manual did not write $manual" >&2; exit 1; }
 # Refuse a binary that still needs the toolchain's runtime libraries.
 if ldd "$BINARY" | grep -E 'libswift|libFoundation|libdispatch|libBlocksRuntime|/opt/swift|not found' >&2; then
