@@ -15,4 +15,18 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+# promtool (checks contrib/prometheus/gtmd.rules.yml): taken from Debian's prometheus package without
+# installing the server (whose package would start it), into /usr/local/bin.
+if ! command -v promtool >/dev/null; then
+  echo "deps: installing promtool (from Debian's prometheus package) into /usr/local/bin" >&2
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  tmp=$(mktemp -d)
+  if (cd "$tmp" && apt-get download -qq prometheus >/dev/null 2>&1 || { $SUDO apt-get update -qq && apt-get download -qq prometheus; }) \
+     && dpkg-deb --fsys-tarfile "$tmp"/prometheus_*.deb | tar -x -C "$tmp" ./usr/bin/promtool; then
+    $SUDO install -m 0755 "$tmp/usr/bin/promtool" /usr/local/bin/promtool
+  else
+    echo "deps: could not get promtool; the alert rules test checks metric names only" >&2
+  fi
+  rm -rf "$tmp"
+fi
 command -v swift >/dev/null || { echo "deps: swift (6.x) is not on PATH; install the Swift toolchain first" >&2; exit 1; }

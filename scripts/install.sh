@@ -40,7 +40,11 @@ if [ ! -e "$etc/gtmd.yaml" ]; then
   # The example, with zone paths relative to /etc/gtmd, the standard DNS port and the token file.
   sed -e 's|\.\./zones/|zones/|' -e 's|127.0.0.1:5300|127.0.0.1:53|' -e 's|\[::1\]:5300|[::1]:53|' \
       -e 's|^  # token_file: /etc/gtmd/control.token|  token_file: /etc/gtmd/control.token|' \
+      -e '/^state_file:/d' \
     config/example.yaml > "$etc/gtmd.yaml"
+  # One state file for the service (StateDirectory=gtmd) and `gtmd override --offline` (the example's own
+  # state_file line, which points into the checkout, is dropped above).
+  printf '\n# Overrides and the services'"'"' current pools: the service and `gtmd override --offline` use this file.\nstate_file: /var/lib/gtmd/state.json\n' >> "$etc/gtmd.yaml"
   chmod 0644 "$etc/gtmd.yaml"
 fi
 echo "installed: $DESTDIR$PREFIX/bin/gtmd, $DESTDIR/etc/systemd/system/gtmd.service, $etc/"

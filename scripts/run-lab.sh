@@ -7,6 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
 swift build -c release --product gtmd
+# The control API token config/lab.yaml names (random, readable by this user only; kept when present).
+mkdir -p .lab-state
+if [ ! -s .lab-state/control.token ]; then
+  (umask 077; head -c 32 /dev/urandom | base64 | tr -d '=+/\n' > .lab-state/control.token)
+fi
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT

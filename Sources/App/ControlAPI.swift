@@ -63,22 +63,27 @@ struct ControlAPI: ControlHandler {
             return .error(403, "mutating requests are refused: no control.token_file is configured "
                           + "(put a random token in a file readable by gtmd and name it in control.token_file)")
         }
+        // Replies never name the token file (a client has no business knowing where it is); the log does.
         let file = ControlAPI.tokenPath(configured)
         guard let data = FileManager.default.contents(atPath: file) else {
             backend.logger.error("control: token file unreadable; refusing mutating requests", metadata: ["control.token_file": "\(file)"])
-            return .error(403, "mutating requests are refused: the token file \(file) cannot be read")
+            return .error(403, "mutating requests are refused: the control token file cannot be read (see gtmd's log)")
         }
         let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard !token.isEmpty else {
-            return .error(403, "mutating requests are refused: the token file \(file) is empty")
+            backend.logger.error("control: token file empty; refusing mutating requests", metadata: ["control.token_file": "\(file)"])
+            return .error(403, "mutating requests are refused: the control token file is empty (see gtmd's log)")
         }
         guard let given = r.bearerToken else {
-            var e = ControlResponse.error(401, "missing 'Authorization: Bearer <token>' (the token is in \(file))")
+            backend.logger.warning("control: request without a bearer token", metadata: [
+                "path": "\(r.path)", "control.token_file": "\(file)",
+            ])
+            var e = ControlResponse.error(401, "missing 'Authorization: Bearer <token>' (the token is in the file named by control.token_file)")
             e.headers.append((name: "WWW-Authenticate", value: "Bearer"))
             return e
         }
         guard BearerToken.equal(given, token) else {
-            backend.logger.warning("control: wrong bearer token", metadata: ["path": "\(r.path)"])
+            backend.logger.warning("control: wrong bearer token", metadata: ["path": "\(r.path)", "control.token_file": "\(file)"])
             var e = ControlResponse.error(401, "wrong bearer token")
             e.headers.append((name: "WWW-Authenticate", value: "Bearer error=\"invalid_token\""))
             return e
@@ -89,11 +94,7 @@ struct ControlAPI: ControlHandler {
     /// Under systemd the unit hands the token file over with `LoadCredential=` (the service user cannot
     /// read /etc/gtmd/control.token itself): `$CREDENTIALS_DIRECTORY/<file name>` wins when it exists.
     static func tokenPath(_ configured: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
-        if let dir = environment["CREDENTIALS_DIRECTORY"] {
-            let candidate = (dir as NSString).appendingPathComponent((configured as NSString).lastPathComponent)
-            if FileManager.default.fileExists(atPath: candidate) { return candidate }
-        }
-        return configured
+        ControlSettings.tokenPath(configured, environment: environment)
     }
 
     func status() -> StatusReport {

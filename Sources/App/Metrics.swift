@@ -91,6 +91,16 @@ public enum Metrics {
                     gauge("gtmd_probe_latency_seconds", "Latency of the last probe of a check", labels, seconds(last.latency))
                 }
                 counter("gtmd_probes_total", "Probes finished", labels, c.probes)
+                for reason in ProbeResult.reasonClasses {
+                    counter("gtmd_probe_failures_total",
+                            "Failed probes by reason class (timeout, refused, status, body, tls, other)",
+                            labels + [("reason", reason)], c.failures[reason] ?? 0)
+                }
+                if let notAfter = c.lastResult?.certNotAfter {
+                    gauge("gtmd_check_certificate_expiry_timestamp_seconds",
+                          "https checks: Unix time the peer certificate of the last probe expires", labels,
+                          notAfter.timeIntervalSince1970)
+                }
                 counter("gtmd_health_state_changes_total", "Check state changes (unknown/up/down transitions)", labels,
                         m.stateChanges[t.id]?[c.name] ?? 0)
             }
@@ -121,12 +131,35 @@ public enum Metrics {
                 gauge("gtmd_service_ttl_seconds", "TTL of the service's answer now", [("service", key)], Double(d.ttl))
                 gauge("gtmd_service_degraded", "1 while the service is off its first pool or a member is down", [("service", key)],
                       d.degraded ? 1 : 0)
+                let each = d.perRegion ?? [d]
+                // Off the first pool: failover compares with the service's first pool, nearest with each region's.
+                var standby = false
+                if let per = d.perRegion {
+                    for (i, rd) in per.enumerated() where i < s.regionOrder.count {
+                        if let p = rd.pool, p != s.regionOrder[i].pools.first { standby = true }
+                    }
+                } else if s.policy == .failover, let p = d.pool, p != s.pools.first {
+                    standby = true
+                }
+                gauge("gtmd_service_standby",
+                      "1 while a failover service answers from a pool other than its first (nearest: some region off its nearest pool)",
+                      [("service", key)], standby ? 1 : 0)
+                gauge("gtmd_service_all_down",
+                      "1 while no pool of the service is available (nearest: for some client region); when_all_down decides the answer",
+                      [("service", key)], each.contains(where: Metrics.allPoolsDown) ? 1 : 0)
+                gauge("gtmd_service_fail_open",
+                      "1 while the service answers its first pool although no pool is available (when_all_down: fail-open)",
+                      [("service", key)], each.contains(where: Metrics.failOpen) ? 1 : 0)
             }
             if let f = m.failovers[key] {
-                if let det = f.detectionSeconds {
+                // Kept through later switches that no probe failure caused (failback, override), with its time.
+                if let det = f.lastDetectionSeconds, let at = f.lastDetectionAt {
                     gauge("gtmd_failover_detection_seconds",
-                          "Last failover: seconds from the first failed probe of the failure that caused it to the switch",
+                          "Last failover caused by failed probes: seconds from the first failed probe to the switch (kept after failback and overrides)",
                           [("service", key)], det)
+                    gauge("gtmd_failover_detection_timestamp_seconds",
+                          "Unix time of the failover gtmd_failover_detection_seconds measured", [("service", key)],
+                          at.timeIntervalSince1970)
                 }
                 if let ttl = f.staleTTL {
                     gauge("gtmd_failover_stale_ttl_seconds",
@@ -137,8 +170,60 @@ public enum Metrics {
                       f.at.timeIntervalSince1970)
             }
         }
+        ProcessStats.read()?.register(gauge: gauge, counterValue: { name, help, value in
+            r.makeCounter(descriptor: descriptor(name, help), labels: []).increment(by: value)
+        })
         var out: [UInt8] = []
         r.emit(into: &out)
         return String(decoding: out, as: UTF8.self)
+    }
+}
+
+extension Metrics {
+    /// No pool of the service was available when it decided (the reason `Policy.allDown` gives).
+    static func allPoolsDown(_ d: Decision) -> Bool { d.allPoolsDown }
+    /// All down, answered with the first pool anyway.
+    static func failOpen(_ d: Decision) -> Bool { d.failOpen }
+}
+
+/// The standard Prometheus process metrics, read from /proc/self at scrape time (Linux).
+struct ProcessStats {
+    var cpuSeconds: Double
+    var residentBytes: Double
+    var virtualBytes: Double
+    var openFDs: Double
+    var maxFDs: Double
+    var startTime: Double
+
+    static func read() -> ProcessStats? {
+        guard let stat = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        // Fields after "pid (comm)": state is field 3; utime 14, stime 15, starttime 22, vsize 23, rss 24.
+        let f = stat[stat.index(after: close)...].split(separator: " ")
+        func field(_ n: Int) -> Double? { n - 3 < f.count ? Double(f[n - 3]) : nil }
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        let page = Double(sysconf(Int32(_SC_PAGESIZE)))
+        guard ticks > 0, let utime = field(14), let stime = field(15), let start = field(22), let vsize = field(23),
+              let rss = field(24) else { return nil }
+        var bootTime = 0.0
+        if let s = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+           let line = s.split(separator: "\n").first(where: { $0.hasPrefix("btime ") }) {
+            bootTime = Double(line.dropFirst(6).trimmingCharacters(in: .whitespaces)) ?? 0
+        }
+        let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 0
+        var limit = rlimit()
+        let maxFDs = getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 ? Double(limit.rlim_cur) : 0
+        return ProcessStats(cpuSeconds: (utime + stime) / ticks, residentBytes: rss * page, virtualBytes: vsize,
+                            openFDs: Double(max(0, fds - 1)), maxFDs: maxFDs, startTime: bootTime + start / ticks)
+    }
+
+    func register(gauge: (String, String, [(String, String)], Double) -> Void,
+                  counterValue: (String, String, Double) -> Void) {
+        counterValue("process_cpu_seconds_total", "Total user and system CPU time spent in seconds", cpuSeconds)
+        gauge("process_resident_memory_bytes", "Resident memory size in bytes", [], residentBytes)
+        gauge("process_virtual_memory_bytes", "Virtual memory size in bytes", [], virtualBytes)
+        gauge("process_open_fds", "Number of open file descriptors", [], openFDs)
+        gauge("process_max_fds", "Maximum number of open file descriptors", [], maxFDs)
+        gauge("process_start_time_seconds", "Start time of the process since unix epoch in seconds", [], startTime)
     }
 }

@@ -32,6 +32,8 @@ public final class GtmdRuntime: Sendable {
     let healthChanges: AsyncStream<HealthChange>
     /// The control listener's bound address, once bound.
     let controlAddress = Mutex<String?>(nil)
+    /// This server's hold on its state file (`gtmd override --offline` refuses while it is held).
+    let stateHold: StateFileHold?
 
     /// Builds everything from a prepared (validated) config; nothing is bound or probed yet.
     public init(request: SetupRequest, prepared: Prepared, udpWorkers: Int?, readyFile: String?, logger: Logger) {
@@ -46,6 +48,13 @@ public final class GtmdRuntime: Sendable {
         self.monitor = HealthMonitor(targets: config.probeTargets(), options: hopts, logger: logger)
         self.healthChanges = monitor.changes()
         let stateFile = config.stateFile ?? StateFile.defaultPath(configFile: config.file)
+        switch StateFile.holdForServer(stateFile) {
+        case .success(let hold): self.stateHold = hold
+        case .failure(let e):
+            self.stateHold = nil
+            logger.warning("state file: not held by this server; `gtmd override --offline` cannot see that it runs",
+                           metadata: ["problem": "\(e)"])
+        }
         self.steering = SteeringLoop(prepared: prepared, store: store, stateFile: stateFile,
                                      options: SteeringOptions(coalesceWindow: config.health.coalesceWindow), logger: logger)
         let s = config.server

@@ -10,7 +10,41 @@ public struct ControlSettings: Sendable, Equatable {
     public var listen: ListenAddress? = ControlSettings.defaultListen
     /// File holding the bearer token that mutating requests must present; nil: mutating requests are refused.
     public var tokenFile: String? = nil
+    /// Line of `control.token_file` in the config (for problems found after parsing).
+    public var tokenFileLine: Int? = nil
     public init() {}
+
+    /// Where the token is read from: under systemd the unit hands the token file over with `LoadCredential=`
+    /// (the service user cannot read /etc/gtmd/control.token itself), so `$CREDENTIALS_DIRECTORY/<file name>`
+    /// wins when it exists; else the configured path.
+    public static func tokenPath(_ configured: String,
+                                 environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let dir = environment["CREDENTIALS_DIRECTORY"] {
+            let candidate = (dir as NSString).appendingPathComponent((configured as NSString).lastPathComponent)
+            if FileManager.default.fileExists(atPath: candidate) { return candidate }
+        }
+        return configured
+    }
+
+    /// Why the token file cannot serve (missing, unreadable by this user, not a file, empty); nil when it can.
+    /// Checked by `gtmd check`, at start-up and on reload (not by the CLI clients, which may run as users
+    /// that cannot read it).
+    public func tokenFileProblem(environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+        guard let configured = tokenFile else { return nil }
+        let path = ControlSettings.tokenPath(configured, environment: environment)
+        var isDir: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+            return "'\(path)' does not exist (create it with a random token, mode 0600)"
+        }
+        if isDir.boolValue { return "'\(path)' is a directory" }
+        guard access(path, R_OK) == 0, let data = FileManager.default.contents(atPath: path) else {
+            return "'\(path)' cannot be read by this user (uid \(getuid())): \(String(cString: strerror(errno)))"
+        }
+        if String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            return "'\(path)' is empty"
+        }
+        return nil
+    }
 
     /// Parses `ADDR:PORT`, `[V6]:PORT`, or `off` (disabled). Nil when the text is neither.
     public static func parseListen(_ text: String) -> ListenAddress?? {
@@ -43,6 +77,7 @@ extension ConfigLoader {
                 r.problem(c["token_file"], "control.token_file", "must not be empty (leave the key out to refuse mutating requests)")
             } else {
                 out.tokenFile = t.hasPrefix("/") ? t : (baseDirectory as NSString).appendingPathComponent(t)
+                out.tokenFileLine = c["token_file"]?.mark?.line
             }
         }
     }

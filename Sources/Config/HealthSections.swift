@@ -98,7 +98,11 @@ extension ConfigLoader {
             c.certExpiryWarning = v
         }
         c.endpoint = r.string(m["endpoint"], "\(p).endpoint")
-        for problem in c.validate() { r.problem(nil, p, problem) }
+        // Each problem at the line of the key it is about when there is one (ca_file), else the check's first key.
+        for problem in c.validate() {
+            let at = problem.hasPrefix("ca_file") ? m["ca_file"] : (m["type"] ?? m.values.first)
+            r.problem(at, p, problem)
+        }
         return c
     }
 
@@ -201,10 +205,10 @@ extension ConfigLoader {
             if s.pools.isEmpty { r.problem(node, "\(p).pools", "a service needs at least one pool") }
             if Set(s.pools).count != s.pools.count { r.problem(m["pools"], "\(p).pools", "a pool is listed twice") }
             let ttlRange = 0...2_147_483_647
-            if let v = r.int(m["ttl"], "\(p).ttl", range: ttlRange) { s.ttl = UInt32(v) }
-            if let v = r.int(m["degraded_ttl"], "\(p).degraded_ttl", range: ttlRange) { s.degradedTTL = UInt32(v) } else { s.degradedTTL = min(s.degradedTTL, s.ttl) }
-            if let v = r.int(m["min_ttl"], "\(p).min_ttl", range: ttlRange) { s.minTTL = UInt32(v) } else { s.minTTL = min(s.minTTL, s.degradedTTL) }
-            if let v = r.int(m["max_ttl"], "\(p).max_ttl", range: ttlRange) { s.maxTTL = UInt32(v) }
+            if let v = r.ttl(m["ttl"], "\(p).ttl", range: ttlRange) { s.ttl = UInt32(v) }
+            if let v = r.ttl(m["degraded_ttl"], "\(p).degraded_ttl", range: ttlRange) { s.degradedTTL = UInt32(v) } else { s.degradedTTL = min(s.degradedTTL, s.ttl) }
+            if let v = r.ttl(m["min_ttl"], "\(p).min_ttl", range: ttlRange) { s.minTTL = UInt32(v) } else { s.minTTL = min(s.minTTL, s.degradedTTL) }
+            if let v = r.ttl(m["max_ttl"], "\(p).max_ttl", range: ttlRange) { s.maxTTL = UInt32(v) }
             if s.minTTL > s.maxTTL { r.problem(node, p, "min_ttl \(s.minTTL) is above max_ttl \(s.maxTTL)") }
             if s.degradedTTL > s.ttl { r.problem(node, p, "degraded_ttl \(s.degradedTTL) is above ttl \(s.ttl)") }
             if let v = r.string(m["when_all_down"], "\(p).when_all_down") {

@@ -351,6 +351,8 @@ struct MonitorState {
         var lastChange: Date?
         var probes = 0
         var failingSince: Date?
+        /// Failed probes by reason class.
+        var failures: [String: Int] = [:]
     }
 
     struct TargetRuntime {
@@ -484,6 +486,7 @@ struct MonitorState {
         let oldWarning = c.lastResult?.certWarning
         c.probes += 1
         if result.ok { c.failingSince = nil } else if c.failingSince == nil { c.failingSince = now }
+        if !result.ok { c.failures[result.reasonClass, default: 0] += 1 }
         c.lastResult = result
         c.lastProbe = now
         if let w = result.certWarning, oldWarning == nil { out.newCertWarning = w }
@@ -537,7 +540,7 @@ struct MonitorState {
                         consecutivePasses: c.tracker.consecutivePasses,
                         consecutiveFailures: c.tracker.consecutiveFailures, rise: c.tracker.rise, fall: c.tracker.fall,
                         lastChange: c.lastChange, probes: c.probes, inDoubt: c.tracker.inDoubt,
-                        failingSince: c.failingSince)
+                        failingSince: c.failingSince, failures: c.failures)
                 })
         }
         let done: Bool

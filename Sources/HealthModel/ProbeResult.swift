@@ -27,3 +27,20 @@ public struct ProbeResult: Sendable, Hashable {
         self.certWarning = certWarning
     }
 }
+
+extension ProbeResult {
+    /// The reason classes of failed probes, for metrics and alerts.
+    public static let reasonClasses = ["timeout", "refused", "status", "body", "tls", "other"]
+
+    /// The class of a failure's reason: `timeout`, `refused` (connection refused or reset), `status` (an
+    /// unexpected HTTP status), `body` (expected text missing), `tls` (handshake, certificate), else `other`.
+    public var reasonClass: String {
+        let r = reason.lowercased()
+        if r.hasPrefix("timeout") || r.contains("timed out") { return "timeout" }
+        if r.hasPrefix("tls") || r.contains("certificate") || r.contains("handshake") { return "tls" }
+        if r.contains("refused") || r.contains("reset") { return "refused" }
+        if r.hasPrefix("status") { return "status" }
+        if r.hasPrefix("body") { return "body" }
+        return "other"
+    }
+}

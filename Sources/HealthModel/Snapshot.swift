@@ -78,13 +78,16 @@ public struct CheckHealth: Sendable, Hashable {
     public var inDoubt: Bool
     /// Wall-clock time of the first failed probe of the current run of failures (nil while passing).
     public var failingSince: Date?
+    /// Failed probes so far by reason class (`ProbeResult.reasonClass`).
+    public var failures: [String: Int]
 
     public init(
         name: String, kind: CheckKind, endpoint: String, state: HealthState, lastResult: ProbeResult?,
         lastProbe: Date?, consecutivePasses: Int, consecutiveFailures: Int, rise: Int, fall: Int,
-        lastChange: Date?, probes: Int, inDoubt: Bool, failingSince: Date? = nil
+        lastChange: Date?, probes: Int, inDoubt: Bool, failingSince: Date? = nil, failures: [String: Int] = [:]
     ) {
         self.failingSince = failingSince
+        self.failures = failures
         self.name = name
         self.kind = kind
         self.endpoint = endpoint

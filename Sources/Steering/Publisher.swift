@@ -64,9 +64,14 @@ public struct Publisher {
             let members = config.pools.first { $0.name == from }?.members ?? []
             // The failure that made the pool unavailable: the latest start of a failing run among its down members.
             let began = members.compactMap { m in health[m.targetID] == false ? failingSince[m.targetID] : nil }.max()
-            failovers[k] = FailoverTiming(at: now, from: from, to: sw.to, reason: sw.reason,
-                                          detectionSeconds: began.map { now.timeIntervalSince($0) },
-                                          staleTTL: oldDecisions[k]?.ttl)
+            let detection = began.map { now.timeIntervalSince($0) }
+            var timing = FailoverTiming(at: now, from: from, to: sw.to, reason: sw.reason,
+                                        detectionSeconds: detection, staleTTL: oldDecisions[k]?.ttl)
+            // A probe-caused switch is its own last detection; `SteeringCore` carries the previous one
+            // through switches no probe failure caused (failback, overrides).
+            timing.lastDetectionSeconds = detection
+            timing.lastDetectionAt = detection != nil ? now : nil
+            failovers[k] = timing
         }
         return Publication(table: table, decisions: decisions, services: states, switched: switched,
                            failovers: failovers, nextEvaluation: next, buildTime: buildTime)
@@ -96,7 +101,7 @@ public struct Publisher {
             }
         }
         // Every pool down (Policy.allDown: fail-open, all, empty, SERVFAIL): an Extended DNS Error says so.
-        let ede = d.reason.hasPrefix("all pools down") ? "\(name): \(d.reason)" : nil
+        let ede = d.allPoolsDown ? "\(name): \(d.reason)" : nil
         switch d.outcome {
         case .members(let m): return .init(variants: [records(m)], extendedError: ede)
         case .variants(let vs): return .init(variants: vs.map(records), extendedError: ede)
@@ -116,4 +121,25 @@ public struct FailoverTiming: Sendable, Hashable, Codable {
     public var reason: String
     public var detectionSeconds: Double?
     public var staleTTL: UInt32?
+    /// The detection time of the latest switch that failed probes caused (this one or an earlier one), and
+    /// when that switch happened: kept through failbacks and override switches.
+    public var lastDetectionSeconds: Double? = nil
+    public var lastDetectionAt: Date? = nil
+
+    /// Carries the last probe-caused detection of `previous` (the service's failover before this one) when
+    /// this switch has none of its own.
+    public func keepingDetection(of previous: FailoverTiming?) -> FailoverTiming {
+        guard lastDetectionSeconds == nil, let previous else { return self }
+        var t = self
+        t.lastDetectionSeconds = previous.lastDetectionSeconds
+        t.lastDetectionAt = previous.lastDetectionAt
+        return t
+    }
+}
+
+extension Decision {
+    /// No pool of the service was available when it decided (the reason `Policy.allDown` gives).
+    public var allPoolsDown: Bool { reason.hasPrefix("all pools down") }
+    /// All pools down, answered with the first pool anyway (`when_all_down: fail-open`).
+    public var failOpen: Bool { reason.hasPrefix("all pools down: fail-open") }
 }

@@ -97,6 +97,10 @@ public enum Setup {
                 problems.append("--control '\(c)': expected ADDR:PORT or off (examples: 127.0.0.1:8053, [::1]:8053)")
             }
         }
+        if let why = config.control.tokenFileProblem() {
+            problems.append(ConfigProblem(file: config.file, line: config.control.tokenFileLine, path: "control.token_file",
+                                          message: why).description)
+        }
         if config.zones.isEmpty { problems.append("\(config.file): no zones configured") }
         var zones: [Zone] = []
         for z in config.zones {
@@ -105,8 +109,39 @@ public enum Setup {
             case .failure(let p): problems.append(contentsOf: p.problems.map(\.description))
             }
         }
+        problems += serviceConflicts(config: config, zones: zones)
         if !problems.isEmpty { return .failure(SetupFailure(problems: problems)) }
         return .success(Prepared(config: config, zones: zones))
+    }
+
+    /// Zone records a service would silently replace: a CNAME at its name (the service's address answers
+    /// take its place), and, when the service can answer with a CNAME (a pool member is a name), every record
+    /// at its name (a CNAME stands alone). Each is an error naming the record's file and line.
+    /// A and AAAA records at a service name stay allowed: they are what the zone answers when it is served
+    /// without the config (`gtmd serve --zone`), and the service supplies the same types.
+    static func serviceConflicts(config: GtmdConfig, zones: [Zone]) -> [String] {
+        var out: [String] = []
+        for s in config.services {
+            let name = s.name.lowercased
+            // The zone that holds the name: the longest origin containing it.
+            guard let zone = zones.filter({ name.isSubdomain(of: $0.origin.lowercased) })
+                .max(by: { $0.origin.wire.count < $1.origin.wire.count }) else { continue }
+            let answersCNAME = config.pools.contains { p in s.pools.contains(p.name) && p.members.contains { $0.cname != nil } }
+            for zr in zone.records where zr.record.owner.lowercased == name {
+                let type = zr.record.type
+                let why: String
+                if type == RRType.CNAME {
+                    why = "the service's answers would replace this alias"
+                } else if answersCNAME {
+                    why = "the service can answer with a CNAME (a pool member is a name), and a CNAME leaves no other record at its name"
+                } else {
+                    continue
+                }
+                out.append("\(config.file): services.\(s.name): \(zr.file):\(zr.line) has a \(LdnsRR.typeName(type)) record "
+                           + "at \(s.name); \(why): remove the record or rename the service")
+            }
+        }
+        return out
     }
 }
 

@@ -72,3 +72,52 @@ public enum StateFile {
         (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
     }
 }
+
+/// A running gtmd's hold on its state file: an exclusive `flock` on `<file>.server.lock`, taken at start and
+/// kept for the process's life (the kernel drops it when the process ends, even on a crash). The file holds
+/// the server's pid. `gtmd override --offline` refuses to edit a held state file: the running server is the
+/// one writer then (its control API), and a file replaced by another user (root, under the service's
+/// DynamicUser) could become unreadable to the server.
+public final class StateFileHold: Sendable {
+    let fd: Int32
+    init(fd: Int32) { self.fd = fd }
+    deinit { close(fd) }
+}
+
+extension StateFile {
+    public static func serverLockPath(_ path: String) -> String { path + ".server.lock" }
+
+    /// Takes the server's hold on `path`; an error when another process holds it or the lock file cannot be made.
+    public static func holdForServer(_ path: String) -> Result<StateFileHold, StateFileError> {
+        let dir = (path as NSString).deletingLastPathComponent
+        if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        let lock = serverLockPath(path)
+        let fd = open(lock, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { return .failure(StateFileError(description: "\(lock): \(String(cString: strerror(errno)))")) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            close(fd)
+            let pid = heldByServer(path).map { " (pid \($0))" } ?? ""
+            return .failure(StateFileError(description: "\(path): another gtmd\(pid) holds this state file"))
+        }
+        let text = Array("\(getpid())\n".utf8)
+        _ = ftruncate(fd, 0)
+        _ = text.withUnsafeBytes { pwrite(fd, $0.baseAddress, $0.count, 0) }
+        return .success(StateFileHold(fd: fd))
+    }
+
+    /// The pid of the running gtmd that holds `path` (0 when its pid cannot be read), or nil when none does.
+    public static func heldByServer(_ path: String) -> Int32? {
+        let lock = serverLockPath(path)
+        let fd = open(lock, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            // Present but not openable (another user's server): treat it as held only if it exists.
+            return errno == ENOENT ? nil : 0
+        }
+        defer { close(fd) }
+        if flock(fd, LOCK_SH | LOCK_NB) == 0 { flock(fd, LOCK_UN); return nil }
+        var buf = [UInt8](repeating: 0, count: 32)
+        let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+        let text = n > 0 ? String(decoding: buf[..<n], as: UTF8.self) : ""
+        return Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+    }
+}

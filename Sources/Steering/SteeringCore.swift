@@ -74,6 +74,8 @@ public final class SteeringCore {
     public private(set) var switches: [String: Int] = [:]
     public private(set) var failovers: [String: FailoverTiming] = [:]
     public private(set) var generation: UInt64 = 0
+    /// Services with no available pool (for some region) at the last publish (logged at error on the way in).
+    public private(set) var allDown: Set<String> = []
     /// When the policy must run again (hold-down end, override expiry), from the last publish.
     public private(set) var nextEvaluation: Date?
     /// True when an input changed something the table depends on and no table was installed since.
@@ -211,7 +213,17 @@ public final class SteeringCore {
         services = p.services
         nextEvaluation = p.nextEvaluation
         for (k, d) in p.switched where d.switched?.from != nil { switches[k, default: 0] += 1 }
-        failovers.merge(p.failovers) { $1 }
+        // The last probe-caused detection outlives later switches (failback, overrides) for /metrics.
+        for (k, t) in p.failovers { failovers[k] = t.keepingDetection(of: failovers[k]) }
+        let downNow = Set(p.decisions.filter { (_, d) in (d.perRegion ?? [d]).contains(where: \.allPoolsDown) }.keys)
+        let entered = downNow.subtracting(allDown), left = allDown.subtracting(downNow)
+        allDown = downNow
+        for name in entered.sorted() {
+            logger.error("all pools down", metadata: ["service": "\(name)", "reason": "\(p.decisions[name]?.reason ?? "-")"])
+        }
+        for name in left.sorted() {
+            logger.notice("a pool is available again", metadata: ["service": "\(name)", "pool": "\(p.decisions[name]?.pool ?? "-")"])
+        }
         for (name, d) in p.switched {
             guard let sw = d.switched else { continue }
             if sw.from == nil {

@@ -41,6 +41,8 @@ struct Inherited {
     var defaultTTL: UInt32?
     /// The last TTL written on a record (RFC 1035 §5.1 semantics when there is no `$TTL`).
     var lastTTL: UInt32?
+    /// A `$TTL` line was wrong: records without a TTL are follow-ons of that one error, not problems of their own.
+    var ttlBroken = false
 }
 
 struct Reader {
@@ -53,6 +55,8 @@ struct Reader {
     var files: [String] = []
     /// Canonical paths of the files being read, outermost first (cycle detection).
     var stack: [String] = []
+    /// Some `$TTL` line was wrong (reported there); the TTL checks that follow from it stay quiet.
+    var sawBrokenTTL = false
 
     init(apex: DNSName, maxBytes: Int) { self.apex = apex; self.maxBytes = maxBytes }
 
@@ -140,14 +144,21 @@ struct Reader {
                 problem(display, e.line, "$ORIGIN: bad name \(error)")
             }
         case "$TTL":
-            guard args.count == 1 else { problem(display, e.line, "$TTL takes one value"); return }
+            // A wrong $TTL is reported once, here; the records after it that rely on it are not reported again.
+            guard args.count == 1 else {
+                problem(display, e.line, "$TTL takes one value")
+                state.ttlBroken = true; state.defaultTTL = nil; sawBrokenTTL = true; return
+            }
             guard let v = TTLText.parse(args[0].text) else {
-                problem(display, e.line, "$TTL: '\(args[0].text)' is not a TTL"); return
+                problem(display, e.line, "$TTL: '\(args[0].text)' is not a TTL")
+                state.ttlBroken = true; state.defaultTTL = nil; sawBrokenTTL = true; return
             }
             guard v <= TTLText.max else {
-                problem(display, e.line, "$TTL \(v) is above 2147483647 (RFC 2181 §8)"); return
+                problem(display, e.line, "$TTL \(v) is above 2147483647 (RFC 2181 §8)")
+                state.ttlBroken = true; state.defaultTTL = nil; sawBrokenTTL = true; return
             }
             state.defaultTTL = UInt32(v)
+            state.ttlBroken = false
         case "$INCLUDE":
             guard args.count == 1 || args.count == 2 else {
                 problem(display, e.line, "$INCLUDE takes a file name and an optional origin"); return
@@ -263,6 +274,8 @@ struct Reader {
             state.lastTTL = UInt32(v)
         } else if let d = state.defaultTTL {
             finalTTL = d
+        } else if state.ttlBroken {
+            finalTTL = state.lastTTL ?? 0   // a follow-on of the wrong $TTL (reported there); the zone fails anyway
         } else if let last = state.lastTTL {
             finalTTL = last
             ttlNote = "no TTL and no $TTL; using the previous record's TTL \(last) (RFC 1035 §5.1); add a $TTL line"
@@ -304,7 +317,9 @@ struct Reader {
         // When the zone file itself could not be read, "no SOA" and the like would only be noise.
         if files.first == topFile {
             checked.run()
-            problems += checked.problems
+            // After a wrong $TTL the records that relied on it carry stand-in TTLs: RRset TTL mismatches
+            // between them would only repeat that one error.
+            problems += sawBrokenTTL ? checked.problems.filter { !($0.isWarning && $0.message.hasPrefix("TTL ")) } : checked.problems
         }
         let order = Dictionary(files.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
         let sorted = problems.enumerated().sorted { x, y in

@@ -45,11 +45,19 @@ struct OverrideTarget: ParsableArguments {
 
     var isOffline: Bool { offline || stateFile != nil }
 
-    /// Config and state file for the offline path.
-    func offlineTarget() throws -> (GtmdConfig, String) {
+    /// Config and state file for the offline path. Changes are refused while a running gtmd holds the file:
+    /// then they go through its control API.
+    func offlineTarget(change: Bool = true) throws -> (GtmdConfig, String) {
         guard let config else { throw ValidationError("--offline needs --config (to check names and find the state file)") }
         let c = try loadConfig(config)!
-        return (c, stateFile ?? c.stateFile ?? StateFile.defaultPath(configFile: c.file))
+        let path = stateFile ?? c.stateFile ?? StateFile.defaultPath(configFile: c.file)
+        if change, let pid = StateFile.heldByServer(path) {
+            printError("gtmd: a running gtmd\(pid > 0 ? " (pid \(pid))" : "") serves from the state file \(path); "
+                       + "not editing it offline. Run the command without --offline/--state-file to change overrides "
+                       + "through its control API.")
+            throw ExitCode(1)
+        }
+        return (c, path)
     }
 
     func client(withToken: Bool) throws -> ControlClient {
@@ -79,7 +87,7 @@ struct OverrideTarget: ParsableArguments {
 }
 
 struct Expiry: ParsableArguments {
-    @Option(name: .long, help: "Keep the override for this long (e.g. 30m, 2h).")
+    @Option(name: .long, help: "Keep the override for this long, with a unit: 90s, 30m, 2h, 1d.")
     var `for`: String?
 
     @Option(name: .long, help: "Keep the override until this time (ISO 8601, e.g. 2026-11-21T18:00:00Z).")
@@ -90,6 +98,10 @@ struct Expiry: ParsableArguments {
 
     func request(scope: String, target: String, action: String, pool: String? = nil) throws -> OverrideRequest {
         var date: Date? = nil
+        // Time units are the same everywhere, and `--for 10` reads as ten minutes to some and ten seconds to others.
+        if let f = self.for, !f.isEmpty, f.allSatisfy({ $0.isNumber || $0 == "." }) {
+            throw ValidationError("--for '\(f)' has no unit: write \(f)s, \(f)m or \(f)h (a bare number would mean seconds)")
+        }
         if let u = until {
             guard let d = OverrideRequest.parseUntil(u) else {
                 throw ValidationError("--until '\(u)' is not an ISO 8601 time (e.g. 2026-11-21T18:00:00Z)")
@@ -178,7 +190,7 @@ struct ListOverrides: AsyncParsableCommand {
             for e in list.overrides { print((e.active ? "active   " : "expired  ") + e.override.summary) }
             return
         }
-        let (_, path) = try target.offlineTarget()
+        let (_, path) = try target.offlineTarget(change: false)
         let content = try StateFile.read(path)
         print("state file: \(path)")
         if content.overrides.isEmpty { print("no overrides") }

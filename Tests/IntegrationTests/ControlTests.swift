@@ -143,15 +143,19 @@ import TestSupport
     }
 
     @Test func overridesOverTheAPIWithTokens() throws {
-        let lab = try FailoverLab(extra: "control:\n  token_file: token")
         let token = "s3cret-\(UUID().uuidString)"
-        try (token + "\n").write(toFile: lab.dir.appendingPathComponent("token").path, atomically: true, encoding: .utf8)
+        let lab = try FailoverLab(extra: "control:\n  token_file: token", files: ["token": token + "\n"])
+        let tokenPath = lab.dir.appendingPathComponent("token").path
         let body = #"{"scope": "pool", "target": "primary", "action": "down", "for": "2s", "note": "drill"}"#
-        // Token rules: missing and wrong → 401, right → 200.
+        // Token rules: missing and wrong → 401, right → 200. A 401 does not say where the token file is;
+        // gtmd's log does.
         var r = try lab.server.control("POST", "/v1/overrides", body: body)
         #expect(r.status == 401 && r.body.contains("Authorization"), "\(r.body)")
+        #expect(!r.body.contains(tokenPath) && !r.body.contains(lab.dir.path), "\(r.body)")
         r = try lab.server.control("POST", "/v1/overrides", headers: ["Authorization": "Bearer wrong"], body: body)
         #expect(r.status == 401 && r.body.contains("wrong bearer token"), "\(r.body)")
+        #expect(!r.body.contains(lab.dir.path), "\(r.body)")
+        try waitFor("the token file named in the log", timeout: 5) { lab.server.log.contains(tokenPath) }
         #expect(try dig("www.lab.example", port: lab.server.port).answerData == [lab.primaries[0].address])
         // Bad bodies: 400 saying what is wrong (checked against the config).
         r = try lab.server.control("POST", "/v1/overrides", headers: ["Authorization": "Bearer \(token)"],
@@ -183,9 +187,8 @@ import TestSupport
     /// An override set over the API is in force when the API answers: the first query after the reply already
     /// gets the new answer (no poll in between), and from request to changed answer takes under 50 ms (median).
     @Test func anOverrideChangesTheAnswerWithin50ms() throws {
-        let lab = try FailoverLab(extra: "control:\n  token_file: token")
         let token = "t-\(UUID().uuidString)"
-        try token.write(toFile: lab.dir.appendingPathComponent("token").path, atomically: true, encoding: .utf8)
+        let lab = try FailoverLab(extra: "control:\n  token_file: token", files: ["token": token])
         let auth = ["Authorization": "Bearer \(token)"]
         let (primary, standby) = (lab.primaries[0].address, lab.standby.address)
         #expect(UDPQuery.addresses("www.lab.example", port: lab.server.port) == [primary])
@@ -210,7 +213,7 @@ import TestSupport
     }
 
     @Test func mutatingWithoutAConfiguredTokenIs403() throws {
-        let lab = try FailoverLab()
+        let lab = try FailoverLab(token: false)
         let r = try lab.server.control("POST", "/v1/overrides", headers: ["Authorization": "Bearer anything"],
                                        body: #"{"scope": "pool", "target": "primary", "action": "down"}"#)
         #expect(r.status == 403 && r.body.contains("no control.token_file is configured"), "\(r.body)")

@@ -117,6 +117,7 @@ import TestSupport
     }
 
     @Test func rulesLongerThanTheECSCapWarn() throws {
+        try Repo.prepareLab()   // config/lab.yaml names the lab's control token
         let r = try run(GtmdServer.binary, ["check", "--config", Repo.root.appendingPathComponent("config/lab.yaml").path])
         #expect(r.status == 0, "\(r.stdout)")
         let warnings = r.stdout.split(separator: "\n").filter { $0.contains("warning:") }

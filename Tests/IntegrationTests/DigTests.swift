@@ -146,6 +146,7 @@ import TestSupport
     @Test(arguments: try! FileManager.default.contentsOfDirectory(atPath: Repo.root.appendingPathComponent("config").path)
         .filter { $0.hasSuffix(".yaml") }.sorted())
     func shippedConfigsPass(_ file: String) throws {
+        try Repo.prepareLab()
         let r = try run(GtmdServer.binary, ["check", "--config", Repo.root.appendingPathComponent("config/\(file)").path])
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
     }

@@ -67,11 +67,11 @@ import TestSupport
         let again = try GtmdServer(["--config", lab.config, "--state-file", lab.dir.appendingPathComponent("state.json").path])
         defer { again.stop() }
         #expect(try dig("www.lab.example", port: again.port).answerData == [lab.standby.address])
-        r = try lab.gtmd(["override", "clear", "pool", "primary"])
+        r = try lab.gtmd(["override", "clear", "pool", "primary"], via: again)
         #expect(r.status == 0)
         try waitFor("back to primary", timeout: 3) { try dig("www.lab.example", port: again.port).answerData == [primary] }
         // Pin, with an expiry.
-        r = try lab.gtmd(["override", "pin", "www.lab.example", "standby", "--for", "2s"])
+        r = try lab.gtmd(["override", "pin", "www.lab.example", "standby", "--for", "2s"], via: again)
         #expect(r.status == 0, "\(r.stderr)")
         try waitFor("pinned", timeout: 3) { try dig("www.lab.example", port: again.port).answerData == [lab.standby.address] }
         try waitFor("pin expired", timeout: 5) { try dig("www.lab.example", port: again.port).answerData == [primary] }

@@ -40,9 +40,8 @@ import TestSupport
     }
 
     @Test func controlAPIAndCLIRefuseAHugeForAndTheServerLives() throws {
-        let lab = try FailoverLab(extra: "control:\n  token_file: token")
         let token = "t-\(UUID().uuidString)"
-        try (token + "\n").write(toFile: lab.dir.appendingPathComponent("token").path, atomically: true, encoding: .utf8)
+        let lab = try FailoverLab(extra: "control:\n  token_file: token", files: ["token": token + "\n"])
         for value in Self.hugeDurations {
             let body = #"{"scope":"pool","target":"primary","action":"down","for":"\#(value)"}"#
             let r = try lab.server.control("POST", "/v1/overrides", headers: ["Authorization": "Bearer \(token)"], body: body)
@@ -52,8 +51,10 @@ import TestSupport
 
             for offline in [true, false] {
                 let args = ["override", "pool", "primary", "down", "--for", value]
-                    + (offline ? ["--offline"] : ["--control", "127.0.0.1:\(lab.server.controlPort!)"])
-                let cli = try lab.gtmd(args)
+                // Offline on a state file of its own: the running server holds the lab's (and --offline refuses to edit a held one).
+                let cli = offline
+                    ? try run(GtmdServer.binary, args + ["--config", lab.config, "--state-file", lab.dir.appendingPathComponent("offline.json").path])
+                    : try lab.gtmd(args)
                 #expect(cli.status != 0 && (cli.stdout + cli.stderr).contains("for '\(value)'"),
                         "exit \(cli.status): \(cli.stdout)\(cli.stderr)")
                 #expect(!cli.signaled, "the CLI trapped (signal \(cli.status))")

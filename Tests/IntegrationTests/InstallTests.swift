@@ -21,8 +21,15 @@ import TestSupport
         #expect((token[.posixPermissions] as? Int) == 0o600 && (token[.size] as? Int ?? 0) >= 20)
         #expect(try String(contentsOfFile: stage + "/etc/gtmd/gtmd.yaml", encoding: .utf8)
             .contains("\n  token_file: /etc/gtmd/control.token"))
-        let check = try run(GtmdServer.binary, ["check", "--config", stage + "/etc/gtmd/gtmd.yaml"])
+        // As under the unit: the token comes from $CREDENTIALS_DIRECTORY (LoadCredential=), not /etc/gtmd.
+        let check = try run("/usr/bin/env", ["CREDENTIALS_DIRECTORY=\(stage)/etc/gtmd", GtmdServer.binary,
+                                             "check", "--config", stage + "/etc/gtmd/gtmd.yaml"])
         #expect(check.status == 0, "\(check.stdout)")
+        // One state file: the service's (StateDirectory=gtmd) is the one `gtmd override --offline` edits.
+        #expect(try String(contentsOfFile: stage + "/etc/gtmd/gtmd.yaml", encoding: .utf8)
+            .contains("\nstate_file: /var/lib/gtmd/state.json\n"))
+        let list = try run(GtmdServer.binary, ["override", "list", "--offline", "--config", stage + "/etc/gtmd/gtmd.yaml"])
+        #expect(list.status == 0 && list.stdout.contains("state file: /var/lib/gtmd/state.json"), "\(list.stdout)\(list.stderr)")
         // A second run keeps the operator's edits.
         try "# edited\n".appendToFile(stage + "/etc/gtmd/gtmd.yaml")
         _ = try run("/bin/bash", [Repo.root.appendingPathComponent("scripts/install.sh").path, "--destdir", stage,

@@ -35,6 +35,33 @@ import TestSupport
         #expect(core.switches["www.lab.example."] == 2)
     }
 
+    /// Issue 13: the last probe-caused detection time survives the failback (which no probe failure caused),
+    /// and entering / leaving all-down is logged once each (error / notice).
+    @Test func detectionIsKeptAfterFailbackAndAllDownIsLogged() throws {
+        let lab = try SteeringLab()
+        let core = try lab.core()
+        core.step(.health(bothUp), at: t0)
+        core.step(.health(snapshot([SteeringLab.primary: false, SteeringLab.standby: true], failingSince: t0 + 7)), at: t0 + 10)
+        var f = try #require(core.failovers["www.lab.example."])
+        #expect(f.detectionSeconds == 3 && f.lastDetectionSeconds == 3 && f.lastDetectionAt == t0 + 10)
+        core.step(.health(bothUp), at: t0 + 20)
+        f = try #require(core.failovers["www.lab.example."])
+        #expect(f.from == "standby" && f.at == t0 + 20 && f.detectionSeconds == nil, "the failback is the last switch")
+        #expect(f.lastDetectionSeconds == 3 && f.lastDetectionAt == t0 + 10, "the failover's detection is kept")
+        #expect(core.allDown.isEmpty && lab.log.matching("all pools down").isEmpty)
+        // Every pool down: logged at error once, not again while it lasts; back at notice.
+        let allDown = snapshot([SteeringLab.primary: false, SteeringLab.standby: false], failingSince: t0 + 25)
+        core.step(.health(allDown), at: t0 + 30)
+        #expect(core.allDown == ["www.lab.example."])
+        #expect(core.decisions["www.lab.example."]?.allPoolsDown == true)
+        core.step(.tick, at: t0 + 31)
+        #expect(lab.log.matching("error all pools down", "service=www.lab.example.").count == 1, "\(lab.log.all)")
+        core.step(.health(bothUp), at: t0 + 40)
+        #expect(core.allDown.isEmpty)
+        #expect(lab.log.matching("notice a pool is available again", "service=www.lab.example.", "pool=primary").count == 1,
+                "\(lab.log.all)")
+    }
+
     @Test func nothingIsInstalledBeforeTheFirstSnapshot() throws {
         let lab = try SteeringLab()
         let core = try lab.core()

@@ -15,7 +15,9 @@ public final class FailoverLab {
     // The lab's check: interval 1 s, timeout 1 s, fall 2, rise 2 (fast interval: the default, 200 ms).
     public static let interval = 1.0, timeout = 1.0, fall = 2.0, rise = 2.0
 
-    public init(primaryCount: Int = 1, rule: String = "any", failback: String = "auto", extra: String = "") throws {
+    /// `files`: written into the lab's folder (beside the config) before gtmd starts, e.g. a token file.
+    public init(primaryCount: Int = 1, rule: String = "any", failback: String = "auto", extra: String = "",
+                files: [String: String] = [:], token: Bool = true) throws {
         let net = LoopbackNet.fresh()
         self.net = net
         let primaryAddrs = (0..<primaryCount).map { "\(net)\(11 + $0 * 2)" }
@@ -27,7 +29,7 @@ public final class FailoverLab {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("gtmd-fo-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         config = dir.appendingPathComponent("gtmd.yaml").path
-        yaml = """
+        var yaml = """
         server:
           listen: ["127.0.0.1:0"]
         zones:
@@ -53,7 +55,16 @@ public final class FailoverLab {
             failback: \(failback)
         \(extra)
         """
+        // `gtmd override` goes through the control API while gtmd runs (the state file is the server's then):
+        // a token file unless the test brings its own control section or asks for none.
+        var files = files
+        if token && !extra.contains("control:") {
+            yaml += "\ncontrol:\n  token_file: lab.token\n"
+            files["lab.token"] = "lab-\(UUID().uuidString)\n"
+        }
+        self.yaml = yaml
         try yaml.write(toFile: config, atomically: true, encoding: .utf8)
+        for (name, text) in files { try text.write(toFile: dir.appendingPathComponent(name).path, atomically: true, encoding: .utf8) }
         server = try GtmdServer(["--config", config, "--state-file", dir.appendingPathComponent("state.json").path])
     }
 
@@ -67,7 +78,13 @@ public final class FailoverLab {
         }
     }
 
-    public func gtmd(_ args: [String]) throws -> CommandResult {
+    /// `gtmd ARGS --config CONFIG` against the running server's control API (`via`: another server on this config).
+    public func gtmd(_ args: [String], via: GtmdServer? = nil) throws -> CommandResult {
+        try run(GtmdServer.binary, args + ["--config", config, "--control", "127.0.0.1:\((via ?? server).controlPort!)"])
+    }
+
+    /// `gtmd ARGS --config CONFIG --state-file STATE`: the offline path.
+    public func gtmdOffline(_ args: [String]) throws -> CommandResult {
         try run(GtmdServer.binary, args + ["--config", config, "--state-file", dir.appendingPathComponent("state.json").path])
     }
 

@@ -28,6 +28,7 @@ public final class GtmdServer: @unchecked Sendable {  // process handle used fro
                 timeout: Double = 20) throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gtmd-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        if args.contains("config/lab.yaml") { try Repo.prepareLab() }
         readyFile = dir.appendingPathComponent("ready.json").path
         logFile = dir.appendingPathComponent("gtmd.log").path
         _ = FileManager.default.createFile(atPath: logFile, contents: nil)
