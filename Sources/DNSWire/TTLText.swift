@@ -1,11 +1,11 @@
-/// TTL values in master files: plain seconds (`300`) or BIND-style units (`1h30m`, `2d`, `1W`), RFC 2181 §8.
-enum TTLText {
+/// TTL values in master files and in the config's TTL fields: plain seconds (`300`) or BIND-style units (`1h30m`, `2d`, `1W`), RFC 2181 §8.
+public enum TTLText {
     /// Largest TTL a zone may hold (RFC 2181 §8: 2^31 - 1).
-    static let max: UInt64 = 2_147_483_647
+    public static let max: UInt64 = 2_147_483_647
 
     /// The value in seconds, or nil when `s` is not a TTL. Values above `max` are returned as they are
     /// (capped at UInt32.max + 1) so the caller can say what was too big.
-    static func parse(_ s: String) -> UInt64? {
+    public static func parse(_ s: String) -> UInt64? {
         let bytes = Array(s.utf8)
         guard let first = bytes.first, first >= 0x30 && first <= 0x39 else { return nil }
         let cap: UInt64 = UInt64(UInt32.max) + 1
