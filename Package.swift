@@ -21,7 +21,7 @@ let package = Package(
     name: "gtmd",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "gtmd", targets: ["gtmd"]),
+        .executable(name: "gtmd", targets: ["gtmd"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -166,29 +166,56 @@ let package = Package(
         ),
         .testTarget(name: "DNSWireTests", dependencies: ["DNSWire", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "GeoTests", dependencies: ["Geo", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "ZonesTests", dependencies: ["DNSWire", "Zones", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "ConfigTests", dependencies: ["Config", "DNSWire", "TestSupport", "Yams"], swiftSettings: swiftSettings),
-        .testTarget(name: "AnswersTests", dependencies: ["Answers", "Zones", "Config", "DNSWire", "TestSupport"],
-                    swiftSettings: swiftSettings),
-        .testTarget(name: "AppTests", dependencies: [
-            "App", "Config", "Control", "DNSWire", "HealthModel", "Policy", "Steering", "TestSupport",
-            .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: swiftSettings),
-        .testTarget(name: "SteeringTests", dependencies: [
-            "Answers", "Config", "HealthModel", "Policy", "Steering", "TestSupport",
-            .product(name: "Logging", package: "swift-log"),
-        ], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ZonesTests",
+            dependencies: ["DNSWire", "Zones", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ConfigTests",
+            dependencies: ["Config", "DNSWire", "TestSupport", "Yams"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AnswersTests",
+            dependencies: ["Answers", "Zones", "Config", "DNSWire", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "AppTests",
+            dependencies: [
+                "App", "Config", "Control", "DNSWire", "HealthModel", "Policy", "Steering", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "SteeringTests",
+            dependencies: [
+                "Answers", "Config", "HealthModel", "Policy", "Steering", "TestSupport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "PolicyTests", dependencies: ["Policy", "Config", "DNSWire"], swiftSettings: swiftSettings),
-        .testTarget(name: "HealthTests", dependencies: [
-            "Health", "HealthModel", "TestSupport", .product(name: "Logging", package: "swift-log"),
-            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-        ], swiftSettings: swiftSettings),
-        .testTarget(name: "ServerTests", dependencies: [
-            "Server", "Answers", "Geo", "TestSupport",
-            .product(name: "NIOCore", package: "swift-nio"),
-            .product(name: "NIOEmbedded", package: "swift-nio"),
-            .product(name: "NIOTestUtils", package: "swift-nio"),
-        ], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "HealthTests",
+            dependencies: [
+                "Health", "HealthModel", "TestSupport", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ServerTests",
+            dependencies: [
+                "Server", "Answers", "Geo", "TestSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOTestUtils", package: "swift-nio"),
+            ],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "DNSWire"], swiftSettings: swiftSettings),
     ],
     swiftLanguageModes: [.v6]

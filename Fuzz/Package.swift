@@ -22,11 +22,25 @@ let package = Package(
         .target(name: "Geo", dependencies: ["CMaxMindDB"], exclude: ["README.md"], swiftSettings: instrument),
         .target(name: "DNSWire", dependencies: ["CLdns"], exclude: ["README.md"], swiftSettings: instrument),
         .target(name: "Zones", dependencies: ["DNSWire"], exclude: ["README.md"], swiftSettings: instrument),
-        .target(name: "Answers", dependencies: ["DNSWire", "Zones", "Geo"], exclude: ["README.md"], swiftSettings: instrument),
+        .target(
+            name: "Answers",
+            dependencies: ["DNSWire", "Zones", "Geo"],
+            exclude: ["README.md"],
+            swiftSettings: instrument
+        ),
         .target(name: "HealthModel", exclude: ["README.md"], swiftSettings: instrument),
-        .target(name: "Config", dependencies: ["DNSWire", "Geo", "HealthModel", "Yams"], exclude: ["README.md"],
-                swiftSettings: instrument),
-        .target(name: "Policy", dependencies: ["Config", "DNSWire"], exclude: ["README.md"], swiftSettings: instrument),
+        .target(
+            name: "Config",
+            dependencies: ["DNSWire", "Geo", "HealthModel", "Yams"],
+            exclude: ["README.md"],
+            swiftSettings: instrument
+        ),
+        .target(
+            name: "Policy",
+            dependencies: ["Config", "DNSWire"],
+            exclude: ["README.md"],
+            swiftSettings: instrument
+        ),
         .target(
             name: "Steering",
             dependencies: [
@@ -34,7 +48,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
-            exclude: ["README.md"], swiftSettings: instrument
+            exclude: ["README.md"],
+            swiftSettings: instrument
         ),
         .target(name: "CFuzz"),
         // Linked with libclang_rt.fuzzer_no_main (scripts/fuzz.sh passes its path with -Xlinker).

@@ -5,6 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
+# The tree follows the checked-in .swift-format (120 columns); `swift format -i -r -p Sources Tests ...` fixes it.
+swift format lint --strict -r -p Package.swift Sources Tests Fuzz/Package.swift Fuzz/Sources/gtmd-fuzz
 # Every target must declare what it imports (Package.swift), no more and no less.
 swift build --build-tests --explicit-target-dependency-import-check error
 # Tests run in parallel; integration tests start the real gtmd binary on loopback ports chosen by the OS.

@@ -13,9 +13,17 @@ public struct ResponseOptions: Sendable, Equatable {
     public var identityText: String? = nil
     /// Where clients are, for per-client-region answers (nil: every client gets the first region's answer).
     public var locator: Locator? = nil
-    public init(ednsBufferSize: UInt16 = 1232, nsid: [UInt8]? = nil, versionText: String? = nil, identityText: String? = nil,
-                locator: Locator? = nil) {
-        self.ednsBufferSize = ednsBufferSize; self.nsid = nsid; self.versionText = versionText; self.identityText = identityText
+    public init(
+        ednsBufferSize: UInt16 = 1232,
+        nsid: [UInt8]? = nil,
+        versionText: String? = nil,
+        identityText: String? = nil,
+        locator: Locator? = nil
+    ) {
+        self.ednsBufferSize = ednsBufferSize
+        self.nsid = nsid
+        self.versionText = versionText
+        self.identityText = identityText
         self.locator = locator
     }
     public static func == (a: ResponseOptions, b: ResponseOptions) -> Bool {
@@ -47,15 +55,27 @@ struct Answer {
 /// points at the question name's suffix of `target` bytes (0 = the whole question name, offset 12);
 /// `target` < 0: at the name written at offset `-target - 1` of this answer (its place in the reply
 /// depends on the question's length).
-struct Reloc { var position: Int32; var target: Int32 }
+struct Reloc {
+    var position: Int32
+    var target: Int32
+}
 
 /// A DNAME (RFC 6672) at a node: its prebuilt answer (the DNAME RR alone, owner a pointer into the
 /// question), where the DNAME's target name starts in that answer and its length, and the TTL the
 /// synthesized CNAME gets (the DNAME's, §3.1).
-struct DNAMEEntry { var answer: Int32; var targetOffset: Int32; var targetLength: Int32; var ttl: UInt32 }
+struct DNAMEEntry {
+    var answer: Int32
+    var targetOffset: Int32
+    var targetLength: Int32
+    var ttl: UInt32
+}
 
 /// A place an answer may be cut at an RRset boundary; `tc` says the cut drops data the client needs.
-struct Cut { var length: Int32; var an: UInt16, ns: UInt16, ar: UInt16; var tc: Bool }
+struct Cut {
+    var length: Int32
+    var an: UInt16, ns: UInt16, ar: UInt16
+    var tc: Bool
+}
 
 /// A name in the table (existing owner or empty non-terminal).
 struct Node {
@@ -83,10 +103,18 @@ struct Node {
 /// ECS address when `useECS` and the query has one, else by the source address), or, with `byQueryID`,
 /// weighted choices picked by `query ID % regions`.
 struct TypeEntry {
-    var qtype: UInt16; var regions: UInt16; var answer: Int32; var byQueryID: Bool = false; var useECS: Bool = false
+    var qtype: UInt16
+    var regions: UInt16
+    var answer: Int32
+    var byQueryID: Bool = false
+    var useECS: Bool = false
 }
 
-struct ZoneEntry { var apexNode: Int32; var nxdomain: Int32; var nodata: Int32 }
+struct ZoneEntry {
+    var apexNode: Int32
+    var nxdomain: Int32
+    var nodata: Int32
+}
 
 /// The immutable table of prebuilt wire answers for all zones. Built off to the side by
 /// `AnswerTableBuilder`, installed whole in an `AnswerStore`, never changed after that.
@@ -119,14 +147,36 @@ public final class AnswerTable: Sendable {
     /// The NSID option (code, length, payload) sent when a client asks; empty when NSID is not configured.
     let nsidOption: ContiguousArray<UInt8>
 
-    init(generation: UInt64, options: ResponseOptions, names: ContiguousArray<UInt8>, nodes: ContiguousArray<Node>,
-         types: ContiguousArray<TypeEntry>, answers: ContiguousArray<Answer>, blob: ContiguousArray<UInt8>,
-         relocs: ContiguousArray<Reloc>, cuts: ContiguousArray<Cut>, zones: ContiguousArray<ZoneEntry>,
-         index: ContiguousArray<Int32>, chaos: [(name: [UInt8], answer: Int32)], dnames: ContiguousArray<DNAMEEntry> = [],
-         extras: ContiguousArray<UInt8> = AnswerTable.refusedEDE) {
-        self.generation = generation; self.options = options; self.names = names; self.nodes = nodes
-        self.types = types; self.answers = answers; self.blob = blob; self.relocs = relocs; self.cuts = cuts
-        self.zones = zones; self.index = index; self.chaos = chaos; self.dnames = dnames; self.extras = extras
+    init(
+        generation: UInt64,
+        options: ResponseOptions,
+        names: ContiguousArray<UInt8>,
+        nodes: ContiguousArray<Node>,
+        types: ContiguousArray<TypeEntry>,
+        answers: ContiguousArray<Answer>,
+        blob: ContiguousArray<UInt8>,
+        relocs: ContiguousArray<Reloc>,
+        cuts: ContiguousArray<Cut>,
+        zones: ContiguousArray<ZoneEntry>,
+        index: ContiguousArray<Int32>,
+        chaos: [(name: [UInt8], answer: Int32)],
+        dnames: ContiguousArray<DNAMEEntry> = [],
+        extras: ContiguousArray<UInt8> = AnswerTable.refusedEDE
+    ) {
+        self.generation = generation
+        self.options = options
+        self.names = names
+        self.nodes = nodes
+        self.types = types
+        self.answers = answers
+        self.blob = blob
+        self.relocs = relocs
+        self.cuts = cuts
+        self.zones = zones
+        self.index = index
+        self.chaos = chaos
+        self.dnames = dnames
+        self.extras = extras
         var opt = ContiguousArray<UInt8>()
         if let nsid = options.nsid {
             opt.append(contentsOf: [0, 3, UInt8(nsid.count >> 8), UInt8(nsid.count & 0xFF)])
@@ -137,8 +187,20 @@ public final class AnswerTable: Sendable {
 
     /// A table with no zones (every query REFUSED).
     public static func empty(options: ResponseOptions = ResponseOptions(), generation: UInt64 = 0) -> AnswerTable {
-        AnswerTable(generation: generation, options: options, names: [], nodes: [], types: [], answers: [], blob: [],
-                    relocs: [], cuts: [], zones: [], index: [0, 0], chaos: [])
+        AnswerTable(
+            generation: generation,
+            options: options,
+            names: [],
+            nodes: [],
+            types: [],
+            answers: [],
+            blob: [],
+            relocs: [],
+            cuts: [],
+            zones: [],
+            index: [0, 0],
+            chaos: []
+        )
     }
 
     public var zoneCount: Int { zones.count }
@@ -147,9 +209,12 @@ public final class AnswerTable: Sendable {
 
     @inline(__always)
     static func hashName(_ p: UnsafePointer<UInt8>, _ n: Int) -> UInt32 {
-        var h: UInt32 = 2166136261
+        var h: UInt32 = 2_166_136_261
         var i = 0
-        while i < n { h = (h ^ UInt32(p[i])) &* 16777619; i += 1 }
+        while i < n {
+            h = (h ^ UInt32(p[i])) &* 16_777_619
+            i += 1
+        }
         return h
     }
 
@@ -182,7 +247,10 @@ public final class AnswerTable: Sendable {
 @inline(__always)
 func memcmpBytes(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ n: Int) -> Bool {
     var i = 0
-    while i < n { if a[i] != b[i] { return false }; i += 1 }
+    while i < n {
+        if a[i] != b[i] { return false }
+        i += 1
+    }
     return true
 }
 
@@ -206,10 +274,19 @@ public final class QueryScratch {
     var optStart = 0
     var optLength = 0
     public init() {
-        lowerName = .allocate(capacity: 256); lowerName.initialize(repeating: 0, count: 256)
-        labelOffsets = .allocate(capacity: 128); labelOffsets.initialize(repeating: 0, count: 128)
-        targetName = .allocate(capacity: 256); targetName.initialize(repeating: 0, count: 256)
-        targetLabels = .allocate(capacity: 128); targetLabels.initialize(repeating: 0, count: 128)
+        lowerName = .allocate(capacity: 256)
+        lowerName.initialize(repeating: 0, count: 256)
+        labelOffsets = .allocate(capacity: 128)
+        labelOffsets.initialize(repeating: 0, count: 128)
+        targetName = .allocate(capacity: 256)
+        targetName.initialize(repeating: 0, count: 256)
+        targetLabels = .allocate(capacity: 128)
+        targetLabels.initialize(repeating: 0, count: 128)
     }
-    deinit { lowerName.deallocate(); labelOffsets.deallocate(); targetName.deallocate(); targetLabels.deallocate() }
+    deinit {
+        lowerName.deallocate()
+        labelOffsets.deallocate()
+        targetName.deallocate()
+        targetLabels.deallocate()
+    }
 }

@@ -8,22 +8,32 @@ public struct AnswerTableBuilder {
     public var generation: UInt64
 
     public init(options: ResponseOptions = ResponseOptions(), generation: UInt64 = 1) {
-        self.options = options; self.generation = generation
+        self.options = options
+        self.generation = generation
     }
 
     /// Where an owner name points in a response: the question name itself, or a name written (compressed
     /// against the question and earlier names).
-    enum OwnerRef: Equatable { case qname; case name(DNSName) }
+    enum OwnerRef: Equatable {
+        case qname
+        case name(DNSName)
+    }
 
     final class BNode {
-        let name: DNSName          // lower case
+        let name: DNSName  // lower case
         let zone: Int
         var rrsets: [UInt16: [ResourceRecord]] = [:]
         var typeOrder: [UInt16] = []
         var index: Int = -1
-        init(name: DNSName, zone: Int) { self.name = name; self.zone = zone }
+        init(name: DNSName, zone: Int) {
+            self.name = name
+            self.zone = zone
+        }
         func add(_ rr: ResourceRecord) {
-            if rrsets[rr.type] == nil { typeOrder.append(rr.type); rrsets[rr.type] = [] }
+            if rrsets[rr.type] == nil {
+                typeOrder.append(rr.type)
+                rrsets[rr.type] = []
+            }
             if !rrsets[rr.type]!.contains(rr) { rrsets[rr.type]!.append(rr) }
         }
     }
@@ -78,7 +88,8 @@ public struct AnswerTableBuilder {
                     let suffix = DNSName(uncheckedWire: Array(wire[i...]))
                     if compress, let t = known[suffix] {
                         relocs.append(Reloc(position: Int32(bytes.count), target: t))
-                        bytes.append(0xC0); bytes.append(0)
+                        bytes.append(0xC0)
+                        bytes.append(0)
                         return
                     }
                     if register && bytes.count < Draft.maxTarget && known[suffix] == nil {
@@ -112,21 +123,28 @@ public struct AnswerTableBuilder {
             let layout: (names: Int, fixedBefore: Int)
             var compress = true
             switch rr.type {
-            case RRType.NS, RRType.CNAME, RRType.PTR, 3, 4, 7, 8, 9: layout = (1, 0)   // MD, MF, MB, MG, MR
+            case RRType.NS, RRType.CNAME, RRType.PTR, 3, 4, 7, 8, 9: layout = (1, 0)  // MD, MF, MB, MG, MR
             case RRType.MX: layout = (1, 2)
-            case RRType.SOA, 14: layout = (2, 0)                                        // MINFO
-            case RRType.SRV: layout = (1, 6); compress = false
+            case RRType.SOA, 14: layout = (2, 0)  // MINFO
+            case RRType.SRV:
+                layout = (1, 6)
+                compress = false
             default: layout = (0, 0)
             }
             let lengthAt = bytes.count
-            bytes.append(0); bytes.append(0)
+            bytes.append(0)
+            bytes.append(0)
             var ok = layout.names > 0 && d.count >= layout.fixedBefore
             var offsets: [(Int, Int)] = []
             if ok {
                 var at = layout.fixedBefore
                 for _ in 0..<layout.names {
-                    guard let n = Draft.nameLength(d, at) else { ok = false; break }
-                    offsets.append((at, n)); at += n
+                    guard let n = Draft.nameLength(d, at) else {
+                        ok = false
+                        break
+                    }
+                    offsets.append((at, n))
+                    at += n
                 }
                 if rr.type != RRType.SOA && at != d.count { ok = false }
                 if rr.type == RRType.SOA && d.count - at != 20 { ok = false }
@@ -140,7 +158,8 @@ public struct AnswerTableBuilder {
                 bytes.append(contentsOf: d)
             }
             let len = bytes.count - lengthAt - 2
-            bytes[lengthAt] = UInt8(len >> 8); bytes[lengthAt + 1] = UInt8(len & 0xFF)
+            bytes[lengthAt] = UInt8(len >> 8)
+            bytes[lengthAt + 1] = UInt8(len & 0xFF)
         }
 
         mutating func add(_ rrset: [ResourceRecord], owner: OwnerRef, section: Section, required: Bool) {
@@ -149,13 +168,18 @@ public struct AnswerTableBuilder {
                 switch owner {
                 case .qname:
                     relocs.append(Reloc(position: Int32(bytes.count), target: 0))
-                    bytes.append(0xC0); bytes.append(0x0C)
+                    bytes.append(0xC0)
+                    bytes.append(0x0C)
                 case .name(let n):
                     writeName(n.wire[...], compress: true, register: true)
                 }
-                bytes.append(UInt8(rr.type >> 8)); bytes.append(UInt8(rr.type & 0xFF))
-                bytes.append(UInt8(rr.rrClass >> 8)); bytes.append(UInt8(rr.rrClass & 0xFF))
-                for shift in stride(from: 24, through: 0, by: -8) { bytes.append(UInt8((rr.ttl >> UInt32(shift)) & 0xFF)) }
+                bytes.append(UInt8(rr.type >> 8))
+                bytes.append(UInt8(rr.type & 0xFF))
+                bytes.append(UInt8(rr.rrClass >> 8))
+                bytes.append(UInt8(rr.rrClass & 0xFF))
+                for shift in stride(from: 24, through: 0, by: -8) {
+                    bytes.append(UInt8((rr.ttl >> UInt32(shift)) & 0xFF))
+                }
                 writeRdata(rr)
                 switch section {
                 case .answer: an += 1
@@ -171,12 +195,22 @@ public struct AnswerTableBuilder {
         }
 
         func emit(into e: inout Emitter) -> Int32 {
-            var a = Answer(blobStart: Int32(e.blob.count), blobLength: Int32(bytes.count),
-                           relocStart: Int32(e.relocs.count), relocCount: Int32(relocs.count),
-                           cutStart: Int32(e.cuts.count), cutCount: Int32(cuts.count),
-                           an: an, ns: ns, ar: ar, rcode: rcode, aa: aa)
+            var a = Answer(
+                blobStart: Int32(e.blob.count),
+                blobLength: Int32(bytes.count),
+                relocStart: Int32(e.relocs.count),
+                relocCount: Int32(relocs.count),
+                cutStart: Int32(e.cuts.count),
+                cutCount: Int32(cuts.count),
+                an: an,
+                ns: ns,
+                ar: ar,
+                rcode: rcode,
+                aa: aa
+            )
             if !ede.isEmpty {
-                a.edeStart = Int32(e.extras.count); a.edeLength = Int32(ede.count)
+                a.edeStart = Int32(e.extras.count)
+                a.edeLength = Int32(ede.count)
                 e.extras.append(contentsOf: ede)
             }
             e.blob.append(contentsOf: bytes)
@@ -190,10 +224,13 @@ public struct AnswerTableBuilder {
     /// An Extended DNS Error option (RFC 8914): INFO-CODE and EXTRA-TEXT (UTF-8, cut to 200 bytes).
     static func extendedError(code: UInt16, text: String) -> [UInt8] {
         var t = Array(text.utf8.prefix(200))
-        while let last = t.last, last & 0xC0 == 0x80 { t.removeLast() }   // no cut UTF-8 sequence
+        while let last = t.last, last & 0xC0 == 0x80 { t.removeLast() }  // no cut UTF-8 sequence
         if let last = t.last, last >= 0xC0 { t.removeLast() }
         let len = 2 + t.count
-        return [0, UInt8(EDNSOption.extendedError), UInt8(len >> 8), UInt8(len & 0xFF), UInt8(code >> 8), UInt8(code & 0xFF)] + t
+        return [
+            0, UInt8(EDNSOption.extendedError), UInt8(len >> 8), UInt8(len & 0xFF), UInt8(code >> 8),
+            UInt8(code & 0xFF),
+        ] + t
     }
 
     /// Answers computed by a policy for one name, replacing the zone's A, AAAA and CNAME data there.
@@ -215,10 +252,22 @@ public struct AnswerTableBuilder {
         public var extendedError: String?
         /// byRegion: the same per region (variant index).
         public var variantErrors: [Int: String]
-        public init(variants: [[ResourceRecord]], servfail: Bool = false, byRegion: Bool = false, useECS: Bool = false,
-                    servfailVariants: Set<Int> = [], extendedError: String? = nil, variantErrors: [Int: String] = [:]) {
-            self.variants = variants; self.servfail = servfail; self.byRegion = byRegion; self.useECS = useECS
-            self.servfailVariants = servfailVariants; self.extendedError = extendedError; self.variantErrors = variantErrors
+        public init(
+            variants: [[ResourceRecord]],
+            servfail: Bool = false,
+            byRegion: Bool = false,
+            useECS: Bool = false,
+            servfailVariants: Set<Int> = [],
+            extendedError: String? = nil,
+            variantErrors: [Int: String] = [:]
+        ) {
+            self.variants = variants
+            self.servfail = servfail
+            self.byRegion = byRegion
+            self.useECS = useECS
+            self.servfailVariants = servfailVariants
+            self.extendedError = extendedError
+            self.variantErrors = variantErrors
         }
     }
 
@@ -231,7 +280,10 @@ public struct AnswerTableBuilder {
 
     /// One-shot build (zones plus policy answers).
     public func build(zones: [Zone], dynamic: [DNSName: Dynamic] = [:]) -> AnswerTable {
-        compile(zones: zones, serviceNames: Array(dynamic.keys), initial: dynamic).table(dynamic: dynamic, generation: generation)
+        compile(zones: zones, serviceNames: Array(dynamic.keys), initial: dynamic).table(
+            dynamic: dynamic,
+            generation: generation
+        )
     }
 }
 
@@ -318,9 +370,11 @@ public final class CompiledZones {
         }
         inject(initial)
         // Canonical order (parents before children) from a precomputed key: labels right to left.
-        let keys = Dictionary(uniqueKeysWithValues: order.map { n -> (ObjectIdentifier, [UInt8]) in
-            (ObjectIdentifier(n), n.name.labels.reversed().flatMap { Array($0) + [0] })
-        })
+        let keys = Dictionary(
+            uniqueKeysWithValues: order.map { n -> (ObjectIdentifier, [UInt8]) in
+                (ObjectIdentifier(n), n.name.labels.reversed().flatMap { Array($0) + [0] })
+            }
+        )
         order.sort { keys[ObjectIdentifier($0)]!.lexicographicallyPrecedes(keys[ObjectIdentifier($1)]!) }
         for (i, n) in order.enumerated() { n.index = i }
 
@@ -341,12 +395,18 @@ public final class CompiledZones {
             soa.ttl = zone.negativeTTL
             soaOf.append([soa])
             let apexRef = OwnerRef.name(origins[zi])
-            var nx = Draft(anchor: origins[zi]); nx.rcode = Rcode.nxDomain
+            var nx = Draft(anchor: origins[zi])
+            nx.rcode = Rcode.nxDomain
             nx.add([soa], owner: apexRef, section: .authority, required: true)
             var nd = Draft(anchor: origins[zi])
             nd.add([soa], owner: apexRef, section: .authority, required: true)
-            zoneEntries.append(ZoneEntry(apexNode: Int32(nodes[origins[zi]]!.index),
-                                         nxdomain: nx.emit(into: &base), nodata: nd.emit(into: &base)))
+            zoneEntries.append(
+                ZoneEntry(
+                    apexNode: Int32(nodes[origins[zi]]!.index),
+                    nxdomain: nx.emit(into: &base),
+                    nodata: nd.emit(into: &base)
+                )
+            )
         }
 
         // 3. Per node answers; note which nodes read a service name.
@@ -392,9 +452,22 @@ public final class CompiledZones {
             types.append(contentsOf: entries)
             nodesCopy[n.index] = node
         }
-        return AnswerTable(generation: generation, options: options, names: names, nodes: nodesCopy, types: types,
-                           answers: e.answers, blob: e.blob, relocs: e.relocs, cuts: e.cuts, zones: zoneEntries,
-                           index: index, chaos: chaos, dnames: e.dnames, extras: e.extras)
+        return AnswerTable(
+            generation: generation,
+            options: options,
+            names: names,
+            nodes: nodesCopy,
+            types: types,
+            answers: e.answers,
+            blob: e.blob,
+            relocs: e.relocs,
+            cuts: e.cuts,
+            zones: zoneEntries,
+            index: index,
+            chaos: chaos,
+            dnames: e.dnames,
+            extras: e.extras
+        )
     }
 
     // MARK: - Building blocks
@@ -403,14 +476,18 @@ public final class CompiledZones {
     func node(_ name: DNSName, _ zone: Int) -> BNode {
         if let n = nodes[name] { return n }
         let n = BNode(name: name, zone: zone)
-        nodes[name] = n; order.append(n)
+        nodes[name] = n
+        order.append(n)
         return n
     }
 
     /// Empty non-terminals between `name` and its zone's apex.
     func addEmptyNonTerminals(_ name: DNSName, _ zone: Int) {
         var p = name.parent
-        while let q = p, q.wire.count > origins[zone].wire.count, nodes[q] == nil { node(q, zone); p = q.parent }
+        while let q = p, q.wire.count > origins[zone].wire.count, nodes[q] == nil {
+            node(q, zone)
+            p = q.parent
+        }
     }
 
     /// True when a proper ancestor of `name` (lower case) in its zone owns a DNAME.
@@ -439,15 +516,24 @@ public final class CompiledZones {
         dyn = [:]
         for (name, saved) in serviceNodes {
             let n = nodes[name]!
-            n.rrsets = saved.rrsets; n.typeOrder = saved.typeOrder
+            n.rrsets = saved.rrsets
+            n.typeOrder = saved.typeOrder
             guard let d = given[name] else { continue }
             dyn[name] = d
             for t in [RRType.A, RRType.AAAA, RRType.CNAME] where n.rrsets[t] != nil {
-                n.rrsets[t] = nil; n.typeOrder.removeAll { $0 == t }
+                n.rrsets[t] = nil
+                n.typeOrder.removeAll { $0 == t }
             }
             let first = d.variants.first ?? []
-            if first.contains(where: { $0.type == RRType.CNAME }) { n.rrsets = [:]; n.typeOrder = [] }  // a CNAME stands alone
-            for rr in first { var r = rr; r.owner = name; n.add(r) }
+            if first.contains(where: { $0.type == RRType.CNAME }) {
+                n.rrsets = [:]
+                n.typeOrder = []
+            }  // a CNAME stands alone
+            for rr in first {
+                var r = rr
+                r.owner = name
+                n.add(r)
+            }
         }
     }
 
@@ -466,7 +552,8 @@ public final class CompiledZones {
     /// below it gets its referral during the base build, so later tables reuse those answers.
     func referral(_ cut: BNode, into e: inout Emitter) -> Int32 {
         if let r = referralOf[cut.name] { return r }
-        var d = Draft(anchor: cut.name); d.aa = false
+        var d = Draft(anchor: cut.name)
+        d.aa = false
         addReferral(cut, to: &d)
         let r = d.emit(into: &e)
         referralOf[cut.name] = r
@@ -500,7 +587,8 @@ public final class CompiledZones {
         case RRType.NS, RRType.MX, RRType.SRV: return rr.targetName
         case RRType.SVCB, RRType.HTTPS:
             guard rr.rdata.count >= 3, let n = Draft.nameLength(rr.rdata, 2),
-                  let name = DNSName(wire: Array(rr.rdata[2..<(2 + n)])) else { return nil }
+                let name = DNSName(wire: Array(rr.rdata[2..<(2 + n)]))
+            else { return nil }
             if name.wire == [0] {
                 let priority = Int(rr.rdata[0]) << 8 | Int(rr.rdata[1])
                 return priority == 0 ? nil : rr.owner
@@ -544,10 +632,19 @@ public final class CompiledZones {
     func emitNode(_ n: BNode, into e: inout Emitter, entries: inout [TypeEntry]) -> Node {
         let zi = n.zone
         let zoneNodata = zoneEntries[zi].nodata
-        var node = Node(nameStart: 0, nameLength: Int32(n.name.wire.count),
-                        hash: n.name.wire.withUnsafeBufferPointer { AnswerTable.hashName($0.baseAddress!, $0.count) },
-                        typeStart: 0, typeCount: 0, nodata: zoneNodata, any: zoneNodata,
-                        referral: -1, isCut: false, wildcard: -1, zone: Int32(zi))
+        var node = Node(
+            nameStart: 0,
+            nameLength: Int32(n.name.wire.count),
+            hash: n.name.wire.withUnsafeBufferPointer { AnswerTable.hashName($0.baseAddress!, $0.count) },
+            typeStart: 0,
+            typeCount: 0,
+            nodata: zoneNodata,
+            any: zoneNodata,
+            referral: -1,
+            isCut: false,
+            wildcard: -1,
+            zone: Int32(zi)
+        )
         if let w = nodes[n.name.prepending(label: "*")] { node.wildcard = Int32(w.index) }
         let apex = OwnerRef.name(origins[zi])
         // Answers of a wildcard node serve every name below its parent: only the parent is known to be in
@@ -558,8 +655,13 @@ public final class CompiledZones {
             node.referral = referral(cut, into: &e)
             node.isCut = cut === n
             if node.isCut, let ds = n.rrsets[RRType.DS] {
-                entries.append(TypeEntry(qtype: RRType.DS, regions: 1,
-                                         answer: positive(ds, owner: owner, anchor: anchor).emit(into: &e)))
+                entries.append(
+                    TypeEntry(
+                        qtype: RRType.DS,
+                        regions: 1,
+                        answer: positive(ds, owner: owner, anchor: anchor).emit(into: &e)
+                    )
+                )
             }
             node.typeCount = Int32(entries.count)
             return node
@@ -581,8 +683,12 @@ public final class CompiledZones {
             // Names below: the DNAME (owner a pointer into the question), target written in full (§2.5).
             var d = Draft(anchor: n.name)
             d.add([dname], owner: .name(n.name), section: .answer, required: true)
-            let entry = DNAMEEntry(answer: d.emit(into: &e), targetOffset: Int32(d.bytes.count - dname.rdata.count),
-                                   targetLength: Int32(dname.rdata.count), ttl: dname.ttl)
+            let entry = DNAMEEntry(
+                answer: d.emit(into: &e),
+                targetOffset: Int32(d.bytes.count - dname.rdata.count),
+                targetLength: Int32(dname.rdata.count),
+                ttl: dname.ttl
+            )
             node.dname = Int32(e.dnames.count)
             e.dnames.append(entry)
         }
@@ -624,17 +730,31 @@ public final class CompiledZones {
             func variantEntry(_ t: UInt16, _ d: Dynamic) -> TypeEntry {
                 var first: Int32 = -1
                 for (i, v) in d.variants.enumerated() {
-                    let rrs = v.filter { $0.type == t }.map { rr -> ResourceRecord in var r = rr; r.owner = n.name; return r }
+                    let rrs = v.filter { $0.type == t }.map { rr -> ResourceRecord in
+                        var r = rr
+                        r.owner = n.name
+                        return r
+                    }
                     var draft = Draft(anchor: anchor)
-                    if d.servfailVariants.contains(i) { draft.rcode = Rcode.servFail; draft.aa = false }
-                    else if rrs.isEmpty { draft.add(soaOf[zi], owner: apex, section: .authority, required: true) }
-                    else { draft = positive(rrs, owner: owner, anchor: anchor) }
+                    if d.servfailVariants.contains(i) {
+                        draft.rcode = Rcode.servFail
+                        draft.aa = false
+                    } else if rrs.isEmpty {
+                        draft.add(soaOf[zi], owner: apex, section: .authority, required: true)
+                    } else {
+                        draft = positive(rrs, owner: owner, anchor: anchor)
+                    }
                     draft.ede = ede(d, d.byRegion ? i : nil)
                     let idx = draft.emit(into: &e)
                     if first < 0 { first = idx }
                 }
-                return TypeEntry(qtype: t, regions: UInt16(d.variants.count), answer: first, byQueryID: !d.byRegion,
-                                 useECS: d.byRegion && d.useECS)
+                return TypeEntry(
+                    qtype: t,
+                    regions: UInt16(d.variants.count),
+                    answer: first,
+                    byQueryID: !d.byRegion,
+                    useECS: d.byRegion && d.useECS
+                )
             }
             for t in n.typeOrder {
                 if parent != nil && t == RRType.DS { continue }
@@ -648,9 +768,11 @@ public final class CompiledZones {
             }
             if let d, d.variants.count > 1 {
                 // A type present only in later variants still needs its entry.
-                for t in [RRType.A, RRType.AAAA] where !n.typeOrder.contains(t)
+                for t in [RRType.A, RRType.AAAA]
+                where !n.typeOrder.contains(t)
                     && (d.variants.contains(where: { $0.contains { $0.type == t } }) || !d.servfailVariants.isEmpty
-                        || !d.variantErrors.isEmpty) {
+                        || !d.variantErrors.isEmpty)
+                {
                     entries.append(variantEntry(t, d))
                 }
             } else if let d, d.extendedError != nil {
@@ -663,7 +785,9 @@ public final class CompiledZones {
                 }
             }
             if let d, d.servfail {
-                var sf = Draft(); sf.rcode = Rcode.servFail; sf.aa = false
+                var sf = Draft()
+                sf.rcode = Rcode.servFail
+                sf.aa = false
                 sf.ede = ede(d, nil)
                 let idx = sf.emit(into: &e)
                 entries.removeAll { $0.qtype == RRType.A || $0.qtype == RRType.AAAA }
@@ -682,12 +806,21 @@ public final class CompiledZones {
         guard let text else { return }
         var rdata: [UInt8] = []
         var rest = Array(text.utf8)
-        repeat { let chunk = rest.prefix(255); rdata.append(UInt8(chunk.count)); rdata.append(contentsOf: chunk); rest.removeFirst(chunk.count) } while !rest.isEmpty
+        repeat {
+            let chunk = rest.prefix(255)
+            rdata.append(UInt8(chunk.count))
+            rdata.append(contentsOf: chunk)
+            rest.removeFirst(chunk.count)
+        } while !rest.isEmpty
         for s in names {
             guard let name = try? DNSName(s) else { continue }
             var d = Draft(anchor: name)
-            d.add([ResourceRecord(owner: name, type: RRType.TXT, rrClass: RRClass.CH, ttl: 0, rdata: rdata)],
-                  owner: .qname, section: .answer, required: true)
+            d.add(
+                [ResourceRecord(owner: name, type: RRType.TXT, rrClass: RRClass.CH, ttl: 0, rdata: rdata)],
+                owner: .qname,
+                section: .answer,
+                required: true
+            )
             chaos.append((name.lowercased.wire, d.emit(into: &base)))
         }
     }
@@ -724,8 +857,12 @@ public final class CompiledZones {
                         if let dname = enc.rrsets[RRType.DNAME]?.first, let to = DNSName(wire: dname.rdata) {
                             let prefix = target.wire.count - q.wire.count
                             guard prefix + to.wire.count <= 255 else { return (links, .stop) }
-                            let cname = ResourceRecord(owner: target, type: RRType.CNAME, ttl: dname.ttl,
-                                                       rdata: Array(target.wire[0..<prefix]) + to.wire)
+                            let cname = ResourceRecord(
+                                owner: target,
+                                type: RRType.CNAME,
+                                ttl: dname.ttl,
+                                rdata: Array(target.wire[0..<prefix]) + to.wire
+                            )
                             links.append(dname)
                             links.append(cname)
                             current = cname

@@ -2,7 +2,10 @@ import Geo
 
 /// Where a query came from. A plain value (no allocation) filled by the server from the socket address.
 public struct ClientInfo: Sendable {
-    public enum Transport: UInt8, Sendable { case udp = 0, tcp = 1 }
+    public enum Transport: UInt8, Sendable {
+        case udp = 0
+        case tcp = 1
+    }
     public var transport: Transport
     /// 4 for IPv4, 6 for IPv6.
     public var family: UInt8
@@ -11,13 +14,20 @@ public struct ClientInfo: Sendable {
     public var port: UInt16
 
     public init(transport: Transport, family: UInt8 = 4, address: (UInt64, UInt64) = (0, 0), port: UInt16 = 0) {
-        self.transport = transport; self.family = family; self.address = address; self.port = port
+        self.transport = transport
+        self.family = family
+        self.address = address
+        self.port = port
     }
 
     /// The client address in the form `Geo` matches networks with (IPv4: only its 4 bytes).
     @inline(__always)
     public var addressBits: AddressBits {
-        let a = AddressBits(family: family == 4 ? 4 : 6, hi: UInt64(bigEndian: address.0), lo: UInt64(bigEndian: address.1))
+        let a = AddressBits(
+            family: family == 4 ? 4 : 6,
+            hi: UInt64(bigEndian: address.0),
+            lo: UInt64(bigEndian: address.1)
+        )
         return family == 4 ? a.masked(32) : a
     }
 }

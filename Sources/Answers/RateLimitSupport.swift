@@ -57,9 +57,13 @@ extension AnswerTable {
                 (out.baseAddress! + qEnd).copyMemory(from: out.baseAddress! + o, byteCount: opt)
             }
         }
-        out[2] |= 0x02                                      // TC
-        out[6] = 0; out[7] = 0; out[8] = 0; out[9] = 0      // AN, NS
-        out[10] = 0; out[11] = keepOPT ? 1 : 0              // AR: the OPT only
+        out[2] |= 0x02  // TC
+        out[6] = 0
+        out[7] = 0
+        out[8] = 0
+        out[9] = 0  // AN, NS
+        out[10] = 0
+        out[11] = keepOPT ? 1 : 0  // AR: the OPT only
         return qEnd + (keepOPT ? opt : 0)
     }
 }

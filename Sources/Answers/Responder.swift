@@ -5,10 +5,18 @@ extension AnswerTable {
     /// Answers one query. Writes the response into `out` and returns its length; 0 means drop.
     /// `out.count` must be ≥ `maxUDPPayload` for UDP and ≥ `maxTCPPayload` for TCP.
     /// Never throws, never allocates; every malformed input becomes a drop or an rcode.
-    public func respond(_ query: UnsafeRawBufferPointer, into out: UnsafeMutableRawBufferPointer,
-                        client: ClientInfo, scratch: QueryScratch) -> Int {
-        let result = QueryParser.parse(query, into: &scratch.fields, lowerName: scratch.lowerName,
-                                       labelOffsets: scratch.labelOffsets)
+    public func respond(
+        _ query: UnsafeRawBufferPointer,
+        into out: UnsafeMutableRawBufferPointer,
+        client: ClientInfo,
+        scratch: QueryScratch
+    ) -> Int {
+        let result = QueryParser.parse(
+            query,
+            into: &scratch.fields,
+            lowerName: scratch.lowerName,
+            labelOffsets: scratch.labelOffsets
+        )
         let q = scratch.fields
         scratch.client = client
         scratch.ecsScope = 0
@@ -44,7 +52,15 @@ extension AnswerTable {
         if q.qclass == RRClass.IN || q.qclass == RRClass.ANY {
             switch q.qtype {
             case RRType.AXFR, RRType.IXFR:
-                return writeEmpty(query, q, out, rcode: UInt16(Rcode.refused), aa: false, limit: limit, scratch: scratch)
+                return writeEmpty(
+                    query,
+                    q,
+                    out,
+                    rcode: UInt16(Rcode.refused),
+                    aa: false,
+                    limit: limit,
+                    scratch: scratch
+                )
             case RRType.TKEY, RRType.TSIG, RRType.MAILA, RRType.MAILB:
                 return writeEmpty(query, q, out, rcode: UInt16(Rcode.notImp), aa: false, limit: limit, scratch: scratch)
             default:
@@ -59,8 +75,15 @@ extension AnswerTable {
             return writeEmpty(query, q, out, rcode: UInt16(Rcode.refused), aa: false, limit: limit, scratch: scratch)
         }
         if scratch.dnameNode >= 0 {
-            return writeDNAME(dnames[Int(nodes[Int(scratch.dnameNode)].dname)], node: Int(scratch.dnameNode), query, q, out,
-                              limit: limit, scratch: scratch)
+            return writeDNAME(
+                dnames[Int(nodes[Int(scratch.dnameNode)].dname)],
+                node: Int(scratch.dnameNode),
+                query,
+                q,
+                out,
+                limit: limit,
+                scratch: scratch
+            )
         }
         return write(answer: answer, query, q, out, limit: limit, scratch: scratch)
     }
@@ -68,15 +91,29 @@ extension AnswerTable {
     /// Finds the answer index for an IN question; -1 = outside every zone (REFUSED).
     @inline(__always)
     func lookup(_ q: QueryFields, scratch: QueryScratch) -> Int {
-        lookup(UnsafePointer(scratch.lowerName), q.qnameLength, labels: scratch.labelOffsets, labelCount: q.labelCount,
-               qtype: q.qtype, id: q.id, scratch: scratch)
+        lookup(
+            UnsafePointer(scratch.lowerName),
+            q.qnameLength,
+            labels: scratch.labelOffsets,
+            labelCount: q.labelCount,
+            qtype: q.qtype,
+            id: q.id,
+            scratch: scratch
+        )
     }
 
     /// The answer index for the lower-case wire name `name` of `length` bytes (label offsets `labels`);
     /// -1 = outside every zone. Below a DNAME it sets `scratch.dnameNode` and returns the DNAME's answer.
     @inline(__always)
-    func lookup(_ name: UnsafePointer<UInt8>, _ length: Int, labels: UnsafePointer<UInt8>, labelCount: Int,
-                qtype: UInt16, id: UInt16, scratch: QueryScratch) -> Int {
+    func lookup(
+        _ name: UnsafePointer<UInt8>,
+        _ length: Int,
+        labels: UnsafePointer<UInt8>,
+        labelCount: Int,
+        qtype: UInt16,
+        id: UInt16,
+        scratch: QueryScratch
+    ) -> Int {
         let exact = find(name, length)
         if exact >= 0 { return answerAt(node: exact, qtype: qtype, id: id, scratch: scratch) }
         // Closest encloser: strip labels from the left until a node exists.
@@ -136,8 +173,14 @@ extension AnswerTable {
     func clientRegion(useECS: Bool, scratch: QueryScratch) -> Int {
         guard let locator = options.locator else { return 0 }
         let q = scratch.fields
-        let ecs = useECS && q.hasECS ? AddressBits(family: q.ecsFamily == 1 ? 4 : 6, hi: q.ecsAddress.0, lo: q.ecsAddress.1) : nil
-        let (a, bits, byECS) = locator.clientAddress(source: scratch.client.addressBits, ecs: ecs, ecsPrefix: Int(q.ecsSourcePrefix))
+        let ecs =
+            useECS && q.hasECS
+            ? AddressBits(family: q.ecsFamily == 1 ? 4 : 6, hi: q.ecsAddress.0, lo: q.ecsAddress.1) : nil
+        let (a, bits, byECS) = locator.clientAddress(
+            source: scratch.client.addressBits,
+            ecs: ecs,
+            ecsPrefix: Int(q.ecsSourcePrefix)
+        )
         let (region, scope) = locator.locate(a, bits: bits)
         if byECS { scratch.ecsScope = UInt8(scope) }
         return region
@@ -155,41 +198,68 @@ extension AnswerTable {
 
     /// Copies header and question, patches flags and counts; returns the offset after the question.
     @inline(__always)
-    func writeHeader(_ query: UnsafeRawBufferPointer, _ q: QueryFields, _ out: UnsafeMutableRawBufferPointer,
-                     questionEnd: Int, aa: Bool, tc: Bool, rcode: UInt8, an: UInt16, ns: UInt16, ar: UInt16) {
+    func writeHeader(
+        _ query: UnsafeRawBufferPointer,
+        _ q: QueryFields,
+        _ out: UnsafeMutableRawBufferPointer,
+        questionEnd: Int,
+        aa: Bool,
+        tc: Bool,
+        rcode: UInt8,
+        an: UInt16,
+        ns: UInt16,
+        ar: UInt16
+    ) {
         out.baseAddress!.copyMemory(from: query.baseAddress!, byteCount: questionEnd)
         // QR=1, opcode copied, AA, TC, RD copied; RA=0, Z=0, AD=0, CD copied.
         out[2] = 0x80 | (query[2] & 0x78) | (aa ? 0x04 : 0) | (tc ? 0x02 : 0) | (query[2] & 0x01)
         out[3] = (query[3] & 0x10) | (rcode & 0x0F)
-        out[4] = 0; out[5] = questionEnd > 12 ? 1 : 0
-        out[6] = UInt8(an >> 8); out[7] = UInt8(an & 0xFF)
-        out[8] = UInt8(ns >> 8); out[9] = UInt8(ns & 0xFF)
-        out[10] = UInt8(ar >> 8); out[11] = UInt8(ar & 0xFF)
+        out[4] = 0
+        out[5] = questionEnd > 12 ? 1 : 0
+        out[6] = UInt8(an >> 8)
+        out[7] = UInt8(an & 0xFF)
+        out[8] = UInt8(ns >> 8)
+        out[9] = UInt8(ns & 0xFF)
+        out[10] = UInt8(ar >> 8)
+        out[11] = UInt8(ar & 0xFF)
     }
 
     /// Length of our OPT record for this query (0 without EDNS), with an EDE option of `ede` bytes.
     @inline(__always)
     func optLength(_ q: QueryFields, ede: Int = 0) -> Int {
         guard q.hasEDNS else { return 0 }
-        return 11 + (q.nsidRequested ? nsidOption.count : 0) + (q.hasECS ? 8 + (Int(q.ecsSourcePrefix) + 7) / 8 : 0) + ede
+        return 11 + (q.nsidRequested ? nsidOption.count : 0) + (q.hasECS ? 8 + (Int(q.ecsSourcePrefix) + 7) / 8 : 0)
+            + ede
     }
 
     /// Appends our OPT record at `at` (with the EDE option `extras[edeStart..<edeStart + edeLength]`);
     /// returns the new end.
     @inline(__always)
-    func writeOPT(_ q: QueryFields, _ out: UnsafeMutableRawBufferPointer, at: Int, extendedRcode: UInt8, scratch: QueryScratch,
-                  edeStart: Int = 0, edeLength: Int = 0) -> Int {
+    func writeOPT(
+        _ q: QueryFields,
+        _ out: UnsafeMutableRawBufferPointer,
+        at: Int,
+        extendedRcode: UInt8,
+        scratch: QueryScratch,
+        edeStart: Int = 0,
+        edeLength: Int = 0
+    ) -> Int {
         var o = at
         let size = options.ednsBufferSize
         let nsid = q.nsidRequested ? nsidOption.count : 0
         let ecsAddress = q.hasECS ? (Int(q.ecsSourcePrefix) + 7) / 8 : 0
         let rdlength = nsid + (q.hasECS ? 8 + ecsAddress : 0) + edeLength
-        out[o] = 0                                          // root owner
-        out[o + 1] = 0; out[o + 2] = 41                     // TYPE OPT
-        out[o + 3] = UInt8(size >> 8); out[o + 4] = UInt8(size & 0xFF)
-        out[o + 5] = extendedRcode; out[o + 6] = 0          // EXTENDED-RCODE, VERSION 0
-        out[o + 7] = q.ednsDO ? 0x80 : 0; out[o + 8] = 0    // DO echoed
-        out[o + 9] = UInt8(rdlength >> 8); out[o + 10] = UInt8(rdlength & 0xFF)
+        out[o] = 0  // root owner
+        out[o + 1] = 0
+        out[o + 2] = 41  // TYPE OPT
+        out[o + 3] = UInt8(size >> 8)
+        out[o + 4] = UInt8(size & 0xFF)
+        out[o + 5] = extendedRcode
+        out[o + 6] = 0  // EXTENDED-RCODE, VERSION 0
+        out[o + 7] = q.ednsDO ? 0x80 : 0
+        out[o + 8] = 0  // DO echoed
+        out[o + 9] = UInt8(rdlength >> 8)
+        out[o + 10] = UInt8(rdlength & 0xFF)
         o += 11
         if nsid > 0 {
             nsidOption.withUnsafeBytes { src in
@@ -201,15 +271,21 @@ extension AnswerTable {
             // RFC 7871 §7.2.1: FAMILY, SOURCE PREFIX-LENGTH and ADDRESS echoed; SCOPE = how widely the answer holds
             // (0 when it does not depend on the client). A SCOPE longer than the SOURCE says the source
             // was too short to tell the rules apart (a more specific rule lies inside it).
-            out[o] = 0; out[o + 1] = 8
-            out[o + 2] = 0; out[o + 3] = UInt8(4 + ecsAddress)
-            out[o + 4] = UInt8(q.ecsFamily >> 8); out[o + 5] = UInt8(q.ecsFamily & 0xFF)
-            out[o + 6] = q.ecsSourcePrefix; out[o + 7] = scratch.ecsScope
+            out[o] = 0
+            out[o + 1] = 8
+            out[o + 2] = 0
+            out[o + 3] = UInt8(4 + ecsAddress)
+            out[o + 4] = UInt8(q.ecsFamily >> 8)
+            out[o + 5] = UInt8(q.ecsFamily & 0xFF)
+            out[o + 6] = q.ecsSourcePrefix
+            out[o + 7] = scratch.ecsScope
             o += 8
             var k = 0
             while k < ecsAddress {
-                out[o + k] = k < 8 ? UInt8(truncatingIfNeeded: q.ecsAddress.0 >> UInt64(56 - 8 * k))
-                                   : UInt8(truncatingIfNeeded: q.ecsAddress.1 >> UInt64(56 - 8 * (k - 8)))
+                out[o + k] =
+                    k < 8
+                    ? UInt8(truncatingIfNeeded: q.ecsAddress.0 >> UInt64(56 - 8 * k))
+                    : UInt8(truncatingIfNeeded: q.ecsAddress.1 >> UInt64(56 - 8 * (k - 8)))
                 k += 1
             }
             o += ecsAddress
@@ -236,10 +312,19 @@ extension AnswerTable {
     }
 
     /// FORMERR / NOTIMP replies: header (and question when readable), no OPT.
-    func writeBare(_ query: UnsafeRawBufferPointer, _ q: QueryFields, _ out: UnsafeMutableRawBufferPointer,
-                   rcode: UInt8, withQuestion: Bool, scratch: QueryScratch) -> Int {
+    func writeBare(
+        _ query: UnsafeRawBufferPointer,
+        _ q: QueryFields,
+        _ out: UnsafeMutableRawBufferPointer,
+        rcode: UInt8,
+        withQuestion: Bool,
+        scratch: QueryScratch
+    ) -> Int {
         let end = withQuestion ? 12 + q.qnameLength + 4 : 12
-        guard end <= query.count, end <= out.count else { scratch.counters.dropped += 1; return 0 }
+        guard end <= query.count, end <= out.count else {
+            scratch.counters.dropped += 1
+            return 0
+        }
         scratch.optLength = 0
         writeHeader(query, q, out, questionEnd: end, aa: false, tc: false, rcode: rcode, an: 0, ns: 0, ar: 0)
         count(UInt16(rcode), scratch)
@@ -247,17 +332,36 @@ extension AnswerTable {
     }
 
     /// A reply with no records but the OPT (REFUSED, BADVERS ...).
-    func writeEmpty(_ query: UnsafeRawBufferPointer, _ q: QueryFields, _ out: UnsafeMutableRawBufferPointer,
-                    rcode: UInt16, aa: Bool, limit: Int, scratch: QueryScratch) -> Int {
+    func writeEmpty(
+        _ query: UnsafeRawBufferPointer,
+        _ q: QueryFields,
+        _ out: UnsafeMutableRawBufferPointer,
+        rcode: UInt16,
+        aa: Bool,
+        limit: Int,
+        scratch: QueryScratch
+    ) -> Int {
         let qEnd = 12 + q.qnameLength + 4
         // RFC 8914: REFUSED carries EDE 20 (Not Authoritative).
         let ede = rcode == UInt16(Rcode.refused) ? AnswerTable.refusedEDE.count : 0
         let opt = optLength(q, ede: ede)
         scratch.optLength = 0
-        writeHeader(query, q, out, questionEnd: qEnd, aa: aa, tc: false, rcode: UInt8(rcode & 0xF),
-                    an: 0, ns: 0, ar: opt > 0 ? 1 : 0)
+        writeHeader(
+            query,
+            q,
+            out,
+            questionEnd: qEnd,
+            aa: aa,
+            tc: false,
+            rcode: UInt8(rcode & 0xF),
+            an: 0,
+            ns: 0,
+            ar: opt > 0 ? 1 : 0
+        )
         var end = qEnd
-        if opt > 0 { end = writeOPT(q, out, at: qEnd, extendedRcode: UInt8(rcode >> 4), scratch: scratch, edeLength: ede) }
+        if opt > 0 {
+            end = writeOPT(q, out, at: qEnd, extendedRcode: UInt8(rcode >> 4), scratch: scratch, edeLength: ede)
+        }
         count(rcode, scratch)
         return end
     }
@@ -265,8 +369,13 @@ extension AnswerTable {
     /// RFC 8945 §5.2.2, §5.3.2: NOTAUTH with an unsigned TSIG record (the query's key and algorithm names,
     /// time signed and fudge, no MAC, original ID, error BADKEY) after our OPT. A TSIG record that cannot be
     /// read, or a reply that would not fit, is FORMERR.
-    func writeTSIGError(_ query: UnsafeRawBufferPointer, _ q: QueryFields, _ out: UnsafeMutableRawBufferPointer,
-                        limit: Int, scratch: QueryScratch) -> Int {
+    func writeTSIGError(
+        _ query: UnsafeRawBufferPointer,
+        _ q: QueryFields,
+        _ out: UnsafeMutableRawBufferPointer,
+        limit: Int,
+        scratch: QueryScratch
+    ) -> Int {
         let qEnd = 12 + q.qnameLength + 4
         let opt = optLength(q)
         scratch.optLength = 0
@@ -282,7 +391,8 @@ extension AnswerTable {
         let rdStart = f + 10
         // Algorithm name, then time signed (6), fudge (2), MAC size (2), MAC, original ID (2), error, other.
         guard o + 10 <= room.count, let alg = QueryParser.copyName(query, rdStart, to: room, at: o + 10),
-              alg.end + 10 <= q.tsigEnd else {
+            alg.end + 10 <= q.tsigEnd
+        else {
             return writeBare(query, q, out, rcode: Rcode.formErr, withQuestion: true, scratch: scratch)
         }
         let macSize = Int(query[alg.end + 8]) << 8 | Int(query[alg.end + 9])
@@ -294,44 +404,91 @@ extension AnswerTable {
         // TYPE TSIG, CLASS ANY, TTL 0, RDLENGTH.
         let fixed: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 250, 0, 255, 0, 0, 0, 0)
         withUnsafeBytes(of: fixed) { (out.baseAddress! + o).copyMemory(from: $0.baseAddress!, byteCount: 8) }
-        out[o + 8] = UInt8(rdlength >> 8); out[o + 9] = UInt8(rdlength & 0xFF)
+        out[o + 8] = UInt8(rdlength >> 8)
+        out[o + 9] = UInt8(rdlength & 0xFF)
         o += 10 + alg.written
         var k = 0
-        while k < 8 { out[o + k] = query[alg.end + k]; k += 1 }     // time signed, fudge
-        out[o + 8] = 0; out[o + 9] = 0                             // MAC size 0
-        out[o + 10] = query[idAt]; out[o + 11] = query[idAt + 1]   // original ID
-        out[o + 12] = 0; out[o + 13] = UInt8(Rcode.badKey)         // error BADKEY
-        out[o + 14] = 0; out[o + 15] = 0                           // other len
+        while k < 8 {
+            out[o + k] = query[alg.end + k]
+            k += 1
+        }  // time signed, fudge
+        out[o + 8] = 0
+        out[o + 9] = 0  // MAC size 0
+        out[o + 10] = query[idAt]
+        out[o + 11] = query[idAt + 1]  // original ID
+        out[o + 12] = 0
+        out[o + 13] = UInt8(Rcode.badKey)  // error BADKEY
+        out[o + 14] = 0
+        out[o + 15] = 0  // other len
         o += 16
-        writeHeader(query, q, out, questionEnd: qEnd, aa: false, tc: false, rcode: Rcode.notAuth,
-                    an: 0, ns: 0, ar: (opt > 0 ? 1 : 0) + 1)
+        writeHeader(
+            query,
+            q,
+            out,
+            questionEnd: qEnd,
+            aa: false,
+            tc: false,
+            rcode: Rcode.notAuth,
+            an: 0,
+            ns: 0,
+            ar: (opt > 0 ? 1 : 0) + 1
+        )
         count(UInt16(Rcode.notAuth), scratch)
         return o
     }
 
     /// Writes a prebuilt answer, cutting it at an RRset boundary when it does not fit `limit`.
-    func write(answer index: Int, _ query: UnsafeRawBufferPointer, _ q: QueryFields,
-               _ out: UnsafeMutableRawBufferPointer, limit: Int, scratch: QueryScratch) -> Int {
+    func write(
+        answer index: Int,
+        _ query: UnsafeRawBufferPointer,
+        _ q: QueryFields,
+        _ out: UnsafeMutableRawBufferPointer,
+        limit: Int,
+        scratch: QueryScratch
+    ) -> Int {
         let a = answers[index]
         let qEnd = 12 + q.qnameLength + 4
         let opt = optLength(q, ede: Int(a.edeLength))
         let space = limit - qEnd - opt
         var length = Int(a.blobLength)
-        var an = a.an, ns = a.ns, ar = a.ar
+        var an = a.an
+        var ns = a.ns
+        var ar = a.ar
         var tc = false
         if length > space {
             let cut = largestCut(a, space: space)
             length = Int(cut.length)
-            an = cut.an; ns = cut.ns; ar = cut.ar; tc = cut.tc
+            an = cut.an
+            ns = cut.ns
+            ar = cut.ar
+            tc = cut.tc
             scratch.counters.truncated += tc ? 1 : 0
         }
-        writeHeader(query, q, out, questionEnd: qEnd, aa: a.aa, tc: tc, rcode: a.rcode,
-                    an: an, ns: ns, ar: ar + (opt > 0 ? 1 : 0))
+        writeHeader(
+            query,
+            q,
+            out,
+            questionEnd: qEnd,
+            aa: a.aa,
+            tc: tc,
+            rcode: a.rcode,
+            an: an,
+            ns: ns,
+            ar: ar + (opt > 0 ? 1 : 0)
+        )
         copy(a, length: length, to: out, at: qEnd, name: (12, q.qnameLength, 0, 0))
         var end = qEnd + length
         scratch.optLength = 0
         if opt > 0 {
-            end = writeOPT(q, out, at: end, extendedRcode: 0, scratch: scratch, edeStart: Int(a.edeStart), edeLength: Int(a.edeLength))
+            end = writeOPT(
+                q,
+                out,
+                at: end,
+                extendedRcode: 0,
+                scratch: scratch,
+                edeStart: Int(a.edeStart),
+                edeLength: Int(a.edeLength)
+            )
         }
         count(UInt16(a.rcode), scratch)
         return end
@@ -351,8 +508,13 @@ extension AnswerTable {
     /// the question name's suffixes go to `name`: a name of `length` bytes written at `start`, whose last
     /// `tailLength` bytes are a pointer to a name at `tailStart` (0: the whole name is at `start`).
     @inline(__always)
-    func copy(_ a: Answer, length: Int, to out: UnsafeMutableRawBufferPointer, at: Int,
-              name: (start: Int, length: Int, tailStart: Int, tailLength: Int)) {
+    func copy(
+        _ a: Answer,
+        length: Int,
+        to out: UnsafeMutableRawBufferPointer,
+        at: Int,
+        name: (start: Int, length: Int, tailStart: Int, tailLength: Int)
+    ) {
         guard length > 0 else { return }
         let base = out.baseAddress! + at
         blob.withUnsafeBufferPointer { b in
@@ -370,7 +532,9 @@ extension AnswerTable {
                     target = at + Int(-rel.target - 1)
                 } else {
                     let suffix = rel.target == 0 ? name.length : Int(rel.target)
-                    target = suffix <= name.tailLength ? name.tailStart + name.tailLength - suffix : name.start + name.length - suffix
+                    target =
+                        suffix <= name.tailLength
+                        ? name.tailStart + name.tailLength - suffix : name.start + name.length - suffix
                 }
                 base.storeBytes(of: UInt8(0xC0 | (target >> 8)), toByteOffset: pos, as: UInt8.self)
                 base.storeBytes(of: UInt8(target & 0xFF), toByteOffset: pos + 1, as: UInt8.self)
@@ -385,8 +549,15 @@ extension AnswerTable {
     /// the way is not followed). YXDOMAIN with the DNAME alone when the new name would exceed 255 bytes.
     /// The synthesis is the only per-query writing beyond pointer patches: a copy of the question's
     /// labels and one pointer.
-    func writeDNAME(_ dn: DNAMEEntry, node: Int, _ query: UnsafeRawBufferPointer, _ q: QueryFields,
-                    _ out: UnsafeMutableRawBufferPointer, limit: Int, scratch: QueryScratch) -> Int {
+    func writeDNAME(
+        _ dn: DNAMEEntry,
+        node: Int,
+        _ query: UnsafeRawBufferPointer,
+        _ q: QueryFields,
+        _ out: UnsafeMutableRawBufferPointer,
+        limit: Int,
+        scratch: QueryScratch
+    ) -> Int {
         let a = answers[Int(dn.answer)]
         let qEnd = 12 + q.qnameLength + 4
         let prefix = q.qnameLength - Int(nodes[node].nameLength)
@@ -398,8 +569,18 @@ extension AnswerTable {
         guard newLength <= 255 else {
             var opt = optLength(q)
             if qEnd + aLength + opt > limit { opt = 0 }
-            writeHeader(query, q, out, questionEnd: qEnd, aa: true, tc: false, rcode: Rcode.yxDomain,
-                        an: a.an, ns: 0, ar: opt > 0 ? 1 : 0)
+            writeHeader(
+                query,
+                q,
+                out,
+                questionEnd: qEnd,
+                aa: true,
+                tc: false,
+                rcode: Rcode.yxDomain,
+                an: a.an,
+                ns: 0,
+                ar: opt > 0 ? 1 : 0
+            )
             copy(a, length: aLength, to: out, at: qEnd, name: (12, q.qnameLength, 0, 0))
             var end = qEnd + aLength
             scratch.optLength = 0
@@ -411,10 +592,14 @@ extension AnswerTable {
         var labels = 0
         var k = 0
         while k < prefix {
-            scratch.targetLabels[labels] = UInt8(k); labels += 1
+            scratch.targetLabels[labels] = UInt8(k)
+            labels += 1
             let l = Int(scratch.lowerName[k])
             var j = 0
-            while j <= l { scratch.targetName[k + j] = scratch.lowerName[k + j]; j += 1 }
+            while j <= l {
+                scratch.targetName[k + j] = scratch.lowerName[k + j]
+                j += 1
+            }
             k += l + 1
         }
         blob.withUnsafeBufferPointer { b in
@@ -422,18 +607,31 @@ extension AnswerTable {
             var j = 0
             while j < targetLength {
                 let l = Int(t[j])
-                if l > 0 { scratch.targetLabels[labels] = UInt8(prefix + j); labels += 1 }
+                if l > 0 {
+                    scratch.targetLabels[labels] = UInt8(prefix + j)
+                    labels += 1
+                }
                 scratch.targetName[prefix + j] = UInt8(l)
                 var m = 1
-                while m <= l { scratch.targetName[prefix + j + m] = asciiLower(t[j + m]); m += 1 }
+                while m <= l {
+                    scratch.targetName[prefix + j + m] = asciiLower(t[j + m])
+                    m += 1
+                }
                 j += l + 1
             }
         }
         var second = -1
         if q.qtype != RRType.CNAME {
             scratch.dnameNode = -1
-            second = lookup(UnsafePointer(scratch.targetName), newLength, labels: UnsafePointer(scratch.targetLabels),
-                            labelCount: labels, qtype: q.qtype, id: q.id, scratch: scratch)
+            second = lookup(
+                UnsafePointer(scratch.targetName),
+                newLength,
+                labels: UnsafePointer(scratch.targetLabels),
+                labelCount: labels,
+                qtype: q.qtype,
+                id: q.id,
+                scratch: scratch
+            )
             if scratch.dnameNode >= 0 { second = -1 }
         }
         // DNAME, then CNAME: pointer to the question, TYPE, CLASS, TTL, RDLENGTH, labels, pointer.
@@ -441,7 +639,9 @@ extension AnswerTable {
         let opt = optLength(q)
         let space = limit - qEnd - opt
         var length = aLength + cnameLength
-        var an = a.an + 1, ns: UInt16 = 0, ar: UInt16 = 0
+        var an = a.an + 1
+        var ns: UInt16 = 0
+        var ar: UInt16 = 0
         var tc = false
         var rcode = a.rcode
         var b = a
@@ -450,34 +650,60 @@ extension AnswerTable {
             b = answers[second]
             rcode = b.rcode
             bLength = Int(b.blobLength)
-            an += b.an; ns = b.ns; ar = b.ar
+            an += b.an
+            ns = b.ns
+            ar = b.ar
             if length + bLength > space {
                 let cut = largestCut(b, space: space - length)
                 bLength = Int(cut.length)
-                an = a.an + 1 + cut.an; ns = cut.ns; ar = cut.ar; tc = cut.tc
+                an = a.an + 1 + cut.an
+                ns = cut.ns
+                ar = cut.ar
+                tc = cut.tc
             }
         }
         if length > space {
-            length = 0; bLength = 0; an = 0; ns = 0; ar = 0; tc = true
+            length = 0
+            bLength = 0
+            an = 0
+            ns = 0
+            ar = 0
+            tc = true
         }
         scratch.counters.truncated += tc ? 1 : 0
-        writeHeader(query, q, out, questionEnd: qEnd, aa: true, tc: tc, rcode: rcode,
-                    an: an, ns: ns, ar: ar + (opt > 0 ? 1 : 0))
+        writeHeader(
+            query,
+            q,
+            out,
+            questionEnd: qEnd,
+            aa: true,
+            tc: tc,
+            rcode: rcode,
+            an: an,
+            ns: ns,
+            ar: ar + (opt > 0 ? 1 : 0)
+        )
         var end = qEnd
         if length > 0 {
             copy(a, length: aLength, to: out, at: qEnd, name: (12, q.qnameLength, 0, 0))
             var o = qEnd + aLength
             let ttl = dn.ttl
             let rdlength = prefix + 2
-            let fixed: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0xC0, 0x0C, 0, UInt8(RRType.CNAME), 0, UInt8(RRClass.IN))
+            let fixed: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (
+                0xC0, 0x0C, 0, UInt8(RRType.CNAME), 0, UInt8(RRClass.IN)
+            )
             withUnsafeBytes(of: fixed) { (out.baseAddress! + o).copyMemory(from: $0.baseAddress!, byteCount: 6) }
-            out[o + 6] = UInt8(truncatingIfNeeded: ttl >> 24); out[o + 7] = UInt8(truncatingIfNeeded: ttl >> 16)
-            out[o + 8] = UInt8(truncatingIfNeeded: ttl >> 8); out[o + 9] = UInt8(truncatingIfNeeded: ttl)
-            out[o + 10] = UInt8(rdlength >> 8); out[o + 11] = UInt8(rdlength & 0xFF)
+            out[o + 6] = UInt8(truncatingIfNeeded: ttl >> 24)
+            out[o + 7] = UInt8(truncatingIfNeeded: ttl >> 16)
+            out[o + 8] = UInt8(truncatingIfNeeded: ttl >> 8)
+            out[o + 9] = UInt8(truncatingIfNeeded: ttl)
+            out[o + 10] = UInt8(rdlength >> 8)
+            out[o + 11] = UInt8(rdlength & 0xFF)
             let rdata = o + 12
             // The question's labels above the DNAME owner, as the client wrote them.
             (out.baseAddress! + rdata).copyMemory(from: query.baseAddress! + 12, byteCount: prefix)
-            out[rdata + prefix] = UInt8(0xC0 | (tailStart >> 8)); out[rdata + prefix + 1] = UInt8(tailStart & 0xFF)
+            out[rdata + prefix] = UInt8(0xC0 | (tailStart >> 8))
+            out[rdata + prefix + 1] = UInt8(tailStart & 0xFF)
             o = rdata + prefix + 2
             if bLength > 0 {
                 copy(b, length: bLength, to: out, at: o, name: (rdata, newLength, tailStart, targetLength))

@@ -14,6 +14,10 @@ public final class AnswerStore: Sendable {
     /// Installs `next` for all following batches and returns the table it replaced.
     @discardableResult
     public func install(_ next: AnswerTable) -> AnswerTable {
-        table.withLock { t in let old = t; t = next; return old }
+        table.withLock { t in
+            let old = t
+            t = next
+            return old
+        }
     }
 }

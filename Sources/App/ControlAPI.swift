@@ -34,11 +34,15 @@ struct ControlAPI: ControlHandler {
         case ("GET", "/healthz"), ("HEAD", "/healthz"):
             return .text(200, "ok")
         case ("GET", "/readyz"), ("HEAD", "/readyz"):
-            return backend.isReady ? .text(200, "ready")
+            return backend.isReady
+                ? .text(200, "ready")
                 : .text(503, "not ready: waiting for the first probe round and the DNS listeners")
         case ("GET", "/metrics"):
-            return ControlResponse(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8",
-                                   body: Array(Metrics.render(backend.metricsInput()).utf8))
+            return ControlResponse(
+                status: 200,
+                contentType: "text/plain; version=0.0.4; charset=utf-8",
+                body: Array(Metrics.render(backend.metricsInput()).utf8)
+            )
         case ("GET", "/status"):
             return .json(status())
         case ("GET", "/explain"):
@@ -51,7 +55,10 @@ struct ControlAPI: ControlHandler {
         case (_, "/healthz"), (_, "/readyz"), (_, "/metrics"), (_, "/status"), (_, "/explain"):
             return ControlResponse.error(405, "\(r.method) is not allowed on \(r.path) (use GET)")
         case (_, "/v1/overrides"):
-            return ControlResponse.error(405, "\(r.method) is not allowed on /v1/overrides (use GET, POST, PUT or DELETE)")
+            return ControlResponse.error(
+                405,
+                "\(r.method) is not allowed on /v1/overrides (use GET, POST, PUT or DELETE)"
+            )
         default:
             return .error(404, "no endpoint \(r.path) (endpoints: \(ControlAPI.endpoints))")
         }
@@ -60,30 +67,48 @@ struct ControlAPI: ControlHandler {
     /// nil when the request may mutate; else the refusal.
     func authorize(_ r: ControlRequest) -> ControlResponse? {
         guard let configured = backend.view.prepared.config.control.tokenFile else {
-            return .error(403, "mutating requests are refused: no control.token_file is configured "
-                          + "(put a random token in a file readable by gtmd and name it in control.token_file)")
+            return .error(
+                403,
+                "mutating requests are refused: no control.token_file is configured "
+                    + "(put a random token in a file readable by gtmd and name it in control.token_file)"
+            )
         }
         // Replies never name the token file (a client has no business knowing where it is); the log does.
         let file = ControlAPI.tokenPath(configured)
         guard let data = FileManager.default.contents(atPath: file) else {
-            backend.logger.error("control: token file unreadable; refusing mutating requests", metadata: ["control.token_file": "\(file)"])
+            backend.logger.error(
+                "control: token file unreadable; refusing mutating requests",
+                metadata: ["control.token_file": "\(file)"]
+            )
             return .error(403, "mutating requests are refused: the control token file cannot be read (see gtmd's log)")
         }
         let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard !token.isEmpty else {
-            backend.logger.error("control: token file empty; refusing mutating requests", metadata: ["control.token_file": "\(file)"])
+            backend.logger.error(
+                "control: token file empty; refusing mutating requests",
+                metadata: ["control.token_file": "\(file)"]
+            )
             return .error(403, "mutating requests are refused: the control token file is empty (see gtmd's log)")
         }
         guard let given = r.bearerToken else {
-            backend.logger.warning("control: request without a bearer token", metadata: [
-                "path": "\(r.path)", "control.token_file": "\(file)",
-            ])
-            var e = ControlResponse.error(401, "missing 'Authorization: Bearer <token>' (the token is in the file named by control.token_file)")
+            backend.logger.warning(
+                "control: request without a bearer token",
+                metadata: [
+                    "path": "\(r.path)", "control.token_file": "\(file)",
+                ]
+            )
+            var e = ControlResponse.error(
+                401,
+                "missing 'Authorization: Bearer <token>' (the token is in the file named by control.token_file)"
+            )
             e.headers.append((name: "WWW-Authenticate", value: "Bearer"))
             return e
         }
         guard BearerToken.equal(given, token) else {
-            backend.logger.warning("control: wrong bearer token", metadata: ["path": "\(r.path)", "control.token_file": "\(file)"])
+            backend.logger.warning(
+                "control: wrong bearer token",
+                metadata: ["path": "\(r.path)", "control.token_file": "\(file)"]
+            )
             var e = ControlResponse.error(401, "wrong bearer token")
             e.headers.append((name: "WWW-Authenticate", value: "Bearer error=\"invalid_token\""))
             return e
@@ -93,23 +118,43 @@ struct ControlAPI: ControlHandler {
 
     /// Under systemd the unit hands the token file over with `LoadCredential=` (the service user cannot
     /// read /etc/gtmd/control.token itself): `$CREDENTIALS_DIRECTORY/<file name>` wins when it exists.
-    static func tokenPath(_ configured: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+    static func tokenPath(
+        _ configured: String,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) -> String {
         ControlSettings.tokenPath(configured, environment: environment)
     }
 
     func status() -> StatusReport {
         let v = backend.view
-        return StatusReport.build(config: v.prepared.config, health: backend.health, overrides: v.overrides,
-                                  decisions: v.decisions, switches: v.switches, failovers: v.failovers,
-                                  generation: v.generation, ready: backend.isReady, now: Date())
+        return StatusReport.build(
+            config: v.prepared.config,
+            health: backend.health,
+            overrides: v.overrides,
+            decisions: v.decisions,
+            switches: v.switches,
+            failovers: v.failovers,
+            generation: v.generation,
+            ready: backend.isReady,
+            now: Date()
+        )
     }
 
     func explain(_ r: ControlRequest) -> ControlResponse {
         let q: ExplainQuery
         do { q = try Explain.parse(r.query) } catch { return .error(400, error.description) }
         let v = backend.view
-        return .json(Explain.explain(q, config: v.prepared.config, zones: v.prepared.zones.map(\.origin),
-                                     health: backend.health, overrides: v.overrides, decisions: v.decisions, now: Date()))
+        return .json(
+            Explain.explain(
+                q,
+                config: v.prepared.config,
+                zones: v.prepared.zones.map(\.origin),
+                health: backend.health,
+                overrides: v.overrides,
+                decisions: v.decisions,
+                now: Date()
+            )
+        )
     }
 
     struct OverrideList: Codable {
@@ -126,9 +171,14 @@ struct ControlAPI: ControlHandler {
     func listOverrides() -> ControlResponse {
         let v = backend.view
         let now = Date()
-        return .json(OverrideList(stateFile: v.stateFile, overrides: v.overrides.all.map {
-            .init(override: $0, active: $0.isActive(at: now), summary: $0.summary)
-        }))
+        return .json(
+            OverrideList(
+                stateFile: v.stateFile,
+                overrides: v.overrides.all.map {
+                    .init(override: $0, active: $0.isActive(at: now), summary: $0.summary)
+                }
+            )
+        )
     }
 
     func setOverride(_ r: ControlRequest) -> ControlResponse {
@@ -141,32 +191,43 @@ struct ControlAPI: ControlHandler {
         guard let done = backend.apply(.set(o)) else {
             return .error(503, "the steering loop did not take the override within 5 s; try again")
         }
-        backend.logger.notice("override set over the control API", metadata: [
-            "override": "\(o.summary)", "table.generation": "\(done.generation)",
-        ])
+        backend.logger.notice(
+            "override set over the control API",
+            metadata: [
+                "override": "\(o.summary)", "table.generation": "\(done.generation)",
+            ]
+        )
         if let problem = done.problem { return .error(500, "override \(o.summary): \(problem)") }
         return .json(["set": o])
     }
 
     func clearOverride(_ r: ControlRequest) -> ControlResponse {
-        var scope = r.query["scope"], target = r.query["target"]
+        var scope = r.query["scope"]
+        var target = r.query["target"]
         if scope == nil, !r.body.isEmpty,
-           let obj = try? JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any] {
-            scope = obj["scope"] as? String; target = obj["target"] as? String
+            let obj = try? JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any]
+        {
+            scope = obj["scope"] as? String
+            target = obj["target"] as? String
         }
         guard let scope, let target else {
             return .error(400, "give scope and target (DELETE /v1/overrides?scope=pool&target=primary)")
         }
         let key: (Override.Scope, String)
-        do { key = try OverrideStore.clearKey(scope: scope, target: target, config: backend.view.prepared.config) }
-        catch { return .error(400, error.description) }
+        do {
+            key = try OverrideStore.clearKey(scope: scope, target: target, config: backend.view.prepared.config)
+        } catch { return .error(400, error.description) }
         guard let done = backend.apply(.clear(scope: key.0, target: key.1)) else {
             return .error(503, "the steering loop did not take the change within 5 s; try again")
         }
         let removed = done.cleared ?? 0
-        backend.logger.notice("override cleared over the control API", metadata: [
-            "scope": "\(scope)", "target": "\(target)", "removed": "\(removed)", "table.generation": "\(done.generation)",
-        ])
+        backend.logger.notice(
+            "override cleared over the control API",
+            metadata: [
+                "scope": "\(scope)", "target": "\(target)", "removed": "\(removed)",
+                "table.generation": "\(done.generation)",
+            ]
+        )
         if let problem = done.problem { return .error(500, "cleared \(removed), \(problem)") }
         return .json(["cleared": removed])
     }

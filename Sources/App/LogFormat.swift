@@ -13,9 +13,14 @@ public struct GtmdLogHandler: LogHandler {
     let journal: Bool
     let sink: @Sendable (String) -> Void
 
-    public init(level: Logger.Level, journal: Bool = ProcessInfo.processInfo.environment["JOURNAL_STREAM"] != nil,
-                sink: @escaping @Sendable (String) -> Void = GtmdLogHandler.standardError) {
-        self.logLevel = level; self.journal = journal; self.sink = sink
+    public init(
+        level: Logger.Level,
+        journal: Bool = ProcessInfo.processInfo.environment["JOURNAL_STREAM"] != nil,
+        sink: @escaping @Sendable (String) -> Void = GtmdLogHandler.standardError
+    ) {
+        self.logLevel = level
+        self.journal = journal
+        self.sink = sink
     }
 
     public subscript(metadataKey key: String) -> Logger.Metadata.Value? {

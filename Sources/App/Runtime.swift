@@ -52,11 +52,18 @@ public final class GtmdRuntime: Sendable {
         case .success(let hold): self.stateHold = hold
         case .failure(let e):
             self.stateHold = nil
-            logger.warning("state file: not held by this server; `gtmd override --offline` cannot see that it runs",
-                           metadata: ["problem": "\(e)"])
+            logger.warning(
+                "state file: not held by this server; `gtmd override --offline` cannot see that it runs",
+                metadata: ["problem": "\(e)"]
+            )
         }
-        self.steering = SteeringLoop(prepared: prepared, store: store, stateFile: stateFile,
-                                     options: SteeringOptions(coalesceWindow: config.health.coalesceWindow), logger: logger)
+        self.steering = SteeringLoop(
+            prepared: prepared,
+            store: store,
+            stateFile: stateFile,
+            options: SteeringOptions(coalesceWindow: config.health.coalesceWindow),
+            logger: logger
+        )
         let s = config.server
         var options = ServerOptions()
         options.udpWorkersPerAddress = udpWorkers ?? s.udpWorkers
@@ -66,16 +73,25 @@ public final class GtmdRuntime: Sendable {
         options.tcpIdleTimeout = s.tcpIdleTimeout
         options.tcpQueryTimeout = s.tcpQueryTimeout
         options.rateLimit = Self.rateLimitOptions(s.rateLimit)
-        self.server = DNSServer(endpoints: s.listen.map { ListenEndpoint(host: $0.host, port: $0.port) },
-                                store: store, options: options, logger: logger)
+        self.server = DNSServer(
+            endpoints: s.listen.map { ListenEndpoint(host: $0.host, port: $0.port) },
+            store: store,
+            options: options,
+            logger: logger
+        )
     }
 
     /// `server.rrl` as the server's options (loopback exempt when no exemptions are configured).
     static func rateLimitOptions(_ r: RateLimitSettings) -> RateLimitOptions {
-        RateLimitOptions(responsesPerSecond: r.responsesPerSecond, window: r.window, slip: r.slip,
-                         ipv4Prefix: r.ipv4Prefix, ipv6Prefix: r.ipv6Prefix,
-                         exempt: r.exempt ?? IPNetwork.loopback,
-                         tableSize: r.tableSize)
+        RateLimitOptions(
+            responsesPerSecond: r.responsesPerSecond,
+            window: r.window,
+            slip: r.slip,
+            ipv4Prefix: r.ipv4Prefix,
+            ipv6Prefix: r.ipv6Prefix,
+            exempt: r.exempt ?? IPNetwork.loopback,
+            tableSize: r.tableSize
+        )
     }
 
     /// Re-reads config and zones off to the side and hands them to the steering loop only when all of it is
@@ -86,7 +102,9 @@ public final class GtmdRuntime: Sendable {
         switch Setup.prepare(request) {
         case .failure(let f):
             stats.reloaded(ok: false)
-            for p in f.problems { logger.error("reload failed, still serving the previous config", metadata: ["problem": "\(p)"]) }
+            for p in f.problems {
+                logger.error("reload failed, still serving the previous config", metadata: ["problem": "\(p)"])
+            }
             notifier.ready(status: "reload failed (\(f.problems.count) problems); serving the previous config")
             return false
         case .success(let prepared):
@@ -108,8 +126,13 @@ public final class GtmdRuntime: Sendable {
             _ = await steering.apply(.reload(prepared))
             let table = store.current()
             stats.reloaded(ok: true)
-            logger.notice("reloaded", metadata: ["table.generation": "\(table.generation)", "table.zones": "\(table.zoneCount)",
-                                                 "table.names": "\(table.nodeCount)"])
+            logger.notice(
+                "reloaded",
+                metadata: [
+                    "table.generation": "\(table.generation)", "table.zones": "\(table.zoneCount)",
+                    "table.names": "\(table.nodeCount)",
+                ]
+            )
             notifier.ready(status: "reloaded: \(table.zoneCount) zones, \(table.nodeCount) names")
             return true
         }
@@ -124,8 +147,12 @@ public final class GtmdRuntime: Sendable {
             .init(service: ReloadService(runtime: self)),
         ]
         if let listen = steering.view.prepared.config.control.listen {
-            let control = ControlServer(host: listen.host, port: listen.port, handler: ControlAPI(backend: self),
-                                        logger: logger)
+            let control = ControlServer(
+                host: listen.host,
+                port: listen.port,
+                handler: ControlAPI(backend: self),
+                logger: logger
+            )
             let bound = try control.start()
             controlAddress.withLock { $0 = ListenAddress(host: bound.host, port: bound.port).description }
             services.append(.init(service: control))
@@ -133,10 +160,13 @@ public final class GtmdRuntime: Sendable {
         if let interval = notifier.watchdogInterval {
             services.append(.init(service: WatchdogService(runtime: self, interval: interval)))
         }
-        let group = ServiceGroup(configuration: .init(
-            services: services,
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
+        let group = ServiceGroup(
+            configuration: .init(
+                services: services,
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
         try await group.run()
     }
 
@@ -145,20 +175,31 @@ public final class GtmdRuntime: Sendable {
         let start = ContinuousClock.now
         let complete = await monitor.waitForFirstRound()
         if !monitor.targets.isEmpty {
-            logger.notice("first probe round", metadata: [
-                "complete": "\(complete)", "took": "\(ContinuousClock.now - start)", "targets": "\(monitor.targets.count)",
-            ])
+            logger.notice(
+                "first probe round",
+                metadata: [
+                    "complete": "\(complete)", "took": "\(ContinuousClock.now - start)",
+                    "targets": "\(monitor.targets.count)",
+                ]
+            )
         }
         _ = await steering.apply(.health(monitor.snapshot()))
         let table = store.current()
-        logger.notice("answer table built", metadata: [
-            "table.generation": "\(table.generation)", "table.zones": "\(table.zoneCount)",
-            "table.names": "\(table.nodeCount)", "table.bytes": "\(table.answerBytes)",
-        ])
+        logger.notice(
+            "answer table built",
+            metadata: [
+                "table.generation": "\(table.generation)", "table.zones": "\(table.zoneCount)",
+                "table.names": "\(table.nodeCount)", "table.bytes": "\(table.answerBytes)",
+            ]
+        )
         let bound = try server.start()
         ready.store(true, ordering: .releasing)
-        for b in bound { logger.notice("listening", metadata: ["listen.addr": "\(b.host)", "listen.port": "\(b.port)"]) }
-        notifier.ready(status: "serving \(table.zoneCount) zones on \(bound.map(\.description).joined(separator: ", "))")
+        for b in bound {
+            logger.notice("listening", metadata: ["listen.addr": "\(b.host)", "listen.port": "\(b.port)"])
+        }
+        notifier.ready(
+            status: "serving \(table.zoneCount) zones on \(bound.map(\.description).joined(separator: ", "))"
+        )
         if let readyFile {
             let list = bound.map { "\"\($0)\"" }
             let control = controlAddress.withLock { $0 }.map { ", \"control\": \"\($0)\"" } ?? ""
@@ -180,7 +221,9 @@ struct ServeService: Service {
             runtime.notifier.stopping()
             runtime.server.stop()
         }
-        let monitor = runtime.monitor, steering = runtime.steering, stats = runtime.stats
+        let monitor = runtime.monitor
+        let steering = runtime.steering
+        let stats = runtime.stats
         let changes = runtime.healthChanges
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
@@ -228,7 +271,10 @@ final class RuntimeStats: Sendable {
     }
     private let values = Mutex(Values())
     func reloaded(ok: Bool) {
-        values.withLock { v in if ok { v.reloadsOK += 1 } else { v.reloadsFailed += 1 }; v.lastReloadOK = ok }
+        values.withLock { v in
+            if ok { v.reloadsOK += 1 } else { v.reloadsFailed += 1 }
+            v.lastReloadOK = ok
+        }
     }
     func stateChanged(target: String, check: String) {
         values.withLock { $0.stateChanges[target, default: [:]][check, default: 0] += 1 }
@@ -245,11 +291,20 @@ extension GtmdRuntime: ControlBackend {
         let v = steering.view
         let stats = stats.current
         return MetricsInput(
-            udp: server.counters(.udp), tcp: server.counters(.tcp), config: v.prepared.config,
-            health: monitor.snapshot(), decisions: v.decisions, switches: v.switches, failovers: v.failovers,
-            overridesActive: v.overrides.active(at: Date()).all.count, generation: store.current().generation,
-            reloadsOK: stats.reloadsOK, reloadsFailed: stats.reloadsFailed, stateChanges: stats.stateChanges,
-            ready: isReady)
+            udp: server.counters(.udp),
+            tcp: server.counters(.tcp),
+            config: v.prepared.config,
+            health: monitor.snapshot(),
+            decisions: v.decisions,
+            switches: v.switches,
+            failovers: v.failovers,
+            overridesActive: v.overrides.active(at: Date()).all.count,
+            generation: store.current().generation,
+            reloadsOK: stats.reloadsOK,
+            reloadsFailed: stats.reloadsFailed,
+            stateChanges: stats.stateChanges,
+            ready: isReady
+        )
     }
 
     func apply(_ change: OverrideChange) -> SteeringOutcome? {

@@ -17,8 +17,10 @@ public struct ControlSettings: Sendable, Equatable {
     /// Where the token is read from: under systemd the unit hands the token file over with `LoadCredential=`
     /// (the service user cannot read /etc/gtmd/control.token itself), so `$CREDENTIALS_DIRECTORY/<file name>`
     /// wins when it exists; else the configured path.
-    public static func tokenPath(_ configured: String,
-                                 environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+    public static func tokenPath(
+        _ configured: String,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) -> String {
         if let dir = environment["CREDENTIALS_DIRECTORY"] {
             let candidate = (dir as NSString).appendingPathComponent((configured as NSString).lastPathComponent)
             if FileManager.default.fileExists(atPath: candidate) { return candidate }
@@ -56,7 +58,12 @@ public struct ControlSettings: Sendable, Equatable {
 
 extension ConfigLoader {
     /// Reads `control: { listen: ADDR:PORT | off, token_file: PATH }`.
-    static func readControl(_ root: [String: Node], _ r: YAMLReader, _ out: inout ControlSettings, baseDirectory: String) {
+    static func readControl(
+        _ root: [String: Node],
+        _ r: YAMLReader,
+        _ out: inout ControlSettings,
+        baseDirectory: String
+    ) {
         guard let node = root["control"] else { return }
         if case .scalar(let s) = node, ["off", "false", "no"].contains(s.string.lowercased()) {
             out.listen = nil
@@ -67,14 +74,24 @@ extension ConfigLoader {
             if case .scalar(let s) = l, ["off", "false", "no"].contains(s.string.lowercased()) {
                 out.listen = nil
             } else if let text = r.string(l, "control.listen") {
-                if let a = ListenAddress.parse(text) { out.listen = a } else {
-                    r.problem(l, "control.listen", "'\(text)' is not an address:port or off (examples: 127.0.0.1:8053, [::1]:8053)")
+                if let a = ListenAddress.parse(text) {
+                    out.listen = a
+                } else {
+                    r.problem(
+                        l,
+                        "control.listen",
+                        "'\(text)' is not an address:port or off (examples: 127.0.0.1:8053, [::1]:8053)"
+                    )
                 }
             }
         }
         if let t = r.string(c["token_file"], "control.token_file") {
             if t.isEmpty {
-                r.problem(c["token_file"], "control.token_file", "must not be empty (leave the key out to refuse mutating requests)")
+                r.problem(
+                    c["token_file"],
+                    "control.token_file",
+                    "must not be empty (leave the key out to refuse mutating requests)"
+                )
             } else {
                 out.tokenFile = t.hasPrefix("/") ? t : (baseDirectory as NSString).appendingPathComponent(t)
                 out.tokenFileLine = c["token_file"]?.mark?.line

@@ -17,7 +17,8 @@ public enum DurationText {
 
         public var description: String {
             switch self {
-            case .syntax: "is not a duration (a number with a unit: 500ms, 2s, 1m, 1h, 1d; at most \(DurationText.format(DurationText.limit)))"
+            case .syntax:
+                "is not a duration (a number with a unit: 500ms, 2s, 1m, 1h, 1d; at most \(DurationText.format(DurationText.limit)))"
             case .tooLarge: "is too large: durations go up to \(DurationText.format(DurationText.limit))"
             case .tooPrecise: "is finer than 1ms, the smallest step a duration has"
             }
@@ -36,14 +37,17 @@ public enum DurationText {
         var unit: Int64? = nil
         for u in units where s.hasSuffix(u.suffix) {
             // "ms" ends in "s" too: the longest unit that fits wins (listed first).
-            unit = u.milliseconds; s = s.dropLast(u.suffix.count); break
+            unit = u.milliseconds
+            s = s.dropLast(u.suffix.count)
+            break
         }
         guard let scale = unit ?? (bareSeconds ? 1000 : nil) else { return .failure(.syntax) }
         let parts = s.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
         let whole = parts[0]
         var fraction = parts.count == 2 ? parts[1] : ""
         guard !whole.isEmpty, whole.utf8.allSatisfy(isDigit), fraction.utf8.allSatisfy(isDigit),
-              parts.count == 1 || !fraction.isEmpty else { return .failure(.syntax) }
+            parts.count == 1 || !fraction.isEmpty
+        else { return .failure(.syntax) }
 
         // Whole part: digits one by one, stopping as soon as the value passes the limit.
         var value: Int64 = 0
@@ -59,8 +63,12 @@ public enum DurationText {
         var fractionMs: Int64 = 0
         if !fraction.isEmpty {
             guard fraction.count <= 9 else { return .failure(.tooPrecise) }
-            var digits: Int64 = 0, divisor: Int64 = 1
-            for c in fraction.utf8 { digits = digits * 10 + Int64(c - 0x30); divisor *= 10 }
+            var digits: Int64 = 0
+            var divisor: Int64 = 1
+            for c in fraction.utf8 {
+                digits = digits * 10 + Int64(c - 0x30)
+                divisor *= 10
+            }
             let scaled = digits * scale  // < 10^9 * 86,400,000 < Int64.max
             guard scaled % divisor == 0 else { return .failure(.tooPrecise) }
             fractionMs = scaled / divisor
@@ -73,7 +81,9 @@ public enum DurationText {
     /// `500ms`, `30s`, `5m`, `2h`, `1d`: the largest unit that states `d` exactly.
     public static func format(_ d: Duration) -> String {
         let ms = milliseconds(d)
-        for u in units.reversed() where ms != 0 && ms % u.milliseconds == 0 { return "\(ms / u.milliseconds)\(u.suffix)" }
+        for u in units.reversed() where ms != 0 && ms % u.milliseconds == 0 {
+            return "\(ms / u.milliseconds)\(u.suffix)"
+        }
         return "\(ms)ms"
     }
 

@@ -5,10 +5,17 @@ extension YAMLReader {
     public func double(_ node: Node?, _ path: String, range: ClosedRange<Double>) -> Double? {
         guard let node else { return nil }
         guard let s = node.scalar?.string, let v = Double(s), v.isFinite else {
-            problem(node, path, "'\(node.scalar?.string ?? "")' is not a finite number (allowed: \(range.lowerBound)...\(range.upperBound))")
+            problem(
+                node,
+                path,
+                "'\(node.scalar?.string ?? "")' is not a finite number (allowed: \(range.lowerBound)...\(range.upperBound))"
+            )
             return nil
         }
-        guard range.contains(v) else { problem(node, path, "\(s) is out of range \(range.lowerBound)...\(range.upperBound)"); return nil }
+        guard range.contains(v) else {
+            problem(node, path, "\(s) is out of range \(range.lowerBound)...\(range.upperBound)")
+            return nil
+        }
         return v
     }
 }
@@ -26,9 +33,14 @@ extension ConfigLoader {
                 let p = "regions.\(name)"
                 guard let m = r.mapping(rm[name], p, allowed: regionKeys) else { continue }
                 guard let lat = r.double(m["latitude"], "\(p).latitude", range: -90...90),
-                      let lon = r.double(m["longitude"], "\(p).longitude", range: -180...180) else {
+                    let lon = r.double(m["longitude"], "\(p).longitude", range: -180...180)
+                else {
                     if m["latitude"] == nil || m["longitude"] == nil {
-                        r.problem(rm[name], p, "needs latitude and longitude (degrees, e.g. latitude: 50.11, longitude: 8.68)")
+                        r.problem(
+                            rm[name],
+                            p,
+                            "needs latitude and longitude (degrees, e.g. latitude: 50.11, longitude: 8.68)"
+                        )
                     }
                     continue
                 }
@@ -67,7 +79,10 @@ extension ConfigLoader {
                     switch IPNetwork.parse(text) {
                     case .failure(let e): r.problem(nm[name], "\(p)[\(k)]", e.description)
                     case .success(let n):
-                        if let prev = seen[n] { r.problem(nm[name], "\(p)[\(k)]", "\(n) is already mapped under \(prev)"); continue }
+                        if let prev = seen[n] {
+                            r.problem(nm[name], "\(p)[\(k)]", "\(n) is already mapped under \(prev)")
+                            continue
+                        }
                         seen[n] = p
                         rules.append((n, ri))
                     }
@@ -77,18 +92,27 @@ extension ConfigLoader {
         var database: GeoDatabase? = nil
         if let path = r.string(g?["database"], "geo.database") {
             let resolved = path.hasPrefix("/") ? path : (baseDirectory as NSString).appendingPathComponent(path)
-            do { database = try GeoDatabase(path: resolved) } catch { r.problem(g?["database"], "geo.database", error.description) }
+            do { database = try GeoDatabase(path: resolved) } catch {
+                r.problem(g?["database"], "geo.database", error.description)
+            }
         }
         func codeMap(_ key: String, _ what: String) -> [UInt16: Int] {
             var out: [UInt16: Int] = [:]
             guard let m = r.mapping(g?[key], "geo.\(key)", allowed: nil) else { return out }
-            if database == nil && g?["database"] == nil { r.problem(g?[key], "geo.\(key)", "only used with geo.database") }
+            if database == nil && g?["database"] == nil {
+                r.problem(g?[key], "geo.\(key)", "only used with geo.database")
+            }
             for (regionName, node) in m {
                 let p = "geo.\(key).\(regionName)"
                 guard let ri = regionIndex(node, regionName, p), let codes = r.stringList(node, p) else { continue }
                 for c in codes {
-                    guard let code = GeoDatabase.code(c) else { r.problem(node, p, "'\(c)' is not a two-letter \(what) code"); continue }
-                    if let prev = out[code], prev != ri { r.problem(node, p, "\(c) is already mapped to \(regions[prev].name)") }
+                    guard let code = GeoDatabase.code(c) else {
+                        r.problem(node, p, "'\(c)' is not a two-letter \(what) code")
+                        continue
+                    }
+                    if let prev = out[code], prev != ri {
+                        r.problem(node, p, "\(c) is already mapped to \(regions[prev].name)")
+                    }
                     out[code] = ri
                 }
             }
@@ -98,23 +122,35 @@ extension ConfigLoader {
         let continents = codeMap("continents", "continent (AF, AN, AS, EU, NA, OC, SA)")
         let ecs4 = r.int(g?["ecs_max_prefix_v4"], "geo.ecs_max_prefix_v4", range: 0...32) ?? 24
         let ecs6 = r.int(g?["ecs_max_prefix_v6"], "geo.ecs_max_prefix_v6", range: 0...128) ?? 56
-        config.locator = Locator(regions: regions, rules: rules, database: database, countries: countries,
-                                 continents: continents, defaultRegion: defaultRegion, ecsMaxPrefix4: ecs4, ecsMaxPrefix6: ecs6)
+        config.locator = Locator(
+            regions: regions,
+            rules: rules,
+            database: database,
+            countries: countries,
+            continents: continents,
+            defaultRegion: defaultRegion,
+            ecsMaxPrefix4: ecs4,
+            ecsMaxPrefix6: ecs6
+        )
 
         // Pool order per client region for each nearest service (its problems were reported with the service).
         for si in config.services.indices where config.services[si].policy == .nearest {
             let s = config.services[si]
             let located: [(name: String, region: Region)] = s.pools.compactMap { pn in
                 guard let pool = config.pools.first(where: { $0.name == pn }),
-                      let reg = regions.first(where: { $0.name == pool.region }) else { return nil }
+                    let reg = regions.first(where: { $0.name == pool.region })
+                else { return nil }
                 return (pn, reg)
             }
             config.services[si].regionOrder = regions.map { client in
                 if let explicit = s.explicitOrder[client.name] {
                     return RegionOrder(region: client.name, pools: explicit, basis: "explicit order")
                 }
-                return RegionOrder(region: client.name, pools: Distance.order(pools: located, from: client, limit: s.maxPools),
-                                   basis: "distance")
+                return RegionOrder(
+                    region: client.name,
+                    pools: Distance.order(pools: located, from: client, limit: s.maxPools),
+                    basis: "distance"
+                )
             }
         }
     }

@@ -7,23 +7,34 @@ import Yams
 public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
     public var host: String
     public var port: Int
-    public init(host: String, port: Int) { self.host = host; self.port = port }
+    public init(host: String, port: Int) {
+        self.host = host
+        self.port = port
+    }
 
     /// Parses `127.0.0.1:5300`, `[::1]:5300` (and bare `::1` with `defaultPort`).
     public static func parse(_ text: String, defaultPort: Int? = nil) -> ListenAddress? {
-        var host = text, portText: Substring? = nil
+        var host = text
+        var portText: Substring? = nil
         if text.hasPrefix("[") {
             guard let close = text.firstIndex(of: "]") else { return nil }
             host = String(text[text.index(after: text.startIndex)..<close])
             let rest = text[text.index(after: close)...]
             if rest.hasPrefix(":") { portText = rest.dropFirst() } else if !rest.isEmpty { return nil }
         } else if text.filter({ $0 == ":" }).count == 1, let colon = text.firstIndex(of: ":") {
-            host = String(text[..<colon]); portText = text[text.index(after: colon)...]
+            host = String(text[..<colon])
+            portText = text[text.index(after: colon)...]
         }
         guard IPAddress.parse(host) != nil else { return nil }
         let port: Int
-        if let p = portText { guard let v = Int(p), (0...65535).contains(v) else { return nil }; port = v }
-        else if let d = defaultPort { port = d } else { return nil }
+        if let p = portText {
+            guard let v = Int(p), (0...65535).contains(v) else { return nil }
+            port = v
+        } else if let d = defaultPort {
+            port = d
+        } else {
+            return nil
+        }
         return ListenAddress(host: host, port: port)
     }
     public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
@@ -33,7 +44,10 @@ public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
 public struct ZoneSource: Sendable, Hashable {
     public var origin: DNSName
     public var file: String
-    public init(origin: DNSName, file: String) { self.origin = origin; self.file = file }
+    public init(origin: DNSName, file: String) {
+        self.origin = origin
+        self.file = file
+    }
 }
 
 /// Server options (the `server:` section).
@@ -78,8 +92,12 @@ public struct GtmdConfig: Sendable {
     public func probeTargets() -> [ProbeTarget] {
         pools.flatMap { pool in
             pool.members.filter { !$0.checks.isEmpty }.map { m in
-                ProbeTarget(id: m.targetID, address: m.address?.description ?? "0.0.0.0", checks: m.checks,
-                            initialState: health.initialStateUp)
+                ProbeTarget(
+                    id: m.targetID,
+                    address: m.address?.description ?? "0.0.0.0",
+                    checks: m.checks,
+                    initialState: health.initialStateUp
+                )
             }
         }
     }
@@ -101,7 +119,8 @@ public enum ConfigLoader {
         return parse(text, file: path, baseDirectory: (path as NSString).deletingLastPathComponent)
     }
 
-    public static func parse(_ text: String, file: String, baseDirectory: String) -> Result<GtmdConfig, ConfigProblems> {
+    public static func parse(_ text: String, file: String, baseDirectory: String) -> Result<GtmdConfig, ConfigProblems>
+    {
         let node: Node?
         do {
             node = try Yams.compose(yaml: text)
@@ -124,20 +143,25 @@ public enum ConfigLoader {
                 let p = "zones[\(i)]"
                 guard let m = r.mapping(z, p, allowed: zoneKeys) else { continue }
                 guard let originText = r.string(m["origin"], "\(p).origin") else {
-                    r.problem(z, "\(p).origin", "missing (the zone's name, e.g. lab.example)"); continue
+                    r.problem(z, "\(p).origin", "missing (the zone's name, e.g. lab.example)")
+                    continue
                 }
                 guard let fileText = r.string(m["file"], "\(p).file") else {
-                    r.problem(z, "\(p).file", "missing (the zone's master file)"); continue
+                    r.problem(z, "\(p).file", "missing (the zone's master file)")
+                    continue
                 }
                 let origin: DNSName
                 do { origin = try DNSName(absolute: originText) } catch {
-                    r.problem(m["origin"], "\(p).origin", "\(error)"); continue
+                    r.problem(m["origin"], "\(p).origin", "\(error)")
+                    continue
                 }
                 if let prev = seen[origin.lowercased] {
-                    r.problem(m["origin"], "\(p).origin", "zone \(origin) is already defined at \(prev)"); continue
+                    r.problem(m["origin"], "\(p).origin", "zone \(origin) is already defined at \(prev)")
+                    continue
                 }
                 seen[origin.lowercased] = p
-                let resolved = fileText.hasPrefix("/") ? fileText : (baseDirectory as NSString).appendingPathComponent(fileText)
+                let resolved =
+                    fileText.hasPrefix("/") ? fileText : (baseDirectory as NSString).appendingPathComponent(fileText)
                 if !FileManager.default.fileExists(atPath: resolved) {
                     r.problem(m["file"], "\(p).file", "'\(resolved)' does not exist")
                 }
@@ -160,9 +184,14 @@ public enum ConfigLoader {
         if let list = r.stringList(s["listen"], "server.listen") {
             var addrs: [ListenAddress] = []
             for (i, text) in list.enumerated() {
-                if let a = ListenAddress.parse(text, defaultPort: 53) { addrs.append(a) } else {
-                    r.problem(s["listen"], "server.listen[\(i)]",
-                              "'\(text)' is not an address:port (examples: 127.0.0.1:5300, [::1]:5300)")
+                if let a = ListenAddress.parse(text, defaultPort: 53) {
+                    addrs.append(a)
+                } else {
+                    r.problem(
+                        s["listen"],
+                        "server.listen[\(i)]",
+                        "'\(text)' is not an address:port (examples: 127.0.0.1:5300, [::1]:5300)"
+                    )
                 }
             }
             if list.isEmpty { r.problem(s["listen"], "server.listen", "needs at least one address") }
@@ -179,7 +208,9 @@ public enum ConfigLoader {
                     if let b = UInt8(String(hex[i...i + 1]), radix: 16) { bytes.append(b) } else { ok = false }
                     i += 2
                 }
-                if ok && !bytes.isEmpty && bytes.count <= 512 { out.nsid = bytes } else {
+                if ok && !bytes.isEmpty && bytes.count <= 512 {
+                    out.nsid = bytes
+                } else {
                     r.problem(s["nsid"], "server.nsid", "'\(v)' is not hex:<1-512 bytes in hex>")
                 }
             } else if !v.isEmpty && v.utf8.count <= 512 {
@@ -189,8 +220,11 @@ public enum ConfigLoader {
             }
         }
         if let v = s["version"] {
-            if case .scalar(let sc) = v, ["false", "no", "off"].contains(sc.string.lowercased()) { out.version = nil }
-            else if let t = r.string(v, "server.version") { out.version = t }
+            if case .scalar(let sc) = v, ["false", "no", "off"].contains(sc.string.lowercased()) {
+                out.version = nil
+            } else if let t = r.string(v, "server.version") {
+                out.version = t
+            }
         }
         if let v = r.string(s["identity"], "server.identity") { out.identity = v }
         // Served as CH TXT: bounded so the answer always fits a DNS message.
@@ -199,17 +233,33 @@ public enum ConfigLoader {
             if key == "version" { out.version = nil } else { out.identity = nil }
         }
         if let v = r.int(s["udp_workers"], "server.udp_workers", range: 0...64) { out.udpWorkers = v }
-        if let v = r.int(s["udp_socket_buffer"], "server.udp_socket_buffer", range: 0...(256 << 20)) { out.udpSocketBuffer = v }
+        if let v = r.int(s["udp_socket_buffer"], "server.udp_socket_buffer", range: 0...(256 << 20)) {
+            out.udpSocketBuffer = v
+        }
         readRateLimit(s["rrl"], r, &out.rateLimit)
         if let t = r.mapping(s["tcp"], "server.tcp", allowed: tcpKeys) {
-            if let v = r.int(t["max_connections"], "server.tcp.max_connections", range: 1...100_000) { out.tcpMaxConnections = v }
-            if let v = r.int(t["max_connections_per_client"], "server.tcp.max_connections_per_client", range: 1...100_000) {
+            if let v = r.int(t["max_connections"], "server.tcp.max_connections", range: 1...100_000) {
+                out.tcpMaxConnections = v
+            }
+            if let v = r.int(
+                t["max_connections_per_client"],
+                "server.tcp.max_connections_per_client",
+                range: 1...100_000
+            ) {
                 out.tcpMaxConnectionsPerClient = v
             }
-            if let v = r.duration(t["idle_timeout"], "server.tcp.idle_timeout", range: .milliseconds(100)...(.seconds(3600))) {
+            if let v = r.duration(
+                t["idle_timeout"],
+                "server.tcp.idle_timeout",
+                range: .milliseconds(100)...(.seconds(3600))
+            ) {
                 out.tcpIdleTimeout = v
             }
-            if let v = r.duration(t["query_timeout"], "server.tcp.query_timeout", range: .milliseconds(100)...(.seconds(600))) {
+            if let v = r.duration(
+                t["query_timeout"],
+                "server.tcp.query_timeout",
+                range: .milliseconds(100)...(.seconds(600))
+            ) {
                 out.tcpQueryTimeout = v
             }
         }

@@ -54,18 +54,28 @@ extension ConfigLoader {
         return checks
     }
 
-    static func parseCheck(_ name: String, _ m: [String: Node], _ r: YAMLReader, _ p: String, baseDirectory: String) -> CheckSpec? {
+    static func parseCheck(
+        _ name: String,
+        _ m: [String: Node],
+        _ r: YAMLReader,
+        _ p: String,
+        baseDirectory: String
+    ) -> CheckSpec? {
         guard let typeText = r.string(m["type"], "\(p).type") else {
-            r.problem(nil, "\(p).type", "missing (tcp, http or https)"); return nil
+            r.problem(nil, "\(p).type", "missing (tcp, http or https)")
+            return nil
         }
         guard let kind = CheckKind(rawValue: typeText.lowercased()) else {
-            r.problem(m["type"], "\(p).type", "'\(typeText)' is not tcp, http or https"); return nil
+            r.problem(m["type"], "\(p).type", "'\(typeText)' is not tcp, http or https")
+            return nil
         }
         var c = CheckSpec(name: name, kind: kind)
         c.port = r.int(m["port"], "\(p).port", range: 1...65535)
         if let v = r.string(m["path"], "\(p).path") { c.path = v }
         if let v = r.string(m["method"], "\(p).method") {
-            if let mth = HTTPCheckMethod(rawValue: v.uppercased()) { c.method = mth } else {
+            if let mth = HTTPCheckMethod(rawValue: v.uppercased()) {
+                c.method = mth
+            } else {
                 r.problem(m["method"], "\(p).method", "'\(v)' is not GET or HEAD")
             }
         }
@@ -75,7 +85,11 @@ extension ConfigLoader {
         }
         if let v = m["expect_status"] {
             let text: String?
-            if case .sequence = v { text = r.stringList(v, "\(p).expect_status")?.joined(separator: ",") } else { text = r.string(v, "\(p).expect_status") }
+            if case .sequence = v {
+                text = r.stringList(v, "\(p).expect_status")?.joined(separator: ",")
+            } else {
+                text = r.string(v, "\(p).expect_status")
+            }
             if let text {
                 do { c.expectStatus = try StatusRanges(parsing: text) } catch {
                     r.problem(v, "\(p).expect_status", "'\(text)': \(error)")
@@ -84,9 +98,17 @@ extension ConfigLoader {
         }
         c.expectBody = r.string(m["expect_body"], "\(p).expect_body")
         if let v = r.int(m["body_limit"], "\(p).body_limit", range: 1...(16 << 20)) { c.bodyLimit = v }
-        if let v = r.duration(m["timeout"], "\(p).timeout", range: .milliseconds(10)...(.seconds(120))) { c.timeout = v }
-        if let v = r.duration(m["interval"], "\(p).interval", range: .milliseconds(50)...(.seconds(86400))) { c.interval = v }
-        c.fastInterval = r.duration(m["fast_interval"], "\(p).fast_interval", range: .milliseconds(10)...(.seconds(86400)))
+        if let v = r.duration(m["timeout"], "\(p).timeout", range: .milliseconds(10)...(.seconds(120))) {
+            c.timeout = v
+        }
+        if let v = r.duration(m["interval"], "\(p).interval", range: .milliseconds(50)...(.seconds(86400))) {
+            c.interval = v
+        }
+        c.fastInterval = r.duration(
+            m["fast_interval"],
+            "\(p).fast_interval",
+            range: .milliseconds(10)...(.seconds(86400))
+        )
         if let v = r.int(m["rise"], "\(p).rise", range: 1...100) { c.rise = v }
         if let v = r.int(m["fall"], "\(p).fall", range: 1...100) { c.fall = v }
         if let v = r.bool(m["tls_verify"], "\(p).tls_verify") { c.tlsVerify = v }
@@ -94,7 +116,11 @@ extension ConfigLoader {
             c.caFile = v.hasPrefix("/") ? v : (baseDirectory as NSString).appendingPathComponent(v)
         }
         c.sni = r.string(m["sni"], "\(p).sni")
-        if let v = r.duration(m["cert_expiry_warning"], "\(p).cert_expiry_warning", range: .zero...(.seconds(365 * 86400))) {
+        if let v = r.duration(
+            m["cert_expiry_warning"],
+            "\(p).cert_expiry_warning",
+            range: .zero...(.seconds(365 * 86400))
+        ) {
             c.certExpiryWarning = v
         }
         c.endpoint = r.string(m["endpoint"], "\(p).endpoint")
@@ -109,7 +135,8 @@ extension ConfigLoader {
     /// `health:`: options for every target.
     static func parseHealth(_ section: Node?, _ r: YAMLReader) -> HealthSettings {
         var out = HealthSettings()
-        guard let h = r.mapping(section, "health", allowed: ["initial_state", "max_in_flight", "coalesce_window"]) else { return out }
+        guard let h = r.mapping(section, "health", allowed: ["initial_state", "max_in_flight", "coalesce_window"])
+        else { return out }
         if let v = r.string(h["initial_state"], "health.initial_state") {
             switch v.lowercased() {
             case "up": out.initialStateUp = true
@@ -118,7 +145,9 @@ extension ConfigLoader {
             }
         }
         if let v = r.int(h["max_in_flight"], "health.max_in_flight", range: 1...10_000) { out.maxInFlight = v }
-        if let v = r.duration(h["coalesce_window"], "health.coalesce_window", range: .zero...(.seconds(60))) { out.coalesceWindow = v }
+        if let v = r.duration(h["coalesce_window"], "health.coalesce_window", range: .zero...(.seconds(60))) {
+            out.coalesceWindow = v
+        }
         return out
     }
 
@@ -130,10 +159,15 @@ extension ConfigLoader {
             guard let node = pm[name] else { continue }
             let p = "pools.\(name)"
             guard let m = r.mapping(node, p, allowed: poolKeys) else { continue }
-            var src = PoolSource(pool: PoolConfig(name: name, region: r.string(m["region"], "\(p).region"), members: []),
-                                 node: node, regionNode: m["region"])
+            var src = PoolSource(
+                pool: PoolConfig(name: name, region: r.string(m["region"], "\(p).region"), members: []),
+                node: node,
+                regionNode: m["region"]
+            )
             if let v = m["rule"], let s = r.string(v, "\(p).rule") {
-                if let rule = AvailabilityRule.parse(s) { src.pool.rule = rule } else {
+                if let rule = AvailabilityRule.parse(s) {
+                    src.pool.rule = rule
+                } else {
                     r.problem(v, "\(p).rule", "'\(s)' is not any, all, a count (2) or a percentage (50%)")
                 }
             }
@@ -141,14 +175,20 @@ extension ConfigLoader {
                 src.checks = CheckReference(node: m["checks"], path: "\(p).checks", names: names)
             }
             guard let members = r.sequence(m["members"], "\(p).members"), !members.isEmpty else {
-                r.problem(node, "\(p).members", "a pool needs at least one member"); continue
+                r.problem(node, "\(p).members", "a pool needs at least one member")
+                continue
             }
             for (i, mnode) in members.enumerated() {
                 let mp = "\(p).members[\(i)]"
                 // A bare scalar is an address.
                 if case .scalar = mnode, let s = r.string(mnode, mp) {
-                    guard let a = IPAddress.parse(s) else { r.problem(mnode, mp, "'\(s)' is not an IPv4 or IPv6 address"); continue }
-                    src.pool.members.append(PoolMember(address: a, cname: nil, weight: 1, checks: [], targetID: "\(name)/\(s)"))
+                    guard let a = IPAddress.parse(s) else {
+                        r.problem(mnode, mp, "'\(s)' is not an IPv4 or IPv6 address")
+                        continue
+                    }
+                    src.pool.members.append(
+                        PoolMember(address: a, cname: nil, weight: 1, checks: [], targetID: "\(name)/\(s)")
+                    )
                     continue
                 }
                 guard let mm = r.mapping(mnode, mp, allowed: ["address", "cname", "weight", "checks"]) else { continue }
@@ -160,16 +200,19 @@ extension ConfigLoader {
                 if let s = r.string(mm["address"], "\(mp).address") {
                     if mm["cname"] != nil { r.problem(mnode, mp, "give address or cname, not both") }
                     guard let a = IPAddress.parse(s) else {
-                        r.problem(mm["address"], "\(mp).address", "'\(s)' is not an IPv4 or IPv6 address"); continue
+                        r.problem(mm["address"], "\(mp).address", "'\(s)' is not an IPv4 or IPv6 address")
+                        continue
                     }
                     member = PoolMember(address: a, cname: nil, weight: weight, checks: [], targetID: "\(name)/\(a)")
                 } else if let s = r.string(mm["cname"], "\(mp).cname") {
                     guard let n = try? DNSName(absolute: s) else {
-                        r.problem(mm["cname"], "\(mp).cname", "'\(s)' is not a domain name"); continue
+                        r.problem(mm["cname"], "\(mp).cname", "'\(s)' is not a domain name")
+                        continue
                     }
                     member = PoolMember(address: nil, cname: n, weight: weight, checks: [], targetID: "\(name)/\(n)")
                 } else {
-                    r.problem(mnode, mp, "needs address or cname"); continue
+                    r.problem(mnode, mp, "needs address or cname")
+                    continue
                 }
                 if let own { src.memberChecks[src.pool.members.count] = own }
                 src.pool.members.append(member)
@@ -193,12 +236,19 @@ extension ConfigLoader {
             let p = "services.\(name)"
             guard let m = r.mapping(node, p, allowed: serviceKeys) else { continue }
             guard let dn = try? DNSName(absolute: name) else {
-                r.problem(node, p, "'\(name)' is not a domain name"); continue
+                r.problem(node, p, "'\(name)' is not a domain name")
+                continue
             }
             var s = ServiceConfig(name: dn, pools: [])
             if let v = r.string(m["policy"], "\(p).policy") {
-                if let k = PolicyKind(rawValue: v) { s.policy = k } else {
-                    r.problem(m["policy"], "\(p).policy", "'\(v)' is not one of \(PolicyKind.allCases.map(\.rawValue).joined(separator: ", "))")
+                if let k = PolicyKind(rawValue: v) {
+                    s.policy = k
+                } else {
+                    r.problem(
+                        m["policy"],
+                        "\(p).policy",
+                        "'\(v)' is not one of \(PolicyKind.allCases.map(\.rawValue).joined(separator: ", "))"
+                    )
                 }
             }
             s.pools = r.stringList(m["pools"], "\(p).pools") ?? []
@@ -206,29 +256,54 @@ extension ConfigLoader {
             if Set(s.pools).count != s.pools.count { r.problem(m["pools"], "\(p).pools", "a pool is listed twice") }
             let ttlRange = 0...2_147_483_647
             if let v = r.ttl(m["ttl"], "\(p).ttl", range: ttlRange) { s.ttl = UInt32(v) }
-            if let v = r.ttl(m["degraded_ttl"], "\(p).degraded_ttl", range: ttlRange) { s.degradedTTL = UInt32(v) } else { s.degradedTTL = min(s.degradedTTL, s.ttl) }
-            if let v = r.ttl(m["min_ttl"], "\(p).min_ttl", range: ttlRange) { s.minTTL = UInt32(v) } else { s.minTTL = min(s.minTTL, s.degradedTTL) }
+            if let v = r.ttl(m["degraded_ttl"], "\(p).degraded_ttl", range: ttlRange) {
+                s.degradedTTL = UInt32(v)
+            } else {
+                s.degradedTTL = min(s.degradedTTL, s.ttl)
+            }
+            if let v = r.ttl(m["min_ttl"], "\(p).min_ttl", range: ttlRange) {
+                s.minTTL = UInt32(v)
+            } else {
+                s.minTTL = min(s.minTTL, s.degradedTTL)
+            }
             if let v = r.ttl(m["max_ttl"], "\(p).max_ttl", range: ttlRange) { s.maxTTL = UInt32(v) }
             if s.minTTL > s.maxTTL { r.problem(node, p, "min_ttl \(s.minTTL) is above max_ttl \(s.maxTTL)") }
             if s.degradedTTL > s.ttl { r.problem(node, p, "degraded_ttl \(s.degradedTTL) is above ttl \(s.ttl)") }
             if let v = r.string(m["when_all_down"], "\(p).when_all_down") {
-                if let b = AllDownBehaviour(rawValue: v) { s.whenAllDown = b } else {
-                    r.problem(m["when_all_down"], "\(p).when_all_down", "'\(v)' is not one of \(AllDownBehaviour.allCases.map(\.rawValue).joined(separator: ", "))")
+                if let b = AllDownBehaviour(rawValue: v) {
+                    s.whenAllDown = b
+                } else {
+                    r.problem(
+                        m["when_all_down"],
+                        "\(p).when_all_down",
+                        "'\(v)' is not one of \(AllDownBehaviour.allCases.map(\.rawValue).joined(separator: ", "))"
+                    )
                 }
             }
             if let v = r.string(m["failback"], "\(p).failback") {
-                if let b = FailbackMode(rawValue: v) { s.failback = b } else {
+                if let b = FailbackMode(rawValue: v) {
+                    s.failback = b
+                } else {
                     r.problem(m["failback"], "\(p).failback", "'\(v)' is not auto or manual")
                 }
             }
-            if let v = r.duration(m["hold_down"], "\(p).hold_down", range: .zero...(.seconds(7 * 86400))) { s.holdDown = v }
-            if let v = r.duration(m["min_switch_interval"], "\(p).min_switch_interval", range: .zero...(.seconds(86400))) {
+            if let v = r.duration(m["hold_down"], "\(p).hold_down", range: .zero...(.seconds(7 * 86400))) {
+                s.holdDown = v
+            }
+            if let v = r.duration(
+                m["min_switch_interval"],
+                "\(p).min_switch_interval",
+                range: .zero...(.seconds(86400))
+            ) {
                 s.minSwitchInterval = v
             }
             if let v = r.int(m["answers"], "\(p).answers", range: 1...64) { s.answers = v }
             if let v = r.string(m["ecs"], "\(p).ecs") {
-                switch v { case "use": s.useECS = true; case "ignore": s.useECS = false
-                default: r.problem(m["ecs"], "\(p).ecs", "'\(v)' is not use or ignore") }
+                switch v {
+                case "use": s.useECS = true
+                case "ignore": s.useECS = false
+                default: r.problem(m["ecs"], "\(p).ecs", "'\(v)' is not use or ignore")
+                }
             }
             s.maxPools = r.int(m["max_pools"], "\(p).max_pools", range: 1...64)
             if let om = r.mapping(m["order"], "\(p).order", allowed: nil) {
@@ -236,12 +311,18 @@ extension ConfigLoader {
                     guard let l = r.stringList(list, "\(p).order.\(region)") else { continue }
                     s.explicitOrder[region] = l
                     for pn in l where !s.pools.contains(pn) {
-                        r.problem(list, "\(p).order.\(region)", "'\(pn)' is not one of the service's pools (\(s.pools.joined(separator: ", ")))")
+                        r.problem(
+                            list,
+                            "\(p).order.\(region)",
+                            "'\(pn)' is not one of the service's pools (\(s.pools.joined(separator: ", ")))"
+                        )
                     }
                 }
             }
             if s.policy != .nearest {
-                for k in ["ecs", "max_pools", "order"] where m[k] != nil { r.problem(m[k], "\(p).\(k)", "only used with policy nearest") }
+                for k in ["ecs", "max_pools", "order"] where m[k] != nil {
+                    r.problem(m[k], "\(p).\(k)", "only used with policy nearest")
+                }
             }
             if out.contains(where: { $0.service.name == dn }) { r.problem(node, p, "service \(dn) is defined twice") }
             out.append(ServiceSource(key: name, service: s, node: node, keys: m))
@@ -251,12 +332,22 @@ extension ConfigLoader {
 
     /// Everything that spans sections: check names (pools, members), pool regions, the services' zones, pools
     /// and regions. Fills `config.pools` and `config.services`.
-    static func checkReferences(pools: [PoolSource], services: [ServiceSource], _ r: YAMLReader, _ config: inout GtmdConfig) {
-        let checks = config.checks, regions = config.regions.map(\.name)
+    static func checkReferences(
+        pools: [PoolSource],
+        services: [ServiceSource],
+        _ r: YAMLReader,
+        _ config: inout GtmdConfig
+    ) {
+        let checks = config.checks
+        let regions = config.regions.map(\.name)
         func resolve(_ ref: CheckReference) -> [CheckSpec] {
             ref.names.compactMap { n in
                 if let c = checks[n] { return c }
-                r.problem(ref.node, ref.path, "no check named '\(n)' (defined: \(checks.keys.sorted().joined(separator: ", ")))")
+                r.problem(
+                    ref.node,
+                    ref.path,
+                    "no check named '\(n)' (defined: \(checks.keys.sorted().joined(separator: ", ")))"
+                )
                 return nil
             }
         }
@@ -264,7 +355,11 @@ extension ConfigLoader {
             var pool = src.pool
             let p = "pools.\(pool.name)"
             if let rn = pool.region, !regions.isEmpty, !regions.contains(rn) {
-                r.problem(src.regionNode, "\(p).region", "no region named '\(rn)' under regions: (defined: \(regions.joined(separator: ", ")))")
+                r.problem(
+                    src.regionNode,
+                    "\(p).region",
+                    "no region named '\(rn)' under regions: (defined: \(regions.joined(separator: ", ")))"
+                )
             }
             let poolChecks = src.checks.map(resolve) ?? []
             for i in pool.members.indices { pool.members[i].checks = src.memberChecks[i].map(resolve) ?? poolChecks }
@@ -276,7 +371,9 @@ extension ConfigLoader {
             config.pools.append(pool)
         }
         for src in services {
-            let s = src.service, m = src.keys, node = src.node
+            let s = src.service
+            let m = src.keys
+            let node = src.node
             let p = "services.\(src.key)"
             if !config.zones.contains(where: { s.name.isSubdomain(of: $0.origin) }) {
                 r.problem(node, p, "\(s.name) is not inside any configured zone")
@@ -285,14 +382,24 @@ extension ConfigLoader {
                 r.problem(m["pools"], "\(p).pools", "no pool named '\(pn)'")
             }
             for region in s.explicitOrder.keys.sorted() where !regions.contains(region) {
-                r.problem(m["order"], "\(p).order.\(region)", "no region named '\(region)' (defined: \(regions.joined(separator: ", ")))")
+                r.problem(
+                    m["order"],
+                    "\(p).order.\(region)",
+                    "no region named '\(region)' (defined: \(regions.joined(separator: ", ")))"
+                )
             }
             if s.policy == .nearest {
-                if regions.isEmpty { r.problem(m["policy"], "\(p).policy", "nearest needs regions: (name: {latitude, longitude})") }
+                if regions.isEmpty {
+                    r.problem(m["policy"], "\(p).policy", "nearest needs regions: (name: {latitude, longitude})")
+                }
                 for pn in s.pools {
                     guard let pool = config.pools.first(where: { $0.name == pn }) else { continue }
                     if pool.region == nil {
-                        r.problem(m["pools"], "\(p).pools", "pool '\(pn)' has no region: (policy nearest orders pools by their region)")
+                        r.problem(
+                            m["pools"],
+                            "\(p).pools",
+                            "pool '\(pn)' has no region: (policy nearest orders pools by their region)"
+                        )
                     }
                 }
             }

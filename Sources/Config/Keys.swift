@@ -7,7 +7,9 @@ extension ConfigLoader {
     static let serverKeys: Set<String> = [
         "listen", "edns_buffer_size", "nsid", "version", "identity", "udp_workers", "udp_socket_buffer", "tcp", "rrl",
     ]
-    static let tcpKeys: Set<String> = ["max_connections", "max_connections_per_client", "idle_timeout", "query_timeout"]
+    static let tcpKeys: Set<String> = [
+        "max_connections", "max_connections_per_client", "idle_timeout", "query_timeout",
+    ]
     static let zoneKeys: Set<String> = ["origin", "file"]
     static let healthKeys: Set<String> = ["initial_state", "max_in_flight", "coalesce_window"]
     static let memberKeys: Set<String> = ["address", "cname", "weight", "checks"]
@@ -17,7 +19,8 @@ extension ConfigLoader {
     /// Section path → the keys it accepts.
     static var knownKeys: [String: Set<String>] {
         [
-            "": topLevelKeys, "server": serverKeys, "server.tcp": tcpKeys, "server.rrl": rateLimitKeys, "zones[]": zoneKeys,
+            "": topLevelKeys, "server": serverKeys, "server.tcp": tcpKeys, "server.rrl": rateLimitKeys,
+            "zones[]": zoneKeys,
             "health": healthKeys, "checks.NAME": checkKeys, "pools.NAME": poolKeys, "pools.NAME.members[]": memberKeys,
             "services.NAME": serviceKeys, "regions.NAME": regionKeys, "geo": geoKeys, "control": controlKeys,
         ]

@@ -34,7 +34,9 @@ extension ConfigLoader {
         }
         guard let m = r.mapping(node, "server.rrl", allowed: rateLimitKeys) else { return }
         let p = "server.rrl"
-        if let v = r.int(m["responses_per_second"], "\(p).responses_per_second", range: 0...1_000_000) { out.responsesPerSecond = v }
+        if let v = r.int(m["responses_per_second"], "\(p).responses_per_second", range: 0...1_000_000) {
+            out.responsesPerSecond = v
+        }
         if let v = r.duration(m["window"], "\(p).window", range: .seconds(1)...(.seconds(3600))) {
             out.window = Int(v.components.seconds)
         }

@@ -51,7 +51,11 @@ public struct PoolMember: Sendable, Hashable {
     public var targetID: String
     public var label: String { address?.description ?? cname?.description ?? "?" }
     public init(address: IPAddress?, cname: DNSName?, weight: Int, checks: [CheckSpec], targetID: String) {
-        self.address = address; self.cname = cname; self.weight = weight; self.checks = checks; self.targetID = targetID
+        self.address = address
+        self.cname = cname
+        self.weight = weight
+        self.checks = checks
+        self.targetID = targetID
     }
 }
 
@@ -61,14 +65,18 @@ public struct PoolConfig: Sendable, Hashable {
     public var rule: AvailabilityRule
     public var members: [PoolMember]
     public init(name: String, region: String? = nil, rule: AvailabilityRule = .any, members: [PoolMember]) {
-        self.name = name; self.region = region; self.rule = rule; self.members = members
+        self.name = name
+        self.region = region
+        self.rule = rule
+        self.members = members
     }
     public var isCNAMEPool: Bool { members.first?.cname != nil }
 }
 
 public enum PolicyKind: String, Sendable, Hashable, CaseIterable { case failover, all, weighted, nearest }
 public enum AllDownBehaviour: String, Sendable, Hashable, CaseIterable {
-    case failOpen = "fail-open", all, empty, servfail
+    case failOpen = "fail-open"
+    case all, empty, servfail
 }
 public enum FailbackMode: String, Sendable, Hashable, CaseIterable { case auto, manual }
 
@@ -78,7 +86,11 @@ public struct RegionOrder: Sendable, Hashable {
     public var pools: [String]
     /// "distance" or "explicit order".
     public var basis: String
-    public init(region: String, pools: [String], basis: String) { self.region = region; self.pools = pools; self.basis = basis }
+    public init(region: String, pools: [String], basis: String) {
+        self.region = region
+        self.pools = pools
+        self.basis = basis
+    }
 }
 
 /// A service: a name in a zone answered from pools by a policy.
@@ -104,12 +116,32 @@ public struct ServiceConfig: Sendable, Hashable {
     public var explicitOrder: [String: [String]] = [:]
     /// nearest: pool order per client region, indexed like `GtmdConfig.regions`; computed when the config loads.
     public var regionOrder: [RegionOrder] = []
-    public init(name: DNSName, policy: PolicyKind = .failover, pools: [String], ttl: UInt32 = 30, degradedTTL: UInt32 = 5,
-                minTTL: UInt32 = 1, maxTTL: UInt32 = 86400, whenAllDown: AllDownBehaviour = .failOpen,
-                failback: FailbackMode = .auto, holdDown: Duration = .zero, minSwitchInterval: Duration = .zero, answers: Int = 1) {
-        self.name = name; self.policy = policy; self.pools = pools; self.ttl = ttl; self.degradedTTL = degradedTTL
-        self.minTTL = minTTL; self.maxTTL = maxTTL; self.whenAllDown = whenAllDown; self.failback = failback
-        self.holdDown = holdDown; self.minSwitchInterval = minSwitchInterval; self.answers = answers
+    public init(
+        name: DNSName,
+        policy: PolicyKind = .failover,
+        pools: [String],
+        ttl: UInt32 = 30,
+        degradedTTL: UInt32 = 5,
+        minTTL: UInt32 = 1,
+        maxTTL: UInt32 = 86400,
+        whenAllDown: AllDownBehaviour = .failOpen,
+        failback: FailbackMode = .auto,
+        holdDown: Duration = .zero,
+        minSwitchInterval: Duration = .zero,
+        answers: Int = 1
+    ) {
+        self.name = name
+        self.policy = policy
+        self.pools = pools
+        self.ttl = ttl
+        self.degradedTTL = degradedTTL
+        self.minTTL = minTTL
+        self.maxTTL = maxTTL
+        self.whenAllDown = whenAllDown
+        self.failback = failback
+        self.holdDown = holdDown
+        self.minSwitchInterval = minSwitchInterval
+        self.answers = answers
     }
     /// TTL clamped to the service's bounds.
     public func clamp(_ t: UInt32) -> UInt32 { min(max(t, minTTL), maxTTL) }

@@ -15,11 +15,17 @@ extension YAMLReader {
     public func ttl(_ node: Node?, _ path: String, range: ClosedRange<Int>) -> Int? {
         guard let s = string(node, path) else { return nil }
         guard let v = parseTTL(s) else {
-            problem(node, path, "'\(s)' is not a TTL (seconds, or with a unit: 30s, 5m, 1h, 1d; "
-                    + "allowed: \(range.lowerBound)...\(range.upperBound) seconds)"); return nil
+            problem(
+                node,
+                path,
+                "'\(s)' is not a TTL (seconds, or with a unit: 30s, 5m, 1h, 1d; "
+                    + "allowed: \(range.lowerBound)...\(range.upperBound) seconds)"
+            )
+            return nil
         }
         guard range.contains(v) else {
-            problem(node, path, "\(s) is out of range \(range.lowerBound)...\(range.upperBound) seconds"); return nil
+            problem(node, path, "\(s) is out of range \(range.lowerBound)...\(range.upperBound) seconds")
+            return nil
         }
         return v
     }

@@ -9,7 +9,10 @@ public struct ConfigProblem: Error, Sendable, CustomStringConvertible, Equatable
     public var path: String
     public var message: String
     public init(file: String, line: Int?, path: String, message: String) {
-        self.file = file; self.line = line; self.path = path; self.message = message
+        self.file = file
+        self.line = line
+        self.path = path
+        self.message = message
     }
     public var description: String {
         let loc = line.map { "\(file):\($0)" } ?? file
@@ -33,8 +36,14 @@ public final class YAMLReader {
     public init(file: String) { self.file = file }
 
     public func problem(_ node: Node?, _ path: String, _ message: String) {
-        problems.append(ConfigProblem(file: file, line: node.map { $0.mark.map { $0.line } ?? nil } ?? nil,
-                                      path: path, message: message))
+        problems.append(
+            ConfigProblem(
+                file: file,
+                line: node.map { $0.mark.map { $0.line } ?? nil } ?? nil,
+                path: path,
+                message: message
+            )
+        )
     }
 
     /// Returns the mapping's entries and reports keys not in `allowed`.
@@ -42,11 +51,15 @@ public final class YAMLReader {
     public func mapping(_ node: Node?, _ path: String, allowed: Set<String>?) -> [String: Node]? {
         guard let node else { return nil }
         guard case .mapping(let m) = node else {
-            problem(node, path, "expected a mapping (key: value)"); return nil
+            problem(node, path, "expected a mapping (key: value)")
+            return nil
         }
         var out: [String: Node] = [:]
         for (k, v) in m {
-            guard let key = k.string else { problem(k, path, "keys must be strings"); continue }
+            guard let key = k.string else {
+                problem(k, path, "keys must be strings")
+                continue
+            }
             let sub = path.isEmpty ? key : "\(path).\(key)"
             if let allowed, !allowed.contains(key) {
                 problem(k, sub, "unknown key (allowed: \(allowed.sorted().joined(separator: ", ")))")
@@ -60,13 +73,19 @@ public final class YAMLReader {
 
     public func sequence(_ node: Node?, _ path: String) -> [Node]? {
         guard let node else { return nil }
-        guard case .sequence(let s) = node else { problem(node, path, "expected a list"); return nil }
+        guard case .sequence(let s) = node else {
+            problem(node, path, "expected a list")
+            return nil
+        }
         return Array(s)
     }
 
     public func string(_ node: Node?, _ path: String) -> String? {
         guard let node else { return nil }
-        guard case .scalar(let s) = node else { problem(node, path, "expected a string"); return nil }
+        guard case .scalar(let s) = node else {
+            problem(node, path, "expected a string")
+            return nil
+        }
         return s.string
     }
 
@@ -74,7 +93,8 @@ public final class YAMLReader {
         guard let s = string(node, path) else { return nil }
         guard let v = Int(s) else {
             let digits = s.drop { $0 == "-" || $0 == "+" }
-            if !digits.isEmpty, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber), s.count - digits.count <= 1 {
+            if !digits.isEmpty, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber), s.count - digits.count <= 1
+            {
                 problem(node, path, "\(s) is out of range \(range.lowerBound)...\(range.upperBound)")
             } else {
                 problem(node, path, "'\(s)' is not a whole number (allowed: \(range.lowerBound)...\(range.upperBound))")
@@ -82,7 +102,8 @@ public final class YAMLReader {
             return nil
         }
         guard range.contains(v) else {
-            problem(node, path, "\(v) is out of range \(range.lowerBound)...\(range.upperBound)"); return nil
+            problem(node, path, "\(v) is out of range \(range.lowerBound)...\(range.upperBound)")
+            return nil
         }
         return v
     }
@@ -92,7 +113,9 @@ public final class YAMLReader {
         switch s.lowercased() {
         case "true", "yes", "on": return true
         case "false", "no", "off": return false
-        default: problem(node, path, "'\(s)' is not true or false"); return nil
+        default:
+            problem(node, path, "'\(s)' is not true or false")
+            return nil
         }
     }
 
@@ -107,7 +130,8 @@ public final class YAMLReader {
             return nil
         }
         guard range.contains(d) else {
-            problem(node, path, "\(s) is out of range \(format(range.lowerBound))...\(format(range.upperBound))"); return nil
+            problem(node, path, "\(s) is out of range \(format(range.lowerBound))...\(format(range.upperBound))")
+            return nil
         }
         return d
     }

@@ -42,9 +42,18 @@ public final class ControlServer: Service, Sendable {
     let open = Atomic<Int>(0)
     private let channel = Mutex<(any Channel)?>(nil)
 
-    public init(host: String, port: Int, handler: any ControlHandler, options: ControlOptions = ControlOptions(),
-                logger: Logger) {
-        self.host = host; self.port = port; self.handler = handler; self.options = options; self.logger = logger
+    public init(
+        host: String,
+        port: Int,
+        handler: any ControlHandler,
+        options: ControlOptions = ControlOptions(),
+        logger: Logger
+    ) {
+        self.host = host
+        self.port = port
+        self.handler = handler
+        self.options = options
+        self.logger = logger
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         pool = NIOThreadPool(numberOfThreads: max(1, options.handlerThreads))
     }
@@ -78,7 +87,10 @@ public final class ControlServer: Service, Sendable {
 
     /// Closes the listener and open connections. Idempotent.
     public func stop() {
-        let ch = channel.withLock { c -> (any Channel)? in defer { c = nil }; return c }
+        let ch = channel.withLock { c -> (any Channel)? in
+            defer { c = nil }
+            return c
+        }
         guard let ch else { return }
         try? ch.close().wait()
         shutdownResources()
@@ -93,7 +105,10 @@ public final class ControlServer: Service, Sendable {
         let (_, was) = open.add(1, ordering: .relaxed)
         channel.closeFuture.whenComplete { _ in self.open.subtract(1, ordering: .relaxed) }
         if was >= options.maxConnections {
-            logger.warning("control: too many connections, closing one", metadata: ["limit": "\(options.maxConnections)"])
+            logger.warning(
+                "control: too many connections, closing one",
+                metadata: ["limit": "\(options.maxConnections)"]
+            )
             channel.close(promise: nil)
             return
         }
@@ -102,7 +117,8 @@ public final class ControlServer: Service, Sendable {
         channel.closeFuture.whenComplete { _ in deadline.cancel() }
         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
         try channel.pipeline.syncOperations.addHandler(
-            RequestHandler(handler: handler, pool: pool, options: options, logger: logger))
+            RequestHandler(handler: handler, pool: pool, options: options, logger: logger)
+        )
     }
 }
 
@@ -120,7 +136,10 @@ final class RequestHandler: ChannelInboundHandler {
     var done = false
 
     init(handler: any ControlHandler, pool: NIOThreadPool, options: ControlOptions, logger: Logger) {
-        self.handler = handler; self.pool = pool; self.options = options; self.logger = logger
+        self.handler = handler
+        self.pool = pool
+        self.options = options
+        self.logger = logger
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -145,8 +164,12 @@ final class RequestHandler: ChannelInboundHandler {
         case .end:
             guard let h = head else { return }
             done = true
-            let request = ControlRequest(method: h.method.rawValue, uri: h.uri,
-                                         headers: h.headers.map { (name: $0.name, value: $0.value) }, body: body)
+            let request = ControlRequest(
+                method: h.method.rawValue,
+                uri: h.uri,
+                headers: h.headers.map { (name: $0.name, value: $0.value) },
+                body: body
+            )
             let handler = self.handler
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
             pool.runIfActive(eventLoop: context.eventLoop) { handler.handle(request) }.whenComplete { result in
@@ -177,7 +200,11 @@ final class RequestHandler: ChannelInboundHandler {
         headers.add(name: "Connection", value: "close")
         headers.add(name: "Cache-Control", value: "no-store")
         for h in r.headers { headers.add(name: h.name, value: h.value) }
-        let head = HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: r.status), headers: headers)
+        let head = HTTPResponseHead(
+            version: .http1_1,
+            status: HTTPResponseStatus(statusCode: r.status),
+            headers: headers
+        )
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         var buf = context.channel.allocator.buffer(capacity: r.body.count)
         buf.writeBytes(r.body)

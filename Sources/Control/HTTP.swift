@@ -52,7 +52,10 @@ public struct ControlResponse: Sendable {
     public var headers: [(name: String, value: String)]
 
     public init(status: Int, contentType: String, body: [UInt8], headers: [(name: String, value: String)] = []) {
-        self.status = status; self.contentType = contentType; self.body = body; self.headers = headers
+        self.status = status
+        self.contentType = contentType
+        self.body = body
+        self.headers = headers
     }
 
     public static func text(_ status: Int, _ text: String) -> ControlResponse {
@@ -67,7 +70,11 @@ public struct ControlResponse: Sendable {
 
     public static func json<T: Encodable>(_ value: T, status: Int = 200) -> ControlResponse {
         do {
-            return ControlResponse(status: status, contentType: "application/json", body: Array(try ControlJSON.encoder.encode(value)) + [10])
+            return ControlResponse(
+                status: status,
+                contentType: "application/json",
+                body: Array(try ControlJSON.encoder.encode(value)) + [10]
+            )
         } catch {
             return .error(500, "cannot encode the response: \(error)")
         }
@@ -83,7 +90,10 @@ public enum ControlJSON {
         return e
     }()
     public static let decoder: JSONDecoder = {
-        let d = JSONDecoder(); d.dateDecodingStrategy = .iso8601; d.keyDecodingStrategy = .convertFromSnakeCase; return d
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .iso8601
+        d.keyDecodingStrategy = .convertFromSnakeCase
+        return d
     }()
 }
 
@@ -97,7 +107,8 @@ public protocol ControlHandler: Sendable {
 public enum BearerToken {
     /// Compares in time that depends only on the lengths, not on where the strings differ.
     public static func equal(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8), y = Array(b.utf8)
+        let x = Array(a.utf8)
+        let y = Array(b.utf8)
         var diff = UInt8(truncatingIfNeeded: x.count ^ y.count) | (x.count == y.count ? 0 : 1)
         let n = max(x.count, y.count)
         for i in 0..<n {

@@ -17,7 +17,9 @@ public enum Denial {
             let low = byWindow[window]!.map { Int($0 & 0xFF) }
             var bits = [UInt8](repeating: 0, count: low.max()! / 8 + 1)
             for t in low { bits[t / 8] |= 0x80 >> UInt8(t % 8) }
-            out.append(window); out.append(UInt8(bits.count)); out.append(contentsOf: bits)
+            out.append(window)
+            out.append(UInt8(bits.count))
+            out.append(contentsOf: bits)
         }
         return out
     }
@@ -42,7 +44,9 @@ public enum Denial {
         for round in 0...Int(iterations) {
             if round > 0 { input = digest + salt }
             input.withUnsafeBufferPointer { p in
-                digest.withUnsafeMutableBufferPointer { d in _ = ldns_sha1(p.baseAddress, UInt32(p.count), d.baseAddress) }
+                digest.withUnsafeMutableBufferPointer { d in
+                    _ = ldns_sha1(p.baseAddress, UInt32(p.count), d.baseAddress)
+                }
             }
         }
         return digest
@@ -51,10 +55,16 @@ public enum Denial {
     /// Base 32 with the extended hex alphabet, lower case, no padding (RFC 4648 §7): NSEC3 owner labels.
     public static func base32hex(_ bytes: [UInt8]) -> String {
         let alphabet = Array("0123456789abcdefghijklmnopqrstuv".utf8)
-        var out: [UInt8] = [], buffer = 0, bits = 0
+        var out: [UInt8] = []
+        var buffer = 0
+        var bits = 0
         for b in bytes {
-            buffer = buffer << 8 | Int(b); bits += 8
-            while bits >= 5 { bits -= 5; out.append(alphabet[(buffer >> bits) & 31]) }
+            buffer = buffer << 8 | Int(b)
+            bits += 8
+            while bits >= 5 {
+                bits -= 5
+                out.append(alphabet[(buffer >> bits) & 31])
+            }
         }
         if bits > 0 { out.append(alphabet[(buffer << (5 - bits)) & 31]) }
         return String(decoding: out, as: UTF8.self)
@@ -63,8 +73,13 @@ public enum Denial {
     /// The NSEC3 chain (hash algorithm 1, no opt-out): one record per name that holds data and per empty
     /// non-terminal between such a name and the apex (RFC 5155 §7.1), ordered by hash, each pointing at the
     /// next hash and the last at the first. Bitmaps carry the name's types plus RRSIG where it has data.
-    public static func nsec3Chain(zone: DNSName, names: [DNSName: Set<UInt16>], ttl: UInt32, iterations: UInt16 = 0,
-                                  salt: [UInt8] = []) -> [ResourceRecord] {
+    public static func nsec3Chain(
+        zone: DNSName,
+        names: [DNSName: Set<UInt16>],
+        ttl: UInt32,
+        iterations: UInt16 = 0,
+        salt: [UInt8] = []
+    ) -> [ResourceRecord] {
         var all: [DNSName: Set<UInt16>] = [:]
         for (name, types) in names where name.isSubdomain(of: zone) {
             all[name.lowercased, default: []].formUnion(types)
@@ -81,7 +96,8 @@ public enum Denial {
             let owner = zone.prepending(label: base32hex(entry.hash))
             let types = entry.types.isEmpty ? entry.types : entry.types.union([rrsig])
             var rdata: [UInt8] = [1, 0, UInt8(iterations >> 8), UInt8(iterations & 0xFF), UInt8(salt.count)] + salt
-            rdata.append(UInt8(next.count)); rdata.append(contentsOf: next)
+            rdata.append(UInt8(next.count))
+            rdata.append(contentsOf: next)
             rdata.append(contentsOf: typeBitmap(types))
             return ResourceRecord(owner: owner, type: nsec3, ttl: ttl, rdata: rdata)
         }

@@ -38,26 +38,48 @@ public final class SigningKey: @unchecked Sendable {  // the ldns key is only re
 
     public var isKeySigningKey: Bool { flags & 1 == 1 }
 
-    private init(key: UnsafeMutablePointer<ldns_key>, zone: DNSName, algorithm: DnssecAlgorithm, flags: UInt16,
-                 ttl: UInt32) throws(DnssecError) {
+    private init(
+        key: UnsafeMutablePointer<ldns_key>,
+        zone: DNSName,
+        algorithm: DnssecAlgorithm,
+        flags: UInt16,
+        ttl: UInt32
+    ) throws(DnssecError) {
         ldns_key_set_flags(key, flags)
-        guard let owner = zone.makeLdnsRdf() else { ldns_key_deep_free(key); throw DnssecError("out of memory") }
+        guard let owner = zone.makeLdnsRdf() else {
+            ldns_key_deep_free(key)
+            throw DnssecError("out of memory")
+        }
         ldns_key_set_pubkey_owner(key, owner)  // the key takes the rdf
-        guard let rr = ldns_key2rr(key) else { ldns_key_deep_free(key); throw DnssecError("ldns cannot make the DNSKEY") }
+        guard let rr = ldns_key2rr(key) else {
+            ldns_key_deep_free(key)
+            throw DnssecError("ldns cannot make the DNSKEY")
+        }
         defer { ldns_rr_free(rr) }
         ldns_rr_set_ttl(rr, ttl)
         let tag = ldns_calc_keytag(rr)
         ldns_key_set_keytag(key, tag)
-        guard let record = LdnsRR.makeRecord(rr) else { ldns_key_deep_free(key); throw DnssecError("ldns made an unreadable DNSKEY") }
-        self.key = key; self.zone = zone; self.algorithm = algorithm; self.flags = flags
-        self.dnskey = record; self.keyTag = tag
+        guard let record = LdnsRR.makeRecord(rr) else {
+            ldns_key_deep_free(key)
+            throw DnssecError("ldns made an unreadable DNSKEY")
+        }
+        self.key = key
+        self.zone = zone
+        self.algorithm = algorithm
+        self.flags = flags
+        self.dnskey = record
+        self.keyTag = tag
     }
 
     deinit { ldns_key_deep_free(key) }
 
     /// A new key pair for `zone`.
-    public static func generate(zone: DNSName, algorithm: DnssecAlgorithm, keySigning: Bool,
-                                ttl: UInt32 = 3600) throws(DnssecError) -> SigningKey {
+    public static func generate(
+        zone: DNSName,
+        algorithm: DnssecAlgorithm,
+        keySigning: Bool,
+        ttl: UInt32 = 3600
+    ) throws(DnssecError) -> SigningKey {
         guard let k = ldns_key_new_frm_algorithm(algorithm.signing, 256) else {
             throw DnssecError("ldns cannot generate a \(algorithm) key (is libldns built with it?)")
         }
@@ -74,13 +96,21 @@ public final class SigningKey: @unchecked Sendable {  // the ldns key is only re
         do { rr = try LdnsRR.parse(String(line), origin: .root, defaultTTL: 3600) } catch {
             throw DnssecError("\(name).key: \(error)")
         }
-        guard rr.type == RRType.DNSKEY, rr.rdata.count > 4 else { throw DnssecError("\(name).key: not a DNSKEY record") }
+        guard rr.type == RRType.DNSKEY, rr.rdata.count > 4 else {
+            throw DnssecError("\(name).key: not a DNSKEY record")
+        }
         let flags = UInt16(rr.rdata[0]) << 8 | UInt16(rr.rdata[1])
         guard let algorithm = DnssecAlgorithm(rawValue: rr.rdata[3]) else {
-            throw DnssecError("\(name).key: algorithm \(rr.rdata[3]) is not supported (13 ECDSAP256SHA256 or 15 ED25519)")
+            throw DnssecError(
+                "\(name).key: algorithm \(rr.rdata[3]) is not supported (13 ECDSAP256SHA256 or 15 ED25519)"
+            )
         }
-        guard flags & 0x0100 != 0 else { throw DnssecError("\(name).key: flags \(flags) lack the zone-key bit (256 or 257)") }
-        guard !privateText.utf8.contains(0), let file = privateText.withCString({ fmemopen(UnsafeMutableRawPointer(mutating: $0), strlen($0), "r") }) else {
+        guard flags & 0x0100 != 0 else {
+            throw DnssecError("\(name).key: flags \(flags) lack the zone-key bit (256 or 257)")
+        }
+        guard !privateText.utf8.contains(0),
+            let file = privateText.withCString({ fmemopen(UnsafeMutableRawPointer(mutating: $0), strlen($0), "r") })
+        else {
             throw DnssecError("\(name).private: cannot be read")
         }
         var key: UnsafeMutablePointer<ldns_key>? = nil
@@ -99,8 +129,10 @@ public final class SigningKey: @unchecked Sendable {  // the ldns key is only re
 
     /// `K<zone>+<alg>+<tag>`, the files' common name as BIND and ldns-keygen write it.
     public var fileName: String {
-        let tag = String(keyTag), alg = String(algorithm.rawValue)
-        return "K\(zone)+\(String(repeating: "0", count: 3 - alg.count))\(alg)+\(String(repeating: "0", count: 5 - tag.count))\(tag)"
+        let tag = String(keyTag)
+        let alg = String(algorithm.rawValue)
+        return
+            "K\(zone)+\(String(repeating: "0", count: 3 - alg.count))\(alg)+\(String(repeating: "0", count: 5 - tag.count))\(tag)"
     }
 
     /// The `.key` file's text: a comment and the DNSKEY record.
@@ -127,24 +159,35 @@ public final class SigningKey: @unchecked Sendable {  // the ldns key is only re
 
     /// The RRSIG over `rrset` (records of one owner, class and type), valid from `inception` to
     /// `expiration` (seconds since 1970, RFC 4034 §3.1.5 serial arithmetic).
-    public func sign(_ rrset: [ResourceRecord], inception: UInt32, expiration: UInt32) throws(DnssecError) -> ResourceRecord {
+    public func sign(
+        _ rrset: [ResourceRecord],
+        inception: UInt32,
+        expiration: UInt32
+    ) throws(DnssecError) -> ResourceRecord {
         guard let first = rrset.first,
-              rrset.allSatisfy({ $0.owner == first.owner && $0.type == first.type && $0.rrClass == first.rrClass }) else {
+            rrset.allSatisfy({ $0.owner == first.owner && $0.type == first.type && $0.rrClass == first.rrClass })
+        else {
             throw DnssecError("an RRset to sign has one owner, class and type")
         }
-        guard let list = LdnsRR.makeLdnsList(rrset) else { throw DnssecError("ldns cannot read the RRset \(first.owner)") }
+        guard let list = LdnsRR.makeLdnsList(rrset) else {
+            throw DnssecError("ldns cannot read the RRset \(first.owner)")
+        }
         defer { ldns_rr_list_deep_free(list) }
         guard let keys = ldns_key_list_new() else { throw DnssecError("out of memory") }
         // ldns_key_list_free frees the keys it counts: the count is set to 0 first, as the key is only borrowed.
         // (ldns_key_list_pop_key of the last key reallocs the array to 0 bytes and keeps the freed pointer.)
-        defer { ldns_key_list_set_key_count(keys, 0); ldns_key_list_free(keys) }
+        defer {
+            ldns_key_list_set_key_count(keys, 0)
+            ldns_key_list_free(keys)
+        }
         ldns_key_set_inception(key, inception)
         ldns_key_set_expiration(key, expiration)
         ldns_key_set_use(key, true)
         _ = ldns_key_list_push_key(keys, key)
         guard let sigs = ldns_sign_public(list, keys) else { throw DnssecError("ldns could not sign \(first.owner)") }
         defer { ldns_rr_list_deep_free(sigs) }
-        guard ldns_rr_list_rr_count(sigs) == 1, let rr = ldns_rr_list_rr(sigs, 0), let sig = LdnsRR.makeRecord(rr) else {
+        guard ldns_rr_list_rr_count(sigs) == 1, let rr = ldns_rr_list_rr(sigs, 0), let sig = LdnsRR.makeRecord(rr)
+        else {
             throw DnssecError("ldns made \(ldns_rr_list_rr_count(sigs)) signatures for one key")
         }
         return sig
@@ -155,11 +198,21 @@ public final class SigningKey: @unchecked Sendable {  // the ldns key is only re
 public enum DnssecVerify {
     /// Whether `signature` is a valid RRSIG over `rrset` by one of `keys` (DNSKEY records) at `now`
     /// (seconds since 1970); nil when it verifies, else ldns's reason.
-    public static func failure(rrset: [ResourceRecord], signature: ResourceRecord, keys: [ResourceRecord],
-                               now: UInt32) -> String? {
+    public static func failure(
+        rrset: [ResourceRecord],
+        signature: ResourceRecord,
+        keys: [ResourceRecord],
+        now: UInt32
+    ) -> String? {
         guard let set = LdnsRR.makeLdnsList(rrset), let keyList = LdnsRR.makeLdnsList(keys),
-              let sig = LdnsRR.makeLdnsRR(signature), let good = ldns_rr_list_new() else { return "records ldns cannot read" }
-        defer { ldns_rr_list_deep_free(set); ldns_rr_list_deep_free(keyList); ldns_rr_free(sig); ldns_rr_list_free(good) }
+            let sig = LdnsRR.makeLdnsRR(signature), let good = ldns_rr_list_new()
+        else { return "records ldns cannot read" }
+        defer {
+            ldns_rr_list_deep_free(set)
+            ldns_rr_list_deep_free(keyList)
+            ldns_rr_free(sig)
+            ldns_rr_list_free(good)
+        }
         let status = ldns_verify_rrsig_keylist_time(set, sig, keyList, time_t(now), good)
         return status == LDNS_STATUS_OK ? nil : LdnsRR.statusText(status)
     }
@@ -170,7 +223,10 @@ extension LdnsRR {
     static func makeLdnsList(_ records: [ResourceRecord]) -> UnsafeMutablePointer<ldns_rr_list>? {
         guard let list = ldns_rr_list_new() else { return nil }
         for r in records {
-            guard let rr = makeLdnsRR(r) else { ldns_rr_list_deep_free(list); return nil }
+            guard let rr = makeLdnsRR(r) else {
+                ldns_rr_list_deep_free(list)
+                return nil
+            }
             _ = ldns_rr_list_push_rr(list, rr)
         }
         return list

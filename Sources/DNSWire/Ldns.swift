@@ -18,7 +18,10 @@ public struct RecordParseError: Error, Sendable, Equatable, CustomStringConverti
     /// The text that was handed to the parser.
     public var text: String
 
-    public init(status: String, text: String) { self.status = status; self.text = text }
+    public init(status: String, text: String) {
+        self.status = status
+        self.text = text
+    }
 
     public var description: String { "\(status): '\(text)'" }
 }
@@ -31,8 +34,12 @@ public enum LdnsRR {
     /// A missing TTL becomes `defaultTTL` (ldns takes 0 to mean its own default, 3600, so pass an explicit
     /// TTL in the text when 0 is wanted). A missing owner (text starting with a blank) is `previousOwner`,
     /// or the origin when that is nil. The rdata is returned in uncompressed wire form.
-    public static func parse(_ text: String, origin: DNSName, defaultTTL: UInt32,
-                             previousOwner: DNSName? = nil) throws(RecordParseError) -> ResourceRecord {
+    public static func parse(
+        _ text: String,
+        origin: DNSName,
+        defaultTTL: UInt32,
+        previousOwner: DNSName? = nil
+    ) throws(RecordParseError) -> ResourceRecord {
         guard !text.utf8.contains(0) else { throw RecordParseError(status: "NUL byte in record text", text: text) }
         guard let originRdf = origin.makeLdnsRdf() else {
             throw RecordParseError(status: "out of memory", text: text)
@@ -118,12 +125,21 @@ public enum LdnsRR {
     /// Fields get single spaces, tabs in strings become `\009`, the newline goes.
     static func tidy(_ s: String) -> String {
         var out: [UInt8] = []
-        var inQuotes = false, escaped = false
+        var inQuotes = false
+        var escaped = false
         for c in s.utf8 {
-            if escaped { out.append(c); escaped = false; continue }
+            if escaped {
+                out.append(c)
+                escaped = false
+                continue
+            }
             switch c {
-            case UInt8(ascii: "\\"): escaped = true; out.append(c)
-            case UInt8(ascii: "\""): inQuotes.toggle(); out.append(c)
+            case UInt8(ascii: "\\"):
+                escaped = true
+                out.append(c)
+            case UInt8(ascii: "\""):
+                inQuotes.toggle()
+                out.append(c)
             case 0x09: out.append(contentsOf: inQuotes ? Array("\\009".utf8) : [0x20])
             case 0x0A where !inQuotes: break
             default: out.append(c)
@@ -145,7 +161,8 @@ public enum LdnsRR {
         if n > 0, let base = ldns_buffer_begin(buf) {
             rdata = Array(UnsafeBufferPointer(start: base, count: n))
         }
-        let t = ldns_rr_get_type(rr).rawValue, c = ldns_rr_get_class(rr).rawValue
+        let t = ldns_rr_get_type(rr).rawValue
+        let c = ldns_rr_get_class(rr).rawValue
         guard t <= UInt32(UInt16.max), c <= UInt32(UInt16.max) else { return nil }
         return ResourceRecord(owner: owner, type: UInt16(t), rrClass: UInt16(c), ttl: ldns_rr_ttl(rr), rdata: rdata)
     }
@@ -156,12 +173,17 @@ public enum LdnsRR {
         let wire = rr.wireForm()
         var out: UnsafeMutablePointer<ldns_rr>? = nil
         var pos = 0
-        let st = wire.withUnsafeBufferPointer { ldns_wire2rr(&out, $0.baseAddress, $0.count, &pos, LDNS_SECTION_ANSWER) }
+        let st = wire.withUnsafeBufferPointer {
+            ldns_wire2rr(&out, $0.baseAddress, $0.count, &pos, LDNS_SECTION_ANSWER)
+        }
         guard st == LDNS_STATUS_OK, let out else {
             if let out { ldns_rr_free(out) }
             return nil
         }
-        guard pos == wire.count else { ldns_rr_free(out); return nil }
+        guard pos == wire.count else {
+            ldns_rr_free(out)
+            return nil
+        }
         return out
     }
 
@@ -183,7 +205,10 @@ public enum LdnsRR {
         let digits = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
         out.reserveCapacity(b.count * 2)
-        for x in b { out.append(digits[Int(x >> 4)]); out.append(digits[Int(x & 15)]) }
+        for x in b {
+            out.append(digits[Int(x >> 4)])
+            out.append(digits[Int(x & 15)])
+        }
         return String(decoding: out, as: UTF8.self)
     }
 }
@@ -200,14 +225,18 @@ extension ResourceRecord {
     public func wireForm() -> [UInt8] {
         var w = owner.wire
         w.reserveCapacity(w.count + 10 + rdata.count)
-        w.append(UInt8(type >> 8)); w.append(UInt8(type & 0xff))
-        w.append(UInt8(rrClass >> 8)); w.append(UInt8(rrClass & 0xff))
-        w.append(UInt8(ttl >> 24)); w.append(UInt8((ttl >> 16) & 0xff))
-        w.append(UInt8((ttl >> 8) & 0xff)); w.append(UInt8(ttl & 0xff))
+        w.append(UInt8(type >> 8))
+        w.append(UInt8(type & 0xff))
+        w.append(UInt8(rrClass >> 8))
+        w.append(UInt8(rrClass & 0xff))
+        w.append(UInt8(ttl >> 24))
+        w.append(UInt8((ttl >> 16) & 0xff))
+        w.append(UInt8((ttl >> 8) & 0xff))
+        w.append(UInt8(ttl & 0xff))
         let n = min(rdata.count, 65535)
-        w.append(UInt8(n >> 8)); w.append(UInt8(n & 0xff))
+        w.append(UInt8(n >> 8))
+        w.append(UInt8(n & 0xff))
         w.append(contentsOf: rdata.prefix(n))
         return w
     }
 }
-

@@ -33,7 +33,10 @@ public struct DNSName: Hashable, Sendable, CustomStringConvertible, Comparable {
             self = o
             return
         }
-        if text == "." { self = .root; return }
+        if text == "." {
+            self = .root
+            return
+        }
         var wire: [UInt8] = []
         var label: [UInt8] = []
         let bytes = Array(text.utf8)
@@ -43,7 +46,9 @@ public struct DNSName: Hashable, Sendable, CustomStringConvertible, Comparable {
         func flush() throws(NameError) {
             guard !label.isEmpty else { throw .emptyLabel(text) }
             guard label.count <= 63 else { throw .labelTooLong(text) }
-            wire.append(UInt8(label.count)); wire.append(contentsOf: label); label.removeAll(keepingCapacity: true)
+            wire.append(UInt8(label.count))
+            wire.append(contentsOf: label)
+            label.removeAll(keepingCapacity: true)
         }
         while i < bytes.count {
             let c = bytes[i]
@@ -56,9 +61,11 @@ public struct DNSName: Hashable, Sendable, CustomStringConvertible, Comparable {
                     guard digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { throw .badEscape(text) }
                     let v = digits.reduce(0) { $0 * 10 + Int($1 - 0x30) }
                     guard v <= 255 else { throw .badEscape(text) }
-                    label.append(UInt8(v)); i += 4
+                    label.append(UInt8(v))
+                    i += 4
                 } else {
-                    label.append(d); i += 2
+                    label.append(d)
+                    i += 2
                 }
                 continue
             }
@@ -68,7 +75,8 @@ public struct DNSName: Hashable, Sendable, CustomStringConvertible, Comparable {
                 i += 1
                 continue
             }
-            label.append(c); i += 1
+            label.append(c)
+            i += 1
         }
         if !label.isEmpty { try flush() }
         if absolute {
@@ -91,8 +99,12 @@ public struct DNSName: Hashable, Sendable, CustomStringConvertible, Comparable {
     public var lowercased: DNSName { DNSName(uncheckedWire: wire.map(asciiLower)) }
 
     public var labelCount: Int {
-        var n = 0, i = 0
-        while wire[i] != 0 { n += 1; i += Int(wire[i]) + 1 }
+        var n = 0
+        var i = 0
+        while wire[i] != 0 {
+            n += 1
+            i += Int(wire[i]) + 1
+        }
         return n
     }
 
@@ -100,7 +112,11 @@ public struct DNSName: Hashable, Sendable, CustomStringConvertible, Comparable {
     public var labels: [ArraySlice<UInt8>] {
         var out: [ArraySlice<UInt8>] = []
         var i = 0
-        while wire[i] != 0 { let l = Int(wire[i]); out.append(wire[(i + 1)...(i + l)]); i += l + 1 }
+        while wire[i] != 0 {
+            let l = Int(wire[i])
+            out.append(wire[(i + 1)...(i + l)])
+            i += l + 1
+        }
         return out
     }
 
@@ -114,7 +130,8 @@ public struct DNSName: Hashable, Sendable, CustomStringConvertible, Comparable {
 
     /// True when `self` equals `other` or lies below it (case-insensitive).
     public func isSubdomain(of other: DNSName) -> Bool {
-        let a = lowercased.wire, b = other.lowercased.wire
+        let a = lowercased.wire
+        let b = other.lowercased.wire
         guard a.count >= b.count else { return false }
         guard a.suffix(b.count).elementsEqual(b) else { return false }
         // The suffix must start on a label boundary.
@@ -137,11 +154,13 @@ public struct DNSName: Hashable, Sendable, CustomStringConvertible, Comparable {
             for b in wire[(i + 1)...(i + l)] {
                 switch b {
                 case UInt8(ascii: "."), UInt8(ascii: "\\"), UInt8(ascii: "\""), UInt8(ascii: "("), UInt8(ascii: ")"),
-                     UInt8(ascii: ";"), UInt8(ascii: "@"), UInt8(ascii: "$"):
-                    s.append("\\"); s.unicodeScalars.append(UnicodeScalar(b))
+                    UInt8(ascii: ";"), UInt8(ascii: "@"), UInt8(ascii: "$"):
+                    s.append("\\")
+                    s.unicodeScalars.append(UnicodeScalar(b))
                 case 0x21...0x7e: s.unicodeScalars.append(UnicodeScalar(b))
                 default:
-                    let d = String(b); s.append("\\" + String(repeating: "0", count: 3 - d.count) + d)
+                    let d = String(b)
+                    s.append("\\" + String(repeating: "0", count: 3 - d.count) + d)
                 }
             }
             s.append(".")
@@ -168,14 +187,18 @@ public struct DNSName: Hashable, Sendable, CustomStringConvertible, Comparable {
     public func hash(into h: inout Hasher) {
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 256) { buf in
             var i = 0
-            for b in wire { buf[i] = asciiLower(b); i += 1 }
+            for b in wire {
+                buf[i] = asciiLower(b)
+                i += 1
+            }
             h.combine(bytes: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buf)[0..<i]))
         }
     }
 
     /// Canonical DNS order (RFC 4034 §6.1): compare labels right to left, case-insensitively.
     public static func < (a: DNSName, b: DNSName) -> Bool {
-        let la = a.lowercased.labels.reversed().map(Array.init), lb = b.lowercased.labels.reversed().map(Array.init)
+        let la = a.lowercased.labels.reversed().map(Array.init)
+        let lb = b.lowercased.labels.reversed().map(Array.init)
         for (x, y) in zip(la, lb) where x != y { return x.lexicographicallyPrecedes(y) }
         return la.count < lb.count
     }
@@ -184,7 +207,12 @@ public struct DNSName: Hashable, Sendable, CustomStringConvertible, Comparable {
 @inline(__always) public func asciiLower(_ b: UInt8) -> UInt8 { (b >= 0x41 && b <= 0x5A) ? b | 0x20 : b }
 
 public enum NameError: Error, Equatable, CustomStringConvertible {
-    case empty, emptyLabel(String), labelTooLong(String), nameTooLong(String), badEscape(String), relativeWithoutOrigin(String)
+    case empty
+    case emptyLabel(String)
+    case labelTooLong(String)
+    case nameTooLong(String)
+    case badEscape(String)
+    case relativeWithoutOrigin(String)
     public var description: String {
         switch self {
         case .empty: return "empty name"

@@ -18,14 +18,19 @@ public struct ParsedPacket: Sendable, Hashable {
         /// The name in presentation form, e.g. `www.lab.example.`.
         public var nameText: String { name.description }
         public init(name: DNSName, type: UInt16, rrClass: UInt16) {
-            self.name = name; self.type = type; self.rrClass = rrClass
+            self.name = name
+            self.type = type
+            self.rrClass = rrClass
         }
     }
 
     public struct Option: Sendable, Hashable {
         public var code: UInt16
         public var data: [UInt8]
-        public init(code: UInt16, data: [UInt8]) { self.code = code; self.data = data }
+        public init(code: UInt16, data: [UInt8]) {
+            self.code = code
+            self.data = data
+        }
     }
 
     public struct EDNS: Sendable, Hashable {
@@ -88,8 +93,13 @@ public struct ParsedPacket: Sendable, Hashable {
         defer { ldns_pkt_free(p) }
 
         id = ldns_pkt_id(p)
-        qr = ldns_pkt_qr(p); aa = ldns_pkt_aa(p); tc = ldns_pkt_tc(p); rd = ldns_pkt_rd(p)
-        ra = ldns_pkt_ra(p); ad = ldns_pkt_ad(p); cd = ldns_pkt_cd(p)
+        qr = ldns_pkt_qr(p)
+        aa = ldns_pkt_aa(p)
+        tc = ldns_pkt_tc(p)
+        rd = ldns_pkt_rd(p)
+        ra = ldns_pkt_ra(p)
+        ad = ldns_pkt_ad(p)
+        cd = ldns_pkt_cd(p)
         zBit = bytes[3] & 0x40 != 0
         opcode = UInt8(truncatingIfNeeded: ldns_pkt_get_opcode(p).rawValue)
         headerRcode = UInt8(truncatingIfNeeded: ldns_pkt_get_rcode(p).rawValue) & 0x0f
@@ -104,22 +114,37 @@ public struct ParsedPacket: Sendable, Hashable {
         if let list = ldns_pkt_question(p) {
             for i in 0..<ldns_rr_list_rr_count(list) {
                 guard let rr = ldns_rr_list_rr(list, i), let o = ldns_rr_owner(rr),
-                      let name = DNSName(wire: LdnsRR.rdfBytes(o)) else { return nil }
-                qs.append(Question(name: name, type: UInt16(truncatingIfNeeded: ldns_rr_get_type(rr).rawValue),
-                                   rrClass: UInt16(truncatingIfNeeded: ldns_rr_get_class(rr).rawValue)))
+                    let name = DNSName(wire: LdnsRR.rdfBytes(o))
+                else { return nil }
+                qs.append(
+                    Question(
+                        name: name,
+                        type: UInt16(truncatingIfNeeded: ldns_rr_get_type(rr).rawValue),
+                        rrClass: UInt16(truncatingIfNeeded: ldns_rr_get_class(rr).rawValue)
+                    )
+                )
             }
         }
         questions = qs
         guard let an = ParsedPacket.records(ldns_pkt_answer(p)),
-              let ns = ParsedPacket.records(ldns_pkt_authority(p)),
-              let ar = ParsedPacket.records(ldns_pkt_additional(p)) else { return nil }
-        answer = an; authority = ns; additional = ar.filter { $0.type != RRType.OPT }
+            let ns = ParsedPacket.records(ldns_pkt_authority(p)),
+            let ar = ParsedPacket.records(ldns_pkt_additional(p))
+        else { return nil }
+        answer = an
+        authority = ns
+        additional = ar.filter { $0.type != RRType.OPT }
 
         if let opt = walk.opt {
             let ext = ldns_pkt_edns_extended_rcode(p)
-            edns = EDNS(udpSize: ldns_pkt_edns_udp_size(p), extendedRcode: ext,
-                        version: ldns_pkt_edns_version(p), doBit: ldns_pkt_edns_do(p),
-                        z: ldns_pkt_edns_z(p) & 0x7fff, options: opt.options, optCount: walk.optCount)
+            edns = EDNS(
+                udpSize: ldns_pkt_edns_udp_size(p),
+                extendedRcode: ext,
+                version: ldns_pkt_edns_version(p),
+                doBit: ldns_pkt_edns_do(p),
+                z: ldns_pkt_edns_z(p) & 0x7fff,
+                options: opt.options,
+                optCount: walk.optCount
+            )
             rcode = UInt16(ext) << 4 | UInt16(headerRcode)
         } else {
             edns = nil
@@ -168,7 +193,10 @@ struct WireWalk {
     init?(_ b: [UInt8]) {
         guard b.count >= 12 else { return nil }
         func u16(_ i: Int) -> Int { Int(b[i]) << 8 | Int(b[i + 1]) }
-        let qd = u16(4), an = u16(6), ns = u16(8), ar = u16(10)
+        let qd = u16(4)
+        let an = u16(6)
+        let ns = u16(8)
+        let ar = u16(10)
         var pos = 12
         for _ in 0..<qd {
             guard let p = WireWalk.skipName(b, pos), p + 4 <= b.count else { return nil }
@@ -176,7 +204,8 @@ struct WireWalk {
         }
         for i in 0..<(an + ns + ar) {
             guard let p = WireWalk.skipName(b, pos), p + 10 <= b.count else { return nil }
-            let type = u16(p), rdlen = u16(p + 8)
+            let type = u16(p)
+            let rdlen = u16(p + 8)
             let rdStart = p + 10
             guard rdStart + rdlen <= b.count else { return nil }
             if type == Int(RRType.OPT) && i >= an + ns {
@@ -186,7 +215,8 @@ struct WireWalk {
                     var o = rdStart
                     while o < rdStart + rdlen {
                         guard o + 4 <= rdStart + rdlen else { return nil }
-                        let code = u16(o), len = u16(o + 2)
+                        let code = u16(o)
+                        let len = u16(o + 2)
                         guard o + 4 + len <= rdStart + rdlen else { return nil }
                         options.append(.init(code: UInt16(code), data: Array(b[(o + 4)..<(o + 4 + len)])))
                         o += 4 + len
@@ -212,7 +242,8 @@ struct WireWalk {
                 let target = (l & 0x3F) << 8 | Int(b[pos + 1])
                 guard target < pos else { return nil }
                 // Follow the chain only to validate it; the name ends here in the message.
-                var t = target, hops = 0
+                var t = target
+                var hops = 0
                 while true {
                     guard t < b.count, hops < 128 else { return nil }
                     let tl = Int(b[t])
@@ -221,7 +252,9 @@ struct WireWalk {
                         guard t + 1 < b.count else { return nil }
                         let nt = (tl & 0x3F) << 8 | Int(b[t + 1])
                         guard nt < t else { return nil }
-                        t = nt; hops += 1; continue
+                        t = nt
+                        hops += 1
+                        continue
                     }
                     guard tl <= 63 else { return nil }
                     total += tl + 1

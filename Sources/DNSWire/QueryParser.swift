@@ -53,8 +53,12 @@ public enum QueryParseResult: Equatable, Sendable {
 
 public enum QueryParser {
     /// Parses `pkt`. `lowerName` must have room for 256 bytes, `labelOffsets` for 128 entries.
-    public static func parse(_ pkt: UnsafeRawBufferPointer, into q: inout QueryFields,
-                             lowerName: UnsafeMutablePointer<UInt8>, labelOffsets: UnsafeMutablePointer<UInt8>) -> QueryParseResult {
+    public static func parse(
+        _ pkt: UnsafeRawBufferPointer,
+        into q: inout QueryFields,
+        lowerName: UnsafeMutablePointer<UInt8>,
+        labelOffsets: UnsafeMutablePointer<UInt8>
+    ) -> QueryParseResult {
         let n = pkt.count
         guard n >= 12 else { return .drop }
         q.id = UInt16(pkt[0]) << 8 | UInt16(pkt[1])
@@ -64,9 +68,15 @@ public enum QueryParser {
         let ancount = Int(pkt[6]) << 8 | Int(pkt[7])
         let nscount = Int(pkt[8]) << 8 | Int(pkt[9])
         let arcount = Int(pkt[10]) << 8 | Int(pkt[11])
-        q.hasEDNS = false; q.nsidRequested = false; q.hasECS = false; q.ednsDO = false; q.ednsVersion = 0
+        q.hasEDNS = false
+        q.nsidRequested = false
+        q.hasECS = false
+        q.ednsDO = false
+        q.ednsVersion = 0
         q.hasTSIG = false
-        q.questionEnd = 12; q.qnameLength = 0; q.labelCount = 0
+        q.questionEnd = 12
+        q.qnameLength = 0
+        q.labelCount = 0
 
         let isQuery = q.opcode == Opcode.query
         guard q.qdcount == 1 else { return isQuery ? .formErrNoQuestion : .notImp }
@@ -79,16 +89,23 @@ public enum QueryParser {
             guard i < n else { return isQuery ? .formErrNoQuestion : .notImp }
             let l = Int(pkt[i])
             if l == 0 {
-                lowerName[len] = 0; len += 1; i += 1
+                lowerName[len] = 0
+                len += 1
+                i += 1
                 break
             }
             guard l <= 63, labels < 127 else { return isQuery ? .formErrNoQuestion : .notImp }
             guard i + 1 + l <= n, len + 1 + l < 255 else { return isQuery ? .formErrNoQuestion : .notImp }
             labelOffsets[labels] = UInt8(len)
             labels += 1
-            lowerName[len] = UInt8(l); len += 1
+            lowerName[len] = UInt8(l)
+            len += 1
             var j = 1
-            while j <= l { lowerName[len] = asciiLower(pkt[i + j]); len += 1; j += 1 }
+            while j <= l {
+                lowerName[len] = asciiLower(pkt[i + j])
+                len += 1
+                j += 1
+            }
             i += l + 1
         }
         guard i + 4 <= n else { return isQuery ? .formErrNoQuestion : .notImp }
@@ -113,7 +130,10 @@ public enum QueryParser {
             guard let next = skipRR(pkt, i) else { return .formErr }
             if next.type == RRType.TSIG {
                 guard rr == arcount - 1 else { return .formErr }
-                q.hasTSIG = true; q.tsigStart = i; q.tsigFixed = next.fixedAt; q.tsigEnd = next.end
+                q.hasTSIG = true
+                q.tsigStart = i
+                q.tsigFixed = next.fixedAt
+                q.tsigEnd = next.end
             }
             if next.type == RRType.OPT {
                 if q.hasEDNS { return .formErr }
@@ -166,7 +186,8 @@ public enum QueryParser {
         guard source <= width, scope == 0 else { return false }
         let addrLen = (source + 7) / 8
         guard length - 4 == addrLen else { return false }
-        var hi: UInt64 = 0, lo: UInt64 = 0
+        var hi: UInt64 = 0
+        var lo: UInt64 = 0
         var k = 0
         while k < addrLen {
             var b = pkt[o + 4 + k]
@@ -189,8 +210,12 @@ public enum QueryParser {
     /// Copies the (possibly compressed) name at `start` of `pkt` uncompressed to `out` at `at`: pointers
     /// must point backwards, the name must fit 255 bytes and `out`. Returns the offset after the name in
     /// `pkt` and the bytes written, nil when the name is malformed or does not fit.
-    public static func copyName(_ pkt: UnsafeRawBufferPointer, _ start: Int, to out: UnsafeMutableRawBufferPointer,
-                                at: Int) -> (end: Int, written: Int)? {
+    public static func copyName(
+        _ pkt: UnsafeRawBufferPointer,
+        _ start: Int,
+        to out: UnsafeMutableRawBufferPointer,
+        at: Int
+    ) -> (end: Int, written: Int)? {
         var i = start
         var end = -1
         var w = 0
@@ -210,7 +235,10 @@ public enum QueryParser {
             guard l <= 63, i + 1 + l <= pkt.count, w + 1 + l <= 255, at + w + 1 + l <= out.count else { return nil }
             out[at + w] = UInt8(l)
             var k = 1
-            while k <= l { out[at + w + k] = pkt[i + k]; k += 1 }
+            while k <= l {
+                out[at + w + k] = pkt[i + k]
+                k += 1
+            }
             w += 1 + l
             if l == 0 { return (end < 0 ? i + 1 : end, w) }
             i += 1 + l
@@ -238,7 +266,10 @@ public enum QueryParser {
     }
 
     @inline(__always)
-    static func skipRR(_ pkt: UnsafeRawBufferPointer, _ start: Int) -> (end: Int, type: UInt16, fixedAt: Int, nameLength: Int)? {
+    static func skipRR(
+        _ pkt: UnsafeRawBufferPointer,
+        _ start: Int
+    ) -> (end: Int, type: UInt16, fixedAt: Int, nameLength: Int)? {
         guard let name = skipName(pkt, start) else { return nil }
         let f = name.end
         guard f + 10 <= pkt.count else { return nil }

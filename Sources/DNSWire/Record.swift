@@ -8,7 +8,11 @@ public struct ResourceRecord: Hashable, Sendable {
     public var rdata: [UInt8]
 
     public init(owner: DNSName, type: UInt16, rrClass: UInt16 = RRClass.IN, ttl: UInt32, rdata: [UInt8]) {
-        self.owner = owner; self.type = type; self.rrClass = rrClass; self.ttl = ttl; self.rdata = rdata
+        self.owner = owner
+        self.type = type
+        self.rrClass = rrClass
+        self.ttl = ttl
+        self.rdata = rdata
     }
 
     /// The domain name inside the rdata that additional-section processing and CNAME chains follow:

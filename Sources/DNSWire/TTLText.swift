@@ -30,7 +30,9 @@ public enum TTLText {
             default: return nil
             }
             total = Swift.min(total + number * mult, cap)
-            number = 0; haveDigits = false; sawUnit = true
+            number = 0
+            haveDigits = false
+            sawUnit = true
         }
         if haveDigits { total = Swift.min(total + number, cap) } else if !sawUnit { return nil }
         return total

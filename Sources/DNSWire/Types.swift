@@ -3,7 +3,8 @@ public enum RRType {
     public static let A: UInt16 = 1, NS: UInt16 = 2, CNAME: UInt16 = 5, SOA: UInt16 = 6, PTR: UInt16 = 12
     public static let HINFO: UInt16 = 13, MX: UInt16 = 15, TXT: UInt16 = 16, AAAA: UInt16 = 28, SRV: UInt16 = 33
     public static let DNAME: UInt16 = 39, OPT: UInt16 = 41, DS: UInt16 = 43, RRSIG: UInt16 = 46, NSEC: UInt16 = 47
-    public static let DNSKEY: UInt16 = 48, NSEC3: UInt16 = 50, NSEC3PARAM: UInt16 = 51, SVCB: UInt16 = 64, HTTPS: UInt16 = 65
+    public static let DNSKEY: UInt16 = 48, NSEC3: UInt16 = 50, NSEC3PARAM: UInt16 = 51, SVCB: UInt16 = 64,
+        HTTPS: UInt16 = 65
     public static let CAA: UInt16 = 257
     public static let TKEY: UInt16 = 249, TSIG: UInt16 = 250, IXFR: UInt16 = 251, AXFR: UInt16 = 252
     public static let MAILB: UInt16 = 253, MAILA: UInt16 = 254, ANY: UInt16 = 255

@@ -45,7 +45,10 @@ public final class GeoDatabase: @unchecked Sendable {  // the MMDB_s is never wr
         db.deallocate()
         for p in [countryPath, continentPath, latitudePath, longitudePath] {
             var i = 0
-            while let s = p[i] { free(UnsafeMutablePointer(mutating: s)); i += 1 }
+            while let s = p[i] {
+                free(UnsafeMutablePointer(mutating: s))
+                i += 1
+            }
             p.deallocate()
         }
     }
@@ -107,8 +110,10 @@ public final class GeoDatabase: @unchecked Sendable {  // the MMDB_s is never wr
         var data = MMDB_entry_data_s()
         /// A two-letter code as upper-case ASCII packed big-endian, 0 when absent or not two letters long.
         func code(_ path: UnsafeMutablePointer<UnsafePointer<CChar>?>) -> UInt16 {
-            guard MMDB_aget_value(&e, &data, path) == MMDB_SUCCESS, data.has_data, data.type == UInt32(MMDB_DATA_TYPE_UTF8_STRING),
-                  data.data_size == 2, let s = data.utf8_string else { return 0 }
+            guard MMDB_aget_value(&e, &data, path) == MMDB_SUCCESS, data.has_data,
+                data.type == UInt32(MMDB_DATA_TYPE_UTF8_STRING),
+                data.data_size == 2, let s = data.utf8_string
+            else { return 0 }
             return UInt16(UInt8(bitPattern: s[0]) & 0xDF) << 8 | UInt16(UInt8(bitPattern: s[1]) & 0xDF)
         }
         entry.country = code(countryPath)
@@ -120,8 +125,10 @@ public final class GeoDatabase: @unchecked Sendable {  // the MMDB_s is never wr
             return nil
         }
         if let lat = number(latitudePath), let lon = number(longitudePath),
-           (-90...90).contains(lat), (-180...180).contains(lon) {
-            entry.latitude = lat; entry.longitude = lon
+            (-90...90).contains(lat), (-180...180).contains(lon)
+        {
+            entry.latitude = lat
+            entry.longitude = lon
         }
         return entry
     }

@@ -19,7 +19,11 @@ public enum IPAddress: Hashable, Sendable, CustomStringConvertible {
         return nil
     }
 
-    public var bytes: [UInt8] { switch self { case .v4(let b), .v6(let b): return b } }
+    public var bytes: [UInt8] {
+        switch self {
+        case .v4(let b), .v6(let b): return b
+        }
+    }
 
     public var description: String {
         var buf = [CChar](repeating: 0, count: 64)

@@ -15,12 +15,24 @@ public final class Locator: Sendable {
     public let ecsMaxPrefix6: Int
 
     /// `rules` must not repeat a network (the config loader reports that); region indexes must be valid.
-    public init(regions: [Region], rules: [(network: IPNetwork, region: Int)], database: GeoDatabase? = nil,
-                countries: [UInt16: Int] = [:], continents: [UInt16: Int] = [:], defaultRegion: Int = 0,
-                ecsMaxPrefix4: Int = 24, ecsMaxPrefix6: Int = 56) {
-        self.regions = regions; self.rules = rules; self.database = database
-        self.countries = countries; self.continents = continents; self.defaultRegion = defaultRegion
-        self.ecsMaxPrefix4 = ecsMaxPrefix4; self.ecsMaxPrefix6 = ecsMaxPrefix6
+    public init(
+        regions: [Region],
+        rules: [(network: IPNetwork, region: Int)],
+        database: GeoDatabase? = nil,
+        countries: [UInt16: Int] = [:],
+        continents: [UInt16: Int] = [:],
+        defaultRegion: Int = 0,
+        ecsMaxPrefix4: Int = 24,
+        ecsMaxPrefix6: Int = 56
+    ) {
+        self.regions = regions
+        self.rules = rules
+        self.database = database
+        self.countries = countries
+        self.continents = continents
+        self.defaultRegion = defaultRegion
+        self.ecsMaxPrefix4 = ecsMaxPrefix4
+        self.ecsMaxPrefix6 = ecsMaxPrefix6
         var t = NetworkMap()
         for (i, r) in rules.enumerated() { t.insert(r.network, value: Int32(i)) }
         trie = t
@@ -36,10 +48,12 @@ public final class Locator: Sendable {
             let cap = r.network.base.family == 4 ? ecsMaxPrefix4 : ecsMaxPrefix6
             guard r.network.length > cap else { return nil }
             let key = r.network.base.family == 4 ? "ecs_max_prefix_v4" : "ecs_max_prefix_v6"
-            return (r.network, r.region,
-                    "\(r.network) (\(regions[r.region].name)) is longer than geo.\(key) (\(cap)): clients whose resolver sends "
+            return (
+                r.network, r.region,
+                "\(r.network) (\(regions[r.region].name)) is longer than geo.\(key) (\(cap)): clients whose resolver sends "
                     + "ECS are located by up to \(r.network.length) bits of their address to tell it apart, and a resolver "
-                    + "that sends /\(cap) or less gets answers scoped longer than its prefix (RFC 7871 §7.2.1)")
+                    + "that sends /\(cap) or less gets answers scoped longer than its prefix (RFC 7871 §7.2.1)"
+            )
         }
     }
 
@@ -58,7 +72,11 @@ public final class Locator: Sendable {
     /// So the scope of the answer never covers an address the rules send elsewhere: 127.0.0.3/32 with a
     /// /32 rule and a /24 cap is located by all 32 bits (scope /32), 127.0.0.5/32 by 30 (scope /30).
     @inline(__always)
-    public func clientAddress(source: AddressBits, ecs: AddressBits?, ecsPrefix: Int) -> (address: AddressBits, bits: Int, byECS: Bool) {
+    public func clientAddress(
+        source: AddressBits,
+        ecs: AddressBits?,
+        ecsPrefix: Int
+    ) -> (address: AddressBits, bits: Int, byECS: Bool) {
         if let ecs {
             var bits = ecsBits(family: ecs.family, sourcePrefix: ecsPrefix)
             if bits > 0 {
@@ -90,8 +108,13 @@ public final class Locator: Sendable {
         guard let db = database else { return Resolution(region: defaultRegion, scope: m.scope, rule: -1) }
         let e = db.lookup(a.masked(bits))
         let mapped = regionOf(e)
-        return Resolution(region: mapped?.region ?? defaultRegion, scope: max(m.scope, min(bits, e.netmask)), rule: -1,
-                          entry: e, how: mapped?.how)
+        return Resolution(
+            region: mapped?.region ?? defaultRegion,
+            scope: max(m.scope, min(bits, e.netmask)),
+            rule: -1,
+            entry: e,
+            how: mapped?.how
+        )
     }
 
     /// The client region for the first `bits` bits of `a`, and the ECS scope that answer is valid for.
@@ -106,7 +129,9 @@ public final class Locator: Sendable {
         guard e.found else { return nil }
         if e.country != 0, let r = countries[e.country] { return (r, 0) }
         if e.continent != 0, let r = continents[e.continent] { return (r, 1) }
-        if let lat = e.latitude, let lon = e.longitude, let r = Distance.nearest(lat, lon, in: regions) { return (r, 2) }
+        if let lat = e.latitude, let lon = e.longitude, let r = Distance.nearest(lat, lon, in: regions) {
+            return (r, 2)
+        }
         return nil
     }
 
@@ -127,17 +152,26 @@ public final class Locator: Sendable {
         } else if let db = database, let e = r.entry {
             switch r.how {
             case 0?: source = "database \(db.path): country \(GeoDatabase.codeText(e.country)) (network /\(e.netmask))"
-            case 1?: source = "database \(db.path): continent \(GeoDatabase.codeText(e.continent)) (network /\(e.netmask))"
-            case 2?: source = "database \(db.path): coordinates \(e.latitude!),\(e.longitude!), nearest region (network /\(e.netmask))"
+            case 1?:
+                source = "database \(db.path): continent \(GeoDatabase.codeText(e.continent)) (network /\(e.netmask))"
+            case 2?:
+                source =
+                    "database \(db.path): coordinates \(e.latitude!),\(e.longitude!), nearest region (network /\(e.netmask))"
             default:
-                source = e.found
+                source =
+                    e.found
                     ? "database \(db.path) has country \(GeoDatabase.codeText(e.country)), continent \(GeoDatabase.codeText(e.continent)) and no coordinates, none mapped: default region"
                     : "no network rule, not in database \(db.path): default region"
             }
         } else {
             source = "no network rule matches: default region"
         }
-        return Location(address: IPNetwork(base: a, length: bits), region: r.region, regionName: regions[r.region].name,
-                        scope: r.scope, source: source)
+        return Location(
+            address: IPNetwork(base: a, length: bits),
+            region: r.region,
+            regionName: regions[r.region].name,
+            scope: r.scope,
+            source: source
+        )
     }
 }

@@ -3,16 +3,25 @@ import Glibc
 /// An address as two 64-bit halves, most significant bit first (IPv4 in the top 32 bits of `hi`).
 /// The form the hot path uses: built without allocation from socket addresses and ECS options.
 public struct AddressBits: Sendable, Hashable {
-    public var family: UInt8   // 4 or 6
+    public var family: UInt8  // 4 or 6
     public var hi: UInt64
     public var lo: UInt64
-    public init(family: UInt8, hi: UInt64, lo: UInt64) { self.family = family; self.hi = hi; self.lo = lo }
+    public init(family: UInt8, hi: UInt64, lo: UInt64) {
+        self.family = family
+        self.hi = hi
+        self.lo = lo
+    }
 
     public init(_ a: IPAddress) {
         let b = a.bytes
-        var hi: UInt64 = 0, lo: UInt64 = 0
+        var hi: UInt64 = 0
+        var lo: UInt64 = 0
         for (i, byte) in b.enumerated() {
-            if i < 8 { hi |= UInt64(byte) << (56 - 8 * UInt64(i)) } else { lo |= UInt64(byte) << (56 - 8 * UInt64(i - 8)) }
+            if i < 8 {
+                hi |= UInt64(byte) << (56 - 8 * UInt64(i))
+            } else {
+                lo |= UInt64(byte) << (56 - 8 * UInt64(i - 8))
+            }
         }
         self.init(family: b.count == 4 ? 4 : 6, hi: hi, lo: lo)
     }
@@ -21,16 +30,24 @@ public struct AddressBits: Sendable, Hashable {
     @inline(__always) public var width: Int { family == 4 ? 32 : 128 }
 
     @inline(__always) public func bit(_ i: Int) -> Int {
-        i < 64 ? Int(truncatingIfNeeded: (hi >> UInt64(63 - i)) & 1) : Int(truncatingIfNeeded: (lo >> UInt64(127 - i)) & 1)
+        i < 64
+            ? Int(truncatingIfNeeded: (hi >> UInt64(63 - i)) & 1) : Int(truncatingIfNeeded: (lo >> UInt64(127 - i)) & 1)
     }
 
     /// The address with every bit from `length` on cleared.
     @inline(__always) public func masked(_ length: Int) -> AddressBits {
         var r = self
-        if length <= 0 { r.hi = 0; r.lo = 0 }
-        else if length < 64 { r.hi &= ~(UInt64.max >> UInt64(length)); r.lo = 0 }
-        else if length == 64 { r.lo = 0 }
-        else if length < 128 { r.lo &= ~(UInt64.max >> UInt64(length - 64)) }
+        if length <= 0 {
+            r.hi = 0
+            r.lo = 0
+        } else if length < 64 {
+            r.hi &= ~(UInt64.max >> UInt64(length))
+            r.lo = 0
+        } else if length == 64 {
+            r.lo = 0
+        } else if length < 128 {
+            r.lo &= ~(UInt64.max >> UInt64(length - 64))
+        }
         return r
     }
 
@@ -43,7 +60,11 @@ public struct AddressBits: Sendable, Hashable {
     public var address: IPAddress {
         var bytes: [UInt8] = []
         for i in 0..<(family == 4 ? 4 : 16) {
-            bytes.append(i < 8 ? UInt8(truncatingIfNeeded: hi >> (56 - 8 * UInt64(i))) : UInt8(truncatingIfNeeded: lo >> (56 - 8 * UInt64(i - 8))))
+            bytes.append(
+                i < 8
+                    ? UInt8(truncatingIfNeeded: hi >> (56 - 8 * UInt64(i)))
+                    : UInt8(truncatingIfNeeded: lo >> (56 - 8 * UInt64(i - 8)))
+            )
         }
         return family == 4 ? .v4(bytes) : .v6(bytes)
     }
@@ -54,7 +75,10 @@ public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
     public var base: AddressBits
     public var length: Int
 
-    public init(base: AddressBits, length: Int) { self.base = base.masked(length); self.length = length }
+    public init(base: AddressBits, length: Int) {
+        self.base = base.masked(length)
+        self.length = length
+    }
 
     /// Parses strictly: the address must have no bits set beyond the prefix length.
     public static func parse(_ text: String) -> Result<IPNetwork, GeoError> {
@@ -71,7 +95,11 @@ public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
             length = l
         }
         guard bits.masked(length) == bits else {
-            return .failure(GeoError("'\(text)' has bits set beyond /\(length) (did you mean \(IPNetwork(base: bits, length: length))?)"))
+            return .failure(
+                GeoError(
+                    "'\(text)' has bits set beyond /\(length) (did you mean \(IPNetwork(base: bits, length: length))?)"
+                )
+            )
         }
         return .success(IPNetwork(base: bits, length: length))
     }
@@ -98,9 +126,9 @@ public struct GeoError: Error, CustomStringConvertible, Sendable {
 /// Longest-prefix-match table from networks to values: a binary trie in flat arrays, built once and
 /// read without locks or allocation. Node 0 is the IPv4 root, node 1 the IPv6 root.
 public struct NetworkMap: Sendable {
-    var children: [Int32] = [-1, -1, -1, -1]   // 2 per node, -1 = none
-    var values: [Int32] = [-1, -1]             // per node, -1 = no rule ends here
-    var lengths: [UInt8] = [0, 0]              // per node: its depth
+    var children: [Int32] = [-1, -1, -1, -1]  // 2 per node, -1 = none
+    var values: [Int32] = [-1, -1]  // per node, -1 = no rule ends here
+    var lengths: [UInt8] = [0, 0]  // per node: its depth
     public private(set) var count = 0
 
     public init() {}
@@ -114,7 +142,10 @@ public struct NetworkMap: Sendable {
             var c = Int(children[2 * node + b])
             if c < 0 {
                 c = values.count
-                values.append(-1); lengths.append(UInt8(i + 1)); children.append(-1); children.append(-1)
+                values.append(-1)
+                lengths.append(UInt8(i + 1))
+                children.append(-1)
+                children.append(-1)
                 children[2 * node + b] = Int32(c)
             }
             node = c
@@ -135,14 +166,19 @@ public struct NetworkMap: Sendable {
         /// than the bits looked up when a more specific rule lies inside them: those bits are not enough
         /// to decide (RFC 7871 §7.2.1 allows a SCOPE longer than the SOURCE to say so).
         public var scope: Int
-        public init(value: Int32, ruleLength: Int, scope: Int) { self.value = value; self.ruleLength = ruleLength; self.scope = scope }
+        public init(value: Int32, ruleLength: Int, scope: Int) {
+            self.value = value
+            self.ruleLength = ruleLength
+            self.scope = scope
+        }
     }
 
     /// Longest-prefix match of `a` over its first `bits` bits.
     @inline(__always)
     public func lookup(_ a: AddressBits, bits: Int) -> Match {
         var node = a.family == 4 ? 0 : 1
-        var best: Int32 = -1, bestLength = 0
+        var best: Int32 = -1
+        var bestLength = 0
         var depth = 0
         if values[node] >= 0 { best = values[node] }
         while depth < bits {
@@ -150,7 +186,10 @@ public struct NetworkMap: Sendable {
             if c < 0 { break }
             node = c
             depth += 1
-            if values[node] >= 0 { best = values[node]; bestLength = depth }
+            if values[node] >= 0 {
+                best = values[node]
+                bestLength = depth
+            }
         }
         // Addresses that share the walked bits plus the next one end on this node too; when every bit
         // was walked and rules lie deeper, the bits given do not decide: one more is needed.

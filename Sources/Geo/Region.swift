@@ -8,7 +8,10 @@ public struct Region: Sendable, Hashable {
     /// Route 53-style bias, -99...99: a positive bias makes the region look nearer (its area grows).
     public var bias: Double
     public init(name: String, latitude: Double, longitude: Double, bias: Double = 0) {
-        self.name = name; self.latitude = latitude; self.longitude = longitude; self.bias = bias
+        self.name = name
+        self.latitude = latitude
+        self.longitude = longitude
+        self.bias = bias
     }
 }
 
@@ -16,7 +19,8 @@ public enum Distance {
     /// Great-circle distance in kilometres (haversine, mean Earth radius).
     public static func km(_ lat1: Double, _ lon1: Double, _ lat2: Double, _ lon2: Double) -> Double {
         let r = Double.pi / 180
-        let dlat = (lat2 - lat1) * r, dlon = (lon2 - lon1) * r
+        let dlat = (lat2 - lat1) * r
+        let dlon = (lon2 - lon1) * r
         let h = sin(dlat / 2) * sin(dlat / 2) + cos(lat1 * r) * cos(lat2 * r) * sin(dlon / 2) * sin(dlon / 2)
         return 2 * 6371.0088 * asin(min(1, sqrt(h)))
     }
@@ -28,10 +32,14 @@ public enum Distance {
 
     /// Index of the region nearest to a point (biased); ties go to the first listed.
     public static func nearest(_ lat: Double, _ lon: Double, in regions: [Region]) -> Int? {
-        var best: Int? = nil, bestD = Double.infinity
+        var best: Int? = nil
+        var bestD = Double.infinity
         for (i, r) in regions.enumerated() {
             let d = biased(lat, lon, to: r)
-            if d < bestD { best = i; bestD = d }
+            if d < bestD {
+                best = i
+                bestD = d
+            }
         }
         return best
     }

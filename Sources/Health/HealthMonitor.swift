@@ -1,5 +1,5 @@
-import HealthModel
 import Foundation
+import HealthModel
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -20,8 +20,11 @@ public struct HealthMonitorOptions: Sendable {
     public var eventLoopGroup: (any EventLoopGroup)?
 
     public init(
-        maxInFlight: Int = 256, jitter: Double = 0.1, spreadStart: Bool = true,
-        firstRoundGrace: Duration = .milliseconds(250), eventLoopGroup: (any EventLoopGroup)? = nil
+        maxInFlight: Int = 256,
+        jitter: Double = 0.1,
+        spreadStart: Bool = true,
+        firstRoundGrace: Duration = .milliseconds(250),
+        eventLoopGroup: (any EventLoopGroup)? = nil
     ) {
         self.maxInFlight = maxInFlight
         self.jitter = jitter
@@ -79,8 +82,12 @@ public final class HealthMonitor: Service, Sendable {
         let (out, keys) = state.withLock { s in s.replace(list) }
         for k in keys { spawn.yield(k) }
         if let snap = out.snapshot { for c in out.snapshotSubscribers { c.yield(snap) } }
-        logger.notice("health: targets updated", metadata: [
-            "kept": "\(out.kept)", "started": "\(keys.count)", "removed": "\(out.removed)"])
+        logger.notice(
+            "health: targets updated",
+            metadata: [
+                "kept": "\(out.kept)", "started": "\(keys.count)", "removed": "\(out.removed)",
+            ]
+        )
         return (out.kept, out.started, out.removed)
     }
 
@@ -109,13 +116,16 @@ public final class HealthMonitor: Service, Sendable {
         }
         let bound = firstRoundBound
         let targets = self.targets
-        let keys = state.withLock { s in s.targets.flatMap { t in t.checks.map { CheckKey(target: t.spec.id, check: $0.index, token: $0.token) } } }
+        let keys = state.withLock { s in
+            s.targets.flatMap { t in t.checks.map { CheckKey(target: t.spec.id, check: $0.index, token: $0.token) } }
+        }
         logger.info(
             "health: monitoring started",
             metadata: [
                 "targets": "\(targets.count)", "checks": "\(targets.reduce(0) { $0 + $1.checks.count })",
                 "max_in_flight": "\(options.maxInFlight)",
-            ])
+            ]
+        )
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
                 group.addTask {
@@ -201,7 +211,8 @@ public final class HealthMonitor: Service, Sendable {
     /// Registers a stream in one of the subscriber tables (removed again when the reader goes away);
     /// `first` is yielded under the same lock, so no update between it and the registration is lost.
     private func subscribe<T: Sendable>(
-        _ table: WritableKeyPath<MonitorState, [UInt64: AsyncStream<T>.Continuation]> & Sendable, buffering: Int,
+        _ table: WritableKeyPath<MonitorState, [UInt64: AsyncStream<T>.Continuation]> & Sendable,
+        buffering: Int,
         first: (@Sendable (MonitorState) -> T)?
     ) -> AsyncStream<T> {
         let (stream, continuation) = AsyncStream.makeStream(of: T.self, bufferingPolicy: .bufferingNewest(buffering))
@@ -282,7 +293,8 @@ public final class HealthMonitor: Service, Sendable {
         guard !unknown.isEmpty else { return }
         logger.notice(
             "health: first probe round not finished in time; targets without verdict count as their initial state",
-            metadata: ["targets": "\(unknown.sorted().joined(separator: ","))"])
+            metadata: ["targets": "\(unknown.sorted().joined(separator: ","))"]
+        )
     }
 
     /// Stores one result; returns whether the check is in doubt (probe again at the fast interval).
@@ -299,7 +311,8 @@ public final class HealthMonitor: Service, Sendable {
         if let warning = out.newCertWarning {
             logger.warning(
                 "health: certificate expiring",
-                metadata: ["target": "\(key.target)", "check": "\(out.checkName)", "warning": "\(warning)"])
+                metadata: ["target": "\(key.target)", "check": "\(out.checkName)", "warning": "\(warning)"]
+            )
         }
         if out.firstRoundJustCompleted {
             let waiters = state.withLock { s -> [CheckedContinuation<Bool, Never>] in
@@ -317,7 +330,8 @@ public final class HealthMonitor: Service, Sendable {
         let counts =
             c.from == .unknown
             ? "first probe" : c.to == .down ? "failures \(c.failures)/\(c.fall)" : "passes \(c.passes)/\(c.rise)"
-        var message = "health: \(c.target) check \(c.check) \(c.from.rawValue) -> \(c.to.rawValue): \(c.reason) (\(counts))"
+        var message =
+            "health: \(c.target) check \(c.check) \(c.from.rawValue) -> \(c.to.rawValue): \(c.reason) (\(counts))"
         if c.targetFrom != c.targetTo { message += "; target \(c.targetFrom.rawValue) -> \(c.targetTo.rawValue)" }
         logger.notice(
             Logger.Message(stringLiteral: message),
@@ -326,7 +340,8 @@ public final class HealthMonitor: Service, Sendable {
                 "reason": "\(c.reason)", "passes": "\(c.passes)", "failures": "\(c.failures)", "rise": "\(c.rise)",
                 "fall": "\(c.fall)", "target_state": "\(c.targetTo.rawValue)",
                 "latency_ms": "\(Int((result.latency.seconds * 1000).rounded()))",
-            ])
+            ]
+        )
     }
 }
 
@@ -418,9 +433,16 @@ struct MonitorState {
                 case .failure: endpoint = c.endpoint ?? t.address
                 }
                 nextToken += 1
-                return CheckRuntime(spec: c, index: i, token: nextToken, resolved: rc, endpoint: endpoint,
-                                    tracker: HealthTracker(rise: c.rise, fall: c.fall))
-            })
+                return CheckRuntime(
+                    spec: c,
+                    index: i,
+                    token: nextToken,
+                    resolved: rc,
+                    endpoint: endpoint,
+                    tracker: HealthTracker(rise: c.rise, fall: c.fall)
+                )
+            }
+        )
     }
 
     /// The spec and probe plan of a running check loop; nil when the loop was replaced or removed.
@@ -477,7 +499,8 @@ struct MonitorState {
 
     mutating func record(_ key: CheckKey, result: ProbeResult, at now: Date) -> RecordOutcome? {
         guard let ti = index[key.target], key.check < targets[ti].checks.count,
-              targets[ti].checks[key.check].token == key.token else { return nil }
+            targets[ti].checks[key.check].token == key.token
+        else { return nil }
         let ci = key.check
         var out = RecordOutcome()
         var c = targets[ti].checks[ci]
@@ -515,9 +538,21 @@ struct MonitorState {
             generation += 1
             out.changes.append(
                 HealthChange(
-                    target: targets[ti].spec.id, check: c.spec.name, from: t.from, to: t.to, reason: result.reason,
-                    passes: t.passes, failures: t.failures, rise: c.tracker.rise, fall: c.tracker.fall,
-                    targetFrom: before, targetTo: after, targetIsUp: targets[ti].isUp, at: now))
+                    target: targets[ti].spec.id,
+                    check: c.spec.name,
+                    from: t.from,
+                    to: t.to,
+                    reason: result.reason,
+                    passes: t.passes,
+                    failures: t.failures,
+                    rise: c.tracker.rise,
+                    fall: c.tracker.fall,
+                    targetFrom: before,
+                    targetTo: after,
+                    targetIsUp: targets[ti].isUp,
+                    at: now
+                )
+            )
             out.changeSubscribers = Array(changeSubscribers.values)
         }
         if transition != nil || out.firstRoundJustCompleted, !snapshotSubscribers.isEmpty {
@@ -532,16 +567,31 @@ struct MonitorState {
         out.reserveCapacity(targets.count)
         for t in targets {
             out[t.spec.id] = TargetHealth(
-                id: t.spec.id, address: t.spec.address, state: t.state, isUp: t.isUp, lastChange: t.lastChange,
+                id: t.spec.id,
+                address: t.spec.address,
+                state: t.state,
+                isUp: t.isUp,
+                lastChange: t.lastChange,
                 checks: t.checks.map { c in
                     CheckHealth(
-                        name: c.spec.name, kind: c.spec.kind, endpoint: c.endpoint, state: c.tracker.state,
-                        lastResult: c.lastResult, lastProbe: c.lastProbe,
+                        name: c.spec.name,
+                        kind: c.spec.kind,
+                        endpoint: c.endpoint,
+                        state: c.tracker.state,
+                        lastResult: c.lastResult,
+                        lastProbe: c.lastProbe,
                         consecutivePasses: c.tracker.consecutivePasses,
-                        consecutiveFailures: c.tracker.consecutiveFailures, rise: c.tracker.rise, fall: c.tracker.fall,
-                        lastChange: c.lastChange, probes: c.probes, inDoubt: c.tracker.inDoubt,
-                        failingSince: c.failingSince, failures: c.failures)
-                })
+                        consecutiveFailures: c.tracker.consecutiveFailures,
+                        rise: c.tracker.rise,
+                        fall: c.tracker.fall,
+                        lastChange: c.lastChange,
+                        probes: c.probes,
+                        inDoubt: c.tracker.inDoubt,
+                        failingSince: c.failingSince,
+                        failures: c.failures
+                    )
+                }
+            )
         }
         let done: Bool
         if case .done = firstRound { done = true } else { done = false }

@@ -24,7 +24,9 @@ public enum OneShotProbe {
     /// Probes every check of every target once (at most `maxInFlight` at a time) and returns one row per
     /// check, in input order. Takes about as long as the slowest probe (bounded by its timeout).
     public static func runAll(
-        targets: [ProbeTarget], maxInFlight: Int = 64, eventLoopGroup: (any EventLoopGroup)? = nil
+        targets: [ProbeTarget],
+        maxInFlight: Int = 64,
+        eventLoopGroup: (any EventLoopGroup)? = nil
     ) async -> [ProbeRow] {
         let prober = Prober(group: eventLoopGroup)
         let limit = AsyncSemaphore(permits: maxInFlight)
@@ -34,8 +36,12 @@ public enum OneShotProbe {
                 let r = ResolvedCheck.resolve(c, address: t.address)
                 let endpoint = (try? r.get().display) ?? c.endpoint ?? t.address
                 let row = ProbeRow(
-                    target: t.id, check: c.name, kind: c.kind, endpoint: endpoint,
-                    result: ProbeResult(ok: false, reason: "not probed", latency: .zero))
+                    target: t.id,
+                    check: c.name,
+                    kind: c.kind,
+                    endpoint: endpoint,
+                    result: ProbeResult(ok: false, reason: "not probed", latency: .zero)
+                )
                 jobs.append((jobs.count, row, r))
             }
         }
@@ -45,7 +51,10 @@ public enum OneShotProbe {
                 group.addTask {
                     switch job.check {
                     case .failure(let problem):
-                        return (job.index, ProbeResult(ok: false, reason: "invalid check: \(problem.message)", latency: .zero))
+                        return (
+                            job.index,
+                            ProbeResult(ok: false, reason: "invalid check: \(problem.message)", latency: .zero)
+                        )
                     case .success(let check):
                         do { try await limit.acquire() } catch {
                             return (job.index, ProbeResult(ok: false, reason: "cancelled", latency: .zero))
@@ -102,7 +111,8 @@ public enum OneShotProbe {
         lines += body.map(render)
         let passed = rows.filter(\.result.ok).count
         let warned = rows.filter { $0.result.ok && $0.result.certWarning != nil }.count
-        var summary = "\(rows.count) check\(rows.count == 1 ? "" : "s"): \(passed) passed, \(rows.count - passed) failed"
+        var summary =
+            "\(rows.count) check\(rows.count == 1 ? "" : "s"): \(passed) passed, \(rows.count - passed) failed"
         if warned > 0 { summary += ", \(warned) with certificate warnings" }
         lines.append(summary)
         return lines.joined(separator: "\n") + "\n"

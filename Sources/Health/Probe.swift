@@ -1,5 +1,5 @@
-import HealthModel
 import Foundation
+import HealthModel
 import NIOCore
 import NIOHTTP1
 import NIOPosix
@@ -157,14 +157,16 @@ final class ProbeAttempt {
         if let sslContext {
             let verify = check.spec.tlsVerify
             let handler = try makeClientTLSHandler(
-                context: sslContext, serverHostname: check.serverName,
+                context: sslContext,
+                serverHostname: check.serverName,
                 observe: verify
                     ? { [self] result, certificate in
                         if case .failed = result, self.tlsFailure == nil {
                             self.tlsFailure = Self.classifyRejected(certificate)
                         }
                         return result
-                    } : nil)
+                    } : nil
+            )
             try ops.addHandler(handler)
         }
         try ops.addHTTPClientHandlers()
@@ -180,8 +182,14 @@ final class ProbeAttempt {
         channel?.close(promise: nil)
         promise.succeed(
             ProbeResult(
-                ok: ok, reason: reason, latency: latency, statusCode: statusCode, certNotAfter: certNotAfter,
-                certWarning: certWarning))
+                ok: ok,
+                reason: reason,
+                latency: latency,
+                statusCode: statusCode,
+                certNotAfter: certNotAfter,
+                certWarning: certWarning
+            )
+        )
     }
 
     func noteCertificate(_ cert: NIOSSLCertificate) {
@@ -306,8 +314,11 @@ final class HTTPProbeHandler: ChannelInboundHandler, RemovableChannelHandler {
         }
         headers.add(name: "Connection", value: "close")
         let head = HTTPRequestHead(
-            version: .http1_1, method: spec.method == .head ? .HEAD : .GET, uri: attempt.check.path,
-            headers: headers)
+            version: .http1_1,
+            method: spec.method == .head ? .HEAD : .GET,
+            uri: attempt.check.path,
+            headers: headers
+        )
         let sent = context.eventLoop.makePromise(of: Void.self)
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: sent)
@@ -396,7 +407,8 @@ final class HTTPProbeHandler: ChannelInboundHandler, RemovableChannelHandler {
 /// That per-certificate callback exists only on a deprecated initializer; `DeprecatedTLSHandlerFactory`
 /// reaches it through a protocol witness so the deliberate use does not warn on every build.
 private func makeClientTLSHandler(
-    context: NIOSSLContext, serverHostname: String?,
+    context: NIOSSLContext,
+    serverHostname: String?,
     observe: NIOSSLVerificationCallback?
 ) throws -> NIOSSLClientHandler {
     guard let observe else {
@@ -408,16 +420,24 @@ private func makeClientTLSHandler(
 
 private protocol TLSHandlerFactory {
     func make(
-        context: NIOSSLContext, serverHostname: String?, verificationCallback: @escaping NIOSSLVerificationCallback
+        context: NIOSSLContext,
+        serverHostname: String?,
+        verificationCallback: @escaping NIOSSLVerificationCallback
     ) throws -> NIOSSLClientHandler
 }
 
 private struct DeprecatedTLSHandlerFactory: TLSHandlerFactory {
     @available(*, deprecated, message: "uses NIOSSLClientHandler's per-certificate verification callback on purpose")
     func make(
-        context: NIOSSLContext, serverHostname: String?, verificationCallback: @escaping NIOSSLVerificationCallback
+        context: NIOSSLContext,
+        serverHostname: String?,
+        verificationCallback: @escaping NIOSSLVerificationCallback
     ) throws -> NIOSSLClientHandler {
-        try NIOSSLClientHandler(context: context, serverHostname: serverHostname, verificationCallback: verificationCallback)
+        try NIOSSLClientHandler(
+            context: context,
+            serverHostname: serverHostname,
+            verificationCallback: verificationCallback
+        )
     }
 }
 
@@ -440,7 +460,9 @@ func errnoReason(_ code: CInt) -> String {
 func formatRemaining(_ seconds: Double) -> String {
     // Clamped before the conversion (a certificate may say any year): 100 years is plenty to print.
     let s = seconds.isFinite ? Int(min(max(seconds, 0), 3_153_600_000).rounded(.down)) : 0
-    let d = s / 86_400, h = (s % 86_400) / 3600, m = (s % 3600) / 60
+    let d = s / 86_400
+    let h = (s % 86_400) / 3600
+    let m = (s % 3600) / 60
     if d > 0 { return h > 0 ? "\(d)d \(h)h" : "\(d)d" }
     if h > 0 { return m > 0 ? "\(h)h \(m)m" : "\(h)h" }
     if m > 0 { return "\(m)m" }

@@ -21,7 +21,12 @@ struct ResolvedCheck: Sendable, Hashable {
             && a.hostHeader == b.hostHeader && a.serverName == b.serverName
     }
     func hash(into h: inout Hasher) {
-        h.combine(spec); h.combine(host); h.combine(port); h.combine(path); h.combine(hostHeader); h.combine(serverName)
+        h.combine(spec)
+        h.combine(host)
+        h.combine(port)
+        h.combine(path)
+        h.combine(hostHeader)
+        h.combine(serverName)
     }
 
     /// Fails only on what `validate()` reports too; the reason is given as a failed probe.
@@ -65,9 +70,15 @@ struct ResolvedCheck: Sendable, Hashable {
         }
         return .success(
             ResolvedCheck(
-                spec: spec, host: host, port: port, socketAddress: socketAddress, path: path,
-                hostHeader: hostHeader, serverName: serverName, display: display
-            ))
+                spec: spec,
+                host: host,
+                port: port,
+                socketAddress: socketAddress,
+                path: path,
+                hostHeader: hostHeader,
+                serverName: serverName,
+                display: display
+            )
+        )
     }
 }
-

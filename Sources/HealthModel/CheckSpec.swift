@@ -228,7 +228,9 @@ public struct CheckSpec: Sendable, Hashable {
                 endpointPort = e.port
                 endpointPath = e.path
                 if let scheme = e.scheme, scheme != kind {
-                    p.append("endpoint '\(endpoint)': scheme \(scheme.rawValue) does not match check type \(kind.rawValue)")
+                    p.append(
+                        "endpoint '\(endpoint)': scheme \(scheme.rawValue) does not match check type \(kind.rawValue)"
+                    )
                 }
                 if e.scheme != nil, kind == .tcp {
                     p.append("endpoint '\(endpoint)': a tcp check takes address:port, not a URL")
@@ -251,7 +253,8 @@ public struct CheckSpec: Sendable, Hashable {
                 p.append("path '\(effectivePath)' must not contain spaces or line breaks")
             }
             if expectStatus.ranges.isEmpty { p.append("expected status must name at least one code") }
-            for r in expectStatus.ranges where !(100...599).contains(r.lowerBound) || !(100...599).contains(r.upperBound) {
+            for r in expectStatus.ranges
+            where !(100...599).contains(r.lowerBound) || !(100...599).contains(r.upperBound) {
                 p.append("expected status \(r.lowerBound)-\(r.upperBound) must lie within 100-599")
             }
             if bodyLimit < 1 || bodyLimit > 16 * 1024 * 1024 {
@@ -402,7 +405,9 @@ package struct ProbeEndpoint: Sendable, Hashable {
         }
         var port: Int?
         if let portText {
-            guard let n = Int(portText), (1...65_535).contains(n) else { return bad("port '\(portText)' must be within 1-65535") }
+            guard let n = Int(portText), (1...65_535).contains(n) else {
+                return bad("port '\(portText)' must be within 1-65535")
+            }
             port = n
         }
         return .success(ProbeEndpoint(scheme: scheme, host: String(host), port: port, path: path))

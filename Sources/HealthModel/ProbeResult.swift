@@ -16,7 +16,11 @@ public struct ProbeResult: Sendable, Hashable {
     public var certWarning: String?
 
     public init(
-        ok: Bool, reason: String, latency: Duration, statusCode: Int? = nil, certNotAfter: Date? = nil,
+        ok: Bool,
+        reason: String,
+        latency: Duration,
+        statusCode: Int? = nil,
+        certNotAfter: Date? = nil,
         certWarning: String? = nil
     ) {
         self.ok = ok

@@ -82,9 +82,21 @@ public struct CheckHealth: Sendable, Hashable {
     public var failures: [String: Int]
 
     public init(
-        name: String, kind: CheckKind, endpoint: String, state: HealthState, lastResult: ProbeResult?,
-        lastProbe: Date?, consecutivePasses: Int, consecutiveFailures: Int, rise: Int, fall: Int,
-        lastChange: Date?, probes: Int, inDoubt: Bool, failingSince: Date? = nil, failures: [String: Int] = [:]
+        name: String,
+        kind: CheckKind,
+        endpoint: String,
+        state: HealthState,
+        lastResult: ProbeResult?,
+        lastProbe: Date?,
+        consecutivePasses: Int,
+        consecutiveFailures: Int,
+        rise: Int,
+        fall: Int,
+        lastChange: Date?,
+        probes: Int,
+        inDoubt: Bool,
+        failingSince: Date? = nil,
+        failures: [String: Int] = [:]
     ) {
         self.failingSince = failingSince
         self.failures = failures
@@ -124,8 +136,18 @@ public struct HealthChange: Sendable, Hashable {
     public var at: Date
 
     public init(
-        target: String, check: String, from: HealthState, to: HealthState, reason: String, passes: Int,
-        failures: Int, rise: Int, fall: Int, targetFrom: HealthState, targetTo: HealthState, targetIsUp: Bool,
+        target: String,
+        check: String,
+        from: HealthState,
+        to: HealthState,
+        reason: String,
+        passes: Int,
+        failures: Int,
+        rise: Int,
+        fall: Int,
+        targetFrom: HealthState,
+        targetTo: HealthState,
+        targetIsUp: Bool,
         at: Date
     ) {
         self.target = target

@@ -16,10 +16,22 @@ public struct Override: Codable, Sendable, Hashable {
     public var setAt: Date
     public var note: String?
 
-    public init(scope: Scope, target: String, action: Action, pool: String? = nil, until: Date? = nil,
-                setAt: Date, note: String? = nil) {
-        self.scope = scope; self.target = target; self.action = action; self.pool = pool; self.until = until
-        self.setAt = setAt; self.note = note
+    public init(
+        scope: Scope,
+        target: String,
+        action: Action,
+        pool: String? = nil,
+        until: Date? = nil,
+        setAt: Date,
+        note: String? = nil
+    ) {
+        self.scope = scope
+        self.target = target
+        self.action = action
+        self.pool = pool
+        self.until = until
+        self.setAt = setAt
+        self.note = note
     }
 
     public func isActive(at now: Date) -> Bool { until.map { now < $0 } ?? true }

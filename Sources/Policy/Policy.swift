@@ -31,9 +31,18 @@ public struct ServiceState: Codable, Sendable, Hashable {
     public var availableSince: [String: Date] = [:]
     /// nearest: the state of each client region's failover, by region name.
     public var regions: [String: ServiceState]? = nil
-    public init(pool: String? = nil, since: Date? = nil, held: Bool = false, availableSince: [String: Date] = [:],
-                regions: [String: ServiceState]? = nil) {
-        self.pool = pool; self.since = since; self.held = held; self.availableSince = availableSince; self.regions = regions
+    public init(
+        pool: String? = nil,
+        since: Date? = nil,
+        held: Bool = false,
+        availableSince: [String: Date] = [:],
+        regions: [String: ServiceState]? = nil
+    ) {
+        self.pool = pool
+        self.since = since
+        self.held = held
+        self.availableSince = availableSince
+        self.regions = regions
     }
 }
 
@@ -76,39 +85,59 @@ public struct Decision: Sendable, Hashable {
 public enum Policy {
     /// Effective member and pool states. `health[targetID]` is the prober's verdict; a member with no
     /// checks (or not yet in the snapshot) counts as up. Overrides win over health, pool overrides over members.
-    public static func views(pools: [PoolConfig], health: [String: Bool], overrides: OverrideSet) -> [String: PoolView] {
+    public static func views(pools: [PoolConfig], health: [String: Bool], overrides: OverrideSet) -> [String: PoolView]
+    {
         var out: [String: PoolView] = [:]
         for pool in pools {
             let poolForce = overrides.pool(pool.name)
             var members: [MemberView] = []
             for m in pool.members {
-                var up: Bool, reason: String
+                var up: Bool
+                var reason: String
                 if let h = health[m.targetID] {
-                    up = h; reason = h ? "healthy" : "failing checks"
+                    up = h
+                    reason = h ? "healthy" : "failing checks"
                 } else {
-                    up = true; reason = m.checks.isEmpty ? "no checks" : "no verdict yet"
+                    up = true
+                    reason = m.checks.isEmpty ? "no checks" : "no verdict yet"
                 }
-                if let f = overrides.member(m.targetID) { up = f == .up; reason = "forced \(f.rawValue) by override" }
-                if let f = poolForce { up = f == .up; reason = "pool forced \(f.rawValue) by override" }
+                if let f = overrides.member(m.targetID) {
+                    up = f == .up
+                    reason = "forced \(f.rawValue) by override"
+                }
+                if let f = poolForce {
+                    up = f == .up
+                    reason = "pool forced \(f.rawValue) by override"
+                }
                 members.append(MemberView(member: m, up: up, reason: reason))
             }
             let upCount = members.filter(\.up).count
             let available = pool.rule.isAvailable(up: upCount, total: members.count)
-            let reason = "\(upCount)/\(members.count) up, rule \(pool.rule)" + (poolForce.map { ", forced \($0.rawValue)" } ?? "")
+            let reason =
+                "\(upCount)/\(members.count) up, rule \(pool.rule)"
+                + (poolForce.map { ", forced \($0.rawValue)" } ?? "")
             out[pool.name] = PoolView(pool: pool, members: members, available: available, reason: reason)
         }
         return out
     }
 
-    public static func decide(service s: ServiceConfig, views: [String: PoolView], overrides: OverrideSet,
-                              state old: ServiceState, now: Date) -> Decision {
+    public static func decide(
+        service s: ServiceConfig,
+        views: [String: PoolView],
+        overrides: OverrideSet,
+        state old: ServiceState,
+        now: Date
+    ) -> Decision {
         if s.policy == .nearest { return nearest(service: s, views: views, overrides: overrides, state: old, now: now) }
         let pools = s.pools.compactMap { views[$0] }
         var state = old
         // Continuous availability, for hold-down.
         for p in pools {
-            if p.available { if state.availableSince[p.pool.name] == nil { state.availableSince[p.pool.name] = now } }
-            else { state.availableSince[p.pool.name] = nil }
+            if p.available {
+                if state.availableSince[p.pool.name] == nil { state.availableSince[p.pool.name] = now }
+            } else {
+                state.availableSince[p.pool.name] = nil
+            }
         }
         let anyMemberDown = pools.contains { $0.members.contains { !$0.up } }
         var next: Date? = nil
@@ -119,13 +148,19 @@ public enum Policy {
         switch s.policy {
         case .all:
             let up = pools.filter(\.available).flatMap(\.upMembers)
-            if up.isEmpty { (outcome, reason) = allDown(s, pools) } else {
-                outcome = .members(up); reason = "all available members"
+            if up.isEmpty {
+                (outcome, reason) = allDown(s, pools)
+            } else {
+                outcome = .members(up)
+                reason = "all available members"
             }
         case .weighted:
             let up = pools.filter(\.available).flatMap(\.upMembers).filter { $0.weight > 0 }
-            if up.isEmpty { (outcome, reason) = allDown(s, pools) } else {
-                outcome = .variants(weightedVariants(up, answers: s.answers)); reason = "weighted over available members"
+            if up.isEmpty {
+                (outcome, reason) = allDown(s, pools)
+            } else {
+                outcome = .variants(weightedVariants(up, answers: s.answers))
+                reason = "weighted over available members"
             }
         case .failover, .nearest:
             let chosen = failover(s, pools, overrides: overrides, state: &state, now: now, next: &next)
@@ -142,14 +177,22 @@ public enum Policy {
 
         let onFirst = s.policy != .failover || (pool != nil && pool == s.pools.first)
         let allDownNow: Bool
-        switch outcome { case .empty, .servfail: allDownNow = true; default: allDownNow = pool == nil && s.policy == .failover }
+        switch outcome {
+        case .empty, .servfail: allDownNow = true
+        default: allDownNow = pool == nil && s.policy == .failover
+        }
         let degraded = !onFirst || anyMemberDown || allDownNow
         let ttl = s.clamp(degraded ? s.degradedTTL : s.ttl)
         let ttlReason: String
-        if !degraded { ttlReason = "healthy: ttl \(s.ttl)" }
-        else if allDownNow { ttlReason = "all pools down: degraded_ttl \(s.degradedTTL)" }
-        else if !onFirst { ttlReason = "not on the first pool: degraded_ttl \(s.degradedTTL)" }
-        else { ttlReason = "a member is down: degraded_ttl \(s.degradedTTL)" }
+        if !degraded {
+            ttlReason = "healthy: ttl \(s.ttl)"
+        } else if allDownNow {
+            ttlReason = "all pools down: degraded_ttl \(s.degradedTTL)"
+        } else if !onFirst {
+            ttlReason = "not on the first pool: degraded_ttl \(s.degradedTTL)"
+        } else {
+            ttlReason = "a member is down: degraded_ttl \(s.degradedTTL)"
+        }
 
         var switched: Decision.Switch? = nil
         if s.policy == .failover && pool != old.pool {
@@ -158,14 +201,29 @@ public enum Policy {
             state.since = now
         }
         if let e = overrides.nextExpiry(after: now) { next = min(next ?? e, e) }
-        return Decision(outcome: outcome, pool: pool, ttl: ttl, ttlReason: ttlReason + (ttl != (degraded ? s.degradedTTL : s.ttl) ? " (clamped to \(ttl))" : ""),
-                        reason: reason, degraded: degraded, state: state, switched: switched, nextEvaluation: next)
+        return Decision(
+            outcome: outcome,
+            pool: pool,
+            ttl: ttl,
+            ttlReason: ttlReason + (ttl != (degraded ? s.degradedTTL : s.ttl) ? " (clamped to \(ttl))" : ""),
+            reason: reason,
+            degraded: degraded,
+            state: state,
+            switched: switched,
+            nextEvaluation: next
+        )
     }
 
     /// The failover choice: the first available pool, with pinning, manual failback, hold-down and the
     /// minimum time between switches. Switching away from a pool that is no longer available is never delayed.
-    static func failover(_ s: ServiceConfig, _ pools: [PoolView], overrides: OverrideSet, state: inout ServiceState,
-                         now: Date, next: inout Date?) -> (pool: String?, reason: String) {
+    static func failover(
+        _ s: ServiceConfig,
+        _ pools: [PoolView],
+        overrides: OverrideSet,
+        state: inout ServiceState,
+        now: Date,
+        next: inout Date?
+    ) -> (pool: String?, reason: String) {
         let name = s.name.description
         if let pin = overrides.pin(name), pools.contains(where: { $0.pool.name == pin }) {
             state.held = false
@@ -173,40 +231,59 @@ public enum Policy {
         }
         guard let bestIndex = pools.firstIndex(where: \.available) else { return (nil, "no pool available") }
         let best = pools[bestIndex]
-        guard let currentName = state.pool, let currentIndex = pools.firstIndex(where: { $0.pool.name == currentName }) else {
+        guard let currentName = state.pool, let currentIndex = pools.firstIndex(where: { $0.pool.name == currentName })
+        else {
             state.held = false
-            return (best.pool.name, bestIndex == 0 ? "\(best.pool.name) available" : "\(best.pool.name) is the first available pool")
+            return (
+                best.pool.name,
+                bestIndex == 0 ? "\(best.pool.name) available" : "\(best.pool.name) is the first available pool"
+            )
         }
         let current = pools[currentIndex]
         if !current.available {
             // Failover (or to anything available): immediate.
             state.held = s.failback == .manual && bestIndex > 0
-            return (best.pool.name, "\(current.pool.name) unavailable (\(current.reason)); \(best.pool.name) is the first available pool")
+            return (
+                best.pool.name,
+                "\(current.pool.name) unavailable (\(current.reason)); \(best.pool.name) is the first available pool"
+            )
         }
         if bestIndex >= currentIndex {
             if bestIndex > currentIndex { return (current.pool.name, "\(current.pool.name) still available") }
-            return (current.pool.name, currentIndex == 0 ? "\(current.pool.name) available" : "\(current.pool.name) is the first available pool")
+            return (
+                current.pool.name,
+                currentIndex == 0
+                    ? "\(current.pool.name) available" : "\(current.pool.name) is the first available pool"
+            )
         }
         // A better pool is available again: failback, subject to manual mode, hold-down and switch interval.
         if s.failback == .manual && state.held {
             if let released = overrides.release(name), let since = state.since, released >= since {
                 state.held = false
             } else {
-                return (current.pool.name, "failback manual: held on \(current.pool.name) until released (\(best.pool.name) available)")
+                return (
+                    current.pool.name,
+                    "failback manual: held on \(current.pool.name) until released (\(best.pool.name) available)"
+                )
             }
         }
         if s.holdDown > .zero, let since = state.availableSince[best.pool.name] {
             let until = since.addingTimeInterval(seconds(s.holdDown))
             if now < until {
                 next = min(next ?? until, until)
-                return (current.pool.name, "hold-down: \(best.pool.name) available since \(fmt(since)), failback at \(fmt(until))")
+                return (
+                    current.pool.name,
+                    "hold-down: \(best.pool.name) available since \(fmt(since)), failback at \(fmt(until))"
+                )
             }
         }
         if s.minSwitchInterval > .zero, let last = state.since {
             let until = last.addingTimeInterval(seconds(s.minSwitchInterval))
             if now < until {
                 next = min(next ?? until, until)
-                return (current.pool.name, "min_switch_interval: last switch at \(fmt(last)), failback at \(fmt(until))")
+                return (
+                    current.pool.name, "min_switch_interval: last switch at \(fmt(last)), failback at \(fmt(until))"
+                )
             }
         }
         state.held = false
@@ -215,24 +292,44 @@ public enum Policy {
 
     /// nearest: for each client region, failover over that region's pool order (its own state, so
     /// hold-down, manual failback and switch intervals apply per region; a pin applies to every region).
-    static func nearest(service s: ServiceConfig, views: [String: PoolView], overrides: OverrideSet,
-                        state old: ServiceState, now: Date) -> Decision {
+    static func nearest(
+        service s: ServiceConfig,
+        views: [String: PoolView],
+        overrides: OverrideSet,
+        state old: ServiceState,
+        now: Date
+    ) -> Decision {
         var per: [Decision] = []
         var regions: [String: ServiceState] = [:]
         for order in s.regionOrder {
             var sub = s
             sub.policy = .failover
             sub.pools = order.pools
-            var d = decide(service: sub, views: views, overrides: overrides,
-                           state: old.regions?[order.region] ?? ServiceState(), now: now)
-            d.reason = "client region \(order.region) (\(order.basis): \(order.pools.joined(separator: " > "))): \(d.reason)"
+            var d = decide(
+                service: sub,
+                views: views,
+                overrides: overrides,
+                state: old.regions?[order.region] ?? ServiceState(),
+                now: now
+            )
+            d.reason =
+                "client region \(order.region) (\(order.basis): \(order.pools.joined(separator: " > "))): \(d.reason)"
             if let sw = d.switched { d.switched?.reason = "client region \(order.region): \(sw.reason)" }
             regions[order.region] = d.state
             per.append(d)
         }
         guard var top = per.first else {
-            return Decision(outcome: .empty, pool: nil, ttl: s.clamp(s.degradedTTL), ttlReason: "no regions", reason: "no regions",
-                            degraded: true, state: old, switched: nil, nextEvaluation: nil)
+            return Decision(
+                outcome: .empty,
+                pool: nil,
+                ttl: s.clamp(s.degradedTTL),
+                ttlReason: "no regions",
+                reason: "no regions",
+                degraded: true,
+                state: old,
+                switched: nil,
+                nextEvaluation: nil
+            )
         }
         top.ttl = per.map(\.ttl).min() ?? top.ttl
         top.degraded = per.contains(where: \.degraded)
@@ -246,10 +343,14 @@ public enum Policy {
     static func allDown(_ s: ServiceConfig, _ pools: [PoolView]) -> (Decision.Outcome, String) {
         switch s.whenAllDown {
         case .failOpen:
-            return (.members(pools.first?.allMembers ?? []), "all pools down: fail-open to \(pools.first?.pool.name ?? "-")")
+            return (
+                .members(pools.first?.allMembers ?? []), "all pools down: fail-open to \(pools.first?.pool.name ?? "-")"
+            )
         case .all:
-            return (.members(pools.flatMap(\.allMembers).filter { s.policy != .weighted || $0.weight > 0 }),
-                    "all pools down: answering every member")
+            return (
+                .members(pools.flatMap(\.allMembers).filter { s.policy != .weighted || $0.weight > 0 }),
+                "all pools down: answering every member"
+            )
         case .empty: return (.empty, "all pools down: empty answer")
         case .servfail: return (.servfail, "all pools down: SERVFAIL")
         }

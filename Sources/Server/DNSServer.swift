@@ -40,8 +40,12 @@ public final class DNSServer: Sendable {
         var stopRequested = false
     }
 
-    public init(endpoints: [ListenEndpoint], store: AnswerStore, options: ServerOptions = ServerOptions(),
-                logger: Logger = Logger(label: "gtmd.server")) {
+    public init(
+        endpoints: [ListenEndpoint],
+        store: AnswerStore,
+        options: ServerOptions = ServerOptions(),
+        logger: Logger = Logger(label: "gtmd.server")
+    ) {
         self.endpoints = endpoints
         self.store = store
         self.options = options
@@ -77,7 +81,10 @@ public final class DNSServer: Sendable {
             Self.tearDown(started, stopFlag: stopFlag, logger: logger)
             throw ServerError(endpoint: nil, message: "server stopped while starting")
         }
-        logger.info("DNS server listening", metadata: ["endpoints": "\(bound.map(\.description).joined(separator: " "))"])
+        logger.info(
+            "DNS server listening",
+            metadata: ["endpoints": "\(bound.map(\.description).joined(separator: " "))"]
+        )
         return bound
     }
 
@@ -151,8 +158,17 @@ public final class DNSServer: Sendable {
         var index = 0
         for fd in r.udpFDs {
             let slot = CounterSlot()
-            guard let worker = UDPWorker(fd: fd, batchSize: options.udpBatchSize, store: store, slot: slot,
-                                         stop: stopFlag, logger: logger, rateLimit: options.rateLimit) else {
+            guard
+                let worker = UDPWorker(
+                    fd: fd,
+                    batchSize: options.udpBatchSize,
+                    store: store,
+                    slot: slot,
+                    stop: stopFlag,
+                    logger: logger,
+                    rateLimit: options.rateLimit
+                )
+            else {
                 throw ServerError(endpoint: nil, message: "cannot allocate UDP buffers")
             }
             r.udpSlots.append(slot)
@@ -164,8 +180,12 @@ public final class DNSServer: Sendable {
 
     /// Binds `udpSockets` UDP sockets and one TCP listener on one endpoint. With port 0, the first UDP socket
     /// picks the port and the rest follow it; if TCP cannot get that port, everything is retried on a new one.
-    private func bind(_ ep: ListenEndpoint, udpSockets: Int, group: MultiThreadedEventLoopGroup,
-                      tcp: TCPService) throws -> ([Int32], Channel, Int) {
+    private func bind(
+        _ ep: ListenEndpoint,
+        udpSockets: Int,
+        group: MultiThreadedEventLoopGroup,
+        tcp: TCPService
+    ) throws -> ([Int32], Channel, Int) {
         let attempts = ep.port == 0 ? 8 : 1
         var attempt = 0
         while true {
@@ -199,8 +219,12 @@ public final class DNSServer: Sendable {
     }
 
     private func udpSocket(_ ep: ListenEndpoint, port: Int) throws -> Int32 {
-        let fd = gtmd_udp_socket(ep.host, UInt16(port), Int32(clamping: options.socketBufferSize),
-                                 UDPWorker.receiveTimeoutMs)
+        let fd = gtmd_udp_socket(
+            ep.host,
+            UInt16(port),
+            Int32(clamping: options.socketBufferSize),
+            UDPWorker.receiveTimeoutMs
+        )
         guard fd >= 0 else {
             let shown = ListenEndpoint(host: ep.host, port: port)
             throw ServerError(endpoint: shown, message: "cannot bind UDP: \(errnoText(-fd))")
@@ -208,16 +232,23 @@ public final class DNSServer: Sendable {
         return fd
     }
 
-    private func tcpListener(_ ep: ListenEndpoint, port: Int, group: MultiThreadedEventLoopGroup,
-                             tcp: TCPService) throws -> Channel {
+    private func tcpListener(
+        _ ep: ListenEndpoint,
+        port: Int,
+        group: MultiThreadedEventLoopGroup,
+        tcp: TCPService
+    ) throws -> Channel {
         var bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
         if gtmd_parse_family(ep.host) == 6 {
             bootstrap = bootstrap.serverChannelOption(
-                ChannelOptions.Types.SocketOption(level: .ipv6, name: .ipv6_v6only), value: 1)
+                ChannelOptions.Types.SocketOption(level: .ipv6, name: .ipv6_v6only),
+                value: 1
+            )
         }
-        bootstrap = bootstrap
+        bootstrap =
+            bootstrap
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             // Small reads bound the work and reply bytes one read can produce (all complete queries of
             // a read are answered before back-pressure can stop reading) and keep the event loop fair

@@ -25,10 +25,22 @@ public struct RateLimitOptions: Sendable, Hashable {
     /// Buckets per UDP worker (rounded up to a power of two); memory is 32 bytes each.
     public var tableSize: Int
 
-    public init(responsesPerSecond: Int = 0, window: Int = 5, slip: Int = 2, ipv4Prefix: Int = 24,
-                ipv6Prefix: Int = 56, exempt: [IPNetwork] = IPNetwork.loopback, tableSize: Int = 16384) {
-        self.responsesPerSecond = responsesPerSecond; self.window = window; self.slip = slip
-        self.ipv4Prefix = ipv4Prefix; self.ipv6Prefix = ipv6Prefix; self.exempt = exempt; self.tableSize = tableSize
+    public init(
+        responsesPerSecond: Int = 0,
+        window: Int = 5,
+        slip: Int = 2,
+        ipv4Prefix: Int = 24,
+        ipv6Prefix: Int = 56,
+        exempt: [IPNetwork] = IPNetwork.loopback,
+        tableSize: Int = 16384
+    ) {
+        self.responsesPerSecond = responsesPerSecond
+        self.window = window
+        self.slip = slip
+        self.ipv4Prefix = ipv4Prefix
+        self.ipv6Prefix = ipv6Prefix
+        self.exempt = exempt
+        self.tableSize = tableSize
     }
 
     public var enabled: Bool { responsesPerSecond > 0 }
@@ -43,15 +55,15 @@ final class ResponseRateLimiter {
     enum Verdict { case send, drop, slip }
 
     struct Bucket {
-        var key: UInt64 = 0          // 0 = empty
-        var tokens: Int64 = 0        // milli-responses
+        var key: UInt64 = 0  // 0 = empty
+        var tokens: Int64 = 0  // milli-responses
         var lastMs: Int64 = 0
         var excess: UInt32 = 0
     }
 
     private let buckets: UnsafeMutablePointer<Bucket>
     private let mask: Int
-    private let rate: Int64              // milli-responses per millisecond = responses per second
+    private let rate: Int64  // milli-responses per millisecond = responses per second
     private let capacity: Int64
     private let slip: UInt32
     private let v4Prefix: Int, v6Prefix: Int
@@ -66,7 +78,8 @@ final class ResponseRateLimiter {
         rate = Int64(max(1, o.responsesPerSecond))
         capacity = Int64(max(1, o.responsesPerSecond)) * Int64(max(1, o.window)) * 1000
         slip = UInt32(max(0, o.slip))
-        v4Prefix = o.ipv4Prefix; v6Prefix = o.ipv6Prefix
+        v4Prefix = o.ipv4Prefix
+        v6Prefix = o.ipv6Prefix
         exempt = o.exempt
     }
 
@@ -98,9 +111,11 @@ final class ResponseRateLimiter {
         let i = Int(truncatingIfNeeded: key) & mask
         let j = i ^ 1
         let slot: Int
-        if buckets[i].key == key { slot = i }
-        else if buckets[j].key == key { slot = j }
-        else {
+        if buckets[i].key == key {
+            slot = i
+        } else if buckets[j].key == key {
+            slot = j
+        } else {
             // A new identity takes the least recently used of the two ways, with a full bucket.
             slot = buckets[i].lastMs <= buckets[j].lastMs ? i : j
             buckets[slot] = Bucket(key: key, tokens: capacity, lastMs: nowMs, excess: 0)

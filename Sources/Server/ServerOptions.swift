@@ -38,10 +38,17 @@ public struct ServerOptions: Sendable {
     /// Response rate limiting of UDP replies (off unless `responsesPerSecond > 0`); see `RateLimitOptions`.
     public var rateLimit: RateLimitOptions
 
-    public init(udpWorkersPerAddress: Int = 0, udpBatchSize: Int = 64, socketBufferSize: Int = 4 << 20,
-                tcpMaxConnections: Int = 512, tcpMaxConnectionsPerClient: Int = 32,
-                tcpIdleTimeout: Duration = .seconds(10), tcpQueryTimeout: Duration = .seconds(5),
-                tcpThreads: Int = 1, rateLimit: RateLimitOptions = RateLimitOptions()) {
+    public init(
+        udpWorkersPerAddress: Int = 0,
+        udpBatchSize: Int = 64,
+        socketBufferSize: Int = 4 << 20,
+        tcpMaxConnections: Int = 512,
+        tcpMaxConnectionsPerClient: Int = 32,
+        tcpIdleTimeout: Duration = .seconds(10),
+        tcpQueryTimeout: Duration = .seconds(5),
+        tcpThreads: Int = 1,
+        rateLimit: RateLimitOptions = RateLimitOptions()
+    ) {
         self.udpWorkersPerAddress = udpWorkersPerAddress
         self.udpBatchSize = udpBatchSize
         self.socketBufferSize = socketBufferSize

@@ -76,8 +76,10 @@ final class TCPService: Sendable {
 
     init(group: MultiThreadedEventLoopGroup, store: AnswerStore, options: ServerOptions, logger: Logger) {
         self.store = store
-        limiter = ConnectionLimiter(maxTotal: max(0, options.tcpMaxConnections),
-                                    maxPerClient: max(0, options.tcpMaxConnectionsPerClient))
+        limiter = ConnectionLimiter(
+            maxTotal: max(0, options.tcpMaxConnections),
+            maxPerClient: max(0, options.tcpMaxConnectionsPerClient)
+        )
         idleTimeout = TimeAmount(options.tcpIdleTimeout)
         queryTimeout = TimeAmount(options.tcpQueryTimeout)
         self.logger = logger
@@ -86,7 +88,10 @@ final class TCPService: Sendable {
         for loop in group.makeIterator() {
             let slot = CounterSlot()
             slots.append(slot)
-            loops[ObjectIdentifier(loop)] = NIOLoopBoundBox.makeBoxSendingValue(TCPLoopState(slot: slot), eventLoop: loop)
+            loops[ObjectIdentifier(loop)] = NIOLoopBoundBox.makeBoxSendingValue(
+                TCPLoopState(slot: slot),
+                eventLoop: loop
+            )
         }
         self.loops = loops
         self.slots = slots
@@ -97,8 +102,10 @@ final class TCPService: Sendable {
         let client = clientInfo(channel.remoteAddress)
         let key = ConnectionLimiter.Key(family: client.family, high: client.address.0, low: client.address.1)
         guard limiter.acquire(key) else {
-            logger.debug("TCP connection refused (over the connection cap)",
-                         metadata: ["client": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"])
+            logger.debug(
+                "TCP connection refused (over the connection cap)",
+                metadata: ["client": "\(channel.remoteAddress.map { "\($0)" } ?? "?")"]
+            )
             try channel.pipeline.syncOperations.addHandler(RejectHandler())
             return
         }
@@ -200,8 +207,11 @@ struct DNSFrameDecoder: ByteToMessageDecoder {
         return .continue
     }
 
-    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer,
-                             seenEOF: Bool) throws -> DecodingState {
+    mutating func decodeLast(
+        context: ChannelHandlerContext,
+        buffer: inout ByteBuffer,
+        seenEOF: Bool
+    ) throws -> DecodingState {
         let state = try decode(context: context, buffer: &buffer)
         if state == .needMoreData {
             // The stream ended (or the handler is going away) inside a message: discard the partial message.
@@ -216,7 +226,10 @@ struct DNSFrameDecoder: ByteToMessageDecoder {
     }
 
     private mutating func armTimer(context: ChannelHandlerContext, partial: Bool) {
-        guard partial else { cancelTimer(); return }
+        guard partial else {
+            cancelTimer()
+            return
+        }
         guard timer == nil else { return }
         timer = context.eventLoop.assumeIsolated().scheduleTask(in: queryTimeout) {
             context.close(promise: nil)

@@ -37,10 +37,22 @@ final class UDPWorker {
     private let limiter: ResponseRateLimiter?
 
     /// Returns nil if the batch buffers cannot be allocated.
-    init?(fd: Int32, batchSize: Int, store: AnswerStore, slot: CounterSlot, stop: StopFlag, logger: Logger,
-          rateLimit: RateLimitOptions = RateLimitOptions()) {
-        guard let batch = gtmd_batch_new(UInt32(batchSize), UInt32(Self.maxQuerySize),
-                                         UInt32(AnswerTable.maxUDPPayload)) else { return nil }
+    init?(
+        fd: Int32,
+        batchSize: Int,
+        store: AnswerStore,
+        slot: CounterSlot,
+        stop: StopFlag,
+        logger: Logger,
+        rateLimit: RateLimitOptions = RateLimitOptions()
+    ) {
+        guard
+            let batch = gtmd_batch_new(
+                UInt32(batchSize),
+                UInt32(Self.maxQuerySize),
+                UInt32(AnswerTable.maxUDPPayload)
+            )
+        else { return nil }
         self.fd = fd
         self.batch = batch
         self.store = store
@@ -97,8 +109,12 @@ final class UDPWorker {
                 let out = UnsafeMutableRawBufferPointer(start: gtmd_batch_out(batch, i), count: outCap)
                 var replyLength = table.respond(query, into: out, client: client, scratch: scratch)
                 if replyLength > 0, let limiter {
-                    switch limiter.check(client: client, reply: UnsafeRawBufferPointer(rebasing: out[0..<replyLength]),
-                                         scratch: scratch, nowMs: nowMs) {
+                    switch limiter.check(
+                        client: client,
+                        reply: UnsafeRawBufferPointer(rebasing: out[0..<replyLength]),
+                        scratch: scratch,
+                        nowMs: nowMs
+                    ) {
                     case .send: break
                     case .drop:
                         replyLength = 0
@@ -124,16 +140,24 @@ func startThread(_ worker: UDPWorker, name: String) throws(ServerError) -> pthre
     final class Start {
         let worker: UDPWorker
         let name: String
-        init(worker: UDPWorker, name: String) { self.worker = worker; self.name = name }
+        init(worker: UDPWorker, name: String) {
+            self.worker = worker
+            self.name = name
+        }
     }
     let arg = Unmanaged.passRetained(Start(worker: worker, name: name)).toOpaque()
     var thread = pthread_t()
-    let rc = pthread_create(&thread, nil, { raw in
-        let start = Unmanaged<Start>.fromOpaque(raw!).takeRetainedValue()
-        _ = gtmd_set_thread_name(start.name)
-        start.worker.run()
-        return nil
-    }, arg)
+    let rc = pthread_create(
+        &thread,
+        nil,
+        { raw in
+            let start = Unmanaged<Start>.fromOpaque(raw!).takeRetainedValue()
+            _ = gtmd_set_thread_name(start.name)
+            start.worker.run()
+            return nil
+        },
+        arg
+    )
     if rc != 0 {
         Unmanaged<Start>.fromOpaque(arg).release()
         throw ServerError(endpoint: nil, message: "cannot start UDP thread: \(String(cString: gtmd_strerror(rc)))")

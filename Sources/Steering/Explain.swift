@@ -78,7 +78,9 @@ public enum Explain {
             throw ExplainError(description: "unknown parameter '\(unknown)' (known: name, type, client, ecs)")
         }
         guard let nameText = params["name"], !nameText.isEmpty else {
-            throw ExplainError(description: "missing parameter 'name' (e.g. /explain?name=www.lab.example&type=A&client=192.0.2.1)")
+            throw ExplainError(
+                description: "missing parameter 'name' (e.g. /explain?name=www.lab.example&type=A&client=192.0.2.1)"
+            )
         }
         let name: DNSName
         do { name = try DNSName(absolute: nameText) } catch {
@@ -86,13 +88,19 @@ public enum Explain {
         }
         var type = RRType.A
         if let t = params["type"] {
-            if let v = LdnsRR.typeValue(t.uppercased()), v != 0 { type = v }
-            else if t.uppercased().hasPrefix("TYPE"), let v = UInt16(t.dropFirst(4)) { type = v }
-            else { throw ExplainError(description: "type '\(t)' is not a DNS type (e.g. A, AAAA, TXT, TYPE65)") }
+            if let v = LdnsRR.typeValue(t.uppercased()), v != 0 {
+                type = v
+            } else if t.uppercased().hasPrefix("TYPE"), let v = UInt16(t.dropFirst(4)) {
+                type = v
+            } else {
+                throw ExplainError(description: "type '\(t)' is not a DNS type (e.g. A, AAAA, TXT, TYPE65)")
+            }
         }
         var client: IPAddress? = nil
         if let c = params["client"] {
-            guard let a = IPAddress.parse(c) else { throw ExplainError(description: "client '\(c)' is not an IPv4 or IPv6 address") }
+            guard let a = IPAddress.parse(c) else {
+                throw ExplainError(description: "client '\(c)' is not an IPv4 or IPv6 address")
+            }
             client = a
         }
         var ecs: (IPAddress, Int)? = nil
@@ -112,34 +120,76 @@ public enum Explain {
     }
 
     /// The explanation for `q` given what the runtime holds now. Pure: no clock, no I/O.
-    public static func explain(_ q: ExplainQuery, config: GtmdConfig, zones: [DNSName], health: HealthSnapshot,
-                               overrides all: OverrideSet, decisions: [String: Decision], now: Date) -> Explanation {
-        let query = Explanation.Query(name: q.name.description, type: LdnsRR.typeName(q.type), client: q.client?.description,
-                                      ecs: q.ecs.map { "\($0.address)/\($0.prefix)" })
+    public static func explain(
+        _ q: ExplainQuery,
+        config: GtmdConfig,
+        zones: [DNSName],
+        health: HealthSnapshot,
+        overrides all: OverrideSet,
+        decisions: [String: Decision],
+        now: Date
+    ) -> Explanation {
+        let query = Explanation.Query(
+            name: q.name.description,
+            type: LdnsRR.typeName(q.type),
+            client: q.client?.description,
+            ecs: q.ecs.map { "\($0.address)/\($0.prefix)" }
+        )
         let zone = zones.filter { q.name.isSubdomain(of: $0) }.max { $0.labelCount < $1.labelCount }
         guard let zone else {
-            return Explanation(query: query, kind: "not ours", zone: nil, service: nil, policy: nil, location: nil, pools: [],
-                               overrides: [], answer: [], rcode: "REFUSED", ttl: nil, ttlReason: nil,
-                               reason: "\(q.name) is in none of the served zones (\(zones.map(\.description).joined(separator: ", ")))",
-                               degraded: nil)
+            return Explanation(
+                query: query,
+                kind: "not ours",
+                zone: nil,
+                service: nil,
+                policy: nil,
+                location: nil,
+                pools: [],
+                overrides: [],
+                answer: [],
+                rcode: "REFUSED",
+                ttl: nil,
+                ttlReason: nil,
+                reason:
+                    "\(q.name) is in none of the served zones (\(zones.map(\.description).joined(separator: ", ")))",
+                degraded: nil
+            )
         }
         guard let service = config.services.first(where: { $0.name == q.name }) else {
-            return Explanation(query: query, kind: "zone data", zone: zone.description, service: nil, policy: nil, location: nil,
-                               pools: [], overrides: [], answer: [], rcode: "see zone",
-                               reason: "\(q.name) is not a service: answered from the zone file of \(zone) as written (no health or policy)",
-                               degraded: nil)
+            return Explanation(
+                query: query,
+                kind: "zone data",
+                zone: zone.description,
+                service: nil,
+                policy: nil,
+                location: nil,
+                pools: [],
+                overrides: [],
+                answer: [],
+                rcode: "see zone",
+                reason:
+                    "\(q.name) is not a service: answered from the zone file of \(zone) as written (no health or policy)",
+                degraded: nil
+            )
         }
         let key = service.name.description
         let active = all.active(at: now)
         let views = Policy.views(pools: config.pools, health: health.targets.mapValues(\.isUp), overrides: active)
         var decision = decisions[key]
-        var location = Explanation.Location(rule: "none", client: query.client, ecs: query.ecs, clientRegion: nil,
-                                            poolOrder: nil, detail: "location is not used by this service (policy \(service.policy))")
+        var location = Explanation.Location(
+            rule: "none",
+            client: query.client,
+            ecs: query.ecs,
+            clientRegion: nil,
+            poolOrder: nil,
+            detail: "location is not used by this service (policy \(service.policy))"
+        )
         var order = service.pools
         if service.policy == .nearest, let locator = config.locator {
             // Located exactly as the responder does: ECS (capped) when the service uses it, else the source.
             let ecs = q.ecs.map { IPNetwork(base: AddressBits($0.address), length: $0.prefix) }
-            let region: Int, detail: String
+            let region: Int
+            let detail: String
             if let client = q.client ?? (ecs != nil && service.useECS ? IPAddress.parse("0.0.0.0") : nil) {
                 let (loc, by) = Locate.location(locator, source: client, ecs: ecs, useECS: service.useECS)
                 region = loc.region
@@ -162,26 +212,53 @@ public enum Explain {
             guard let v = views[name] else { return nil }
             let members = v.members.map { mv -> Explanation.Member in
                 let t = health.targets[mv.member.targetID]
-                return Explanation.Member(id: mv.member.targetID, address: mv.member.label, up: mv.up, reason: mv.reason,
-                                          health: t.map { $0.state.rawValue } ?? "not checked", failing: t?.downReasons ?? [])
+                return Explanation.Member(
+                    id: mv.member.targetID,
+                    address: mv.member.label,
+                    up: mv.up,
+                    reason: mv.reason,
+                    health: t.map { $0.state.rawValue } ?? "not checked",
+                    failing: t?.downReasons ?? []
+                )
             }
-            return Explanation.Pool(order: i + 1, name: name, available: v.available, reason: v.reason,
-                                    chosen: decision?.pool == name, members: members)
+            return Explanation.Pool(
+                order: i + 1,
+                name: name,
+                available: v.available,
+                reason: v.reason,
+                chosen: decision?.pool == name,
+                members: members
+            )
         }
         let relevant = active.all.filter { o in
             (o.scope == .service && o.target == key) || (o.scope == .pool && service.pools.contains(o.target))
                 || (o.scope == .member && service.pools.contains { o.target.hasPrefix($0 + "/") })
         }
         guard let d = decision else {
-            return Explanation(query: query, kind: "service", zone: zone.description, service: key, policy: "\(service.policy)",
-                               location: location, pools: pools, overrides: relevant.map(\.summary), answer: [], rcode: "-",
-                               ttl: nil, ttlReason: nil, reason: "no decision yet (waiting for the first probe round)", degraded: nil)
+            return Explanation(
+                query: query,
+                kind: "service",
+                zone: zone.description,
+                service: key,
+                policy: "\(service.policy)",
+                location: location,
+                pools: pools,
+                overrides: relevant.map(\.summary),
+                answer: [],
+                rcode: "-",
+                ttl: nil,
+                ttlReason: nil,
+                reason: "no decision yet (waiting for the first probe round)",
+                degraded: nil
+            )
         }
         var (answer, rcode) = answerText(d)
         // The service's answer only holds for the types its members give; other types get NODATA.
         if rcode == "NOERROR" {
             let cnames = answer.filter { $0.hasPrefix("CNAME ") }
-            if !cnames.isEmpty { answer = cnames } else {
+            if !cnames.isEmpty {
+                answer = cnames
+            } else {
                 answer = answer.compactMap { a in
                     let t = a.contains(":") ? RRType.AAAA : RRType.A
                     return q.type == t || q.type == RRType.ANY ? "\(LdnsRR.typeName(t)) \(a)" : nil
@@ -189,9 +266,22 @@ public enum Explain {
             }
             if answer.isEmpty { rcode = "NOERROR (no \(LdnsRR.typeName(q.type)) data)" }
         }
-        return Explanation(query: query, kind: "service", zone: zone.description, service: key, policy: "\(service.policy)",
-                           location: location, pools: pools, overrides: relevant.map(\.summary), answer: answer, rcode: rcode,
-                           ttl: d.ttl, ttlReason: d.ttlReason, reason: d.reason, degraded: d.degraded)
+        return Explanation(
+            query: query,
+            kind: "service",
+            zone: zone.description,
+            service: key,
+            policy: "\(service.policy)",
+            location: location,
+            pools: pools,
+            overrides: relevant.map(\.summary),
+            answer: answer,
+            rcode: rcode,
+            ttl: d.ttl,
+            ttlReason: d.ttlReason,
+            reason: d.reason,
+            degraded: d.degraded
+        )
     }
 
     /// The decision's answer as text (addresses, or `CNAME target`), and its rcode.

@@ -20,10 +20,22 @@ public struct OverrideRequest: Codable, Sendable {
     public var until: Date?
     public var note: String?
 
-    public init(scope: String, target: String, action: String, pool: String? = nil, for: String? = nil,
-                until: Date? = nil, note: String? = nil) {
-        self.scope = scope; self.target = target; self.action = action; self.pool = pool; self.for = `for`
-        self.until = until; self.note = note
+    public init(
+        scope: String,
+        target: String,
+        action: String,
+        pool: String? = nil,
+        for: String? = nil,
+        until: Date? = nil,
+        note: String? = nil
+    ) {
+        self.scope = scope
+        self.target = target
+        self.action = action
+        self.pool = pool
+        self.for = `for`
+        self.until = until
+        self.note = note
     }
 }
 
@@ -32,8 +44,10 @@ extension OverrideRequest {
     /// The error says which field is wrong.
     public static func decode(json body: [UInt8]) throws(OverrideError) -> OverrideRequest {
         do { return try bodyDecoder.decode(OverrideRequest.self, from: Data(body)) } catch {
-            throw OverrideError("body is not an override (JSON with scope, target, action and optional pool, for, until, note): "
-                                + describe(error))
+            throw OverrideError(
+                "body is not an override (JSON with scope, target, action and optional pool, for, until, note): "
+                    + describe(error)
+            )
         }
     }
 
@@ -41,7 +55,10 @@ extension OverrideRequest {
     public static func parseUntil(_ text: String) -> Date? { ISO8601DateFormatter().date(from: text) }
 
     static let bodyDecoder: JSONDecoder = {
-        let d = JSONDecoder(); d.dateDecodingStrategy = .iso8601; d.keyDecodingStrategy = .convertFromSnakeCase; return d
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .iso8601
+        d.keyDecodingStrategy = .convertFromSnakeCase
+        return d
     }()
 
     static func describe(_ error: any Error) -> String {
@@ -50,7 +67,8 @@ extension OverrideRequest {
         case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c):
             return "'\(c.codingPath.map(\.stringValue).joined(separator: "."))': \(c.debugDescription)"
         case DecodingError.dataCorrupted(let c):
-            return c.codingPath.isEmpty ? "not JSON" : "'\(c.codingPath.map(\.stringValue).joined(separator: "."))': \(c.debugDescription)"
+            return c.codingPath.isEmpty
+                ? "not JSON" : "'\(c.codingPath.map(\.stringValue).joined(separator: "."))': \(c.debugDescription)"
         default: return "\(error)"
         }
     }
@@ -79,9 +97,12 @@ public enum OverrideStore {
             guard action == .up || action == .down else {
                 throw OverrideError("a \(scope.rawValue) override is up or down, not \(action.rawValue)")
             }
-            let known = scope == .member ? config.pools.flatMap { $0.members.map(\.targetID) } : config.pools.map(\.name)
+            let known =
+                scope == .member ? config.pools.flatMap { $0.members.map(\.targetID) } : config.pools.map(\.name)
             guard known.contains(target) else {
-                throw OverrideError("no \(scope.rawValue) '\(target)' (\(scope.rawValue)s: \(known.joined(separator: ", ")))")
+                throw OverrideError(
+                    "no \(scope.rawValue) '\(target)' (\(scope.rawValue)s: \(known.joined(separator: ", ")))"
+                )
             }
             if r.pool != nil { throw OverrideError("'pool' is only for a service pin") }
         case .service:
@@ -93,14 +114,23 @@ public enum OverrideStore {
                 guard let pool = r.pool else { throw OverrideError("pin needs 'pool' (one of the service's pools)") }
                 let pools = config.services.first { $0.name.description == target }!.pools
                 guard pools.contains(pool) else {
-                    throw OverrideError("service \(target) has no pool '\(pool)' (pools: \(pools.joined(separator: ", ")))")
+                    throw OverrideError(
+                        "service \(target) has no pool '\(pool)' (pools: \(pools.joined(separator: ", ")))"
+                    )
                 }
             } else if r.pool != nil {
                 throw OverrideError("'pool' is only for a service pin")
             }
         }
-        return Override(scope: scope, target: target, action: action, pool: r.pool,
-                        until: try expiry(for: r.for, until: r.until, now: now), setAt: now, note: r.note)
+        return Override(
+            scope: scope,
+            target: target,
+            action: action,
+            pool: r.pool,
+            until: try expiry(for: r.for, until: r.until, now: now),
+            setAt: now,
+            note: r.note
+        )
     }
 
     /// A service name as configured (`www.lab.example.`), or an error listing the services.
@@ -108,7 +138,9 @@ public enum OverrideStore {
         let name: DNSName
         do { name = try DNSName(absolute: text) } catch { throw OverrideError("'\(text)': \(error)") }
         guard let s = config.services.first(where: { $0.name == name }) else {
-            throw OverrideError("no service \(name) (services: \(config.services.map(\.name.description).joined(separator: ", ")))")
+            throw OverrideError(
+                "no service \(name) (services: \(config.services.map(\.name.description).joined(separator: ", ")))"
+            )
         }
         return s.name.description
     }
@@ -139,9 +171,16 @@ public enum OverrideStore {
     }
 
     /// The scope and target a clear applies to (a service name as configured).
-    public static func clearKey(scope text: String, target: String, config: GtmdConfig)
-        throws(OverrideError) -> (Override.Scope, String) {
-        guard let scope = Override.Scope(rawValue: text) else { throw OverrideError("scope '\(text)' is not member, pool or service") }
+    public static func clearKey(
+        scope text: String,
+        target: String,
+        config: GtmdConfig
+    )
+        throws(OverrideError) -> (Override.Scope, String)
+    {
+        guard let scope = Override.Scope(rawValue: text) else {
+            throw OverrideError("scope '\(text)' is not member, pool or service")
+        }
         return (scope, scope == .service ? try serviceName(target, config) : target)
     }
 

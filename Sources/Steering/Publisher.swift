@@ -33,9 +33,15 @@ public struct Publisher {
     }
 
     /// Runs the policy for every service and builds a table of `generation`.
-    public func publish(health: [String: Bool], failingSince: [String: Date], overrides all: OverrideSet,
-                        services oldStates: [String: ServiceState], oldDecisions: [String: Decision],
-                        generation: UInt64, now: Date) -> Publication {
+    public func publish(
+        health: [String: Bool],
+        failingSince: [String: Date],
+        overrides all: OverrideSet,
+        services oldStates: [String: ServiceState],
+        oldDecisions: [String: Decision],
+        generation: UInt64,
+        now: Date
+    ) -> Publication {
         let config = prepared.config
         let overrides = all.active(at: now)
         let views = Policy.views(pools: config.pools, health: health, overrides: overrides)
@@ -46,8 +52,13 @@ public struct Publisher {
         var switched: [(String, Decision)] = []
         for service in config.services {
             let key = service.name.description
-            let d = Policy.decide(service: service, views: views, overrides: overrides,
-                                  state: oldStates[key] ?? ServiceState(), now: now)
+            let d = Policy.decide(
+                service: service,
+                views: views,
+                overrides: overrides,
+                state: oldStates[key] ?? ServiceState(),
+                now: now
+            )
             decisions[key] = d
             states[key] = d.state
             if let n = d.nextEvaluation { next = min(next ?? n, n) }
@@ -65,16 +76,29 @@ public struct Publisher {
             // The failure that made the pool unavailable: the latest start of a failing run among its down members.
             let began = members.compactMap { m in health[m.targetID] == false ? failingSince[m.targetID] : nil }.max()
             let detection = began.map { now.timeIntervalSince($0) }
-            var timing = FailoverTiming(at: now, from: from, to: sw.to, reason: sw.reason,
-                                        detectionSeconds: detection, staleTTL: oldDecisions[k]?.ttl)
+            var timing = FailoverTiming(
+                at: now,
+                from: from,
+                to: sw.to,
+                reason: sw.reason,
+                detectionSeconds: detection,
+                staleTTL: oldDecisions[k]?.ttl
+            )
             // A probe-caused switch is its own last detection; `SteeringCore` carries the previous one
             // through switches no probe failure caused (failback, overrides).
             timing.lastDetectionSeconds = detection
             timing.lastDetectionAt = detection != nil ? now : nil
             failovers[k] = timing
         }
-        return Publication(table: table, decisions: decisions, services: states, switched: switched,
-                           failovers: failovers, nextEvaluation: next, buildTime: buildTime)
+        return Publication(
+            table: table,
+            decisions: decisions,
+            services: states,
+            switched: switched,
+            failovers: failovers,
+            nextEvaluation: next,
+            buildTime: buildTime
+        )
     }
 
     /// The decision as records for the answer table. nearest: one variant per client region, collapsed to
@@ -84,9 +108,15 @@ public struct Publisher {
         let each = per.map { dynamic(for: $0, name: service.name) }
         if each.allSatisfy({ $0 == each[0] }) { return each[0] }
         // A region whose answer is empty gets NODATA, one whose answer is SERVFAIL gets SERVFAIL.
-        return .init(variants: each.map { $0.variants.first ?? [] }, byRegion: true, useECS: service.useECS,
-                     servfailVariants: Set(each.indices.filter { each[$0].servfail }),
-                     variantErrors: Dictionary(uniqueKeysWithValues: each.indices.compactMap { i in each[i].extendedError.map { (i, $0) } }))
+        return .init(
+            variants: each.map { $0.variants.first ?? [] },
+            byRegion: true,
+            useECS: service.useECS,
+            servfailVariants: Set(each.indices.filter { each[$0].servfail }),
+            variantErrors: Dictionary(
+                uniqueKeysWithValues: each.indices.compactMap { i in each[i].extendedError.map { (i, $0) } }
+            )
+        )
     }
 
     static func dynamic(for d: Decision, name: DNSName) -> AnswerTableBuilder.Dynamic {

@@ -11,13 +11,19 @@ public struct Prepared: Sendable {
     public var zones: [Zone]
 
     public init(config: GtmdConfig, zones: [Zone]) {
-        self.config = config; self.zones = zones
+        self.config = config
+        self.zones = zones
     }
 
     var responseOptions: ResponseOptions {
         let s = config.server
-        return ResponseOptions(ednsBufferSize: UInt16(s.ednsBufferSize), nsid: s.nsid,
-                               versionText: s.version, identityText: s.identity, locator: config.locator)
+        return ResponseOptions(
+            ednsBufferSize: UInt16(s.ednsBufferSize),
+            nsid: s.nsid,
+            versionText: s.version,
+            identityText: s.identity,
+            locator: config.locator
+        )
     }
 
     public func buildTable(generation: UInt64, dynamic: [DNSName: AnswerTableBuilder.Dynamic] = [:]) -> AnswerTable {
@@ -41,9 +47,17 @@ public struct SetupRequest: Sendable {
     public var stateFile: String? = nil
     /// `--control ADDR:PORT|off`, replaces the configured control listener.
     public var control: String? = nil
-    public init(configPath: String? = nil, zoneArguments: [String] = [], listen: [String] = [], stateFile: String? = nil,
-                control: String? = nil) {
-        self.configPath = configPath; self.zoneArguments = zoneArguments; self.listen = listen; self.stateFile = stateFile
+    public init(
+        configPath: String? = nil,
+        zoneArguments: [String] = [],
+        listen: [String] = [],
+        stateFile: String? = nil,
+        control: String? = nil
+    ) {
+        self.configPath = configPath
+        self.zoneArguments = zoneArguments
+        self.listen = listen
+        self.stateFile = stateFile
         self.control = control
     }
 }
@@ -70,7 +84,8 @@ public enum Setup {
                 problems.append("--zone '\(arg)': expected ORIGIN=FILE (example: lab.example=zones/lab.example.zone)")
                 continue
             }
-            let originText = String(arg[..<eq]), file = String(arg[arg.index(after: eq)...])
+            let originText = String(arg[..<eq])
+            let file = String(arg[arg.index(after: eq)...])
             do {
                 let origin = try DNSName(absolute: originText)
                 if config.zones.contains(where: { $0.origin == origin }) {
@@ -85,7 +100,9 @@ public enum Setup {
         if !request.listen.isEmpty {
             var addrs: [ListenAddress] = []
             for l in request.listen {
-                if let a = ListenAddress.parse(l) { addrs.append(a) } else {
+                if let a = ListenAddress.parse(l) {
+                    addrs.append(a)
+                } else {
                     problems.append("--listen '\(l)': expected ADDR:PORT (examples: 127.0.0.1:5300, [::1]:5300)")
                 }
             }
@@ -93,13 +110,21 @@ public enum Setup {
         }
         if let sf = request.stateFile { config.stateFile = sf }
         if let c = request.control {
-            if let l = ControlSettings.parseListen(c) { config.control.listen = l } else {
+            if let l = ControlSettings.parseListen(c) {
+                config.control.listen = l
+            } else {
                 problems.append("--control '\(c)': expected ADDR:PORT or off (examples: 127.0.0.1:8053, [::1]:8053)")
             }
         }
         if let why = config.control.tokenFileProblem() {
-            problems.append(ConfigProblem(file: config.file, line: config.control.tokenFileLine, path: "control.token_file",
-                                          message: why).description)
+            problems.append(
+                ConfigProblem(
+                    file: config.file,
+                    line: config.control.tokenFileLine,
+                    path: "control.token_file",
+                    message: why
+                ).description
+            )
         }
         if config.zones.isEmpty { problems.append("\(config.file): no zones configured") }
         var zones: [Zone] = []
@@ -124,21 +149,28 @@ public enum Setup {
         for s in config.services {
             let name = s.name.lowercased
             // The zone that holds the name: the longest origin containing it.
-            guard let zone = zones.filter({ name.isSubdomain(of: $0.origin.lowercased) })
-                .max(by: { $0.origin.wire.count < $1.origin.wire.count }) else { continue }
-            let answersCNAME = config.pools.contains { p in s.pools.contains(p.name) && p.members.contains { $0.cname != nil } }
+            guard
+                let zone = zones.filter({ name.isSubdomain(of: $0.origin.lowercased) })
+                    .max(by: { $0.origin.wire.count < $1.origin.wire.count })
+            else { continue }
+            let answersCNAME = config.pools.contains { p in
+                s.pools.contains(p.name) && p.members.contains { $0.cname != nil }
+            }
             for zr in zone.records where zr.record.owner.lowercased == name {
                 let type = zr.record.type
                 let why: String
                 if type == RRType.CNAME {
                     why = "the service's answers would replace this alias"
                 } else if answersCNAME {
-                    why = "the service can answer with a CNAME (a pool member is a name), and a CNAME leaves no other record at its name"
+                    why =
+                        "the service can answer with a CNAME (a pool member is a name), and a CNAME leaves no other record at its name"
                 } else {
                     continue
                 }
-                out.append("\(config.file): services.\(s.name): \(zr.file):\(zr.line) has a \(LdnsRR.typeName(type)) record "
-                           + "at \(s.name); \(why): remove the record or rename the service")
+                out.append(
+                    "\(config.file): services.\(s.name): \(zr.file):\(zr.line) has a \(LdnsRR.typeName(type)) record "
+                        + "at \(s.name); \(why): remove the record or rename the service"
+                )
             }
         }
         return out

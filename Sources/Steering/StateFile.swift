@@ -10,7 +10,8 @@ public struct StateFileContent: Codable, Sendable, Equatable {
     public var overrides: [Override] = []
     public var services: [String: ServiceState] = [:]
     public init(overrides: [Override] = [], services: [String: ServiceState] = [:]) {
-        self.overrides = overrides; self.services = services
+        self.overrides = overrides
+        self.services = services
     }
 }
 
@@ -21,15 +22,27 @@ public struct StateFileError: Error, CustomStringConvertible {
 public enum StateFile {
     /// Where the state lives when the config does not say: `$STATE_DIRECTORY/state.json` under systemd,
     /// else `gtmd-state.json` beside the config file.
-    public static func defaultPath(configFile: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+    public static func defaultPath(
+        configFile: String,
+        environment: [String: String] = ProcessInfo.processInfo.environment
+    ) -> String {
         if let dir = environment["STATE_DIRECTORY"]?.split(separator: ":").first { return "\(dir)/state.json" }
-        return ((configFile as NSString).deletingLastPathComponent as NSString).appendingPathComponent("gtmd-state.json")
+        return ((configFile as NSString).deletingLastPathComponent as NSString).appendingPathComponent(
+            "gtmd-state.json"
+        )
     }
 
     static let encoder: JSONEncoder = {
-        let e = JSONEncoder(); e.outputFormatting = [.prettyPrinted, .sortedKeys]; e.dateEncodingStrategy = .iso8601; return e
+        let e = JSONEncoder()
+        e.outputFormatting = [.prettyPrinted, .sortedKeys]
+        e.dateEncodingStrategy = .iso8601
+        return e
     }()
-    static let decoder: JSONDecoder = { let d = JSONDecoder(); d.dateDecodingStrategy = .iso8601; return d }()
+    static let decoder: JSONDecoder = {
+        let d = JSONDecoder()
+        d.dateDecodingStrategy = .iso8601
+        return d
+    }()
 
     /// Reads the file; a missing file is empty state. A corrupt file is an error (never silently dropped).
     public static func read(_ path: String) throws(StateFileError) -> StateFileContent {
@@ -45,11 +58,16 @@ public enum StateFile {
 
     /// Read-modify-write under the lock.
     @discardableResult
-    public static func update(_ path: String, _ change: (inout StateFileContent) throws -> Void) throws -> StateFileContent {
+    public static func update(
+        _ path: String,
+        _ change: (inout StateFileContent) throws -> Void
+    ) throws -> StateFileContent {
         let dir = (path as NSString).deletingLastPathComponent
         if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         let lockFD = open(path + ".lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
-        guard lockFD >= 0 else { throw StateFileError(description: "\(path).lock: \(String(cString: strerror(errno)))") }
+        guard lockFD >= 0 else {
+            throw StateFileError(description: "\(path).lock: \(String(cString: strerror(errno)))")
+        }
         defer { close(lockFD) }
         guard flock(lockFD, LOCK_EX) == 0 else { throw StateFileError(description: "\(path).lock: cannot lock") }
         defer { flock(lockFD, LOCK_UN) }
@@ -93,7 +111,9 @@ extension StateFile {
         if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         let lock = serverLockPath(path)
         let fd = open(lock, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
-        guard fd >= 0 else { return .failure(StateFileError(description: "\(lock): \(String(cString: strerror(errno)))")) }
+        guard fd >= 0 else {
+            return .failure(StateFileError(description: "\(lock): \(String(cString: strerror(errno)))"))
+        }
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             close(fd)
             let pid = heldByServer(path).map { " (pid \($0))" } ?? ""
@@ -114,7 +134,10 @@ extension StateFile {
             return errno == ENOENT ? nil : 0
         }
         defer { close(fd) }
-        if flock(fd, LOCK_SH | LOCK_NB) == 0 { flock(fd, LOCK_UN); return nil }
+        if flock(fd, LOCK_SH | LOCK_NB) == 0 {
+            flock(fd, LOCK_UN)
+            return nil
+        }
         var buf = [UInt8](repeating: 0, count: 32)
         let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
         let text = n > 0 ? String(decoding: buf[..<n], as: UTF8.self) : ""

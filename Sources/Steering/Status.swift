@@ -71,44 +71,98 @@ public struct StatusReport: Codable, Sendable {
     public var overrides: [Override]
 
     /// Assembles the report; `now` decides which overrides are active.
-    public static func build(config: GtmdConfig, health: HealthSnapshot, overrides all: OverrideSet,
-                             decisions: [String: Decision], switches: [String: Int], failovers: [String: FailoverTiming],
-                             generation: UInt64, ready: Bool, now: Date) -> StatusReport {
+    public static func build(
+        config: GtmdConfig,
+        health: HealthSnapshot,
+        overrides all: OverrideSet,
+        decisions: [String: Decision],
+        switches: [String: Int],
+        failovers: [String: FailoverTiming],
+        generation: UInt64,
+        ready: Bool,
+        now: Date
+    ) -> StatusReport {
         let active = all.active(at: now)
         let views = Policy.views(pools: config.pools, health: health.targets.mapValues(\.isUp), overrides: active)
         let services = config.services.map { s -> Service in
             let key = s.name.description
             let d = decisions[key]
             let (answer, rcode) = d.map { Explain.answerText($0) } ?? ([], "-")
-            return Service(name: key, policy: "\(s.policy)", pools: s.pools, pool: d?.pool, answer: answer, rcode: rcode,
-                           ttl: d?.ttl ?? 0, ttlReason: d?.ttlReason ?? "no decision yet", reason: d?.reason ?? "no decision yet",
-                           degraded: d?.degraded ?? false, held: d?.state.held ?? false, since: d?.state.since,
-                           switches: switches[key] ?? 0, lastFailover: failovers[key],
-                           overrides: active.all.filter { $0.scope == .service && $0.target == key })
+            return Service(
+                name: key,
+                policy: "\(s.policy)",
+                pools: s.pools,
+                pool: d?.pool,
+                answer: answer,
+                rcode: rcode,
+                ttl: d?.ttl ?? 0,
+                ttlReason: d?.ttlReason ?? "no decision yet",
+                reason: d?.reason ?? "no decision yet",
+                degraded: d?.degraded ?? false,
+                held: d?.state.held ?? false,
+                since: d?.state.since,
+                switches: switches[key] ?? 0,
+                lastFailover: failovers[key],
+                overrides: active.all.filter { $0.scope == .service && $0.target == key }
+            )
         }
         let pools = config.pools.map { p -> Pool in
             let view = views[p.name]
             let members = p.members.enumerated().map { i, m -> Member in
                 let t = health.targets[m.targetID]
                 let mv = view?.members[i]
-                return Member(id: m.targetID, address: m.label, weight: m.weight, up: mv?.up ?? true,
-                              reason: mv?.reason ?? "-", health: t.map { $0.state.rawValue } ?? "not checked",
-                              override: active.all.last { $0.scope == .member && $0.target == m.targetID },
-                              checks: t?.checks.map(check) ?? [])
+                return Member(
+                    id: m.targetID,
+                    address: m.label,
+                    weight: m.weight,
+                    up: mv?.up ?? true,
+                    reason: mv?.reason ?? "-",
+                    health: t.map { $0.state.rawValue } ?? "not checked",
+                    override: active.all.last { $0.scope == .member && $0.target == m.targetID },
+                    checks: t?.checks.map(check) ?? []
+                )
             }
-            return Pool(name: p.name, rule: "\(p.rule)", available: view?.available ?? false, reason: view?.reason ?? "-",
-                        override: active.all.last { $0.scope == .pool && $0.target == p.name }, members: members)
+            return Pool(
+                name: p.name,
+                rule: "\(p.rule)",
+                available: view?.available ?? false,
+                reason: view?.reason ?? "-",
+                override: active.all.last { $0.scope == .pool && $0.target == p.name },
+                members: members
+            )
         }
-        return StatusReport(ready: ready, config: config.file, generation: generation, now: now, services: services,
-                            pools: pools, overrides: all.all)
+        return StatusReport(
+            ready: ready,
+            config: config.file,
+            generation: generation,
+            now: now,
+            services: services,
+            pools: pools,
+            overrides: all.all
+        )
     }
 
     static func check(_ c: CheckHealth) -> Check {
-        let latency = c.lastResult.map { (Double($0.latency.components.seconds) + Double($0.latency.components.attoseconds) / 1e18) * 1000 }
-        return Check(name: c.name, kind: c.kind.rawValue, endpoint: c.endpoint, state: c.state.rawValue, lastOK: c.lastResult?.ok,
-                     lastReason: c.lastResult?.reason, lastLatencyMs: latency.map { ($0 * 1000).rounded() / 1000 },
-                     lastProbe: c.lastProbe, consecutivePasses: c.consecutivePasses, consecutiveFailures: c.consecutiveFailures,
-                     rise: c.rise, fall: c.fall, probes: c.probes, inDoubt: c.inDoubt, failingSince: c.failingSince,
-                     lastChange: c.lastChange)
+        let latency = c.lastResult.map {
+            (Double($0.latency.components.seconds) + Double($0.latency.components.attoseconds) / 1e18) * 1000
+        }
+        return Check(
+            name: c.name,
+            kind: c.kind.rawValue,
+            endpoint: c.endpoint,
+            state: c.state.rawValue,
+            lastOK: c.lastResult?.ok,
+            lastReason: c.lastResult?.reason,
+            lastLatencyMs: latency.map { ($0 * 1000).rounded() / 1000 },
+            lastProbe: c.lastProbe,
+            consecutivePasses: c.consecutivePasses,
+            consecutiveFailures: c.consecutiveFailures,
+            rise: c.rise,
+            fall: c.fall,
+            probes: c.probes,
+            inDoubt: c.inDoubt,
+            failingSince: c.failingSince,
+            lastChange: c.lastChange
+        )
     }
 }

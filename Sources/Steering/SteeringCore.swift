@@ -33,7 +33,10 @@ public struct SteeringOutcome: Sendable, Hashable {
     public var cleared: Int?
     public var problem: String?
     public init(generation: UInt64, installed: Bool, cleared: Int? = nil, problem: String? = nil) {
-        self.generation = generation; self.installed = installed; self.cleared = cleared; self.problem = problem
+        self.generation = generation
+        self.installed = installed
+        self.cleared = cleared
+        self.problem = problem
     }
 }
 
@@ -51,10 +54,22 @@ public struct SteeringView: Sendable {
     /// The generation of the installed table (0 before the first).
     public var generation: UInt64
 
-    public init(prepared: Prepared, stateFile: String, overrides: OverrideSet, decisions: [String: Decision],
-                switches: [String: Int], failovers: [String: FailoverTiming], generation: UInt64) {
-        self.prepared = prepared; self.stateFile = stateFile; self.overrides = overrides; self.decisions = decisions
-        self.switches = switches; self.failovers = failovers; self.generation = generation
+    public init(
+        prepared: Prepared,
+        stateFile: String,
+        overrides: OverrideSet,
+        decisions: [String: Decision],
+        switches: [String: Int],
+        failovers: [String: FailoverTiming],
+        generation: UInt64
+    ) {
+        self.prepared = prepared
+        self.stateFile = stateFile
+        self.overrides = overrides
+        self.decisions = decisions
+        self.switches = switches
+        self.failovers = failovers
+        self.generation = generation
     }
 }
 
@@ -97,7 +112,10 @@ public final class SteeringCore {
             overrides = OverrideSet(content.overrides)
             services = content.services
             if !content.overrides.isEmpty {
-                logger.notice("overrides loaded", metadata: ["state.file": "\(stateFile)", "overrides": "\(content.overrides.count)"])
+                logger.notice(
+                    "overrides loaded",
+                    metadata: ["state.file": "\(stateFile)", "overrides": "\(content.overrides.count)"]
+                )
             }
         } catch {
             logger.error("state file unreadable; starting without overrides", metadata: ["problem": "\(error)"])
@@ -105,8 +123,15 @@ public final class SteeringCore {
     }
 
     public var view: SteeringView {
-        SteeringView(prepared: publisher.prepared, stateFile: stateFile, overrides: overrides, decisions: decisions,
-                     switches: switches, failovers: failovers, generation: generation)
+        SteeringView(
+            prepared: publisher.prepared,
+            stateFile: stateFile,
+            overrides: overrides,
+            decisions: decisions,
+            switches: switches,
+            failovers: failovers,
+            generation: generation
+        )
     }
 
     /// Applies one input to the state (no table is built here); returns what the caller should be told.
@@ -168,15 +193,23 @@ public final class SteeringCore {
             stateFileMTime = StateFile.mtime(stateFile)
             servicesUnsaved = false
             let merged = OverrideSet(content.overrides)
-            if merged != overrides { overrides = merged; dirty = true }
+            if merged != overrides {
+                overrides = merged
+                dirty = true
+            }
             return nil
         } catch {
             if changes.isEmpty {
-                logger.error("cannot save service state", metadata: ["state.file": "\(stateFile)", "problem": "\(error)"])
+                logger.error(
+                    "cannot save service state",
+                    metadata: ["state.file": "\(stateFile)", "problem": "\(error)"]
+                )
                 return nil
             }
-            logger.error("cannot save the override to the state file; it is in force until restart",
-                         metadata: ["state.file": "\(stateFile)", "problem": "\(error)"])
+            logger.error(
+                "cannot save the override to the state file; it is in force until restart",
+                metadata: ["state.file": "\(stateFile)", "problem": "\(error)"]
+            )
             return "in force, but not saved: \(error)"
         }
     }
@@ -197,17 +230,31 @@ public final class SteeringCore {
     func publish(health snapshot: HealthSnapshot, now: Date) -> AnswerTable {
         let health = snapshot.targets.mapValues(\.isUp)
         let failingSince = snapshot.targets.compactMapValues { t in t.checks.compactMap(\.failingSince).max() }
-        let p = publisher.publish(health: health, failingSince: failingSince, overrides: overrides, services: services,
-                                  oldDecisions: decisions, generation: generation + 1, now: now)
+        let p = publisher.publish(
+            health: health,
+            failingSince: failingSince,
+            overrides: overrides,
+            services: services,
+            oldDecisions: decisions,
+            generation: generation + 1,
+            now: now
+        )
         store.install(p.table)
         generation = p.table.generation
         dirty = false
         publishedHealth = health
-        let took = String(format: "%.2fms", Double(p.buildTime.components.seconds) * 1000
-                          + Double(p.buildTime.components.attoseconds) / 1e15)
-        logger.debug("answer table installed", metadata: [
-            "table.generation": "\(p.table.generation)", "table.names": "\(p.table.nodeCount)", "table.build": "\(took)",
-        ])
+        let took = String(
+            format: "%.2fms",
+            Double(p.buildTime.components.seconds) * 1000
+                + Double(p.buildTime.components.attoseconds) / 1e15
+        )
+        logger.debug(
+            "answer table installed",
+            metadata: [
+                "table.generation": "\(p.table.generation)", "table.names": "\(p.table.nodeCount)",
+                "table.build": "\(took)",
+            ]
+        )
         let changed = services != p.services
         decisions = p.decisions
         services = p.services
@@ -216,29 +263,42 @@ public final class SteeringCore {
         // The last probe-caused detection outlives later switches (failback, overrides) for /metrics.
         for (k, t) in p.failovers { failovers[k] = t.keepingDetection(of: failovers[k]) }
         let downNow = Set(p.decisions.filter { (_, d) in (d.perRegion ?? [d]).contains(where: \.allPoolsDown) }.keys)
-        let entered = downNow.subtracting(allDown), left = allDown.subtracting(downNow)
+        let entered = downNow.subtracting(allDown)
+        let left = allDown.subtracting(downNow)
         allDown = downNow
         for name in entered.sorted() {
-            logger.error("all pools down", metadata: ["service": "\(name)", "reason": "\(p.decisions[name]?.reason ?? "-")"])
+            logger.error(
+                "all pools down",
+                metadata: ["service": "\(name)", "reason": "\(p.decisions[name]?.reason ?? "-")"]
+            )
         }
         for name in left.sorted() {
-            logger.notice("a pool is available again", metadata: ["service": "\(name)", "pool": "\(p.decisions[name]?.pool ?? "-")"])
+            logger.notice(
+                "a pool is available again",
+                metadata: ["service": "\(name)", "pool": "\(p.decisions[name]?.pool ?? "-")"]
+            )
         }
         for (name, d) in p.switched {
             guard let sw = d.switched else { continue }
             if sw.from == nil {
-                logger.notice("service answering", metadata: [
-                    "service": "\(name)", "pool": "\(sw.to ?? "-")", "reason": "\(sw.reason)", "ttl": "\(d.ttl)",
-                ])
+                logger.notice(
+                    "service answering",
+                    metadata: [
+                        "service": "\(name)", "pool": "\(sw.to ?? "-")", "reason": "\(sw.reason)", "ttl": "\(d.ttl)",
+                    ]
+                )
             } else {
                 let t = failovers[name]
-                logger.notice("failover switch", metadata: [
-                    "service": "\(name)", "from": "\(sw.from ?? "-")", "to": "\(sw.to ?? "-")",
-                    "reason": "\(sw.reason)", "ttl": "\(d.ttl)", "table.build": "\(took)",
-                    "table.generation": "\(p.table.generation)",
-                    "detection": "\(t?.detectionSeconds.map { String(format: "%.3fs", $0) } ?? "-")",
-                    "stale_ttl": "\(t?.staleTTL.map(String.init) ?? "-")",
-                ])
+                logger.notice(
+                    "failover switch",
+                    metadata: [
+                        "service": "\(name)", "from": "\(sw.from ?? "-")", "to": "\(sw.to ?? "-")",
+                        "reason": "\(sw.reason)", "ttl": "\(d.ttl)", "table.build": "\(took)",
+                        "table.generation": "\(p.table.generation)",
+                        "detection": "\(t?.detectionSeconds.map { String(format: "%.3fs", $0) } ?? "-")",
+                        "stale_ttl": "\(t?.staleTTL.map(String.init) ?? "-")",
+                    ]
+                )
             }
         }
         if changed { servicesUnsaved = true }

@@ -14,7 +14,8 @@ public struct SteeringOptions: Sendable {
     /// How often the state file's modification time is checked for `gtmd override --offline`.
     public var stateFileCheck: Duration = .milliseconds(250)
     public init(coalesceWindow: Duration = .milliseconds(100), stateFileCheck: Duration = .milliseconds(250)) {
-        self.coalesceWindow = coalesceWindow; self.stateFileCheck = stateFileCheck
+        self.coalesceWindow = coalesceWindow
+        self.stateFileCheck = stateFileCheck
     }
 }
 
@@ -36,8 +37,13 @@ public final class SteeringLoop: Service, Sendable {
     /// The writer's own thread for its steps (table builds, zone compiles, state file writes).
     private let work = DispatchQueue(label: "gtmd.steering")
 
-    public init(prepared: Prepared, store: AnswerStore, stateFile: String, options: SteeringOptions = SteeringOptions(),
-                logger: Logger) {
+    public init(
+        prepared: Prepared,
+        store: AnswerStore,
+        stateFile: String,
+        options: SteeringOptions = SteeringOptions(),
+        logger: Logger
+    ) {
         let core = SteeringCore(prepared: prepared, store: store, stateFile: stateFile, logger: logger)
         self.published = Mutex(core.view)
         self.core = Mutex(core)
@@ -67,7 +73,10 @@ public final class SteeringLoop: Service, Sendable {
             let done = DispatchSemaphore(value: 0)
         }
         let reply = Reply()
-        submit(input) { o in reply.value.withLock { $0 = o }; reply.done.signal() }
+        submit(input) { o in
+            reply.value.withLock { $0 = o }
+            reply.done.signal()
+        }
         let ms = Int(DurationText.milliseconds(timeout))
         guard reply.done.wait(timeout: .now() + .milliseconds(ms)) == .success else { return nil }
         return reply.value.withLock { $0 }
@@ -90,11 +99,17 @@ public final class SteeringLoop: Service, Sendable {
             let wake = [coalesceUntil, policyDue, nextFileCheck].compactMap { $0 }.min()
             await bell.wait(until: wake)
             if Task.isCancelled { break }
-            let batch = queue.withLock { q in defer { q.removeAll() }; return q }
+            let batch = queue.withLock { q in
+                defer { q.removeAll() }
+                return q
+            }
             let now = Date()
             let clock = ContinuousClock.now
             var tick = false
-            if clock >= nextFileCheck { tick = true; nextFileCheck = clock + options.stateFileCheck }
+            if clock >= nextFileCheck {
+                tick = true
+                nextFileCheck = clock + options.stateFileCheck
+            }
             if let p = policyDue, clock >= p { tick = true }
             let (until, due) = (coalesceUntil, tick)
             coalesceUntil = await withCheckedContinuation { (c: CheckedContinuation<ContinuousClock.Instant?, Never>) in
@@ -108,7 +123,10 @@ public final class SteeringLoop: Service, Sendable {
             }
         }
         // Anyone still waiting is told where things stand.
-        let rest = queue.withLock { q in defer { q.removeAll() }; return q }
+        let rest = queue.withLock { q in
+            defer { q.removeAll() }
+            return q
+        }
         let g = core.withLock { $0.generation }
         for e in rest { e.reply?(SteeringOutcome(generation: g, installed: false, problem: "shutting down")) }
     }
@@ -121,8 +139,13 @@ public final class SteeringLoop: Service, Sendable {
 
     /// One step of the writer: applies the batch, publishes at most once, saves override changes. Runs on
     /// `work` (its own thread): a table build or a reload's zone compile never holds a cooperative thread.
-    func step(_ batch: [Envelope], tick: Bool, now: Date, clock: ContinuousClock.Instant,
-              coalesceUntil: ContinuousClock.Instant?) -> Step {
+    func step(
+        _ batch: [Envelope],
+        tick: Bool,
+        now: Date,
+        clock: ContinuousClock.Instant,
+        coalesceUntil: ContinuousClock.Instant?
+    ) -> Step {
         var coalesceUntil = coalesceUntil
         return core.withLock { core -> Step in
             // Operator actions and reloads publish at once; so does the very first snapshot (start-up waits for it).
@@ -175,7 +198,10 @@ final class Doorbell: Sendable {
 
     func ring() {
         let w = state.withLock { s -> CheckedContinuation<Void, Never>? in
-            if let w = s.waiter { s.waiter = nil; return w }
+            if let w = s.waiter {
+                s.waiter = nil
+                return w
+            }
             s.rung = true
             return nil
         }
@@ -184,7 +210,12 @@ final class Doorbell: Sendable {
 
     /// Returns after a ring, at `deadline`, or on cancellation, whichever comes first.
     func wait(until deadline: ContinuousClock.Instant?) async {
-        if state.withLock({ s in defer { s.rung = false }; return s.rung }) { return }
+        if state.withLock({ s in
+            defer { s.rung = false }
+            return s.rung
+        }) {
+            return
+        }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.waitForRing() }
             if let deadline {
@@ -199,14 +230,20 @@ final class Doorbell: Sendable {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
                 let now = state.withLock { s -> Bool in
-                    if s.rung || Task.isCancelled { s.rung = false; return true }
+                    if s.rung || Task.isCancelled {
+                        s.rung = false
+                        return true
+                    }
                     s.waiter = c
                     return false
                 }
                 if now { c.resume() }
             }
         } onCancel: {
-            let w = state.withLock { s -> CheckedContinuation<Void, Never>? in defer { s.waiter = nil }; return s.waiter }
+            let w = state.withLock { s -> CheckedContinuation<Void, Never>? in
+                defer { s.waiter = nil }
+                return s.waiter
+            }
             w?.resume()
         }
     }

@@ -28,7 +28,8 @@ struct MasterFileLexer {
         var entries: [Entry] = []
         var problems: [Problem] = []
         var line = 1
-        var depth = 0, parenLine = 0
+        var depth = 0
+        var parenLine = 0
         var tokens: [Token] = []
         var entryLine = 0
         var blankOwner = false
@@ -59,21 +60,23 @@ struct MasterFileLexer {
                 if depth == 0 { blankOwner = (c == 0x20 || c == 0x09) }
             }
             switch c {
-            case 0x0A: // newline
+            case 0x0A:  // newline
                 endToken()
                 line += 1
                 atLineStart = true
                 if depth == 0 { endEntry() }
                 i += 1
             case 0x20, 0x09, 0x0D:
-                endToken(); i += 1
+                endToken()
+                i += 1
             case UInt8(ascii: ";"):
                 endToken()
                 while i < b.count && b[i] != 0x0A { i += 1 }
             case UInt8(ascii: "("):
                 endToken()
                 if depth == 0 { parenLine = line }
-                depth += 1; i += 1
+                depth += 1
+                i += 1
             case UInt8(ascii: ")"):
                 endToken()
                 if depth == 0 {
@@ -90,13 +93,23 @@ struct MasterFileLexer {
                 var closed = false
                 while j < b.count {
                     let d = b[j]
-                    if d == UInt8(ascii: "\"") { closed = true; j += 1; break }
+                    if d == UInt8(ascii: "\"") {
+                        closed = true
+                        j += 1
+                        break
+                    }
                     if d == 0x0A { break }
                     if d == UInt8(ascii: "\\") {
-                        guard j + 1 < b.count, b[j + 1] != 0x0A else { j += 1; continue }
-                        appendEscaped(b[j + 1], to: &q); j += 2; continue
+                        guard j + 1 < b.count, b[j + 1] != 0x0A else {
+                            j += 1
+                            continue
+                        }
+                        appendEscaped(b[j + 1], to: &q)
+                        j += 2
+                        continue
                     }
-                    appendPlain(d, to: &q, inQuotes: true); j += 1
+                    appendPlain(d, to: &q, inQuotes: true)
+                    j += 1
                 }
                 if !closed { problems.append(Problem(line: line, message: "quoted string not closed on its line")) }
                 q.append(UInt8(ascii: "\""))
@@ -105,14 +118,16 @@ struct MasterFileLexer {
             case UInt8(ascii: "\\"):
                 startToken()
                 if i + 1 < b.count, b[i + 1] != 0x0A {
-                    appendEscaped(b[i + 1], to: &tok); i += 2
+                    appendEscaped(b[i + 1], to: &tok)
+                    i += 2
                 } else {
                     problems.append(Problem(line: line, message: "'\\' at the end of a line"))
                     i += 1
                 }
             default:
                 startToken()
-                appendPlain(c, to: &tok, inQuotes: false); i += 1
+                appendPlain(c, to: &tok, inQuotes: false)
+                i += 1
             }
         }
         endToken()
@@ -128,10 +143,14 @@ struct MasterFileLexer {
     static func appendEscaped(_ d: UInt8, to out: inout [UInt8]) {
         switch d {
         case 0x30...0x39:
-            out.append(UInt8(ascii: "\\")); out.append(d)
-        case 0x21...0x7E where !(d == UInt8(ascii: ";") || d == UInt8(ascii: "(") || d == UInt8(ascii: ")")
-                                  || d == UInt8(ascii: "\"")):
-            out.append(UInt8(ascii: "\\")); out.append(d)
+            out.append(UInt8(ascii: "\\"))
+            out.append(d)
+        case 0x21...0x7E
+        where
+            !(d == UInt8(ascii: ";") || d == UInt8(ascii: "(") || d == UInt8(ascii: ")")
+            || d == UInt8(ascii: "\"")):
+            out.append(UInt8(ascii: "\\"))
+            out.append(d)
         default:
             appendDDD(d, to: &out)
         }
@@ -143,6 +162,8 @@ struct MasterFileLexer {
 
     static func appendDDD(_ d: UInt8, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\\"))
-        out.append(0x30 + d / 100); out.append(0x30 + (d / 10) % 10); out.append(0x30 + d % 10)
+        out.append(0x30 + d / 100)
+        out.append(0x30 + (d / 10) % 10)
+        out.append(0x30 + d % 10)
     }
 }

@@ -10,7 +10,9 @@ public struct ZoneRecord: Sendable, Hashable {
     public var line: Int
 
     public init(record: ResourceRecord, file: String, line: Int) {
-        self.record = record; self.file = file; self.line = line
+        self.record = record
+        self.file = file
+        self.line = line
     }
 }
 
@@ -30,10 +32,20 @@ public struct Zone: Sendable {
     /// Warning-level findings of a successful load (e.g. TTLs normalised inside an RRset).
     public var warnings: [ZoneProblem]
 
-    public init(origin: DNSName, file: String, records: [ZoneRecord], soa: ResourceRecord, negativeTTL: UInt32,
-                warnings: [ZoneProblem] = []) {
-        self.origin = origin; self.file = file; self.records = records; self.soa = soa
-        self.negativeTTL = negativeTTL; self.warnings = warnings
+    public init(
+        origin: DNSName,
+        file: String,
+        records: [ZoneRecord],
+        soa: ResourceRecord,
+        negativeTTL: UInt32,
+        warnings: [ZoneProblem] = []
+    ) {
+        self.origin = origin
+        self.file = file
+        self.records = records
+        self.soa = soa
+        self.negativeTTL = negativeTTL
+        self.warnings = warnings
     }
 
     /// The SOA serial.
@@ -49,7 +61,10 @@ public struct ZoneProblem: Error, Sendable, Hashable, CustomStringConvertible {
     public var severity: Severity
 
     public init(file: String, line: Int?, message: String, severity: Severity = .error) {
-        self.file = file; self.line = line; self.message = message; self.severity = severity
+        self.file = file
+        self.line = line
+        self.message = message
+        self.severity = severity
     }
 
     public var isWarning: Bool { severity == .warning }

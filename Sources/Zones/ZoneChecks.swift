@@ -13,7 +13,9 @@ struct ZoneChecks {
     var soa: ResourceRecord?
 
     init(apex: DNSName, topFile: String, records: [ZoneRecord]) {
-        self.apex = apex; self.topFile = topFile; self.records = records
+        self.apex = apex
+        self.topFile = topFile
+        self.records = records
     }
 
     private mutating func error(_ r: ZoneRecord, _ message: String) {
@@ -34,7 +36,10 @@ struct ZoneChecks {
         checkDNAMEs()
     }
 
-    struct RRsetKey: Hashable { var owner: DNSName; var type: UInt16 }
+    struct RRsetKey: Hashable {
+        var owner: DNSName
+        var type: UInt16
+    }
 
     /// RFC 2181 §5.2: all records of an RRset share one TTL. Reported once per RRset, at the first record
     /// that disagrees with the first one; the whole RRset takes the lowest TTL.
@@ -48,19 +53,28 @@ struct ZoneChecks {
             if let f = firstIndex[k] {
                 lowest[k] = min(lowest[k]!, r.record.ttl)
                 if records[f].record.ttl != r.record.ttl, !reported.contains(k) {
-                    reported.insert(k); mismatched.append((k, i))
+                    reported.insert(k)
+                    mismatched.append((k, i))
                 }
             } else {
-                firstIndex[k] = i; lowest[k] = r.record.ttl
+                firstIndex[k] = i
+                lowest[k] = r.record.ttl
             }
         }
         for (k, i) in mismatched {
-            let first = records[firstIndex[k]!], r = records[i], low = lowest[k]!
-            problems.append(ZoneProblem(
-                file: r.file, line: r.line,
-                message: "TTL \(r.record.ttl) differs from TTL \(first.record.ttl) of the \(LdnsRR.typeName(k.type)) "
-                    + "record at \(k.owner) on \(place(first, from: r)) (RFC 2181 §5.2); using \(low) for all of them",
-                severity: .warning))
+            let first = records[firstIndex[k]!]
+            let r = records[i]
+            let low = lowest[k]!
+            problems.append(
+                ZoneProblem(
+                    file: r.file,
+                    line: r.line,
+                    message:
+                        "TTL \(r.record.ttl) differs from TTL \(first.record.ttl) of the \(LdnsRR.typeName(k.type)) "
+                        + "record at \(k.owner) on \(place(first, from: r)) (RFC 2181 §5.2); using \(low) for all of them",
+                    severity: .warning
+                )
+            )
         }
         if !mismatched.isEmpty {
             for i in records.indices {
@@ -70,14 +84,23 @@ struct ZoneChecks {
         }
     }
 
-    struct RecordKey: Hashable { var owner: DNSName; var type: UInt16; var rdata: [UInt8] }
+    struct RecordKey: Hashable {
+        var owner: DNSName
+        var type: UInt16
+        var rdata: [UInt8]
+    }
 
     /// Identical records (same owner, type and rdata, names compared case-insensitively) are kept once.
     mutating func mergeDuplicates() {
         var seen: Set<RecordKey> = []
         records = records.filter { r in
-            seen.insert(RecordKey(owner: r.record.owner, type: r.record.type,
-                                  rdata: ZoneChecks.canonicalRdata(r.record))).inserted
+            seen.insert(
+                RecordKey(
+                    owner: r.record.owner,
+                    type: r.record.type,
+                    rdata: ZoneChecks.canonicalRdata(r.record)
+                )
+            ).inserted
         }
     }
 
@@ -139,11 +162,17 @@ struct ZoneChecks {
             }
             let c = records[firstCNAME]
             if !others.isEmpty {
-                error(c, "CNAME at \(c.record.owner) beside other data (\(others.map(LdnsRR.typeName).joined(separator: ", ")))")
+                error(
+                    c,
+                    "CNAME at \(c.record.owner) beside other data (\(others.map(LdnsRR.typeName).joined(separator: ", ")))"
+                )
             }
             for j in cnames.dropFirst() {
-                error(records[j], "more than one CNAME at \(records[j].record.owner) "
-                      + "(the first is on \(place(c, from: records[j])))")
+                error(
+                    records[j],
+                    "more than one CNAME at \(records[j].record.owner) "
+                        + "(the first is on \(place(c, from: records[j])))"
+                )
             }
         }
     }
@@ -156,10 +185,15 @@ struct ZoneChecks {
     mutating func checkUnsigned() {
         var reported: Set<UInt16> = []
         for r in records {
-            guard let name = ZoneChecks.dnssecTypes[r.record.type], reported.insert(r.record.type).inserted else { continue }
-            error(r, "\(name) at \(r.record.owner): the zone is DNSSEC-signed, and gtmd does not serve DNSSEC yet "
-                  + "(answers would carry no signatures and fail validation wherever the parent has a DS); "
-                  + "load the unsigned zone")
+            guard let name = ZoneChecks.dnssecTypes[r.record.type], reported.insert(r.record.type).inserted else {
+                continue
+            }
+            error(
+                r,
+                "\(name) at \(r.record.owner): the zone is DNSSEC-signed, and gtmd does not serve DNSSEC yet "
+                    + "(answers would carry no signatures and fail validation wherever the parent has a DS); "
+                    + "load the unsigned zone"
+            )
         }
     }
 
@@ -179,8 +213,11 @@ struct ZoneChecks {
             var p = r.record.owner.parent
             while let q = p, q.wire.count >= apex.wire.count {
                 if let d = dnames[q] {
-                    error(r, "\(LdnsRR.typeName(r.record.type)) at \(r.record.owner) is below the DNAME at \(q) "
-                          + "(\(place(d, from: r))) and would never be answered (RFC 6672 §2.3)")
+                    error(
+                        r,
+                        "\(LdnsRR.typeName(r.record.type)) at \(r.record.owner) is below the DNAME at \(q) "
+                            + "(\(place(d, from: r))) and would never be answered (RFC 6672 §2.3)"
+                    )
                     break
                 }
                 p = q.parent

@@ -15,8 +15,12 @@ public enum ZoneLoader {
     }
 
     /// Validates zone text held in memory; `file` names it in problems and anchors relative `$INCLUDE`s.
-    public static func load(origin: DNSName, text: String, file: String = "<memory>",
-                            maxBytes: Int = 64 << 20) -> Result<Zone, ZoneProblems> {
+    public static func load(
+        origin: DNSName,
+        text: String,
+        file: String = "<memory>",
+        maxBytes: Int = 64 << 20
+    ) -> Result<Zone, ZoneProblems> {
         var r = Reader(apex: origin, maxBytes: maxBytes)
         let bytes = Array(text.utf8)
         if bytes.count > maxBytes {
@@ -58,46 +62,70 @@ struct Reader {
     /// Some `$TTL` line was wrong (reported there); the TTL checks that follow from it stay quiet.
     var sawBrokenTTL = false
 
-    init(apex: DNSName, maxBytes: Int) { self.apex = apex; self.maxBytes = maxBytes }
+    init(apex: DNSName, maxBytes: Int) {
+        self.apex = apex
+        self.maxBytes = maxBytes
+    }
 
     mutating func problem(_ file: String, _ line: Int?, _ message: String, warning: Bool = false) {
         problems.append(ZoneProblem(file: file, line: line, message: message, severity: warning ? .warning : .error))
     }
 
     /// Reads one file. Problems opening it are reported at `includedFrom` (the `$INCLUDE` line) when set.
-    mutating func loadFile(display: String, fsPath: String, origin: DNSName, inherited: Inherited,
-                           includedFrom: (file: String, line: Int)?, depth: Int) {
+    mutating func loadFile(
+        display: String,
+        fsPath: String,
+        origin: DNSName,
+        inherited: Inherited,
+        includedFrom: (file: String, line: Int)?,
+        depth: Int
+    ) {
         let whereFile = includedFrom?.file ?? display
         let whereLine = includedFrom?.line
         let prefix = includedFrom == nil ? "" : "$INCLUDE \(display): "
         var isDir: ObjCBool = false
         guard FileManager.default.fileExists(atPath: fsPath, isDirectory: &isDir) else {
-            problem(whereFile, whereLine, prefix + "no such file"); return
+            problem(whereFile, whereLine, prefix + "no such file")
+            return
         }
-        guard !isDir.boolValue else { problem(whereFile, whereLine, prefix + "is a directory"); return }
+        guard !isDir.boolValue else {
+            problem(whereFile, whereLine, prefix + "is a directory")
+            return
+        }
         let budget = maxBytes - bytesRead
         let attributes = try? FileManager.default.attributesOfItem(atPath: fsPath)
         // A FIFO or device would block the reader (or never end): only regular files are zone text.
         if let type = attributes?[.type] as? FileAttributeType, type != .typeRegular {
-            problem(whereFile, whereLine, prefix + "is not a regular file (a FIFO, device or socket cannot be a zone)"); return
+            problem(whereFile, whereLine, prefix + "is not a regular file (a FIFO, device or socket cannot be a zone)")
+            return
         }
         if let size = attributes?[.size] as? NSNumber, size.intValue > budget {
-            problem(whereFile, whereLine, prefix + "too big (\(size.intValue) bytes; the limit is \(maxBytes) "
-                    + "for the zone and its includes)")
+            problem(
+                whereFile,
+                whereLine,
+                prefix + "too big (\(size.intValue) bytes; the limit is \(maxBytes) "
+                    + "for the zone and its includes)"
+            )
             return
         }
         guard let fh = FileHandle(forReadingAtPath: fsPath) else {
-            problem(whereFile, whereLine, prefix + "cannot be read (permission denied?)"); return
+            problem(whereFile, whereLine, prefix + "cannot be read (permission denied?)")
+            return
         }
         defer { try? fh.close() }
         let data: Data
         do {
             data = try fh.read(upToCount: budget + 1) ?? Data()
         } catch {
-            problem(whereFile, whereLine, prefix + "cannot be read: \(error.localizedDescription)"); return
+            problem(whereFile, whereLine, prefix + "cannot be read: \(error.localizedDescription)")
+            return
         }
         guard data.count <= budget else {
-            problem(whereFile, whereLine, prefix + "too big (the limit is \(maxBytes) bytes for the zone and its includes)")
+            problem(
+                whereFile,
+                whereLine,
+                prefix + "too big (the limit is \(maxBytes) bytes for the zone and its includes)"
+            )
             return
         }
         bytesRead += data.count
@@ -107,8 +135,13 @@ struct Reader {
         parse([UInt8](data), display: display, origin: origin, inherited: inherited, depth: depth)
     }
 
-    mutating func parse(_ bytes: [UInt8], display: String, origin startOrigin: DNSName, inherited: Inherited,
-                        depth: Int) {
+    mutating func parse(
+        _ bytes: [UInt8],
+        display: String,
+        origin startOrigin: DNSName,
+        inherited: Inherited,
+        depth: Int
+    ) {
         let (entries, lexProblems) = MasterFileLexer.lex(bytes)
         for p in lexProblems { problem(display, p.line, p.message) }
         var origin = startOrigin
@@ -129,14 +162,20 @@ struct Reader {
         }
     }
 
-    mutating func directive(_ e: MasterFileLexer.Entry, display: String, origin: inout DNSName,
-                            state: inout Inherited, depth: Int) {
+    mutating func directive(
+        _ e: MasterFileLexer.Entry,
+        display: String,
+        origin: inout DNSName,
+        state: inout Inherited,
+        depth: Int
+    ) {
         let name = e.tokens[0].text.uppercased()
         let args = Array(e.tokens.dropFirst())
         switch name {
         case "$ORIGIN":
             guard args.count == 1, !args[0].quoted else {
-                problem(display, e.line, "$ORIGIN takes one domain name"); return
+                problem(display, e.line, "$ORIGIN takes one domain name")
+                return
             }
             do throws(NameError) {
                 origin = try DNSName(args[0].text, origin: origin)
@@ -147,33 +186,47 @@ struct Reader {
             // A wrong $TTL is reported once, here; the records after it that rely on it are not reported again.
             guard args.count == 1 else {
                 problem(display, e.line, "$TTL takes one value")
-                state.ttlBroken = true; state.defaultTTL = nil; sawBrokenTTL = true; return
+                state.ttlBroken = true
+                state.defaultTTL = nil
+                sawBrokenTTL = true
+                return
             }
             guard let v = TTLText.parse(args[0].text) else {
                 problem(display, e.line, "$TTL: '\(args[0].text)' is not a TTL")
-                state.ttlBroken = true; state.defaultTTL = nil; sawBrokenTTL = true; return
+                state.ttlBroken = true
+                state.defaultTTL = nil
+                sawBrokenTTL = true
+                return
             }
             guard v <= TTLText.max else {
                 problem(display, e.line, "$TTL \(v) is above 2147483647 (RFC 2181 §8)")
-                state.ttlBroken = true; state.defaultTTL = nil; sawBrokenTTL = true; return
+                state.ttlBroken = true
+                state.defaultTTL = nil
+                sawBrokenTTL = true
+                return
             }
             state.defaultTTL = UInt32(v)
             state.ttlBroken = false
         case "$INCLUDE":
             guard args.count == 1 || args.count == 2 else {
-                problem(display, e.line, "$INCLUDE takes a file name and an optional origin"); return
+                problem(display, e.line, "$INCLUDE takes a file name and an optional origin")
+                return
             }
             var childOrigin = origin
             if args.count == 2 {
                 do throws(NameError) {
                     childOrigin = try DNSName(args[1].text, origin: origin)
                 } catch {
-                    problem(display, e.line, "$INCLUDE: bad origin \(error)"); return
+                    problem(display, e.line, "$INCLUDE: bad origin \(error)")
+                    return
                 }
             }
             var file = args[0].text
             if args[0].quoted { file = String(file.dropFirst().dropLast()) }
-            guard !file.isEmpty else { problem(display, e.line, "$INCLUDE: empty file name"); return }
+            guard !file.isEmpty else {
+                problem(display, e.line, "$INCLUDE: empty file name")
+                return
+            }
             let childPath: String
             if file.hasPrefix("/") {
                 childPath = file
@@ -182,8 +235,12 @@ struct Reader {
                 childPath = dir.isEmpty ? file : (dir as NSString).appendingPathComponent(file)
             }
             guard depth + 1 <= ZoneLoader.maxIncludeDepth else {
-                problem(display, e.line, "$INCLUDE \(childPath): includes nested more than "
-                        + "\(ZoneLoader.maxIncludeDepth) deep")
+                problem(
+                    display,
+                    e.line,
+                    "$INCLUDE \(childPath): includes nested more than "
+                        + "\(ZoneLoader.maxIncludeDepth) deep"
+                )
                 return
             }
             let canon = ZoneLoader.canonical(childPath)
@@ -193,15 +250,26 @@ struct Reader {
             }
             // The included file starts from the current origin (or the one given) and $TTL; whatever it
             // changes ($ORIGIN, $TTL, the current owner) does not leak back into this file.
-            loadFile(display: childPath, fsPath: childPath, origin: childOrigin, inherited: state,
-                     includedFrom: (display, e.line), depth: depth + 1)
+            loadFile(
+                display: childPath,
+                fsPath: childPath,
+                origin: childOrigin,
+                inherited: state,
+                includedFrom: (display, e.line),
+                depth: depth + 1
+            )
         default:
             problem(display, e.line, "unknown directive \(e.tokens[0].text) (supported: $ORIGIN, $TTL, $INCLUDE)")
         }
     }
 
-    mutating func record(_ e: MasterFileLexer.Entry, display: String, origin: DNSName, state: inout Inherited,
-                         previousOwner: inout DNSName?) {
+    mutating func record(
+        _ e: MasterFileLexer.Entry,
+        display: String,
+        origin: DNSName,
+        state: inout Inherited,
+        previousOwner: inout DNSName?
+    ) {
         let tokens = e.tokens
         let shown = (e.blankOwner ? "  " : "") + tokens.map(\.text).joined(separator: " ")
         var i = 0
@@ -213,7 +281,10 @@ struct Reader {
             }
             owner = p
         } else {
-            guard !tokens[0].quoted else { problem(display, e.line, "quoted owner name: '\(shown)'"); return }
+            guard !tokens[0].quoted else {
+                problem(display, e.line, "quoted owner name: '\(shown)'")
+                return
+            }
             do throws(NameError) {
                 owner = try DNSName(tokens[0].text, origin: origin)
             } catch {
@@ -234,21 +305,30 @@ struct Reader {
             if t.quoted { break }
             if ttl == nil, let f = t.text.utf8.first, f >= 0x30 && f <= 0x39 {
                 guard let v = TTLText.parse(t.text) else {
-                    problem(display, e.line, "bad TTL '\(t.text)': '\(shown)'"); return
+                    problem(display, e.line, "bad TTL '\(t.text)': '\(shown)'")
+                    return
                 }
-                ttl = v; ttlText = t.text; i += 1; continue
+                ttl = v
+                ttlText = t.text
+                i += 1
+                continue
             }
             if rrClass == nil, LdnsRR.typeValue(t.text) == nil, let c = LdnsRR.classValue(t.text) {
-                rrClass = c; classText = t.text; i += 1; continue
+                rrClass = c
+                classText = t.text
+                i += 1
+                continue
             }
             break
         }
         guard i < tokens.count, !tokens[i].quoted else {
-            problem(display, e.line, "record has no type: '\(shown)'"); return
+            problem(display, e.line, "record has no type: '\(shown)'")
+            return
         }
         let typeText = tokens[i].text
         guard let type = LdnsRR.typeValue(typeText) else {
-            problem(display, e.line, "unknown type '\(typeText)': '\(shown)'"); return
+            problem(display, e.line, "unknown type '\(typeText)': '\(shown)'")
+            return
         }
         if Reader.metaTypes.contains(type) {
             problem(display, e.line, "\(LdnsRR.typeName(type)) is not a record type that can be in a zone: '\(shown)'")
@@ -275,7 +355,7 @@ struct Reader {
         } else if let d = state.defaultTTL {
             finalTTL = d
         } else if state.ttlBroken {
-            finalTTL = state.lastTTL ?? 0   // a follow-on of the wrong $TTL (reported there); the zone fails anyway
+            finalTTL = state.lastTTL ?? 0  // a follow-on of the wrong $TTL (reported there); the zone fails anyway
         } else if let last = state.lastTTL {
             finalTTL = last
             ttlNote = "no TTL and no $TTL; using the previous record's TTL \(last) (RFC 1035 §5.1); add a $TTL line"
@@ -308,8 +388,10 @@ struct Reader {
     }
 
     /// Types that only exist in messages (RFC 6895 §3.1: OPT, TKEY, TSIG, IXFR, AXFR, MAILB, MAILA, ANY) and 0.
-    static let metaTypes: Set<UInt16> = [0, RRType.OPT, RRType.TKEY, RRType.TSIG, RRType.IXFR, RRType.AXFR,
-                                         RRType.MAILB, RRType.MAILA, RRType.ANY]
+    static let metaTypes: Set<UInt16> = [
+        0, RRType.OPT, RRType.TKEY, RRType.TSIG, RRType.IXFR, RRType.AXFR,
+        RRType.MAILB, RRType.MAILA, RRType.ANY,
+    ]
 
     /// Whole-zone checks, then the result.
     mutating func finish(topFile: String) -> Result<Zone, ZoneProblems> {
@@ -319,11 +401,14 @@ struct Reader {
             checked.run()
             // After a wrong $TTL the records that relied on it carry stand-in TTLs: RRset TTL mismatches
             // between them would only repeat that one error.
-            problems += sawBrokenTTL ? checked.problems.filter { !($0.isWarning && $0.message.hasPrefix("TTL ")) } : checked.problems
+            problems +=
+                sawBrokenTTL
+                ? checked.problems.filter { !($0.isWarning && $0.message.hasPrefix("TTL ")) } : checked.problems
         }
         let order = Dictionary(files.enumerated().map { ($1, $0) }, uniquingKeysWith: { a, _ in a })
         let sorted = problems.enumerated().sorted { x, y in
-            let a = x.element, b = y.element
+            let a = x.element
+            let b = y.element
             let ka = (a.line == nil ? 1 : 0, order[a.file] ?? Int.max, a.line ?? 0, x.offset)
             let kb = (b.line == nil ? 1 : 0, order[b.file] ?? Int.max, b.line ?? 0, y.offset)
             return ka < kb
@@ -333,7 +418,15 @@ struct Reader {
             return .failure(ZoneProblems(sorted + [ZoneProblem(file: topFile, line: nil, message: "no SOA")]))
         }
         let negative = min(soa.ttl, soa.soaMinimum ?? soa.ttl)
-        return .success(Zone(origin: apex, file: topFile, records: checked.records, soa: soa, negativeTTL: negative,
-                             warnings: sorted))
+        return .success(
+            Zone(
+                origin: apex,
+                file: topFile,
+                records: checked.records,
+                soa: soa,
+                negativeTTL: negative,
+                warnings: sorted
+            )
+        )
     }
 }

@@ -20,7 +20,9 @@ public struct ControlClient: Sendable {
     public var maxReplyBytes = 64 << 20
 
     public init(address: ListenAddress, token: String? = nil, timeout: Double = 5) {
-        self.address = address; self.token = token; self.timeout = timeout
+        self.address = address
+        self.token = token
+        self.timeout = timeout
     }
 
     /// Parses `127.0.0.1:8053`, `[::1]:8053` or `http://127.0.0.1:8053[/]`.
@@ -38,8 +40,12 @@ public struct ControlClient: Sendable {
 
     /// One request on `client` (default: the process-wide shared client, whose pool keeps connections alive
     /// between requests of one command).
-    public func request(_ method: String, _ target: String, body: [UInt8]? = nil,
-                        client: HTTPClient = .shared) async throws(ControlClientError) -> Response {
+    public func request(
+        _ method: String,
+        _ target: String,
+        body: [UInt8]? = nil,
+        client: HTTPClient = .shared
+    ) async throws(ControlClientError) -> Response {
         var req = HTTPClientRequest(url: "http://\(address)\(target)")
         req.method = HTTPMethod(rawValue: method)
         req.headers.add(name: "Accept", value: "application/json")
@@ -71,9 +77,13 @@ public struct ControlClient: Sendable {
         case let e as HTTPClientError where e == .deadlineExceeded || e == .readTimeout || e == .connectTimeout:
             return ControlClientError(description: "\(address): no complete reply within \(seconds)s \(hint)")
         case let e as HTTPClientError where e == .remoteConnectionClosed:
-            return ControlClientError(description: "\(phase): the connection was closed before a complete reply \(hint)")
+            return ControlClientError(
+                description: "\(phase): the connection was closed before a complete reply \(hint)"
+            )
         case let e as NIOTooManyBytesError:
-            return ControlClientError(description: "\(address): the reply is larger than \(e.maxBytes.map(String.init) ?? "the limit") bytes")
+            return ControlClientError(
+                description: "\(address): the reply is larger than \(e.maxBytes.map(String.init) ?? "the limit") bytes"
+            )
         default:
             return ControlClientError(description: "\(phase): \(error) \(hint)")
         }

@@ -8,8 +8,13 @@ import Steering
 
 /// Where the control API is: `--control`, else the config's `control.listen`, else 127.0.0.1:8053.
 struct ControlTarget: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("The control API: ADDR:PORT or http://ADDR:PORT (default: the config's control.listen, else 127.0.0.1:8053).",
-                                            valueName: "url"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The control API: ADDR:PORT or http://ADDR:PORT (default: the config's control.listen, else 127.0.0.1:8053).",
+            valueName: "url"
+        )
+    )
     var control: String?
 
     @Option(name: .long, help: "File with the bearer token for changes (default: the config's control.token_file).")
@@ -28,9 +33,14 @@ struct ControlTarget: ParsableArguments {
             address = a
         } else if let config {
             guard let l = config.control.listen else {
-                throw ValidationError("\(config.file): the control listener is off (control.listen); give --control ADDR:PORT")
+                throw ValidationError(
+                    "\(config.file): the control listener is off (control.listen); give --control ADDR:PORT"
+                )
             }
-            address = ListenAddress(host: l.host == "0.0.0.0" ? "127.0.0.1" : l.host == "::" ? "::1" : l.host, port: l.port)
+            address = ListenAddress(
+                host: l.host == "0.0.0.0" ? "127.0.0.1" : l.host == "::" ? "::1" : l.host,
+                port: l.port
+            )
         } else {
             address = ControlSettings.defaultListen
         }
@@ -61,7 +71,8 @@ func call(_ client: ControlClient, _ method: String, _ target: String, body: [UI
         throw ExitCode(2)
     }
     guard (200..<300).contains(r.status) else {
-        let message = (try? JSONSerialization.jsonObject(with: Data(r.body.utf8)) as? [String: Any])?["error"] as? String
+        let message =
+            (try? JSONSerialization.jsonObject(with: Data(r.body.utf8)) as? [String: Any])?["error"] as? String
         printError("gtmd: \(r.status): \(message ?? r.body.trimmingCharacters(in: .whitespacesAndNewlines))")
         throw ExitCode(1)
     }
@@ -71,7 +82,9 @@ func call(_ client: ControlClient, _ method: String, _ target: String, body: [UI
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Show what the running gtmd answers and why: services, pools, members, checks, overrides (GET /status).")
+        abstract:
+            "Show what the running gtmd answers and why: services, pools, members, checks, overrides (GET /status)."
+    )
     @Option(name: .long, help: "Config file (YAML), for the control address.") var config: String?
     @OptionGroup var target: ControlTarget
     @Flag(name: .long, help: "Print the JSON as received.") var json = false
@@ -79,30 +92,48 @@ struct StatusCommand: AsyncParsableCommand {
     func run() async throws {
         let client = try target.client(config: try loadConfig(config), withToken: false)
         let body = try await call(client, "GET", "/status")
-        if json { print(body, terminator: ""); return }
+        if json {
+            print(body, terminator: "")
+            return
+        }
         guard let s = try? ControlJSON.decoder.decode(StatusReport.self, from: Data(body.utf8)) else {
-            print(body, terminator: ""); return
+            print(body, terminator: "")
+            return
         }
         print("gtmd \(s.ready ? "ready" : "NOT READY"), table generation \(s.generation), config \(s.config)")
         for svc in s.services {
-            print("service \(svc.name) (\(svc.policy)): \(svc.rcode) \(svc.answer.joined(separator: " ")) ttl \(svc.ttl)"
-                  + (svc.pool.map { " pool \($0)" } ?? "") + (svc.degraded ? " DEGRADED" : "") + (svc.held ? " HELD" : ""))
+            print(
+                "service \(svc.name) (\(svc.policy)): \(svc.rcode) \(svc.answer.joined(separator: " ")) ttl \(svc.ttl)"
+                    + (svc.pool.map { " pool \($0)" } ?? "") + (svc.degraded ? " DEGRADED" : "")
+                    + (svc.held ? " HELD" : "")
+            )
             print("  why: \(svc.reason); ttl: \(svc.ttlReason); switches: \(svc.switches)")
             if let f = svc.lastFailover {
-                print("  last switch \(f.from) -> \(f.to ?? "-") at \(ISO8601DateFormatter().string(from: f.at))"
-                      + (f.detectionSeconds.map { String(format: ", %.2fs after the first failed probe", $0) } ?? "")
-                      + (f.staleTTL.map { ", clients may hold the old answer \($0)s" } ?? ""))
+                print(
+                    "  last switch \(f.from) -> \(f.to ?? "-") at \(ISO8601DateFormatter().string(from: f.at))"
+                        + (f.detectionSeconds.map { String(format: ", %.2fs after the first failed probe", $0) } ?? "")
+                        + (f.staleTTL.map { ", clients may hold the old answer \($0)s" } ?? "")
+                )
             }
         }
         for p in s.pools {
-            print("pool \(p.name) (rule \(p.rule)): \(p.available ? "available" : "UNAVAILABLE") - \(p.reason)"
-                  + (p.override.map { " [override: \($0.summary)]" } ?? ""))
+            print(
+                "pool \(p.name) (rule \(p.rule)): \(p.available ? "available" : "UNAVAILABLE") - \(p.reason)"
+                    + (p.override.map { " [override: \($0.summary)]" } ?? "")
+            )
             for m in p.members {
-                print("  \(m.id): \(m.up ? "up" : "DOWN") (\(m.reason); health \(m.health))"
-                      + (m.override.map { " [override: \($0.summary)]" } ?? ""))
+                print(
+                    "  \(m.id): \(m.up ? "up" : "DOWN") (\(m.reason); health \(m.health))"
+                        + (m.override.map { " [override: \($0.summary)]" } ?? "")
+                )
                 for c in m.checks {
-                    let last = c.lastReason.map { "last \($0)" + (c.lastLatencyMs.map { String(format: " in %.1fms", $0) } ?? "") } ?? "not probed yet"
-                    print("    check \(c.name) \(c.endpoint): \(c.state), \(last), passes \(c.consecutivePasses)/\(c.rise), failures \(c.consecutiveFailures)/\(c.fall)")
+                    let last =
+                        c.lastReason.map {
+                            "last \($0)" + (c.lastLatencyMs.map { String(format: " in %.1fms", $0) } ?? "")
+                        } ?? "not probed yet"
+                    print(
+                        "    check \(c.name) \(c.endpoint): \(c.state), \(last), passes \(c.consecutivePasses)/\(c.rise), failures \(c.consecutiveFailures)/\(c.fall)"
+                    )
                 }
             }
         }
@@ -115,7 +146,8 @@ struct ExplainCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "explain",
         abstract: "Explain why a client gets this answer now (GET /explain).",
-        discussion: "Example: gtmd explain --config config/lab.yaml www.lab.example A --client 192.0.2.1")
+        discussion: "Example: gtmd explain --config config/lab.yaml www.lab.example A --client 192.0.2.1"
+    )
     @Option(name: .long, help: "Config file (YAML), for the control address.") var config: String?
     @OptionGroup var target: ControlTarget
     @Argument(help: "The name asked for") var name: String

@@ -3,11 +3,11 @@ import App
 import ArgumentParser
 import Config
 import Foundation
-import Steering
 import Health
 import HealthModel
 import Logging
 import Policy
+import Steering
 
 @main
 struct Gtmd: AsyncParsableCommand {
@@ -15,16 +15,25 @@ struct Gtmd: AsyncParsableCommand {
         commandName: "gtmd",
         abstract: "Health-checking authoritative DNS server for disaster-recovery failover.",
         version: GtmdVersion.string,
-        subcommands: [Serve.self, Check.self, Probe.self, LocateCommand.self, StatusCommand.self, ExplainCommand.self, OverrideCommand.self],
-        defaultSubcommand: nil)
+        subcommands: [
+            Serve.self, Check.self, Probe.self, LocateCommand.self, StatusCommand.self, ExplainCommand.self,
+            OverrideCommand.self,
+        ],
+        defaultSubcommand: nil
+    )
 }
 
 struct ZoneOptions: ParsableArguments {
     @Option(name: .long, help: "Config file (YAML).")
     var config: String?
 
-    @Option(name: .long, help: ArgumentHelp("Serve a zone file: ORIGIN=FILE (repeatable; with or without --config).",
-                                            valueName: "origin=file"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Serve a zone file: ORIGIN=FILE (repeatable; with or without --config).",
+            valueName: "origin=file"
+        )
+    )
     var zone: [String] = []
 }
 
@@ -33,8 +42,13 @@ struct Serve: AsyncParsableCommand {
 
     @OptionGroup var zones: ZoneOptions
 
-    @Option(name: .long, help: ArgumentHelp("Listen on ADDR:PORT instead of the configured addresses (repeatable).",
-                                            valueName: "addr:port"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Listen on ADDR:PORT instead of the configured addresses (repeatable).",
+            valueName: "addr:port"
+        )
+    )
     var listen: [String] = []
 
     @Option(name: .long, help: "UDP worker threads per listen address (0 = one per core).")
@@ -46,8 +60,13 @@ struct Serve: AsyncParsableCommand {
     @Option(name: .long, help: "State file for overrides and service state (default: the config's state_file).")
     var stateFile: String?
 
-    @Option(name: .long, help: ArgumentHelp("Control API listener ADDR:PORT, or off (default: the config's control.listen, else 127.0.0.1:8053).",
-                                            valueName: "addr:port"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Control API listener ADDR:PORT, or off (default: the config's control.listen, else 127.0.0.1:8053).",
+            valueName: "addr:port"
+        )
+    )
     var control: String?
 
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
@@ -61,8 +80,13 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let logger = makeLogger(level: logLevel)
-        let request = SetupRequest(configPath: zones.config, zoneArguments: zones.zone, listen: listen, stateFile: stateFile,
-                                   control: control)
+        let request = SetupRequest(
+            configPath: zones.config,
+            zoneArguments: zones.zone,
+            listen: listen,
+            stateFile: stateFile,
+            control: control
+        )
         let prepared: Prepared
         switch Setup.prepare(request) {
         case .success(let p): prepared = p
@@ -71,15 +95,21 @@ struct Serve: AsyncParsableCommand {
             printError("gtmd: \(f.problems.count) problem(s); not starting")
             throw ExitCode(1)
         }
-        let runtime = GtmdRuntime(request: request, prepared: prepared, udpWorkers: udpWorkers, readyFile: readyFile,
-                                  logger: logger)
+        let runtime = GtmdRuntime(
+            request: request,
+            prepared: prepared,
+            udpWorkers: udpWorkers,
+            readyFile: readyFile,
+            logger: logger
+        )
         try await runtime.run()
     }
 }
 
 struct Check: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Validate the config and every zone; print all problems. Exit 0 when valid, 1 otherwise.")
+        abstract: "Validate the config and every zone; print all problems. Exit 0 when valid, 1 otherwise."
+    )
 
     @OptionGroup var zones: ZoneOptions
 
@@ -87,8 +117,12 @@ struct Check: ParsableCommand {
         switch Setup.prepare(SetupRequest(configPath: zones.config, zoneArguments: zones.zone)) {
         case .success(let p):
             let table = p.buildTable(generation: 1)
-            for r in p.config.locator?.rulesLongerThanECSCap ?? [] { print("\(zones.config ?? "-"): geo.networks: warning: \(r.warning)") }
-            print("ok: \(p.zones.count) zone(s), \(table.nodeCount) names, \(p.config.server.listen.count) listen address(es)")
+            for r in p.config.locator?.rulesLongerThanECSCap ?? [] {
+                print("\(zones.config ?? "-"): geo.networks: warning: \(r.warning)")
+            }
+            print(
+                "ok: \(p.zones.count) zone(s), \(table.nodeCount) names, \(p.config.server.listen.count) listen address(es)"
+            )
         case .failure(let f):
             for p in f.problems { print(p) }
             print("\(f.problems.count) problem(s)")
@@ -109,7 +143,8 @@ func makeLogger(level: String) -> Logger {
 
 struct Probe: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run every health check once and print a table. Exit 0 when all pass, 1 otherwise.")
+        abstract: "Run every health check once and print a table. Exit 0 when all pass, 1 otherwise."
+    )
 
     @Option(name: .long, help: "Config file (YAML).")
     var config: String
@@ -123,7 +158,10 @@ struct Probe: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let targets = cfg.probeTargets()
-        if targets.isEmpty { print("no health checks configured"); return }
+        if targets.isEmpty {
+            print("no health checks configured")
+            return
+        }
         let rows = await OneShotProbe.runAll(targets: targets, maxInFlight: cfg.health.maxInFlight)
         print(OneShotProbe.table(rows), terminator: "")
         if !OneShotProbe.allPassed(rows) { throw ExitCode(1) }
@@ -133,12 +171,14 @@ struct Probe: AsyncParsableCommand {
 struct LocateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "locate",
-        abstract: "Show where a client is (network rule, database entry or default), its region, its ordered pools and what each service answers it now.",
+        abstract:
+            "Show where a client is (network rule, database entry or default), its region, its ordered pools and what each service answers it now.",
         discussion: """
             ADDRESS is the query's source address (a client, or the resolver asking for it). --ecs gives the EDNS \
             Client Subnet the resolver sends (e.g. 10.2.3.0/24). Health comes from one probe round of every \
             check (as `gtmd probe`), overrides and service state from the state file.
-            """)
+            """
+    )
 
     @Option(name: .long, help: "Config file (YAML).")
     var config: String
@@ -153,19 +193,24 @@ struct LocateCommand: AsyncParsableCommand {
 
     func run() async throws {
         guard let source = IPAddress.parse(address) else {
-            print("'\(address)' is not an IPv4 or IPv6 address"); throw ExitCode(2)
+            print("'\(address)' is not an IPv4 or IPv6 address")
+            throw ExitCode(2)
         }
         var ecsNet: IPNetwork? = nil
         if let ecs {
             switch IPNetwork.parse(ecs) {
             case .success(let n): ecsNet = n
-            case .failure(let e): print("--ecs: \(e)"); throw ExitCode(2)
+            case .failure(let e):
+                print("--ecs: \(e)")
+                throw ExitCode(2)
             }
         }
         let cfg: GtmdConfig
         switch ConfigLoader.load(path: config) {
         case .success(let c): cfg = c
-        case .failure(let p): print(p.description); throw ExitCode(1)
+        case .failure(let p):
+            print(p.description)
+            throw ExitCode(1)
         }
         var health: [String: Bool]? = nil
         if !noProbe {
@@ -176,7 +221,15 @@ struct LocateCommand: AsyncParsableCommand {
         }
         let path = stateFile ?? cfg.stateFile ?? StateFile.defaultPath(configFile: cfg.file)
         let content = (try? StateFile.read(path)) ?? StateFileContent()
-        print(Locate.report(config: cfg, request: .init(source: source, ecs: ecsNet), health: health,
-                            overrides: OverrideSet(content.overrides).active(at: Date()), states: content.services), terminator: "")
+        print(
+            Locate.report(
+                config: cfg,
+                request: .init(source: source, ecs: ecsNet),
+                health: health,
+                overrides: OverrideSet(content.overrides).active(at: Date()),
+                states: content.services
+            ),
+            terminator: ""
+        )
     }
 }

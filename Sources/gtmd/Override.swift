@@ -3,8 +3,8 @@ import ArgumentParser
 import Config
 import Control
 import Foundation
-import Steering
 import Policy
+import Steering
 
 /// `gtmd override ...`: sets, clears and lists operator overrides through the running gtmd's control API
 /// (`POST/DELETE/GET /v1/overrides`, bearer token from the config's control.token_file). With `--offline`
@@ -15,20 +15,21 @@ struct OverrideCommand: AsyncParsableCommand {
         commandName: "override",
         abstract: "Force members or pools up or down, pin or release a service; list and clear overrides.",
         discussion: """
-        By default this talks to the running gtmd's control API (--control, else the config's control.listen)
-        with the token from --token-file or the config's control.token_file. --offline (or --state-file) edits
-        the state file directly, for when gtmd is not running.
+            By default this talks to the running gtmd's control API (--control, else the config's control.listen)
+            with the token from --token-file or the config's control.token_file. --offline (or --state-file) edits
+            the state file directly, for when gtmd is not running.
 
-        Examples:
-          gtmd override member --config config/lab.yaml primary/127.0.0.11 down --for 30m --note "maintenance"
-          gtmd override pool --config config/lab.yaml primary down          # drain the primary region
-          gtmd override pin --config config/lab.yaml www.lab.example standby
-          gtmd override release --config config/lab.yaml www.lab.example   # end a manual-failback hold
-          gtmd override clear --config config/lab.yaml pool primary
-          gtmd override list --config config/lab.yaml
-          gtmd override list --config config/lab.yaml --offline
-        """,
-        subcommands: [ListOverrides.self, MemberOverride.self, PoolOverride.self, Pin.self, Release.self, Clear.self])
+            Examples:
+              gtmd override member --config config/lab.yaml primary/127.0.0.11 down --for 30m --note "maintenance"
+              gtmd override pool --config config/lab.yaml primary down          # drain the primary region
+              gtmd override pin --config config/lab.yaml www.lab.example standby
+              gtmd override release --config config/lab.yaml www.lab.example   # end a manual-failback hold
+              gtmd override clear --config config/lab.yaml pool primary
+              gtmd override list --config config/lab.yaml
+              gtmd override list --config config/lab.yaml --offline
+            """,
+        subcommands: [ListOverrides.self, MemberOverride.self, PoolOverride.self, Pin.self, Release.self, Clear.self]
+    )
 }
 
 struct OverrideTarget: ParsableArguments {
@@ -48,13 +49,17 @@ struct OverrideTarget: ParsableArguments {
     /// Config and state file for the offline path. Changes are refused while a running gtmd holds the file:
     /// then they go through its control API.
     func offlineTarget(change: Bool = true) throws -> (GtmdConfig, String) {
-        guard let config else { throw ValidationError("--offline needs --config (to check names and find the state file)") }
+        guard let config else {
+            throw ValidationError("--offline needs --config (to check names and find the state file)")
+        }
         let c = try loadConfig(config)!
         let path = stateFile ?? c.stateFile ?? StateFile.defaultPath(configFile: c.file)
         if change, let pid = StateFile.heldByServer(path) {
-            printError("gtmd: a running gtmd\(pid > 0 ? " (pid \(pid))" : "") serves from the state file \(path); "
-                       + "not editing it offline. Run the command without --offline/--state-file to change overrides "
-                       + "through its control API.")
+            printError(
+                "gtmd: a running gtmd\(pid > 0 ? " (pid \(pid))" : "") serves from the state file \(path); "
+                    + "not editing it offline. Run the command without --offline/--state-file to change overrides "
+                    + "through its control API."
+            )
             throw ExitCode(1)
         }
         return (c, path)
@@ -69,7 +74,9 @@ struct OverrideTarget: ParsableArguments {
         if isOffline {
             let (config, path) = try offlineTarget()
             let o: Override
-            do { o = try OverrideStore.make(r, config: config, now: Date()) } catch { throw ValidationError(error.description) }
+            do { o = try OverrideStore.make(r, config: config, now: Date()) } catch {
+                throw ValidationError(error.description)
+            }
             try OverrideStore.set(o, stateFile: path)
             print("set: \(o.summary)")
             return
@@ -77,8 +84,9 @@ struct OverrideTarget: ParsableArguments {
         let body = Array(try ControlJSON.encoder.encode(r))
         let reply = try await call(try client(withToken: true), "POST", "/v1/overrides", body: body)
         if let set = (try? JSONSerialization.jsonObject(with: Data(reply.utf8)) as? [String: Any])?["set"],
-           let data = try? JSONSerialization.data(withJSONObject: set),
-           let o = try? ControlJSON.decoder.decode(Override.self, from: data) {
+            let data = try? JSONSerialization.data(withJSONObject: set),
+            let o = try? ControlJSON.decoder.decode(Override.self, from: data)
+        {
             print("set: \(o.summary)")
         } else {
             print(reply, terminator: "")
@@ -100,7 +108,9 @@ struct Expiry: ParsableArguments {
         var date: Date? = nil
         // Time units are the same everywhere, and `--for 10` reads as ten minutes to some and ten seconds to others.
         if let f = self.for, !f.isEmpty, f.allSatisfy({ $0.isNumber || $0 == "." }) {
-            throw ValidationError("--for '\(f)' has no unit: write \(f)s, \(f)m or \(f)h (a bare number would mean seconds)")
+            throw ValidationError(
+                "--for '\(f)' has no unit: write \(f)s, \(f)m or \(f)h (a bare number would mean seconds)"
+            )
         }
         if let u = until {
             guard let d = OverrideRequest.parseUntil(u) else {
@@ -108,7 +118,15 @@ struct Expiry: ParsableArguments {
             }
             date = d
         }
-        return OverrideRequest(scope: scope, target: target, action: action, pool: pool, for: self.for, until: date, note: note)
+        return OverrideRequest(
+            scope: scope,
+            target: target,
+            action: action,
+            pool: pool,
+            for: self.for,
+            until: date,
+            note: note
+        )
     }
 }
 
@@ -120,16 +138,23 @@ struct MemberOverride: AsyncParsableCommand {
     @Argument(help: "POOL/ADDRESS, e.g. primary/127.0.0.11") var member: String
     @Argument(help: "up or down") var state: UpDown
     @OptionGroup var expiry: Expiry
-    func run() async throws { try await target.set(try expiry.request(scope: "member", target: member, action: state.rawValue)) }
+    func run() async throws {
+        try await target.set(try expiry.request(scope: "member", target: member, action: state.rawValue))
+    }
 }
 
 struct PoolOverride: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "pool", abstract: "Force a whole pool up or down (drain).")
+    static let configuration = CommandConfiguration(
+        commandName: "pool",
+        abstract: "Force a whole pool up or down (drain)."
+    )
     @OptionGroup var target: OverrideTarget
     @Argument(help: "Pool name") var pool: String
     @Argument(help: "up or down") var state: UpDown
     @OptionGroup var expiry: Expiry
-    func run() async throws { try await target.set(try expiry.request(scope: "pool", target: pool, action: state.rawValue)) }
+    func run() async throws {
+        try await target.set(try expiry.request(scope: "pool", target: pool, action: state.rawValue))
+    }
 }
 
 struct Pin: AsyncParsableCommand {
@@ -138,12 +163,15 @@ struct Pin: AsyncParsableCommand {
     @Argument(help: "Service name, e.g. www.lab.example") var service: String
     @Argument(help: "Pool name") var pool: String
     @OptionGroup var expiry: Expiry
-    func run() async throws { try await target.set(try expiry.request(scope: "service", target: service, action: "pin", pool: pool)) }
+    func run() async throws {
+        try await target.set(try expiry.request(scope: "service", target: service, action: "pin", pool: pool))
+    }
 }
 
 struct Release: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Release a service held on a standby by failback: manual (it fails back if the primary is available).")
+        abstract: "Release a service held on a standby by failback: manual (it fails back if the primary is available)."
+    )
     @OptionGroup var target: OverrideTarget
     @Argument(help: "Service name") var service: String
     @Option(name: .long, help: "Why (shown in status and logs).") var note: String?
@@ -161,29 +189,45 @@ struct Clear: AsyncParsableCommand {
         let removed: Int
         if target.isOffline {
             let (config, path) = try target.offlineTarget()
-            do { removed = try OverrideStore.clear(scope: scope, target: name, config: config, stateFile: path) }
-            catch let e as OverrideError { throw ValidationError(e.description) }
+            do {
+                removed = try OverrideStore.clear(scope: scope, target: name, config: config, stateFile: path)
+            } catch let e as OverrideError { throw ValidationError(e.description) }
         } else {
             var comps = URLComponents()
             comps.queryItems = [URLQueryItem(name: "scope", value: scope), URLQueryItem(name: "target", value: name)]
-            let reply = try await call(try target.client(withToken: true), "DELETE", "/v1/overrides?" + (comps.percentEncodedQuery ?? ""))
-            removed = ((try? JSONSerialization.jsonObject(with: Data(reply.utf8))) as? [String: Any])?["cleared"] as? Int ?? 0
+            let reply = try await call(
+                try target.client(withToken: true),
+                "DELETE",
+                "/v1/overrides?" + (comps.percentEncodedQuery ?? "")
+            )
+            removed =
+                ((try? JSONSerialization.jsonObject(with: Data(reply.utf8))) as? [String: Any])?["cleared"] as? Int ?? 0
         }
         print(removed == 0 ? "no override for \(scope) \(name)" : "cleared \(removed) override(s) for \(scope) \(name)")
     }
 }
 
 struct ListOverrides: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "list", abstract: "List overrides (offline: and the services' remembered state).")
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "List overrides (offline: and the services' remembered state)."
+    )
     @OptionGroup var target: OverrideTarget
     func run() async throws {
         let now = Date()
         if !target.isOffline {
             let reply = try await call(try target.client(withToken: false), "GET", "/v1/overrides")
-            struct Entry: Decodable { var override: Override; var active: Bool }
-            struct List: Decodable { var stateFile: String; var overrides: [Entry] }
+            struct Entry: Decodable {
+                var override: Override
+                var active: Bool
+            }
+            struct List: Decodable {
+                var stateFile: String
+                var overrides: [Entry]
+            }
             guard let list = try? ControlJSON.decoder.decode(List.self, from: Data(reply.utf8)) else {
-                print(reply, terminator: ""); return
+                print(reply, terminator: "")
+                return
             }
             print("state file: \(list.stateFile)")
             if list.overrides.isEmpty { print("no overrides") }

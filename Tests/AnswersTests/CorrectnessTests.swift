@@ -1,8 +1,8 @@
 import Answers
 import DNSWire
 import Foundation
-import Testing
 import TestSupport
+import Testing
 import Zones
 
 // Issue 14: answers defined by RFCs that reference servers (NSD, Knot) give. ldns is the oracle: every
@@ -10,8 +10,11 @@ import Zones
 // ldns's own compressed encoding of the same message.
 
 /// Zones from text (origin → master-file text), built into a table.
-func buildTable(_ zones: [(String, String)], dynamic: [DNSName: AnswerTableBuilder.Dynamic] = [:],
-                options: ResponseOptions = ResponseOptions()) throws -> AnswerTable {
+func buildTable(
+    _ zones: [(String, String)],
+    dynamic: [DNSName: AnswerTableBuilder.Dynamic] = [:],
+    options: ResponseOptions = ResponseOptions()
+) throws -> AnswerTable {
     var loaded: [Zone] = []
     for (origin, text) in zones {
         switch ZoneLoader.load(origin: try DNSName(origin), text: text) {
@@ -22,10 +25,18 @@ func buildTable(_ zones: [(String, String)], dynamic: [DNSName: AnswerTableBuild
     return AnswerTableBuilder(options: options).build(zones: loaded, dynamic: dynamic)
 }
 
-func askParsed(_ q: QueryBuilder, table: AnswerTable, transport: ClientInfo.Transport = .udp,
-               sourceLocation: SourceLocation = #_sourceLocation) throws -> ParsedPacket {
+func askParsed(
+    _ q: QueryBuilder,
+    table: AnswerTable,
+    transport: ClientInfo.Transport = .udp,
+    sourceLocation: SourceLocation = #_sourceLocation
+) throws -> ParsedPacket {
     let reply = ask(q.bytes, transport: transport, table: table)
-    let p = try #require(LdnsRR.parsePacket(reply), "reply does not parse with ldns: \(reply)", sourceLocation: sourceLocation)
+    let p = try #require(
+        LdnsRR.parsePacket(reply),
+        "reply does not parse with ldns: \(reply)",
+        sourceLocation: sourceLocation
+    )
     #expect(p.id == q.id && p.qr, sourceLocation: sourceLocation)
     #expect(p.trailingBytes == 0, sourceLocation: sourceLocation)
     return p
@@ -79,7 +90,9 @@ let nodsZone = """
         #expect(own.answer.isEmpty && owners(own.authority) == ["child.example."], "\(own.text)")
         // The parent alone gives its DS at the cut too (data it is authoritative for).
         let parentOnly = try buildTable([("example.", parentZone)])
-        #expect(try askParsed(QueryBuilder("child.example", RRType.DS), table: parentOnly).answer.map(\.type) == [RRType.DS])
+        #expect(
+            try askParsed(QueryBuilder("child.example", RRType.DS), table: parentOnly).answer.map(\.type) == [RRType.DS]
+        )
     }
 }
 
@@ -109,25 +122,67 @@ let nodsZone = """
         var testDescription: String { "\(name) \(RRType.name(type))" }
     }
     static let rows: [Row] = [
-        Row(name: "www.old.t.example", type: RRType.A, rcode: 0, answer: ["t.example.", "www.t.example.", "192.0.2.80"],
-            types: [RRType.DNAME, RRType.CNAME, RRType.A]),
-        Row(name: "alias.old.t.example", type: RRType.A, rcode: 0,
+        Row(
+            name: "www.old.t.example",
+            type: RRType.A,
+            rcode: 0,
+            answer: ["t.example.", "www.t.example.", "192.0.2.80"],
+            types: [RRType.DNAME, RRType.CNAME, RRType.A]
+        ),
+        Row(
+            name: "alias.old.t.example",
+            type: RRType.A,
+            rcode: 0,
             answer: ["t.example.", "alias.t.example.", "www.t.example.", "192.0.2.80"],
-            types: [RRType.DNAME, RRType.CNAME, RRType.CNAME, RRType.A]),
-        Row(name: "nope.old.t.example", type: RRType.A, rcode: 3, answer: ["t.example.", "nope.t.example."],
-            types: [RRType.DNAME, RRType.CNAME], authority: [RRType.SOA]),
-        Row(name: "www.old.t.example", type: RRType.TXT, rcode: 0, answer: ["t.example.", "www.t.example."],
-            types: [RRType.DNAME, RRType.CNAME], authority: [RRType.SOA]),
-        Row(name: "www.old.t.example", type: RRType.CNAME, rcode: 0, answer: ["t.example.", "www.t.example."],
-            types: [RRType.DNAME, RRType.CNAME]),
-        Row(name: "x.far.t.example", type: RRType.A, rcode: 0, answer: ["example.net.", "x.example.net."],
-            types: [RRType.DNAME, RRType.CNAME]),
+            types: [RRType.DNAME, RRType.CNAME, RRType.CNAME, RRType.A]
+        ),
+        Row(
+            name: "nope.old.t.example",
+            type: RRType.A,
+            rcode: 3,
+            answer: ["t.example.", "nope.t.example."],
+            types: [RRType.DNAME, RRType.CNAME],
+            authority: [RRType.SOA]
+        ),
+        Row(
+            name: "www.old.t.example",
+            type: RRType.TXT,
+            rcode: 0,
+            answer: ["t.example.", "www.t.example."],
+            types: [RRType.DNAME, RRType.CNAME],
+            authority: [RRType.SOA]
+        ),
+        Row(
+            name: "www.old.t.example",
+            type: RRType.CNAME,
+            rcode: 0,
+            answer: ["t.example.", "www.t.example."],
+            types: [RRType.DNAME, RRType.CNAME]
+        ),
+        Row(
+            name: "x.far.t.example",
+            type: RRType.A,
+            rcode: 0,
+            answer: ["example.net.", "x.example.net."],
+            types: [RRType.DNAME, RRType.CNAME]
+        ),
         // One substitution per query: old → t.example, then the second DNAME is not followed.
-        Row(name: "x.old.old.t.example", type: RRType.A, rcode: 0, answer: ["t.example.", "x.old.t.example."],
-            types: [RRType.DNAME, RRType.CNAME], ldnsBound: false),
+        Row(
+            name: "x.old.old.t.example",
+            type: RRType.A,
+            rcode: 0,
+            answer: ["t.example.", "x.old.t.example."],
+            types: [RRType.DNAME, RRType.CNAME],
+            ldnsBound: false
+        ),
         // A CNAME chain built at load time goes through the DNAME.
-        Row(name: "hop.t.example", type: RRType.A, rcode: 0, answer: ["a.old.t.example.", "t.example.", "a.t.example.", "192.0.2.81"],
-            types: [RRType.CNAME, RRType.DNAME, RRType.CNAME, RRType.A]),
+        Row(
+            name: "hop.t.example",
+            type: RRType.A,
+            rcode: 0,
+            answer: ["a.old.t.example.", "t.example.", "a.t.example.", "192.0.2.81"],
+            types: [RRType.CNAME, RRType.DNAME, RRType.CNAME, RRType.A]
+        ),
         Row(name: "old.t.example", type: RRType.DNAME, rcode: 0, answer: ["t.example."], types: [RRType.DNAME]),
         Row(name: "old.t.example", type: RRType.A, rcode: 0, answer: [], types: [], authority: [RRType.SOA]),
     ]
@@ -144,11 +199,16 @@ let nodsZone = """
                 #expect(p.authority.map(\.type) == r.authority, "\(p.text)")
                 // The DNAME owner and the synthesized CNAME's owner (the question) and TTL (the DNAME's).
                 if let d = p.answer.firstIndex(where: { $0.type == RRType.DNAME }), r.types.first == RRType.DNAME,
-                   r.name != "old.t.example" {
-                    let dname = p.answer[d], cname = p.answer[d + 1]
+                    r.name != "old.t.example"
+                {
+                    let dname = p.answer[d]
+                    let cname = p.answer[d + 1]
                     #expect(cname.owner == (try DNSName(r.name + ".")) && cname.ttl == dname.ttl, "\(p.text)")
                 }
-                #expect(p.size <= (r.ldnsBound ? p.ldnsSize : p.ldnsSize + 4), "\(p.size) bytes, ldns encodes it in \(p.ldnsSize)\n\(p.text)")
+                #expect(
+                    p.size <= (r.ldnsBound ? p.ldnsSize : p.ldnsSize + 4),
+                    "\(p.size) bytes, ldns encodes it in \(p.ldnsSize)\n\(p.text)"
+                )
             }
         }
     }
@@ -159,7 +219,10 @@ let nodsZone = """
         let reply = ask(q.bytes, table: t)
         #expect(Array(reply[12..<(12 + q.name.count)]) == q.name)
         let p = try askParsed(q, table: t)
-        #expect(p.answer.map { $0.owner.description } == ["oLd.T.eXaMpLe.", "WwW.oLd.T.eXaMpLe.", "WwW.t.example."], "\(p.text)")
+        #expect(
+            p.answer.map { $0.owner.description } == ["oLd.T.eXaMpLe.", "WwW.oLd.T.eXaMpLe.", "WwW.t.example."],
+            "\(p.text)"
+        )
         #expect(data(p.answer).last == "192.0.2.80")
     }
 
@@ -218,7 +281,10 @@ let nodsZone = """
             let p = try askParsed(QueryBuilder(name, RRType.A, edns: 1232), table: t)
             #expect(p.rcode == 0 && p.aa, "\(p.text)")
             #expect(p.answer.map(\.type) == Array(repeating: RRType.CNAME, count: cnames), "\(p.text)")
-            #expect(p.authority.map(\.type) == [RRType.NS, RRType.NS, RRType.NS] && owners(p.authority).allSatisfy { $0 == "sub.t.example." })
+            #expect(
+                p.authority.map(\.type) == [RRType.NS, RRType.NS, RRType.NS]
+                    && owners(p.authority).allSatisfy { $0 == "sub.t.example." }
+            )
             #expect(owners(p.additional).contains("ns.sub.t.example."), "\(p.text)")
         }
     }
@@ -282,7 +348,10 @@ let nodsZone = """
         var q = QueryBuilder("www.lab.example", RRType.A)
         q.qclass = RRClass.ANY
         let p = try askParsed(q, table: labTable)
-        #expect(p.rcode == 0 && p.aa && data(p.answer) == ["127.0.0.11"] && p.answer[0].rrClass == RRClass.IN, "\(p.text)")
+        #expect(
+            p.rcode == 0 && p.aa && data(p.answer) == ["127.0.0.11"] && p.answer[0].rrClass == RRClass.IN,
+            "\(p.text)"
+        )
         #expect(p.question?.rrClass == RRClass.ANY)
         var nx = QueryBuilder("nope.lab.example", RRType.A)
         nx.qclass = RRClass.ANY
@@ -296,7 +365,8 @@ let nodsZone = """
     @Test(arguments: [nil, 1232] as [UInt16?])
     func tsigIsBadKey(_ edns: UInt16?) throws {
         let q = QueryBuilder("www.lab.example", RRType.A, edns: edns)
-        let key = try DNSName("k1.").wire, alg = try DNSName("hmac-sha256.").wire
+        let key = try DNSName("k1.").wire
+        let alg = try DNSName("hmac-sha256.").wire
         let mac = [UInt8](repeating: 0xAB, count: 32)
         var rdata = alg + [0, 0, 0x6B, 0x0A, 0x3D, 0x2F, 1, 44, 0, UInt8(mac.count)] + mac
         rdata += [0x12, 0x34, 0, 0, 0, 0]
@@ -330,7 +400,10 @@ let nodsZone = """
         let plain = try askParsed(QueryBuilder("example.com", RRType.A), table: labTable)
         #expect(plain.rcode == 5 && plain.edns == nil && plain.arcount == 0)
         // Nothing else carries one.
-        #expect(try askParsed(QueryBuilder("www.lab.example", RRType.A, edns: 1232), table: labTable).edns?.options.isEmpty == true)
+        #expect(
+            try askParsed(QueryBuilder("www.lab.example", RRType.A, edns: 1232), table: labTable).edns?.options.isEmpty
+                == true
+        )
     }
 
     /// Every pool down: the policy's answer (fail-open, empty, SERVFAIL) carries EDE 0 naming the service.
@@ -345,8 +418,10 @@ let nodsZone = """
         case "empty": d = .init(variants: [[]], extendedError: text)
         default: d = .init(variants: [[]], servfail: true, extendedError: text)
         }
-        let zone = try ZoneLoader.load(origin: try DNSName("lab.example."),
-                                       path: Repo.root.appendingPathComponent("zones/lab.example.zone").path).get()
+        let zone = try ZoneLoader.load(
+            origin: try DNSName("lab.example."),
+            path: Repo.root.appendingPathComponent("zones/lab.example.zone").path
+        ).get()
         let t = AnswerTableBuilder().build(zones: [zone], dynamic: [www: d])
         for type in [RRType.A, RRType.AAAA] {
             let p = try askParsed(QueryBuilder("www.lab.example", type, edns: 1232), table: t)
@@ -357,7 +432,10 @@ let nodsZone = """
             #expect(plain.edns == nil)
         }
         // The CNAME chain to it and other names carry none.
-        #expect(try askParsed(QueryBuilder("txt.lab.example", RRType.TXT, edns: 1232), table: t).edns?.options.isEmpty == true)
+        #expect(
+            try askParsed(QueryBuilder("txt.lab.example", RRType.TXT, edns: 1232), table: t).edns?.options.isEmpty
+                == true
+        )
     }
 }
 
@@ -365,7 +443,8 @@ let nodsZone = """
 /// compressed encoding of the same message (RFC 1035 §4.1.4 in every name RFC 3597 §4 allows).
 @Suite struct Compression {
     static let questions: [(String, UInt16)] = [
-        ("lab.example", RRType.SOA), ("lab.example", RRType.NS), ("lab.example", RRType.MX), ("lab.example", RRType.TXT),
+        ("lab.example", RRType.SOA), ("lab.example", RRType.NS), ("lab.example", RRType.MX),
+        ("lab.example", RRType.TXT),
         ("lab.example", RRType.ANY), ("www.lab.example", RRType.A), ("mail.lab.example", RRType.A),
         ("v6.lab.example", RRType.AAAA), ("dual.lab.example", RRType.AAAA), ("txt.lab.example", RRType.TXT),
         ("ns1.lab.example", RRType.A), ("nope.lab.example", RRType.A), ("www.lab.example", RRType.AAAA),
@@ -377,10 +456,16 @@ let nodsZone = """
 
     @Test func noLargerThanLdns() throws {
         for (name, type) in Self.questions {
-            for casing in [name, name.uppercased(), String(name.enumerated().map { $0.offset % 2 == 0 ? Character($0.element.uppercased()) : $0.element })] {
+            for casing in [
+                name, name.uppercased(),
+                String(name.enumerated().map { $0.offset % 2 == 0 ? Character($0.element.uppercased()) : $0.element }),
+            ] {
                 for edns: UInt16? in [nil, 1232] {
                     let p = try askParsed(QueryBuilder(casing, type, edns: edns), table: labTable)
-                    #expect(p.size <= p.ldnsSize, "\(casing) \(RRType.name(type)): \(p.size) bytes, ldns \(p.ldnsSize)\n\(p.text)")
+                    #expect(
+                        p.size <= p.ldnsSize,
+                        "\(casing) \(RRType.name(type)): \(p.size) bytes, ldns \(p.ldnsSize)\n\(p.text)"
+                    )
                 }
             }
         }

@@ -1,8 +1,8 @@
 import Answers
 import DNSWire
 import Foundation
-import Testing
 import TestSupport
+import Testing
 import Zones
 
 /// Policy answers plugged into the table: replacement of zone data, weighted variants, SERVFAIL, NODATA.
@@ -63,9 +63,12 @@ import Zones
     @Test func cnameAnswerAndNewName() throws {
         let target = try DNSName("standby.example.net.")
         let svc = try DNSName("svc.lab.example.")
-        let t = AnswerTableBuilder().build(zones: [zone], dynamic: [
-            svc: .init(variants: [[ResourceRecord(owner: svc, type: RRType.CNAME, ttl: 5, rdata: target.wire)]]),
-        ])
+        let t = AnswerTableBuilder().build(
+            zones: [zone],
+            dynamic: [
+                svc: .init(variants: [[ResourceRecord(owner: svc, type: RRType.CNAME, ttl: 5, rdata: target.wire)]])
+            ]
+        )
         let p = try query(t, "svc.lab.example", RRType.A)
         #expect(data(p.answer) == ["standby.example.net."] && p.aa)
         let aaaa = try query(t, "svc.lab.example", RRType.AAAA)
@@ -82,9 +85,11 @@ import Zones
         for d in [x, y, x, sf, x] {
             let incremental = compiled.table(dynamic: [www: d], generation: 1)
             let full = table(d)
-            for (name, type) in [("www.lab.example", RRType.A), ("alias.lab.example", RRType.A), ("chain.lab.example", RRType.A),
-                                 ("www.lab.example", RRType.AAAA), ("mail.lab.example", RRType.A), ("nope.lab.example", RRType.A),
-                                 ("lab.example", RRType.NS), ("x.wild.lab.example", RRType.TXT)] {
+            for (name, type) in [
+                ("www.lab.example", RRType.A), ("alias.lab.example", RRType.A), ("chain.lab.example", RRType.A),
+                ("www.lab.example", RRType.AAAA), ("mail.lab.example", RRType.A), ("nope.lab.example", RRType.A),
+                ("lab.example", RRType.NS), ("x.wild.lab.example", RRType.TXT),
+            ] {
                 for id: UInt16 in [0, 1, 7] {
                     var q = QueryBuilder(name, type)
                     q.id = id

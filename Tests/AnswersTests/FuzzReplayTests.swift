@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Every committed fuzz input (the seed corpora in Fuzz/corpus and every crash ever found, kept in
 /// Fuzz/regressions) run through the same property checks as the libFuzzer harness (FuzzChecks.swift is

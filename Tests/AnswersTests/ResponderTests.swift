@@ -1,8 +1,8 @@
 import Answers
 import DNSWire
 import Foundation
-import Testing
 import TestSupport
+import Testing
 import Zones
 
 /// The lab zone and a second zone, built into a table once for all tests.
@@ -15,8 +15,14 @@ let labTable: AnswerTable = {
         case .failure(let p): fatalError("\(p)")
         }
     }
-    return AnswerTableBuilder(options: ResponseOptions(ednsBufferSize: 1232, nsid: Array("gtmd-test".utf8),
-                                                       versionText: "gtmd", identityText: nil)).build(zones: zones)
+    return AnswerTableBuilder(
+        options: ResponseOptions(
+            ednsBufferSize: 1232,
+            nsid: Array("gtmd-test".utf8),
+            versionText: "gtmd",
+            identityText: nil
+        )
+    ).build(zones: zones)
 }()
 
 /// Sends `query` through the responder; returns the raw reply (empty = dropped).
@@ -48,7 +54,7 @@ struct Case: CustomTestStringConvertible, Sendable {
     var type: UInt16
     var rcode: UInt16
     var aa: Bool = true
-    var answer: [String] = []          // rdata presentations, in order
+    var answer: [String] = []  // rdata presentations, in order
     var answerTypes: [UInt16]? = nil
     var authorityTypes: [UInt16] = []
     var additionalCount: Int? = nil
@@ -67,20 +73,41 @@ struct Case: CustomTestStringConvertible, Sendable {
         Case(name: "b.ent.lab.example", type: RRType.A, rcode: 0, authorityTypes: [RRType.SOA]),
         Case(name: "a.b.ent.lab.example", type: RRType.A, rcode: 0, answer: ["192.0.2.90"]),
         Case(name: "alias.lab.example", type: RRType.A, rcode: 0, answer: ["www.lab.example.", "127.0.0.11"]),
-        Case(name: "chain.lab.example", type: RRType.A, rcode: 0,
-             answer: ["alias.lab.example.", "www.lab.example.", "127.0.0.11"]),
+        Case(
+            name: "chain.lab.example",
+            type: RRType.A,
+            rcode: 0,
+            answer: ["alias.lab.example.", "www.lab.example.", "127.0.0.11"]
+        ),
         Case(name: "chain.lab.example", type: RRType.CNAME, rcode: 0, answer: ["alias.lab.example."]),
-        Case(name: "chain.lab.example", type: RRType.TXT, rcode: 0, answerTypes: [RRType.CNAME, RRType.CNAME],
-             authorityTypes: [RRType.SOA]),
+        Case(
+            name: "chain.lab.example",
+            type: RRType.TXT,
+            rcode: 0,
+            answerTypes: [RRType.CNAME, RRType.CNAME],
+            authorityTypes: [RRType.SOA]
+        ),
         Case(name: "loop1.lab.example", type: RRType.A, rcode: 0, answerTypes: [RRType.CNAME, RRType.CNAME]),
         Case(name: "out.lab.example", type: RRType.A, rcode: 0, answer: ["www.example.net."]),
         Case(name: "x.wild.lab.example", type: RRType.A, rcode: 0, answer: ["192.0.2.80"]),
         Case(name: "x.y.wild.lab.example", type: RRType.TXT, rcode: 0, answer: ["\"wildcard\""]),
         Case(name: "x.wild.lab.example", type: RRType.MX, rcode: 0, authorityTypes: [RRType.SOA]),
-        Case(name: "host.sub.lab.example", type: RRType.A, rcode: 0, aa: false,
-             authorityTypes: [RRType.NS, RRType.NS], additionalCount: 2),
-        Case(name: "sub.lab.example", type: RRType.A, rcode: 0, aa: false, authorityTypes: [RRType.NS, RRType.NS],
-             additionalCount: 2),
+        Case(
+            name: "host.sub.lab.example",
+            type: RRType.A,
+            rcode: 0,
+            aa: false,
+            authorityTypes: [RRType.NS, RRType.NS],
+            additionalCount: 2
+        ),
+        Case(
+            name: "sub.lab.example",
+            type: RRType.A,
+            rcode: 0,
+            aa: false,
+            authorityTypes: [RRType.NS, RRType.NS],
+            additionalCount: 2
+        ),
         Case(name: "ns1.sub.lab.example", type: RRType.A, rcode: 0, aa: false, authorityTypes: [RRType.NS, RRType.NS]),
         Case(name: "sub.lab.example", type: RRType.DS, rcode: 0, authorityTypes: [RRType.SOA]),
         Case(name: "www.lab.example", type: RRType.ANY, rcode: 0, answer: ["127.0.0.11"]),
@@ -97,21 +124,53 @@ struct Case: CustomTestStringConvertible, Sendable {
         Case(name: "v6.lab.example", type: RRType.AAAA, rcode: 0, answer: ["2001:db8::25"]),
         // Issue 14: CNAME into a delegation (the chain plus the referral), glue for in-zone name servers
         // outside the cut, DS at a cut, DNAME, HTTPS additional data, QTYPE OPT as the references answer it.
-        Case(name: "tocut.lab.example", type: RRType.A, rcode: 0, answer: ["host.sub.lab.example."],
-             authorityTypes: [RRType.NS, RRType.NS], additionalCount: 2),
+        Case(
+            name: "tocut.lab.example",
+            type: RRType.A,
+            rcode: 0,
+            answer: ["host.sub.lab.example."],
+            authorityTypes: [RRType.NS, RRType.NS],
+            additionalCount: 2
+        ),
         Case(name: "tocut.lab.example", type: RRType.CNAME, rcode: 0, answer: ["host.sub.lab.example."]),
-        Case(name: "host.child.lab.example", type: RRType.A, rcode: 0, aa: false,
-             authorityTypes: [RRType.NS, RRType.NS], additionalCount: 2),
+        Case(
+            name: "host.child.lab.example",
+            type: RRType.A,
+            rcode: 0,
+            aa: false,
+            authorityTypes: [RRType.NS, RRType.NS],
+            additionalCount: 2
+        ),
         Case(name: "child.lab.example", type: RRType.DS, rcode: 0, answerTypes: [RRType.DS]),
-        Case(name: "www.legacy.lab.example", type: RRType.A, rcode: 0,
-             answer: ["lab.example.", "www.lab.example.", "127.0.0.11"]),
-        Case(name: "chain.legacy.lab.example", type: RRType.A, rcode: 0,
-             answer: ["lab.example.", "chain.lab.example.", "alias.lab.example.", "www.lab.example.", "127.0.0.11"]),
-        Case(name: "a.b.legacy.lab.example", type: RRType.TXT, rcode: 3, answer: ["lab.example.", "a.b.lab.example."],
-             authorityTypes: [RRType.SOA]),
+        Case(
+            name: "www.legacy.lab.example",
+            type: RRType.A,
+            rcode: 0,
+            answer: ["lab.example.", "www.lab.example.", "127.0.0.11"]
+        ),
+        Case(
+            name: "chain.legacy.lab.example",
+            type: RRType.A,
+            rcode: 0,
+            answer: ["lab.example.", "chain.lab.example.", "alias.lab.example.", "www.lab.example.", "127.0.0.11"]
+        ),
+        Case(
+            name: "a.b.legacy.lab.example",
+            type: RRType.TXT,
+            rcode: 3,
+            answer: ["lab.example.", "a.b.lab.example."],
+            authorityTypes: [RRType.SOA]
+        ),
         Case(name: "x.legacy.lab.example", type: RRType.CNAME, rcode: 0, answer: ["lab.example.", "x.lab.example."]),
-        Case(name: "host.sub.legacy.lab.example", type: RRType.A, rcode: 0, aa: true,
-             answer: ["lab.example.", "host.sub.lab.example."], authorityTypes: [RRType.NS, RRType.NS], additionalCount: 2),
+        Case(
+            name: "host.sub.legacy.lab.example",
+            type: RRType.A,
+            rcode: 0,
+            aa: true,
+            answer: ["lab.example.", "host.sub.lab.example."],
+            authorityTypes: [RRType.NS, RRType.NS],
+            additionalCount: 2
+        ),
         Case(name: "legacy.lab.example", type: RRType.DNAME, rcode: 0, answer: ["lab.example."]),
         Case(name: "legacy.lab.example", type: RRType.A, rcode: 0, authorityTypes: [RRType.SOA]),
         Case(name: "svc.lab.example", type: RRType.HTTPS, rcode: 0, answerTypes: [RRType.HTTPS], additionalCount: 1),
@@ -138,7 +197,7 @@ struct Case: CustomTestStringConvertible, Sendable {
         for (name, type) in [("nope.lab.example", RRType.A), ("www.lab.example", RRType.TXT)] {
             let p = try askParsed(QueryBuilder(name, type))
             let soa = try #require(p.authority.first)
-            #expect(soa.ttl == 30)   // SOA TTL 300 (from $TTL), MINIMUM 30
+            #expect(soa.ttl == 30)  // SOA TTL 300 (from $TTL), MINIMUM 30
             #expect(soa.owner == (try DNSName("lab.example.")))
         }
     }
@@ -239,7 +298,8 @@ struct Case: CustomTestStringConvertible, Sendable {
         let q = QueryBuilder("www.lab.example", RRType.A, edns: 1232)
         var b = q.bytes
         // OPT rdlength 4 but only an option header claiming 10 bytes of data.
-        b[b.count - 2] = 0; b[b.count - 1] = 4
+        b[b.count - 2] = 0
+        b[b.count - 1] = 4
         b += [0, 99, 0, 10]
         let p = try #require(LdnsRR.parsePacket(ask(b)))
         #expect(p.rcode == 1)
@@ -253,7 +313,7 @@ struct Case: CustomTestStringConvertible, Sendable {
         #expect(data(p.answer) == ["\"gtmd\""])
         var q2 = QueryBuilder("id.server", RRType.TXT)
         q2.qclass = RRClass.CH
-        #expect(try askParsed(q2).rcode == 5)   // identity not configured
+        #expect(try askParsed(q2).rcode == 5)  // identity not configured
     }
 }
 
@@ -286,7 +346,7 @@ struct Case: CustomTestStringConvertible, Sendable {
 
     @Test func compressedQuestionIsFormErr() throws {
         var b: [UInt8] = [0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]
-        b += [0xC0, 0x0C, 0, 1, 0, 1]   // pointer loop to itself
+        b += [0xC0, 0x0C, 0, 1, 0, 1]  // pointer loop to itself
         let p = try #require(LdnsRR.parsePacket(ask(b)))
         #expect(p.rcode == 1)
     }

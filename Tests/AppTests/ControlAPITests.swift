@@ -6,8 +6,8 @@ import Logging
 import Policy
 import Steering
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 @testable import App
 
@@ -21,8 +21,15 @@ import TestSupport
         let changes = Mutex<[OverrideChange]>([])
         var isReady: Bool { true }
         var view: SteeringView {
-            SteeringView(prepared: prepared, stateFile: "/nonexistent/state.json", overrides: OverrideSet(), decisions: [:],
-                         switches: [:], failovers: [:], generation: 7)
+            SteeringView(
+                prepared: prepared,
+                stateFile: "/nonexistent/state.json",
+                overrides: OverrideSet(),
+                decisions: [:],
+                switches: [:],
+                failovers: [:],
+                generation: 7
+            )
         }
         var health: HealthSnapshot { HealthSnapshot() }
         func metricsInput() -> MetricsInput { fatalError("not used") }
@@ -46,9 +53,14 @@ import TestSupport
     }
 
     func post(_ api: ControlAPI, token: String?, _ body: String) -> ControlResponse {
-        api.handle(ControlRequest(method: "POST", uri: "/v1/overrides",
-                                  headers: token.map { [(name: "Authorization", value: "Bearer \($0)")] } ?? [],
-                                  body: Array(body.utf8)))
+        api.handle(
+            ControlRequest(
+                method: "POST",
+                uri: "/v1/overrides",
+                headers: token.map { [(name: "Authorization", value: "Bearer \($0)")] } ?? [],
+                body: Array(body.utf8)
+            )
+        )
     }
 
     @Test func aValidOverrideIsHandedToTheLoopAndAnsweredWhenInForce() throws {
@@ -58,7 +70,10 @@ import TestSupport
         let r = post(api, token: token, #"{"scope": "pool", "target": "primary", "action": "down", "note": "drill"}"#)
         #expect(r.status == 200, "\(String(decoding: r.body, as: UTF8.self))")
         let changes = backend.changes.withLock { $0 }
-        guard case .set(let o)? = changes.first, changes.count == 1 else { Issue.record("\(changes)"); return }
+        guard case .set(let o)? = changes.first, changes.count == 1 else {
+            Issue.record("\(changes)")
+            return
+        }
         #expect(o.scope == .pool && o.target == "primary" && o.action == .down && o.note == "drill")
     }
 
@@ -71,18 +86,37 @@ import TestSupport
         #expect(post(api, token: token, #"{"scope": "pool", "target": "nosuch", "action": "down"}"#).status == 400)
         #expect(post(api, token: token, "{").status == 400)
         let noToken = try Backend(tokenFile: nil, answer: nil)
-        #expect(post(ControlAPI(backend: noToken), token: token, #"{"scope": "pool", "target": "primary", "action": "down"}"#)
-            .status == 403)
+        #expect(
+            post(
+                ControlAPI(backend: noToken),
+                token: token,
+                #"{"scope": "pool", "target": "primary", "action": "down"}"#
+            )
+            .status == 403
+        )
         #expect(backend.changes.withLock { $0 }.isEmpty && noToken.changes.withLock { $0 }.isEmpty)
     }
 
     @Test func aLoopThatDoesNotAnswerIs503AndAnUnsavedChangeIs500() throws {
         let (file, token) = try tokenFile()
         let silent = try Backend(tokenFile: file, answer: nil)
-        #expect(post(ControlAPI(backend: silent), token: token, #"{"scope": "pool", "target": "primary", "action": "down"}"#)
-            .status == 503)
-        let unsaved = try Backend(tokenFile: file, answer: SteeringOutcome(generation: 8, installed: true, problem: "in force, but not saved: disk full"))
-        let r = post(ControlAPI(backend: unsaved), token: token, #"{"scope": "pool", "target": "primary", "action": "down"}"#)
+        #expect(
+            post(
+                ControlAPI(backend: silent),
+                token: token,
+                #"{"scope": "pool", "target": "primary", "action": "down"}"#
+            )
+            .status == 503
+        )
+        let unsaved = try Backend(
+            tokenFile: file,
+            answer: SteeringOutcome(generation: 8, installed: true, problem: "in force, but not saved: disk full")
+        )
+        let r = post(
+            ControlAPI(backend: unsaved),
+            token: token,
+            #"{"scope": "pool", "target": "primary", "action": "down"}"#
+        )
         #expect(r.status == 500 && String(decoding: r.body, as: UTF8.self).contains("not saved"))
     }
 
@@ -90,8 +124,13 @@ import TestSupport
         let (file, token) = try tokenFile()
         let backend = try Backend(tokenFile: file, answer: SteeringOutcome(generation: 9, installed: true, cleared: 1))
         let api = ControlAPI(backend: backend)
-        let r = api.handle(ControlRequest(method: "DELETE", uri: "/v1/overrides?scope=service&target=WWW.lab.example",
-                                          headers: [(name: "Authorization", value: "Bearer \(token)")]))
+        let r = api.handle(
+            ControlRequest(
+                method: "DELETE",
+                uri: "/v1/overrides?scope=service&target=WWW.lab.example",
+                headers: [(name: "Authorization", value: "Bearer \(token)")]
+            )
+        )
         #expect(r.status == 200 && String(decoding: r.body, as: UTF8.self).contains("\"cleared\" : 1"))
         #expect(backend.changes.withLock { $0 } == [.clear(scope: .service, target: "www.lab.example.")])
     }

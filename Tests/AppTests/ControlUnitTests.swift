@@ -6,23 +6,31 @@ import Foundation
 import HealthModel
 import Policy
 import Steering
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct ControlUnits {
-    @Test(arguments: [("abc", "abc", true), ("abc", "abd", false), ("abc", "abcd", false), ("", "", true),
-                      ("abcd", "abc", false), ("x", "", false)])
+    @Test(arguments: [
+        ("abc", "abc", true), ("abc", "abd", false), ("abc", "abcd", false), ("", "", true),
+        ("abcd", "abc", false), ("x", "", false),
+    ])
     func constantTimeCompare(_ a: String, _ b: String, _ equal: Bool) {
         #expect(BearerToken.equal(a, b) == equal)
     }
 
     @Test func requestParsing() {
-        let r = ControlRequest(method: "GET", uri: "/explain?name=www.lab.example&ecs=10.0.0.0%2F8&x",
-                               headers: [(name: "Authorization", value: "Bearer  t0k ")])
+        let r = ControlRequest(
+            method: "GET",
+            uri: "/explain?name=www.lab.example&ecs=10.0.0.0%2F8&x",
+            headers: [(name: "Authorization", value: "Bearer  t0k ")]
+        )
         #expect(r.path == "/explain")
         #expect(r.query == ["name": "www.lab.example", "ecs": "10.0.0.0/8", "x": ""])
         #expect(r.bearerToken == "t0k")
-        #expect(ControlRequest(method: "GET", uri: "/", headers: [(name: "authorization", value: "Basic xx")]).bearerToken == nil)
+        #expect(
+            ControlRequest(method: "GET", uri: "/", headers: [(name: "authorization", value: "Basic xx")]).bearerToken
+                == nil
+        )
     }
 
     @Test(arguments: [
@@ -44,27 +52,52 @@ import TestSupport
 
     static func config() throws -> GtmdConfig {
         let yaml = """
-        zones:
-          - { origin: lab.example., file: ../zones/lab.example.zone }
-        pools:
-          primary: { members: [192.0.2.1] }
-          standby: { members: [192.0.2.2, "2001:db8::2"] }
-        services:
-          www.lab.example: { pools: [primary, standby], ttl: 30, degraded_ttl: 5 }
-        """
-        return try ConfigLoader.parse(yaml, file: "t.yaml", baseDirectory: Repo.root.appendingPathComponent("config").path).get()
+            zones:
+              - { origin: lab.example., file: ../zones/lab.example.zone }
+            pools:
+              primary: { members: [192.0.2.1] }
+              standby: { members: [192.0.2.2, "2001:db8::2"] }
+            services:
+              www.lab.example: { pools: [primary, standby], ttl: 30, degraded_ttl: 5 }
+            """
+        return try ConfigLoader.parse(
+            yaml,
+            file: "t.yaml",
+            baseDirectory: Repo.root.appendingPathComponent("config").path
+        ).get()
     }
 
     @Test func explainAPinnedService() throws {
         let config = try Self.config()
         let now = Date()
-        let overrides = OverrideSet([Override(scope: .service, target: "www.lab.example.", action: .pin, pool: "standby",
-                                              setAt: now, note: "drill")])
+        let overrides = OverrideSet([
+            Override(
+                scope: .service,
+                target: "www.lab.example.",
+                action: .pin,
+                pool: "standby",
+                setAt: now,
+                note: "drill"
+            )
+        ])
         let views = Policy.views(pools: config.pools, health: [:], overrides: overrides)
-        let d = Policy.decide(service: config.services[0], views: views, overrides: overrides, state: ServiceState(), now: now)
+        let d = Policy.decide(
+            service: config.services[0],
+            views: views,
+            overrides: overrides,
+            state: ServiceState(),
+            now: now
+        )
         let q = try Explain.parse(["name": "WWW.lab.example.", "type": "AAAA", "client": "198.51.100.7"])
-        let e = Explain.explain(q, config: config, zones: [try DNSName(absolute: "lab.example")], health: HealthSnapshot(),
-                                overrides: overrides, decisions: ["www.lab.example.": d], now: now)
+        let e = Explain.explain(
+            q,
+            config: config,
+            zones: [try DNSName(absolute: "lab.example")],
+            health: HealthSnapshot(),
+            overrides: overrides,
+            decisions: ["www.lab.example.": d],
+            now: now
+        )
         #expect(e.kind == "service" && e.service == "www.lab.example.")
         #expect(e.answer == ["AAAA 2001:db8::2"])
         #expect(e.reason == "pinned to standby by override")
@@ -73,9 +106,15 @@ import TestSupport
         #expect(e.ttl == 5 && e.ttlReason?.contains("not on the first pool") == true)
         #expect(e.location?.client == "198.51.100.7" && e.location?.rule == "none")
         // Another name in the zone, and a name outside.
-        let other = Explain.explain(try Explain.parse(["name": "chain.lab.example"]), config: config,
-                                    zones: [try DNSName(absolute: "lab.example")], health: HealthSnapshot(), overrides: overrides,
-                                    decisions: [:], now: now)
+        let other = Explain.explain(
+            try Explain.parse(["name": "chain.lab.example"]),
+            config: config,
+            zones: [try DNSName(absolute: "lab.example")],
+            health: HealthSnapshot(),
+            overrides: overrides,
+            decisions: [:],
+            now: now
+        )
         #expect(other.kind == "zone data")
     }
 
@@ -83,17 +122,48 @@ import TestSupport
         let config = try Self.config()
         let now = Date()
         func refusal(_ r: OverrideRequest) -> String? {
-            do { _ = try OverrideStore.make(r, config: config, now: now); return nil } catch { return error.description }
+            do {
+                _ = try OverrideStore.make(r, config: config, now: now)
+                return nil
+            } catch { return error.description }
         }
-        #expect(refusal(OverrideRequest(scope: "pool", target: "nosuch", action: "down"))?.contains("no pool 'nosuch'") == true)
-        #expect(refusal(OverrideRequest(scope: "pool", target: "primary", action: "pin"))?.contains("up or down") == true)
-        #expect(refusal(OverrideRequest(scope: "service", target: "www.lab.example", action: "pin"))?.contains("needs 'pool'") == true)
-        #expect(refusal(OverrideRequest(scope: "member", target: "primary/192.0.2.9", action: "down"))?.contains("no member") == true)
-        #expect(refusal(OverrideRequest(scope: "pool", target: "primary", action: "down", for: "soon"))?.contains("not a duration") == true)
-        #expect(refusal(OverrideRequest(scope: "pool", target: "primary", action: "down", for: "1m", until: now + 60))?
-            .contains("not both") == true)
-        let o = try OverrideStore.make(OverrideRequest(scope: "service", target: "WWW.lab.example", action: "pin", pool: "standby",
-                                                       for: "30m"), config: config, now: now)
+        #expect(
+            refusal(OverrideRequest(scope: "pool", target: "nosuch", action: "down"))?.contains("no pool 'nosuch'")
+                == true
+        )
+        #expect(
+            refusal(OverrideRequest(scope: "pool", target: "primary", action: "pin"))?.contains("up or down") == true
+        )
+        #expect(
+            refusal(OverrideRequest(scope: "service", target: "www.lab.example", action: "pin"))?.contains(
+                "needs 'pool'"
+            ) == true
+        )
+        #expect(
+            refusal(OverrideRequest(scope: "member", target: "primary/192.0.2.9", action: "down"))?.contains(
+                "no member"
+            ) == true
+        )
+        #expect(
+            refusal(OverrideRequest(scope: "pool", target: "primary", action: "down", for: "soon"))?.contains(
+                "not a duration"
+            ) == true
+        )
+        #expect(
+            refusal(OverrideRequest(scope: "pool", target: "primary", action: "down", for: "1m", until: now + 60))?
+                .contains("not both") == true
+        )
+        let o = try OverrideStore.make(
+            OverrideRequest(
+                scope: "service",
+                target: "WWW.lab.example",
+                action: "pin",
+                pool: "standby",
+                for: "30m"
+            ),
+            config: config,
+            now: now
+        )
         #expect(o.target == "www.lab.example." && o.until == now.addingTimeInterval(1800))
     }
 }

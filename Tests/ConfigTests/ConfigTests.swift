@@ -1,12 +1,14 @@
 import Config
 import DNSWire
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct ConfigLoading {
-    @Test(arguments: try! FileManager.default.contentsOfDirectory(atPath: Repo.root.appendingPathComponent("config").path)
-        .filter { $0.hasSuffix(".yaml") }.sorted())
+    @Test(
+        arguments: try! FileManager.default.contentsOfDirectory(atPath: Repo.root.appendingPathComponent("config").path)
+            .filter { $0.hasSuffix(".yaml") }.sorted()
+    )
     func shippedConfigsLoad(_ file: String) throws {
         let path = Repo.root.appendingPathComponent("config/\(file)").path
         switch ConfigLoader.load(path: path) {
@@ -16,7 +18,8 @@ import TestSupport
     }
 
     func problems(_ yaml: String) -> [String] {
-        switch ConfigLoader.parse(yaml, file: "t.yaml", baseDirectory: Repo.root.appendingPathComponent("config").path) {
+        switch ConfigLoader.parse(yaml, file: "t.yaml", baseDirectory: Repo.root.appendingPathComponent("config").path)
+        {
         case .success: return []
         case .failure(let p): return p.problems.map(\.description)
         }
@@ -30,15 +33,30 @@ import TestSupport
 
     static let bad: [Bad] = [
         Bad(yaml: "colour: blue\n", expected: "t.yaml:1: colour: unknown key"),
-        Bad(yaml: "server:\n  listen: [ 'nowhere' ]\n", expected: "t.yaml:2: server.listen[0]: 'nowhere' is not an address:port"),
-        Bad(yaml: "server:\n  edns_buffer_size: 100000\n", expected: "server.edns_buffer_size: 100000 is out of range 512...4096"),
-        Bad(yaml: "server:\n  edns_buffer_size: lots\n", expected: "server.edns_buffer_size: 'lots' is not a whole number"),
-        Bad(yaml: "server:\n  tcp:\n    idle_timeout: soon\n", expected: "t.yaml:3: server.tcp.idle_timeout: 'soon' is not a duration"),
+        Bad(
+            yaml: "server:\n  listen: [ 'nowhere' ]\n",
+            expected: "t.yaml:2: server.listen[0]: 'nowhere' is not an address:port"
+        ),
+        Bad(
+            yaml: "server:\n  edns_buffer_size: 100000\n",
+            expected: "server.edns_buffer_size: 100000 is out of range 512...4096"
+        ),
+        Bad(
+            yaml: "server:\n  edns_buffer_size: lots\n",
+            expected: "server.edns_buffer_size: 'lots' is not a whole number"
+        ),
+        Bad(
+            yaml: "server:\n  tcp:\n    idle_timeout: soon\n",
+            expected: "t.yaml:3: server.tcp.idle_timeout: 'soon' is not a duration"
+        ),
         Bad(yaml: "server:\n  tcp:\n    backlog: 5\n", expected: "server.tcp.backlog: unknown key"),
         Bad(yaml: "zones:\n  - origin: a.test\n    file: nope.zone\n", expected: "zones[0].file: "),
         Bad(yaml: "zones:\n  - file: ../zones/lab.example.zone\n", expected: "zones[0].origin: missing"),
-        Bad(yaml: "zones:\n  - origin: lab.example\n    file: ../zones/lab.example.zone\n  - origin: LAB.example.\n    file: ../zones/lab.example.zone\n",
-            expected: "zones[1].origin: zone LAB.example. is already defined at zones[0]"),
+        Bad(
+            yaml:
+                "zones:\n  - origin: lab.example\n    file: ../zones/lab.example.zone\n  - origin: LAB.example.\n    file: ../zones/lab.example.zone\n",
+            expected: "zones[1].origin: zone LAB.example. is already defined at zones[0]"
+        ),
         Bad(yaml: "server: [\n", expected: "t.yaml:"),
         Bad(yaml: "server:\n  nsid: 'hex:zz'\n", expected: "server.nsid"),
     ]
@@ -56,18 +74,26 @@ import TestSupport
 
     @Test func goodConfigValues() throws {
         let yaml = """
-        server:
-          listen: ["127.0.0.1:5300", "[::1]:5300", "::1"]
-          edns_buffer_size: 1400
-          nsid: hex:6e7331
-          version: false
-          tcp: { idle_timeout: 1500ms, query_timeout: 2s, max_connections: 10 }
-        zones:
-          - { origin: lab.example., file: ../zones/lab.example.zone }
-        """
-        let c = try ConfigLoader.parse(yaml, file: "t.yaml", baseDirectory: Repo.root.appendingPathComponent("config").path).get()
-        #expect(c.server.listen == [ListenAddress(host: "127.0.0.1", port: 5300), ListenAddress(host: "::1", port: 5300),
-                                    ListenAddress(host: "::1", port: 53)])
+            server:
+              listen: ["127.0.0.1:5300", "[::1]:5300", "::1"]
+              edns_buffer_size: 1400
+              nsid: hex:6e7331
+              version: false
+              tcp: { idle_timeout: 1500ms, query_timeout: 2s, max_connections: 10 }
+            zones:
+              - { origin: lab.example., file: ../zones/lab.example.zone }
+            """
+        let c = try ConfigLoader.parse(
+            yaml,
+            file: "t.yaml",
+            baseDirectory: Repo.root.appendingPathComponent("config").path
+        ).get()
+        #expect(
+            c.server.listen == [
+                ListenAddress(host: "127.0.0.1", port: 5300), ListenAddress(host: "::1", port: 5300),
+                ListenAddress(host: "::1", port: 53),
+            ]
+        )
         #expect(c.server.ednsBufferSize == 1400)
         #expect(c.server.nsid == Array("ns1".utf8))
         #expect(c.server.version == nil)
@@ -81,14 +107,24 @@ import TestSupport
         let dir = Repo.root.appendingPathComponent("config").path
         var c = try ConfigLoader.parse(base, file: "t.yaml", baseDirectory: dir).get()
         #expect(c.control.listen == ListenAddress(host: "127.0.0.1", port: 8053) && c.control.tokenFile == nil)
-        c = try ConfigLoader.parse(base + "control: { listen: \"[::1]:9053\", token_file: secret/token }", file: "t.yaml",
-                                   baseDirectory: dir).get()
+        c = try ConfigLoader.parse(
+            base + "control: { listen: \"[::1]:9053\", token_file: secret/token }",
+            file: "t.yaml",
+            baseDirectory: dir
+        ).get()
         #expect(c.control.listen == ListenAddress(host: "::1", port: 9053))
         #expect(c.control.tokenFile == dir + "/secret/token")
         c = try ConfigLoader.parse(base + "control: { listen: off }", file: "t.yaml", baseDirectory: dir).get()
         #expect(c.control.listen == nil)
-        let bad = ConfigLoader.parse(base + "control:\n  listen: localhost\n  tokenfile: x\n", file: "t.yaml", baseDirectory: dir)
-        guard case .failure(let p) = bad else { Issue.record("accepted a bad control section"); return }
+        let bad = ConfigLoader.parse(
+            base + "control:\n  listen: localhost\n  tokenfile: x\n",
+            file: "t.yaml",
+            baseDirectory: dir
+        )
+        guard case .failure(let p) = bad else {
+            Issue.record("accepted a bad control section")
+            return
+        }
         let text = p.description
         #expect(text.contains("t.yaml:4: control.listen: 'localhost' is not an address:port"), "\(text)")
         #expect(text.contains("control.tokenfile"), "\(text)")

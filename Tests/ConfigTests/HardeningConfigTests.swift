@@ -1,7 +1,7 @@
 import Config
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct RateLimitConfig {
     func parse(_ yaml: String) -> Result<GtmdConfig, ConfigProblems> {
@@ -11,22 +11,27 @@ import TestSupport
     @Test func defaultsAreOnWithLoopbackExempt() throws {
         let c = try parse("zones: []\n").get()
         #expect(c.server.rateLimit == RateLimitSettings())
-        #expect(c.server.rateLimit.responsesPerSecond == 20 && c.server.rateLimit.slip == 2 && c.server.rateLimit.window == 5)
+        #expect(
+            c.server.rateLimit.responsesPerSecond == 20 && c.server.rateLimit.slip == 2
+                && c.server.rateLimit.window == 5
+        )
         #expect(c.server.rateLimit.exempt == nil)
     }
 
     @Test func everyKeyIsRead() throws {
-        let c = try parse("""
-        server:
-          rrl:
-            responses_per_second: 7
-            window: 3s
-            slip: 0
-            ipv4_prefix: 16
-            ipv6_prefix: 48
-            table_size: 4096
-            exempt: [192.0.2.0/24, "2001:db8::/32", 10.1.2.3]
-        """).get().server.rateLimit
+        let c = try parse(
+            """
+            server:
+              rrl:
+                responses_per_second: 7
+                window: 3s
+                slip: 0
+                ipv4_prefix: 16
+                ipv6_prefix: 48
+                table_size: 4096
+                exempt: [192.0.2.0/24, "2001:db8::/32", 10.1.2.3]
+            """
+        ).get().server.rateLimit
         #expect(c.responsesPerSecond == 7 && c.window == 3 && c.slip == 0 && c.ipv4Prefix == 16 && c.ipv6Prefix == 48)
         #expect(c.tableSize == 4096)
         #expect(c.exempt?.map(\.description) == ["192.0.2.0/24", "2001:db8::/32", "10.1.2.3/32"])
@@ -34,12 +39,20 @@ import TestSupport
 
     @Test func offTurnsItOff() throws {
         #expect(try parse("server:\n  rrl: off\n").get().server.rateLimit.responsesPerSecond == 0)
-        #expect(try parse("server:\n  rrl: { responses_per_second: 0 }\n").get().server.rateLimit.responsesPerSecond == 0)
+        #expect(
+            try parse("server:\n  rrl: { responses_per_second: 0 }\n").get().server.rateLimit.responsesPerSecond == 0
+        )
     }
 
     @Test(arguments: [
-        ("server:\n  rrl:\n    exempt: [10.0.0.1/8]\n", "t.yaml:3: server.rrl.exempt[0]: '10.0.0.1/8' has bits set beyond /8 (did you mean 10.0.0.0/8?)"),
-        ("server:\n  rrl:\n    exempt: [10.0.0.0/33]\n", "server.rrl.exempt[0]: '10.0.0.0/33': prefix length must be 0...32"),
+        (
+            "server:\n  rrl:\n    exempt: [10.0.0.1/8]\n",
+            "t.yaml:3: server.rrl.exempt[0]: '10.0.0.1/8' has bits set beyond /8 (did you mean 10.0.0.0/8?)"
+        ),
+        (
+            "server:\n  rrl:\n    exempt: [10.0.0.0/33]\n",
+            "server.rrl.exempt[0]: '10.0.0.0/33': prefix length must be 0...32"
+        ),
         ("server:\n  rrl:\n    slip: 11\n", "t.yaml:3: server.rrl.slip: 11 is out of range 0...10"),
         ("server:\n  rrl:\n    ipv4_prefix: 4\n", "server.rrl.ipv4_prefix: 4 is out of range 8...32"),
         ("server:\n  rrl:\n    window: 0s\n", "server.rrl.window: 0s is out of range"),
@@ -47,24 +60,44 @@ import TestSupport
         ("server:\n  rrl: sometimes\n", "server.rrl: expected a mapping"),
     ])
     func badValuesSayWhere(_ yaml: String, _ expected: String) {
-        guard case .failure(let p) = parse(yaml + "zones: []\n") else { Issue.record("accepted: \(yaml)"); return }
+        guard case .failure(let p) = parse(yaml + "zones: []\n") else {
+            Issue.record("accepted: \(yaml)")
+            return
+        }
         #expect(p.problems.contains { $0.description.hasPrefix(expected) || $0.description.contains(expected) }, "\(p)")
     }
 }
 
 @Suite struct ConfigFileLimits {
     @Test func oversizedConfigNamesTheLimitAndTheFile() throws {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("gtmd-big-\(UUID().uuidString).yaml").path
-        try String(repeating: "# padding\n", count: ConfigLoader.maxBytes / 10 + 1).write(toFile: path, atomically: true, encoding: .utf8)
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("gtmd-big-\(UUID().uuidString).yaml")
+            .path
+        try String(repeating: "# padding\n", count: ConfigLoader.maxBytes / 10 + 1).write(
+            toFile: path,
+            atomically: true,
+            encoding: .utf8
+        )
         defer { try? FileManager.default.removeItem(atPath: path) }
-        guard case .failure(let p) = ConfigLoader.load(path: path) else { Issue.record("loaded"); return }
-        #expect(p.description == "\(path): file is \(ConfigLoader.maxBytes / 10 * 10 + 10) bytes; the limit is \(ConfigLoader.maxBytes)")
+        guard case .failure(let p) = ConfigLoader.load(path: path) else {
+            Issue.record("loaded")
+            return
+        }
+        #expect(
+            p.description
+                == "\(path): file is \(ConfigLoader.maxBytes / 10 * 10 + 10) bytes; the limit is \(ConfigLoader.maxBytes)"
+        )
     }
 
     @Test func devicesAndDirectoriesAreRefusedWithoutReading() {
-        guard case .failure(let zero) = ConfigLoader.load(path: "/dev/zero") else { Issue.record("/dev/zero loaded"); return }
+        guard case .failure(let zero) = ConfigLoader.load(path: "/dev/zero") else {
+            Issue.record("/dev/zero loaded")
+            return
+        }
         #expect(zero.description == "/dev/zero: is not a regular file (a FIFO, device or socket cannot be a config)")
-        guard case .failure(let dir) = ConfigLoader.load(path: "/tmp") else { Issue.record("/tmp loaded"); return }
+        guard case .failure(let dir) = ConfigLoader.load(path: "/tmp") else {
+            Issue.record("/tmp loaded")
+            return
+        }
         #expect(dir.description == "/tmp: is a directory")
     }
 }

@@ -1,7 +1,7 @@
 import Config
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Every numeric key of the config with hostile values (huge, negative, NaN, infinite, empty, over-precise):
 /// each is a problem at `t.yaml:LINE: key.path:` that says what is allowed, never a trap (issue 19: a
@@ -23,18 +23,35 @@ import TestSupport
     static func service(_ line: String) -> String {
         zones + check + pool + region + "services:\n  www.lab.example:\n    pools: [p]\n    \(line)\n"
     }
-    static func checkKey(_ key: String) -> String { zones + "checks:\n  hc:\n    type: http\n    port: 8081\n    \(key): {V}\n" }
+    static func checkKey(_ key: String) -> String {
+        zones + "checks:\n  hc:\n    type: http\n    port: 8081\n    \(key): {V}\n"
+    }
 
     static let keys: [Key] = [
         Key(path: "server.edns_buffer_size", kind: .int, yaml: "server:\n  edns_buffer_size: {V}\n" + zones),
         Key(path: "server.udp_workers", kind: .int, yaml: "server:\n  udp_workers: {V}\n" + zones),
         Key(path: "server.udp_socket_buffer", kind: .int, yaml: "server:\n  udp_socket_buffer: {V}\n" + zones),
-        Key(path: "server.tcp.max_connections", kind: .int, yaml: "server:\n  tcp:\n    max_connections: {V}\n" + zones),
-        Key(path: "server.tcp.max_connections_per_client", kind: .int,
-            yaml: "server:\n  tcp:\n    max_connections_per_client: {V}\n" + zones),
+        Key(
+            path: "server.tcp.max_connections",
+            kind: .int,
+            yaml: "server:\n  tcp:\n    max_connections: {V}\n" + zones
+        ),
+        Key(
+            path: "server.tcp.max_connections_per_client",
+            kind: .int,
+            yaml: "server:\n  tcp:\n    max_connections_per_client: {V}\n" + zones
+        ),
         Key(path: "server.tcp.idle_timeout", kind: .duration, yaml: "server:\n  tcp:\n    idle_timeout: {V}\n" + zones),
-        Key(path: "server.tcp.query_timeout", kind: .duration, yaml: "server:\n  tcp:\n    query_timeout: {V}\n" + zones),
-        Key(path: "server.rrl.responses_per_second", kind: .int, yaml: "server:\n  rrl:\n    responses_per_second: {V}\n" + zones),
+        Key(
+            path: "server.tcp.query_timeout",
+            kind: .duration,
+            yaml: "server:\n  tcp:\n    query_timeout: {V}\n" + zones
+        ),
+        Key(
+            path: "server.rrl.responses_per_second",
+            kind: .int,
+            yaml: "server:\n  rrl:\n    responses_per_second: {V}\n" + zones
+        ),
         Key(path: "server.rrl.window", kind: .duration, yaml: "server:\n  rrl:\n    window: {V}\n" + zones),
         Key(path: "server.rrl.slip", kind: .int, yaml: "server:\n  rrl:\n    slip: {V}\n" + zones),
         Key(path: "server.rrl.ipv4_prefix", kind: .int, yaml: "server:\n  rrl:\n    ipv4_prefix: {V}\n" + zones),
@@ -47,25 +64,59 @@ import TestSupport
         Key(path: "checks.hc.fast_interval", kind: .duration, yaml: checkKey("fast_interval")),
         Key(path: "checks.hc.rise", kind: .int, yaml: checkKey("rise")),
         Key(path: "checks.hc.fall", kind: .int, yaml: checkKey("fall")),
-        Key(path: "checks.hc.cert_expiry_warning", kind: .duration,
-            yaml: zones + "checks:\n  hc:\n    type: https\n    port: 8443\n    cert_expiry_warning: {V}\n"),
+        Key(
+            path: "checks.hc.cert_expiry_warning",
+            kind: .duration,
+            yaml: zones + "checks:\n  hc:\n    type: https\n    port: 8443\n    cert_expiry_warning: {V}\n"
+        ),
         Key(path: "health.max_in_flight", kind: .int, yaml: zones + "health:\n  max_in_flight: {V}\n"),
-        Key(path: "pools.p.members[0].weight", kind: .int,
-            yaml: zones + check + "pools:\n  p:\n    checks: [hc]\n    members:\n      - address: 127.0.0.11\n        weight: {V}\n"),
+        Key(
+            path: "pools.p.members[0].weight",
+            kind: .int,
+            yaml: zones + check
+                + "pools:\n  p:\n    checks: [hc]\n    members:\n      - address: 127.0.0.11\n        weight: {V}\n"
+        ),
         Key(path: "services.www.lab.example.ttl", kind: .int, yaml: service("ttl: {V}")),
         Key(path: "services.www.lab.example.degraded_ttl", kind: .int, yaml: service("degraded_ttl: {V}")),
         Key(path: "services.www.lab.example.min_ttl", kind: .int, yaml: service("min_ttl: {V}")),
         Key(path: "services.www.lab.example.max_ttl", kind: .int, yaml: service("max_ttl: {V}")),
         Key(path: "services.www.lab.example.hold_down", kind: .duration, yaml: service("hold_down: {V}")),
-        Key(path: "services.www.lab.example.min_switch_interval", kind: .duration, yaml: service("min_switch_interval: {V}")),
+        Key(
+            path: "services.www.lab.example.min_switch_interval",
+            kind: .duration,
+            yaml: service("min_switch_interval: {V}")
+        ),
         Key(path: "services.www.lab.example.answers", kind: .int, yaml: service("policy: weighted\n    answers: {V}")),
-        Key(path: "services.www.lab.example.max_pools", kind: .int, yaml: service("policy: nearest\n    max_pools: {V}")),
-        Key(path: "regions.r.latitude", kind: .double, yaml: zones + "regions:\n  r:\n    latitude: {V}\n    longitude: 2\n"),
-        Key(path: "regions.r.longitude", kind: .double, yaml: zones + "regions:\n  r:\n    latitude: 1\n    longitude: {V}\n"),
-        Key(path: "regions.r.bias", kind: .double,
-            yaml: zones + "regions:\n  r:\n    latitude: 1\n    longitude: 2\n    bias: {V}\n"),
-        Key(path: "geo.ecs_max_prefix_v4", kind: .int, yaml: zones + region + "geo:\n  default_region: r\n  ecs_max_prefix_v4: {V}\n"),
-        Key(path: "geo.ecs_max_prefix_v6", kind: .int, yaml: zones + region + "geo:\n  default_region: r\n  ecs_max_prefix_v6: {V}\n"),
+        Key(
+            path: "services.www.lab.example.max_pools",
+            kind: .int,
+            yaml: service("policy: nearest\n    max_pools: {V}")
+        ),
+        Key(
+            path: "regions.r.latitude",
+            kind: .double,
+            yaml: zones + "regions:\n  r:\n    latitude: {V}\n    longitude: 2\n"
+        ),
+        Key(
+            path: "regions.r.longitude",
+            kind: .double,
+            yaml: zones + "regions:\n  r:\n    latitude: 1\n    longitude: {V}\n"
+        ),
+        Key(
+            path: "regions.r.bias",
+            kind: .double,
+            yaml: zones + "regions:\n  r:\n    latitude: 1\n    longitude: 2\n    bias: {V}\n"
+        ),
+        Key(
+            path: "geo.ecs_max_prefix_v4",
+            kind: .int,
+            yaml: zones + region + "geo:\n  default_region: r\n  ecs_max_prefix_v4: {V}\n"
+        ),
+        Key(
+            path: "geo.ecs_max_prefix_v6",
+            kind: .int,
+            yaml: zones + region + "geo:\n  default_region: r\n  ecs_max_prefix_v6: {V}\n"
+        ),
     ]
 
     /// Hostile values; durations get them with and without units.
@@ -78,7 +129,8 @@ import TestSupport
 
     @Test(arguments: keys)
     func hostileValuesAreProblemsThatSayWhereAndWhatIsAllowed(_ key: Key) throws {
-        let lineOfKey = key.yaml.split(separator: "\n", omittingEmptySubsequences: false)
+        let lineOfKey =
+            key.yaml.split(separator: "\n", omittingEmptySubsequences: false)
             .firstIndex { $0.contains("{V}") }! + 1
         let dir = Repo.root.appendingPathComponent("config").path
         for v in Self.values {
@@ -86,7 +138,8 @@ import TestSupport
             guard case .failure(let p) = ConfigLoader.parse(yaml, file: "t.yaml", baseDirectory: dir) else {
                 // Coordinates and bias take any finite number in their range (-0.5, 1e-300, even 0x10).
                 if key.kind == .double, let d = Double(v), d.isFinite, abs(d) <= 90 { continue }
-                Issue.record("\(key.path): '\(v)' was accepted"); continue
+                Issue.record("\(key.path): '\(v)' was accepted")
+                continue
             }
             let mine = p.problems.filter { $0.path == key.path }
             #expect(mine.count == 1, "\(key.path) = \(v): \(p)")
@@ -103,7 +156,8 @@ import TestSupport
     func chaosTextIsBounded(_ key: String) {
         let yaml = "server:\n  \(key): \(String(repeating: "x", count: 70_000))\n" + Self.zones
         guard case .failure(let p) = ConfigLoader.parse(yaml, file: "t.yaml", baseDirectory: "/") else {
-            Issue.record("a 70,000-byte \(key) was accepted (its CH TXT answer cannot be built)"); return
+            Issue.record("a 70,000-byte \(key) was accepted (its CH TXT answer cannot be built)")
+            return
         }
         #expect(p.description.contains("t.yaml:2: server.\(key): is 70000 bytes; at most 1024"), "\(p)")
     }

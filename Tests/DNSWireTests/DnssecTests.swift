@@ -1,7 +1,7 @@
 import DNSWire
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Signing keys and signatures through ldns, checked by ldns's verifier and by ldnsutils' own tools
 /// (ldns-keygen makes keys we must read; ldns-key2ds computes the DS we must match).
@@ -9,8 +9,10 @@ import TestSupport
     static let zone = try! DNSName("lab.example.")
     static let now = UInt32(Date().timeIntervalSince1970)
     static func rrset() throws -> [ResourceRecord] {
-        [try LdnsRR.parse("www.lab.example. 30 IN A 127.0.0.11", origin: zone, defaultTTL: 30),
-         try LdnsRR.parse("www.lab.example. 30 IN A 127.0.0.12", origin: zone, defaultTTL: 30)]
+        [
+            try LdnsRR.parse("www.lab.example. 30 IN A 127.0.0.11", origin: zone, defaultTTL: 30),
+            try LdnsRR.parse("www.lab.example. 30 IN A 127.0.0.12", origin: zone, defaultTTL: 30),
+        ]
     }
 
     @Test(arguments: DnssecAlgorithm.allCases)
@@ -22,7 +24,8 @@ import TestSupport
         #expect(sig.type == RRType.RRSIG && sig.owner == set[0].owner)
         #expect(DnssecVerify.failure(rrset: set, signature: sig, keys: [key.dnskey], now: Self.now) == nil)
         // The signature covers the data, the time window and the key.
-        var changed = set; changed[1].rdata = [127, 0, 0, 13]
+        var changed = set
+        changed[1].rdata = [127, 0, 0, 13]
         #expect(DnssecVerify.failure(rrset: changed, signature: sig, keys: [key.dnskey], now: Self.now) != nil)
         #expect(DnssecVerify.failure(rrset: set, signature: sig, keys: [key.dnskey], now: Self.now + 15 * 86400) != nil)
         let other = try SigningKey.generate(zone: Self.zone, algorithm: algorithm, keySigning: false)
@@ -55,8 +58,11 @@ import TestSupport
         #expect(key.fileName == base && key.isKeySigningKey && key.algorithm == algorithm)
         let theirs = try String(contentsOf: dir.appendingPathComponent(base + ".ds"), encoding: .utf8)
         let ds = try #require(key.ds())
-        let theirDS = try LdnsRR.parse(theirs.split(separator: ";")[0].trimmingCharacters(in: .whitespaces), origin: .root,
-                                       defaultTTL: 3600)
+        let theirDS = try LdnsRR.parse(
+            theirs.split(separator: ";")[0].trimmingCharacters(in: .whitespaces),
+            origin: .root,
+            defaultTTL: 3600
+        )
         #expect(ds.rdata == theirDS.rdata, "\(LdnsRR.presentation(ds)) vs \(theirs)")
     }
 
@@ -70,15 +76,26 @@ import TestSupport
             try SigningKey.read(name: "Kx", publicText: "; only a comment\n", privateText: key.privateText)
         }
         let rsa = "lab.example. IN DNSKEY 257 3 8 AwEAAb=="
-        #expect(throws: DnssecError.self) { try SigningKey.read(name: "Kx", publicText: rsa, privateText: key.privateText) }
+        #expect(throws: DnssecError.self) {
+            try SigningKey.read(name: "Kx", publicText: rsa, privateText: key.privateText)
+        }
         do {
-            _ = try SigningKey.read(name: "Kx", publicText: key.publicText, privateText: "Private-key-format: v1.2\nAlgorithm: 15\n")
+            _ = try SigningKey.read(
+                name: "Kx",
+                publicText: key.publicText,
+                privateText: "Private-key-format: v1.2\nAlgorithm: 15\n"
+            )
             Issue.record("a private file without a key was accepted")
         } catch { #expect(error.description.hasPrefix("Kx.private:"), "\(error)") }
         #expect(throws: DnssecError.self) {
-            _ = try key.sign([try LdnsRR.parse("a.lab.example. 30 IN A 1.2.3.4", origin: Self.zone, defaultTTL: 30),
-                              try LdnsRR.parse("b.lab.example. 30 IN A 1.2.3.4", origin: Self.zone, defaultTTL: 30)],
-                             inception: 0, expiration: 1)
+            _ = try key.sign(
+                [
+                    try LdnsRR.parse("a.lab.example. 30 IN A 1.2.3.4", origin: Self.zone, defaultTTL: 30),
+                    try LdnsRR.parse("b.lab.example. 30 IN A 1.2.3.4", origin: Self.zone, defaultTTL: 30),
+                ],
+                inception: 0,
+                expiration: 1
+            )
         }
     }
 

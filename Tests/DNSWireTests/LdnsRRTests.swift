@@ -1,4 +1,5 @@
 import Testing
+
 @testable import DNSWire
 
 let lab = try! DNSName("lab.example.")
@@ -8,8 +9,10 @@ func nameWire(_ s: String) -> [UInt8] { try! DNSName(s).wire }
 @Suite struct LdnsRRTests {
     /// (input relative to lab.example., presentation ldns gives back)
     @Test(arguments: [
-        ("@ 300 IN SOA ns1 hostmaster 2026112101 3600 600 86400 30",
-         "lab.example. 300 IN SOA ns1.lab.example. hostmaster.lab.example. 2026112101 3600 600 86400 30"),
+        (
+            "@ 300 IN SOA ns1 hostmaster 2026112101 3600 600 86400 30",
+            "lab.example. 300 IN SOA ns1.lab.example. hostmaster.lab.example. 2026112101 3600 600 86400 30"
+        ),
         ("@ 300 IN NS ns1", "lab.example. 300 IN NS ns1.lab.example."),
         ("@ 300 IN MX 10 mail", "lab.example. 300 IN MX 10 mail.lab.example."),
         ("@ 300 IN TXT \"v=spf1 -all\"", "lab.example. 300 IN TXT \"v=spf1 -all\""),
@@ -23,12 +26,17 @@ func nameWire(_ s: String) -> [UInt8] { try! DNSName(s).wire }
         ("ptr 300 IN PTR www.lab.example.", "ptr.lab.example. 300 IN PTR www.lab.example."),
         ("d 300 IN DNAME example.net.", "d.lab.example. 300 IN DNAME example.net."),
         ("h 300 IN HINFO \"PC\" \"Linux\"", "h.lab.example. 300 IN HINFO \"PC\" \"Linux\""),
-        ("t 300 IN TXT \"a;b\" \"(c)\" \"tab\\009\" \"q\\\"\"", "t.lab.example. 300 IN TXT \"a;b\" \"(c)\" \"tab\\009\" \"q\\\"\""),
+        (
+            "t 300 IN TXT \"a;b\" \"(c)\" \"tab\\009\" \"q\\\"\"",
+            "t.lab.example. 300 IN TXT \"a;b\" \"(c)\" \"tab\\009\" \"q\\\"\""
+        ),
         ("unknown 300 IN TYPE65280 \\# 4 0A000001", "unknown.lab.example. 300 IN TYPE65280 \\# 4 0a000001"),
         ("empty 300 IN TYPE65281 \\# 0", "empty.lab.example. 300 IN TYPE65281 \\# 0"),
         ("generic 300 IN TYPE1 \\# 4 C0000201", "generic.lab.example. 300 IN A 192.0.2.1"),
-        ("ds 300 IN DS 12345 8 2 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-         "ds.lab.example. 300 IN DS 12345 8 2 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
+        (
+            "ds 300 IN DS 12345 8 2 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+            "ds.lab.example. 300 IN DS 12345 8 2 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+        ),
         ("ch 300 CH TXT \"chaos\"", "ch.lab.example. 300 CH TXT \"chaos\""),
     ])
     func roundTrip(_ input: String, _ presentation: String) throws {
@@ -48,8 +56,12 @@ func nameWire(_ s: String) -> [UInt8] { try! DNSName(s).wire }
         ("s 1 IN SRV 10 60 5060 mail", RRType.SRV, [0, 10, 0, 60, 0x13, 0xC4] + nameWire("mail.lab.example.")),
         ("t 1 IN TXT \"ab\" c", RRType.TXT, [2, 0x61, 0x62, 1, 0x63]),
         ("c 1 IN CAA 0 issue \"x\"", RRType.CAA, [0, 5] + Array("issuex".utf8)),
-        ("@ 1 IN SOA a b 1 2 3 4 5", RRType.SOA,
-         nameWire("a.lab.example.") + nameWire("b.lab.example.") + [0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0, 5]),
+        (
+            "@ 1 IN SOA a b 1 2 3 4 5", RRType.SOA,
+            nameWire("a.lab.example.") + nameWire("b.lab.example.") + [
+                0, 0, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0, 4, 0, 0, 0, 5,
+            ]
+        ),
         ("u 1 IN TYPE65280 \\# 4 0A000001", 65280, [10, 0, 0, 1]),
         ("v 1 IN AAAA ::1", RRType.AAAA, Array(repeating: 0, count: 15) + [1]),
     ])
@@ -61,8 +73,12 @@ func nameWire(_ s: String) -> [UInt8] { try! DNSName(s).wire }
     }
 
     @Test func soaAccessors() throws {
-        let rr = try LdnsRR.parse("@ 300 IN SOA ns1 hostmaster 2026112101 3600 600 86400 30", origin: lab, defaultTTL: 1)
-        #expect(rr.soaSerial == 2026112101)
+        let rr = try LdnsRR.parse(
+            "@ 300 IN SOA ns1 hostmaster 2026112101 3600 600 86400 30",
+            origin: lab,
+            defaultTTL: 1
+        )
+        #expect(rr.soaSerial == 2_026_112_101)
         #expect(rr.soaMinimum == 30)
         #expect(rr.owner == lab)
     }
@@ -72,8 +88,12 @@ func nameWire(_ s: String) -> [UInt8] { try! DNSName(s).wire }
         #expect(noTTL.ttl == 77)
         let noClass = try LdnsRR.parse("www 5 A 192.0.2.1", origin: lab, defaultTTL: 77)
         #expect(noClass.rrClass == RRClass.IN && noClass.ttl == 5)
-        let blank = try LdnsRR.parse(" 5 IN A 192.0.2.1", origin: lab, defaultTTL: 1,
-                                     previousOwner: DNSName("prev.lab.example."))
+        let blank = try LdnsRR.parse(
+            " 5 IN A 192.0.2.1",
+            origin: lab,
+            defaultTTL: 1,
+            previousOwner: DNSName("prev.lab.example.")
+        )
         #expect(blank.owner == (try DNSName("prev.lab.example.")))
         let units = try LdnsRR.parse("www 1h IN A 192.0.2.1", origin: lab, defaultTTL: 1)
         #expect(units.ttl == 3600)
@@ -101,8 +121,10 @@ func nameWire(_ s: String) -> [UInt8] { try! DNSName(s).wire }
         let rr = ResourceRecord(owner: try DNSName("x.example."), type: RRType.A, ttl: 5, rdata: [1, 2, 3])
         let p = LdnsRR.presentation(rr)
         #expect(p == "x.example. 5 IN A \\# 3 010203")
-        #expect(LdnsRR.rdataPresentation(try LdnsRR.parse("m 1 IN MX 10 mail", origin: lab, defaultTTL: 1))
-                == "10 mail.lab.example.")
+        #expect(
+            LdnsRR.rdataPresentation(try LdnsRR.parse("m 1 IN MX 10 mail", origin: lab, defaultTTL: 1))
+                == "10 mail.lab.example."
+        )
     }
 
     @Test func wireFormOfWholeRecord() throws {

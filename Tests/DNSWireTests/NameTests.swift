@@ -1,21 +1,24 @@
 import Testing
+
 @testable import DNSWire
 
 @Suite struct NameTests {
     /// (text, origin, wire labels, printed form)
-    @Test(arguments: [
-        ("www.Example.com.", nil, ["www", "Example", "com"], "www.Example.com."),
-        (".", nil, [], "."),
-        ("www", "lab.example.", ["www", "lab", "example"], "www.lab.example."),
-        ("@", "lab.example.", ["lab", "example"], "lab.example."),
-        ("a\\.b.example.", nil, ["a.b", "example"], "a\\.b.example."),
-        ("\\065bc.", nil, ["Abc"], "Abc."),
-        ("sp\\032ace.", nil, ["sp ace"], "sp\\032ace."),
-        ("q\\\"\\;\\(\\)\\@\\$.", nil, ["q\";()@$"], "q\\\"\\;\\(\\)\\@\\$."),
-        ("\\\\.", nil, ["\\"], "\\\\."),
-        ("*.wild.", nil, ["*", "wild"], "*.wild."),
-        ("x\\255.", nil, ["x\u{FF}"], "x\\255."),
-    ] as [(String, String?, [String], String)])
+    @Test(
+        arguments: [
+            ("www.Example.com.", nil, ["www", "Example", "com"], "www.Example.com."),
+            (".", nil, [], "."),
+            ("www", "lab.example.", ["www", "lab", "example"], "www.lab.example."),
+            ("@", "lab.example.", ["lab", "example"], "lab.example."),
+            ("a\\.b.example.", nil, ["a.b", "example"], "a\\.b.example."),
+            ("\\065bc.", nil, ["Abc"], "Abc."),
+            ("sp\\032ace.", nil, ["sp ace"], "sp\\032ace."),
+            ("q\\\"\\;\\(\\)\\@\\$.", nil, ["q\";()@$"], "q\\\"\\;\\(\\)\\@\\$."),
+            ("\\\\.", nil, ["\\"], "\\\\."),
+            ("*.wild.", nil, ["*", "wild"], "*.wild."),
+            ("x\\255.", nil, ["x\u{FF}"], "x\\255."),
+        ] as [(String, String?, [String], String)]
+    )
     func parsesAndPrints(_ text: String, _ origin: String?, _ labels: [String], _ printed: String) throws {
         let o = try origin.map { try DNSName($0) }
         let n = try DNSName(text, origin: o)
@@ -52,25 +55,28 @@ import Testing
         #expect(DNSName(wire: [0]) == .root)
         #expect(DNSName(wire: [1, 0x61, 0]) != nil)
         #expect(DNSName(wire: []) == nil)
-        #expect(DNSName(wire: [1, 0x61]) == nil)          // no root label
-        #expect(DNSName(wire: [1, 0x61, 0, 0]) == nil)    // bytes after the root label
+        #expect(DNSName(wire: [1, 0x61]) == nil)  // no root label
+        #expect(DNSName(wire: [1, 0x61, 0, 0]) == nil)  // bytes after the root label
         #expect(DNSName(wire: [64] + Array(repeating: 0x61, count: 64) + [0]) == nil)
     }
 
     @Test func comparesCaseInsensitively() throws {
-        let a = try DNSName("WWW.Lab.Example."), b = try DNSName("www.lab.example.")
+        let a = try DNSName("WWW.Lab.Example.")
+        let b = try DNSName("www.lab.example.")
         #expect(a == b)
         #expect(a.hashValue == b.hashValue)
         #expect(Set([a, b]).count == 1)
-        #expect(a.description == "WWW.Lab.Example.")   // case preserved
+        #expect(a.description == "WWW.Lab.Example.")  // case preserved
         #expect(a.lowercased.wire == b.wire)
         #expect(try DNSName("www.lab.example.") != DNSName("www.lab.example.net."))
     }
 
     /// RFC 4034 §6.1's example, already in canonical order.
     @Test func canonicalOrder() throws {
-        let ordered = try ["example.", "a.example.", "yljkjljk.a.example.", "Z.a.example.", "zABC.a.EXAMPLE.",
-                           "z.example.", "\\001.z.example.", "*.z.example.", "\\200.z.example."].map { try DNSName($0) }
+        let ordered = try [
+            "example.", "a.example.", "yljkjljk.a.example.", "Z.a.example.", "zABC.a.EXAMPLE.",
+            "z.example.", "\\001.z.example.", "*.z.example.", "\\200.z.example.",
+        ].map { try DNSName($0) }
         #expect(ordered.shuffled().sorted() == ordered)
         for (x, y) in zip(ordered, ordered.dropFirst()) { #expect(x < y) }
     }

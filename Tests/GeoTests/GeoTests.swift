@@ -1,7 +1,7 @@
 import Foundation
 import Geo
-import Testing
 import TestSupport
+import Testing
 
 func net(_ s: String) -> IPNetwork { try! IPNetwork.parse(s).get() }
 func addr(_ s: String) -> AddressBits { AddressBits(IPAddress.parse(s)!) }
@@ -13,7 +13,10 @@ func addr(_ s: String) -> AddressBits { AddressBits(IPAddress.parse(s)!) }
         #expect(net("2001:db8::/32").description == "2001:db8::/32")
         #expect(net("0.0.0.0/0").length == 0)
         for bad in ["10.1.0.0/33", "10.1.0.1/16", "nonsense", "10.1.0.0/x", "2001:db8::1/32", "1.2.3.4/8/9", "::/129"] {
-            guard case .failure(let e) = IPNetwork.parse(bad) else { Issue.record("\(bad) parsed"); continue }
+            guard case .failure(let e) = IPNetwork.parse(bad) else {
+                Issue.record("\(bad) parsed")
+                continue
+            }
             #expect(e.description.contains(bad), "\(e)")
         }
         if case .failure(let e) = IPNetwork.parse("10.1.2.3/16") { #expect(e.description.contains("10.1.0.0/16")) }
@@ -32,7 +35,7 @@ func addr(_ s: String) -> AddressBits { AddressBits(IPAddress.parse(s)!) }
         var m = NetworkMap()
         #expect(m.insert(net("10.0.0.0/8"), value: 1) == nil)
         #expect(m.insert(net("10.1.0.0/16"), value: 2) == nil)
-        #expect(m.insert(net("10.1.0.0/16"), value: 3) == 2)   // duplicate: first wins, reported
+        #expect(m.insert(net("10.1.0.0/16"), value: 3) == 2)  // duplicate: first wins, reported
         m.insert(net("2001:db8::/32"), value: 4)
         m.insert(net("0.0.0.0/0"), value: 0)
         #expect(m.count == 4)
@@ -65,7 +68,8 @@ func addr(_ s: String) -> AddressBits { AddressBits(IPAddress.parse(s)!) }
         #expect(Distance.order(pools: pools, from: fra, limit: nil) == ["p-fra", "p-nyc", "p-sfo"])
         #expect(Distance.order(pools: pools, from: sfo, limit: 2) == ["p-sfo", "p-nyc"])
         // A strong bias on sfo pulls New York's clients there.
-        var biased = sfo; biased.bias = 80
+        var biased = sfo
+        biased.bias = 80
         let pools2 = [("p-sfo", biased), ("p-fra", fra), ("p-nyc", nyc)].map { (name: $0.0, region: $0.1) }
         #expect(Distance.order(pools: pools2, from: fra, limit: 1) == ["p-fra"])
         #expect(Distance.nearest(41, -80, in: [fra, biased, nyc]) == 2)
@@ -74,22 +78,35 @@ func addr(_ s: String) -> AddressBits { AddressBits(IPAddress.parse(s)!) }
 }
 
 @Suite struct DatabaseTests {
-    static var records: [(String, [String: Any])] { [
-        ("198.51.100.0/24", ["country": ["iso_code": "DE"], "continent": ["code": "EU"],
-                             "location": ["latitude": 50.1, "longitude": 8.7]]),
-        ("203.0.113.0/25", ["continent": ["code": "NA"]]),
-        ("203.0.113.128/25", ["location": ["latitude": 37.7, "longitude": -122.4]]),
-        ("2001:db8:aa::/48", ["country": ["iso_code": "us"]]),
-    ] }
+    static var records: [(String, [String: Any])] {
+        [
+            (
+                "198.51.100.0/24",
+                [
+                    "country": ["iso_code": "DE"], "continent": ["code": "EU"],
+                    "location": ["latitude": 50.1, "longitude": 8.7],
+                ]
+            ),
+            ("203.0.113.0/25", ["continent": ["code": "NA"]]),
+            ("203.0.113.128/25", ["location": ["latitude": 37.7, "longitude": -122.4]]),
+            ("2001:db8:aa::/48", ["country": ["iso_code": "us"]]),
+        ]
+    }
 
     @Test func lookups() throws {
         let db = try GeoDatabase(path: try makeMMDB(Self.records))
         #expect(db.ipVersion == 6)
         let de = db.lookup(addr("198.51.100.77"))
-        #expect(de.found && de.netmask == 24 && GeoDatabase.codeText(de.country) == "DE" && GeoDatabase.codeText(de.continent) == "EU")
+        #expect(
+            de.found && de.netmask == 24 && GeoDatabase.codeText(de.country) == "DE"
+                && GeoDatabase.codeText(de.continent) == "EU"
+        )
         #expect(de.latitude == 50.1 && de.longitude == 8.7)
         let na = db.lookup(addr("203.0.113.5"))
-        #expect(na.found && na.netmask == 25 && na.country == 0 && GeoDatabase.codeText(na.continent) == "NA" && na.latitude == nil)
+        #expect(
+            na.found && na.netmask == 25 && na.country == 0 && GeoDatabase.codeText(na.continent) == "NA"
+                && na.latitude == nil
+        )
         // Lower-case codes in a database are read as upper case.
         #expect(GeoDatabase.codeText(db.lookup(addr("2001:db8:aa:1::1")).country) == "US")
         let none = db.lookup(addr("192.0.2.1"))
@@ -98,22 +115,36 @@ func addr(_ s: String) -> AddressBits { AddressBits(IPAddress.parse(s)!) }
     }
 
     @Test func openErrorsSayWhat() throws {
-        do { _ = try GeoDatabase(path: "/nonexistent/x.mmdb"); Issue.record("opened") } catch {
+        do {
+            _ = try GeoDatabase(path: "/nonexistent/x.mmdb")
+            Issue.record("opened")
+        } catch {
             #expect(error.description.contains("/nonexistent/x.mmdb") && error.description.contains("cannot open"))
         }
         let junk = FileManager.default.temporaryDirectory.appendingPathComponent("junk-\(getpid()).mmdb").path
         _ = FileManager.default.createFile(atPath: junk, contents: Data(repeating: 7, count: 4096))
-        do { _ = try GeoDatabase(path: junk); Issue.record("opened junk") } catch {
+        do {
+            _ = try GeoDatabase(path: junk)
+            Issue.record("opened junk")
+        } catch {
             #expect(error.description.contains(junk), "\(error)")
         }
     }
 
     @Test func locatorOrder() throws {
         let db = try GeoDatabase(path: try makeMMDB(Self.records))
-        let regions = [Region(name: "eu", latitude: 50, longitude: 8), Region(name: "us-west", latitude: 37, longitude: -122),
-                       Region(name: "us-east", latitude: 40, longitude: -74)]
-        let loc = Locator(regions: regions, rules: [(net("198.51.100.128/25"), 2), (net("10.0.0.0/8"), 1)], database: db,
-                          countries: [GeoDatabase.code("DE")!: 0], continents: [GeoDatabase.code("NA")!: 2], defaultRegion: 1)
+        let regions = [
+            Region(name: "eu", latitude: 50, longitude: 8), Region(name: "us-west", latitude: 37, longitude: -122),
+            Region(name: "us-east", latitude: 40, longitude: -74),
+        ]
+        let loc = Locator(
+            regions: regions,
+            rules: [(net("198.51.100.128/25"), 2), (net("10.0.0.0/8"), 1)],
+            database: db,
+            countries: [GeoDatabase.code("DE")!: 0],
+            continents: [GeoDatabase.code("NA")!: 2],
+            defaultRegion: 1
+        )
         // A network rule beats the database.
         let rule = loc.locate(addr("198.51.100.200"), bits: 32)
         #expect(rule.region == 2 && rule.scope == 25)
@@ -136,9 +167,14 @@ func addr(_ s: String) -> AddressBits { AddressBits(IPAddress.parse(s)!) }
 @Suite struct ECSScopeTests {
     let locator = Locator(
         regions: [Region(name: "a", latitude: 50, longitude: 8), Region(name: "b", latitude: 53, longitude: -6)],
-        rules: [(net("127.0.0.2/32"), 0), (net("127.0.0.3/32"), 1), (net("10.1.0.0/16"), 0), (net("10.2.0.0/16"), 1),
-                (net("10.2.128.0/17"), 0), (net("2001:db8:b::/48"), 1), (net("2001:db8:b:1::/64"), 0)],
-        defaultRegion: 0, ecsMaxPrefix4: 24, ecsMaxPrefix6: 56)
+        rules: [
+            (net("127.0.0.2/32"), 0), (net("127.0.0.3/32"), 1), (net("10.1.0.0/16"), 0), (net("10.2.0.0/16"), 1),
+            (net("10.2.128.0/17"), 0), (net("2001:db8:b::/48"), 1), (net("2001:db8:b:1::/64"), 0),
+        ],
+        defaultRegion: 0,
+        ecsMaxPrefix4: 24,
+        ecsMaxPrefix6: 56
+    )
 
     func locate(_ ecs: String, _ prefix: Int) -> (region: Int, bits: Int, scope: Int) {
         let c = locator.clientAddress(source: addr("192.0.2.1"), ecs: addr(ecs), ecsPrefix: prefix)
@@ -183,13 +219,18 @@ func addr(_ s: String) -> AddressBits { AddressBits(IPAddress.parse(s)!) }
             let a = addr(s)
             let scope = min(got.scope, 32)
             let hostBits = 32 - scope
-            guard hostBits < 20 else { Issue.record("\(s): scope /\(scope) too wide to check"); continue }
+            guard hostBits < 20 else {
+                Issue.record("\(s): scope /\(scope) too wide to check")
+                continue
+            }
             let base = a.masked(scope)
             for k in stride(from: 0, to: 1 << hostBits, by: max(1, (1 << hostBits) / 256)) {
                 let other = AddressBits(family: 4, hi: base.hi | (UInt64(k) << 32), lo: 0)
                 let region = locator.locate(other, bits: 32).region
                 if region != got.region {
-                    Issue.record("\(s): answer region \(got.region) scope /\(scope) covers \(other.address), region \(region)")
+                    Issue.record(
+                        "\(s): answer region \(got.region) scope /\(scope) covers \(other.address), region \(region)"
+                    )
                     break
                 }
             }

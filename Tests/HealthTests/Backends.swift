@@ -1,7 +1,7 @@
 import Foundation
 import HealthModel
-import Testing
 import TestSupport
+import Testing
 
 @testable import Health
 
@@ -69,7 +69,12 @@ final class Backend: Sendable {
             if let data = FileManager.default.contents(atPath: portsFile),
                 let ports = try? JSONDecoder().decode(Ports.self, from: data)
             {
-                return Backend(ports: ports, certDir: dir, pid: p.processIdentifier, control: stdin.fileHandleForWriting)
+                return Backend(
+                    ports: ports,
+                    certDir: dir,
+                    pid: p.processIdentifier,
+                    control: stdin.fileHandleForWriting
+                )
             }
             if !p.isRunning { break }
             usleep(10_000)

@@ -1,6 +1,6 @@
 import Foundation
-import Logging
 import HealthModel
+import Logging
 import Testing
 
 @testable import Health
@@ -23,20 +23,55 @@ struct BenchTests {
         for i in 0..<httpChecks {
             targets.append(
                 ProbeTarget(
-                    id: "http/\(i)", address: "127.0.0.1",
-                    checks: [CheckSpec(name: "http", kind: .http, port: b.ports.http, path: "/ok", timeout: .milliseconds(900), interval: interval)]))
+                    id: "http/\(i)",
+                    address: "127.0.0.1",
+                    checks: [
+                        CheckSpec(
+                            name: "http",
+                            kind: .http,
+                            port: b.ports.http,
+                            path: "/ok",
+                            timeout: .milliseconds(900),
+                            interval: interval
+                        )
+                    ]
+                )
+            )
         }
         for i in 0..<tcpChecks {
             targets.append(
                 ProbeTarget(
-                    id: "tcp/\(i)", address: "127.0.0.1",
-                    checks: [CheckSpec(name: "tcp", kind: .tcp, port: b.ports.http, timeout: .milliseconds(900), interval: interval)]))
+                    id: "tcp/\(i)",
+                    address: "127.0.0.1",
+                    checks: [
+                        CheckSpec(
+                            name: "tcp",
+                            kind: .tcp,
+                            port: b.ports.http,
+                            timeout: .milliseconds(900),
+                            interval: interval
+                        )
+                    ]
+                )
+            )
         }
         for i in 0..<hanging {
             targets.append(
                 ProbeTarget(
-                    id: "hang/\(i)", address: "127.0.0.1",
-                    checks: [CheckSpec(name: "http", kind: .http, port: b.ports.http, path: "/hang", timeout: .seconds(2), interval: .seconds(3))]))
+                    id: "hang/\(i)",
+                    address: "127.0.0.1",
+                    checks: [
+                        CheckSpec(
+                            name: "http",
+                            kind: .http,
+                            port: b.ports.http,
+                            path: "/hang",
+                            timeout: .seconds(2),
+                            interval: .seconds(3)
+                        )
+                    ]
+                )
+            )
         }
         var logger = Logger(label: "bench")
         logger.logLevel = .error
@@ -80,7 +115,8 @@ struct BenchTests {
             BENCH latency of last probe (quick checks): p50 \(pct(0.5)) p90 \(pct(0.9)) p99 \(pct(0.99)) max \(pct(1.0))
             BENCH CPU (this process): \(String(format: "%.2f", cpu))s = \(String(format: "%.1f", cpu / elapsed * 100))% of a core; \(String(format: "%.0f", cpu / Double(max(1, probes)) * 1e6))µs per probe
             BENCH max probes in flight (sampled): \(maxInFlight) (limit 256)
-            """)
+            """
+        )
         #expect(probes > 0)
     }
 

@@ -1,9 +1,9 @@
 import Foundation
+import HealthModel
 import Logging
 import ServiceLifecycle
-import HealthModel
-import Testing
 import TestSupport
+import Testing
 
 @testable import Health
 
@@ -49,9 +49,14 @@ struct MonitorTests {
                 ProbeTarget(id: "p/up", address: "127.0.0.1", checks: [httpCheck(b.ports.http, "/ok")]),
                 ProbeTarget(id: "p/down", address: "127.0.0.1", checks: [httpCheck(b.ports.http, "/status/503")]),
                 ProbeTarget(
-                    id: "p/refused", address: "127.0.0.1",
-                    checks: [CheckSpec(name: "tcp", kind: .tcp, port: b.ports.closed)]),
-            ], options: Self.steady, logger: Self.logger)
+                    id: "p/refused",
+                    address: "127.0.0.1",
+                    checks: [CheckSpec(name: "tcp", kind: .tcp, port: b.ports.closed)]
+                ),
+            ],
+            options: Self.steady,
+            logger: Self.logger
+        )
         #expect(m.snapshot()["p/up"]?.state == .unknown)
         #expect(m.snapshot()["p/up"]?.isUp == true)  // initial_state defaults to up
         try await running(m) {
@@ -75,9 +80,19 @@ struct MonitorTests {
 
     @Test func updateKeepsUnchangedTargetsAndRestartsChangedOnes() async throws {
         let b = try await Backend.shared.value
-        let dead = ProbeTarget(id: "p/dead", address: "127.0.0.1",
-                               checks: [CheckSpec(name: "tcp", kind: .tcp, port: b.ports.closed, timeout: .milliseconds(100),
-                                                  interval: .milliseconds(100))])
+        let dead = ProbeTarget(
+            id: "p/dead",
+            address: "127.0.0.1",
+            checks: [
+                CheckSpec(
+                    name: "tcp",
+                    kind: .tcp,
+                    port: b.ports.closed,
+                    timeout: .milliseconds(100),
+                    interval: .milliseconds(100)
+                )
+            ]
+        )
         let ok = ProbeTarget(id: "p/ok", address: "127.0.0.1", checks: [httpCheck(b.ports.http, "/ok")])
         let m = HealthMonitor(targets: [dead, ok], options: Self.steady, logger: Self.logger)
         try await running(m) {
@@ -96,9 +111,11 @@ struct MonitorTests {
             #expect(after.checks[0].probes >= before.checks[0].probes, "probe count kept")
             #expect(after.checks[0].consecutiveFailures >= before.checks[0].consecutiveFailures)
             // The changed target starts fresh and gets its own verdict from its new check.
-            #expect(await eventually(.seconds(3)) {
-                m.snapshot()["p/ok"]?.state == .down && m.snapshot()["p/new"]?.state == .up
-            })
+            #expect(
+                await eventually(.seconds(3)) {
+                    m.snapshot()["p/ok"]?.state == .down && m.snapshot()["p/new"]?.state == .up
+                }
+            )
             #expect((m.snapshot()["p/ok"]?.checks[0].probes ?? 99) < 3)
             // Removed targets disappear and are no longer probed.
             #expect(m.update(targets: [dead]).removed == 2)
@@ -112,12 +129,17 @@ struct MonitorTests {
         let m = HealthMonitor(
             targets: [
                 ProbeTarget(
-                    id: "p/mixed", address: "127.0.0.1",
+                    id: "p/mixed",
+                    address: "127.0.0.1",
                     checks: [
                         CheckSpec(name: "tcp", kind: .tcp, port: b.ports.http),
                         httpCheck(b.ports.http, "/status/500") { $0.name = "app" },
-                    ])
-            ], options: Self.steady, logger: Self.logger)
+                    ]
+                )
+            ],
+            options: Self.steady,
+            logger: Self.logger
+        )
         try await running(m) {
             await m.waitForFirstRound()
             let t = try #require(m.snapshot()["p/mixed"])
@@ -139,8 +161,10 @@ struct MonitorTests {
             $0.fall = 3
         }
         let m = HealthMonitor(
-            targets: [ProbeTarget(id: "p/flip", address: "127.0.0.1", checks: [check])], options: Self.steady,
-            logger: Self.logger)
+            targets: [ProbeTarget(id: "p/flip", address: "127.0.0.1", checks: [check])],
+            options: Self.steady,
+            logger: Self.logger
+        )
         let changes = m.changes()
         try await running(m) {
             #expect(await m.waitForFirstRound())
@@ -179,8 +203,10 @@ struct MonitorTests {
             $0.fall = 3
         }
         let m = HealthMonitor(
-            targets: [ProbeTarget(id: "p/blip", address: "127.0.0.1", checks: [check])], options: Self.steady,
-            logger: Self.logger)
+            targets: [ProbeTarget(id: "p/blip", address: "127.0.0.1", checks: [check])],
+            options: Self.steady,
+            logger: Self.logger
+        )
         try await running(m) {
             await m.waitForFirstRound()
             b.set(key, 503)
@@ -201,19 +227,30 @@ struct MonitorTests {
         let m = HealthMonitor(
             targets: [
                 ProbeTarget(
-                    id: "p/hang", address: "127.0.0.1",
-                    checks: [httpCheck(b.ports.http, "/hang") {
-                        $0.timeout = .seconds(2)
-                        $0.interval = .seconds(3)
-                    }]),
+                    id: "p/hang",
+                    address: "127.0.0.1",
+                    checks: [
+                        httpCheck(b.ports.http, "/hang") {
+                            $0.timeout = .seconds(2)
+                            $0.interval = .seconds(3)
+                        }
+                    ]
+                ),
                 ProbeTarget(
-                    id: "p/quick", address: "127.0.0.1",
-                    checks: [httpCheck(b.ports.http, "/ok") {
-                        $0.timeout = .milliseconds(90)
-                        $0.interval = .milliseconds(100)
-                        $0.fastInterval = .milliseconds(50)
-                    }]),
-            ], options: Self.steady, logger: Self.logger)
+                    id: "p/quick",
+                    address: "127.0.0.1",
+                    checks: [
+                        httpCheck(b.ports.http, "/ok") {
+                            $0.timeout = .milliseconds(90)
+                            $0.interval = .milliseconds(100)
+                            $0.fastInterval = .milliseconds(50)
+                        }
+                    ]
+                ),
+            ],
+            options: Self.steady,
+            logger: Self.logger
+        )
         try await running(m) {
             let start = ContinuousClock.now
             let enough = await eventually(.milliseconds(1800)) { (m.snapshot()["p/quick"]?.checks[0].probes ?? 0) >= 5 }
@@ -231,14 +268,18 @@ struct MonitorTests {
         let b = try await Backend.shared.value
         let hang = { (id: String, initial: Bool) in
             ProbeTarget(
-                id: id, address: "127.0.0.1",
+                id: id,
+                address: "127.0.0.1",
                 checks: [self.httpCheck(b.ports.http, "/hang") { $0.timeout = .milliseconds(400) }],
-                initialState: initial)
+                initialState: initial
+            )
         }
         // Three 400 ms probes, one at a time: the round needs 1.2 s, the wait is bounded by 400 + 250 ms.
         let m = HealthMonitor(
             targets: [hang("h/1", true), hang("h/2", false), hang("h/3", false)],
-            options: HealthMonitorOptions(maxInFlight: 1, jitter: 0, spreadStart: false), logger: Self.logger)
+            options: HealthMonitorOptions(maxInFlight: 1, jitter: 0, spreadStart: false),
+            logger: Self.logger
+        )
         #expect(m.firstRoundBound == .milliseconds(650))
         try await running(m) {
             let start = ContinuousClock.now
@@ -270,7 +311,10 @@ struct MonitorTests {
             targets: [
                 ProbeTarget(id: "s/a", address: "127.0.0.1", checks: [httpCheck(b.ports.http, "/ok")]),
                 ProbeTarget(id: "s/b", address: "127.0.0.1", checks: [httpCheck(b.ports.http, "/status/500")]),
-            ], options: Self.steady, logger: Self.logger)
+            ],
+            options: Self.steady,
+            logger: Self.logger
+        )
         let updates = m.snapshotUpdates()
         try await running(m) {
             await m.waitForFirstRound()
@@ -289,7 +333,8 @@ struct MonitorTests {
         let b = try await Backend.shared.value
         let m = HealthMonitor(
             targets: [ProbeTarget(id: "g/a", address: "127.0.0.1", checks: [httpCheck(b.ports.http, "/ok")])],
-            logger: Self.logger)
+            logger: Self.logger
+        )
         let group = ServiceGroup(services: [m], logger: Self.logger)
         let task = Task { try await group.run() }
         #expect(await m.waitForFirstRound())

@@ -10,17 +10,23 @@ import Testing
         let b = try await Backend.shared.value
         let targets = [
             ProbeTarget(
-                id: "web/a", address: "127.0.0.1",
+                id: "web/a",
+                address: "127.0.0.1",
                 checks: [
                     CheckSpec(name: "tcp", kind: .tcp, port: b.ports.http),
                     CheckSpec(name: "http", kind: .http, port: b.ports.http, path: "/ok"),
-                ]),
+                ]
+            ),
             ProbeTarget(
-                id: "web/b", address: "127.0.0.1",
-                checks: [CheckSpec(name: "http", kind: .http, port: b.ports.http, path: "/status/503")]),
+                id: "web/b",
+                address: "127.0.0.1",
+                checks: [CheckSpec(name: "http", kind: .http, port: b.ports.http, path: "/status/503")]
+            ),
             ProbeTarget(
-                id: "web/c", address: "127.0.0.1",
-                checks: [CheckSpec(name: "tls", kind: .https, port: b.httpsPort("soon"), path: "/ok", caFile: b.caFile)]),
+                id: "web/c",
+                address: "127.0.0.1",
+                checks: [CheckSpec(name: "tls", kind: .https, port: b.httpsPort("soon"), path: "/ok", caFile: b.caFile)]
+            ),
         ]
         let rows = await OneShotProbe.runAll(targets: targets)
         #expect(rows.map { "\($0.target) \($0.check)" } == ["web/a tcp", "web/a http", "web/b http", "web/c tls"])
@@ -39,16 +45,31 @@ import Testing
     @Test func tableLayout() {
         let rows = [
             ProbeRow(
-                target: "web/a", check: "http", kind: .http, endpoint: "http://10.0.0.1:80/health",
-                result: ProbeResult(ok: true, reason: "status 200", latency: .microseconds(3400))),
+                target: "web/a",
+                check: "http",
+                kind: .http,
+                endpoint: "http://10.0.0.1:80/health",
+                result: ProbeResult(ok: true, reason: "status 200", latency: .microseconds(3400))
+            ),
             ProbeRow(
-                target: "web/bb", check: "tcp", kind: .tcp, endpoint: "10.0.0.2:5432",
-                result: ProbeResult(ok: false, reason: "timeout (connect)", latency: .seconds(2))),
+                target: "web/bb",
+                check: "tcp",
+                kind: .tcp,
+                endpoint: "10.0.0.2:5432",
+                result: ProbeResult(ok: false, reason: "timeout (connect)", latency: .seconds(2))
+            ),
             ProbeRow(
-                target: "web/c", check: "tls", kind: .https, endpoint: "https://10.0.0.3:443/",
+                target: "web/c",
+                check: "tls",
+                kind: .https,
+                endpoint: "https://10.0.0.3:443/",
                 result: ProbeResult(
-                    ok: true, reason: "status 200", latency: .milliseconds(42),
-                    certWarning: "tls: certificate expires in 3d")),
+                    ok: true,
+                    reason: "status 200",
+                    latency: .milliseconds(42),
+                    certWarning: "tls: certificate expires in 3d"
+                )
+            ),
         ]
         let expected = """
             TARGET  CHECK  ENDPOINT                   RESULT  LATENCY  REASON
@@ -59,6 +80,8 @@ import Testing
 
             """
         #expect(OneShotProbe.table(rows) == expected)
-        #expect(OneShotProbe.table([]) == "TARGET  CHECK  ENDPOINT  RESULT  LATENCY  REASON\n0 checks: 0 passed, 0 failed\n")
+        #expect(
+            OneShotProbe.table([]) == "TARGET  CHECK  ENDPOINT  RESULT  LATENCY  REASON\n0 checks: 0 passed, 0 failed\n"
+        )
     }
 }

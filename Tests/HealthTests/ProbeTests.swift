@@ -21,13 +21,22 @@ struct ProbeTests {
         return s
     }
 
-    func https(_ cert: String, _ path: String = "/ok", _ configure: (inout CheckSpec) -> Void = { _ in }) async throws
+    func https(
+        _ cert: String,
+        _ path: String = "/ok",
+        _ configure: (inout CheckSpec) -> Void = { _ in }
+    ) async throws
         -> CheckSpec
     {
         let b = try await Backend.shared.value
         var s = CheckSpec(
-            name: "https", kind: .https, port: b.httpsPort(cert), path: path, timeout: .milliseconds(1500),
-            caFile: b.caFile)
+            name: "https",
+            kind: .https,
+            port: b.httpsPort(cert),
+            path: path,
+            timeout: .milliseconds(1500),
+            caFile: b.caFile
+        )
         configure(&s)
         return s
     }
@@ -65,10 +74,12 @@ struct ProbeTests {
         // The body must be read only up to the limit: NEEDLE sits after 200 KiB.
         let far = try await probe(try await http("/big") { $0.expectBody = "NEEDLE" })
         #expect(!far.ok && far.reason == "body mismatch (not in the first 65536 bytes)")
-        let farAllowed = try await probe(try await http("/big") {
-            $0.expectBody = "NEEDLE"
-            $0.bodyLimit = 300 * 1024
-        })
+        let farAllowed = try await probe(
+            try await http("/big") {
+                $0.expectBody = "NEEDLE"
+                $0.bodyLimit = 300 * 1024
+            }
+        )
         #expect(farAllowed.ok)
     }
 
@@ -82,25 +93,33 @@ struct ProbeTests {
     @Test func requestHeaders() async throws {
         let ua = try await probe(try await http("/echo") { $0.expectBody = "User-Agent: gtmd-health/" })
         #expect(ua.ok, "\(ua.reason)")
-        let host = try await probe(try await http("/echo") {
-            $0.host = "www.example.test"
-            $0.expectBody = "Host: www.example.test\n"
-        })
+        let host = try await probe(
+            try await http("/echo") {
+                $0.host = "www.example.test"
+                $0.expectBody = "Host: www.example.test\n"
+            }
+        )
         #expect(host.ok, "\(host.reason)")
         let b = try await Backend.shared.value
-        let defaultHost = try await probe(try await http("/echo") { $0.expectBody = "Host: 127.0.0.1:\(b.ports.http)\n" })
+        let defaultHost = try await probe(
+            try await http("/echo") { $0.expectBody = "Host: 127.0.0.1:\(b.ports.http)\n" }
+        )
         #expect(defaultHost.ok, "\(defaultHost.reason)")
         for needle in ["X-Gtmd-Probe: yes\n", "User-Agent: custom-agent\n"] {
-            let extra = try await probe(try await http("/echo") {
-                $0.headers = ["X-Gtmd-Probe": "yes", "User-Agent": "custom-agent"]
-                $0.expectBody = needle
-            })
+            let extra = try await probe(
+                try await http("/echo") {
+                    $0.headers = ["X-Gtmd-Probe": "yes", "User-Agent": "custom-agent"]
+                    $0.expectBody = needle
+                }
+            )
             #expect(extra.ok, "\(needle): \(extra.reason)")
         }
-        let noDefaultUA = try await probe(try await http("/echo") {
-            $0.headers = ["User-Agent": "custom-agent"]
-            $0.expectBody = "gtmd-health"
-        })
+        let noDefaultUA = try await probe(
+            try await http("/echo") {
+                $0.headers = ["User-Agent": "custom-agent"]
+                $0.expectBody = "gtmd-health"
+            }
+        )
         #expect(!noDefaultUA.ok && noDefaultUA.reason == "body mismatch")
         let path = try await probe(try await http("/echo?x=1") { $0.expectBody = "GET /echo?x=1\n" })
         #expect(path.ok, "\(path.reason)")
@@ -123,11 +142,19 @@ struct ProbeTests {
         let b = try await Backend.shared.value
         // The member's own port is closed; the check names where the health endpoint really lives.
         let spec = CheckSpec(
-            name: "lb", kind: .http, port: b.ports.closed, endpoint: "http://127.0.0.1:\(b.ports.http)/status/204")
+            name: "lb",
+            kind: .http,
+            port: b.ports.closed,
+            endpoint: "http://127.0.0.1:\(b.ports.http)/status/204"
+        )
         let r = try await probe(spec, address: "127.0.0.9")
         #expect(r.ok && r.reason == "status 204")
         let byName = CheckSpec(
-            name: "lb", kind: .http, expectBody: "Host: localhost:", endpoint: "http://localhost:\(b.ports.http)/echo")
+            name: "lb",
+            kind: .http,
+            expectBody: "Host: localhost:",
+            endpoint: "http://localhost:\(b.ports.http)/echo"
+        )
         let r2 = try await probe(byName, address: "127.0.0.9")
         #expect(r2.ok, "\(r2.reason)")
     }
@@ -146,7 +173,9 @@ struct ProbeTests {
 
     @Test func tcpConnectTimeout() async throws {
         let b = try await Backend.shared.value
-        let r = try await probe(CheckSpec(name: "tcp", kind: .tcp, port: b.ports.blackhole, timeout: .milliseconds(300)))
+        let r = try await probe(
+            CheckSpec(name: "tcp", kind: .tcp, port: b.ports.blackhole, timeout: .milliseconds(300))
+        )
         // A full accept queue drops the SYN, so the connect hangs until the deadline.
         #expect(!r.ok)
         #expect(r.reason == "timeout (connect)")
@@ -191,10 +220,12 @@ struct ProbeTests {
         let missing = try await probe(try await https("valid") { $0.caFile = "/nonexistent/ca.pem" })
         #expect(!missing.ok && missing.reason.hasPrefix("tls: cannot load ca_file '/nonexistent/ca.pem'"))
         // Verification off: anything goes, expiry still shows as a warning.
-        let off = try await probe(try await https("expired") {
-            $0.tlsVerify = false
-            $0.caFile = nil
-        })
+        let off = try await probe(
+            try await https("expired") {
+                $0.tlsVerify = false
+                $0.caFile = nil
+            }
+        )
         #expect(off.ok, "\(off.reason)")
         #expect(off.certWarning?.hasPrefix("tls: certificate expired") == true)
     }
@@ -220,7 +251,8 @@ struct ProbeTests {
         #expect(!plain.ok && plain.reason == "tls: handshake failed (wrong version number)")
         // Plain HTTP to a TLS port: the server waits for a handshake that never comes, or drops us.
         let mismatch = try await probe(
-            CheckSpec(name: "x", kind: .http, port: b.httpsPort("valid"), timeout: .milliseconds(500)))
+            CheckSpec(name: "x", kind: .http, port: b.httpsPort("valid"), timeout: .milliseconds(500))
+        )
         #expect(!mismatch.ok, "\(mismatch.reason)")
     }
 

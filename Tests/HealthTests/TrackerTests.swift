@@ -23,8 +23,22 @@ let trackerCases: [TrackerCase] = [
     .init(name: "a pass resets the failure run", rise: 2, fall: 3, results: "PFFPFF", states: "UUUUUU", changesAt: [0]),
     .init(name: "rise 2 needs two passes", rise: 2, fall: 3, results: "FPP", states: "DDU", changesAt: [0, 2]),
     .init(name: "a failure resets the pass run", rise: 2, fall: 3, results: "FPFPFP", states: "DDDDDD", changesAt: [0]),
-    .init(name: "fall 1 goes down at once", rise: 1, fall: 1, results: "PFPF", states: "UDUD", changesAt: [0, 1, 2, 3]),
-    .init(name: "flapping never settles", rise: 3, fall: 3, results: "PFPFPFFF", states: "UUUUUUUD", changesAt: [0, 7]),
+    .init(
+        name: "fall 1 goes down at once",
+        rise: 1,
+        fall: 1,
+        results: "PFPF",
+        states: "UDUD",
+        changesAt: [0, 1, 2, 3]
+    ),
+    .init(
+        name: "flapping never settles",
+        rise: 3,
+        fall: 3,
+        results: "PFPFPFFF",
+        states: "UUUUUUUD",
+        changesAt: [0, 7]
+    ),
     .init(name: "full cycle", rise: 2, fall: 2, results: "PPFFFPPP", states: "UUUDDDUU", changesAt: [0, 3, 6]),
     .init(name: "rise 0 is treated as 1", rise: 0, fall: 0, results: "FP", states: "DU", changesAt: [0, 1]),
 ]

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// contrib/prometheus/gtmd.rules.yml and contrib/grafana/gtmd-dashboard.json name only metrics a real gtmd
 /// exports, after a failover and a failback, with an https check (certificate expiry) and a service whose
@@ -13,11 +13,15 @@ import TestSupport
     static func metricNames(_ text: String) -> Set<String> {
         let re = try! NSRegularExpression(pattern: "\\b(gtmd_[a-z0-9_]+|process_[a-z0-9_]+)\\b")
         let ns = text as NSString
-        return Set(re.matches(in: text, range: NSRange(location: 0, length: ns.length)).map { ns.substring(with: $0.range) })
+        return Set(
+            re.matches(in: text, range: NSRange(location: 0, length: ns.length)).map { ns.substring(with: $0.range) }
+        )
     }
 
     @Test func promtoolAcceptsTheRules() throws {
-        let promtool = ["/usr/local/bin/promtool", "/usr/bin/promtool"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        let promtool = ["/usr/local/bin/promtool", "/usr/bin/promtool"].first {
+            FileManager.default.isExecutableFile(atPath: $0)
+        }
         guard let promtool else {
             // deps.sh installs it; without it the metric-name test below still checks the rules.
             print("promtool not installed (scripts/deps.sh installs it): skipping promtool check rules")
@@ -33,7 +37,10 @@ import TestSupport
         let port = try LoopbackNet.freePort(on: [primary, standby, secure, dead])
         let a = try HealthBackend(address: primary, port: port)
         let b = try HealthBackend(address: standby, port: port)
-        defer { a.kill(); b.kill() }
+        defer {
+            a.kill()
+            b.kill()
+        }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gtmd-alerts-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let tls = try TLSBackend(address: secure, port: port, dir: dir.path)
@@ -68,7 +75,9 @@ import TestSupport
         // Fail over, then back: the detection time stays exported after the failback.
         a.kill()
         try waitFor("failover", timeout: 6) { try dig("www.lab.example", port: server.port).answerData == [standby] }
-        try waitFor("standby gauge", timeout: 3) { try scrape()["gtmd_service_standby{service=\"www.lab.example.\"}"] == 1 }
+        try waitFor("standby gauge", timeout: 3) {
+            try scrape()["gtmd_service_standby{service=\"www.lab.example.\"}"] == 1
+        }
         try a.start()
         try waitFor("failback", timeout: 6) { try dig("www.lab.example", port: server.port).answerData == [primary] }
         try waitFor("certificate seen", timeout: 6) {
@@ -76,14 +85,26 @@ import TestSupport
         }
         let m = try scrape()
         #expect(m["gtmd_service_standby{service=\"www.lab.example.\"}"] == 0)
-        #expect((m["gtmd_failover_detection_seconds{service=\"www.lab.example.\"}"] ?? 0) > 0, "detection gone after failback")
+        #expect(
+            (m["gtmd_failover_detection_seconds{service=\"www.lab.example.\"}"] ?? 0) > 0,
+            "detection gone after failback"
+        )
         #expect((m["gtmd_failover_detection_timestamp_seconds{service=\"www.lab.example.\"}"] ?? 0) > 1_700_000_000)
-        #expect(m["gtmd_service_all_down{service=\"near.lab.example.\"}"] == 1 && m["gtmd_service_fail_open{service=\"near.lab.example.\"}"] == 1)
+        #expect(
+            m["gtmd_service_all_down{service=\"near.lab.example.\"}"] == 1
+                && m["gtmd_service_fail_open{service=\"near.lab.example.\"}"] == 1
+        )
         #expect(m["gtmd_service_all_down{service=\"www.lab.example.\"}"] == 0)
-        #expect((m["gtmd_probe_failures_total{target=\"gone/\(dead)\",check=\"healthz\",reason=\"refused\"}"] ?? 0) >= 1, "\(m.keys.filter { $0.contains("failures") })")
+        #expect(
+            (m["gtmd_probe_failures_total{target=\"gone/\(dead)\",check=\"healthz\",reason=\"refused\"}"] ?? 0) >= 1,
+            "\(m.keys.filter { $0.contains("failures") })"
+        )
         #expect((m["process_resident_memory_bytes"] ?? 0) > 1_000_000 && (m["process_open_fds"] ?? 0) > 3)
         #expect((m["process_start_time_seconds"] ?? 0) > 1_700_000_000 && m["process_cpu_seconds_total"] != nil)
-        #expect(server.log.contains("all pools down") && server.log.contains("service=near.lab.example."), "\(server.log)")
+        #expect(
+            server.log.contains("all pools down") && server.log.contains("service=near.lab.example."),
+            "\(server.log)"
+        )
 
         let exported = Set(m.keys.map { String($0.prefix { $0 != "{" }) })
         for file in [Self.rules, Self.dashboard] {
@@ -99,21 +120,31 @@ import TestSupport
 final class TLSBackend {
     let process: Process
     init(address: String, port: Int, dir: String) throws {
-        let cert = dir + "/cert.pem", key = dir + "/key.pem"
-        let gen = try run("/usr/bin/openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                                               "-subj", "/CN=localhost", "-days", "10", "-keyout", key, "-out", cert])
+        let cert = dir + "/cert.pem"
+        let key = dir + "/key.pem"
+        let gen = try run(
+            "/usr/bin/openssl",
+            [
+                "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                "-subj", "/CN=localhost", "-days", "10", "-keyout", key, "-out", cert,
+            ]
+        )
         guard gen.status == 0 else { throw TestError.failed("openssl: \(gen.stderr)") }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", "-c", """
+        p.arguments = [
+            "python3", "-c",
+            """
             import http.server, ssl, sys
             s = http.server.HTTPServer((sys.argv[1], int(sys.argv[2])), http.server.SimpleHTTPRequestHandler)
             c = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER); c.load_cert_chain(sys.argv[3], sys.argv[4])
             s.socket = c.wrap_socket(s.socket, server_side=True)
             s.serve_forever()
-            """, address, "\(port)", cert, key]
+            """, address, "\(port)", cert, key,
+        ]
         p.currentDirectoryURL = URL(fileURLWithPath: dir)
-        p.standardOutput = FileHandle.nullDevice; p.standardError = FileHandle.nullDevice
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
         try p.run()
         process = p
         try waitFor("https backend on \(address):\(port)", timeout: 10) { tcpConnects(address, port) }

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The CLI's control client (AsyncHTTPClient) against a plain HTTP/1.1 server (Tests/tools/http_fixture.py):
 /// chunked replies, keep-alive connections the server never closes, timeouts and broken replies.
@@ -26,7 +26,8 @@ import TestSupport
                 if byte.isEmpty { break }
                 line.append(byte)
             }
-            guard let p = Int(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)) else {
+            guard let p = Int(String(decoding: line, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
+            else {
                 throw TestError.failed("http_fixture.py did not print its port")
             }
             port = p
@@ -58,7 +59,10 @@ import TestSupport
         let f = try Fixture()
         let r = try f.gtmd(["explain", "www.lab.example", "A", "--timeout", "20"])
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(r.stdout.contains("\"sized\": true") && r.stdout.contains("/explain?name=www.lab.example&type=A"), "\(r.stdout)")
+        #expect(
+            r.stdout.contains("\"sized\": true") && r.stdout.contains("/explain?name=www.lab.example&type=A"),
+            "\(r.stdout)"
+        )
     }
 
     @Test func aServerThatNeverAnswersIsATimeout() throws {

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The control API of the real binary: /metrics, /status, /explain, /v1/overrides, /healthz, /readyz.
 @Suite struct ControlAPI {
@@ -31,7 +31,9 @@ import TestSupport
         #expect(m["gtmd_service_ttl_seconds{\(www)}"] == 30)
         #expect(m["gtmd_target_up{target=\"primary/\(lab.primaries[0].address)\"}"] == 1)
         #expect((m["gtmd_probes_total{target=\"primary/\(lab.primaries[0].address)\",check=\"healthz\"}"] ?? 0) >= 1)
-        #expect(m["gtmd_probe_latency_seconds{target=\"primary/\(lab.primaries[0].address)\",check=\"healthz\"}"] != nil)
+        #expect(
+            m["gtmd_probe_latency_seconds{target=\"primary/\(lab.primaries[0].address)\",check=\"healthz\"}"] != nil
+        )
         let aUDP = "gtmd_dns_queries_total{protocol=\"udp\",type=\"A\"}"
         let txtTCP = "gtmd_dns_queries_total{protocol=\"tcp\",type=\"TXT\"}"
         let refused = "gtmd_dns_responses_total{protocol=\"udp\",rcode=\"REFUSED\"}"
@@ -56,7 +58,10 @@ import TestSupport
         #expect(m["gtmd_service_pool{\(www),pool=\"primary\"}"] == 0)
         #expect(m["gtmd_service_ttl_seconds{\(www)}"] == 5)
         #expect(m["gtmd_target_up{target=\"primary/\(lab.primaries[0].address)\"}"] == 0)
-        #expect((m["gtmd_health_state_changes_total{target=\"primary/\(lab.primaries[0].address)\",check=\"healthz\"}"] ?? 0) >= 2)
+        #expect(
+            (m["gtmd_health_state_changes_total{target=\"primary/\(lab.primaries[0].address)\",check=\"healthz\"}"] ?? 0)
+                >= 2
+        )
         #expect((m["gtmd_answer_table_generation"] ?? 0) > generation)
         // Time from the first failed probe to the switch: about (fall - 1) fast intervals (200 ms), under the bound.
         let detection = m["gtmd_failover_detection_seconds{\(www)}"] ?? -1
@@ -85,8 +90,12 @@ import TestSupport
         #expect(svc?["degraded"] as? Bool == true)
         // The current reason is the latest decision's ("primary unavailable ..." at the switch, "standby is the
         // first available pool" on any later publish); the switch keeps its reason in last_failover.
-        #expect((svc?["reason"] as? String).map { $0.contains("primary unavailable") || $0.contains("standby is the first available pool") } == true,
-                "\(svc ?? [:])")
+        #expect(
+            (svc?["reason"] as? String).map {
+                $0.contains("primary unavailable") || $0.contains("standby is the first available pool")
+            } == true,
+            "\(svc ?? [:])"
+        )
         #expect(svc?["switches"] as? Int == 1)
         let last = svc?["last_failover"] as? [String: Any]
         #expect(last?["from"] as? String == "primary" && last?["stale_ttl"] as? Int == 30, "\(last ?? [:])")
@@ -103,7 +112,10 @@ import TestSupport
 
         // The CLI reads the same API.
         let r = try run(GtmdServer.binary, ["status", "--control", "127.0.0.1:\(lab.server.controlPort!)"])
-        #expect(r.status == 0 && r.stdout.contains("service www.lab.example.") && r.stdout.contains("pool standby"), "\(r.stdout)\(r.stderr)")
+        #expect(
+            r.status == 0 && r.stdout.contains("service www.lab.example.") && r.stdout.contains("pool standby"),
+            "\(r.stdout)\(r.stderr)"
+        )
         // Unknown endpoints and methods.
         #expect(try lab.server.control("GET", "/nope").status == 404)
         #expect(try lab.server.control("POST", "/status").status == 405)
@@ -113,7 +125,10 @@ import TestSupport
         let lab = try FailoverLab()
         lab.primaries[0].kill()
         try lab.waitForAnswer([lab.standby.address], within: failoverBound)
-        let r = try lab.server.control("GET", "/explain?name=www.lab.example&type=A&client=192.0.2.1&ecs=198.51.100.0/24")
+        let r = try lab.server.control(
+            "GET",
+            "/explain?name=www.lab.example&type=A&client=192.0.2.1&ecs=198.51.100.0/24"
+        )
         #expect(r.status == 200, "\(r.body)")
         let e = try json(r)
         #expect(e["kind"] as? String == "service")
@@ -130,13 +145,18 @@ import TestSupport
         #expect(location?["detail"] as? String == "location is not used by this service (policy failover)")
         // AAAA for an IPv4-only service: no data.
         let aaaa = try json(try lab.server.control("GET", "/explain?name=www.lab.example&type=AAAA"))
-        #expect((aaaa["answer"] as? [String])?.isEmpty == true && (aaaa["rcode"] as? String)?.contains("no AAAA") == true, "\(aaaa)")
+        #expect(
+            (aaaa["answer"] as? [String])?.isEmpty == true && (aaaa["rcode"] as? String)?.contains("no AAAA") == true,
+            "\(aaaa)"
+        )
         #expect(try json(try lab.server.control("GET", "/explain?name=example.com"))["rcode"] as? String == "REFUSED")
         // Bad parameters: 400 with what is wrong.
-        for (query, message) in [("", "missing parameter 'name'"), ("?name=www.lab.example&type=BOGUS", "type 'BOGUS'"),
-                                 ("?name=www.lab.example&client=1.2.3", "client '1.2.3'"),
-                                 ("?name=www.lab.example&ecs=10.0.0.0/40", "prefix must be 0...32"),
-                                 ("?name=www.lab.example&color=red", "unknown parameter 'color'")] {
+        for (query, message) in [
+            ("", "missing parameter 'name'"), ("?name=www.lab.example&type=BOGUS", "type 'BOGUS'"),
+            ("?name=www.lab.example&client=1.2.3", "client '1.2.3'"),
+            ("?name=www.lab.example&ecs=10.0.0.0/40", "prefix must be 0...32"),
+            ("?name=www.lab.example&color=red", "unknown parameter 'color'"),
+        ] {
             let bad = try lab.server.control("GET", "/explain" + query)
             #expect(bad.status == 400 && bad.body.contains(message), "\(query): \(bad.status) \(bad.body)")
         }
@@ -158,8 +178,12 @@ import TestSupport
         try waitFor("the token file named in the log", timeout: 5) { lab.server.log.contains(tokenPath) }
         #expect(try dig("www.lab.example", port: lab.server.port).answerData == [lab.primaries[0].address])
         // Bad bodies: 400 saying what is wrong (checked against the config).
-        r = try lab.server.control("POST", "/v1/overrides", headers: ["Authorization": "Bearer \(token)"],
-                                   body: #"{"scope": "pool", "target": "nosuch", "action": "down"}"#)
+        r = try lab.server.control(
+            "POST",
+            "/v1/overrides",
+            headers: ["Authorization": "Bearer \(token)"],
+            body: #"{"scope": "pool", "target": "nosuch", "action": "down"}"#
+        )
         #expect(r.status == 400 && r.body.contains("no pool 'nosuch'"), "\(r.body)")
         r = try lab.server.control("POST", "/v1/overrides", headers: ["Authorization": "Bearer \(token)"], body: "{")
         #expect(r.status == 400 && r.body.contains("not an override"), "\(r.body)")
@@ -169,17 +193,31 @@ import TestSupport
         try lab.waitForAnswer([lab.standby.address], within: 1.5)
         let list = try json(try lab.server.control("GET", "/v1/overrides"))
         let entry = (list["overrides"] as? [[String: Any]])?.first
-        #expect(entry?["active"] as? Bool == true && (entry?["summary"] as? String)?.contains("pool primary down") == true, "\(list)")
+        #expect(
+            entry?["active"] as? Bool == true && (entry?["summary"] as? String)?.contains("pool primary down") == true,
+            "\(list)"
+        )
         // It expires by itself (2 s) and the primary answers again.
         try lab.waitForAnswer([lab.primaries[0].address], within: 4)
 
         // Set through the CLI (token from the config's token file), clear with DELETE.
-        let cli = try run(GtmdServer.binary, ["override", "pin", "www.lab.example", "standby", "--config", lab.config,
-                                              "--control", "127.0.0.1:\(lab.server.controlPort!)"])
-        #expect(cli.status == 0 && cli.stdout.contains("set: service www.lab.example. pin standby"), "\(cli.stdout)\(cli.stderr)")
+        let cli = try run(
+            GtmdServer.binary,
+            [
+                "override", "pin", "www.lab.example", "standby", "--config", lab.config,
+                "--control", "127.0.0.1:\(lab.server.controlPort!)",
+            ]
+        )
+        #expect(
+            cli.status == 0 && cli.stdout.contains("set: service www.lab.example. pin standby"),
+            "\(cli.stdout)\(cli.stderr)"
+        )
         try lab.waitForAnswer([lab.standby.address], within: 1.5)
-        r = try lab.server.control("DELETE", "/v1/overrides?scope=service&target=www.lab.example",
-                                   headers: ["Authorization": "Bearer \(token)"])
+        r = try lab.server.control(
+            "DELETE",
+            "/v1/overrides?scope=service&target=www.lab.example",
+            headers: ["Authorization": "Bearer \(token)"]
+        )
         #expect(r.status == 200 && r.body.contains("\"cleared\" : 1"), "\(r.body)")
         try lab.waitForAnswer([lab.primaries[0].address], within: 1.5)
     }
@@ -194,9 +232,12 @@ import TestSupport
         #expect(UDPQuery.addresses("www.lab.example", port: lab.server.port) == [primary])
         var times: [Double] = []
         for _ in 0..<10 {
-            for (body, want) in [(#"{"scope": "pool", "target": "primary", "action": "down"}"#, standby), (nil, primary)] {
+            for (body, want) in [
+                (#"{"scope": "pool", "target": "primary", "action": "down"}"#, standby), (nil, primary),
+            ] {
                 let start = Date()
-                let r = try body.map { try lab.server.control("POST", "/v1/overrides", headers: auth, body: $0) }
+                let r =
+                    try body.map { try lab.server.control("POST", "/v1/overrides", headers: auth, body: $0) }
                     ?? lab.server.control("DELETE", "/v1/overrides?scope=pool&target=primary", headers: auth)
                 #expect(r.status == 200, "\(r.body)")
                 // The first query after the reply: the answer has already changed.
@@ -208,14 +249,20 @@ import TestSupport
             }
         }
         let median = times.sorted()[times.count / 2]
-        print("override over the API -> changed answer: median \(String(format: "%.1f", median * 1000)) ms (n=\(times.count))")
+        print(
+            "override over the API -> changed answer: median \(String(format: "%.1f", median * 1000)) ms (n=\(times.count))"
+        )
         #expect(median < 0.05, "median \(median * 1000) ms")
     }
 
     @Test func mutatingWithoutAConfiguredTokenIs403() throws {
         let lab = try FailoverLab(token: false)
-        let r = try lab.server.control("POST", "/v1/overrides", headers: ["Authorization": "Bearer anything"],
-                                       body: #"{"scope": "pool", "target": "primary", "action": "down"}"#)
+        let r = try lab.server.control(
+            "POST",
+            "/v1/overrides",
+            headers: ["Authorization": "Bearer anything"],
+            body: #"{"scope": "pool", "target": "primary", "action": "down"}"#
+        )
         #expect(r.status == 403 && r.body.contains("no control.token_file is configured"), "\(r.body)")
         #expect(try lab.server.control("DELETE", "/v1/overrides?scope=pool&target=primary").status == 403)
         // Not reachable: a clear error from the CLI.

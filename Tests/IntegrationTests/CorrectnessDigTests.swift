@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Issue 14 through the real gtmd binary and the real dig: DS at a cut whose both sides gtmd serves,
 /// DNAME, a CNAME into a delegation, glue outside the cut, QCLASS ANY, TSIG, EDE and reply sizes.
@@ -12,24 +12,26 @@ import TestSupport
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("gtmd-dig14-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         try """
-            $TTL 300
-            @ SOA ns1 hostmaster 1 3600 600 86400 60
-            @ NS ns1
-            ns1 A 192.0.2.1
-            child NS ns1.child
-            child DS 12345 13 2 2BB183AF5F22588179A53B0A98631FAD1A292118A74B4D8D1A3D8C0D0C4E9B37
-            ns1.child A 192.0.2.2
-            """.write(to: dir.appendingPathComponent("parent.zone"), atomically: true, encoding: .utf8)
+        $TTL 300
+        @ SOA ns1 hostmaster 1 3600 600 86400 60
+        @ NS ns1
+        ns1 A 192.0.2.1
+        child NS ns1.child
+        child DS 12345 13 2 2BB183AF5F22588179A53B0A98631FAD1A292118A74B4D8D1A3D8C0D0C4E9B37
+        ns1.child A 192.0.2.2
+        """.write(to: dir.appendingPathComponent("parent.zone"), atomically: true, encoding: .utf8)
         try """
-            $TTL 300
-            @ SOA ns1 hostmaster 7 3600 600 86400 120
-            @ NS ns1
-            ns1 A 192.0.2.2
-            www A 192.0.2.80
-            """.write(to: dir.appendingPathComponent("child.zone"), atomically: true, encoding: .utf8)
-        server = try GtmdServer(["--config", "config/lab.yaml",
-                                 "--zone", "t.example=\(dir.appendingPathComponent("parent.zone").path)",
-                                 "--zone", "child.t.example=\(dir.appendingPathComponent("child.zone").path)"])
+        $TTL 300
+        @ SOA ns1 hostmaster 7 3600 600 86400 120
+        @ NS ns1
+        ns1 A 192.0.2.2
+        www A 192.0.2.80
+        """.write(to: dir.appendingPathComponent("child.zone"), atomically: true, encoding: .utf8)
+        server = try GtmdServer([
+            "--config", "config/lab.yaml",
+            "--zone", "t.example=\(dir.appendingPathComponent("parent.zone").path)",
+            "--zone", "child.t.example=\(dir.appendingPathComponent("child.zone").path)",
+        ])
     }
 
     var port: Int { server.port }
@@ -37,7 +39,8 @@ import TestSupport
     /// The bytes of the reply, from dig's ";; MSG SIZE  rcvd: N".
     func size(_ r: DigResult) -> Int? {
         guard let line = r.raw.split(separator: "\n").first(where: { $0.contains("MSG SIZE") }),
-              let n = line.split(separator: " ").last else { return nil }
+            let n = line.split(separator: " ").last
+        else { return nil }
         return Int(n)
     }
 
@@ -105,23 +108,36 @@ import TestSupport
         let z = try zoneFile(head + "@ RRSIG SOA 13 2 300 20300101000000 20200101000000 12345 t.example. AAAA\n")
         let r = try run(GtmdServer.binary, ["check", "--zone", "t.example=\(z)"])
         #expect(r.status == 1, "\(r.stdout)")
-        #expect(r.stdout.contains("t.zone:5: RRSIG at t.example.: the zone is DNSSEC-signed, and gtmd does not serve DNSSEC yet"),
-                "\(r.stdout)")
+        #expect(
+            r.stdout.contains(
+                "t.zone:5: RRSIG at t.example.: the zone is DNSSEC-signed, and gtmd does not serve DNSSEC yet"
+            ),
+            "\(r.stdout)"
+        )
     }
 
     @Test func dataBelowADNAMEIsRefused() throws {
         let z = try zoneFile(head + "old DNAME example.net.\nwww.old A 192.0.2.2\n")
         let r = try run(GtmdServer.binary, ["check", "--zone", "t.example=\(z)"])
-        #expect(r.status == 1 && r.stdout.contains("t.zone:6: A at www.old.t.example. is below the DNAME at old.t.example."),
-                "\(r.stdout)")
+        #expect(
+            r.status == 1
+                && r.stdout.contains("t.zone:6: A at www.old.t.example. is below the DNAME at old.t.example."),
+            "\(r.stdout)"
+        )
     }
 
     @Test func rulesLongerThanTheECSCapWarn() throws {
-        try Repo.prepareLab()   // config/lab.yaml names the lab's control token
-        let r = try run(GtmdServer.binary, ["check", "--config", Repo.root.appendingPathComponent("config/lab.yaml").path])
+        try Repo.prepareLab()  // config/lab.yaml names the lab's control token
+        let r = try run(
+            GtmdServer.binary,
+            ["check", "--config", Repo.root.appendingPathComponent("config/lab.yaml").path]
+        )
         #expect(r.status == 0, "\(r.stdout)")
         let warnings = r.stdout.split(separator: "\n").filter { $0.contains("warning:") }
         #expect(warnings.count == 2, "\(r.stdout)")
-        #expect(warnings.contains { $0.contains("127.0.0.3/32 (region-b) is longer than geo.ecs_max_prefix_v4 (24)") }, "\(r.stdout)")
+        #expect(
+            warnings.contains { $0.contains("127.0.0.3/32 (region-b) is longer than geo.ecs_max_prefix_v4 (24)") },
+            "\(r.stdout)"
+        )
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The real gtmd binary on loopback, queried with the real dig.
 @Suite struct DigAgainstLabConfig {
@@ -98,10 +98,17 @@ import TestSupport
 
     @Test func severalQueriesOnOneTCPConnection() throws {
         // dig sends each name on the same connection with +keepopen.
-        let r = try run("/usr/bin/dig", ["@127.0.0.1", "-p", "\(port)", "+tcp", "+keepopen", "+tries=1", "+time=2",
-                                          "www.lab.example", "A", "mail.lab.example", "A", "v6.lab.example", "AAAA"])
-        #expect(r.stdout.contains("127.0.0.11") && r.stdout.contains("192.0.2.25") && r.stdout.contains("2001:db8::25"),
-                "\(r.stdout)")
+        let r = try run(
+            "/usr/bin/dig",
+            [
+                "@127.0.0.1", "-p", "\(port)", "+tcp", "+keepopen", "+tries=1", "+time=2",
+                "www.lab.example", "A", "mail.lab.example", "A", "v6.lab.example", "AAAA",
+            ]
+        )
+        #expect(
+            r.stdout.contains("127.0.0.11") && r.stdout.contains("192.0.2.25") && r.stdout.contains("2001:db8::25"),
+            "\(r.stdout)"
+        )
     }
 
     @Test func secondZone() throws {
@@ -132,10 +139,20 @@ import TestSupport
         let s = try GtmdServer(["--zone", "r.test=\(zone)"])
         defer { s.stop() }
         #expect(try dig("www.r.test", port: s.port).answerData == ["192.0.2.10"])
-        try good.replacingOccurrences(of: "192.0.2.10", with: "192.0.2.11").write(toFile: zone, atomically: true, encoding: .utf8)
+        try good.replacingOccurrences(of: "192.0.2.10", with: "192.0.2.11").write(
+            toFile: zone,
+            atomically: true,
+            encoding: .utf8
+        )
         s.signal(SIGHUP)
-        try waitFor("reload to 192.0.2.11", timeout: 10) { try dig("www.r.test", port: s.port).answerData == ["192.0.2.11"] }
-        try "$TTL 60\n@ SOA ns1 host 1 3600 600 86400 30\nwww A 999.1.1.1\n".write(toFile: zone, atomically: true, encoding: .utf8)
+        try waitFor("reload to 192.0.2.11", timeout: 10) {
+            try dig("www.r.test", port: s.port).answerData == ["192.0.2.11"]
+        }
+        try "$TTL 60\n@ SOA ns1 host 1 3600 600 86400 30\nwww A 999.1.1.1\n".write(
+            toFile: zone,
+            atomically: true,
+            encoding: .utf8
+        )
         s.signal(SIGHUP)
         try waitFor("failed reload logged", timeout: 10) { s.log.contains("reload failed") }
         #expect(try dig("www.r.test", port: s.port).answerData == ["192.0.2.11"])
@@ -143,11 +160,16 @@ import TestSupport
 }
 
 @Suite struct CheckCommand {
-    @Test(arguments: try! FileManager.default.contentsOfDirectory(atPath: Repo.root.appendingPathComponent("config").path)
-        .filter { $0.hasSuffix(".yaml") }.sorted())
+    @Test(
+        arguments: try! FileManager.default.contentsOfDirectory(atPath: Repo.root.appendingPathComponent("config").path)
+            .filter { $0.hasSuffix(".yaml") }.sorted()
+    )
     func shippedConfigsPass(_ file: String) throws {
         try Repo.prepareLab()
-        let r = try run(GtmdServer.binary, ["check", "--config", Repo.root.appendingPathComponent("config/\(file)").path])
+        let r = try run(
+            GtmdServer.binary,
+            ["check", "--config", Repo.root.appendingPathComponent("config/\(file)").path]
+        )
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
     }
 
@@ -164,8 +186,11 @@ import TestSupport
           - origin: bad.test
             file: bad.zone
         """.write(toFile: cfg, atomically: true, encoding: .utf8)
-        try "$TTL 60\nwww A 192.0.2.1\nwww CNAME other\n".write(toFile: dir.appendingPathComponent("bad.zone").path,
-                                                                 atomically: true, encoding: .utf8)
+        try "$TTL 60\nwww A 192.0.2.1\nwww CNAME other\n".write(
+            toFile: dir.appendingPathComponent("bad.zone").path,
+            atomically: true,
+            encoding: .utf8
+        )
         let r = try run(GtmdServer.binary, ["check", "--config", cfg])
         #expect(r.status == 1)
         #expect(r.stdout.contains("server.listen[0]"), "\(r.stdout)")
@@ -180,9 +205,9 @@ import TestSupport
         try "$TTL 60\nwww A 192.0.2.1\nwww CNAME other\n".write(toFile: zone, atomically: true, encoding: .utf8)
         let r = try run(GtmdServer.binary, ["check", "--zone", "bad.test=\(zone)"])
         #expect(r.status == 1)
-        #expect(r.stdout.contains("bad.zone:3"), "\(r.stdout)")       // CNAME beside other data, with its line
-        #expect(r.stdout.contains("SOA"), "\(r.stdout)")              // missing SOA
-        #expect(r.stdout.contains("NS"), "\(r.stdout)")               // missing apex NS
+        #expect(r.stdout.contains("bad.zone:3"), "\(r.stdout)")  // CNAME beside other data, with its line
+        #expect(r.stdout.contains("SOA"), "\(r.stdout)")  // missing SOA
+        #expect(r.stdout.contains("NS"), "\(r.stdout)")  // missing apex NS
     }
 
     @Test func version() throws {

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 @Suite struct DigFailover {
     // Detection bound from the issue: fall × interval + timeout + a small publishing delay.
@@ -21,7 +21,9 @@ import TestSupport
         let back = try lab.waitForAnswer([primary.address], within: failbackBound)
         #expect(try lab.answer().answer.first?.contains("\t30\t") == true)
         #expect(lab.server.log.contains("failover switch"), "\(lab.server.log)")
-        print("failover: kill → standby answer \(String(format: "%.2f", down)) s; restart → primary \(String(format: "%.2f", back)) s")
+        print(
+            "failover: kill → standby answer \(String(format: "%.2f", down)) s; restart → primary \(String(format: "%.2f", back)) s"
+        )
     }
 
     @Test func manualFailbackStaysOnStandbyUntilReleased() throws {
@@ -64,16 +66,22 @@ import TestSupport
         #expect(r.stdout.contains("pool primary down") && r.stdout.contains("maintenance"), "\(r.stdout)")
         // A restart keeps the override.
         lab.server.stop()
-        let again = try GtmdServer(["--config", lab.config, "--state-file", lab.dir.appendingPathComponent("state.json").path])
+        let again = try GtmdServer([
+            "--config", lab.config, "--state-file", lab.dir.appendingPathComponent("state.json").path,
+        ])
         defer { again.stop() }
         #expect(try dig("www.lab.example", port: again.port).answerData == [lab.standby.address])
         r = try lab.gtmd(["override", "clear", "pool", "primary"], via: again)
         #expect(r.status == 0)
-        try waitFor("back to primary", timeout: 3) { try dig("www.lab.example", port: again.port).answerData == [primary] }
+        try waitFor("back to primary", timeout: 3) {
+            try dig("www.lab.example", port: again.port).answerData == [primary]
+        }
         // Pin, with an expiry.
         r = try lab.gtmd(["override", "pin", "www.lab.example", "standby", "--for", "2s"], via: again)
         #expect(r.status == 0, "\(r.stderr)")
-        try waitFor("pinned", timeout: 3) { try dig("www.lab.example", port: again.port).answerData == [lab.standby.address] }
+        try waitFor("pinned", timeout: 3) {
+            try dig("www.lab.example", port: again.port).answerData == [lab.standby.address]
+        }
         try waitFor("pin expired", timeout: 5) { try dig("www.lab.example", port: again.port).answerData == [primary] }
     }
 

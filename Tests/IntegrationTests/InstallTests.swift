@@ -1,14 +1,21 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The Debian install path, staged into a folder: files land where the unit expects them and the
 /// installed config passes `gtmd check`.
 @Suite struct InstallScript {
     @Test func stagesAValidInstall() throws {
-        let stage = FileManager.default.temporaryDirectory.appendingPathComponent("gtmd-install-\(UUID().uuidString)").path
-        let r = try run("/bin/bash", [Repo.root.appendingPathComponent("scripts/install.sh").path, "--destdir", stage,
-                                       "--binary", GtmdServer.binary, "--no-deps", "--no-systemctl"], timeout: 60)
+        let stage = FileManager.default.temporaryDirectory.appendingPathComponent("gtmd-install-\(UUID().uuidString)")
+            .path
+        let r = try run(
+            "/bin/bash",
+            [
+                Repo.root.appendingPathComponent("scripts/install.sh").path, "--destdir", stage,
+                "--binary", GtmdServer.binary, "--no-deps", "--no-systemctl",
+            ],
+            timeout: 60
+        )
         #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
         let fm = FileManager.default
         #expect(fm.isExecutableFile(atPath: stage + "/usr/local/bin/gtmd"))
@@ -19,24 +26,48 @@ import TestSupport
         #expect(unit.contains("LoadCredential=control.token:/etc/gtmd/control.token"))
         let token = try FileManager.default.attributesOfItem(atPath: stage + "/etc/gtmd/control.token")
         #expect((token[.posixPermissions] as? Int) == 0o600 && (token[.size] as? Int ?? 0) >= 20)
-        #expect(try String(contentsOfFile: stage + "/etc/gtmd/gtmd.yaml", encoding: .utf8)
-            .contains("\n  token_file: /etc/gtmd/control.token"))
+        #expect(
+            try String(contentsOfFile: stage + "/etc/gtmd/gtmd.yaml", encoding: .utf8)
+                .contains("\n  token_file: /etc/gtmd/control.token")
+        )
         // As under the unit: the token comes from $CREDENTIALS_DIRECTORY (LoadCredential=), not /etc/gtmd.
-        let check = try run("/usr/bin/env", ["CREDENTIALS_DIRECTORY=\(stage)/etc/gtmd", GtmdServer.binary,
-                                             "check", "--config", stage + "/etc/gtmd/gtmd.yaml"])
+        let check = try run(
+            "/usr/bin/env",
+            [
+                "CREDENTIALS_DIRECTORY=\(stage)/etc/gtmd", GtmdServer.binary,
+                "check", "--config", stage + "/etc/gtmd/gtmd.yaml",
+            ]
+        )
         #expect(check.status == 0, "\(check.stdout)")
         // One state file: the service's (StateDirectory=gtmd) is the one `gtmd override --offline` edits.
-        #expect(try String(contentsOfFile: stage + "/etc/gtmd/gtmd.yaml", encoding: .utf8)
-            .contains("\nstate_file: /var/lib/gtmd/state.json\n"))
-        let list = try run(GtmdServer.binary, ["override", "list", "--offline", "--config", stage + "/etc/gtmd/gtmd.yaml"])
-        #expect(list.status == 0 && list.stdout.contains("state file: /var/lib/gtmd/state.json"), "\(list.stdout)\(list.stderr)")
+        #expect(
+            try String(contentsOfFile: stage + "/etc/gtmd/gtmd.yaml", encoding: .utf8)
+                .contains("\nstate_file: /var/lib/gtmd/state.json\n")
+        )
+        let list = try run(
+            GtmdServer.binary,
+            ["override", "list", "--offline", "--config", stage + "/etc/gtmd/gtmd.yaml"]
+        )
+        #expect(
+            list.status == 0 && list.stdout.contains("state file: /var/lib/gtmd/state.json"),
+            "\(list.stdout)\(list.stderr)"
+        )
         // A second run keeps the operator's edits.
         try "# edited\n".appendToFile(stage + "/etc/gtmd/gtmd.yaml")
-        _ = try run("/bin/bash", [Repo.root.appendingPathComponent("scripts/install.sh").path, "--destdir", stage,
-                                   "--binary", GtmdServer.binary, "--no-deps", "--no-systemctl"], timeout: 60)
+        _ = try run(
+            "/bin/bash",
+            [
+                Repo.root.appendingPathComponent("scripts/install.sh").path, "--destdir", stage,
+                "--binary", GtmdServer.binary, "--no-deps", "--no-systemctl",
+            ],
+            timeout: 60
+        )
         #expect(try String(contentsOfFile: stage + "/etc/gtmd/gtmd.yaml", encoding: .utf8).hasSuffix("# edited\n"))
         if fm.isExecutableFile(atPath: "/usr/bin/systemd-analyze") {
-            let v = try run("/usr/bin/systemd-analyze", ["security", "--offline=yes", stage + "/etc/systemd/system/gtmd.service"])
+            let v = try run(
+                "/usr/bin/systemd-analyze",
+                ["security", "--offline=yes", stage + "/etc/systemd/system/gtmd.service"]
+            )
             #expect(v.stdout.contains("Overall exposure level"), "\(v.stdout)\(v.stderr)")
         }
     }

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// The disaster-recovery lab (lab/drlab.py) in CI: network namespaces, a real unbound as the clients'
 /// resolver, the real gtmd, region backends; the fast profile with a 10 s healthy TTL and three
@@ -21,11 +21,18 @@ enum LabEnvironment {
             return "'ip netns add' did not finish"
         }
         if add.status != 0 {
-            return "this machine does not allow network namespaces (ip netns add: \(add.stderr.trimmingCharacters(in: .whitespacesAndNewlines)))"
+            return
+                "this machine does not allow network namespaces (ip netns add: \(add.stderr.trimmingCharacters(in: .whitespacesAndNewlines)))"
         }
-        let veth = try? run(ip, ["-n", probe, "link", "add", "name", "lab0", "type", "veth", "peer", "name", "lab1"], timeout: 10)
+        let veth = try? run(
+            ip,
+            ["-n", probe, "link", "add", "name", "lab0", "type", "veth", "peer", "name", "lab1"],
+            timeout: 10
+        )
         _ = try? run(ip, ["netns", "del", probe], timeout: 10)
-        if veth?.status != 0 { return "this machine does not allow veth pairs (\(veth?.stderr ?? "ip link add failed"))" }
+        if veth?.status != 0 {
+            return "this machine does not allow veth pairs (\(veth?.stderr ?? "ip link add failed"))"
+        }
         return nil
     }()
 
@@ -45,17 +52,30 @@ enum LabEnvironment {
 }
 
 @Suite struct DRLab {
-    @Test(.enabled(if: LabEnvironment.available, "needs root, network namespaces, unbound and tc (see the skip reason on stderr)"),
-          .timeLimit(.minutes(5)))
+    @Test(
+        .enabled(
+            if: LabEnvironment.available,
+            "needs root, network namespaces, unbound and tc (see the skip reason on stderr)"
+        ),
+        .timeLimit(.minutes(5))
+    )
     func fastProfileFailsOverWithinTheFormulasBound() throws {
         let json = FileManager.default.temporaryDirectory.appendingPathComponent("drlab-\(UUID().uuidString).json").path
         defer { try? FileManager.default.removeItem(atPath: json) }
-        let r = try run(LabEnvironment.tool("python3")!, [Repo.root.appendingPathComponent("lab/drlab.py").path, "run",
-                                               "--profile", "fast", "--ttl", "10",
-                                               "--scenarios", LabEnvironment.scenarios.joined(separator: ","),
-                                               "--gtmd", GtmdServer.binary, "--json", json], timeout: 280)
+        let r = try run(
+            LabEnvironment.tool("python3")!,
+            [
+                Repo.root.appendingPathComponent("lab/drlab.py").path, "run",
+                "--profile", "fast", "--ttl", "10",
+                "--scenarios", LabEnvironment.scenarios.joined(separator: ","),
+                "--gtmd", GtmdServer.binary, "--json", json,
+            ],
+            timeout: 280
+        )
         #expect(r.status == 0, "drlab run failed:\n\(r.stderr)")
-        let doc = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any])
+        let doc = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: json))) as? [String: Any]
+        )
         let results = try #require(doc["results"] as? [[String: Any]])
         #expect(results.map { $0["scenario"] as? String } == LabEnvironment.scenarios, "\(r.stderr)")
         for res in results {
@@ -75,8 +95,10 @@ enum LabEnvironment {
                 #expect(back <= (m["back_bound"] as? Double ?? 0), "\(at)")
             }
             let direct = try #require(res["gtmd"] as? [String: Any])
-            #expect(direct["ttl_before"] as? Int == 10 && direct["ttl_standby"] as? Int == 5,
-                    "gtmd served the healthy TTL before and the degraded TTL after the switch: \(direct)")
+            #expect(
+                direct["ttl_before"] as? Int == 10 && direct["ttl_standby"] as? Int == 5,
+                "gtmd served the healthy TTL before and the degraded TTL after the switch: \(direct)"
+            )
             #expect(direct["flips"] as? Int == 1, "one switch, no flapping back to the dead region: \(direct)")
         }
     }

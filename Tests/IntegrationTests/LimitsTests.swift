@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Resource bounds against the real binary: files that are too big or not files at all get a clear
 /// error naming the file and the limit, and a reload that meets one changes nothing (and does not hang).
@@ -8,13 +8,20 @@ import TestSupport
     @Test func checkRefusesDevicesAndOversizedConfigs() throws {
         let zero = try run(GtmdServer.binary, ["check", "--config", "/dev/zero"], timeout: 20)
         #expect(zero.status == 1)
-        #expect((zero.stdout + zero.stderr).contains("/dev/zero: is not a regular file"), "\(zero.stdout)\(zero.stderr)")
-        let big = FileManager.default.temporaryDirectory.appendingPathComponent("gtmd-big-\(UUID().uuidString).yaml").path
+        #expect(
+            (zero.stdout + zero.stderr).contains("/dev/zero: is not a regular file"),
+            "\(zero.stdout)\(zero.stderr)"
+        )
+        let big = FileManager.default.temporaryDirectory.appendingPathComponent("gtmd-big-\(UUID().uuidString).yaml")
+            .path
         try Data(repeating: 0x23, count: (4 << 20) + 1).write(to: URL(fileURLWithPath: big))
         defer { try? FileManager.default.removeItem(atPath: big) }
         let r = try run(GtmdServer.binary, ["check", "--config", big], timeout: 20)
         #expect(r.status == 1)
-        #expect((r.stdout + r.stderr).contains("\(big): file is 4194305 bytes; the limit is 4194304"), "\(r.stdout)\(r.stderr)")
+        #expect(
+            (r.stdout + r.stderr).contains("\(big): file is 4194305 bytes; the limit is 4194304"),
+            "\(r.stdout)\(r.stderr)"
+        )
     }
 
     @Test func reloadOntoAFIFOZoneFailsAtOnceAndKeepsServing() throws {
@@ -38,6 +45,8 @@ import TestSupport
         try "$TTL 60\n@ SOA ns1 host 1 3600 600 86400 30\n@ NS ns1\nns1 A 192.0.2.1\nwww A 192.0.2.11\n"
             .write(toFile: zone, atomically: true, encoding: .utf8)
         s.signal(SIGHUP)
-        try waitFor("reload to 192.0.2.11", timeout: 10) { try dig("www.r.test", port: s.port).answerData == ["192.0.2.11"] }
+        try waitFor("reload to 192.0.2.11", timeout: 10) {
+            try dig("www.r.test", port: s.port).answerData == ["192.0.2.11"]
+        }
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Two regions on fresh loopback addresses (backends at .11 and .12), client rules for .2/.3 and ECS
 /// networks, a home-made .mmdb, and the real gtmd answering dig.
@@ -56,7 +56,8 @@ final class NearestLab {
         server = try GtmdServer(["--config", config])
     }
 
-    func ask(_ name: String = "near.lab.example", from source: String? = nil, subnet: String? = nil) throws -> DigResult {
+    func ask(_ name: String = "near.lab.example", from source: String? = nil, subnet: String? = nil) throws -> DigResult
+    {
         var extra: [String] = []
         if let source { extra += ["-b", source] }
         if let subnet { extra += ["+subnet=\(subnet)"] }
@@ -153,17 +154,24 @@ func ecsEcho(_ r: DigResult) -> (network: String, source: Int, scope: Int)? {
     /// .2 and .3 each get their own region, in either order, with the resolver's cache warm.
     @Test(arguments: [false, true])
     func ecsThroughUnbound(_ bFirst: Bool) throws {
-        guard UnboundResolver.available else { Issue.record("unbound is not installed (scripts/deps.sh)"); return }
+        guard UnboundResolver.available else {
+            Issue.record("unbound is not installed (scripts/deps.sh)")
+            return
+        }
         let lab = try NearestLab()
         try waitFor("first answers", timeout: 10) {
-            try lab.ask(from: "\(lab.net)3").answerData == [lab.addrB] && lab.ask(from: "\(lab.net)2").answerData == [lab.addrA]
+            try lab.ask(from: "\(lab.net)3").answerData == [lab.addrB]
+                && lab.ask(from: "\(lab.net)2").answerData == [lab.addrA]
         }
         let resolver = try UnboundResolver(zone: "lab.example", stub: "127.0.0.1", stubPort: lab.server.port)
         func viaResolver(_ client: String) throws -> [String] {
-            try dig("near.lab.example", "A", server: resolver.address, port: resolver.port, ["-b", client, "+rec"]).answerData
+            try dig("near.lab.example", "A", server: resolver.address, port: resolver.port, ["-b", client, "+rec"])
+                .answerData
         }
-        let clients = bFirst ? [("\(lab.net)3", lab.addrB), ("\(lab.net)2", lab.addrA)]
-                             : [("\(lab.net)2", lab.addrA), ("\(lab.net)3", lab.addrB)]
+        let clients =
+            bFirst
+            ? [("\(lab.net)3", lab.addrB), ("\(lab.net)2", lab.addrA)]
+            : [("\(lab.net)2", lab.addrA), ("\(lab.net)3", lab.addrB)]
         for round in 0..<3 {
             for (client, expected) in clients {
                 #expect(try viaResolver(client) == [expected], "round \(round), client \(client)\n\(resolver.log)")
@@ -177,7 +185,8 @@ func ecsEcho(_ r: DigResult) -> (network: String, source: Int, scope: Int)? {
     @Test func failingTheNearestRegionMovesOnlyItsClients() throws {
         let lab = try NearestLab()
         try waitFor("regions answering", timeout: 10) {
-            try lab.ask(from: "\(lab.net)3").answerData == [lab.addrB] && lab.ask(from: "\(lab.net)2").answerData == [lab.addrA]
+            try lab.ask(from: "\(lab.net)3").answerData == [lab.addrB]
+                && lab.ask(from: "\(lab.net)2").answerData == [lab.addrA]
         }
         lab.b.kill()
         // Region-b's clients move to region-a within fall × interval + timeout + publish ...
@@ -205,7 +214,10 @@ func ecsEcho(_ r: DigResult) -> (network: String, source: Int, scope: Int)? {
         let r = try run(GtmdServer.binary, ["locate", "--config", lab.config, "127.0.0.1", "--ecs", "10.2.3.0/24"])
         #expect(r.status == 0, "\(r.stderr)")
         #expect(r.stdout.contains("network rule 10.2.0.0/16 -> region region-b, ECS scope /17"), "\(r.stdout)")
-        #expect(r.stdout.contains("pools in order (distance):\n    pb (region region-b, 0 km): available"), "\(r.stdout)")
+        #expect(
+            r.stdout.contains("pools in order (distance):\n    pb (region region-b, 0 km): available"),
+            "\(r.stdout)"
+        )
         #expect(r.stdout.contains("answer now: \(lab.addrB) ttl 30"), "\(r.stdout)")
         let db = try run(GtmdServer.binary, ["locate", "--config", lab.config, "198.51.100.9", "--no-probe"])
         #expect(db.stdout.contains("country IE (network /24) -> region region-b"), "\(db.stdout)")
@@ -220,25 +232,41 @@ func ecsEcho(_ r: DigResult) -> (network: String, source: Int, scope: Int)? {
     @Test func explainSaysWhereTheClientIs() throws {
         let lab = try NearestLab()
         lab.b.kill()
-        try waitFor("region-b clients moved", timeout: 6, interval: 0.1) { try lab.ask(from: "\(lab.net)3").answerData == [lab.addrA] }
+        try waitFor("region-b clients moved", timeout: 6, interval: 0.1) {
+            try lab.ask(from: "\(lab.net)3").answerData == [lab.addrA]
+        }
         let r = try lab.server.control("GET", "/explain?name=near.lab.example&type=A&client=127.0.0.1&ecs=10.2.3.0/24")
         #expect(r.status == 200, "\(r.body)")
         let e = try #require(try JSONSerialization.jsonObject(with: Data(r.body.utf8)) as? [String: Any])
         let loc = try #require(e["location"] as? [String: Any])
         #expect(loc["rule"] as? String == "network rule 10.2.0.0/16", "\(loc)")
         #expect(loc["client_region"] as? String == "region-b" || loc["clientRegion"] as? String == "region-b", "\(loc)")
-        #expect((loc["detail"] as? String)?.contains("by ECS 10.2.3.0/24; ECS scope /17; pool order by distance") == true, "\(loc)")
-        let pools = (e["pools"] as? [[String: Any]] ?? []).map { ($0["name"] as? String ?? "", $0["available"] as? Bool, $0["chosen"] as? Bool) }
+        #expect(
+            (loc["detail"] as? String)?.contains("by ECS 10.2.3.0/24; ECS scope /17; pool order by distance") == true,
+            "\(loc)"
+        )
+        let pools = (e["pools"] as? [[String: Any]] ?? []).map {
+            ($0["name"] as? String ?? "", $0["available"] as? Bool, $0["chosen"] as? Bool)
+        }
         #expect(pools.map(\.0) == ["pb", "pa"] && pools[0].1 == false && pools[1].2 == true, "\(pools)")
         #expect(e["answer"] as? [String] == ["A \(lab.addrA)"] && e["ttl"] as? Int == 5, "\(e)")
         #expect((e["reason"] as? String)?.contains("client region region-b") == true, "\(e)")
         let metrics = try lab.server.control("GET", "/metrics").body
-        #expect(metrics.contains(#"gtmd_service_region_pool{service="near.lab.example.",region="region-b",pool="pa"} 1"#)
-                || metrics.contains(#"gtmd_service_region_pool{pool="pa",region="region-b",service="near.lab.example."} 1"#), "\(metrics)")
+        #expect(
+            metrics.contains(#"gtmd_service_region_pool{service="near.lab.example.",region="region-b",pool="pa"} 1"#)
+                || metrics.contains(
+                    #"gtmd_service_region_pool{pool="pa",region="region-b",service="near.lab.example."} 1"#
+                ),
+            "\(metrics)"
+        )
         #expect(metrics.contains("gtmd_service_region_pool{") && !metrics.contains("127.0.0.1\""))
         // A region-a client keeps region-a; its TTL is the degraded one because its backup pool (pb) is down,
         // as with failover (any member of the service's pools down).
-        let a = try #require(try JSONSerialization.jsonObject(with: Data(try lab.server.control("GET", "/explain?name=near.lab.example&client=\(lab.net)2").body.utf8)) as? [String: Any])
+        let a = try #require(
+            try JSONSerialization.jsonObject(
+                with: Data(try lab.server.control("GET", "/explain?name=near.lab.example&client=\(lab.net)2").body.utf8)
+            ) as? [String: Any]
+        )
         #expect(a["answer"] as? [String] == ["A \(lab.addrA)"] && a["ttl"] as? Int == 5, "\(a)")
         #expect((a["ttl_reason"] as? String)?.contains("a member is down") == true, "\(a)")
     }

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// A test-owned NOTIFY_SOCKET, as systemd provides for Type=notify services.
 final class NotifySocket {
@@ -8,7 +8,9 @@ final class NotifySocket {
     let fd: Int32
 
     init() throws {
-        path = FileManager.default.temporaryDirectory.appendingPathComponent("notify-\(UUID().uuidString.prefix(8)).sock").path
+        path =
+            FileManager.default.temporaryDirectory.appendingPathComponent("notify-\(UUID().uuidString.prefix(8)).sock")
+            .path
         fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
         guard fd >= 0 else { throw TestError.failed("socket: \(errno)") }
         var addr = sockaddr_un()
@@ -17,9 +19,14 @@ final class NotifySocket {
             for (i, b) in path.utf8.enumerated() { raw[i] = b }
         }
         let ok = withUnsafePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
+            }
         }
-        guard ok == 0 else { close(fd); throw TestError.failed("bind \(path): \(errno)") }
+        guard ok == 0 else {
+            close(fd)
+            throw TestError.failed("bind \(path): \(errno)")
+        }
         var tv = timeval(tv_sec: 0, tv_usec: 100_000)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     }
@@ -40,14 +47,19 @@ final class NotifySocket {
         return out
     }
 
-    deinit { close(fd); unlink(path) }
+    deinit {
+        close(fd)
+        unlink(path)
+    }
 }
 
 @Suite struct SystemdNotify {
     @Test func readyReloadWatchdogStopping() throws {
         let sock = try NotifySocket()
-        let server = try GtmdServer(["--config", "config/lab.yaml"],
-                                    environment: ["NOTIFY_SOCKET": sock.path, "WATCHDOG_USEC": "400000"])
+        let server = try GtmdServer(
+            ["--config", "config/lab.yaml"],
+            environment: ["NOTIFY_SOCKET": sock.path, "WATCHDOG_USEC": "400000"]
+        )
         // READY=1 comes once the first probe round is done and the listeners are bound.
         let ready = sock.receive(until: "READY=1", timeout: 10)
         #expect(ready.contains { $0.contains("READY=1") && $0.contains("STATUS=serving") }, "\(ready)")
@@ -70,7 +82,10 @@ final class NotifySocket {
     @Test func noSocketNoNotifications() throws {
         // Without NOTIFY_SOCKET gtmd runs as a plain process (covered by every other test); an unusable
         // socket path must not stop it either.
-        let server = try GtmdServer(["--config", "config/lab.yaml"], environment: ["NOTIFY_SOCKET": "/nonexistent/notify.sock"])
+        let server = try GtmdServer(
+            ["--config", "config/lab.yaml"],
+            environment: ["NOTIFY_SOCKET": "/nonexistent/notify.sock"]
+        )
         #expect(try dig("www.lab.example.", port: server.port).status == "NOERROR")
         #expect(server.stop() == 0)
     }

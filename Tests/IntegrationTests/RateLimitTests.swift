@@ -1,7 +1,7 @@
 import DNSWire
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// A UDP socket bound to a chosen loopback source address (any 127.x works on Linux), for floods.
 final class SourceSocket {
@@ -17,9 +17,14 @@ final class SourceSocket {
         src.sin_family = sa_family_t(AF_INET)
         inet_pton(AF_INET, source, &src.sin_addr)
         let rc = withUnsafePointer(to: &src) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
         }
-        guard rc == 0 else { close(fd); throw TestError.failed("bind \(source): errno \(errno)") }
+        guard rc == 0 else {
+            close(fd)
+            throw TestError.failed("bind \(source): errno \(errno)")
+        }
         dest.sin_family = sa_family_t(AF_INET)
         dest.sin_port = in_port_t(UInt16(port).bigEndian)
         inet_pton(AF_INET, "127.0.0.1", &dest.sin_addr)
@@ -61,13 +66,13 @@ func rateLimitConfig(_ rrl: String) throws -> String {
     try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
     let zone = Repo.root.appendingPathComponent("zones/lab.example.zone").path
     let text = """
-    server:
-      udp_workers: 1
-    \(rrl)
-    zones:
-      - origin: lab.example
-        file: \(zone)
-    """
+        server:
+          udp_workers: 1
+        \(rrl)
+        zones:
+          - origin: lab.example
+            file: \(zone)
+        """
     let path = dir.appendingPathComponent("gtmd.yaml").path
     try text.write(toFile: path, atomically: true, encoding: .utf8)
     return path
@@ -78,13 +83,15 @@ func rateLimitConfig(_ rrl: String) throws -> String {
     static let flood = 400
 
     @Test func floodOfIdenticalQueriesIsLimitedWithSlipsAndTCPAndOthersStillAnswered() throws {
-        let config = try rateLimitConfig("""
-          rrl:
-            responses_per_second: 10
-            window: 1s
-            slip: 2
-            exempt: []
-        """)
+        let config = try rateLimitConfig(
+            """
+              rrl:
+                responses_per_second: 10
+                window: 1s
+                slip: 2
+                exempt: []
+            """
+        )
         let server = try GtmdServer(["--config", config])
         let flooder = try SourceSocket(source: "127.0.0.1", port: server.port)
         var q = QueryBuilder("mail.lab.example", RRType.A, edns: 1232)
@@ -92,7 +99,7 @@ func rateLimitConfig(_ rrl: String) throws -> String {
         for i in 0..<Self.flood {
             q.id = UInt16(i)
             flooder.send(q.bytes)
-            if i % 50 == 49 { usleep(1_000) }   // keep the socket buffers from overflowing
+            if i % 50 == 49 { usleep(1_000) }  // keep the socket buffers from overflowing
         }
         let replies = flooder.drain(quiet: 0.5)
         let elapsed = Date().timeIntervalSince(start)
@@ -102,7 +109,10 @@ func rateLimitConfig(_ rrl: String) throws -> String {
         let slips = parsed.filter { $0.tc }
         // Burst of 10 (rate × window) plus 10 per second of the flood, with 1 s of slack.
         let allowed = 10 + Int((elapsed + 1) * 10)
-        #expect(full.count >= 10 && full.count <= allowed, "full answers: \(full.count), allowed \(allowed) in \(elapsed) s")
+        #expect(
+            full.count >= 10 && full.count <= allowed,
+            "full answers: \(full.count), allowed \(allowed) in \(elapsed) s"
+        )
         #expect(slips.count > 0, "some excess replies slip")
         for s in slips {
             #expect(s.answer.isEmpty && s.authority.isEmpty && s.rcode == 0, "a slip is an empty TC=1 reply: \(s.text)")
@@ -116,10 +126,13 @@ func rateLimitConfig(_ rrl: String) throws -> String {
         try waitFor("rrl metrics", timeout: 5, interval: 0.1) {
             let m = try server.control("GET", "/metrics").body
             func value(_ action: String) -> Int? {
-                m.split(separator: "\n").first { $0.hasPrefix("gtmd_rrl_responses_total") && $0.contains("action=\"\(action)\"") }
-                    .flatMap { Int(Double($0.split(separator: " ").last ?? "") ?? -1) }
+                m.split(separator: "\n").first {
+                    $0.hasPrefix("gtmd_rrl_responses_total") && $0.contains("action=\"\(action)\"")
+                }
+                .flatMap { Int(Double($0.split(separator: " ").last ?? "") ?? -1) }
             }
-            return (value("slip") ?? -1) >= slips.count && slips.count > 0 && (value("drop") ?? 0) + slips.count + full.count >= Self.flood * 9 / 10
+            return (value("slip") ?? -1) >= slips.count && slips.count > 0
+                && (value("drop") ?? 0) + slips.count + full.count >= Self.flood * 9 / 10
         }
 
         // A client that retries over TCP is answered (TCP is never limited).
@@ -143,9 +156,11 @@ func rateLimitConfig(_ rrl: String) throws -> String {
     }
 
     @Test func nxdomainForRandomNamesIsLimitedPerZone() throws {
-        let config = try rateLimitConfig("""
-          rrl: { responses_per_second: 5, window: 1s, slip: 0, exempt: [] }
-        """)
+        let config = try rateLimitConfig(
+            """
+              rrl: { responses_per_second: 5, window: 1s, slip: 0, exempt: [] }
+            """
+        )
         let server = try GtmdServer(["--config", config])
         let flooder = try SourceSocket(source: "127.0.0.1", port: server.port)
         for i in 0..<200 {
@@ -164,13 +179,19 @@ func rateLimitConfig(_ rrl: String) throws -> String {
     }
 
     @Test func slipZeroDropsEverythingOverTheRate() throws {
-        let config = try rateLimitConfig("""
-          rrl: { responses_per_second: 5, window: 1, slip: 0, exempt: [192.0.2.0/24] }
-        """)
+        let config = try rateLimitConfig(
+            """
+              rrl: { responses_per_second: 5, window: 1, slip: 0, exempt: [192.0.2.0/24] }
+            """
+        )
         let server = try GtmdServer(["--config", config])
         let flooder = try SourceSocket(source: "127.0.0.1", port: server.port)
         var q = QueryBuilder("www.lab.example", RRType.A)
-        for i in 0..<200 { q.id = UInt16(i); flooder.send(q.bytes); if i % 50 == 49 { usleep(1_000) } }
+        for i in 0..<200 {
+            q.id = UInt16(i)
+            flooder.send(q.bytes)
+            if i % 50 == 49 { usleep(1_000) }
+        }
         let replies = flooder.drain(quiet: 0.5).compactMap { LdnsRR.parsePacket($0) }
         #expect(replies.count >= 5 && replies.count <= 20, "\(replies.count) replies")
         #expect(replies.allSatisfy { !$0.tc })

@@ -1,8 +1,8 @@
 import DNSWire
 import Foundation
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 /// Sends A queries for `name` one after another over UDP until stopped; counts answers and losses
 /// (no reply within a second, or a reply that is not NOERROR with an answer).
@@ -23,8 +23,11 @@ final class QueryLoop: Sendable {
             sa.sin_family = sa_family_t(AF_INET)
             sa.sin_port = in_port_t(UInt16(port).bigEndian)
             inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr)
-            _ = withUnsafePointer(to: &sa) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+            _ = withUnsafePointer(to: &sa) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            }
             var id: UInt16 = 0
             var buf = [UInt8](repeating: 0, count: 4096)
             // Bounded: at most 200,000 queries (the test stops it far earlier).
@@ -61,7 +64,9 @@ final class QueryLoop: Sendable {
     }
 
     func standbyCheck(_ lab: FailoverLab) throws -> [String: Any]? {
-        let s = try JSONSerialization.jsonObject(with: Data(try lab.server.control("GET", "/status").body.utf8)) as? [String: Any]
+        let s =
+            try JSONSerialization.jsonObject(with: Data(try lab.server.control("GET", "/status").body.utf8))
+            as? [String: Any]
         let pools = s?["pools"] as? [[String: Any]] ?? []
         let member = (pools.first { $0["name"] as? String == "standby" }?["members"] as? [[String: Any]])?.first
         var check = (member?["checks"] as? [[String: Any]])?.first
@@ -82,32 +87,47 @@ final class QueryLoop: Sendable {
         let probes = before?["probes"] as? Int ?? 0
 
         // 1. A good reload: a new TTL (degraded: the standby is down), the same checks.
-        try lab.yaml.replacingOccurrences(of: "degraded_ttl: 5", with: "degraded_ttl: 7").write(toFile: lab.config, atomically: true, encoding: .utf8)
+        try lab.yaml.replacingOccurrences(of: "degraded_ttl: 5", with: "degraded_ttl: 7").write(
+            toFile: lab.config,
+            atomically: true,
+            encoding: .utf8
+        )
         lab.server.signal(SIGHUP)
         try waitFor("reload ok counted", timeout: 10) { try metrics(lab)["gtmd_reloads_total{result=\"ok\"}"] == 1 }
         let kept = try standbyCheck(lab)
-        #expect(kept?["member_health"] as? String == "down" && (kept?["probes"] as? Int ?? 0) >= probes,
-                "unchanged target keeps its state: before \(before ?? [:]) after \(kept ?? [:])")
+        #expect(
+            kept?["member_health"] as? String == "down" && (kept?["probes"] as? Int ?? 0) >= probes,
+            "unchanged target keeps its state: before \(before ?? [:]) after \(kept ?? [:])"
+        )
         try waitFor("new TTL served", timeout: 5) { try lab.answer().answer.first?.contains("\t7\t") == true }
 
         // 2. A broken reload: logged, counted, and the previous config keeps serving.
         try (lab.yaml + "\nbogus_key: 1\n").write(toFile: lab.config, atomically: true, encoding: .utf8)
         lab.server.signal(SIGHUP)
-        try waitFor("reload failure counted", timeout: 10) { try metrics(lab)["gtmd_reloads_total{result=\"failed\"}"] == 1 }
+        try waitFor("reload failure counted", timeout: 10) {
+            try metrics(lab)["gtmd_reloads_total{result=\"failed\"}"] == 1
+        }
         #expect(try lab.answer().answer.first?.contains("\t7\t") == true, "old config still served")
         #expect(lab.server.log.contains("bogus_key"), "the problem is logged with where it is")
 
         // 3. A changed check: its targets start fresh (probe count restarts), the standby is found down again.
         try lab.yaml.replacingOccurrences(of: "degraded_ttl: 5", with: "degraded_ttl: 7")
-            .replacingOccurrences(of: "timeout: 1s", with: "timeout: 900ms").write(toFile: lab.config, atomically: true, encoding: .utf8)
+            .replacingOccurrences(of: "timeout: 1s", with: "timeout: 900ms").write(
+                toFile: lab.config,
+                atomically: true,
+                encoding: .utf8
+            )
         lab.server.signal(SIGHUP)
         try waitFor("second reload ok", timeout: 10) { try metrics(lab)["gtmd_reloads_total{result=\"ok\"}"] == 2 }
         let fresh = try standbyCheck(lab)
         #expect((fresh?["probes"] as? Int ?? 99) < probes, "changed target starts fresh: \(fresh ?? [:])")
-        try waitFor("fresh standby check finds it down", timeout: 5) { try standbyCheck(lab)?["member_health"] as? String == "down" }
+        try waitFor("fresh standby check finds it down", timeout: 5) {
+            try standbyCheck(lab)?["member_health"] as? String == "down"
+        }
 
         try loop.stop()
-        let answered = loop.answered.load(ordering: .relaxed), lost = loop.lost.load(ordering: .relaxed)
+        let answered = loop.answered.load(ordering: .relaxed)
+        let lost = loop.lost.load(ordering: .relaxed)
         print("reloads under a query loop: \(answered) answered, \(lost) lost")
         #expect(answered > 100, "the loop ran: \(answered)")
         #expect(lost == 0, "no answer lost during reloads: \(lost) of \(answered + lost)")

@@ -1,7 +1,7 @@
 import DNSWire
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// A TCP connection from a chosen loopback source address, non-blocking after connect.
 final class RawTCP {
@@ -10,16 +10,29 @@ final class RawTCP {
     init(source: String, port: Int) throws {
         let s = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard s >= 0 else { throw TestError.failed("socket: errno \(errno)") }
-        var src = sockaddr_in(), dst = sockaddr_in()
-        src.sin_family = sa_family_t(AF_INET); inet_pton(AF_INET, source, &src.sin_addr)
-        dst.sin_family = sa_family_t(AF_INET); inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr)
+        var src = sockaddr_in()
+        var dst = sockaddr_in()
+        src.sin_family = sa_family_t(AF_INET)
+        inet_pton(AF_INET, source, &src.sin_addr)
+        dst.sin_family = sa_family_t(AF_INET)
+        inet_pton(AF_INET, "127.0.0.1", &dst.sin_addr)
         dst.sin_port = in_port_t(UInt16(port).bigEndian)
-        let ok = withUnsafePointer(to: &src) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        } == 0 && withUnsafePointer(to: &dst) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        } == 0
-        guard ok else { let e = errno; close(s); throw TestError.failed("connect from \(source): errno \(e)") }
+        let ok =
+            withUnsafePointer(to: &src) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    bind(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            } == 0
+            && withUnsafePointer(to: &dst) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                    connect(s, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+                }
+            } == 0
+        guard ok else {
+            let e = errno
+            close(s)
+            throw TestError.failed("connect from \(source): errno \(e)")
+        }
         _ = fcntl(s, F_SETFL, fcntl(s, F_GETFL) | O_NONBLOCK)
         fd = s
     }
@@ -46,7 +59,8 @@ final class RawTCP {
 /// gtmd's resident set size in KiB (from /proc).
 func rssKiB(_ pid: Int32) -> Int {
     guard let s = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-          let line = s.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }) else { return -1 }
+        let line = s.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+    else { return -1 }
     return Int(line.split(separator: " ", omittingEmptySubsequences: true)[1]) ?? -1
 }
 
@@ -56,14 +70,16 @@ func rssKiB(_ pid: Int32) -> Int {
     let server: GtmdServer
 
     init() throws {
-        let config = try rateLimitConfig("""
-          rrl: off
-          tcp:
-            max_connections: 200
-            max_connections_per_client: 30
-            idle_timeout: 1s
-            query_timeout: 1500ms
-        """)
+        let config = try rateLimitConfig(
+            """
+              rrl: off
+              tcp:
+                max_connections: 200
+                max_connections_per_client: 30
+                idle_timeout: 1s
+                query_timeout: 1500ms
+            """
+        )
         server = try GtmdServer(["--config", config])
     }
 
@@ -125,13 +141,17 @@ func rssKiB(_ pid: Int32) -> Int {
             burst += [UInt8(b.count >> 8), UInt8(b.count & 0xFF)] + b
         }
         // Push for up to 3 s; the kernel accepts more only while gtmd keeps reading.
-        var accepted = 0, stalls = 0
+        var accepted = 0
+        var stalls = 0
         let start = Date()
         while Date().timeIntervalSince(start) < 3, accepted < 400 << 20 {
             var sent = 0
             for c in clients { sent += c.send(burst) }
             accepted += sent
-            if sent == 0 { stalls += 1; usleep(10_000) }
+            if sent == 0 {
+                stalls += 1
+                usleep(10_000)
+            }
         }
         let after = rssKiB(server.process.processIdentifier)
         #expect(stalls > 0, "gtmd never stopped reading: \(accepted) bytes accepted")

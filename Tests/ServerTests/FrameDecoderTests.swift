@@ -23,7 +23,8 @@ import Testing
         let big: [[UInt8]] = [Array(repeating: 0xAB, count: 4096)]
         try ByteToMessageDecoderVerifier.verifyDecoder(
             inputOutputPairs: [one, several, big].map { ms in (Self.frames(ms), ms.map { ByteBuffer(bytes: $0) }) },
-            decoderFactory: { DNSFrameDecoder(queryTimeout: .seconds(5)) })
+            decoderFactory: { DNSFrameDecoder(queryTimeout: .seconds(5)) }
+        )
     }
 
     @Test func aZeroLengthIsAnError() throws {

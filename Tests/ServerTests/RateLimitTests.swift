@@ -1,6 +1,6 @@
 import Answers
-import Server
 import Geo
+import Server
 import Testing
 
 #if canImport(Glibc)
@@ -13,10 +13,16 @@ import Musl
 /// and a UDP client of it.
 func limitedServer(slip: Int) throws -> (DNSServer, UDPClient) {
     let rrl = RateLimitOptions(responsesPerSecond: 5, window: 1, slip: slip, exempt: [])
-    let server = DNSServer(endpoints: [ListenEndpoint(host: "127.0.0.1", port: 0)], store: AnswerStore(AnswerTable.empty()),
-                           options: ServerOptions(udpWorkersPerAddress: 1, rateLimit: rrl))
+    let server = DNSServer(
+        endpoints: [ListenEndpoint(host: "127.0.0.1", port: 0)],
+        store: AnswerStore(AnswerTable.empty()),
+        options: ServerOptions(udpWorkersPerAddress: 1, rateLimit: rrl)
+    )
     let bound = try server.start()
-    do { return (server, try UDPClient(host: bound[0].host, port: bound[0].port)) } catch { server.stop(); throw error }
+    do { return (server, try UDPClient(host: bound[0].host, port: bound[0].port)) } catch {
+        server.stop()
+        throw error
+    }
 }
 
 @Suite struct RateLimitTests {
@@ -28,7 +34,9 @@ func limitedServer(slip: Int) throws -> (DNSServer, UDPClient) {
         defer { server.stop() }
         let sent = 100
         for id in 0..<sent { try client.send(makeQuery(id: UInt16(id))) }
-        var full = 0, slipped = 0, reads = 0
+        var full = 0
+        var slipped = 0
+        var reads = 0
         let deadline = nowMs() + 1500
         while reads < sent, let reply = client.receive(deadlineMs: min(deadline, nowMs() + 300)) {
             reads += 1
@@ -39,16 +47,24 @@ func limitedServer(slip: Int) throws -> (DNSServer, UDPClient) {
         #expect(slipped >= 40 && slipped <= 50, "slipped replies: \(slipped)")
         var c = server.counters()
         let polls = nowMs() + 3000
-        while c.rrlDropped + c.rrlSlipped + full < sent && nowMs() < polls { usleep(5_000); c = server.counters() }
+        while c.rrlDropped + c.rrlSlipped + full < sent && nowMs() < polls {
+            usleep(5_000)
+            c = server.counters()
+        }
         #expect(c.rrlSlipped == slipped)
-        #expect(c.rrlDropped + c.rrlSlipped + full == sent, "\(c.rrlDropped) dropped + \(c.rrlSlipped) slipped + \(full)")
+        #expect(
+            c.rrlDropped + c.rrlSlipped + full == sent,
+            "\(c.rrlDropped) dropped + \(c.rrlSlipped) slipped + \(full)"
+        )
     }
 
     @Test func exemptNetworksAreNotLimited() throws {
-        let rrl = RateLimitOptions(responsesPerSecond: 1, window: 1, slip: 0)   // loopback exempt (default)
-        let server = DNSServer(endpoints: [ListenEndpoint(host: "127.0.0.1", port: 0)],
-                               store: AnswerStore(AnswerTable.empty()),
-                               options: ServerOptions(udpWorkersPerAddress: 1, rateLimit: rrl))
+        let rrl = RateLimitOptions(responsesPerSecond: 1, window: 1, slip: 0)  // loopback exempt (default)
+        let server = DNSServer(
+            endpoints: [ListenEndpoint(host: "127.0.0.1", port: 0)],
+            store: AnswerStore(AnswerTable.empty()),
+            options: ServerOptions(udpWorkersPerAddress: 1, rateLimit: rrl)
+        )
         let bound = try server.start()
         defer { server.stop() }
         let client = try UDPClient(host: bound[0].host, port: bound[0].port)
@@ -59,11 +75,13 @@ func limitedServer(slip: Int) throws -> (DNSServer, UDPClient) {
         #expect(server.counters().rrlDropped == 0)
     }
 
-    @Test(arguments: [
-        ([10, 1, 2, 3], 24, "10.1.2.0/24"), ([10, 1, 2, 3], 8, "10.0.0.0/8"), ([10, 1, 2, 3], 32, "10.1.2.3/32"),
-        ([0x20, 0x01, 0x0d, 0xb8, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], 56, "2001:db8:102:300::/56"),
-        ([0x20, 0x01, 0x0d, 0xb8, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], 72, "2001:db8:102:304:500::/72"),
-    ] as [([UInt8], Int, String)])
+    @Test(
+        arguments: [
+            ([10, 1, 2, 3], 24, "10.1.2.0/24"), ([10, 1, 2, 3], 8, "10.0.0.0/8"), ([10, 1, 2, 3], 32, "10.1.2.3/32"),
+            ([0x20, 0x01, 0x0d, 0xb8, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], 56, "2001:db8:102:300::/56"),
+            ([0x20, 0x01, 0x0d, 0xb8, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], 72, "2001:db8:102:304:500::/72"),
+        ] as [([UInt8], Int, String)]
+    )
     func networksMaskTheirAddress(_ bytes: [UInt8], _ prefix: Int, _ text: String) {
         let address: IPAddress = bytes.count == 4 ? .v4(bytes) : .v6(bytes)
         #expect(IPNetwork(address: address, length: prefix).description == text)

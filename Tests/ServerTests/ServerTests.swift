@@ -1,7 +1,7 @@
 import Answers
 import Server
-import Testing
 import TestSupport
+import Testing
 
 #if canImport(Glibc)
 import Glibc
@@ -10,9 +10,11 @@ import Musl
 #endif
 
 /// Starts a server with an empty answer table (every IN query is REFUSED) on 127.0.0.1 (and ::1 when `ipv6`), runs `body`, stops it.
-private func withServer(_ options: ServerOptions = ServerOptions(udpWorkersPerAddress: 2),
-                        ipv6: Bool = false,
-                        _ body: (DNSServer, [ListenEndpoint]) throws -> Void) throws {
+private func withServer(
+    _ options: ServerOptions = ServerOptions(udpWorkersPerAddress: 2),
+    ipv6: Bool = false,
+    _ body: (DNSServer, [ListenEndpoint]) throws -> Void
+) throws {
     var endpoints = [ListenEndpoint(host: "127.0.0.1", port: 0)]
     if ipv6 { endpoints.append(ListenEndpoint(host: "::1", port: 0)) }
     let server = DNSServer(endpoints: endpoints, store: AnswerStore(AnswerTable.empty()), options: options)
@@ -52,7 +54,8 @@ private func expectStubReply(_ reply: [UInt8]?, id: UInt16, sourceLocation: Sour
     @Test func manyQueriesFromOneSocketAreAllAnswered() throws {
         try withServer(ServerOptions(udpWorkersPerAddress: 2, udpBatchSize: 32)) { server, bound in
             let client = try UDPClient(host: bound[0].host, port: bound[0].port)
-            let waves = 3, perWave = 100
+            let waves = 3
+            let perWave = 100
             for wave in 0..<waves {
                 let ids = (0..<perWave).map { UInt16(wave * perWave + $0) }
                 for id in ids { try client.send(makeQuery(id: id)) }
@@ -74,9 +77,11 @@ private func expectStubReply(_ reply: [UInt8]?, id: UInt16, sourceLocation: Sour
     /// On a wildcard socket the reply must leave from the address the query was sent to: a query to
     /// 127.0.0.2 (from 127.0.0.1) is answered from 127.0.0.2, or the connected client would not accept it.
     @Test func wildcardRepliesFromTheQueriedAddress() throws {
-        let server = DNSServer(endpoints: [ListenEndpoint(host: "0.0.0.0", port: 0)],
-                               store: AnswerStore(AnswerTable.empty()),
-                               options: ServerOptions(udpWorkersPerAddress: 1))
+        let server = DNSServer(
+            endpoints: [ListenEndpoint(host: "0.0.0.0", port: 0)],
+            store: AnswerStore(AnswerTable.empty()),
+            options: ServerOptions(udpWorkersPerAddress: 1)
+        )
         let bound = try server.start()
         defer { server.stop() }
         for (i, host) in ["127.0.0.2", "127.0.0.1"].enumerated() {
@@ -133,7 +138,7 @@ private func expectStubReply(_ reply: [UInt8]?, id: UInt16, sourceLocation: Sour
         try withServer(ServerOptions(udpWorkersPerAddress: 1)) { _, bound in
             let conn = try TCPClient(host: bound[0].host, port: bound[0].port)
             var response = makeQuery(id: 9)
-            response[2] |= 0x80   // QR set: the responder drops it
+            response[2] |= 0x80  // QR set: the responder drops it
             try conn.sendFramed(makeQuery(id: 1))
             try conn.sendFramed(response)
             expectStubReply(conn.receiveFramed(deadlineMs: nowMs() + 2000), id: 1)
@@ -162,12 +167,15 @@ private func expectStubReply(_ reply: [UInt8]?, id: UInt16, sourceLocation: Sour
     }
 
     @Test func slowQueryIsClosed() throws {
-        let options = ServerOptions(udpWorkersPerAddress: 1, tcpIdleTimeout: .seconds(30),
-                                    tcpQueryTimeout: .milliseconds(300))
+        let options = ServerOptions(
+            udpWorkersPerAddress: 1,
+            tcpIdleTimeout: .seconds(30),
+            tcpQueryTimeout: .milliseconds(300)
+        )
         try withServer(options) { _, bound in
             let conn = try TCPClient(host: bound[0].host, port: bound[0].port)
             let start = nowMs()
-            try conn.send([0])   // first byte of a length prefix, then nothing
+            try conn.send([0])  // first byte of a length prefix, then nothing
             #expect(conn.waitForClose(deadlineMs: start + 3000))
             #expect(nowMs() - start >= 200, "closed too early")
         }
@@ -238,7 +246,9 @@ private struct SplitMix {
                 } else {
                     // A real query with a few bytes flipped.
                     packet = makeQuery(id: UInt16(i))
-                    for _ in 0..<3 { packet[Int(rng.next() % UInt64(packet.count))] = UInt8(truncatingIfNeeded: rng.next()) }
+                    for _ in 0..<3 {
+                        packet[Int(rng.next() % UInt64(packet.count))] = UInt8(truncatingIfNeeded: rng.next())
+                    }
                 }
                 try udp.send(packet)
             }
@@ -259,9 +269,11 @@ private struct SplitMix {
 
 @Suite struct LifecycleTests {
     @Test func stopIsPromptAndFinal() throws {
-        let server = DNSServer(endpoints: [ListenEndpoint(host: "127.0.0.1", port: 0)],
-                               store: AnswerStore(AnswerTable.empty()),
-                               options: ServerOptions(udpWorkersPerAddress: 4))
+        let server = DNSServer(
+            endpoints: [ListenEndpoint(host: "127.0.0.1", port: 0)],
+            store: AnswerStore(AnswerTable.empty()),
+            options: ServerOptions(udpWorkersPerAddress: 4)
+        )
         let bound = try server.start()
         #expect(throws: ServerError.self) { _ = try server.start() }
         let client = try UDPClient(host: bound[0].host, port: bound[0].port)
@@ -272,7 +284,7 @@ private struct SplitMix {
         server.stop()
         let elapsed = nowMs() - start
         #expect(elapsed < 1000, "stop() took \(elapsed) ms")
-        server.stop()   // idempotent
+        server.stop()  // idempotent
         #expect(server.counters().queries >= 1)
 
         // Nothing answers any more.
@@ -283,9 +295,11 @@ private struct SplitMix {
 
     @Test func bindFailureNamesTheAddress() throws {
         let blocker = try TCPBlocker()
-        let server = DNSServer(endpoints: [ListenEndpoint(host: "127.0.0.1", port: blocker.port)],
-                               store: AnswerStore(AnswerTable.empty()),
-                               options: ServerOptions(udpWorkersPerAddress: 1))
+        let server = DNSServer(
+            endpoints: [ListenEndpoint(host: "127.0.0.1", port: blocker.port)],
+            store: AnswerStore(AnswerTable.empty()),
+            options: ServerOptions(udpWorkersPerAddress: 1)
+        )
         do {
             _ = try server.start()
             Issue.record("start() should fail while the TCP port is taken")
@@ -301,8 +315,10 @@ private struct SplitMix {
     }
 
     @Test func badAddressIsRejected() throws {
-        let server = DNSServer(endpoints: [ListenEndpoint(host: "dns.example", port: 53)],
-                               store: AnswerStore(AnswerTable.empty()))
+        let server = DNSServer(
+            endpoints: [ListenEndpoint(host: "dns.example", port: 53)],
+            store: AnswerStore(AnswerTable.empty())
+        )
         do {
             _ = try server.start()
             Issue.record("start() should fail")

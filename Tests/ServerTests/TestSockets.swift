@@ -223,7 +223,11 @@ final class TCPBlocker {
         let rc = withUnsafePointer(to: &peer.storage) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) }
         }
-        guard rc == 0, listen(fd, 4) == 0 else { let e = errno; close(fd); throw SocketError("bind", e) }
+        guard rc == 0, listen(fd, 4) == 0 else {
+            let e = errno
+            close(fd)
+            throw SocketError("bind", e)
+        }
         var sin = sockaddr_in()
         var slen = socklen_t(MemoryLayout<sockaddr_in>.size)
         _ = withUnsafeMutablePointer(to: &sin) {

@@ -1,6 +1,6 @@
 import Foundation
-import Testing
 import TestSupport
+import Testing
 
 /// Every committed input of the control-plane fuzz targets (state file, control-API bodies, CLI --for/--until;
 /// seeds in Fuzz/corpus, crash inputs in Fuzz/regressions, issue 19's among them) through the same checks as
@@ -24,9 +24,17 @@ import TestSupport
 
     /// The issue 19 inputs are refused (the writer holds no override), and a valid one is applied.
     @Test func hugeDurationsAreRefusedAndValidOnesApplied() {
-        #expect(Self.checks.check(.control, Array(#"{"scope":"pool","target":"primary","action":"down","for":"1e300s"}"#.utf8)) == nil)
+        #expect(
+            Self.checks.check(
+                .control,
+                Array(#"{"scope":"pool","target":"primary","action":"down","for":"1e300s"}"#.utf8)
+            ) == nil
+        )
         #expect(Self.checks.check(.cli, Array("99999999999999999999999d\n".utf8)) == nil)
         #expect(Self.checks.check(.cli, Array("\n9999-12-31T23:59:59Z".utf8)) == nil)
-        #expect(Self.checks.check(.control, Array(#"{"scope":"pool","target":"primary","action":"down","for":"10m"}"#.utf8)) == nil)
+        #expect(
+            Self.checks.check(.control, Array(#"{"scope":"pool","target":"primary","action":"down","for":"10m"}"#.utf8))
+                == nil
+        )
     }
 }

@@ -11,27 +11,40 @@ import Testing
     @Test func roundTripAndSeparateSections() throws {
         let path = temp()
         #expect(try StateFile.read(path) == StateFileContent())
-        let o = Override(scope: .pool, target: "primary", action: .down, until: Date(timeIntervalSince1970: 2_000_000_000),
-                         setAt: Date(timeIntervalSince1970: 1_900_000_000), note: "drill")
+        let o = Override(
+            scope: .pool,
+            target: "primary",
+            action: .down,
+            until: Date(timeIntervalSince1970: 2_000_000_000),
+            setAt: Date(timeIntervalSince1970: 1_900_000_000),
+            note: "drill"
+        )
         try StateFile.update(path) { $0.overrides = [o] }
         try StateFile.update(path) { $0.services = ["www.lab.example.": ServiceState(pool: "standby")] }
         let c = try StateFile.read(path)
-        #expect(c.overrides == [o])                 // the server's write kept the operator's override
+        #expect(c.overrides == [o])  // the server's write kept the operator's override
         #expect(c.services["www.lab.example."]?.pool == "standby")
     }
 
     @Test func corruptFileIsAnErrorNotEmpty() throws {
         let path = temp()
-        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent,
+            withIntermediateDirectories: true
+        )
         try "{ not json".write(toFile: path, atomically: true, encoding: .utf8)
         #expect(throws: StateFileError.self) { try StateFile.read(path) }
         #expect(throws: (any Error).self) { try StateFile.update(path) { $0.overrides = [] } }
-        #expect(try String(contentsOfFile: path, encoding: .utf8) == "{ not json")   // nothing overwritten
+        #expect(try String(contentsOfFile: path, encoding: .utf8) == "{ not json")  // nothing overwritten
     }
 
     @Test func defaultPath() {
-        #expect(StateFile.defaultPath(configFile: "/etc/gtmd/gtmd.yaml", environment: ["STATE_DIRECTORY": "/var/lib/gtmd"])
-                == "/var/lib/gtmd/state.json")
-        #expect(StateFile.defaultPath(configFile: "/etc/gtmd/gtmd.yaml", environment: [:]) == "/etc/gtmd/gtmd-state.json")
+        #expect(
+            StateFile.defaultPath(configFile: "/etc/gtmd/gtmd.yaml", environment: ["STATE_DIRECTORY": "/var/lib/gtmd"])
+                == "/var/lib/gtmd/state.json"
+        )
+        #expect(
+            StateFile.defaultPath(configFile: "/etc/gtmd/gtmd.yaml", environment: [:]) == "/etc/gtmd/gtmd-state.json"
+        )
     }
 }

@@ -2,8 +2,8 @@ import Answers
 import Foundation
 import Policy
 import Steering
-import Testing
 import TestSupport
+import Testing
 
 /// The writer's step on a controllable clock (every `now` is given): installed answers, TTLs, switch log lines,
 /// table generations. No sockets, no binary.
@@ -15,23 +15,35 @@ import TestSupport
         let core = try lab.core()
         #expect(core.step(.health(bothUp), at: t0)?.generation == 1)
         #expect(lab.answer == ["192.0.2.1/30"])
-        #expect(lab.log.matching("notice service answering", "pool=primary", "service=www.lab.example.", "ttl=30").count == 1)
+        #expect(
+            lab.log.matching("notice service answering", "pool=primary", "service=www.lab.example.", "ttl=30").count
+                == 1
+        )
         // The same verdicts again: nothing to publish.
         #expect(core.step(.health(bothUp), at: t0 + 1) == nil)
         #expect(lab.generation == 1)
         // The primary's check has failed since t0 + 7; the snapshot that says so arrives at t0 + 10.
-        #expect(core.step(.health(snapshot([SteeringLab.primary: false, SteeringLab.standby: true], failingSince: t0 + 7)),
-                          at: t0 + 10)?.generation == 2)
+        #expect(
+            core.step(
+                .health(snapshot([SteeringLab.primary: false, SteeringLab.standby: true], failingSince: t0 + 7)),
+                at: t0 + 10
+            )?.generation == 2
+        )
         #expect(lab.answer == ["192.0.2.2/5"])
         let line = try #require(lab.log.matching("notice failover switch").first)
         #expect(line.contains("from=primary") && line.contains("to=standby") && line.contains("ttl=5"), "\(line)")
-        #expect(line.contains("table.generation=2") && line.contains("detection=3.000s") && line.contains("stale_ttl=30"), "\(line)")
+        #expect(
+            line.contains("table.generation=2") && line.contains("detection=3.000s") && line.contains("stale_ttl=30"),
+            "\(line)"
+        )
         #expect(core.switches["www.lab.example."] == 1)
         #expect(core.failovers["www.lab.example."]?.detectionSeconds == 3)
         // Back.
         #expect(core.step(.health(bothUp), at: t0 + 20)?.generation == 3)
         #expect(lab.answer == ["192.0.2.1/30"])
-        #expect(lab.log.matching("notice failover switch", "from=standby", "to=primary", "table.generation=3").count == 1)
+        #expect(
+            lab.log.matching("notice failover switch", "from=standby", "to=primary", "table.generation=3").count == 1
+        )
         #expect(core.switches["www.lab.example."] == 2)
     }
 
@@ -41,7 +53,10 @@ import TestSupport
         let lab = try SteeringLab()
         let core = try lab.core()
         core.step(.health(bothUp), at: t0)
-        core.step(.health(snapshot([SteeringLab.primary: false, SteeringLab.standby: true], failingSince: t0 + 7)), at: t0 + 10)
+        core.step(
+            .health(snapshot([SteeringLab.primary: false, SteeringLab.standby: true], failingSince: t0 + 7)),
+            at: t0 + 10
+        )
         var f = try #require(core.failovers["www.lab.example."])
         #expect(f.detectionSeconds == 3 && f.lastDetectionSeconds == 3 && f.lastDetectionAt == t0 + 10)
         core.step(.health(bothUp), at: t0 + 20)
@@ -58,8 +73,10 @@ import TestSupport
         #expect(lab.log.matching("error all pools down", "service=www.lab.example.").count == 1, "\(lab.log.all)")
         core.step(.health(bothUp), at: t0 + 40)
         #expect(core.allDown.isEmpty)
-        #expect(lab.log.matching("notice a pool is available again", "service=www.lab.example.", "pool=primary").count == 1,
-                "\(lab.log.all)")
+        #expect(
+            lab.log.matching("notice a pool is available again", "service=www.lab.example.", "pool=primary").count == 1,
+            "\(lab.log.all)"
+        )
     }
 
     @Test func nothingIsInstalledBeforeTheFirstSnapshot() throws {
@@ -148,7 +165,10 @@ import TestSupport
         let core = try lab.core()
         core.step(.health(bothUp), at: t0)
         #expect(core.tick(now: t0 + 1) == false)
-        try OverrideStore.set(Override(scope: .pool, target: "primary", action: .down, setAt: t0), stateFile: lab.stateFile)
+        try OverrideStore.set(
+            Override(scope: .pool, target: "primary", action: .down, setAt: t0),
+            stateFile: lab.stateFile
+        )
         #expect(core.tick(now: t0 + 2))
         core.publishIfDirty(now: t0 + 2)
         #expect(lab.answer == ["192.0.2.2/5"])
@@ -163,11 +183,13 @@ import TestSupport
         core.step(.health(bothUp), at: t0)
         core.step(.health(primaryDown), at: t0 + 1)
         core.step(.health(bothUp), at: t0 + 2)
-        #expect(lab.answer == ["192.0.2.2/5"])   // held on the standby: failback manual
+        #expect(lab.answer == ["192.0.2.2/5"])  // held on the standby: failback manual
         let g = lab.generation
-        #expect(core.step(.reload(try lab.prepared(service: "failback: manual", ttl: 60, degradedTTL: 7)), at: t0 + 3)?
-            .generation == g + 1)
-        #expect(lab.answer == ["192.0.2.2/7"])   // still held, new TTLs
+        #expect(
+            core.step(.reload(try lab.prepared(service: "failback: manual", ttl: 60, degradedTTL: 7)), at: t0 + 3)?
+                .generation == g + 1
+        )
+        #expect(lab.answer == ["192.0.2.2/7"])  // still held, new TTLs
         #expect(core.services["www.lab.example."]?.held == true)
         #expect(try StateFile.read(lab.stateFile).services["www.lab.example."]?.pool == "standby")
     }
@@ -177,7 +199,8 @@ import TestSupport
         let core = try lab.core()
         var last: UInt64 = 0
         for i in 0..<50 {
-            let input: SteeringInput = i % 3 == 0 ? .reload(try lab.prepared(ttl: 30 + i)) : .health(i % 2 == 0 ? bothUp : primaryDown)
+            let input: SteeringInput =
+                i % 3 == 0 ? .reload(try lab.prepared(ttl: 30 + i)) : .health(i % 2 == 0 ? bothUp : primaryDown)
             if let t = core.step(input, at: t0 + Double(i)) {
                 #expect(t.generation == last + 1)
                 last = t.generation

@@ -25,16 +25,16 @@ struct SteeringLab {
     /// The config with `service` extra keys (e.g. `hold_down: 30s`), prepared as start-up and reload do.
     func prepared(service extra: String = "", ttl: Int = 30, degradedTTL: Int = 5) throws -> Prepared {
         let yaml = """
-        zones:
-          - { origin: lab.example., file: \(Repo.root.appendingPathComponent("zones/lab.example.zone").path) }
-        checks:
-          h: { type: tcp, port: 80 }
-        pools:
-          primary: { checks: [h], members: [192.0.2.1] }
-          standby: { checks: [h], members: [192.0.2.2] }
-        services:
-          www.lab.example: { pools: [primary, standby], ttl: \(ttl), degraded_ttl: \(degradedTTL)\(extra.isEmpty ? "" : ", " + extra) }
-        """
+            zones:
+              - { origin: lab.example., file: \(Repo.root.appendingPathComponent("zones/lab.example.zone").path) }
+            checks:
+              h: { type: tcp, port: 80 }
+            pools:
+              primary: { checks: [h], members: [192.0.2.1] }
+              standby: { checks: [h], members: [192.0.2.2] }
+            services:
+              www.lab.example: { pools: [primary, standby], ttl: \(ttl), degraded_ttl: \(degradedTTL)\(extra.isEmpty ? "" : ", " + extra) }
+            """
         let file = dir.appendingPathComponent("gtmd-\(UUID().uuidString).yaml").path
         try yaml.write(toFile: file, atomically: true, encoding: .utf8)
         return try Setup.prepare(SetupRequest(configPath: file)).get()

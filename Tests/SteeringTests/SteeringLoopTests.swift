@@ -4,8 +4,8 @@ import Foundation
 import Logging
 import Policy
 import Synchronization
-import Testing
 import TestSupport
+import Testing
 
 @testable import Steering
 
@@ -23,10 +23,15 @@ import TestSupport
     @Test func anOverrideIsInForceWhenApplyReturns() async throws {
         let lab = try SteeringLab()
         // A long coalescing window: it must not delay operator actions.
-        let loop = SteeringLoop(prepared: try lab.prepared(), store: lab.store, stateFile: lab.stateFile,
-                                options: SteeringOptions(coalesceWindow: .seconds(10)), logger: lab.log.logger())
+        let loop = SteeringLoop(
+            prepared: try lab.prepared(),
+            store: lab.store,
+            stateFile: lab.stateFile,
+            options: SteeringOptions(coalesceWindow: .seconds(10)),
+            logger: lab.log.logger()
+        )
         try await running(loop) {
-            #expect(await loop.apply(.health(bothUp)).installed)   // the first snapshot publishes at once
+            #expect(await loop.apply(.health(bothUp)).installed)  // the first snapshot publishes at once
             #expect(lab.answer == ["192.0.2.1/30"])
             let down = Override(scope: .pool, target: "primary", action: .down, setAt: Date())
             for _ in 0..<20 {
@@ -45,8 +50,13 @@ import TestSupport
 
     @Test func healthChangesWithinTheWindowGiveOneSwap() async throws {
         let lab = try SteeringLab()
-        let loop = SteeringLoop(prepared: try lab.prepared(), store: lab.store, stateFile: lab.stateFile,
-                                options: SteeringOptions(coalesceWindow: .seconds(1)), logger: lab.log.logger())
+        let loop = SteeringLoop(
+            prepared: try lab.prepared(),
+            store: lab.store,
+            stateFile: lab.stateFile,
+            options: SteeringOptions(coalesceWindow: .seconds(1)),
+            logger: lab.log.logger()
+        )
         try await running(loop) {
             _ = await loop.apply(.health(bothUp))
             let g = lab.generation
@@ -60,8 +70,13 @@ import TestSupport
 
     @Test func withAZeroWindowEachChangePublishes() async throws {
         let lab = try SteeringLab()
-        let loop = SteeringLoop(prepared: try lab.prepared(), store: lab.store, stateFile: lab.stateFile,
-                                options: SteeringOptions(coalesceWindow: .zero), logger: lab.log.logger())
+        let loop = SteeringLoop(
+            prepared: try lab.prepared(),
+            store: lab.store,
+            stateFile: lab.stateFile,
+            options: SteeringOptions(coalesceWindow: .zero),
+            logger: lab.log.logger()
+        )
         try await running(loop) {
             _ = await loop.apply(.health(bothUp))
             for i in 0..<10 {
@@ -74,8 +89,13 @@ import TestSupport
 
     @Test func aDueTimerWakesTheLoop() async throws {
         let lab = try SteeringLab()
-        let loop = SteeringLoop(prepared: try lab.prepared(), store: lab.store, stateFile: lab.stateFile,
-                                options: SteeringOptions(coalesceWindow: .zero), logger: lab.log.logger())
+        let loop = SteeringLoop(
+            prepared: try lab.prepared(),
+            store: lab.store,
+            stateFile: lab.stateFile,
+            options: SteeringOptions(coalesceWindow: .zero),
+            logger: lab.log.logger()
+        )
         try await running(loop) {
             _ = await loop.apply(.health(bothUp))
             let o = Override(scope: .pool, target: "primary", action: .down, until: Date() + 0.3, setAt: Date())
@@ -91,8 +111,13 @@ import TestSupport
     @Test func overlappingReloadsAndHealthNeverInstallAnOlderTable() async throws {
         let lab = try SteeringLab()
         let base = try lab.prepared()
-        let loop = SteeringLoop(prepared: base, store: lab.store, stateFile: lab.stateFile,
-                                options: SteeringOptions(coalesceWindow: .zero), logger: lab.log.logger(level: .warning))
+        let loop = SteeringLoop(
+            prepared: base,
+            store: lab.store,
+            stateFile: lab.stateFile,
+            options: SteeringOptions(coalesceWindow: .zero),
+            logger: lab.log.logger(level: .warning)
+        )
         let rounds = 1000
         let versions = (1...rounds).map { i -> Prepared in
             var p = base
@@ -115,11 +140,13 @@ import TestSupport
                 let t = lab.store.current()
                 let ttl = TableQuery.answers(t, "www.lab.example").first?.ttl ?? 0
                 if t.generation < last.generation || (t.generation > last.generation && ttl < last.ttl) {
-                    shared.regressions.withLock { $0.append("gen \(last.generation) ttl \(last.ttl) -> gen \(t.generation) ttl \(ttl)") }
+                    shared.regressions.withLock {
+                        $0.append("gen \(last.generation) ttl \(last.ttl) -> gen \(t.generation) ttl \(ttl)")
+                    }
                 }
                 if t.generation >= last.generation { last = (t.generation, ttl) }
                 shared.samples.wrappingAdd(1, ordering: .relaxed)
-                usleep(100)   // a sample every ~0.1 ms, without spinning a core
+                usleep(100)  // a sample every ~0.1 ms, without spinning a core
             }
         }
         reader.start()

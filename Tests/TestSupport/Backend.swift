@@ -17,7 +17,9 @@ public final class HealthBackend: @unchecked Sendable {  // used from one test a
     public func start() throws {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        p.arguments = ["python3", Repo.root.appendingPathComponent("Tests/tools/lab_backend.py").path, address, "\(port)"]
+        p.arguments = [
+            "python3", Repo.root.appendingPathComponent("Tests/tools/lab_backend.py").path, address, "\(port)",
+        ]
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
         try p.run()
@@ -42,7 +44,10 @@ public enum LoopbackNet {
     private static let counter = Mutex<Int>(0)
     /// Returns a prefix like "127.23.7." unique within this process (and very likely across processes).
     public static func fresh() -> String {
-        let n = counter.withLock { $0 += 1; return $0 }
+        let n = counter.withLock {
+            $0 += 1
+            return $0
+        }
         let pid = Int(getpid())
         return "127.\(10 + (pid % 200)).\(n % 250 + 1)."
     }
@@ -72,7 +77,9 @@ func onTCPSocket(_ address: String, _ port: Int, _ call: (Int32, UnsafePointer<s
     defer { close(fd) }
     var sa = sockaddrIn(address, port)
     return withUnsafePointer(to: &sa) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { call(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            call(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0
+        }
     }
 }
 

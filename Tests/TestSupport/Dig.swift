@@ -27,13 +27,19 @@ public struct DigResult: Sendable, CustomStringConvertible {
             } else if line.hasPrefix(";; flags:") {
                 let f = line.dropFirst(";; flags:".count).prefix(while: { $0 != ";" })
                 flags = Set(f.split(separator: " ").map(String.init))
-            } else if line.hasPrefix(";; ANSWER SECTION") { section = "an" }
-            else if line.hasPrefix(";; AUTHORITY SECTION") { section = "ns" }
-            else if line.hasPrefix(";; ADDITIONAL SECTION") { section = "ar" }
-            else if line.hasPrefix(";; OPT PSEUDOSECTION") { section = "opt" }
-            else if line.hasPrefix(";; QUESTION SECTION") { section = "qd" }
-            else if line.isEmpty { section = "" }
-            else if line.hasPrefix(";") {
+            } else if line.hasPrefix(";; ANSWER SECTION") {
+                section = "an"
+            } else if line.hasPrefix(";; AUTHORITY SECTION") {
+                section = "ns"
+            } else if line.hasPrefix(";; ADDITIONAL SECTION") {
+                section = "ar"
+            } else if line.hasPrefix(";; OPT PSEUDOSECTION") {
+                section = "opt"
+            } else if line.hasPrefix(";; QUESTION SECTION") {
+                section = "qd"
+            } else if line.isEmpty {
+                section = ""
+            } else if line.hasPrefix(";") {
                 if section == "opt" { opt.append(line) }
             } else {
                 switch section {
@@ -48,8 +54,13 @@ public struct DigResult: Sendable, CustomStringConvertible {
 }
 
 /// Runs the real `dig` against a server on loopback.
-public func dig(_ name: String, _ type: String = "A", server: String = "127.0.0.1", port: Int,
-                _ extra: [String] = []) throws -> DigResult {
+public func dig(
+    _ name: String,
+    _ type: String = "A",
+    server: String = "127.0.0.1",
+    port: Int,
+    _ extra: [String] = []
+) throws -> DigResult {
     let args = ["@\(server)", "-p", "\(port)", name, type, "+tries=1", "+time=2", "+norecurse"] + extra
     let r = try run("/usr/bin/dig", args, timeout: 15)
     return DigResult(raw: r.stdout)

@@ -16,8 +16,14 @@ public final class FailoverLab {
     public static let interval = 1.0, timeout = 1.0, fall = 2.0, rise = 2.0
 
     /// `files`: written into the lab's folder (beside the config) before gtmd starts, e.g. a token file.
-    public init(primaryCount: Int = 1, rule: String = "any", failback: String = "auto", extra: String = "",
-                files: [String: String] = [:], token: Bool = true) throws {
+    public init(
+        primaryCount: Int = 1,
+        rule: String = "any",
+        failback: String = "auto",
+        extra: String = "",
+        files: [String: String] = [:],
+        token: Bool = true
+    ) throws {
         let net = LoopbackNet.fresh()
         self.net = net
         let primaryAddrs = (0..<primaryCount).map { "\(net)\(11 + $0 * 2)" }
@@ -30,31 +36,31 @@ public final class FailoverLab {
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         config = dir.appendingPathComponent("gtmd.yaml").path
         var yaml = """
-        server:
-          listen: ["127.0.0.1:0"]
-        zones:
-          - origin: lab.example
-            file: \(Repo.root.appendingPathComponent("zones/lab.example.zone").path)
-        state_file: state.json
-        checks:
-          healthz: { type: http, port: \(port), path: /healthz, interval: 1s, timeout: 1s, fall: 2, rise: 2 }
-        pools:
-          primary:
-            rule: "\(rule)"
-            checks: [healthz]
-            members: [\(primaryAddrs.joined(separator: ", "))]
-          standby:
-            checks: [healthz]
-            members: [\(standbyAddr)]
-        services:
-          www.lab.example:
-            policy: failover
-            pools: [primary, standby]
-            ttl: 30
-            degraded_ttl: 5
-            failback: \(failback)
-        \(extra)
-        """
+            server:
+              listen: ["127.0.0.1:0"]
+            zones:
+              - origin: lab.example
+                file: \(Repo.root.appendingPathComponent("zones/lab.example.zone").path)
+            state_file: state.json
+            checks:
+              healthz: { type: http, port: \(port), path: /healthz, interval: 1s, timeout: 1s, fall: 2, rise: 2 }
+            pools:
+              primary:
+                rule: "\(rule)"
+                checks: [healthz]
+                members: [\(primaryAddrs.joined(separator: ", "))]
+              standby:
+                checks: [healthz]
+                members: [\(standbyAddr)]
+            services:
+              www.lab.example:
+                policy: failover
+                pools: [primary, standby]
+                ttl: 30
+                degraded_ttl: 5
+                failback: \(failback)
+            \(extra)
+            """
         // `gtmd override` goes through the control API while gtmd runs (the state file is the server's then):
         // a token file unless the test brings its own control section or asks for none.
         var files = files
@@ -64,7 +70,9 @@ public final class FailoverLab {
         }
         self.yaml = yaml
         try yaml.write(toFile: config, atomically: true, encoding: .utf8)
-        for (name, text) in files { try text.write(toFile: dir.appendingPathComponent(name).path, atomically: true, encoding: .utf8) }
+        for (name, text) in files {
+            try text.write(toFile: dir.appendingPathComponent(name).path, atomically: true, encoding: .utf8)
+        }
         server = try GtmdServer(["--config", config, "--state-file", dir.appendingPathComponent("state.json").path])
     }
 
@@ -80,12 +88,18 @@ public final class FailoverLab {
 
     /// `gtmd ARGS --config CONFIG` against the running server's control API (`via`: another server on this config).
     public func gtmd(_ args: [String], via: GtmdServer? = nil) throws -> CommandResult {
-        try run(GtmdServer.binary, args + ["--config", config, "--control", "127.0.0.1:\((via ?? server).controlPort!)"])
+        try run(
+            GtmdServer.binary,
+            args + ["--config", config, "--control", "127.0.0.1:\((via ?? server).controlPort!)"]
+        )
     }
 
     /// `gtmd ARGS --config CONFIG --state-file STATE`: the offline path.
     public func gtmdOffline(_ args: [String]) throws -> CommandResult {
-        try run(GtmdServer.binary, args + ["--config", config, "--state-file", dir.appendingPathComponent("state.json").path])
+        try run(
+            GtmdServer.binary,
+            args + ["--config", config, "--state-file", dir.appendingPathComponent("state.json").path]
+        )
     }
 
     deinit { server.stop() }

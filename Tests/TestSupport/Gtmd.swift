@@ -24,8 +24,12 @@ public final class GtmdServer: @unchecked Sendable {  // process handle used fro
     }
 
     /// Starts `gtmd serve <args> --listen 127.0.0.1:0 --ready-file ...` and waits until it listens.
-    public init(_ args: [String], listen: [String] = ["127.0.0.1:0"], environment: [String: String] = [:],
-                timeout: Double = 20) throws {
+    public init(
+        _ args: [String],
+        listen: [String] = ["127.0.0.1:0"],
+        environment: [String: String] = [:],
+        timeout: Double = 20
+    ) throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gtmd-test-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         if args.contains("config/lab.yaml") { try Repo.prepareLab() }
@@ -35,22 +39,31 @@ public final class GtmdServer: @unchecked Sendable {  // process handle used fro
         let p = Process()
         p.executableURL = URL(fileURLWithPath: GtmdServer.binary)
         // Each server gets its own state file unless the test names one.
-        let state = args.contains("--state-file") ? [] : ["--state-file", dir.appendingPathComponent("state.json").path]
+        let state =
+            args.contains("--state-file") ? [] : ["--state-file", dir.appendingPathComponent("state.json").path]
         // Each server gets its own control port unless the test names one.
         let control = args.contains("--control") ? [] : ["--control", "127.0.0.1:0"]
-        p.arguments = ["serve"] + args + listen.flatMap { ["--listen", $0] } + state + control
+        p.arguments =
+            ["serve"] + args + listen.flatMap { ["--listen", $0] } + state + control
             + ["--ready-file", readyFile, "--udp-workers", "1"]
         p.currentDirectoryURL = Repo.root
         if !environment.isEmpty {
             p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         }
         let log = FileHandle(forWritingAtPath: logFile)!
-        p.standardOutput = log; p.standardError = log
+        p.standardOutput = log
+        p.standardError = log
         try p.run()
         process = p
         let rf = readyFile
         try waitFor("gtmd ready file", timeout: timeout) {
-            guard p.isRunning else { throw TestError.failed("gtmd exited early:\n" + ((try? String(contentsOfFile: dir.appendingPathComponent("gtmd.log").path, encoding: .utf8)) ?? "")) }
+            guard p.isRunning else {
+                throw TestError.failed(
+                    "gtmd exited early:\n"
+                        + ((try? String(contentsOfFile: dir.appendingPathComponent("gtmd.log").path, encoding: .utf8))
+                            ?? "")
+                )
+            }
             return FileManager.default.fileExists(atPath: rf)
         }
         let data = try Data(contentsOf: URL(fileURLWithPath: readyFile))
@@ -69,7 +82,12 @@ public final class GtmdServer: @unchecked Sendable {  // process handle used fro
     }
 
     /// One HTTP request to the control listener.
-    public func control(_ method: String, _ target: String, headers: [String: String] = [:], body: String? = nil) throws -> HTTPResponse {
+    public func control(
+        _ method: String,
+        _ target: String,
+        headers: [String: String] = [:],
+        body: String? = nil
+    ) throws -> HTTPResponse {
         guard let port = controlPort else { throw TestError.failed("the control listener is off") }
         return try httpRequest("127.0.0.1", port, method, target, headers: headers, body: body)
     }
@@ -84,7 +102,11 @@ public final class GtmdServer: @unchecked Sendable {  // process handle used fro
         if process.isRunning { kill(process.processIdentifier, SIGTERM) }
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit(); return -9 }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            return -9
+        }
         process.waitUntilExit()
         return process.terminationStatus
     }

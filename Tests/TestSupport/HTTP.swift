@@ -8,8 +8,15 @@ public struct HTTPResponse: Sendable {
 
 /// A minimal HTTP/1.1 client for tests (one request per connection, IPv4 literal, 10 s bound), independent
 /// of gtmd's own client so the control listener is checked from outside.
-public func httpRequest(_ host: String, _ port: Int, _ method: String, _ target: String,
-                        headers: [String: String] = [:], body: String? = nil, raw: [UInt8]? = nil) throws -> HTTPResponse {
+public func httpRequest(
+    _ host: String,
+    _ port: Int,
+    _ method: String,
+    _ target: String,
+    headers: [String: String] = [:],
+    body: String? = nil,
+    raw: [UInt8]? = nil
+) throws -> HTTPResponse {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { throw TestError.failed("socket: \(errno)") }
     defer { close(fd) }
@@ -18,11 +25,15 @@ public func httpRequest(_ host: String, _ port: Int, _ method: String, _ target:
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
     var sa = sockaddrIn(host, port)
     let ok = withUnsafePointer(to: &sa) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+        }
     }
     guard ok == 0 else { throw TestError.failed("connect \(host):\(port): errno \(errno)") }
     var request: [UInt8]
-    if let raw { request = raw } else {
+    if let raw {
+        request = raw
+    } else {
         var head = "\(method) \(target) HTTP/1.1\r\nHost: \(host):\(port)\r\nConnection: close\r\n"
         for (k, v) in headers { head += "\(k): \(v)\r\n" }
         if let body { head += "Content-Length: \(body.utf8.count)\r\n" }

@@ -23,7 +23,13 @@ public enum Repo {
         var bytes = [UInt8](repeating: 0, count: 24)
         for i in bytes.indices { bytes[i] = UInt8.random(in: 0...255) }
         let text = Data(bytes).base64EncodedString().filter { $0.isLetter || $0.isNumber }
-        guard FileManager.default.createFile(atPath: tmp, contents: Data(text.utf8), attributes: [.posixPermissions: 0o600]) else {
+        guard
+            FileManager.default.createFile(
+                atPath: tmp,
+                contents: Data(text.utf8),
+                attributes: [.posixPermissions: 0o600]
+            )
+        else {
             throw TestError.failed("cannot write \(tmp)")
         }
         // Tests run in parallel: the first link wins; the others keep its token.

@@ -16,14 +16,23 @@ public enum TableQuery {
     }
 
     /// The parsed reply for `name`/`type`, nil when there is none or ldns cannot parse it.
-    public static func reply(_ table: AnswerTable, _ name: String, _ type: UInt16 = RRType.A, id: UInt16 = 1) -> ParsedPacket? {
+    public static func reply(
+        _ table: AnswerTable,
+        _ name: String,
+        _ type: UInt16 = RRType.A,
+        id: UInt16 = 1
+    ) -> ParsedPacket? {
         var q = QueryBuilder(name, type)
         q.id = id
         return LdnsRR.parsePacket(ask(q.bytes, table: table))
     }
 
     /// The answer section as (rdata text, TTL) pairs.
-    public static func answers(_ table: AnswerTable, _ name: String, _ type: UInt16 = RRType.A) -> [(data: String, ttl: UInt32)] {
+    public static func answers(
+        _ table: AnswerTable,
+        _ name: String,
+        _ type: UInt16 = RRType.A
+    ) -> [(data: String, ttl: UInt32)] {
         (reply(table, name, type)?.answer ?? []).map { (LdnsRR.rdataPresentation($0), $0.ttl) }
     }
 }

@@ -4,12 +4,18 @@ import Foundation
 /// One DNS query over UDP to an IPv4 loopback address, without spawning dig (for tight deadlines).
 public enum UDPQuery {
     /// The reply's A records as dotted quads, or nil when no reply came within `timeout` seconds.
-    public static func addresses(_ name: String, host: String = "127.0.0.1", port: Int, id: UInt16 = 7,
-                                 timeout: Double = 1) -> [String]? {
+    public static func addresses(
+        _ name: String,
+        host: String = "127.0.0.1",
+        port: Int,
+        id: UInt16 = 7,
+        timeout: Double = 1
+    ) -> [String]? {
         var q = QueryBuilder(name, RRType.A)
         q.id = id
         guard let reply = ask(q.bytes, host: host, port: port, timeout: timeout),
-              let p = LdnsRR.parsePacket(reply), p.id == id else { return nil }
+            let p = LdnsRR.parsePacket(reply), p.id == id
+        else { return nil }
         return p.answer.filter { $0.type == RRType.A }.map { LdnsRR.rdataPresentation($0) }
     }
 

@@ -12,48 +12,57 @@ public final class UnboundResolver: @unchecked Sendable {  // process handle use
 
     public static var available: Bool { FileManager.default.isExecutableFile(atPath: "/usr/sbin/unbound") }
 
-    public init(address: String = "127.0.0.1", zone: String, stub: String, stubPort: Int, ecs: Bool = true,
-                timeout: Double = 20) throws {
+    public init(
+        address: String = "127.0.0.1",
+        zone: String,
+        stub: String,
+        stubPort: Int,
+        ecs: Bool = true,
+        timeout: Double = 20
+    ) throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("gtmd-unbound-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let port = try LoopbackNet.freePort(on: [address])
         self.address = address
         self.port = port
-        let subnet = ecs ? """
+        let subnet =
+            ecs
+            ? """
                 module-config: "subnetcache iterator"
                 send-client-subnet: \(stub)
                 max-client-subnet-ipv4: 32
                 max-client-subnet-ipv6: 128
-            """ : """
+            """
+            : """
                 module-config: "iterator"
             """
         let conf = dir.appendingPathComponent("unbound.conf").path
         try """
-            server:
-                interface: \(address)
-                port: \(port)
-                access-control: 127.0.0.0/8 allow
-                do-ip6: no
-                do-daemonize: no
-                username: ""
-                chroot: ""
-                directory: "\(dir.path)"
-                pidfile: ""
-                use-syslog: no
-                logfile: "\(dir.appendingPathComponent("unbound.log").path)"
-                verbosity: 1
-                num-threads: 1
-                do-not-query-localhost: no
-                qname-minimisation: no
-                prefetch: no
-            \(subnet)
-            stub-zone:
-                name: "\(zone)"
-                stub-addr: \(stub)@\(stubPort)
-            forward-zone:
-                name: "."
-                forward-addr: 127.0.0.1@9
-            """.write(toFile: conf, atomically: true, encoding: .utf8)
+        server:
+            interface: \(address)
+            port: \(port)
+            access-control: 127.0.0.0/8 allow
+            do-ip6: no
+            do-daemonize: no
+            username: ""
+            chroot: ""
+            directory: "\(dir.path)"
+            pidfile: ""
+            use-syslog: no
+            logfile: "\(dir.appendingPathComponent("unbound.log").path)"
+            verbosity: 1
+            num-threads: 1
+            do-not-query-localhost: no
+            qname-minimisation: no
+            prefetch: no
+        \(subnet)
+        stub-zone:
+            name: "\(zone)"
+            stub-addr: \(stub)@\(stubPort)
+        forward-zone:
+            name: "."
+            forward-addr: 127.0.0.1@9
+        """.write(toFile: conf, atomically: true, encoding: .utf8)
         let check = try run("/usr/sbin/unbound-checkconf", [conf])
         guard check.status == 0 else { throw TestError.failed("unbound-checkconf: \(check.stdout)\(check.stderr)") }
         let p = Process()
@@ -68,15 +77,24 @@ public final class UnboundResolver: @unchecked Sendable {  // process handle use
             guard p.isRunning else {
                 throw TestError.failed("unbound exited: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
             }
-            return (try? run("/usr/bin/dig", ["@\(address)", "-p", "\(port)", "+tries=1", "+time=1", "version.server", "CH", "TXT"],
-                             timeout: 5))?.stdout.contains("status:") == true
+            return
+                (try? run(
+                    "/usr/bin/dig",
+                    ["@\(address)", "-p", "\(port)", "+tries=1", "+time=1", "version.server", "CH", "TXT"],
+                    timeout: 5
+                ))?.stdout.contains("status:") == true
         }
     }
 
-    public var log: String { (try? String(contentsOf: dir.appendingPathComponent("unbound.log"), encoding: .utf8)) ?? "" }
+    public var log: String {
+        (try? String(contentsOf: dir.appendingPathComponent("unbound.log"), encoding: .utf8)) ?? ""
+    }
 
     deinit {
-        if process.isRunning { process.terminate(); process.waitUntilExit() }
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
         try? FileManager.default.removeItem(at: dir)
     }
 }

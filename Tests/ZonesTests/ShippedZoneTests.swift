@@ -2,6 +2,7 @@ import DNSWire
 import Foundation
 import TestSupport
 import Testing
+
 @testable import Zones
 
 /// Every `zones/*.zone` file in the repository, named `<origin>.zone`.
@@ -81,11 +82,12 @@ let shippedZoneFiles: [String] = {
 
     @Test func labZoneDetails() throws {
         let z = try lab()
-        #expect(z.serial == 2026112101)
+        #expect(z.serial == 2_026_112_101)
         #expect(z.negativeTTL == 30)
         #expect(z.file.hasSuffix("zones/lab.example.zone"))
         // The big TXT is over 512 bytes: six 100-byte strings plus their length bytes.
-        let bigName = try DNSName("big.lab.example."), v6Name = try DNSName("v6.lab.example.")
+        let bigName = try DNSName("big.lab.example.")
+        let v6Name = try DNSName("v6.lab.example.")
         let big = try #require(z.records.first { $0.record.owner == bigName })
         #expect(big.record.type == RRType.TXT)
         #expect(big.record.rdata.count == 606)

@@ -2,6 +2,7 @@ import DNSWire
 import Foundation
 import TestSupport
 import Testing
+
 @testable import Zones
 
 /// A fresh temporary directory holding the given files (relative path -> content).
@@ -27,8 +28,12 @@ let testOrigin = try! DNSName("t.example.")
 let head = "$TTL 300\n@ SOA ns1 host 1 3600 600 86400 30\n@ NS ns1\n; records follow\n"
 
 /// Loads `files["z.zone"]` (origin t.example.) from a temp dir.
-func loadZone(_ files: [String: String], origin: DNSName = testOrigin, maxBytes: Int = 1 << 20,
-              main: String = "z.zone") throws -> (Result<Zone, ZoneProblems>, TempZoneDir) {
+func loadZone(
+    _ files: [String: String],
+    origin: DNSName = testOrigin,
+    maxBytes: Int = 1 << 20,
+    main: String = "z.zone"
+) throws -> (Result<Zone, ZoneProblems>, TempZoneDir) {
     let dir = try TempZoneDir(files)
     return (ZoneLoader.load(origin: origin, path: dir.path(main), maxBytes: maxBytes), dir)
 }
@@ -38,14 +43,21 @@ func problemLines(_ problems: [ZoneProblem], dir: TempZoneDir) -> [String] {
     problems.map { $0.description.replacingOccurrences(of: dir.url.path + "/", with: "") }
 }
 
-func loaded(_ text: String, origin: DNSName = testOrigin, sourceLocation: SourceLocation = #_sourceLocation)
-    throws -> Zone {
+func loaded(
+    _ text: String,
+    origin: DNSName = testOrigin,
+    sourceLocation: SourceLocation = #_sourceLocation
+)
+    throws -> Zone
+{
     let (r, dir) = try loadZone(["z.zone": text], origin: origin)
     switch r {
     case .success(let z): return z
     case .failure(let p):
-        Issue.record("zone did not load:\n\(problemLines(p.problems, dir: dir).joined(separator: "\n"))",
-                     sourceLocation: sourceLocation)
+        Issue.record(
+            "zone did not load:\n\(problemLines(p.problems, dir: dir).joined(separator: "\n"))",
+            sourceLocation: sourceLocation
+        )
         throw p
     }
 }

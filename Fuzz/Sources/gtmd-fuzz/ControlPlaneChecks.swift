@@ -33,16 +33,16 @@ public final class ControlPlaneChecks: @unchecked Sendable {  // all mutable sta
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         stateFile = dir + "/state.json"
         let yaml = """
-        zones:
-          - { origin: lab.example., file: \(zonesDirectory)/lab.example.zone }
-        checks:
-          h: { type: tcp, port: 80 }
-        pools:
-          primary: { checks: [h], members: [192.0.2.1] }
-          standby: { checks: [h], members: [192.0.2.2] }
-        services:
-          www.lab.example: { pools: [primary, standby], ttl: 30, degraded_ttl: 5, hold_down: 1h, failback: manual }
-        """
+            zones:
+              - { origin: lab.example., file: \(zonesDirectory)/lab.example.zone }
+            checks:
+              h: { type: tcp, port: 80 }
+            pools:
+              primary: { checks: [h], members: [192.0.2.1] }
+              standby: { checks: [h], members: [192.0.2.2] }
+            services:
+              www.lab.example: { pools: [primary, standby], ttl: 30, degraded_ttl: 5, hold_down: 1h, failback: manual }
+            """
         let file = dir + "/gtmd.yaml"
         FileManager.default.createFile(atPath: file, contents: Data(yaml.utf8))
         guard case .success(let p) = Setup.prepare(SetupRequest(configPath: file)) else {
@@ -52,7 +52,8 @@ public final class ControlPlaneChecks: @unchecked Sendable {  // all mutable sta
     }
 
     public func check(_ target: ControlPlaneTarget, _ data: [UInt8]) -> String? {
-        lock.lock(); defer { lock.unlock() }
+        lock.lock()
+        defer { lock.unlock() }
         switch target {
         case .state: return state(data)
         case .control: return control(data)
@@ -69,8 +70,12 @@ public final class ControlPlaneChecks: @unchecked Sendable {  // all mutable sta
             if error.description.isEmpty { return "refused with no message" }
             read = nil
         }
-        let core = SteeringCore(prepared: prepared, store: AnswerStore(AnswerTable.empty()), stateFile: stateFile,
-                                logger: Self.logger)
+        let core = SteeringCore(
+            prepared: prepared,
+            store: AnswerStore(AnswerTable.empty()),
+            stateFile: stateFile,
+            logger: Self.logger
+        )
         if let read, core.overrides.all.count != OverrideSet(read.overrides).all.count {
             return "read \(read.overrides.count) overrides, the writer holds \(core.overrides.all.count)"
         }
@@ -95,7 +100,8 @@ public final class ControlPlaneChecks: @unchecked Sendable {  // all mutable sta
         let until = parts.count > 1 ? OverrideRequest.parseUntil(parts[1]) : nil
         do {
             if let e = try OverrideStore.expiry(for: forText, until: until, now: Self.now), forText != nil,
-               !(e > Self.now && e <= Self.now.addingTimeInterval(Double(DurationText.limitMilliseconds) / 1000)) {
+                !(e > Self.now && e <= Self.now.addingTimeInterval(Double(DurationText.limitMilliseconds) / 1000))
+            {
                 return "--for '\(forText!)' expires at \(e), outside (now, now + 10000d]"
             }
         } catch {
@@ -111,8 +117,12 @@ public final class ControlPlaneChecks: @unchecked Sendable {  // all mutable sta
             return error.description.isEmpty ? "make refused with no message" : nil
         }
         FileManager.default.createFile(atPath: stateFile, contents: Data())
-        let core = SteeringCore(prepared: prepared, store: AnswerStore(AnswerTable.empty()), stateFile: stateFile,
-                                logger: Self.logger)
+        let core = SteeringCore(
+            prepared: prepared,
+            store: AnswerStore(AnswerTable.empty()),
+            stateFile: stateFile,
+            logger: Self.logger
+        )
         _ = core.apply(.override(.set(override)), now: Self.now)
         _ = core.save([.set(override)])
         return run(core)
@@ -141,10 +151,30 @@ public final class ControlPlaneChecks: @unchecked Sendable {  // all mutable sta
     public static func snapshot(_ up: [String: Bool], failingSince: Date? = nil) -> HealthSnapshot {
         var targets: [String: TargetHealth] = [:]
         for (id, isUp) in up {
-            let check = CheckHealth(name: "h", kind: .tcp, endpoint: "x", state: isUp ? .up : .down, lastResult: nil, lastProbe: nil,
-                                    consecutivePasses: 0, consecutiveFailures: 0, rise: 2, fall: 3, lastChange: nil, probes: 1,
-                                    inDoubt: false, failingSince: isUp ? nil : failingSince)
-            targets[id] = TargetHealth(id: id, address: "", state: isUp ? .up : .down, isUp: isUp, lastChange: nil, checks: [check])
+            let check = CheckHealth(
+                name: "h",
+                kind: .tcp,
+                endpoint: "x",
+                state: isUp ? .up : .down,
+                lastResult: nil,
+                lastProbe: nil,
+                consecutivePasses: 0,
+                consecutiveFailures: 0,
+                rise: 2,
+                fall: 3,
+                lastChange: nil,
+                probes: 1,
+                inDoubt: false,
+                failingSince: isUp ? nil : failingSince
+            )
+            targets[id] = TargetHealth(
+                id: id,
+                address: "",
+                state: isUp ? .up : .down,
+                isUp: isUp,
+                lastChange: nil,
+                checks: [check]
+            )
         }
         return HealthSnapshot(targets: targets, generation: 1, firstRoundDone: true)
     }

@@ -7,7 +7,8 @@ import Foundation
 let env = ProcessInfo.processInfo.environment
 let zones = env["GTMD_FUZZ_ZONES"] ?? "zones"
 let name = env["GTMD_FUZZ_TARGET"] ?? ""
-let packetTarget = FuzzTarget(rawValue: name), controlTarget = ControlPlaneTarget(rawValue: name)
+let packetTarget = FuzzTarget(rawValue: name)
+let controlTarget = ControlPlaneTarget(rawValue: name)
 guard packetTarget != nil || controlTarget != nil else {
     let all = FuzzTarget.allCases.map(\.rawValue) + ControlPlaneTarget.allCases.map(\.rawValue)
     FileHandle.standardError.write(Data("set GTMD_FUZZ_TARGET to one of \(all.joined(separator: ", "))\n".utf8))
@@ -19,9 +20,13 @@ nonisolated(unsafe) let controlChecks = controlTarget.map { _ in ControlPlaneChe
 
 var argc = CommandLine.argc
 var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
-exit(LLVMFuzzerRunDriver(&argc, &argv) { data, size in
-    let bytes = size > 0 && data != nil ? Array(UnsafeBufferPointer(start: data, count: size)) : []
-    let failure = packetTarget.flatMap { fuzzChecks!.check($0, bytes) } ?? controlTarget.flatMap { controlChecks!.check($0, bytes) }
-    if let failure { fatalError("gtmd-fuzz \(name): \(failure)") }
-    return 0
-})
+exit(
+    LLVMFuzzerRunDriver(&argc, &argv) { data, size in
+        let bytes = size > 0 && data != nil ? Array(UnsafeBufferPointer(start: data, count: size)) : []
+        let failure =
+            packetTarget.flatMap { fuzzChecks!.check($0, bytes) }
+            ?? controlTarget.flatMap { controlChecks!.check($0, bytes) }
+        if let failure { fatalError("gtmd-fuzz \(name): \(failure)") }
+        return 0
+    }
+)
