@@ -6,11 +6,14 @@ import PackageDescription
 //
 //   CLdns -> DNSWire -> Zones ---------------------------> Answers -> Server ----------------> App -> gtmd
 //   CMaxMindDB -> Geo -----------------------------------/                                /
-//   HealthModel -> Config (DNSWire, Geo, Yams) -> Policy -> Steering (Answers, Zones) ---/
+//   ConfigText (Yams) -> Policy (HealthModel, Geo) -> Config -> Steering (Answers, Zones) -/
 //   HealthModel -> Health (NIO, NIOSSL) -------------------------------------------------/
 //   Control (NIO HTTP listener) --------------------------------------------------------/
 //
-// Steering, Policy, Config and HealthModel link neither NIO nor BoringSSL.
+// Policy owns the service model and one unit per policy (its keys, its checks, its decision); Config reads the
+// sections and hands each service's policy keys to its unit. ConfigText is the YAML reader and the duration and
+// TTL grammars that every section (and the control API's `for`) shares.
+// Steering, Policy, Config, ConfigText and HealthModel link neither NIO nor BoringSSL.
 let swiftSettings: [SwiftSetting] = [.enableUpcomingFeature("MemberImportVisibility")]
 // Server reads sockaddr_in/sockaddr_in6 fields, which the Clang importer attributes to NIO's internal C module
 // (CNIOLinux includes <netinet/in.h> first there); importing that module is not ours to do, so Server alone
@@ -83,14 +86,20 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "ConfigText",
+            dependencies: ["DNSWire", "Yams"],
+            exclude: ["README.md"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "Config",
-            dependencies: ["DNSWire", "Geo", "HealthModel", "Yams"],
+            dependencies: ["ConfigText", "DNSWire", "Geo", "HealthModel", "Policy", "Yams"],
             exclude: ["README.md"],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "Policy",
-            dependencies: ["Config", "DNSWire"],
+            dependencies: ["ConfigText", "DNSWire", "Geo", "HealthModel", "Yams"],
             exclude: ["README.md"],
             swiftSettings: swiftSettings
         ),
@@ -197,7 +206,11 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "PolicyTests", dependencies: ["Policy", "Config", "DNSWire"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "PolicyTests",
+            dependencies: ["Config", "ConfigText", "DNSWire", "Geo", "Policy", "TestSupport", "Yams"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "HealthTests",
             dependencies: [

@@ -1,6 +1,7 @@
 // swift-tools-version:6.0
 // libFuzzer harness for gtmd (see scripts/fuzz.sh and Fuzz/README.md). A separate package so the normal
-// build never links libFuzzer: Sources/{CLdns,CMaxMindDB,Geo,DNSWire,Zones,Answers,HealthModel,Config,Policy,Steering}
+// build never links libFuzzer: Sources/{CLdns,CMaxMindDB,Geo,DNSWire,Zones,Answers,HealthModel,ConfigText,Config,Policy,
+// Steering}
 // are symlinks to the main
 // package's targets, and `Config` needs only `HealthModel` (no NIO), so the fuzz build pulls in Yams and
 // nothing of NIO. Only gtmd's own targets are instrumented
@@ -30,14 +31,20 @@ let package = Package(
         ),
         .target(name: "HealthModel", exclude: ["README.md"], swiftSettings: instrument),
         .target(
+            name: "ConfigText",
+            dependencies: ["DNSWire", "Yams"],
+            exclude: ["README.md"],
+            swiftSettings: instrument
+        ),
+        .target(
             name: "Config",
-            dependencies: ["DNSWire", "Geo", "HealthModel", "Yams"],
+            dependencies: ["ConfigText", "DNSWire", "Geo", "HealthModel", "Policy", "Yams"],
             exclude: ["README.md"],
             swiftSettings: instrument
         ),
         .target(
             name: "Policy",
-            dependencies: ["Config", "DNSWire"],
+            dependencies: ["ConfigText", "DNSWire", "Geo", "HealthModel", "Yams"],
             exclude: ["README.md"],
             swiftSettings: instrument
         ),

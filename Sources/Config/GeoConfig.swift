@@ -1,4 +1,6 @@
+import ConfigText
 import Foundation
+import Policy
 import Yams
 
 extension YAMLReader {

@@ -1,6 +1,8 @@
+import ConfigText
 import DNSWire
 import Foundation
 import HealthModel
+import Policy
 import Yams
 
 /// A listen address: host literal (IPv4 or IPv6) and port. UDP and TCP are served on each.

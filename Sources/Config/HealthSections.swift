@@ -1,6 +1,8 @@
+import ConfigText
 import DNSWire
 import Foundation
 import HealthModel
+import Policy
 import Yams
 
 /// One parser per section (`checks`, `health`, `pools`, `services`), each reading only its own section, then
@@ -38,10 +40,11 @@ extension ConfigLoader {
         "interval", "fast_interval", "rise", "fall", "tls_verify", "ca_file", "sni", "cert_expiry_warning", "endpoint",
     ]
     static let poolKeys: Set<String> = ["region", "rule", "checks", "members"]
-    static let serviceKeys: Set<String> = [
-        "policy", "pools", "ttl", "degraded_ttl", "min_ttl", "max_ttl", "when_all_down", "failback",
-        "hold_down", "min_switch_interval", "answers", "ecs", "max_pools", "order",
+    /// The keys every service has; the rest belong to policy units (`PolicyUnits.keyOwners`).
+    static let commonServiceKeys: Set<String> = [
+        "policy", "pools", "ttl", "degraded_ttl", "min_ttl", "max_ttl", "when_all_down",
     ]
+    static var serviceKeys: Set<String> { commonServiceKeys.union(PolicyUnits.keyOwners.keys) }
 
     /// `checks:`: name → check.
     static func parseChecks(_ section: Node?, _ r: YAMLReader, baseDirectory: String) -> [String: CheckSpec] {
@@ -280,50 +283,18 @@ extension ConfigLoader {
                     )
                 }
             }
-            if let v = r.string(m["failback"], "\(p).failback") {
-                if let b = FailbackMode(rawValue: v) {
-                    s.failback = b
-                } else {
-                    r.problem(m["failback"], "\(p).failback", "'\(v)' is not auto or manual")
-                }
+            // The policy's own keys: refused for other policies, read by its unit.
+            let unit = PolicyUnits.unit(for: s.policy)
+            for (k, owners) in PolicyUnits.keyOwners.sorted(by: { $0.key < $1.key })
+            where m[k] != nil && !owners.contains(s.policy) {
+                let names = owners.map(\.rawValue).joined(separator: " or ")
+                r.problem(
+                    m[k],
+                    "\(p).\(k)",
+                    "only used with policy \(names) (this service's policy is \(s.policy.rawValue))"
+                )
             }
-            if let v = r.duration(m["hold_down"], "\(p).hold_down", range: .zero...(.seconds(7 * 86400))) {
-                s.holdDown = v
-            }
-            if let v = r.duration(
-                m["min_switch_interval"],
-                "\(p).min_switch_interval",
-                range: .zero...(.seconds(86400))
-            ) {
-                s.minSwitchInterval = v
-            }
-            if let v = r.int(m["answers"], "\(p).answers", range: 1...64) { s.answers = v }
-            if let v = r.string(m["ecs"], "\(p).ecs") {
-                switch v {
-                case "use": s.useECS = true
-                case "ignore": s.useECS = false
-                default: r.problem(m["ecs"], "\(p).ecs", "'\(v)' is not use or ignore")
-                }
-            }
-            s.maxPools = r.int(m["max_pools"], "\(p).max_pools", range: 1...64)
-            if let om = r.mapping(m["order"], "\(p).order", allowed: nil) {
-                for (region, list) in om {
-                    guard let l = r.stringList(list, "\(p).order.\(region)") else { continue }
-                    s.explicitOrder[region] = l
-                    for pn in l where !s.pools.contains(pn) {
-                        r.problem(
-                            list,
-                            "\(p).order.\(region)",
-                            "'\(pn)' is not one of the service's pools (\(s.pools.joined(separator: ", ")))"
-                        )
-                    }
-                }
-            }
-            if s.policy != .nearest {
-                for k in ["ecs", "max_pools", "order"] where m[k] != nil {
-                    r.problem(m[k], "\(p).\(k)", "only used with policy nearest")
-                }
-            }
+            unit.parse(m, p, r, into: &s)
             if out.contains(where: { $0.service.name == dn }) { r.problem(node, p, "service \(dn) is defined twice") }
             out.append(ServiceSource(key: name, service: s, node: node, keys: m))
         }
@@ -381,31 +352,18 @@ extension ConfigLoader {
             for pn in s.pools where !config.pools.contains(where: { $0.name == pn }) {
                 r.problem(m["pools"], "\(p).pools", "no pool named '\(pn)'")
             }
-            for region in s.explicitOrder.keys.sorted() where !regions.contains(region) {
-                r.problem(
-                    m["order"],
-                    "\(p).order.\(region)",
-                    "no region named '\(region)' (defined: \(regions.joined(separator: ", ")))"
-                )
-            }
-            if s.policy == .nearest {
-                if regions.isEmpty {
-                    r.problem(m["policy"], "\(p).policy", "nearest needs regions: (name: {latitude, longitude})")
-                }
-                for pn in s.pools {
-                    guard let pool = config.pools.first(where: { $0.name == pn }) else { continue }
-                    if pool.region == nil {
-                        r.problem(
-                            m["pools"],
-                            "\(p).pools",
-                            "pool '\(pn)' has no region: (policy nearest orders pools by their region)"
-                        )
-                    }
-                }
+            let unit = PolicyUnits.unit(for: s.policy)
+            for problem in unit.check(s, PolicyContext(pools: config.pools, regions: regions)) {
+                r.problem(m[problem.key] ?? node, "\(p).\(problem.path)", problem.message)
             }
             let kinds = Set(s.pools.compactMap { pn in config.pools.first { $0.name == pn } }.map(\.isCNAMEPool))
-            if s.policy != .failover && kinds.contains(true) {
-                r.problem(node, "\(p).pools", "CNAME pools can only be used with policy failover")
+            if !unit.answersCNAMEPools && kinds.contains(true) {
+                let allowed = PolicyUnits.all.filter { $0.answersCNAMEPools }.map { $0.kind.rawValue }
+                r.problem(
+                    node,
+                    "\(p).pools",
+                    "CNAME pools can only be used with policy \(allowed.joined(separator: " or "))"
+                )
             }
             config.services.append(s)
         }

@@ -1,3 +1,5 @@
+import ConfigText
+
 /// Every key the parser accepts, by section (the `allowed:` sets of `YAMLReader.mapping`). config/example.yaml
 /// documents each one; `Tests/ConfigTests/DocsTests` checks that it does.
 extension ConfigLoader {

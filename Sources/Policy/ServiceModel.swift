@@ -1,7 +1,7 @@
 import DNSWire
 import Foundation
+import Geo
 import HealthModel
-import Yams
 
 /// When a pool counts as available, from how many of its members are up (GTM's "minimum available
 /// addresses" and its any / 30 % / 50 % / 70 % / all).
@@ -145,14 +145,4 @@ public struct ServiceConfig: Sendable, Hashable {
     }
     /// TTL clamped to the service's bounds.
     public func clamp(_ t: UInt32) -> UInt32 { min(max(t, minTTL), maxTTL) }
-}
-
-/// Health-checking options that apply to every target.
-public struct HealthSettings: Sendable, Hashable {
-    /// Counted as up (default) or down while a target has no verdict yet.
-    public var initialStateUp = true
-    public var maxInFlight = 256
-    /// Health changes this close together give one table swap (the steering loop's coalescing window).
-    public var coalesceWindow: Duration = .milliseconds(100)
-    public init() {}
 }
