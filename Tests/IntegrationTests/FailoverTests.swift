@@ -26,36 +26,6 @@ import Testing
         )
     }
 
-    @Test func manualFailbackStaysOnStandbyUntilReleased() throws {
-        let lab = try FailoverLab(failback: "manual")
-        let primary = lab.primaries[0]
-        primary.kill()
-        try lab.waitForAnswer([lab.standby.address], within: failoverBound)
-        try primary.start()
-        // The primary is healthy again (rise × interval) but the service stays on the standby.
-        let deadline = Date().addingTimeInterval(failbackBound + 1)
-        while Date() < deadline {
-            #expect(try lab.answer().answerData == [lab.standby.address])
-            usleep(200_000)
-        }
-        let r = try lab.gtmd(["override", "release", "www.lab.example"])
-        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
-        try lab.waitForAnswer([primary.address], within: 3)
-    }
-
-    @Test func atLeastTwoOfThree() throws {
-        let lab = try FailoverLab(primaryCount: 3, rule: "2")
-        let all = lab.primaries.map(\.address)
-        #expect(try lab.answer().answerData.sorted() == all.sorted())
-        lab.primaries[0].kill()
-        // One of three down: still the primary pool, with the two that are up.
-        try lab.waitForAnswer(Array(all[1...]), within: failoverBound)
-        lab.primaries[1].kill()
-        try lab.waitForAnswer([lab.standby.address], within: failoverBound)
-        try lab.primaries[0].start()
-        try lab.waitForAnswer([all[0], all[2]], within: failbackBound)
-    }
-
     @Test func overridesDrainPinAndSurviveRestart() throws {
         let lab = try FailoverLab()
         let primary = lab.primaries[0].address

@@ -23,29 +23,49 @@ struct SteeringLab {
     }
 
     /// The config with `service` extra keys (e.g. `hold_down: 30s`), prepared as start-up and reload do.
-    func prepared(service extra: String = "", ttl: Int = 30, degradedTTL: Int = 5) throws -> Prepared {
+    /// `primary` replaces the primary pool's definition (e.g. three members and a rule).
+    func prepared(
+        service extra: String = "",
+        ttl: Int = 30,
+        degradedTTL: Int = 5,
+        primary: String = "{ checks: [h], members: [192.0.2.1] }"
+    ) throws -> Prepared {
         let yaml = """
             zones:
               - { origin: lab.example., file: \(Repo.root.appendingPathComponent("zones/lab.example.zone").path) }
             checks:
               h: { type: tcp, port: 80 }
             pools:
-              primary: { checks: [h], members: [192.0.2.1] }
+              primary: \(primary)
               standby: { checks: [h], members: [192.0.2.2] }
             services:
               www.lab.example: { pools: [primary, standby], ttl: \(ttl), degraded_ttl: \(degradedTTL)\(extra.isEmpty ? "" : ", " + extra) }
             """
+        return try prepare(yaml)
+    }
+
+    /// Any config text, prepared as start-up and reload do.
+    func prepare(_ yaml: String) throws -> Prepared {
         let file = dir.appendingPathComponent("gtmd-\(UUID().uuidString).yaml").path
         try yaml.write(toFile: file, atomically: true, encoding: .utf8)
         return try Setup.prepare(SetupRequest(configPath: file)).get()
     }
 
-    func core(service extra: String = "") throws -> SteeringCore {
-        SteeringCore(prepared: try prepared(service: extra), store: store, stateFile: stateFile, logger: log.logger())
+    func core(service extra: String = "", primary: String? = nil) throws -> SteeringCore {
+        let p = try primary.map { try prepared(service: extra, primary: $0) } ?? prepared(service: extra)
+        return core(p)
+    }
+
+    func core(_ prepared: Prepared) -> SteeringCore {
+        SteeringCore(prepared: prepared, store: store, stateFile: stateFile, logger: log.logger())
     }
 
     /// What www.lab.example answers now: (address, TTL) pairs.
-    var answer: [String] { TableQuery.answers(store.current(), "www.lab.example").map { "\($0.data)/\($0.ttl)" } }
+    var answer: [String] { answer() }
+    /// What `name` answers a client at `source` (IPv4) now: (address, TTL) pairs.
+    func answer(_ name: String = "www.lab.example", from source: String? = nil) -> [String] {
+        TableQuery.answers(store.current(), name, from: source).map { "\($0.data)/\($0.ttl)" }
+    }
     var generation: UInt64 { store.current().generation }
 }
 
