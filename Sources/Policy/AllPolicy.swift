@@ -16,21 +16,8 @@ public enum AllPolicy: PolicyUnit {
         state old: ServiceState,
         now: Date
     ) -> Decision {
-        let pools = s.pools.compactMap { views[$0] }
-        let up = pools.filter(\.available).flatMap(\.upMembers)
-        let (outcome, reason) = up.isEmpty ? Policy.allDown(s, pools) : (.members(up), "all available members")
-        return Policy.finish(
-            s,
-            pools: pools,
-            outcome: outcome,
-            pool: nil,
-            reason: reason,
-            tracksPool: false,
-            state: old,
-            old: old,
-            overrides: overrides,
-            now: now,
-            next: nil
-        )
+        Policy.acrossPools(s, views: views, overrides: overrides, state: old, now: now) { up in
+            up.isEmpty ? nil : (.members(up), "all available members")
+        }
     }
 }

@@ -190,6 +190,33 @@ public enum Policy {
         )
     }
 
+    /// The shape `all` and `weighted` share: an answer made from the up members of every available pool (`answer`
+    /// returns nil when there is nothing to answer), no pool of their own to remember, `when_all_down` otherwise.
+    static func acrossPools(
+        _ s: ServiceConfig,
+        views: [String: PoolView],
+        overrides: OverrideSet,
+        state: ServiceState,
+        now: Date,
+        answer: ([PoolMember]) -> (Decision.Outcome, String)?
+    ) -> Decision {
+        let pools = s.pools.compactMap { views[$0] }
+        let (outcome, reason) = answer(pools.filter(\.available).flatMap(\.upMembers)) ?? allDown(s, pools)
+        return finish(
+            s,
+            pools: pools,
+            outcome: outcome,
+            pool: nil,
+            reason: reason,
+            tracksPool: false,
+            state: state,
+            old: state,
+            overrides: overrides,
+            now: now,
+            next: nil
+        )
+    }
+
     static func allDown(_ s: ServiceConfig, _ pools: [PoolView]) -> (Decision.Outcome, String) {
         switch s.whenAllDown {
         case .failOpen:

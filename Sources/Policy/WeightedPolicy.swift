@@ -19,25 +19,10 @@ public enum WeightedPolicy: PolicyUnit {
         state old: ServiceState,
         now: Date
     ) -> Decision {
-        let pools = s.pools.compactMap { views[$0] }
-        let up = pools.filter(\.available).flatMap(\.upMembers).filter { $0.weight > 0 }
-        let (outcome, reason) =
-            up.isEmpty
-            ? Policy.allDown(s, pools)
-            : (.variants(variants(up, answers: s.answers)), "weighted over available members")
-        return Policy.finish(
-            s,
-            pools: pools,
-            outcome: outcome,
-            pool: nil,
-            reason: reason,
-            tracksPool: false,
-            state: old,
-            old: old,
-            overrides: overrides,
-            now: now,
-            next: nil
-        )
+        Policy.acrossPools(s, views: views, overrides: overrides, state: old, now: now) { members in
+            let up = members.filter { $0.weight > 0 }
+            return up.isEmpty ? nil : (.variants(variants(up, answers: s.answers)), "weighted over available members")
+        }
     }
 
     /// Deterministic weighted choice: one variant per unit of weight (scaled to at most 1024 variants);
