@@ -5,8 +5,10 @@
 # second of each server and its ratio to the best; raw numbers go to .build/bench/<time>-peers/.
 #
 #   bench/peers.sh [--peers gtmd,gdnsd,nsd,knot,pdns] [--rounds 3] [--secs 10] [-c 4] [-q 256]
-#                  [--queries bench/queries/mix.txt] [--gtmd PATH]
+#                  [--queries bench/queries/mix.txt] [--gtmd PATH] [--gtmd-b PATH]
 #
+# --gtmd-b adds a second gtmd binary (a before/after comparison in one run): peers gtmd-b and gtmd-fo-b run it
+# with gtmd's and gtmd-fo's configs, e.g. --peers gtmd,gtmd-b,gdnsd --gtmd-b old/gtmd.
 # -c/-q are dnsperf's clients and outstanding queries: the defaults saturate a one-thread server on 2 cores
 # (the "saturated" figure); -c 1 -q 100 makes dnsperf the limit. Loopback only (127.0.0.1, ports 25440-25449).
 # Peers come from Debian (scripts/deps.sh --bench); configs are bench/peers/<name>/ (*.in rendered with
@@ -15,12 +17,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 peers=gtmd,gdnsd,nsd,knot,pdns; rounds=3; secs=10; clients=4; outstanding=256
-queries=$root/bench/queries/mix.txt; gtmd=""
+queries=$root/bench/queries/mix.txt; gtmd=""; gtmd_b=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --peers) peers=$2; shift 2;; --rounds) rounds=$2; shift 2;; --secs) secs=$2; shift 2;;
     -c) clients=$2; shift 2;; -q) outstanding=$2; shift 2;; --queries) queries=$(readlink -f "$2"); shift 2;;
     --gtmd) gtmd=$(readlink -f "$2"); shift 2;;
+    --gtmd-b) gtmd_b=$(readlink -f "$2"); shift 2;;
     *) echo "peers.sh: unknown option $1 (see the header of bench/peers.sh)" >&2; exit 2;;
   esac
 done
@@ -29,7 +32,7 @@ if [ -z "$gtmd" ]; then
   swift build -c release --product gtmd >/dev/null
   gtmd=$root/.build/release/gtmd
 fi
-export GTMD=$gtmd
+export GTMD=$gtmd GTMD_B=${gtmd_b:-$gtmd}
 out=$root/.build/bench/$(date -u +%Y%m%dT%H%M%SZ)-peers
 mkdir -p "$out"
 IFS=, read -r -a names <<<"$peers"
