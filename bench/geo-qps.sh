@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # What nearest-region answers cost on the query path: one gtmd (release, 1 UDP worker) answering
-#   static    : a static name (www.lab.example A)
+#   static    : a static name (mail.lab.example A)
 #   near      : a nearest-region name located by the source address
 #   static-ecs: the static name with an ECS option (parsing and echo only: scope 0)
 #   near-ecs  : the same name with an ECS option (10.2.3.0/24) located by the ECS address
@@ -45,7 +45,7 @@ geo:
     for r, l in nets.items():
         f.write(f"    {r}: [{', '.join(l)}]\n")
 PY
-echo "www.lab.example A" > "$out/static.txt"
+echo "mail.lab.example A" > "$out/static.txt"
 echo "near.lab.example A" > "$out/near.txt"
 "$bin" serve --config "$out/gtmd.yaml" --listen "127.0.0.1:$port" --ready-file "$out/ready" >"$out/gtmd.log" 2>&1 &
 pid=$!

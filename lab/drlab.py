@@ -295,7 +295,7 @@ $TTL 300
 @    IN SOA ns1 hostmaster 1 3600 600 86400 30
      IN NS  ns1
 ns1  IN A   {addr('gtmd')}
-www  30 IN A {addr('r1')}   ; static fallback; gtmd answers www from its pools
+; www has no records here: gtmd answers it from its pools (a record there would be an error in gtmd check)
 """)
         timing = ""
         if p["explicit"]:

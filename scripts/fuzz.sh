@@ -3,10 +3,11 @@
 #
 #   scripts/fuzz.sh TARGET|all SECONDS   exploratory: a fresh random seed, SECONDS per target, new inputs kept
 #                                        in .build/fuzz/corpus/TARGET (not committed). Run it before you stop.
-#   scripts/fuzz.sh --ci [SCALE]         deterministic (what scripts/test.sh runs): first every committed input
+#   scripts/fuzz.sh --ci [SCALE] [TARGET] deterministic (what scripts/test.sh runs): first every committed input
 #                                        (Fuzz/corpus/TARGET, Fuzz/regressions/TARGET) is replayed, then a fixed
 #                                        seed (1) runs a fixed number of inputs per target (× SCALE, default 1)
 #                                        from the committed seeds only, so a commit always gives the same result.
+#                                        TARGET (default all) runs one target, e.g. `scripts/fuzz.sh --ci control`.
 #
 # TARGET: see `all` below and Fuzz/README.md. Prints one line per target: executions, exec/s, coverage
 # (libFuzzer cov: edges, ft: features), corpus size, seed. A crash or failed property stops that target,
@@ -20,7 +21,10 @@ all=(query responder edns zone config state control cli)
 # Inputs per target in --ci mode: about 10 s each on one core of the CI machine.
 declare -A ci_runs=([query]=300000 [responder]=60000 [edns]=50000 [zone]=10000 [config]=10000 [state]=1500 [control]=5000 [cli]=2000)
 ci=0
-if [ "${1:-}" = "--ci" ]; then ci=1; target=all; scale=${2:-1}; else target=${1:-all}; seconds=${2:-20}; fi
+if [ "${1:-}" = "--ci" ]; then
+  ci=1; target=all; scale=1
+  for a in "${@:2}"; do case $a in ''|*[!0-9]*) target=$a;; *) scale=$a;; esac; done
+else target=${1:-all}; seconds=${2:-20}; fi
 if [ "$target" = all ]; then targets=("${all[@]}"); else targets=("$target"); fi
 for t in "${targets[@]}"; do
   case " ${all[*]} " in *" $t "*) ;; *) echo "fuzz: unknown target '$t' (one of: ${all[*]} all)" >&2; exit 2;; esac

@@ -18,40 +18,54 @@ protocol ControlBackend: Sendable {
     func metricsInput() -> MetricsInput
     /// Hands an override change to the steering loop and waits until it is in force (nil: no answer in time).
     func apply(_ change: OverrideChange) -> SteeringOutcome?
+    /// Reloads config and zones and waits until the new config serves (or is refused).
+    func reload() -> ReloadReport
+    /// The last reload since start.
+    var lastReload: ReloadReport? { get }
 }
 
-/// The control API: routes requests of the control listener to status, explain, metrics and overrides.
-/// Mutating requests (`POST`/`PUT`/`DELETE /v1/overrides`) need `Authorization: Bearer <token>` with the
-/// token in `control.token_file` (read at each request, so it can be rotated without a reload): with no
+/// The control API: routes requests of the control listener to status, explain, metrics, overrides and reload.
+/// Mutating requests (`POST`/`PUT`/`DELETE /v1/overrides`, `POST /v1/reload`) need `Authorization: Bearer <token>`
+/// with the token in `control.token_file` (read at each request, so it can be rotated without a reload): with no
 /// token file configured they are refused (403), a missing or wrong token is 401.
+/// Input is read strictly: a query parameter an endpoint does not know, one given twice, a body where none is
+/// taken, or a body field that is unknown, repeated or of another type is refused (400) with what is wrong.
 struct ControlAPI: ControlHandler {
     let backend: any ControlBackend
 
-    static let endpoints = "/healthz, /readyz, /metrics, /status, /explain, /v1/overrides"
+    static let endpoints = "/healthz, /readyz, /metrics, /status, /explain, /v1/overrides, /v1/reload"
 
     func handle(_ r: ControlRequest) -> ControlResponse {
         switch (r.method, r.path) {
         case ("GET", "/healthz"), ("HEAD", "/healthz"):
-            return .text(200, "ok")
+            return refuseInput(r) ?? .text(200, "ok")
         case ("GET", "/readyz"), ("HEAD", "/readyz"):
+            if let bad = refuseInput(r) { return bad }
             return backend.isReady
                 ? .text(200, "ready")
                 : .text(503, "not ready: waiting for the first probe round and the DNS listeners")
         case ("GET", "/metrics"):
+            if let bad = refuseInput(r) { return bad }
             return ControlResponse(
                 status: 200,
                 contentType: "text/plain; version=0.0.4; charset=utf-8",
                 body: Array(Metrics.render(backend.metricsInput()).utf8)
             )
         case ("GET", "/status"):
-            return .json(status())
+            return refuseInput(r) ?? .json(status())
         case ("GET", "/explain"):
-            return explain(r)
+            return refuseInput(r, parameters: Explain.parameterNames) ?? explain(r)
         case ("GET", "/v1/overrides"):
-            return listOverrides()
-        case ("POST", "/v1/overrides"), ("PUT", "/v1/overrides"), ("DELETE", "/v1/overrides"):
+            return refuseInput(r) ?? listOverrides()
+        case ("POST", "/v1/overrides"), ("PUT", "/v1/overrides"):
             if let refused = authorize(r) { return refused }
-            return r.method == "DELETE" ? clearOverride(r) : setOverride(r)
+            return refuseInput(r, body: true) ?? setOverride(r)
+        case ("DELETE", "/v1/overrides"):
+            if let refused = authorize(r) { return refused }
+            return refuseInput(r, parameters: ["scope", "target"], body: true) ?? clearOverride(r)
+        case ("POST", "/v1/reload"):
+            if let refused = authorize(r) { return refused }
+            return refuseInput(r) ?? reload()
         case (_, "/healthz"), (_, "/readyz"), (_, "/metrics"), (_, "/status"), (_, "/explain"):
             return ControlResponse.error(405, "\(r.method) is not allowed on \(r.path) (use GET)")
         case (_, "/v1/overrides"):
@@ -59,9 +73,33 @@ struct ControlAPI: ControlHandler {
                 405,
                 "\(r.method) is not allowed on /v1/overrides (use GET, POST, PUT or DELETE)"
             )
+        case (_, "/v1/reload"):
+            return ControlResponse.error(405, "\(r.method) is not allowed on /v1/reload (use POST)")
         default:
             return .error(404, "no endpoint \(r.path) (endpoints: \(ControlAPI.endpoints))")
         }
+    }
+
+    /// Empty or only JSON white space.
+    static func isBlank(_ body: [UInt8]) -> Bool {
+        body.allSatisfy { $0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }
+    }
+
+    /// The strict part every endpoint shares: the query string is well formed, names only `parameters`, and a
+    /// body comes only where one is taken. nil when the request may go on; else the 400.
+    func refuseInput(_ r: ControlRequest, parameters: [String] = [], body: Bool = false) -> ControlResponse? {
+        let endpoint = "\(r.method) \(r.path)"
+        if let problem = r.queryProblem { return .error(400, "\(endpoint): \(problem)") }
+        if let unknown = r.query.keys.filter({ !parameters.contains($0) }).sorted().first {
+            let known =
+                parameters.isEmpty
+                ? "\(endpoint) takes no parameters" : "known: \(parameters.joined(separator: ", "))"
+            return .error(400, "\(endpoint): unknown parameter '\(unknown)' (\(known))")
+        }
+        if !body, !ControlAPI.isBlank(r.body) {
+            return .error(400, "\(endpoint) takes no body (\(r.body.count) bytes sent)")
+        }
+        return nil
     }
 
     /// nil when the request may mutate; else the refusal.
@@ -136,6 +174,7 @@ struct ControlAPI: ControlHandler {
             failovers: v.failovers,
             generation: v.generation,
             ready: backend.isReady,
+            lastReload: backend.lastReload,
             now: Date()
         )
     }
@@ -202,15 +241,27 @@ struct ControlAPI: ControlHandler {
     }
 
     func clearOverride(_ r: ControlRequest) -> ControlResponse {
-        var scope = r.query["scope"]
-        var target = r.query["target"]
-        if scope == nil, !r.body.isEmpty,
-            let obj = try? JSONSerialization.jsonObject(with: Data(r.body)) as? [String: Any]
-        {
-            scope = obj["scope"] as? String
-            target = obj["target"] as? String
-        }
-        guard let scope, let target else {
+        let scope: String
+        let target: String
+        let inQuery = r.query["scope"] != nil || r.query["target"] != nil
+        let hasBody = !ControlAPI.isBlank(r.body)
+        if inQuery {
+            if hasBody {
+                return .error(400, "give scope and target in the query or in the body, not both")
+            }
+            guard let s = r.query["scope"], let t = r.query["target"] else {
+                return .error(
+                    400,
+                    "missing parameter '\(r.query["scope"] == nil ? "scope" : "target")' "
+                        + "(DELETE /v1/overrides?scope=pool&target=primary)"
+                )
+            }
+            (scope, target) = (s, t)
+        } else if hasBody {
+            do { (scope, target) = try OverrideRequest.decodeClear(json: r.body) } catch {
+                return .error(400, error.description)
+            }
+        } else {
             return .error(400, "give scope and target (DELETE /v1/overrides?scope=pool&target=primary)")
         }
         let key: (Override.Scope, String)
@@ -230,5 +281,33 @@ struct ControlAPI: ControlHandler {
         )
         if let problem = done.problem { return .error(500, "cleared \(removed), \(problem)") }
         return .json(["cleared": removed])
+    }
+}
+
+extension ControlAPI {
+    /// The reply of `POST /v1/reload`: the report, and what went wrong when it is not installed.
+    struct ReloadReply: Encodable {
+        var error: String?
+        var reload: ReloadReport
+    }
+
+    /// Reloads and answers once the new config serves (200), or with every problem when it is refused (422:
+    /// nothing changed), or 504 when the steering loop did not confirm it in time.
+    func reload() -> ControlResponse {
+        let report = backend.reload()
+        switch report.result {
+        case .installed:
+            return .json(ReloadReply(error: nil, reload: report))
+        case .refused:
+            return .json(
+                ReloadReply(
+                    error: "reload refused: \(report.errors.count) problem(s); the previous config keeps serving",
+                    reload: report
+                ),
+                status: 422
+            )
+        case .pending:
+            return .json(ReloadReply(error: report.errors.joined(separator: "; "), reload: report), status: 504)
+        }
     }
 }

@@ -34,6 +34,8 @@ public final class GtmdRuntime: Sendable {
     let controlAddress = Mutex<String?>(nil)
     /// This server's hold on its state file (`gtmd override --offline` refuses while it is held).
     let stateHold: StateFileHold?
+    /// Reloads run here one at a time, whoever asks (SIGHUP, the control API).
+    let reloads = DispatchQueue(label: "gtmd.reload")
 
     /// Builds everything from a prepared (validated) config; nothing is bound or probed yet.
     public init(request: SetupRequest, prepared: Prepared, udpWorkers: Int?, readyFile: String?, logger: Logger) {
@@ -94,49 +96,99 @@ public final class GtmdRuntime: Sendable {
         )
     }
 
-    /// Re-reads config and zones off to the side and hands them to the steering loop only when all of it is
-    /// valid. Listen addresses, socket options and the control listener need a restart; a change there is logged.
+    /// SIGHUP: reloads (see `reloadNow`) on the reload queue, off the cooperative pool.
     @discardableResult
-    public func reload() async -> Bool {
+    public func reload(trigger: String = "SIGHUP") async -> ReloadReport {
+        await withCheckedContinuation { c in reloads.async { c.resume(returning: self.reloadNow(trigger: trigger)) } }
+    }
+
+    /// `POST /v1/reload`: the same, blocking the control API's handler thread until the new config serves.
+    func reloadBlocking(trigger: String) -> ReloadReport {
+        reloads.sync { reloadNow(trigger: trigger) }
+    }
+
+    /// Re-reads config and zones off to the side and hands them to the steering loop only when all of it is
+    /// valid, then waits until the loop has installed a table built from them. A refused reload changes nothing.
+    /// Listen addresses, socket options and the control listener need a restart; a change there is a note.
+    /// Runs on `reloads` only, so two reloads never interleave (a later one never loses to an earlier one).
+    func reloadNow(trigger: String) -> ReloadReport {
+        let started = Date()
         notifier.reloading()
+        let report: ReloadReport
         switch Setup.prepare(request) {
         case .failure(let f):
-            stats.reloaded(ok: false)
             for p in f.problems {
-                logger.error("reload failed, still serving the previous config", metadata: ["problem": "\(p)"])
+                logger.error(
+                    "reload failed, still serving the previous config",
+                    metadata: ["problem": "\(p)", "reload.trigger": "\(trigger)"]
+                )
             }
             notifier.ready(status: "reload failed (\(f.problems.count) problems); serving the previous config")
-            return false
+            report = ReloadReport(
+                trigger: trigger,
+                started: started,
+                finished: Date(),
+                result: .refused,
+                errors: f.problems
+            )
         case .success(let prepared):
             let old = steering.view.prepared.config
+            var notes: [String] = []
             if prepared.config.probeTargets() != old.probeTargets() {
                 // Unchanged targets keep their state; new or changed ones start fresh (probed at once, and
                 // counted as their initial state until the first result).
                 monitor.update(targets: prepared.config.probeTargets())
             }
             if prepared.config.server != old.server {
-                logger.warning("reload: server settings (listen addresses, TCP limits) take effect at the next restart")
+                notes.append("server settings (listen addresses, TCP limits) take effect at the next restart")
             }
             if prepared.config.control.listen != old.control.listen {
-                logger.warning("reload: control.listen takes effect at the next restart")
+                notes.append("control.listen takes effect at the next restart")
             }
             if prepared.config.health.coalesceWindow != old.health.coalesceWindow {
-                logger.warning("reload: health.coalesce_window takes effect at the next restart")
+                notes.append("health.coalesce_window takes effect at the next restart")
             }
-            _ = await steering.apply(.reload(prepared))
+            for n in notes { logger.warning("reload: \(n)") }
+            guard let outcome = steering.applyBlocking(.reload(prepared), timeout: Self.reloadInstallTimeout) else {
+                logger.error("reload: the steering loop did not confirm the new config in time; it is queued")
+                notifier.ready(status: "reload handed over, not confirmed yet")
+                report = ReloadReport(
+                    trigger: trigger,
+                    started: started,
+                    finished: Date(),
+                    result: .pending,
+                    errors: [
+                        "the steering loop did not install the new config within "
+                            + "\(Self.reloadInstallTimeout); it is queued and will serve when installed"
+                    ],
+                    notes: notes
+                )
+                break
+            }
             let table = store.current()
-            stats.reloaded(ok: true)
             logger.notice(
                 "reloaded",
                 metadata: [
                     "table.generation": "\(table.generation)", "table.zones": "\(table.zoneCount)",
-                    "table.names": "\(table.nodeCount)",
+                    "table.names": "\(table.nodeCount)", "reload.trigger": "\(trigger)",
                 ]
             )
             notifier.ready(status: "reloaded: \(table.zoneCount) zones, \(table.nodeCount) names")
-            return true
+            report = ReloadReport(
+                trigger: trigger,
+                started: started,
+                finished: Date(),
+                result: .installed,
+                notes: notes,
+                generation: outcome.installed ? outcome.generation : nil
+            )
         }
+        stats.reloaded(report)
+        return report
     }
+
+    /// How long a reload waits for the steering loop to install the new config (a big zone compiles there).
+    static let reloadInstallTimeout: Duration = .seconds(45)
 
     /// Runs until SIGTERM/SIGINT; SIGHUP reloads.
     public func run() async throws {
@@ -266,14 +318,14 @@ final class RuntimeStats: Sendable {
     struct Values {
         var reloadsOK = 0
         var reloadsFailed = 0
-        var lastReloadOK: Bool? = nil
+        var lastReload: ReloadReport? = nil
         var stateChanges: [String: [String: Int]] = [:]
     }
     private let values = Mutex(Values())
-    func reloaded(ok: Bool) {
+    func reloaded(_ report: ReloadReport) {
         values.withLock { v in
-            if ok { v.reloadsOK += 1 } else { v.reloadsFailed += 1 }
-            v.lastReloadOK = ok
+            if report.result == .refused { v.reloadsFailed += 1 } else { v.reloadsOK += 1 }
+            v.lastReload = report
         }
     }
     func stateChanged(target: String, check: String) {
@@ -310,4 +362,8 @@ extension GtmdRuntime: ControlBackend {
     func apply(_ change: OverrideChange) -> SteeringOutcome? {
         steering.applyBlocking(.override(change))
     }
+
+    func reload() -> ReloadReport { reloadBlocking(trigger: "control API") }
+
+    var lastReload: ReloadReport? { stats.current.lastReload }
 }

@@ -18,8 +18,9 @@ public struct ControlOptions: Sendable {
     public var maxConnections = 32
     /// A connection must deliver its whole request within this (then it is closed).
     public var requestTimeout: Duration = .seconds(10)
-    /// Threads that run the handler.
-    public var handlerThreads = 1
+    /// Threads that run the handler: more than one, so a request that waits (a reload until the new config
+    /// serves, an override until it is in force) does not hold up `/metrics` and `/status`.
+    public var handlerThreads = 4
     public init() {}
 }
 

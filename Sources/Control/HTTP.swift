@@ -6,8 +6,11 @@ public struct ControlRequest: Sendable {
     public var method: String
     /// The path without the query string, e.g. `/v1/overrides`.
     public var path: String
-    /// Query parameters, percent-decoded; a repeated key keeps its last value.
+    /// Query parameters, percent-decoded; a repeated key keeps its last value (and sets `queryProblem`).
     public var query: [String: String]
+    /// What is wrong with the query string as such (a parameter given twice, bad percent-encoding); handlers
+    /// refuse the request with it (400) before they look at the parameters.
+    public var queryProblem: String?
     public var headers: [(name: String, value: String)]
     public var body: [UInt8]
 
@@ -18,16 +21,26 @@ public struct ControlRequest: Sendable {
         let parts = uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)
         path = parts.first.map(String.init) ?? "/"
         var q: [String: String] = [:]
+        var problem: String? = nil
         if parts.count > 1 {
             for pair in parts[1].split(separator: "&") {
                 let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                 func decode(_ s: Substring) -> String {
-                    String(s).replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(s)
+                    guard let d = String(s).replacingOccurrences(of: "+", with: " ").removingPercentEncoding else {
+                        if problem == nil {
+                            problem = "query: '\(s)' is not valid percent-encoding (UTF-8 bytes as %XX)"
+                        }
+                        return String(s)
+                    }
+                    return d
                 }
-                q[decode(kv[0])] = kv.count > 1 ? decode(kv[1]) : ""
+                let key = decode(kv[0])
+                if q[key] != nil, problem == nil { problem = "query parameter '\(key)' is given twice" }
+                q[key] = kv.count > 1 ? decode(kv[1]) : ""
             }
         }
         query = q
+        queryProblem = problem
     }
 
     public func header(_ name: String) -> String? {
@@ -64,7 +77,11 @@ public struct ControlResponse: Sendable {
 
     /// `{"error": message}` with the status.
     public static func error(_ status: Int, _ message: String) -> ControlResponse {
-        let data = (try? JSONSerialization.data(withJSONObject: ["error": message], options: [.sortedKeys])) ?? Data()
+        let data =
+            (try? JSONSerialization.data(
+                withJSONObject: ["error": message],
+                options: [.sortedKeys, .withoutEscapingSlashes]
+            )) ?? Data()
         return ControlResponse(status: status, contentType: "application/json", body: Array(data) + [10])
     }
 

@@ -70,12 +70,15 @@ public struct ExplainError: Error, CustomStringConvertible, Sendable {
 }
 
 public enum Explain {
-    static let parameters: Set<String> = ["name", "type", "client", "ecs"]
+    /// The parameters of `/explain`.
+    public static let parameterNames = ["name", "type", "client", "ecs"]
 
     /// Validates the query parameters; the error text is for a 400 response.
     public static func parse(_ params: [String: String]) throws(ExplainError) -> ExplainQuery {
-        if let unknown = params.keys.filter({ !parameters.contains($0) }).sorted().first {
-            throw ExplainError(description: "unknown parameter '\(unknown)' (known: name, type, client, ecs)")
+        if let unknown = params.keys.filter({ !parameterNames.contains($0) }).sorted().first {
+            throw ExplainError(
+                description: "unknown parameter '\(unknown)' (known: \(parameterNames.joined(separator: ", ")))"
+            )
         }
         guard let nameText = params["name"], !nameText.isEmpty else {
             throw ExplainError(
@@ -106,7 +109,8 @@ public enum Explain {
         var ecs: (IPAddress, Int)? = nil
         if let e = params["ecs"] {
             let parts = e.split(separator: "/", maxSplits: 1).map(String.init)
-            guard let a = IPAddress.parse(parts[0]) else {
+            // `ecs=` (empty) splits into no parts at all: refused here, never indexed.
+            guard let first = parts.first, let a = IPAddress.parse(first) else {
                 throw ExplainError(description: "ecs '\(e)' is not ADDRESS/PREFIX (e.g. 198.51.100.0/24)")
             }
             let width = a.bytes.count * 8

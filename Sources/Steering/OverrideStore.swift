@@ -5,7 +5,7 @@ import Policy
 
 /// What an operator asks for (the control API's POST body, and `gtmd override` offline): validated
 /// against the config by `OverrideStore.make`.
-public struct OverrideRequest: Codable, Sendable {
+public struct OverrideRequest: Encodable, Sendable, Hashable {
     /// `member`, `pool` or `service`.
     public var scope: String
     /// member: `POOL/ADDRESS`; pool: its name; service: its name.
@@ -40,38 +40,47 @@ public struct OverrideRequest: Codable, Sendable {
 }
 
 extension OverrideRequest {
-    /// The control API's body (`POST/PUT /v1/overrides`): JSON with snake_case keys and an ISO 8601 `until`.
-    /// The error says which field is wrong.
+    /// The fields of a body (`POST/PUT /v1/overrides`), in the order messages list them.
+    public static let fields = ["scope", "target", "action", "pool", "for", "until", "note"]
+    static let shape = #"a JSON object such as {"scope": "pool", "target": "primary", "action": "down", "for": "30m"}"#
+
+    /// The control API's body (`POST/PUT /v1/overrides`): a JSON object with string fields `scope`, `target`,
+    /// `action` and optional `pool`, `for`, `until` (ISO 8601), `note` (null: not given). Anything else (an
+    /// unknown or repeated field, another type, an unreadable time) is refused with a message naming the field;
+    /// the values are checked against the config by `OverrideStore.make`. The one decoder of override requests:
+    /// the control API, the CLI (which sends what `ControlJSON.encoder` makes of a request) and the fuzz target.
     public static func decode(json body: [UInt8]) throws(OverrideError) -> OverrideRequest {
-        do { return try bodyDecoder.decode(OverrideRequest.self, from: Data(body)) } catch {
-            throw OverrideError(
-                "body is not an override (JSON with scope, target, action and optional pool, for, until, note): "
-                    + describe(error)
-            )
+        let f = try RequestFields(body, allowed: fields, shape: shape)
+        var until: Date? = nil
+        if let u = try f.string("until", example: "\"2026-11-21T18:00:00Z\"") {
+            guard let d = parseUntil(u) else {
+                throw OverrideError("field 'until': '\(u)' is not an ISO 8601 time (e.g. 2026-11-21T18:00:00Z)")
+            }
+            until = d
         }
+        return OverrideRequest(
+            scope: try f.required("scope", example: "\"pool\""),
+            target: try f.required("target", example: "\"primary\""),
+            action: try f.required("action", example: "\"down\""),
+            pool: try f.string("pool", example: "\"standby\""),
+            for: try f.string("for", example: "\"30m\""),
+            until: until,
+            note: try f.string("note", example: "\"maintenance\"")
+        )
     }
 
-    /// `--until` on the command line: an ISO 8601 time, or nil.
+    /// The body of `DELETE /v1/overrides` (when the query does not give them): `scope` and `target`, strictly.
+    public static func decodeClear(json body: [UInt8]) throws(OverrideError) -> (scope: String, target: String) {
+        let f = try RequestFields(
+            body,
+            allowed: ["scope", "target"],
+            shape: #"a JSON object such as {"scope": "pool", "target": "primary"}"#
+        )
+        return (try f.required("scope", example: "\"pool\""), try f.required("target", example: "\"primary\""))
+    }
+
+    /// `--until` on the command line and the body's `until`: an ISO 8601 time, or nil.
     public static func parseUntil(_ text: String) -> Date? { ISO8601DateFormatter().date(from: text) }
-
-    static let bodyDecoder: JSONDecoder = {
-        let d = JSONDecoder()
-        d.dateDecodingStrategy = .iso8601
-        d.keyDecodingStrategy = .convertFromSnakeCase
-        return d
-    }()
-
-    static func describe(_ error: any Error) -> String {
-        switch error {
-        case DecodingError.keyNotFound(let k, _): return "missing '\(k.stringValue)'"
-        case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c):
-            return "'\(c.codingPath.map(\.stringValue).joined(separator: "."))': \(c.debugDescription)"
-        case DecodingError.dataCorrupted(let c):
-            return c.codingPath.isEmpty
-                ? "not JSON" : "'\(c.codingPath.map(\.stringValue).joined(separator: "."))': \(c.debugDescription)"
-        default: return "\(error)"
-        }
-    }
 }
 
 public struct OverrideError: Error, CustomStringConvertible, Sendable {
@@ -122,6 +131,16 @@ public enum OverrideStore {
                 throw OverrideError("'pool' is only for a service pin")
             }
         }
+        if let note = r.note {
+            if note.count > maxNoteLength {
+                throw OverrideError("note is \(note.count) characters long; at most \(maxNoteLength)")
+            }
+            if let c = note.unicodeScalars.first(where: { $0.properties.generalCategory == .control }) {
+                throw OverrideError(
+                    "note contains the control character U+\(String(format: "%04X", c.value)) (it is shown in logs and status: plain text only)"
+                )
+            }
+        }
         return Override(
             scope: scope,
             target: target,
@@ -132,6 +151,9 @@ public enum OverrideStore {
             note: r.note
         )
     }
+
+    /// The longest note an override keeps (characters).
+    public static let maxNoteLength = 500
 
     /// A service name as configured (`www.lab.example.`), or an error listing the services.
     public static func serviceName(_ text: String, _ config: GtmdConfig) throws(OverrideError) -> String {
@@ -155,7 +177,12 @@ public enum OverrideStore {
             }
         }
         if let u = until {
-            guard u > now else { throw OverrideError("until \(ISO8601DateFormatter().string(from: u)) is in the past") }
+            let text = ISO8601DateFormatter().string(from: u)
+            guard u > now else { throw OverrideError("until \(text) is in the past") }
+            let latest = now.addingTimeInterval(Double(DurationText.limitMilliseconds) / 1000)
+            guard u <= latest else {
+                throw OverrideError("until \(text) is more than 10000 days ahead (the longest an override may last)")
+            }
             return u
         }
         return nil

@@ -139,11 +139,14 @@ public enum Setup {
         return .success(Prepared(config: config, zones: zones))
     }
 
-    /// Zone records a service would silently replace: a CNAME at its name (the service's address answers
-    /// take its place), and, when the service can answer with a CNAME (a pool member is a name), every record
-    /// at its name (a CNAME stands alone). Each is an error naming the record's file and line.
-    /// A and AAAA records at a service name stay allowed: they are what the zone answers when it is served
-    /// without the config (`gtmd serve --zone`), and the service supplies the same types.
+    /// Zone records a service would silently replace or that would hide it, each an error that names the
+    /// record's file and line, the record, and what to do:
+    /// - an A, AAAA or CNAME record at the service's name: the service answers those types from its pools, so
+    ///   the record would never be served;
+    /// - when the service can answer with a CNAME (a pool member is a name): every record at its name (a CNAME
+    ///   stands alone);
+    /// - a delegation (NS below the apex) at or above the name, or a DNAME above it: the name is answered by
+    ///   the referral or the DNAME, so the service's answers would never be served.
     static func serviceConflicts(config: GtmdConfig, zones: [Zone]) -> [String] {
         var out: [String] = []
         for s in config.services {
@@ -153,24 +156,44 @@ public enum Setup {
                 let zone = zones.filter({ name.isSubdomain(of: $0.origin.lowercased) })
                     .max(by: { $0.origin.wire.count < $1.origin.wire.count })
             else { continue }
+            let origin = zone.origin.lowercased
             let answersCNAME = config.pools.contains { p in
                 s.pools.contains(p.name) && p.members.contains { $0.cname != nil }
             }
-            for zr in zone.records where zr.record.owner.lowercased == name {
+            let service = "the service \(s.name) (\(config.file): services.\(s.name))"
+            for zr in zone.records {
+                let owner = zr.record.owner.lowercased
                 let type = zr.record.type
                 let why: String
-                if type == RRType.CNAME {
-                    why = "the service's answers would replace this alias"
-                } else if answersCNAME {
+                if owner == name {
+                    if type == RRType.A || type == RRType.AAAA {
+                        why =
+                            "\(service) answers A and AAAA at this name from its pools, so this record would never be "
+                            + "served: remove it from the zone file (the pools' members are the addresses), or rename "
+                            + "the service"
+                    } else if type == RRType.CNAME {
+                        why =
+                            "\(service) answers this name from its pools and would replace this alias: remove the "
+                            + "CNAME (or point it elsewhere and rename the service)"
+                    } else if answersCNAME {
+                        why =
+                            "\(service) can answer with a CNAME (a pool member is a name), and a CNAME leaves no "
+                            + "other record at its name: remove the record, or rename the service"
+                    } else {
+                        continue
+                    }
+                } else if type == RRType.NS, owner != origin, name.isSubdomain(of: owner) {
                     why =
-                        "the service can answer with a CNAME (a pool member is a name), and a CNAME leaves no other record at its name"
+                        "\(service) lies in the subtree delegated here, so queries for it get this referral and "
+                        + "never the service's answers: move the service out of \(zr.record.owner) or remove the delegation"
+                } else if type == RRType.DNAME, owner != name, name.isSubdomain(of: owner) {
+                    why =
+                        "\(service) lies below this DNAME, which rewrites every name under \(zr.record.owner), so "
+                        + "the service's answers would never be served: move the service or remove the DNAME"
                 } else {
                     continue
                 }
-                out.append(
-                    "\(config.file): services.\(s.name): \(zr.file):\(zr.line) has a \(LdnsRR.typeName(type)) record "
-                        + "at \(s.name); \(why): remove the record or rename the service"
-                )
+                out.append("\(zr.file):\(zr.line): \(LdnsRR.presentation(zr.record)): \(why)")
             }
         }
         return out

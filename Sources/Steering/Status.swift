@@ -69,6 +69,8 @@ public struct StatusReport: Codable, Sendable {
     public var services: [Service]
     public var pools: [Pool]
     public var overrides: [Override]
+    /// The last reload since start (SIGHUP or `POST /v1/reload`); nil when there was none.
+    public var lastReload: ReloadReport?
 
     /// Assembles the report; `now` decides which overrides are active.
     public static func build(
@@ -80,6 +82,7 @@ public struct StatusReport: Codable, Sendable {
         failovers: [String: FailoverTiming],
         generation: UInt64,
         ready: Bool,
+        lastReload: ReloadReport? = nil,
         now: Date
     ) -> StatusReport {
         let active = all.active(at: now)
@@ -138,7 +141,8 @@ public struct StatusReport: Codable, Sendable {
             now: now,
             services: services,
             pools: pools,
-            overrides: all.all
+            overrides: all.all,
+            lastReload: lastReload
         )
     }
 
@@ -164,5 +168,62 @@ public struct StatusReport: Codable, Sendable {
             failingSince: c.failingSince,
             lastChange: c.lastChange
         )
+    }
+}
+
+/// The outcome of one reload (SIGHUP or `POST /v1/reload`): returned to `gtmd reload` and kept for `/status`.
+/// Invariant: `errors` is empty when `result` is `installed`; `generation` is set only then.
+public struct ReloadReport: Codable, Sendable, Hashable {
+    public enum Result: String, Codable, Sendable {
+        /// The new config and zones are serving: the steering loop installed a table built from them.
+        case installed
+        /// Config or zones have problems: nothing changed, the previous config keeps serving.
+        case refused
+        /// Valid and handed to the steering loop, which did not confirm the install in time.
+        case pending
+    }
+    /// `SIGHUP` or `control API`.
+    public var trigger: String
+    public var started: Date
+    public var finished: Date
+    public var result: Result
+    /// Every problem that refused it (`file:line: key.path: message`), or why it is not confirmed.
+    public var errors: [String]
+    /// Changed settings that take effect at the next restart (listen addresses, control listener, ...).
+    public var notes: [String]
+    /// The generation of the first table built from the new config (installed only; nil before the first
+    /// probe round, when nothing is served yet).
+    public var generation: UInt64?
+
+    public init(
+        trigger: String,
+        started: Date,
+        finished: Date,
+        result: Result,
+        errors: [String] = [],
+        notes: [String] = [],
+        generation: UInt64? = nil
+    ) {
+        self.trigger = trigger
+        self.started = started
+        self.finished = finished
+        self.result = result
+        self.errors = errors
+        self.notes = notes
+        self.generation = generation
+    }
+
+    /// One line for people: `installed 2026-11-29T17:02:11Z (SIGHUP), table generation 7`.
+    public var summary: String {
+        let at = ISO8601DateFormatter().string(from: finished)
+        let took = String(format: "%.0f ms", finished.timeIntervalSince(started) * 1000)
+        switch result {
+        case .installed:
+            return "installed \(at) (\(trigger), \(took))" + (generation.map { ", table generation \($0)" } ?? "")
+        case .refused:
+            return "REFUSED \(at) (\(trigger)): \(errors.count) problem(s); the previous config keeps serving"
+        case .pending:
+            return "not confirmed \(at) (\(trigger)): \(errors.joined(separator: "; "))"
+        }
     }
 }

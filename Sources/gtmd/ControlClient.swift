@@ -5,6 +5,15 @@ import NIOCore
 import NIOHTTP1
 
 public struct ControlClientError: Error, CustomStringConvertible, Sendable {
+    public enum Kind: Sendable {
+        /// No connection: nothing listens there, or the address is unreachable.
+        case unreachable
+        /// Connected, but no complete reply in time.
+        case timeout
+        /// The reply broke off or was too large.
+        case reply
+    }
+    public var kind: Kind = .reply
     public var description: String
 }
 
@@ -38,13 +47,21 @@ public struct ControlClient: Sendable {
         public var body: String
     }
 
-    /// One request on `client` (default: the process-wide shared client, whose pool keeps connections alive
-    /// between requests of one command).
+    /// The commands' process-wide client (its pool keeps connections alive between requests of one command).
+    /// Unlike `HTTPClient.shared` it does not retry a refused connection until the deadline: the operator (or
+    /// `systemctl reload`) hears at once that nothing listens there. It lives as long as the process.
+    public static let sharedClient: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
+
+    /// One request on `client` (default: `sharedClient`).
     public func request(
         _ method: String,
         _ target: String,
         body: [UInt8]? = nil,
-        client: HTTPClient = .shared
+        client: HTTPClient = ControlClient.sharedClient
     ) async throws(ControlClientError) -> Response {
         var req = HTTPClientRequest(url: "http://\(address)\(target)")
         req.method = HTTPMethod(rawValue: method)
@@ -59,7 +76,7 @@ public struct ControlClient: Sendable {
         do {
             response = try await client.execute(req, deadline: deadline)
         } catch {
-            throw describe(error, phase: "cannot reach the gtmd control API at \(address)")
+            throw describe(error, phase: "cannot reach the gtmd control API at \(address)", other: .unreachable)
         }
         do {
             let bytes = try await response.body.collect(upTo: maxReplyBytes)
@@ -70,12 +87,18 @@ public struct ControlClient: Sendable {
     }
 
     /// A message that says what happened and what to check.
-    func describe(_ error: any Error, phase: String) -> ControlClientError {
+    /// `other`: the kind of an error that is neither a timeout nor a broken reply.
+    func describe(_ error: any Error, phase: String, other: ControlClientError.Kind = .reply) -> ControlClientError {
         let hint = "(is gtmd running with its control listener there? see control.listen or --control)"
         let seconds = String(format: "%g", timeout)
         switch error {
-        case let e as HTTPClientError where e == .deadlineExceeded || e == .readTimeout || e == .connectTimeout:
-            return ControlClientError(description: "\(address): no complete reply within \(seconds)s \(hint)")
+        case let e as HTTPClientError where e == .connectTimeout:
+            return ControlClientError(kind: .unreachable, description: "\(phase): connect timed out \(hint)")
+        case let e as HTTPClientError where e == .deadlineExceeded || e == .readTimeout:
+            return ControlClientError(
+                kind: .timeout,
+                description: "\(address): no complete reply within \(seconds)s \(hint)"
+            )
         case let e as HTTPClientError where e == .remoteConnectionClosed:
             return ControlClientError(
                 description: "\(phase): the connection was closed before a complete reply \(hint)"
@@ -85,7 +108,7 @@ public struct ControlClient: Sendable {
                 description: "\(address): the reply is larger than \(e.maxBytes.map(String.init) ?? "the limit") bytes"
             )
         default:
-            return ControlClientError(description: "\(phase): \(error) \(hint)")
+            return ControlClientError(kind: other, description: "\(phase): \(error) \(hint)")
         }
     }
 }

@@ -20,11 +20,18 @@ struct ControlTarget: ParsableArguments {
     @Option(name: .long, help: "File with the bearer token for changes (default: the config's control.token_file).")
     var tokenFile: String?
 
-    @Option(name: .long, help: "Seconds to wait for the whole reply.")
-    var timeout: Double = 5
+    @Option(name: .long, help: "Seconds to wait for the whole reply (default 5; reload: 60).")
+    var timeout: Double?
 
-    /// The client; `config` supplies defaults. A token is read only when `withToken`.
-    func client(config: GtmdConfig?, withToken: Bool) throws -> ControlClient {
+    func validate() throws {
+        if let t = timeout, !(t > 0 && t <= 3600) {
+            throw ValidationError("--timeout \(t) is out of range: more than 0 and at most 3600 seconds")
+        }
+    }
+
+    /// The client; `config` supplies defaults. A token is read only when `withToken`: from --token-file, else the
+    /// config's control.token_file (under systemd the unit's credential of that name, as the server reads it).
+    func client(config: GtmdConfig?, withToken: Bool, defaultTimeout: Double = 5) throws -> ControlClient {
         let address: ListenAddress
         if let c = control {
             guard let a = ControlClient.parseTarget(c) else {
@@ -45,13 +52,13 @@ struct ControlTarget: ParsableArguments {
             address = ControlSettings.defaultListen
         }
         var token: String? = nil
-        if withToken, let file = tokenFile ?? config?.control.tokenFile {
+        if withToken, let file = tokenFile ?? config?.control.tokenFile.map({ ControlSettings.tokenPath($0) }) {
             guard let data = FileManager.default.contents(atPath: file) else {
-                throw ValidationError("cannot read the token file \(file)")
+                throw ValidationError("cannot read the token file \(file) (as uid \(getuid()))")
             }
             token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         }
-        return ControlClient(address: address, token: token, timeout: timeout)
+        return ControlClient(address: address, token: token, timeout: timeout ?? defaultTimeout)
     }
 }
 
@@ -101,6 +108,13 @@ struct StatusCommand: AsyncParsableCommand {
             return
         }
         print("gtmd \(s.ready ? "ready" : "NOT READY"), table generation \(s.generation), config \(s.config)")
+        if let r = s.lastReload {
+            print("last reload: \(r.summary)")
+            for e in r.errors { print("  \(e)") }
+            for n in r.notes { print("  note: \(n)") }
+        } else {
+            print("last reload: none since start")
+        }
         for svc in s.services {
             print(
                 "service \(svc.name) (\(svc.policy)): \(svc.rcode) \(svc.answer.joined(separator: " ")) ttl \(svc.ttl)"
@@ -165,5 +179,61 @@ struct ExplainCommand: AsyncParsableCommand {
         comps.queryItems = items
         let encoded = (comps.percentEncodedQuery ?? "").replacingOccurrences(of: "+", with: "%2B")
         print(try await call(c, "GET", "/explain?" + encoded), terminator: "")
+    }
+}
+
+/// `gtmd reload`: asks the running gtmd to reload (`POST /v1/reload`) and waits until the new config serves.
+struct ReloadCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "reload",
+        abstract: "Reload the running gtmd's config and zones; return once the new config serves (POST /v1/reload).",
+        discussion: """
+            The config and every zone are loaded and checked off to the side; when all of it is valid the new \
+            config is installed and this command returns once a table built from it serves. When anything is \
+            wrong nothing changes: the previous config keeps serving and every problem is printed. The unit's \
+            ExecReload= runs this, so `systemctl reload gtmd` fails on a broken config. Needs the control \
+            listener and the token (control.token_file). SIGHUP still reloads too, without an answer.
+
+            Exit status: 0 the new config serves; 1 refused (problems printed, nothing changed); 2 the control \
+            API cannot be reached (gtmd not running, or its control listener is elsewhere or off); 3 anything \
+            else (token refused, no answer within --timeout, not confirmed by the server).
+            """
+    )
+    @Option(name: .long, help: "Config file (YAML), for the control address and token file.") var config: String?
+    @OptionGroup var target: ControlTarget
+
+    static let refused: Int32 = 1
+    static let unreachable: Int32 = 2
+    static let otherFailure: Int32 = 3
+
+    func run() async throws {
+        let client = try target.client(config: try loadConfig(config), withToken: true, defaultTimeout: 60)
+        let r: ControlClient.Response
+        do { r = try await client.request("POST", "/v1/reload") } catch {
+            printError("gtmd: reload: \(error)")
+            throw ExitCode(error.kind == .unreachable ? Self.unreachable : Self.otherFailure)
+        }
+        struct Reply: Decodable {
+            var error: String?
+            var reload: ReloadReport?
+        }
+        let reply = try? ControlJSON.decoder.decode(Reply.self, from: Data(r.body.utf8))
+        guard let report = reply?.reload else {
+            let message = reply?.error ?? r.body.trimmingCharacters(in: .whitespacesAndNewlines)
+            printError("gtmd: reload: \(r.status): \(message)")
+            throw ExitCode(Self.otherFailure)
+        }
+        switch report.result {
+        case .installed:
+            print("reloaded: \(report.summary)")
+            for n in report.notes { print("note: \(n)") }
+        case .refused:
+            for e in report.errors { printError(e) }
+            printError("gtmd: reload refused (\(report.errors.count) problem(s)); the previous config keeps serving")
+            throw ExitCode(Self.refused)
+        case .pending:
+            printError("gtmd: reload: \(report.summary)")
+            throw ExitCode(Self.otherFailure)
+        }
     }
 }

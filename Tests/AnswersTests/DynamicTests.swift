@@ -5,7 +5,7 @@ import TestSupport
 import Testing
 import Zones
 
-/// Policy answers plugged into the table: replacement of zone data, weighted variants, SERVFAIL, NODATA.
+/// Policy answers plugged into the table: the service name's answers, weighted variants, SERVFAIL, NODATA.
 @Suite struct DynamicAnswers {
     let zone: Zone = {
         let path = Repo.root.appendingPathComponent("zones/lab.example.zone").path
@@ -28,7 +28,7 @@ import Zones
         return try #require(LdnsRR.parsePacket(ask(q.bytes, table: t)))
     }
 
-    @Test func replacesZoneAddressAndFollowsAliases() throws {
+    @Test func answersTheServiceNameAndFollowsAliases() throws {
         let t = table(.init(variants: [[a("127.0.0.12")]]))
         let p = try query(t, "www.lab.example", RRType.A)
         #expect(data(p.answer) == ["127.0.0.12"] && p.answer[0].ttl == 5)

@@ -5,7 +5,18 @@ import TestSupport
 import Testing
 import Zones
 
-/// The lab zone and a second zone, built into a table once for all tests.
+/// The lab's service names answered as config/lab.yaml's services answer them with the primary up (A 127.0.0.11,
+/// TTL 30): the zone file itself holds no records at service names.
+let labServiceAnswers: [DNSName: AnswerTableBuilder.Dynamic] = Dictionary(
+    uniqueKeysWithValues: ["www.lab.example.", "near.lab.example."].map { text in
+        let name = try! DNSName(text)
+        return (
+            name, .init(variants: [[ResourceRecord(owner: name, type: RRType.A, ttl: 30, rdata: [127, 0, 0, 11])]])
+        )
+    }
+)
+
+/// The lab zone (with its services' answers) and a second zone, built into a table once for all tests.
 let labTable: AnswerTable = {
     var zones: [Zone] = []
     for (origin, file) in [("lab.example.", "zones/lab.example.zone"), ("example.test.", "zones/example.test.zone")] {
@@ -22,7 +33,7 @@ let labTable: AnswerTable = {
             versionText: "gtmd",
             identityText: nil
         )
-    ).build(zones: zones)
+    ).build(zones: zones, dynamic: labServiceAnswers)
 }()
 
 /// Sends `query` through the responder; returns the raw reply (empty = dropped).

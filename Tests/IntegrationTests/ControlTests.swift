@@ -156,10 +156,15 @@ import Testing
             ("?name=www.lab.example&client=1.2.3", "client '1.2.3'"),
             ("?name=www.lab.example&ecs=10.0.0.0/40", "prefix must be 0...32"),
             ("?name=www.lab.example&color=red", "unknown parameter 'color'"),
+            ("?name=www.lab.example&name=near.lab.example", "query parameter 'name' is given twice"),
+            // Issue 13: an empty ecs was indexed without a check, a trap that stopped the server.
+            ("?name=www.lab.example&ecs=", "ecs '' is not ADDRESS/PREFIX"),
         ] {
             let bad = try lab.server.control("GET", "/explain" + query)
             #expect(bad.status == 400 && bad.body.contains(message), "\(query): \(bad.status) \(bad.body)")
         }
+        #expect(try lab.server.control("GET", "/healthz").status == 200, "still running")
+        #expect(try lab.server.control("GET", "/status?verbose=1").status == 400)
     }
 
     @Test func overridesOverTheAPIWithTokens() throws {
@@ -186,7 +191,34 @@ import Testing
         )
         #expect(r.status == 400 && r.body.contains("no pool 'nosuch'"), "\(r.body)")
         r = try lab.server.control("POST", "/v1/overrides", headers: ["Authorization": "Bearer \(token)"], body: "{")
-        #expect(r.status == 400 && r.body.contains("not an override"), "\(r.body)")
+        #expect(r.status == 400 && r.body.contains("body is not valid JSON"), "\(r.body)")
+        // Issue 13: a misspelt field was ignored, and `{"fro": "10m"}` became a drain without an end.
+        for body in [
+            #"{"fro": "10m"}"#, #"{"scope": "pool", "target": "primary", "action": "down", "fro": "10m"}"#,
+        ] {
+            r = try lab.server.control(
+                "POST",
+                "/v1/overrides",
+                headers: ["Authorization": "Bearer \(token)"],
+                body: body
+            )
+            #expect(
+                r.status == 400
+                    && r.body.contains("unknown field 'fro' (allowed: scope, target, action, pool, for, until, note)"),
+                "\(r.body)"
+            )
+        }
+        r = try lab.server.control(
+            "POST",
+            "/v1/overrides",
+            headers: ["Authorization": "Bearer \(token)"],
+            body: #"{"scope": "pool", "target": "primary", "action": "down", "for": 600}"#
+        )
+        #expect(r.status == 400 && r.body.contains("field 'for' must be a string"), "\(r.body)")
+        #expect(
+            (try json(try lab.server.control("GET", "/v1/overrides"))["overrides"] as? [Any])?.isEmpty == true,
+            "nothing refused is in force"
+        )
 
         r = try lab.server.control("POST", "/v1/overrides", headers: ["Authorization": "Bearer \(token)"], body: body)
         #expect(r.status == 200, "\(r.body)")

@@ -52,6 +52,38 @@ import Testing
             list.status == 0 && list.stdout.contains("state file: /var/lib/gtmd/state.json"),
             "\(list.stdout)\(list.stderr)"
         )
+        // `systemctl reload gtmd` runs the unit's ExecReload=: `gtmd reload` over the control API, which fails on
+        // a broken config. Here it runs as the unit would (token from $CREDENTIALS_DIRECTORY) against a real gtmd
+        // serving the staged config, with the test's own ports added to the command line.
+        let reload = try #require(
+            unit.split(separator: "\n").first { $0.hasPrefix("ExecReload=") }?.dropFirst("ExecReload=".count)
+        )
+        #expect(reload == "/usr/local/bin/gtmd reload --config /etc/gtmd/gtmd.yaml", "\(reload)")
+        let credentials = ["CREDENTIALS_DIRECTORY": stage + "/etc/gtmd"]
+        let server = try GtmdServer(["--config", stage + "/etc/gtmd/gtmd.yaml"], environment: credentials)
+        defer { server.stop() }
+        let argv = reload.split(separator: " ").map {
+            String($0).replacingOccurrences(of: "/usr/local/bin/gtmd", with: GtmdServer.binary)
+                .replacingOccurrences(of: "/etc/gtmd/", with: stage + "/etc/gtmd/")
+        }
+        func execReload() throws -> CommandResult {
+            try run(
+                "/usr/bin/env",
+                ["CREDENTIALS_DIRECTORY=\(stage)/etc/gtmd"] + argv + ["--control", "127.0.0.1:\(server.controlPort!)"]
+            )
+        }
+        var done = try execReload()
+        #expect(done.status == 0 && done.stdout.contains("reloaded: installed"), "\(done.stdout)\(done.stderr)")
+        let zone = stage + "/etc/gtmd/zones/lab.example.zone"
+        let kept = try String(contentsOfFile: zone, encoding: .utf8)
+        try (kept + "www 30 IN A 192.0.2.1\n").write(toFile: zone, atomically: true, encoding: .utf8)
+        done = try execReload()
+        #expect(
+            done.status == 1
+                && done.stderr.contains("www.lab.example. 30 IN A 192.0.2.1: the service www.lab.example."),
+            "\(done.stdout)\(done.stderr)"
+        )
+        try kept.write(toFile: zone, atomically: true, encoding: .utf8)
         // A second run keeps the operator's edits.
         try "# edited\n".appendToFile(stage + "/etc/gtmd/gtmd.yaml")
         _ = try run(

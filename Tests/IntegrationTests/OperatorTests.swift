@@ -87,7 +87,10 @@ import Testing
         var r = try check(t.config)
         #expect(
             r.status == 1
-                && r.stdout.contains("services.www.t.example.: \(t.dir)/t.zone:5 has a CNAME record at www.t.example.")
+                && r.stdout.contains(
+                    "\(t.dir)/t.zone:5: www.t.example. 60 IN CNAME elsewhere.example.net.: the service www.t.example. "
+                        + "(\(t.config): services.www.t.example.) answers this name from its pools and would replace this alias"
+                )
                 && r.stdout.contains("1 problem(s)"),
             "\(r.stdout)"
         )
@@ -98,17 +101,64 @@ import Testing
         )
         r = try check(t.config)
         #expect(
-            r.status == 1 && r.stdout.contains("t.zone:5 has a TXT record at www.t.example.")
+            r.status == 1 && r.stdout.contains("t.zone:5: www.t.example. 60 IN TXT \"hello\": the service")
                 && r.stdout.contains("can answer with a CNAME"),
             "\(r.stdout)"
         )
-        // An address service keeps the TXT (and A records at its name are the zone's answers without the config).
+        // An address service keeps the TXT.
         t = try setup(
             pools + "services:\n  www.t.example: { pools: [a] }\n",
-            zone: "$TTL 60\n" + Self.soa + "www TXT \"hello\"\nwww A 192.0.2.9\n"
+            zone: "$TTL 60\n" + Self.soa + "www TXT \"hello\"\n"
         )
         r = try check(t.config)
         #expect(r.status == 0, "\(r.stdout)")
+    }
+
+    /// Issue 13: A and AAAA records at a service name were replaced without a word (the lab zone kept them as a
+    /// "fallback"). Now each is an error with file:line, the record and what to do; so are a delegation or a
+    /// DNAME that would hide the service. `gtmd serve` refuses to start on the same problems.
+    @Test func addressRecordsAtAServiceNameAndHiddenServicesAreErrors() throws {
+        var t = try setup(
+            pools + "services:\n  www.t.example: { pools: [a] }\n",
+            zone: "$TTL 60\n" + Self.soa + "www TXT \"hello\"\nwww A 192.0.2.9\nwww AAAA 2001:db8::9\n"
+        )
+        var r = try check(t.config)
+        #expect(
+            r.status == 1
+                && r.stdout.contains(
+                    "\(t.dir)/t.zone:6: www.t.example. 60 IN A 192.0.2.9: the service www.t.example. "
+                        + "(\(t.config): services.www.t.example.) answers A and AAAA at this name from its pools, so "
+                        + "this record would never be served: remove it from the zone file"
+                )
+                && r.stdout.contains("t.zone:7: www.t.example. 60 IN AAAA 2001:db8::9: the service")
+                && !r.stdout.contains("TXT") && r.stdout.contains("2 problem(s)"),
+            "\(r.stdout)"
+        )
+        let serve = try run(
+            GtmdServer.binary,
+            ["serve", "--config", t.config, "--listen", "127.0.0.1:0", "--control", "off"]
+        )
+        #expect(
+            serve.status == 1 && serve.stderr.contains("t.zone:6: www.t.example. 60 IN A 192.0.2.9"),
+            "\(serve.stderr)"
+        )
+        t = try setup(
+            pools + "services:\n  www.sub.t.example: { pools: [a] }\n  www.old.t.example: { pools: [a] }\n",
+            zone: "$TTL 60\n" + Self.soa + "sub NS ns.example.net.\nold DNAME example.net.\n"
+        )
+        r = try check(t.config)
+        #expect(
+            r.status == 1
+                && r.stdout.contains(
+                    "t.zone:5: sub.t.example. 60 IN NS ns.example.net.: the service www.sub.t.example. "
+                )
+                && r.stdout.contains("lies in the subtree delegated here")
+                && r.stdout.contains(
+                    "t.zone:6: old.t.example. 60 IN DNAME example.net.: the service www.old.t.example."
+                )
+                && r.stdout.contains("2 problem(s)"),
+            "\(r.stdout)"
+        )
     }
 
     @Test func missingFilesAreErrorsWithWhere() throws {

@@ -186,7 +186,7 @@ func rateLimitConfig(_ rrl: String) throws -> String {
         )
         let server = try GtmdServer(["--config", config])
         let flooder = try SourceSocket(source: "127.0.0.1", port: server.port)
-        var q = QueryBuilder("www.lab.example", RRType.A)
+        var q = QueryBuilder("mail.lab.example", RRType.A)
         for i in 0..<200 {
             q.id = UInt16(i)
             flooder.send(q.bytes)

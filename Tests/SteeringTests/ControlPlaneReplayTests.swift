@@ -1,4 +1,5 @@
 import Foundation
+import Steering
 import TestSupport
 import Testing
 
@@ -36,5 +37,16 @@ import Testing
             Self.checks.check(.control, Array(#"{"scope":"pool","target":"primary","action":"down","for":"10m"}"#.utf8))
                 == nil
         )
+    }
+
+    /// Issue 13: a misspelt field (`fro` for `for`) was ignored and the drain had no end; it is refused by name.
+    @Test func aMisspeltFieldIsRefused() throws {
+        let file = Repo.root.appendingPathComponent("Fuzz/regressions/control/issue13-misspelt-field")
+        let body = try [UInt8](Data(contentsOf: file))
+        #expect(throws: OverrideError.self) { try OverrideRequest.decode(json: body) }
+        do { _ = try OverrideRequest.decode(json: body) } catch {
+            #expect(error.description.hasPrefix("unknown field 'fro' (allowed: scope, target, action, pool"))
+        }
+        #expect(Self.checks.check(.control, body) == nil)
     }
 }

@@ -82,15 +82,37 @@ public final class ControlPlaneChecks: @unchecked Sendable {  // all mutable sta
         return run(core)
     }
 
-    /// Any control-API body: a request or a 400 message; a request is validated against the config and a valid
-    /// override is applied by the writer.
+    /// Any control-API body: a request or a 400 message. An accepted body is a JSON object (Foundation's own
+    /// parser agrees) of known fields only, and what the CLI would send for the request (snake_case keys, ISO 8601
+    /// dates) decodes to the same request; a request is validated against the config and a valid override is
+    /// applied by the writer.
     func control(_ data: [UInt8]) -> String? {
         let request: OverrideRequest
         do { request = try OverrideRequest.decode(json: data) } catch {
             return error.description.isEmpty ? "decode refused with no message" : nil
         }
+        if let object = try? JSONSerialization.jsonObject(with: Data(data)) {
+            guard let fields = object as? [String: Any] else { return "accepted a body that is not a JSON object" }
+            if let unknown = fields.keys.first(where: { !OverrideRequest.fields.contains($0) }) {
+                return "accepted the unknown field '\(unknown)'"
+            }
+        }
+        let resent: OverrideRequest
+        do { resent = try OverrideRequest.decode(json: Array(try Self.cliEncoder.encode(request))) } catch {
+            return "the CLI's encoding of an accepted request is refused: \(error)"
+        }
+        if resent != request { return "the CLI's encoding decodes to another request: \(resent) != \(request)" }
         return apply(request)
     }
+
+    /// As `Control.ControlJSON.encoder` (the fuzz package does not link NIO): what `gtmd override` sends.
+    static let cliEncoder: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        e.dateEncodingStrategy = .iso8601
+        e.keyEncodingStrategy = .convertToSnakeCase
+        return e
+    }()
 
     /// The CLI's `--for` and `--until` words (split at the first newline): an expiry within the limit, or an error.
     func cli(_ data: [UInt8]) -> String? {

@@ -68,7 +68,12 @@ public final class FuzzChecks: @unchecked Sendable {  // all mutable state is to
             byRegion: true,
             useECS: true
         )
-        table = AnswerTableBuilder(options: options).build(zones: zones, dynamic: [near: nearest])
+        // www as the lab config's failover service answers it (the zone holds no records at service names).
+        let www = try! DNSName("www.lab.example.")
+        let failover = AnswerTableBuilder.Dynamic(
+            variants: [[ResourceRecord(owner: www, type: RRType.A, ttl: 30, rdata: [127, 0, 0, 11])]]
+        )
+        table = AnswerTableBuilder(options: options).build(zones: zones, dynamic: [near: nearest, www: failover])
     }
 
     public func check(_ target: FuzzTarget, _ data: [UInt8]) -> String? {

@@ -1,0 +1,152 @@
+import Foundation
+
+/// A control-API request body read strictly: one JSON object in UTF-8, each field at most once, only the fields
+/// the endpoint knows, each of the type it expects. Every refusal names the field and what is allowed.
+/// Invariant: `values` holds exactly the body's top-level fields, all of them in `allowed`.
+struct RequestFields {
+    /// A field's value; containers are not looked into (no field takes one).
+    enum Value: Decodable {
+        case string(String)
+        case number(String)
+        case bool(Bool)
+        case null, array, object
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            if c.decodeNil() {
+                self = .null
+            } else if let b = try? c.decode(Bool.self) {
+                self = .bool(b)
+            } else if let s = try? c.decode(String.self) {
+                self = .string(s)
+            } else if let d = try? c.decode(Double.self) {
+                self = .number(d == d.rounded() && abs(d) < 1e15 ? "\(Int64(d))" : "\(d)")
+            } else if (try? decoder.unkeyedContainer()) != nil {
+                self = .array
+            } else if (try? decoder.container(keyedBy: AnyKey.self)) != nil {
+                self = .object
+            } else {
+                self = .number("(a number too large)")
+            }
+        }
+
+        /// What it is, for a message: `a number (600)`, `an object`.
+        var kind: String {
+            switch self {
+            case .string(let s): return "a string ('\(s)')"
+            case .number(let n): return "a number (\(n))"
+            case .bool(let b): return "\(b)"
+            case .null: return "null"
+            case .array: return "an array"
+            case .object: return "an object"
+            }
+        }
+    }
+
+    struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    let values: [String: Value]
+
+    /// Reads `body`; `allowed` lists the fields in the order messages name them, `shape` says what a body looks
+    /// like (for the message when it is not an object at all).
+    init(_ body: [UInt8], allowed: [String], shape: String) throws(OverrideError) {
+        let allowedText = allowed.joined(separator: ", ")
+        guard body.contains(where: { !Self.isSpace($0) }) else {
+            throw OverrideError("body is empty: give \(shape)")
+        }
+        // JSON text has no raw control characters (strings escape them); refusing them also keeps out UTF-16/32.
+        if let i = body.firstIndex(where: { $0 < 0x20 && !Self.isSpace($0) }) {
+            throw OverrideError("body is not JSON: control character 0x\(String(body[i], radix: 16)) at byte \(i)")
+        }
+        guard let first = body.first(where: { !Self.isSpace($0) }), first == UInt8(ascii: "{") else {
+            throw OverrideError("body is not a JSON object: give \(shape)")
+        }
+        let decoded: [String: Value]
+        do { decoded = try JSONDecoder().decode([String: Value].self, from: Data(body)) } catch {
+            throw OverrideError("body is not valid JSON: \(Self.describe(error))")
+        }
+        var seen = Set<String>()
+        for key in Self.topLevelKeys(body) {
+            guard allowed.contains(key) else {
+                throw OverrideError("unknown field '\(key)' (allowed: \(allowedText))")
+            }
+            guard seen.insert(key).inserted else { throw OverrideError("field '\(key)' is given twice") }
+        }
+        values = decoded
+    }
+
+    /// The field's text; nil when it is absent or null.
+    func string(_ key: String, example: String) throws(OverrideError) -> String? {
+        switch values[key] {
+        case nil, .null?: return nil
+        case .string(let s)?: return s
+        case let v?: throw OverrideError("field '\(key)' must be a string (e.g. \(example)), not \(v.kind)")
+        }
+    }
+
+    func required(_ key: String, example: String) throws(OverrideError) -> String {
+        guard let s = try string(key, example: example) else {
+            throw OverrideError("missing field '\(key)' (e.g. \(example))")
+        }
+        return s
+    }
+
+    static func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D }
+
+    /// The keys of the top-level object of valid JSON text, in order, repeats kept (the decoder keeps only one).
+    static func topLevelKeys(_ body: [UInt8]) -> [String] {
+        var keys: [String] = []
+        var depth = 0
+        var expectKey = false
+        var i = 0
+        while i < body.count {
+            let b = body[i]
+            if b == UInt8(ascii: "\"") {
+                let start = i
+                i += 1
+                while i < body.count && body[i] != UInt8(ascii: "\"") {
+                    if body[i] == UInt8(ascii: "\\") { i += 1 }
+                    i += 1
+                }
+                if depth == 1 && expectKey {
+                    let raw = Data(body[start...min(i, body.count - 1)])
+                    keys.append(
+                        (try? JSONDecoder().decode(String.self, from: raw)) ?? String(decoding: raw, as: UTF8.self)
+                    )
+                    expectKey = false
+                }
+            } else if b == UInt8(ascii: "{") || b == UInt8(ascii: "[") {
+                depth += 1
+                if depth == 1 { expectKey = true }
+            } else if b == UInt8(ascii: "}") || b == UInt8(ascii: "]") {
+                depth -= 1
+            } else if b == UInt8(ascii: ",") && depth == 1 {
+                expectKey = true
+            }
+            i += 1
+        }
+        return keys
+    }
+
+    /// The decoder's reason, with where it is when it says so.
+    static func describe(_ error: any Error) -> String {
+        guard case DecodingError.dataCorrupted(let c) = error else {
+            if case DecodingError.typeMismatch = error { return "a field holds a value that is not JSON" }
+            return "\(error)"
+        }
+        if let u = c.underlyingError {
+            let text = "\(u)"
+            // Foundation's JSON errors carry their text in `debugDescription` or `NSDebugDescription`.
+            if let range = text.range(of: "NSDebugDescription: ") ?? text.range(of: "debugDescription: ") {
+                return String(text[range.upperBound...].prefix { $0 != ")" && $0 != "," && $0 != "\"" })
+            }
+            return text
+        }
+        return c.debugDescription
+    }
+}
