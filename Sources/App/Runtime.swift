@@ -105,6 +105,7 @@ public final class GtmdRuntime: Sendable {
             for p in f.problems {
                 logger.error("reload failed, still serving the previous config", metadata: ["problem": "\(p)"])
             }
+            steering.submit(.reloadFailed(f.problems.map { "\($0)" }))
             notifier.ready(status: "reload failed (\(f.problems.count) problems); serving the previous config")
             return false
         case .success(let prepared):
@@ -310,4 +311,10 @@ extension GtmdRuntime: ControlBackend {
     func apply(_ change: OverrideChange) -> SteeringOutcome? {
         steering.applyBlocking(.override(change))
     }
+
+    func subscribeEvents(_ listener: @escaping @Sendable ([GtmdEvent]) -> Void) -> UInt64 {
+        steering.subscribeEvents(listener)
+    }
+
+    func unsubscribeEvents(_ id: UInt64) { steering.unsubscribeEvents(id) }
 }

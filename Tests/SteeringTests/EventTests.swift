@@ -1,0 +1,109 @@
+import Foundation
+import Policy
+import Steering
+import TestSupport
+import Testing
+
+/// The event history: what the writer records on a controllable clock, the bounded ring, the query's strict
+/// parameters, and the state file round trip.
+@Suite struct EventTests {
+    let t0 = SteeringLab.t0
+
+    func kinds(_ core: SteeringCore) -> [String] {
+        core.events.events.map { "\($0.kind.rawValue) \($0.action)" + ($0.target.map { " \($0)" } ?? "") }
+    }
+
+    @Test func theWriterRecordsHealthSwitchesOverridesAndReloads() throws {
+        let lab = try SteeringLab()
+        let core = try lab.core()
+        core.step(.health(bothUp), at: t0)
+        core.step(
+            .health(snapshot([SteeringLab.primary: false, SteeringLab.standby: true], failingSince: t0 + 7)),
+            at: t0 + 10
+        )
+        let pin = Override(
+            scope: .service,
+            target: "www.lab.example.",
+            action: .pin,
+            pool: "primary",
+            until: t0 + 60,
+            setAt: t0 + 20
+        )
+        core.step(.override(.set(pin)), at: t0 + 20)
+        core.step(.tick, at: t0 + 61)
+        core.step(.override(.clear(scope: .service, target: "www.lab.example.")), at: t0 + 70)
+        core.step(.reload(try lab.prepared()), at: t0 + 80)
+        core.step(.reloadFailed(["gtmd.yaml:3: pools.x: unknown key"]), at: t0 + 90)
+        #expect(
+            kinds(core) == [
+                "server start", "switch answering", "health down \(SteeringLab.primary)", "switch switch",
+                "override set www.lab.example.", "switch switch", "override expired www.lab.example.", "switch switch",
+                "override cleared www.lab.example.", "reload ok", "reload failed",
+            ],
+            "\(kinds(core))"
+        )
+        let sw = core.events.events[3]
+        #expect(sw.from == "primary" && sw.to == "standby" && sw.ttl == 30 && sw.ttlNow == 5)
+        #expect(sw.detectionSeconds == 3 && sw.at == t0 + 10 && sw.cacheWindowEnd == t0 + 40)
+        #expect(core.events.events[2].pool == "primary" && core.events.events[2].from == "up")
+        #expect(core.events.events.last?.reason.contains("pools.x: unknown key") == true)
+        // Seqs increase by one.
+        #expect(core.events.events.map(\.seq) == Array(1...UInt64(core.events.events.count)))
+
+        // Saved with the state file (events alone at most once a second; shutdown flushes them); a new core (a
+        // restart) continues the history and its seqs.
+        core.flushEvents()
+        let again = try lab.core()
+        #expect(again.events.events.count == core.events.events.count + 1)
+        #expect(again.events.events.last?.kind == .server && again.events.events.last?.seq == UInt64(12))
+    }
+
+    @Test func theRingKeepsTheNewest() {
+        var log = EventLog(capacity: 3)
+        for i in 0..<5 { log.append(GtmdEvent(at: t0 + Double(i), kind: .health, action: "up", reason: "\(i)")) }
+        #expect(log.events.map(\.seq) == [3, 4, 5] && log.nextSeq == 6)
+        #expect(log.after(4).map(\.seq) == [5] && log.after(nil).count == 3 && log.after(9).isEmpty)
+        let restored = EventLog(capacity: 2, restoring: log.events)
+        #expect(restored.events.map(\.seq) == [4, 5] && restored.nextSeq == 6)
+    }
+
+    @Test(arguments: [
+        (["since": "90s"], nil as String?),
+        (["since": "2026-11-29T16:00:00Z", "service": "www.lab.example"], nil),
+        (["since": "2026-11-29T16:00:00.250Z"], nil),
+        (["kind": "switch,health", "limit": "1000", "after": "7"], nil),
+        (["sinse": "1h"], "unknown parameter 'sinse' (allowed: since, after, service, kind, limit)"),
+        (["since": "1 hour"], "since: '1 hour' is neither an RFC 3339 time"),
+        (["since": "h"], "since: 'h' is neither"),
+        (
+            ["service": "other.example"],
+            "service: 'other.example' is not a configured service (configured: www.lab.example.)"
+        ),
+        (["kind": ""], "kind: '' is not an event kind (kinds: switch, health, service, override, reload, server)"),
+        (["limit": "1001"], "limit: '1001' is not a whole number from 1 to 1000"),
+        (["after": "-1"], "after: '-1' is not an event seq"),
+    ])
+    func parameters(_ q: [String: String], _ problem: String?) {
+        do {
+            let parsed = try EventQuery.parse(q, services: ["www.lab.example."], now: t0)
+            #expect(problem == nil, "\(q) parsed: \(parsed)")
+            if q["since"] == "90s" { #expect(parsed.since == t0 - 90) }
+            if q["service"] != nil { #expect(parsed.service == "www.lab.example.") }
+        } catch {
+            #expect(problem.map { error.description.hasPrefix($0) } == true, "\(q): \(error.description)")
+        }
+    }
+
+    @Test func theServiceFilterTakesItsPoolsAndGeneralEvents() {
+        let pools = ["a.example.": ["p1", "p2"], "b.example.": ["p3"]]
+        let q = EventQuery(service: "a.example.")
+        let cases: [(GtmdEvent, Bool)] = [
+            (GtmdEvent(at: t0, kind: .switch, action: "switch", service: "a.example.", reason: ""), true),
+            (GtmdEvent(at: t0, kind: .switch, action: "switch", service: "b.example.", reason: ""), false),
+            (GtmdEvent(at: t0, kind: .health, action: "down", target: "p2/x", pool: "p2", reason: ""), true),
+            (GtmdEvent(at: t0, kind: .health, action: "down", target: "p3/x", pool: "p3", reason: ""), false),
+            (GtmdEvent(at: t0, kind: .reload, action: "ok", reason: ""), true),
+        ]
+        for (e, want) in cases { #expect(q.matches(e, pools: pools) == want, "\(e)") }
+    }
+}
