@@ -55,6 +55,8 @@ struct ControlAPI: ControlHandler {
             return explain(r)
         case ("GET", "/v1/overrides"):
             return listOverrides()
+        case ("GET", let path) where Console.assets[path] != nil:
+            return Console.response(path) ?? .error(404, "no console file \(path)")
         case ("GET", "/v1/events"):
             return events(r)
         case ("GET", "/v1/events/stream"):
