@@ -107,3 +107,72 @@ import Testing
         for (e, want) in cases { #expect(q.matches(e, pools: pools) == want, "\(e)") }
     }
 }
+
+/// `gtmd simulate`'s steps and runs on the steering lab's config (no binary).
+@Suite struct DrillTests {
+    @Test(arguments: [
+        ("0s primary/192.0.2.1 down", nil as String?),
+        ("90s standby/192.0.2.2 blackhole", nil),
+        (
+            "0s primary/192.0.2.9 down",
+            "--event: 'primary/192.0.2.9' is not a monitored target (monitored: primary/192.0.2.1, standby/192.0.2.2)"
+        ),
+        ("soon primary/192.0.2.1 down", "--event: 'soon' is not a time"),
+        ("0s primary/192.0.2.1 sideways", "--event: 'sideways' is not a condition (up, down, blackhole)"),
+        ("0s primary/192.0.2.1", "--event: '0s primary/192.0.2.1': expected 'TIME POOL/ADDRESS up|down|blackhole'"),
+    ])
+    func steps(_ text: String, _ problem: String?) {
+        do {
+            _ = try Drill.parseStep(text, targets: [SteeringLab.primary, SteeringLab.standby], source: "--event")
+            #expect(problem == nil)
+        } catch {
+            #expect(problem.map { error.description.hasPrefix($0) } == true, "\(error.description)")
+        }
+    }
+
+    @Test func scenarioFilesSayWhichLine() {
+        #expect(throws: Drill.DrillError.self) {
+            try Drill.parseScenario(
+                "# drill\n0s primary/192.0.2.1 down\n\n5x primary/192.0.2.1 up\n",
+                file: "d.txt",
+                targets: [SteeringLab.primary]
+            )
+        }
+        do {
+            _ = try Drill.parseScenario(
+                "0s primary/192.0.2.1 down\n5x primary/192.0.2.1 up",
+                file: "d.txt",
+                targets: [SteeringLab.primary]
+            )
+        } catch { #expect(error.description.hasPrefix("d.txt:2: '5x' is not a time")) }
+    }
+
+    /// failback manual: after the primary recovers the service stays on the standby and waits for an operator;
+    /// the checks' rise and fall and the TCP check's default interval shape the switch times.
+    @Test func manualFailbackWaitsAndTimesFollowTheChecks() throws {
+        let lab = try SteeringLab()
+        let prepared = try lab.prepared(service: "failback: manual")
+        let r = Drill.simulate(
+            prepared: prepared,
+            steps: [
+                .init(at: 0, target: SteeringLab.primary, condition: .down),
+                .init(at: 60, target: SteeringLab.primary, condition: .up),
+            ],
+            duration: 180
+        )
+        let switches = r.timeline.filter { $0.kind == "switch" }
+        #expect(switches.count == 1, "\(r.timeline)")
+        let sw = try #require(switches.first)
+        #expect(sw.from == "primary" && sw.to == "standby" && sw.staleTTL == 30 && sw.ttl == 5)
+        // The default check: interval 5s, fall 3, the next two probes at the fast interval (1s), each wait ±10%:
+        // a switch within one interval plus two fast probes and the coalescing window (100 ms).
+        let bound: Double = 7 * 1.1 + 0.2
+        let earliest = try #require(sw.earliest)
+        let latest = try #require(sw.latest)
+        #expect(earliest > 0 && latest <= bound, "\(sw)")
+        #expect(latest - earliest > 4, "the range spans the probe phase: \(sw)")
+        #expect(sw.clientsBy == latest + 30)
+        #expect(r.waiting.count == 1 && r.waiting[0].reason.contains("gtmd override release www.lab.example."))
+        #expect(Drill.text(r).contains("waiting for an operator"))
+    }
+}
