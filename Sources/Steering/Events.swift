@@ -91,8 +91,12 @@ public struct EventLog: Sendable, Hashable {
 
     public init(capacity: Int = EventLog.defaultCapacity, restoring saved: [GtmdEvent] = []) {
         self.capacity = max(1, capacity)
-        let kept = saved.sorted { $0.seq < $1.seq }.suffix(self.capacity)
-        events = Array(kept)
+        var kept = Array(saved.sorted { $0.seq < $1.seq }.suffix(self.capacity))
+        // A history whose seqs could run out (a state file edited by hand) is numbered again from 1.
+        if let last = kept.last?.seq, last >= UInt64.max / 2 {
+            for i in kept.indices { kept[i].seq = UInt64(i + 1) }
+        }
+        events = kept
         nextSeq = (kept.last?.seq ?? 0) + 1
     }
 

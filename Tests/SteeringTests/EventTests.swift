@@ -65,6 +65,11 @@ import Testing
         #expect(log.after(4).map(\.seq) == [5] && log.after(nil).count == 3 && log.after(9).isEmpty)
         let restored = EventLog(capacity: 2, restoring: log.events)
         #expect(restored.events.map(\.seq) == [4, 5] && restored.nextSeq == 6)
+        // Seqs that could run out (a hand-edited state file) are numbered again instead of trapping.
+        var huge = log.events
+        huge[2].seq = .max
+        let renumbered = EventLog(restoring: huge)
+        #expect(renumbered.events.map(\.seq) == [1, 2, 3] && renumbered.nextSeq == 4)
     }
 
     @Test(arguments: [
