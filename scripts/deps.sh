@@ -2,7 +2,8 @@
 # Installs the Debian packages gtmd needs to build and test, only when something is missing.
 # Usage: scripts/deps.sh [--bench]   (--bench adds the benchmark peers: dnsperf, nsd, knot, gdnsd)
 set -euo pipefail
-pkgs=(libldns-dev ldnsutils libmaxminddb-dev bind9-dnsutils openssl python3 iproute2 unbound)
+# chromium + chromium-driver: the console's browser test (Tests/IntegrationTests/ConsoleTests.swift).
+pkgs=(libldns-dev ldnsutils libmaxminddb-dev bind9-dnsutils openssl python3 python3-pip iproute2 unbound chromium chromium-driver)
 if [ "${1:-}" = "--bench" ]; then pkgs+=(dnsperf nsd knot gdnsd pdns-server pdns-backend-bind); fi
 missing=()
 for p in "${pkgs[@]}"; do
@@ -28,5 +29,10 @@ if ! command -v promtool >/dev/null; then
     echo "deps: could not get promtool; the alert rules test checks metric names only" >&2
   fi
   rm -rf "$tmp"
+fi
+# selenium (PyPI) drives chromium-driver for the console test; Debian 12's python marks itself externally managed.
+if ! python3 -c 'import selenium' 2>/dev/null; then
+  echo "deps: installing selenium (PyPI) for the console's browser test" >&2
+  python3 -m pip install -q selenium 2>/dev/null || python3 -m pip install -q --break-system-packages selenium
 fi
 command -v swift >/dev/null || { echo "deps: swift (6.x) is not on PATH; install the Swift toolchain first" >&2; exit 1; }

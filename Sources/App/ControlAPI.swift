@@ -1,10 +1,12 @@
 import Config
 import Control
+import DNSWire
 import Foundation
 import HealthModel
 import Logging
 import Policy
 import Steering
+import Synchronization
 
 /// What the control API needs from the running server, and nothing more.
 protocol ControlBackend: Sendable {
@@ -22,6 +24,9 @@ protocol ControlBackend: Sendable {
     func reload() -> ReloadReport
     /// The last reload since start.
     var lastReload: ReloadReport? { get }
+    /// Calls `listener` with the events of each step of the steering loop that added some (event streams).
+    func subscribeEvents(_ listener: @escaping @Sendable ([GtmdEvent]) -> Void) -> UInt64
+    func unsubscribeEvents(_ id: UInt64)
 }
 
 /// The control API: routes requests of the control listener to status, explain, metrics, overrides and reload.
@@ -33,7 +38,9 @@ protocol ControlBackend: Sendable {
 struct ControlAPI: ControlHandler {
     let backend: any ControlBackend
 
-    static let endpoints = "/healthz, /readyz, /metrics, /status, /explain, /v1/overrides, /v1/reload"
+    static let endpoints =
+        "/ (console), /healthz, /readyz, /metrics, /status, /explain, /v1/overrides, /v1/reload, /v1/events, "
+        + "/v1/events/stream"
 
     func handle(_ r: ControlRequest) -> ControlResponse {
         switch (r.method, r.path) {
@@ -57,6 +64,14 @@ struct ControlAPI: ControlHandler {
             return refuseInput(r, parameters: Explain.parameterNames) ?? explain(r)
         case ("GET", "/v1/overrides"):
             return refuseInput(r) ?? listOverrides()
+        case ("GET", let path) where Console.assets[path] != nil:
+            return Console.response(path) ?? .error(404, "no console file \(path)")
+        case ("GET", "/v1/events"):
+            return events(r)
+        case ("GET", "/v1/events/stream"):
+            return eventStream(r)
+        case (_, "/v1/events"), (_, "/v1/events/stream"):
+            return ControlResponse.error(405, "\(r.method) is not allowed on \(r.path) (use GET)")
         case ("POST", "/v1/overrides"), ("PUT", "/v1/overrides"):
             if let refused = authorize(r) { return refused }
             return refuseInput(r, body: true) ?? setOverride(r)
@@ -310,4 +325,107 @@ extension ControlAPI {
             return .json(ReloadReply(error: report.errors.joined(separator: "; "), reload: report), status: 504)
         }
     }
+}
+
+// MARK: - Event history
+
+extension ControlAPI {
+    struct EventList: Codable {
+        var events: [GtmdEvent]
+        /// How many events the server keeps (older ones are dropped).
+        var capacity: Int
+        /// The seq the next event will get (`after=` for the next poll).
+        var nextSeq: UInt64
+    }
+
+    /// The parameters of `/v1/events` and its stream; `Last-Event-ID` (an event stream's resume) counts as `after`.
+    func eventQuery(_ r: ControlRequest) -> Result<EventQuery, EventQueryError> {
+        let services = backend.view.prepared.config.services.map(\.name.description)
+        var q = r.query
+        if q["after"] == nil, let last = r.header("last-event-id"), !last.isEmpty { q["after"] = last }
+        do { return .success(try EventQuery.parse(q, services: services, now: Date())) } catch {
+            return .failure(error)
+        }
+    }
+
+    static func servicePools(_ v: SteeringView) -> [String: [String]] {
+        Dictionary(v.prepared.config.services.map { ($0.name.description, $0.pools) }) { a, _ in a }
+    }
+
+    /// `GET /v1/events?since=&after=&service=&kind=&limit=`: the event history, oldest first.
+    func events(_ r: ControlRequest) -> ControlResponse {
+        let q: EventQuery
+        switch eventQuery(r) {
+        case .success(let x): q = x
+        case .failure(let e): return .error(400, e.description)
+        }
+        let v = backend.view
+        return .json(
+            EventList(
+                events: q.select(v.events.events, pools: Self.servicePools(v)),
+                capacity: v.events.capacity,
+                nextSeq: v.events.nextSeq
+            )
+        )
+    }
+
+    static let compact: JSONEncoder = {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        e.dateEncodingStrategy = .iso8601
+        e.keyEncodingStrategy = .convertToSnakeCase
+        return e
+    }()
+
+    /// One server-sent event: `id` (the seq, for `Last-Event-ID`), `event` (the kind), `data` (one line of JSON).
+    static func sse(_ e: GtmdEvent) -> [UInt8] {
+        let json = (try? compact.encode(e)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        return Array("id: \(e.seq)\nevent: \(e.kind.rawValue)\ndata: \(json)\n\n".utf8)
+    }
+
+    /// `GET /v1/events/stream`: `text/event-stream` with the matching history first (the newest `limit`, default
+    /// 100), then every new event as the steering loop records it. Same parameters as `/v1/events`.
+    func eventStream(_ r: ControlRequest) -> ControlResponse {
+        var q: EventQuery
+        switch eventQuery(r) {
+        case .success(let x): q = x
+        case .failure(let e): return .error(400, e.description)
+        }
+        if q.limit == nil { q.limit = 100 }
+        let backend = self.backend
+        let query = q
+        var response = ControlResponse(
+            status: 200,
+            contentType: "text/event-stream; charset=utf-8",
+            body: Array(": gtmd event stream\nretry: 2000\n\n".utf8)
+        )
+        response.headers.append((name: "X-Accel-Buffering", value: "no"))
+        response.stream = ControlStream(heartbeat: Array(": keep-alive\n\n".utf8)) { send in
+            // Under one lock: the history is sent before any live event, and nothing twice.
+            let sent = StreamCursor()
+            let live = EventQuery(after: query.after, service: query.service, kinds: query.kinds)
+            let id = backend.subscribeEvents { events in
+                let pools = ControlAPI.servicePools(backend.view)
+                sent.last.withLock { last in
+                    for e in events where e.seq > last && live.matches(e, pools: pools) {
+                        send(ControlAPI.sse(e))
+                        last = e.seq
+                    }
+                }
+            }
+            sent.last.withLock { last in
+                let v = backend.view
+                let backlog = query.select(v.events.events, pools: ControlAPI.servicePools(v))
+                for e in backlog { send(ControlAPI.sse(e)) }
+                last = max(last, v.events.nextSeq - 1)
+            }
+            return { backend.unsubscribeEvents(id) }
+        }
+        return response
+    }
+}
+
+/// The last event seq an event stream sent.
+final class StreamCursor: Sendable {
+    let last = Mutex<UInt64>(0)
 }

@@ -123,6 +123,7 @@ public final class GtmdRuntime: Sendable {
                     metadata: ["problem": "\(p)", "reload.trigger": "\(trigger)"]
                 )
             }
+            steering.submit(.reloadFailed(f.problems.map { "\($0)" }))
             notifier.ready(status: "reload failed (\(f.problems.count) problems); serving the previous config")
             report = ReloadReport(
                 trigger: trigger,
@@ -366,4 +367,10 @@ extension GtmdRuntime: ControlBackend {
     func reload() -> ReloadReport { reloadBlocking(trigger: "control API") }
 
     var lastReload: ReloadReport? { stats.current.lastReload }
+
+    func subscribeEvents(_ listener: @escaping @Sendable ([GtmdEvent]) -> Void) -> UInt64 {
+        steering.subscribeEvents(listener)
+    }
+
+    func unsubscribeEvents(_ id: UInt64) { steering.unsubscribeEvents(id) }
 }

@@ -21,6 +21,10 @@ public struct ControlOptions: Sendable {
     /// Threads that run the handler: more than one, so a request that waits (a reload until the new config
     /// serves, an override until it is in force) does not hold up `/metrics` and `/status`.
     public var handlerThreads = 4
+    /// Streamed responses (event streams) open at once; more get 503. They count as connections too.
+    public var maxStreams = 8
+    /// How often an open stream gets its heartbeat.
+    public var streamHeartbeat: Duration = .seconds(15)
     public init() {}
 }
 
@@ -41,6 +45,7 @@ public final class ControlServer: Service, Sendable {
     let group: MultiThreadedEventLoopGroup
     let pool: NIOThreadPool
     let open = Atomic<Int>(0)
+    let streams = StreamCount()
     private let channel = Mutex<(any Channel)?>(nil)
 
     public init(
@@ -118,9 +123,21 @@ public final class ControlServer: Service, Sendable {
         channel.closeFuture.whenComplete { _ in deadline.cancel() }
         try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
         try channel.pipeline.syncOperations.addHandler(
-            RequestHandler(handler: handler, pool: pool, options: options, logger: logger)
+            RequestHandler(
+                handler: handler,
+                pool: pool,
+                options: options,
+                logger: logger,
+                deadline: deadline,
+                streams: streams
+            )
         )
     }
+}
+
+/// The number of streamed responses open now.
+final class StreamCount: Sendable {
+    let value = Atomic<Int>(0)
 }
 
 /// Collects one request within the bounds, runs the handler on the pool, writes the response, closes.
@@ -135,12 +152,23 @@ final class RequestHandler: ChannelInboundHandler {
     var head: HTTPRequestHead?
     var body: [UInt8] = []
     var done = false
+    let deadline: Scheduled<Void>
+    let streams: StreamCount
 
-    init(handler: any ControlHandler, pool: NIOThreadPool, options: ControlOptions, logger: Logger) {
+    init(
+        handler: any ControlHandler,
+        pool: NIOThreadPool,
+        options: ControlOptions,
+        logger: Logger,
+        deadline: Scheduled<Void>,
+        streams: StreamCount
+    ) {
         self.handler = handler
         self.pool = pool
         self.options = options
         self.logger = logger
+        self.deadline = deadline
+        self.streams = streams
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -195,6 +223,7 @@ final class RequestHandler: ChannelInboundHandler {
     }
 
     private func write(_ context: ChannelHandlerContext, _ r: ControlResponse) {
+        if let stream = r.stream { return writeStream(context, r, stream) }
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: r.contentType)
         headers.add(name: "Content-Length", value: "\(r.body.count)")
@@ -212,5 +241,48 @@ final class RequestHandler: ChannelInboundHandler {
         context.write(wrapOutboundOut(.body(.byteBuffer(buf))), promise: nil)
         let channel = context.channel
         context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+    }
+}
+
+extension RequestHandler {
+    /// A streamed response: the head and `r.body` at once, then whatever the stream sends, until the client
+    /// closes or the listener stops. The request deadline no longer applies; a heartbeat keeps finding out
+    /// whether the client is still there.
+    fileprivate func writeStream(_ context: ChannelHandlerContext, _ r: ControlResponse, _ stream: ControlStream) {
+        let (_, was) = streams.value.add(1, ordering: .relaxed)
+        guard was < options.maxStreams else {
+            streams.value.subtract(1, ordering: .relaxed)
+            return write(context, .error(503, "too many open event streams (limit \(options.maxStreams)); try later"))
+        }
+        deadline.cancel()
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: r.contentType)
+        headers.add(name: "Cache-Control", value: "no-store")
+        headers.add(name: "Connection", value: "close")
+        for h in r.headers { headers.add(name: h.name, value: h.value) }
+        let head = HTTPResponseHead(
+            version: .http1_1,
+            status: HTTPResponseStatus(statusCode: r.status),
+            headers: headers
+        )
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        var first = context.channel.allocator.buffer(capacity: r.body.count)
+        first.writeBytes(r.body)
+        context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(first))), promise: nil)
+        let channel = context.channel
+        let send: @Sendable ([UInt8]) -> Void = { bytes in
+            guard channel.isActive else { return }
+            channel.writeAndFlush(HTTPServerResponsePart.body(.byteBuffer(ByteBuffer(bytes: bytes))), promise: nil)
+        }
+        let cancel = stream.open(send)
+        let beat = stream.heartbeat
+        let every = TimeAmount(options.streamHeartbeat)
+        let heartbeat = context.eventLoop.scheduleRepeatedTask(initialDelay: every, delay: every) { _ in send(beat) }
+        let counter = streams
+        channel.closeFuture.whenComplete { _ in
+            heartbeat.cancel()
+            cancel()
+            counter.value.subtract(1, ordering: .relaxed)
+        }
     }
 }

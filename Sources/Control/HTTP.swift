@@ -57,12 +57,14 @@ public struct ControlRequest: Sendable {
     }
 }
 
-/// A response: status, content type and body. Every response closes the connection.
+/// A response: status, content type and body. Every response closes the connection. With `stream`, the body is
+/// written as it comes after `body` (server-sent events) until the client goes away or the server stops.
 public struct ControlResponse: Sendable {
     public var status: Int
     public var contentType: String
     public var body: [UInt8]
     public var headers: [(name: String, value: String)]
+    public var stream: ControlStream? = nil
 
     public init(status: Int, contentType: String, body: [UInt8], headers: [(name: String, value: String)] = []) {
         self.status = status
@@ -95,6 +97,21 @@ public struct ControlResponse: Sendable {
         } catch {
             return .error(500, "cannot encode the response: \(error)")
         }
+    }
+}
+
+/// A body that goes on: `open` is called once the head is written, with `send` (callable from any thread, in
+/// order); it returns what to call when the connection closes. `heartbeat` is written every
+/// `ControlOptions.streamHeartbeat` so a vanished client is noticed.
+public struct ControlStream: Sendable {
+    public var open: @Sendable (_ send: @escaping @Sendable ([UInt8]) -> Void) -> (@Sendable () -> Void)
+    public var heartbeat: [UInt8]
+    public init(
+        heartbeat: [UInt8],
+        open: @escaping @Sendable (_ send: @escaping @Sendable ([UInt8]) -> Void) -> (@Sendable () -> Void)
+    ) {
+        self.heartbeat = heartbeat
+        self.open = open
     }
 }
 

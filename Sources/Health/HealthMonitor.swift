@@ -368,6 +368,8 @@ struct MonitorState {
         var failingSince: Date?
         /// Failed probes by reason class.
         var failures: [String: Int] = [:]
+        /// The last `CheckHealth.recentLimit` probes, oldest first.
+        var recent: [RecentProbe] = []
     }
 
     struct TargetRuntime {
@@ -512,6 +514,8 @@ struct MonitorState {
         if !result.ok { c.failures[result.reasonClass, default: 0] += 1 }
         c.lastResult = result
         c.lastProbe = now
+        c.recent.append(RecentProbe(ok: result.ok, latency: result.latency))
+        if c.recent.count > CheckHealth.recentLimit { c.recent.removeFirst(c.recent.count - CheckHealth.recentLimit) }
         if let w = result.certWarning, oldWarning == nil { out.newCertWarning = w }
         let transition = c.tracker.record(pass: result.ok)
         if transition != nil { c.lastChange = now }
@@ -588,7 +592,8 @@ struct MonitorState {
                         probes: c.probes,
                         inDoubt: c.tracker.inDoubt,
                         failingSince: c.failingSince,
-                        failures: c.failures
+                        failures: c.failures,
+                        recent: c.recent
                     )
                 }
             )

@@ -80,6 +80,9 @@ public struct CheckHealth: Sendable, Hashable {
     public var failingSince: Date?
     /// Failed probes so far by reason class (`ProbeResult.reasonClass`).
     public var failures: [String: Int]
+    /// The last `recentLimit` probes, oldest first (the console's latency sparkline).
+    public var recent: [RecentProbe]
+    public static let recentLimit = 30
 
     public init(
         name: String,
@@ -96,10 +99,12 @@ public struct CheckHealth: Sendable, Hashable {
         probes: Int,
         inDoubt: Bool,
         failingSince: Date? = nil,
-        failures: [String: Int] = [:]
+        failures: [String: Int] = [:],
+        recent: [RecentProbe] = []
     ) {
         self.failingSince = failingSince
         self.failures = failures
+        self.recent = recent
         self.name = name
         self.kind = kind
         self.endpoint = endpoint
@@ -113,6 +118,16 @@ public struct CheckHealth: Sendable, Hashable {
         self.lastChange = lastChange
         self.probes = probes
         self.inDoubt = inDoubt
+    }
+}
+
+/// One probe in a check's recent history: passed or not, and how long it took.
+public struct RecentProbe: Sendable, Hashable {
+    public var ok: Bool
+    public var latency: Duration
+    public init(ok: Bool, latency: Duration) {
+        self.ok = ok
+        self.latency = latency
     }
 }
 

@@ -10,8 +10,8 @@ public struct Publication {
     public var table: AnswerTable
     public var decisions: [String: Decision]
     public var services: [String: ServiceState]
-    /// Services (and nearest regions) whose answering pool changed, in config order.
-    public var switched: [(service: String, decision: Decision)]
+    /// Services (and nearest regions, by name) whose answering pool changed, in config order.
+    public var switched: [(service: String, region: String?, decision: Decision)]
     /// The failover switches of this publish, by service (only switches away from a pool).
     public var failovers: [String: FailoverTiming]
     /// When the policy must run again even if no input changes (hold-down end, override expiry).
@@ -49,7 +49,7 @@ public struct Publisher {
         var states: [String: ServiceState] = [:]
         var dynamic: [DNSName: AnswerTableBuilder.Dynamic] = [:]
         var next: Date? = overrides.nextExpiry(after: now)
-        var switched: [(String, Decision)] = []
+        var switched: [(String, String?, Decision)] = []
         for service in config.services {
             let key = service.name.description
             let d = Policy.decide(
@@ -62,15 +62,17 @@ public struct Publisher {
             decisions[key] = d
             states[key] = d.state
             if let n = d.nextEvaluation { next = min(next ?? n, n) }
-            if d.switched != nil { switched.append((key, d)) }
-            for r in d.perRegion ?? [] where r.switched != nil { switched.append((key, r)) }
+            if d.switched != nil, d.perRegion == nil { switched.append((key, nil, d)) }
+            for (i, r) in (d.perRegion ?? []).enumerated() where r.switched != nil {
+                switched.append((key, i < service.regionOrder.count ? service.regionOrder[i].region : "region \(i)", r))
+            }
             dynamic[service.name] = Publisher.dynamic(for: d, service: service)
         }
         let started = ContinuousClock.now
         let table = compiled.table(dynamic: dynamic, generation: generation)
         let buildTime = ContinuousClock.now - started
         var failovers: [String: FailoverTiming] = [:]
-        for (k, d) in switched {
+        for (k, _, d) in switched {
             guard let sw = d.switched, let from = sw.from else { continue }
             let members = config.pools.first { $0.name == from }?.members ?? []
             // The failure that made the pool unavailable: the latest start of a failing run among its down members.

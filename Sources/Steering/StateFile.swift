@@ -6,12 +6,25 @@ import Policy
 /// services' remembered state (written by the server: current pool, manual-failback hold). JSON, replaced
 /// atomically (write + rename) under an exclusive lock on `<file>.lock`, so the CLI and the server can
 /// both update their own part without losing the other's.
+/// The server also keeps its recent event history here (`events`, the newest `EventLog.defaultCapacity`); a file
+/// written before there was one (no `events` key) loads with an empty history.
 public struct StateFileContent: Codable, Sendable, Equatable {
     public var overrides: [Override] = []
     public var services: [String: ServiceState] = [:]
-    public init(overrides: [Override] = [], services: [String: ServiceState] = [:]) {
+    public var events: [GtmdEvent] = []
+    public init(overrides: [Override] = [], services: [String: ServiceState] = [:], events: [GtmdEvent] = []) {
         self.overrides = overrides
         self.services = services
+        self.events = events
+    }
+
+    enum CodingKeys: String, CodingKey { case overrides, services, events }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        overrides = try c.decodeIfPresent([Override].self, forKey: .overrides) ?? []
+        services = try c.decodeIfPresent([String: ServiceState].self, forKey: .services) ?? [:]
+        events = try c.decodeIfPresent([GtmdEvent].self, forKey: .events) ?? []
     }
 }
 

@@ -23,6 +23,22 @@ public struct StatusReport: Codable, Sendable {
         public var switches: Int
         public var lastFailover: FailoverTiming?
         public var overrides: [Override]
+        /// nearest: what each client region gets (nil for other policies).
+        public var regions: [RegionAnswer]? = nil
+    }
+    public struct RegionAnswer: Codable, Sendable {
+        public var region: String
+        public var pool: String?
+        public var answer: [String]
+        public var rcode: String
+        public var ttl: UInt32
+        public var reason: String
+        public var degraded: Bool
+    }
+    /// One recent probe: passed or not, latency in milliseconds.
+    public struct Probe: Codable, Sendable {
+        public var ok: Bool
+        public var ms: Double
     }
     public struct Check: Codable, Sendable {
         public var name: String
@@ -41,6 +57,8 @@ public struct StatusReport: Codable, Sendable {
         public var inDoubt: Bool
         public var failingSince: Date?
         public var lastChange: Date?
+        /// The last probes, oldest first (at most `CheckHealth.recentLimit`).
+        public var recent: [Probe] = []
     }
     public struct Member: Codable, Sendable {
         public var id: String
@@ -106,7 +124,21 @@ public struct StatusReport: Codable, Sendable {
                 since: d?.state.since,
                 switches: switches[key] ?? 0,
                 lastFailover: failovers[key],
-                overrides: active.all.filter { $0.scope == .service && $0.target == key }
+                overrides: active.all.filter { $0.scope == .service && $0.target == key },
+                regions: d?.perRegion.map { per in
+                    per.enumerated().map { i, r in
+                        let (answer, rcode) = Explain.answerText(r)
+                        return RegionAnswer(
+                            region: i < s.regionOrder.count ? s.regionOrder[i].region : "region \(i)",
+                            pool: r.pool,
+                            answer: answer,
+                            rcode: rcode,
+                            ttl: r.ttl,
+                            reason: r.reason,
+                            degraded: r.degraded
+                        )
+                    }
+                }
             )
         }
         let pools = config.pools.map { p -> Pool in
@@ -166,7 +198,11 @@ public struct StatusReport: Codable, Sendable {
             probes: c.probes,
             inDoubt: c.inDoubt,
             failingSince: c.failingSince,
-            lastChange: c.lastChange
+            lastChange: c.lastChange,
+            recent: c.recent.map { p in
+                let ms = (Double(p.latency.components.seconds) + Double(p.latency.components.attoseconds) / 1e18) * 1000
+                return Probe(ok: p.ok, ms: (ms * 1000).rounded() / 1000)
+            }
         )
     }
 }

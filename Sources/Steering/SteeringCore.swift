@@ -13,6 +13,8 @@ public enum SteeringInput: Sendable {
     case override(OverrideChange)
     /// A config and zones prepared and validated off to the side (SIGHUP); installed whole.
     case reload(Prepared)
+    /// A reload that failed validation (nothing changed): recorded in the event history only.
+    case reloadFailed([String])
     /// Time passed: a policy timer (hold-down end, minimum switch interval, override expiry) may be due, and the
     /// state file may have been changed by `gtmd override --offline`.
     case tick
@@ -53,6 +55,8 @@ public struct SteeringView: Sendable {
     public var failovers: [String: FailoverTiming]
     /// The generation of the installed table (0 before the first).
     public var generation: UInt64
+    /// The recent event history (the newest `EventLog.capacity`), oldest first.
+    public var events: EventLog = EventLog()
 
     public init(
         prepared: Prepared,
@@ -61,7 +65,8 @@ public struct SteeringView: Sendable {
         decisions: [String: Decision],
         switches: [String: Int],
         failovers: [String: FailoverTiming],
-        generation: UInt64
+        generation: UInt64,
+        events: EventLog = EventLog()
     ) {
         self.prepared = prepared
         self.stateFile = stateFile
@@ -70,6 +75,7 @@ public struct SteeringView: Sendable {
         self.switches = switches
         self.failovers = failovers
         self.generation = generation
+        self.events = events
     }
 }
 
@@ -100,6 +106,17 @@ public final class SteeringCore {
     /// A publish changed the services' remembered state and it is not saved yet (`save`).
     var servicesUnsaved = false
     var stateFileMTime: Date?
+    /// The event history, restored from the state file and saved with it.
+    public private(set) var events: EventLog
+    /// Events were added since the last save.
+    var eventsUnsaved = false
+    /// When the history was last written. New events alone are written at most once per `eventSaveInterval`
+    /// (a burst of reloads or health changes must not rewrite the whole history each step); anything else saved
+    /// takes them along, and shutdown flushes them.
+    var eventsSavedAt: ContinuousClock.Instant? = nil
+    public var eventSaveInterval: Duration = .seconds(1)
+    /// Overrides whose expiry is already in the history (`key@until`).
+    var expiredSeen: Set<String> = []
 
     public init(prepared: Prepared, store: AnswerStore, stateFile: String, logger: Logger) {
         self.store = store
@@ -107,10 +124,14 @@ public final class SteeringCore {
         self.logger = logger
         self.publisher = Publisher(prepared: prepared)
         stateFileMTime = StateFile.mtime(stateFile)
+        events = EventLog()
         do {
             let content = try StateFile.read(stateFile)
             overrides = OverrideSet(content.overrides)
             services = content.services
+            events = EventLog(restoring: content.events)
+            let now = Date()
+            for o in content.overrides where !o.isActive(at: now) { expiredSeen.insert(Self.expiryKey(o)) }
             if !content.overrides.isEmpty {
                 logger.notice(
                     "overrides loaded",
@@ -119,6 +140,85 @@ public final class SteeringCore {
             }
         } catch {
             logger.error("state file unreadable; starting without overrides", metadata: ["problem": "\(error)"])
+        }
+        record(
+            GtmdEvent(
+                at: Date(),
+                kind: .server,
+                action: "start",
+                reason: "gtmd started with \(prepared.config.file) (\(prepared.config.services.count) services)"
+            )
+        )
+    }
+
+    /// Adds an event to the history (saved with the next state file write).
+    func record(_ e: GtmdEvent) {
+        events.append(e)
+        eventsUnsaved = true
+    }
+
+    static func expiryKey(_ o: Override) -> String {
+        "\(o.key)@\(o.until.map { String($0.timeIntervalSince1970) } ?? "-")"
+    }
+
+    /// The pool and service fields of an override's event.
+    func overrideEvent(_ o: Override, action: String, at now: Date, reason: String) -> GtmdEvent {
+        overrideEvent(scope: o.scope, target: o.target, action: action, at: now, reason: reason)
+    }
+
+    func overrideEvent(
+        scope: Override.Scope,
+        target: String,
+        action: String,
+        at now: Date,
+        reason: String
+    )
+        -> GtmdEvent
+    {
+        var pool: String? = nil
+        var service: String? = nil
+        switch scope {
+        case .pool: pool = target
+        case .member:
+            pool = publisher.prepared.config.pools.first { p in p.members.contains { $0.targetID == target } }?.name
+        case .service: service = target
+        }
+        return GtmdEvent(
+            at: now,
+            kind: .override,
+            action: action,
+            service: service,
+            target: target,
+            pool: pool,
+            reason: reason
+        )
+    }
+
+    /// The health events of a new snapshot: every target whose verdict changed (on the first snapshot, the
+    /// targets found down).
+    func recordHealth(_ snapshot: HealthSnapshot, now: Date) {
+        let pools = publisher.prepared.config.pools
+        for id in snapshot.targets.keys.sorted() {
+            guard let t = snapshot.targets[id] else { continue }
+            let before = health?.targets[id]?.state
+            if let before, before == t.state { continue }
+            if before == nil, t.state != .down { continue }
+            let reason =
+                t.state == .down
+                ? t.downReasons.joined(separator: "; ")
+                : t.checks.compactMap { c in c.lastResult.map { "\(c.name): \($0.reason)" } }.joined(separator: "; ")
+            record(
+                GtmdEvent(
+                    at: t.lastChange ?? now,
+                    kind: .health,
+                    action: t.state.rawValue,
+                    target: id,
+                    pool: pools.first { p in p.members.contains { $0.targetID == id } }?.name,
+                    from: (before ?? .unknown).rawValue,
+                    to: t.state.rawValue,
+                    reason: reason.isEmpty ? t.state.rawValue : reason
+                )
+            )
         }
     }
 
@@ -130,7 +230,8 @@ public final class SteeringCore {
             decisions: decisions,
             switches: switches,
             failovers: failovers,
-            generation: generation
+            generation: generation,
+            events: events
         )
     }
 
@@ -139,18 +240,52 @@ public final class SteeringCore {
     public func apply(_ input: SteeringInput, now: Date) -> SteeringOutcome {
         switch input {
         case .health(let snapshot):
+            recordHealth(snapshot, now: now)
             health = snapshot
             if snapshot.targets.mapValues(\.isUp) != publishedHealth { dirty = true }
             return outcome()
         case .reload(let prepared):
             publisher = Publisher(prepared: prepared)
             dirty = true
+            record(
+                GtmdEvent(
+                    at: now,
+                    kind: .reload,
+                    action: "ok",
+                    reason:
+                        "\(prepared.config.file): \(prepared.zones.count) zones, \(prepared.config.services.count) services"
+                )
+            )
+            return outcome()
+        case .reloadFailed(let problems):
+            let shown = problems.prefix(5).joined(separator: "; ")
+            let more = problems.count > 5 ? " (and \(problems.count - 5) more)" : ""
+            record(
+                GtmdEvent(
+                    at: now,
+                    kind: .reload,
+                    action: "failed",
+                    reason: "still serving the previous config: \(shown)\(more)"
+                )
+            )
             return outcome()
         case .override(let change):
             var removed: Int? = nil
             switch change {
-            case .set(let o): overrides.set(o)
-            case .clear(let scope, let target): removed = overrides.clear(scope: scope, target: target)
+            case .set(let o):
+                overrides.set(o)
+                record(overrideEvent(o, action: "set", at: now, reason: o.summary))
+            case .clear(let scope, let target):
+                removed = overrides.clear(scope: scope, target: target)
+                record(
+                    overrideEvent(
+                        scope: scope,
+                        target: target,
+                        action: "cleared",
+                        at: now,
+                        reason: "\(removed ?? 0) override(s) removed"
+                    )
+                )
             }
             dirty = true
             return outcome(cleared: removed)
@@ -176,8 +311,11 @@ public final class SteeringCore {
     /// Saves, in one write, the override changes of a step and the services' remembered state when a publish
     /// changed it. Returns the problem when the overrides could not be saved (they stay in force).
     public func save(_ changes: [OverrideChange]) -> String? {
-        guard !changes.isEmpty || servicesUnsaved else { return nil }
+        let eventsDue =
+            eventsUnsaved && (eventsSavedAt.map { ContinuousClock.now - $0 >= eventSaveInterval } ?? true)
+        guard !changes.isEmpty || servicesUnsaved || eventsDue else { return nil }
         let states = servicesUnsaved ? services : nil
+        let history = events.events
         do {
             let content = try StateFile.update(stateFile) { content in
                 var set = OverrideSet(content.overrides)
@@ -189,9 +327,12 @@ public final class SteeringCore {
                 }
                 content.overrides = set.all
                 if let states { content.services = states }
+                content.events = history
             }
             stateFileMTime = StateFile.mtime(stateFile)
             servicesUnsaved = false
+            eventsUnsaved = false
+            eventsSavedAt = ContinuousClock.now
             let merged = OverrideSet(content.overrides)
             if merged != overrides {
                 overrides = merged
@@ -214,6 +355,13 @@ public final class SteeringCore {
         }
     }
 
+    /// Writes events not saved yet now (shutdown).
+    public func flushEvents() {
+        guard eventsUnsaved else { return }
+        eventsSavedAt = nil
+        _ = save([])
+    }
+
     /// Builds and installs a table when an input asked for one (and a health snapshot has arrived).
     /// Returns the installed table.
     @discardableResult
@@ -228,6 +376,7 @@ public final class SteeringCore {
 
     /// The one place a table is installed.
     func publish(health snapshot: HealthSnapshot, now: Date) -> AnswerTable {
+        let oldDecisions = decisions
         let health = snapshot.targets.mapValues(\.isUp)
         let failingSince = snapshot.targets.compactMapValues { t in t.checks.compactMap(\.failingSince).max() }
         let p = publisher.publish(
@@ -259,27 +408,77 @@ public final class SteeringCore {
         decisions = p.decisions
         services = p.services
         nextEvaluation = p.nextEvaluation
-        for (k, d) in p.switched where d.switched?.from != nil { switches[k, default: 0] += 1 }
+        for (k, _, d) in p.switched where d.switched?.from != nil { switches[k, default: 0] += 1 }
         // The last probe-caused detection outlives later switches (failback, overrides) for /metrics.
         for (k, t) in p.failovers { failovers[k] = t.keepingDetection(of: failovers[k]) }
         let downNow = Set(p.decisions.filter { (_, d) in (d.perRegion ?? [d]).contains(where: \.allPoolsDown) }.keys)
         let entered = downNow.subtracting(allDown)
         let left = allDown.subtracting(downNow)
         allDown = downNow
+        for o in overrides.all where !o.isActive(at: now) && !expiredSeen.contains(Self.expiryKey(o)) {
+            expiredSeen.insert(Self.expiryKey(o))
+            record(overrideEvent(o, action: "expired", at: now, reason: o.summary))
+        }
         for name in entered.sorted() {
+            record(
+                GtmdEvent(
+                    at: now,
+                    kind: .service,
+                    action: "all-down",
+                    service: name,
+                    reason: p.decisions[name]?.reason ?? "-",
+                    ttlNow: p.decisions[name]?.ttl,
+                    generation: p.table.generation
+                )
+            )
             logger.error(
                 "all pools down",
                 metadata: ["service": "\(name)", "reason": "\(p.decisions[name]?.reason ?? "-")"]
             )
         }
         for name in left.sorted() {
+            record(
+                GtmdEvent(
+                    at: now,
+                    kind: .service,
+                    action: "recovered",
+                    service: name,
+                    to: p.decisions[name]?.pool,
+                    reason: p.decisions[name]?.reason ?? "-",
+                    ttlNow: p.decisions[name]?.ttl,
+                    generation: p.table.generation
+                )
+            )
             logger.notice(
                 "a pool is available again",
                 metadata: ["service": "\(name)", "pool": "\(p.decisions[name]?.pool ?? "-")"]
             )
         }
-        for (name, d) in p.switched {
+        for (name, region, d) in p.switched {
             guard let sw = d.switched else { continue }
+            // What caches may still hold: the TTL of the answer this service (or region) gave before.
+            let old = oldDecisions[name]
+            let oldTTL: UInt32? =
+                region == nil
+                ? old?.ttl
+                : old?.perRegion?.first { $0.reason.hasPrefix("client region \(region ?? "") ") }?.ttl ?? old?.ttl
+            let timing = p.failovers[name]
+            record(
+                GtmdEvent(
+                    at: now,
+                    kind: .switch,
+                    action: sw.from == nil ? "answering" : "switch",
+                    service: name,
+                    region: region,
+                    from: sw.from,
+                    to: sw.to,
+                    reason: sw.reason,
+                    ttl: sw.from == nil ? nil : oldTTL,
+                    ttlNow: d.ttl,
+                    detectionSeconds: sw.from == nil ? nil : timing?.detectionSeconds,
+                    generation: p.table.generation
+                )
+            )
             if sw.from == nil {
                 logger.notice(
                     "service answering",
@@ -314,6 +513,14 @@ public final class SteeringCore {
             let content = try StateFile.read(stateFile)
             let o = OverrideSet(content.overrides)
             guard o != overrides else { return false }
+            let before = Dictionary(overrides.all.map { ($0.key, $0) }) { _, b in b }
+            let after = Dictionary(o.all.map { ($0.key, $0) }) { _, b in b }
+            for (k, x) in after.sorted(by: { $0.key < $1.key }) where before[k] != x {
+                record(overrideEvent(x, action: "set-offline", at: Date(), reason: x.summary))
+            }
+            for (k, x) in before.sorted(by: { $0.key < $1.key }) where after[k] == nil {
+                record(overrideEvent(x, action: "cleared-offline", at: Date(), reason: x.summary))
+            }
             overrides = o
             for o in content.overrides { logger.notice("override in force", metadata: ["override": "\(o.summary)"]) }
             if content.overrides.isEmpty { logger.notice("no overrides in force") }

@@ -36,6 +36,10 @@ public final class SteeringLoop: Service, Sendable {
     private let published: Mutex<SteeringView>
     /// The writer's own thread for its steps (table builds, zone compiles, state file writes).
     private let work = DispatchQueue(label: "gtmd.steering")
+    /// Who hears of new events (the control API's event streams), and the last seq handed to them.
+    private let listeners = Mutex<(next: UInt64, seen: UInt64, all: [UInt64: @Sendable ([GtmdEvent]) -> Void])>(
+        (0, 0, [:])
+    )
 
     public init(
         prepared: Prepared,
@@ -46,6 +50,7 @@ public final class SteeringLoop: Service, Sendable {
     ) {
         let core = SteeringCore(prepared: prepared, store: store, stateFile: stateFile, logger: logger)
         self.published = Mutex(core.view)
+        self.listeners.withLock { $0.seen = core.events.nextSeq - 1 }
         self.core = Mutex(core)
         self.options = options
         self.logger = logger
@@ -53,6 +58,29 @@ public final class SteeringLoop: Service, Sendable {
 
     /// What the writer holds now (after its last step).
     public var view: SteeringView { published.withLock { $0 } }
+
+    /// Calls `listener` from the writer's thread with the events of each step that added some, in order, until
+    /// `unsubscribeEvents`. Returns its id.
+    public func subscribeEvents(_ listener: @escaping @Sendable ([GtmdEvent]) -> Void) -> UInt64 {
+        listeners.withLock { l in
+            l.next += 1
+            l.all[l.next] = listener
+            return l.next
+        }
+    }
+
+    public func unsubscribeEvents(_ id: UInt64) { listeners.withLock { _ = $0.all.removeValue(forKey: id) } }
+
+    /// Hands the events after the last seq handed over to every listener.
+    private func notifyListeners(_ log: EventLog) {
+        let (fresh, all) = listeners.withLock { l -> ([GtmdEvent], [@Sendable ([GtmdEvent]) -> Void]) in
+            let fresh = Array(log.after(l.seen))
+            if let last = fresh.last { l.seen = last.seq }
+            return (fresh, Array(l.all.values))
+        }
+        guard !fresh.isEmpty else { return }
+        for f in all { f(fresh) }
+    }
 
     /// Queues an input; `reply` (if any) is called once the step that applied it is done (its table installed).
     public func submit(_ input: SteeringInput, reply: (@Sendable (SteeringOutcome) -> Void)? = nil) {
@@ -117,6 +145,7 @@ public final class SteeringLoop: Service, Sendable {
                     let step = self.step(batch, tick: due, now: now, clock: clock, coalesceUntil: until)
                     // Readers and submitters hear of the step from the writer's thread, without another hop.
                     self.published.withLock { $0 = step.view }
+                    self.notifyListeners(step.view.events)
                     for (e, o) in zip(batch, step.outcomes) { e.reply?(o) }
                     c.resume(returning: step.coalesceUntil)
                 }
@@ -127,7 +156,10 @@ public final class SteeringLoop: Service, Sendable {
             defer { q.removeAll() }
             return q
         }
-        let g = core.withLock { $0.generation }
+        let g = core.withLock { c in
+            c.flushEvents()
+            return c.generation
+        }
         for e in rest { e.reply?(SteeringOutcome(generation: g, installed: false, problem: "shutting down")) }
     }
 

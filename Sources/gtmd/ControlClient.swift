@@ -86,6 +86,50 @@ public struct ControlClient: Sendable {
         }
     }
 
+    /// Follows a server-sent event stream: calls `onData` with the `data:` text of each event until the server
+    /// ends it. The connect (and an error reply) must come within `timeout`; the stream itself has no deadline.
+    public func stream(
+        _ target: String,
+        client: HTTPClient = .shared,
+        onData: (String) -> Void
+    ) async throws(ControlClientError) {
+        var req = HTTPClientRequest(url: "http://\(address)\(target)")
+        req.headers.add(name: "Accept", value: "text/event-stream")
+        if let token { req.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(req, timeout: .milliseconds(Int64(timeout * 1000)))
+        } catch {
+            throw describe(error, phase: "cannot reach the gtmd control API at \(address)")
+        }
+        guard response.status == .ok else {
+            let body = (try? await response.body.collect(upTo: 1 << 20)).map { String(buffer: $0) } ?? ""
+            let message =
+                (try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])?["error"] as? String
+            throw ControlClientError(description: "\(response.status.code): \(message ?? body)")
+        }
+        var pending = ""
+        do {
+            for try await chunk in response.body {
+                pending += String(buffer: chunk)
+                while let end = pending.range(of: "\n\n") {
+                    let block = pending[..<end.lowerBound]
+                    pending = String(pending[end.upperBound...])
+                    let data = block.split(separator: "\n").filter { $0.hasPrefix("data:") }
+                        .map { $0.dropFirst(5).trimmingCharacters(in: .whitespaces) }
+                    if !data.isEmpty { onData(data.joined(separator: "\n")) }
+                }
+                if pending.utf8.count > maxReplyBytes {
+                    throw ControlClientError(description: "\(address): an event larger than \(maxReplyBytes) bytes")
+                }
+            }
+        } catch let e as ControlClientError {
+            throw e
+        } catch {
+            throw describe(error, phase: "\(address): the event stream broke off")
+        }
+    }
+
     /// A message that says what happened and what to check.
     /// `other`: the kind of an error that is neither a timeout nor a broken reply.
     func describe(_ error: any Error, phase: String, other: ControlClientError.Kind = .reply) -> ControlClientError {

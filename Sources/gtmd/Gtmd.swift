@@ -17,7 +17,7 @@ struct Gtmd: AsyncParsableCommand {
         version: GtmdVersion.string,
         subcommands: [
             Serve.self, Check.self, Probe.self, LocateCommand.self, StatusCommand.self, ExplainCommand.self,
-            OverrideCommand.self, ReloadCommand.self,
+            OverrideCommand.self, ReloadCommand.self, EventsCommand.self, SimulateCommand.self,
         ],
         defaultSubcommand: nil
     )

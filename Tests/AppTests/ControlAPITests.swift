@@ -37,6 +37,8 @@ import Testing
             changes.withLock { $0.append(change) }
             return answer
         }
+        func subscribeEvents(_ listener: @escaping @Sendable ([GtmdEvent]) -> Void) -> UInt64 { 0 }
+        func unsubscribeEvents(_ id: UInt64) {}
         /// What `reload()` answers; every call is counted.
         let reloadAnswer: ReloadReport
         let reloads = Mutex(0)

@@ -19,6 +19,8 @@ public final class HealthBackend: @unchecked Sendable {  // used from one test a
         p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         p.arguments = [
             "python3", Repo.root.appendingPathComponent("Tests/tools/lab_backend.py").path, address, "\(port)",
+            // The delay `blackhole()` switches on: far beyond any test's check timeout.
+            "30",
         ]
         p.standardOutput = FileHandle.nullDevice
         p.standardError = FileHandle.nullDevice
@@ -26,6 +28,11 @@ public final class HealthBackend: @unchecked Sendable {  // used from one test a
         process = p
         let (a, port) = (address, port)
         try waitFor("backend \(a):\(port) listening", timeout: 10) { tcpConnects(a, port) }
+    }
+
+    /// No more answers (connections still accepted): every probe times out, as behind a black hole.
+    public func blackhole() {
+        if let p = process { Foundation.kill(p.processIdentifier, SIGUSR1) }
     }
 
     /// SIGKILL, and wait until the port refuses connections.

@@ -61,6 +61,8 @@ def main():
         DELAY = d
     signal.signal(signal.SIGUSR1, lambda *_: set_delay(SLOW))
     signal.signal(signal.SIGUSR2, lambda *_: set_delay(0.0))
+    # A parent that blocks these signals (a test runner's threads) passes its mask on: unblock them here.
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGUSR1, signal.SIGUSR2})
     srv = Server((addr, port), Handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"lab backend listening on {addr}:{port}", flush=True)
