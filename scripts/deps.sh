@@ -2,7 +2,7 @@
 # Installs the Debian packages gtmd needs to build and test, only when something is missing.
 # Usage: scripts/deps.sh [--bench]   (--bench adds the benchmark peers: dnsperf, nsd, knot, gdnsd)
 set -euo pipefail
-pkgs=(libldns-dev ldnsutils libmaxminddb-dev bind9-dnsutils openssl python3 iproute2 unbound)
+pkgs=(libldns-dev ldnsutils libmaxminddb-dev bind9-dnsutils openssl python3 iproute2 unbound etcd-server etcd-client)
 if [ "${1:-}" = "--bench" ]; then pkgs+=(dnsperf nsd knot gdnsd pdns-server pdns-backend-bind); fi
 missing=()
 for p in "${pkgs[@]}"; do

@@ -61,7 +61,7 @@ extension OverrideRequest {
         return d
     }()
 
-    static func describe(_ error: any Error) -> String {
+    public static func describe(_ error: any Error) -> String {
         switch error {
         case DecodingError.keyNotFound(let k, _): return "missing '\(k.stringValue)'"
         case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c):
@@ -131,6 +131,34 @@ public enum OverrideStore {
             setAt: now,
             note: r.note
         )
+    }
+
+    /// Checks an override that was made elsewhere (a fleet's store) exactly as `make` checks a request: scope,
+    /// action, names against this node's config; the target must be spelled as configured. Expiry is not
+    /// checked: an expired override is simply not active.
+    public static func check(_ o: Override, config: GtmdConfig) throws(OverrideError) {
+        let r = OverrideRequest(
+            scope: o.scope.rawValue,
+            target: o.target,
+            action: o.action.rawValue,
+            pool: o.pool,
+            note: o.note
+        )
+        let made = try make(r, config: config, now: o.setAt)
+        if made.target != o.target {
+            throw OverrideError("target '\(o.target)' is not spelled as configured ('\(made.target)')")
+        }
+    }
+
+    /// The key of an override in a fleet's store (`<scope>/<target>`, a release apart): one per `Override.key`.
+    public static func sharedID(_ o: Override) -> String {
+        "\(o.scope.rawValue)/\(o.target)" + (o.action == .release ? "/release" : "")
+    }
+
+    /// The store keys a clear of (scope, target) removes (`OverrideSet.clear` removes a release too).
+    public static func sharedIDs(clearing scope: Override.Scope, target: String) -> [String] {
+        let id = "\(scope.rawValue)/\(target)"
+        return scope == .service ? [id, id + "/release"] : [id]
     }
 
     /// A service name as configured (`www.lab.example.`), or an error listing the services.

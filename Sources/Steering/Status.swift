@@ -69,6 +69,8 @@ public struct StatusReport: Codable, Sendable {
     public var services: [Service]
     public var pools: [Pool]
     public var overrides: [Override]
+    /// The fleet view (`fleet:` configured), else nil.
+    public var fleet: FleetReport? = nil
 
     /// Assembles the report; `now` decides which overrides are active.
     public static func build(
