@@ -203,6 +203,44 @@ struct FleetProcesses {
         )
         #expect(del.status == 200, "\(del.body)")
         try lab.waitAll(["a", "b", "c"], answer: [lab.primary.address], within: 5)
+        // Bad records under the prefix are left out, each with "key: what is wrong" (in /status and the log); the
+        // answers do not change.
+        func put(_ key: String, _ value: String) throws {
+            _ = try lab.etcd.call(
+                "/v3/kv/put",
+                ["key": Data(key.utf8).base64EncodedString(), "value": Data(value.utf8).base64EncodedString()]
+            )
+        }
+        try put(
+            "/gtmd/test/overrides/pool/nosuch",
+            "{\"scope\":\"pool\",\"target\":\"nosuch\",\"action\":\"down\",\"setAt\":\"2026-01-01T00:00:00Z\"}"
+        )
+        try put("/gtmd/test/members/x", "not json")
+        try put("/gtmd/test/stray", "1")
+        let expected = [
+            "/gtmd/test/members/x: not a member record",
+            "/gtmd/test/overrides/pool/nosuch: no pool 'nosuch' (pools: primary, standby)",
+            "/gtmd/test/stray: not a key of the fleet's layout",
+        ]
+        try waitFor("b lists the bad records", timeout: 10) {
+            let problems = (try lab.fleet("b")["problems"] as? [String]) ?? []
+            return expected.allSatisfy { e in problems.contains { $0.hasPrefix(e) } }
+        }
+        #expect(
+            lab.nodes["b"]!.log.contains(
+                "fleet: shared override left out problem=\"/gtmd/test/overrides/pool/nosuch: no pool"
+            ),
+            "\(lab.nodes["b"]!.log)"
+        )
+        #expect(
+            lab.nodes["b"]!.log.contains(
+                "fleet: record left out fleet.node=b problem=\"/gtmd/test/members/x: not a member record"
+            ),
+            "\(lab.nodes["b"]!.log)"
+        )
+        for n in ["a", "b", "c"] { #expect(try lab.answer(n) == [lab.primary.address]) }
+        let metrics = try lab.nodes["c"]!.control("GET", "/metrics").body
+        #expect(metrics.contains("gtmd_fleet_records_left_out 3"), "\(metrics)")
     }
 
     /// etcd gone: nodes keep answering, report local mode, and come back to the fleet without a flap;
