@@ -241,6 +241,15 @@ struct FleetProcesses {
         for n in ["a", "b", "c"] { #expect(try lab.answer(n) == [lab.primary.address]) }
         let metrics = try lab.nodes["c"]!.control("GET", "/metrics").body
         #expect(metrics.contains("gtmd_fleet_records_left_out 3"), "\(metrics)")
+        // An offline edit of a fleet node's state file would be replaced by the fleet's overrides: refused.
+        let offline = try run(
+            GtmdServer.binary,
+            [
+                "override", "pool", "primary", "down", "--config", lab.dir.appendingPathComponent("a.yaml").path,
+                "--state-file", lab.dir.appendingPathComponent("offline-state.json").path,
+            ]
+        )
+        #expect(offline.status == 1 && offline.stderr.contains("is a node of fleet 'test'"), "\(offline.stderr)")
     }
 
     /// etcd gone: nodes keep answering, report local mode, and come back to the fleet without a flap;
