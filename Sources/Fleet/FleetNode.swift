@@ -66,6 +66,8 @@ public final class FleetNode: Sendable {
         var lastFleet: [String: Bool] = [:]
         /// The shared overrides are known: read from the store, or from the cache.
         var overridesKnown = false
+        /// When the store stopped answering a connected node (nil: it answers).
+        var failingSince: Date? = nil
         /// Wakes the current session's writer.
         var kick: AsyncStream<Void>.Continuation? = nil
     }
@@ -271,7 +273,18 @@ public final class FleetNode: Sendable {
                 continue
             } catch {
                 if Task.isCancelled { break }
-                lost(error)
+                // A connected node rides out a short outage (a member killed, a leader election) for half a lease
+                // before it counts the store as lost: its observations live as long as the lease does.
+                let since = state.withLock { s -> Date? in
+                    guard s.status.connected else { return nil }
+                    if s.failingSince == nil { s.failingSince = Date() }
+                    return s.failingSince
+                }
+                if let since, Date().timeIntervalSince(since) < Double(settings.leaseTTL) / 2 {
+                    logger.info("fleet: store request failed; retrying", metadata: ["problem": "\(error)"])
+                } else {
+                    lost(error)
+                }
                 // The lease is gone (expired while the store was away): a new one next time.
                 if case EtcdError.leaseExpired = error { lease = nil }
                 if case EtcdError.server(let code, _) = error, code == 5 { lease = nil }
@@ -364,6 +377,7 @@ public final class FleetNode: Sendable {
             s.status.lease = leaseID
             s.status.lastError = nil
             s.overridesKnown = true
+            s.failingSince = nil
             if !was { s.status.since = Date() }
             return was
         }

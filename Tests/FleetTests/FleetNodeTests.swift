@@ -62,7 +62,8 @@ struct FleetNodeTests {
 
     @Test func observationsAreWrittenOnTransitionsOnly() async throws {
         let etcd = try EtcdCluster()
-        let a = try Node(etcd, node: "a")
+        // A 10 s lease: on a starved machine a 3 s one can expire, and re-registering rewrites both verdicts.
+        let a = try Node(etcd, node: "a", leaseTTL: 10)
         a.fleet.report(["p/1": up, "p/2": up])
         try await eventually("a connected and wrote both") { a.fleet.status.writes["observation"] == 2 }
         // The same verdicts again: nothing written.
