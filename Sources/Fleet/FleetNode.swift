@@ -517,6 +517,9 @@ public final class FleetNode: Sendable {
     private func lost(_ error: any Error) {
         let first = state.withLock { s -> Bool in
             let was = s.status.connected
+            // The first failure since the last connection, or since start (a node that never reached the store
+            // says so too).
+            let first = was || s.status.lastError == nil
             s.status.connected = false
             s.status.synced = false
             s.status.mode = settings.onStoreLoss == .freeze ? .frozen : .local
@@ -529,7 +532,7 @@ public final class FleetNode: Sendable {
                 s.status.since = Date()
                 s.status.storeLosses += 1
             }
-            return was
+            return first
         }
         if first {
             logger.warning(

@@ -47,14 +47,19 @@ struct FleetNodeTests {
 
     /// Polls until `condition` holds; gives up after `timeout`, checking once more after it (a starved task
     /// must not fail a condition it never looked at).
-    func eventually(_ what: String, timeout: Double = 30, _ condition: () throws -> Bool) async throws {
+    func eventually(
+        _ what: String,
+        timeout: Double = 30,
+        detail: @autoclosure () -> String = "",
+        _ condition: () throws -> Bool
+    ) async throws {
         let start = Date()
         while Date().timeIntervalSince(start) < timeout {
             if try condition() { return }
             try await Task.sleep(for: .milliseconds(20))
         }
         if try condition() { return }
-        Issue.record("timed out: \(what)")
+        Issue.record("timed out: \(what) \(detail())")
         throw CancellationError()
     }
 
@@ -65,11 +70,15 @@ struct FleetNodeTests {
         // A 10 s lease: on a starved machine a 3 s one can expire, and re-registering rewrites both verdicts.
         let a = try Node(etcd, node: "a", leaseTTL: 10)
         a.fleet.report(["p/1": up, "p/2": up])
-        try await eventually("a connected and wrote both") { a.fleet.status.writes["observation"] == 2 }
+        try await eventually("a connected and wrote both", detail: "\(a.fleet.status)") {
+            a.fleet.status.writes["observation"] == 2
+        }
         // The same verdicts again: nothing written.
         for _ in 0..<20 { a.fleet.report(["p/1": up, "p/2": up]) }
         a.fleet.report(["p/1": down, "p/2": up])
-        try await eventually("the transition written") { a.fleet.status.writes["observation"] == 3 }
+        try await eventually("the transition written", detail: "\(a.fleet.status)") {
+            a.fleet.status.writes["observation"] == 3
+        }
         let stored = try etcd.keys(prefix: "/gtmd/t/observations/a/")
         #expect(stored.count == 2)
         #expect(stored["/gtmd/t/observations/a/p/1"]?.contains("\"up\":false") == true)
