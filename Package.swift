@@ -9,11 +9,14 @@ import PackageDescription
 //   ConfigText (Yams) -> Policy (HealthModel, Geo) -> Config -> Steering (Answers, Zones) -/
 //   HealthModel -> Health (NIO, NIOSSL) -------------------------------------------------/
 //   Control (NIO HTTP listener) --------------------------------------------------------/
+//   Config -> Fleet (etcd over AsyncHTTPClient) -----------------------------------------/
 //
 // Policy owns the service model and one unit per policy (its keys, its checks, its decision); Config reads the
 // sections and hands each service's policy keys to its unit. ConfigText is the YAML reader and the duration and
 // TTL grammars that every section (and the control API's `for`) shares.
 // Steering, Policy, Config, ConfigText and HealthModel link neither NIO nor BoringSSL.
+// Fleet and Steering do not know each other: App hands the fleet's shared decision and overrides to the
+// steering loop as one more input.
 let swiftSettings: [SwiftSetting] = [.enableUpcomingFeature("MemberImportVisibility")]
 // Server reads sockaddr_in/sockaddr_in6 fields, which the Clang importer attributes to NIO's internal C module
 // (CNIOLinux includes <netinet/in.h> first there); importing that module is not ours to do, so Server alone
@@ -143,9 +146,23 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "Fleet",
+            dependencies: [
+                "Config",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            exclude: ["README.md"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "App",
             dependencies: [
-                "Answers", "Config", "Control", "DNSWire", "Health", "HealthModel", "Policy", "Server", "Steering",
+                "Answers", "Config", "Control", "DNSWire", "Fleet", "Health", "HealthModel", "Policy", "Server",
+                "Steering",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -227,6 +244,11 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),
             ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "FleetTests",
+            dependencies: ["Fleet", "Config", "TestSupport", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "IntegrationTests", dependencies: ["TestSupport", "DNSWire"], swiftSettings: swiftSettings),

@@ -27,6 +27,30 @@ protocol ControlBackend: Sendable {
     /// Calls `listener` with the events of each step of the steering loop that added some (event streams).
     func subscribeEvents(_ listener: @escaping @Sendable ([GtmdEvent]) -> Void) -> UInt64
     func unsubscribeEvents(_ id: UInt64)
+    /// In a fleet: stores the change for every node first (before `apply`). Without one: `.notShared`.
+    func share(_ change: OverrideChange) -> SharedChange
+    /// The fleet view for /status and /explain (nil: no fleet).
+    var fleetReport: FleetReport? { get }
+}
+
+/// What became of an override change in the fleet's store.
+enum SharedChange: Sendable, Equatable {
+    /// No fleet: the change is this node's alone.
+    case notShared
+    /// Stored for the fleet; a clear says how many stored overrides it removed.
+    case shared(removed: Int)
+    /// The store did not take it (unreachable): nothing changed anywhere.
+    case refused(String)
+}
+
+extension ControlBackend {
+    func share(_ change: OverrideChange) -> SharedChange { .notShared }
+    var fleetReport: FleetReport? { nil }
+    /// The snapshot as the answers use it (the fleet's verdicts where it has one).
+    var effectiveHealth: HealthSnapshot {
+        let h = health
+        return view.fleet?.effective(h) ?? h
+    }
 }
 
 /// The control API: routes requests of the control listener to status, explain, metrics, overrides and reload.
@@ -180,9 +204,9 @@ struct ControlAPI: ControlHandler {
 
     func status() -> StatusReport {
         let v = backend.view
-        return StatusReport.build(
+        var report = StatusReport.build(
             config: v.prepared.config,
-            health: backend.health,
+            health: backend.effectiveHealth,
             overrides: v.overrides,
             decisions: v.decisions,
             switches: v.switches,
@@ -192,23 +216,25 @@ struct ControlAPI: ControlHandler {
             lastReload: backend.lastReload,
             now: Date()
         )
+        report.fleet = backend.fleetReport
+        return report
     }
 
     func explain(_ r: ControlRequest) -> ControlResponse {
         let q: ExplainQuery
         do { q = try Explain.parse(r.query) } catch { return .error(400, error.description) }
         let v = backend.view
-        return .json(
-            Explain.explain(
-                q,
-                config: v.prepared.config,
-                zones: v.prepared.zones.map(\.origin),
-                health: backend.health,
-                overrides: v.overrides,
-                decisions: v.decisions,
-                now: Date()
-            )
+        var e = Explain.explain(
+            q,
+            config: v.prepared.config,
+            zones: v.prepared.zones.map(\.origin),
+            health: backend.effectiveHealth,
+            overrides: v.overrides,
+            decisions: v.decisions,
+            now: Date()
         )
+        e.fleet = backend.fleetReport
+        return .json(e)
     }
 
     struct OverrideList: Codable {
@@ -241,6 +267,9 @@ struct ControlAPI: ControlHandler {
         let o: Override
         do { o = try OverrideStore.make(req, config: backend.view.prepared.config, now: Date()) } catch {
             return .error(400, error.description)
+        }
+        if case .refused(let why) = backend.share(.set(o)) {
+            return .error(503, "override \(o.summary) not set: \(why)")
         }
         guard let done = backend.apply(.set(o)) else {
             return .error(503, "the steering loop did not take the override within 5 s; try again")
@@ -283,10 +312,15 @@ struct ControlAPI: ControlHandler {
         do {
             key = try OverrideStore.clearKey(scope: scope, target: target, config: backend.view.prepared.config)
         } catch { return .error(400, error.description) }
+        let shared = backend.share(.clear(scope: key.0, target: key.1))
+        if case .refused(let why) = shared { return .error(503, "nothing cleared: \(why)") }
         guard let done = backend.apply(.clear(scope: key.0, target: key.1)) else {
             return .error(503, "the steering loop did not take the change within 5 s; try again")
         }
-        let removed = done.cleared ?? 0
+        // In a fleet the store's count is the one that matters (the change may have reached this node first
+        // through its watch).
+        var removed = done.cleared ?? 0
+        if case .shared(let n) = shared { removed = max(removed, n) }
         backend.logger.notice(
             "override cleared over the control API",
             metadata: [

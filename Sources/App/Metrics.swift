@@ -26,6 +26,8 @@ public struct MetricsInput: Sendable {
     public var reloadsFailed: Int
     public var stateChanges: [String: [String: Int]]
     public var ready: Bool
+    /// The fleet view (a `fleet:` section), else nil.
+    public var fleet: FleetReport? = nil
 }
 
 public enum Metrics {
@@ -113,6 +115,7 @@ public enum Metrics {
         counter("gtmd_reloads_total", "Config reloads (SIGHUP) by result", [("result", "ok")], m.reloadsOK)
         counter("gtmd_reloads_total", "Config reloads (SIGHUP) by result", [("result", "failed")], m.reloadsFailed)
         gauge("gtmd_overrides_active", "Operator overrides in force", [], Double(m.overridesActive))
+        if let f = m.fleet { renderFleet(f, gauge: gauge, counter: counter) }
 
         for t in m.health.targets.values.sorted(by: { $0.id < $1.id }) {
             gauge(
@@ -342,5 +345,70 @@ struct ProcessStats {
         gauge("process_open_fds", "Number of open file descriptors", [], openFDs)
         gauge("process_max_fds", "Maximum number of open file descriptors", [], maxFDs)
         gauge("process_start_time_seconds", "Start time of the process since unix epoch in seconds", [], startTime)
+    }
+}
+
+extension Metrics {
+    /// The fleet's series: store connectivity, mode, watch lag, writes by kind, members, per-vantage verdicts.
+    /// Labels come from configured targets and the fleet's vantages (a bounded, operator-chosen set).
+    static func renderFleet(
+        _ f: FleetReport,
+        gauge: (String, String, [(String, String)], Double) -> Void,
+        counter: (String, String, [(String, String)], Int) -> Void
+    ) {
+        gauge(
+            "gtmd_fleet_store_connected",
+            "1 while the fleet's etcd is reachable and read",
+            [],
+            f.store.connected ? 1 : 0
+        )
+        for mode in ["fleet", "local", "frozen"] {
+            gauge(
+                "gtmd_fleet_mode",
+                "How this node decides: fleet verdicts, local probes (store lost) or frozen (store lost)",
+                [("mode", mode)],
+                f.mode == mode ? 1 : 0
+            )
+        }
+        gauge(
+            "gtmd_fleet_watch_lag_seconds",
+            "Latest delay from another node's observation write to this node's watch seeing it",
+            [],
+            f.store.watchLagSeconds ?? 0
+        )
+        for kind in ["observation", "member", "override", "keepalive", "lease"] {
+            counter(
+                "gtmd_fleet_writes_total",
+                "Requests that write to etcd, by kind",
+                [("kind", kind)],
+                f.store.writes[kind] ?? 0
+            )
+        }
+        counter("gtmd_fleet_store_losses_total", "Times the store became unreachable", [], f.store.losses)
+        gauge("gtmd_fleet_members", "Live fleet members (nodes with a lease)", [], Double(f.members.count))
+        gauge(
+            "gtmd_fleet_records_left_out",
+            "Records under the fleet's prefix left out as invalid",
+            [],
+            Double(f.problems.count)
+        )
+        for t in f.targets {
+            for (v, up) in t.vantages.sorted(by: { $0.key < $1.key }) {
+                gauge(
+                    "gtmd_fleet_vantage_up",
+                    "Each vantage's verdict on a target (1 up)",
+                    [("target", t.target), ("vantage", v)],
+                    up ? 1 : 0
+                )
+            }
+            if let u = t.used {
+                gauge(
+                    "gtmd_fleet_target_up",
+                    "The verdict the answers use (fleet, or per on_store_loss)",
+                    [("target", t.target)],
+                    u ? 1 : 0
+                )
+            }
+        }
     }
 }

@@ -1,6 +1,7 @@
 import Answers
 import Config
 import Control
+import Fleet
 import Foundation
 import Health
 import HealthModel
@@ -37,8 +38,17 @@ public final class GtmdRuntime: Sendable {
     /// Reloads run here one at a time, whoever asks (SIGHUP, the control API).
     let reloads = DispatchQueue(label: "gtmd.reload")
 
+    /// The fleet (a `fleet:` section): one more input of the steering loop. nil: a single node, as before.
+    let fleet: FleetLink?
+
     /// Builds everything from a prepared (validated) config; nothing is bound or probed yet.
-    public init(request: SetupRequest, prepared: Prepared, udpWorkers: Int?, readyFile: String?, logger: Logger) {
+    public init(
+        request: SetupRequest,
+        prepared: Prepared,
+        udpWorkers: Int?,
+        readyFile: String?,
+        logger: Logger
+    ) throws {
         self.request = request
         self.logger = logger
         self.readyFile = readyFile
@@ -59,13 +69,17 @@ public final class GtmdRuntime: Sendable {
                 metadata: ["problem": "\(e)"]
             )
         }
-        self.steering = SteeringLoop(
+        let steering = SteeringLoop(
             prepared: prepared,
             store: store,
             stateFile: stateFile,
             options: SteeringOptions(coalesceWindow: config.health.coalesceWindow),
             logger: logger
         )
+        self.steering = steering
+        self.fleet = try config.fleet.map {
+            try FleetLink(settings: $0, stateFile: stateFile, steering: steering, logger: logger)
+        }
         let s = config.server
         var options = ServerOptions()
         options.udpWorkersPerAddress = udpWorkers ?? s.udpWorkers
@@ -146,6 +160,9 @@ public final class GtmdRuntime: Sendable {
             if prepared.config.control.listen != old.control.listen {
                 notes.append("control.listen takes effect at the next restart")
             }
+            if prepared.config.fleet != old.fleet {
+                logger.warning("reload: the fleet: section takes effect at the next restart")
+            }
             if prepared.config.health.coalesceWindow != old.health.coalesceWindow {
                 notes.append("health.coalesce_window takes effect at the next restart")
             }
@@ -210,6 +227,10 @@ public final class GtmdRuntime: Sendable {
             controlAddress.withLock { $0 = ListenAddress(host: bound.host, port: bound.port).description }
             services.append(.init(service: control))
         }
+        if let fleet {
+            // First in, last out: the node revokes its lease after the listeners stopped.
+            services.insert(.init(service: FleetService(fleet: fleet.node)), at: 0)
+        }
         if let interval = notifier.watchdogInterval {
             services.append(.init(service: WatchdogService(runtime: self, interval: interval)))
         }
@@ -236,7 +257,16 @@ public final class GtmdRuntime: Sendable {
                 ]
             )
         }
-        _ = await steering.apply(.health(monitor.snapshot()))
+        let snapshot = monitor.snapshot()
+        if let fleet {
+            // The first answers use the fleet's decision when the store answers soon; a dead store delays the
+            // start by at most one round of requests over the members.
+            fleet.node.report(FleetLink.localVerdicts(snapshot))
+            let s = fleet.node.settings
+            await fleet.node.waitForFirstSync(timeout: s.requestTimeout * (s.endpoints.count + 1))
+            fleet.push()
+        }
+        _ = await steering.apply(.health(snapshot))
         let table = store.current()
         logger.notice(
             "answer table built",
@@ -278,11 +308,14 @@ struct ServeService: Service {
         let steering = runtime.steering
         let stats = runtime.stats
         let changes = runtime.healthChanges
+        let fleet = runtime.fleet
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 for await c in changes { stats.stateChanged(target: c.target, check: c.check) }
             }
             for await snapshot in monitor.snapshotUpdates().cancelOnGracefulShutdown() {
+                // The fleet hears the node's own verdicts (written on transitions; its decision may change).
+                fleet?.node.report(FleetLink.localVerdicts(snapshot))
                 steering.submit(.health(snapshot))
             }
             group.cancelAll()
@@ -356,7 +389,8 @@ extension GtmdRuntime: ControlBackend {
             reloadsOK: stats.reloadsOK,
             reloadsFailed: stats.reloadsFailed,
             stateChanges: stats.stateChanges,
-            ready: isReady
+            ready: isReady,
+            fleet: fleetReport
         )
     }
 
@@ -373,4 +407,16 @@ extension GtmdRuntime: ControlBackend {
     }
 
     func unsubscribeEvents(_ id: UInt64) { steering.unsubscribeEvents(id) }
+
+    func share(_ change: OverrideChange) -> SharedChange {
+        fleet?.share(change) ?? .notShared
+    }
+
+    var fleetReport: FleetReport? {
+        guard let fleet else { return nil }
+        let snapshot = monitor.snapshot()
+        let v = steering.view
+        let used = v.fleet?.effective(snapshot.targets.mapValues(\.isUp)) ?? snapshot.targets.mapValues(\.isUp)
+        return fleet.report(snapshot: snapshot, used: used)
+    }
 }

@@ -88,6 +88,8 @@ public struct GtmdConfig: Sendable {
     /// Where overrides are kept across restarts (relative paths resolved against the config's folder).
     public var stateFile: String? = nil
     public var control = ControlSettings()
+    /// `fleet:` (FleetConfig.swift); nil: a single node, exactly as without a fleet.
+    public var fleet: FleetSettings? = nil
     public init(file: String) { self.file = file }
 
     /// Every health target: one per pool member with checks.
@@ -176,6 +178,7 @@ public enum ConfigLoader {
         checkReferences(pools: parsePools(root["pools"], r), services: parseServices(root["services"], r), r, &config)
         readGeo(root, r, &config, baseDirectory: baseDirectory)
         readControl(root, r, &config.control, baseDirectory: baseDirectory)
+        readFleet(root, r, &config.fleet, baseDirectory: baseDirectory)
         if let v = r.string(root["state_file"], "state_file") {
             config.stateFile = v.hasPrefix("/") ? v : (baseDirectory as NSString).appendingPathComponent(v)
         }

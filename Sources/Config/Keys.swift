@@ -5,6 +5,7 @@ import ConfigText
 extension ConfigLoader {
     static let topLevelKeys: Set<String> = [
         "server", "zones", "checks", "health", "pools", "services", "state_file", "regions", "geo", "control",
+        "fleet",
     ]
     static let serverKeys: Set<String> = [
         "listen", "edns_buffer_size", "nsid", "version", "identity", "udp_workers", "udp_socket_buffer", "tcp", "rrl",
@@ -17,6 +18,10 @@ extension ConfigLoader {
     static let memberKeys: Set<String> = ["address", "cname", "weight", "checks"]
     static let regionKeys: Set<String> = ["latitude", "longitude", "bias"]
     static let controlKeys: Set<String> = ["listen", "token_file"]
+    static let fleetKeys: Set<String> = ["name", "etcd", "node", "vantage", "quorum", "on_store_loss", "lease_ttl"]
+    static let fleetEtcdKeys: Set<String> = ["endpoints", "tls", "auth", "request_timeout"]
+    static let fleetTLSKeys: Set<String> = ["ca_file", "cert_file", "key_file"]
+    static let fleetAuthKeys: Set<String> = ["username_file", "password_file"]
 
     /// Section path → the keys it accepts.
     static var knownKeys: [String: Set<String>] {
@@ -25,6 +30,8 @@ extension ConfigLoader {
             "zones[]": zoneKeys,
             "health": healthKeys, "checks.NAME": checkKeys, "pools.NAME": poolKeys, "pools.NAME.members[]": memberKeys,
             "services.NAME": serviceKeys, "regions.NAME": regionKeys, "geo": geoKeys, "control": controlKeys,
+            "fleet": fleetKeys, "fleet.etcd": fleetEtcdKeys, "fleet.etcd.tls": fleetTLSKeys,
+            "fleet.etcd.auth": fleetAuthKeys,
         ]
     }
 }

@@ -63,6 +63,8 @@ public struct Explanation: Codable, Sendable {
     public var ttlReason: String?
     public var reason: String
     public var degraded: Bool?
+    /// The fleet view, when gtmd runs in a fleet: the member verdicts above are the fleet's.
+    public var fleet: FleetReport? = nil
 }
 
 public struct ExplainError: Error, CustomStringConvertible, Sendable {

@@ -81,6 +81,18 @@ extension OverrideRequest {
 
     /// `--until` on the command line and the body's `until`: an ISO 8601 time, or nil.
     public static func parseUntil(_ text: String) -> Date? { ISO8601DateFormatter().date(from: text) }
+
+    public static func describe(_ error: any Error) -> String {
+        switch error {
+        case DecodingError.keyNotFound(let k, _): return "missing '\(k.stringValue)'"
+        case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c):
+            return "'\(c.codingPath.map(\.stringValue).joined(separator: "."))': \(c.debugDescription)"
+        case DecodingError.dataCorrupted(let c):
+            return c.codingPath.isEmpty
+                ? "not JSON" : "'\(c.codingPath.map(\.stringValue).joined(separator: "."))': \(c.debugDescription)"
+        default: return "\(error)"
+        }
+    }
 }
 
 public struct OverrideError: Error, CustomStringConvertible, Sendable {
@@ -154,6 +166,34 @@ public enum OverrideStore {
 
     /// The longest note an override keeps (characters).
     public static let maxNoteLength = 500
+
+    /// Checks an override that was made elsewhere (a fleet's store) exactly as `make` checks a request: scope,
+    /// action, names against this node's config; the target must be spelled as configured. Expiry is not
+    /// checked: an expired override is simply not active.
+    public static func check(_ o: Override, config: GtmdConfig) throws(OverrideError) {
+        let r = OverrideRequest(
+            scope: o.scope.rawValue,
+            target: o.target,
+            action: o.action.rawValue,
+            pool: o.pool,
+            note: o.note
+        )
+        let made = try make(r, config: config, now: o.setAt)
+        if made.target != o.target {
+            throw OverrideError("target '\(o.target)' is not spelled as configured ('\(made.target)')")
+        }
+    }
+
+    /// The key of an override in a fleet's store (`<scope>/<target>`, a release apart): one per `Override.key`.
+    public static func sharedID(_ o: Override) -> String {
+        "\(o.scope.rawValue)/\(o.target)" + (o.action == .release ? "/release" : "")
+    }
+
+    /// The store keys a clear of (scope, target) removes (`OverrideSet.clear` removes a release too).
+    public static func sharedIDs(clearing scope: Override.Scope, target: String) -> [String] {
+        let id = "\(scope.rawValue)/\(target)"
+        return scope == .service ? [id, id + "/release"] : [id]
+    }
 
     /// A service name as configured (`www.lab.example.`), or an error listing the services.
     public static func serviceName(_ text: String, _ config: GtmdConfig) throws(OverrideError) -> String {

@@ -47,18 +47,26 @@ public struct SetupRequest: Sendable {
     public var stateFile: String? = nil
     /// `--control ADDR:PORT|off`, replaces the configured control listener.
     public var control: String? = nil
+    /// `--node NAME`, replaces fleet.node (and the vantage when the config names none).
+    public var node: String? = nil
+    /// `--etcd URL[,URL]`, replaces fleet.etcd.endpoints.
+    public var etcd: [String] = []
     public init(
         configPath: String? = nil,
         zoneArguments: [String] = [],
         listen: [String] = [],
         stateFile: String? = nil,
-        control: String? = nil
+        control: String? = nil,
+        node: String? = nil,
+        etcd: [String] = []
     ) {
         self.configPath = configPath
         self.zoneArguments = zoneArguments
         self.listen = listen
         self.stateFile = stateFile
         self.control = control
+        self.node = node
+        self.etcd = etcd
     }
 }
 
@@ -116,6 +124,7 @@ public enum Setup {
                 problems.append("--control '\(c)': expected ADDR:PORT or off (examples: 127.0.0.1:8053, [::1]:8053)")
             }
         }
+        applyFleetFlags(request, &config, &problems)
         if let why = config.control.tokenFileProblem() {
             problems.append(
                 ConfigProblem(
@@ -203,4 +212,37 @@ public enum Setup {
 public struct SetupFailure: Error, Sendable, CustomStringConvertible {
     public var problems: [String]
     public var description: String { problems.joined(separator: "\n") }
+}
+
+extension Setup {
+    /// `--node` and `--etcd` on top of the `fleet:` section (they need one: the fleet's name is not a flag).
+    static func applyFleetFlags(_ request: SetupRequest, _ config: inout GtmdConfig, _ problems: inout [String]) {
+        guard request.node != nil || !request.etcd.isEmpty else { return }
+        guard var f = config.fleet else {
+            problems.append(
+                "--node/--etcd: the config has no fleet: section (it names the fleet; see config/fleet-example.yaml)"
+            )
+            return
+        }
+        if let n = request.node {
+            if FleetSettings.isSafeName(n) {
+                if f.vantage == f.node { f.vantage = n }
+                f.node = n
+            } else {
+                problems.append("--node '\(n)': letters, digits, '.', '_' or '-' only")
+            }
+        }
+        if !request.etcd.isEmpty {
+            var urls: [String] = []
+            for u in request.etcd.flatMap({ $0.split(separator: ",").map(String.init) }) {
+                if let p = FleetSettings.endpointProblem(u) {
+                    problems.append("--etcd: \(p)")
+                } else {
+                    urls.append(u.hasSuffix("/") ? String(u.dropLast()) : u)
+                }
+            }
+            if !urls.isEmpty { f.endpoints = urls }
+        }
+        config.fleet = f
+    }
 }

@@ -89,6 +89,8 @@ public struct StatusReport: Codable, Sendable {
     public var overrides: [Override]
     /// The last reload since start (SIGHUP or `POST /v1/reload`); nil when there was none.
     public var lastReload: ReloadReport?
+    /// The fleet view (`fleet:` configured), else nil.
+    public var fleet: FleetReport? = nil
 
     /// Assembles the report; `now` decides which overrides are active.
     public static func build(

@@ -15,6 +15,10 @@ public enum SteeringInput: Sendable {
     case reload(Prepared)
     /// A reload that failed validation (nothing changed): recorded in the event history only.
     case reloadFailed([String])
+    /// The fleet's shared decision and overrides (a `fleet:` section): its verdicts replace the node's own where
+    /// it has one; its overrides replace the ones in force (validated like the API's) and are saved to the state
+    /// file, which stays their cache.
+    case fleet(FleetInput)
     /// Time passed: a policy timer (hold-down end, minimum switch interval, override expiry) may be due, and the
     /// state file may have been changed by `gtmd override --offline`.
     case tick
@@ -57,6 +61,10 @@ public struct SteeringView: Sendable {
     public var generation: UInt64
     /// The recent event history (the newest `EventLog.capacity`), oldest first.
     public var events: EventLog = EventLog()
+    /// The fleet's last input (nil: no fleet, or nothing heard from it yet).
+    public var fleet: FleetInput? = nil
+    /// Shared overrides left out, as "key: what is wrong".
+    public var fleetProblems: [String] = []
 
     public init(
         prepared: Prepared,
@@ -66,8 +74,12 @@ public struct SteeringView: Sendable {
         switches: [String: Int],
         failovers: [String: FailoverTiming],
         generation: UInt64,
-        events: EventLog = EventLog()
+        events: EventLog = EventLog(),
+        fleet: FleetInput? = nil,
+        fleetProblems: [String] = []
     ) {
+        self.fleet = fleet
+        self.fleetProblems = fleetProblems
         self.prepared = prepared
         self.stateFile = stateFile
         self.overrides = overrides
@@ -101,6 +113,14 @@ public final class SteeringCore {
     public private(set) var nextEvaluation: Date?
     /// True when an input changed something the table depends on and no table was installed since.
     public private(set) var dirty = false
+    /// The fleet's last input; nil without a fleet.
+    public private(set) var fleet: FleetInput?
+    /// Shared overrides left out at the last fleet input or reload ("key: what is wrong").
+    public private(set) var fleetProblems: [String] = []
+    /// Override changes that came from the fleet, to save with the step's (the state file is their cache).
+    var fleetChanges: [OverrideChange] = []
+    /// The last fleet input changed the overrides in force (the writer publishes at once, as for the API's).
+    public private(set) var fleetOverridesChanged = false
     /// The verdicts of the last publish.
     var publishedHealth: [String: Bool]?
     /// A publish changed the services' remembered state and it is not saved yet (`save`).
@@ -231,8 +251,55 @@ public final class SteeringCore {
             switches: switches,
             failovers: failovers,
             generation: generation,
-            events: events
+            events: events,
+            fleet: fleet,
+            fleetProblems: fleetProblems
         )
+    }
+
+    /// The verdicts the answers use: the prober's, replaced by the fleet's where it has one.
+    func effectiveHealth(_ snapshot: HealthSnapshot) -> [String: Bool] {
+        let local = snapshot.targets.mapValues(\.isUp)
+        return fleet?.effective(local) ?? local
+    }
+
+    /// Makes the overrides in force those of the fleet (when it knows them), as set/clear changes (saved by the
+    /// step like the API's); returns whether anything changed.
+    func takeFleetOverrides(config: GtmdConfig) -> Bool {
+        guard let stored = fleet?.overrides else { return false }
+        let (wanted, problems) = FleetInput.overrides(stored, config: config)
+        for p in problems where !fleetProblems.contains(p) {
+            logger.error("fleet: shared override left out", metadata: ["problem": "\(p)"])
+        }
+        fleetProblems = problems
+        var changes: [OverrideChange] = []
+        let wantedKeys = Set(wanted.all.map(\.key))
+        for o in overrides.all where !wantedKeys.contains(o.key) {
+            changes.append(.clear(scope: o.scope, target: o.target))
+        }
+        let have = Set(overrides.all)
+        for o in wanted.all where !have.contains(o) { changes.append(.set(o)) }
+        guard !changes.isEmpty else { return false }
+        for c in changes {
+            switch c {
+            case .set(let o):
+                overrides.set(o)
+                logger.notice("override in force (fleet)", metadata: ["override": "\(o.summary)"])
+            case .clear(let scope, let target):
+                overrides.clear(scope: scope, target: target)
+                logger.notice(
+                    "override cleared (fleet)",
+                    metadata: ["scope": "\(scope.rawValue)", "target": "\(target)"]
+                )
+            }
+        }
+        // A clear removes a service's pin and release together: put back what the fleet still holds.
+        for o in wanted.all where !overrides.all.contains(o) {
+            overrides.set(o)
+            changes.append(.set(o))
+        }
+        fleetChanges += changes
+        return true
     }
 
     /// Applies one input to the state (no table is built here); returns what the caller should be told.
@@ -242,10 +309,11 @@ public final class SteeringCore {
         case .health(let snapshot):
             recordHealth(snapshot, now: now)
             health = snapshot
-            if snapshot.targets.mapValues(\.isUp) != publishedHealth { dirty = true }
+            if effectiveHealth(snapshot) != publishedHealth { dirty = true }
             return outcome()
         case .reload(let prepared):
             publisher = Publisher(prepared: prepared)
+            _ = takeFleetOverrides(config: prepared.config)
             dirty = true
             record(
                 GtmdEvent(
@@ -268,6 +336,12 @@ public final class SteeringCore {
                     reason: "still serving the previous config: \(shown)\(more)"
                 )
             )
+            return outcome()
+        case .fleet(let input):
+            fleet = input
+            fleetOverridesChanged = takeFleetOverrides(config: publisher.prepared.config)
+            if fleetOverridesChanged { dirty = true }
+            if let health, effectiveHealth(health) != publishedHealth { dirty = true }
             return outcome()
         case .override(let change):
             var removed: Int? = nil
@@ -311,13 +385,23 @@ public final class SteeringCore {
     /// Saves, in one write, the override changes of a step and the services' remembered state when a publish
     /// changed it. Returns the problem when the overrides could not be saved (they stay in force).
     public func save(_ changes: [OverrideChange]) -> String? {
+        let changes = fleetChanges + changes
+        fleetChanges = []
         let eventsDue =
             eventsUnsaved && (eventsSavedAt.map { ContinuousClock.now - $0 >= eventSaveInterval } ?? true)
         guard !changes.isEmpty || servicesUnsaved || eventsDue else { return nil }
         let states = servicesUnsaved ? services : nil
         let history = events.events
         do {
+            // With a fleet that knows its overrides, the file is their cache: it holds exactly what is in force.
+            let mirror = fleet?.overrides != nil ? overrides : nil
             let content = try StateFile.update(stateFile) { content in
+                content.events = history
+                if let mirror {
+                    content.overrides = mirror.all
+                    if let states { content.services = states }
+                    return
+                }
                 var set = OverrideSet(content.overrides)
                 for change in changes {
                     switch change {
@@ -327,7 +411,6 @@ public final class SteeringCore {
                 }
                 content.overrides = set.all
                 if let states { content.services = states }
-                content.events = history
             }
             stateFileMTime = StateFile.mtime(stateFile)
             servicesUnsaved = false
@@ -377,7 +460,7 @@ public final class SteeringCore {
     /// The one place a table is installed.
     func publish(health snapshot: HealthSnapshot, now: Date) -> AnswerTable {
         let oldDecisions = decisions
-        let health = snapshot.targets.mapValues(\.isUp)
+        let health = effectiveHealth(snapshot)
         let failingSince = snapshot.targets.compactMapValues { t in t.checks.compactMap(\.failingSince).max() }
         let p = publisher.publish(
             health: health,

@@ -185,7 +185,12 @@ public final class SteeringLoop: Service, Sendable {
             var outcomes: [SteeringOutcome] = []
             for e in batch {
                 outcomes.append(core.apply(e.input, now: now))
-                if case .health = e.input {} else { urgent = true }
+                switch e.input {
+                case .health: break
+                // Verdicts from the fleet are coalesced like the prober's; its override changes publish at once.
+                case .fleet: if core.fleetOverridesChanged { urgent = true }
+                default: urgent = true
+                }
             }
             if tick, core.tick(now: now) { urgent = true }
             var installed = false

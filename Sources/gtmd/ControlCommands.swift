@@ -153,7 +153,29 @@ struct StatusCommand: AsyncParsableCommand {
         }
         if s.overrides.isEmpty { print("no overrides") }
         for o in s.overrides { print("override: \(o.summary)") }
+        if let f = s.fleet { printFleet(f) }
     }
+}
+
+/// The fleet part of `gtmd status`.
+func printFleet(_ f: FleetReport) {
+    func word(_ up: Bool?) -> String { up.map { $0 ? "up" : "DOWN" } ?? "-" }
+    let store = f.store.connected ? "store connected" : "STORE UNREACHABLE (\(f.store.lastError ?? "-"))"
+    print(
+        "fleet \(f.name): node \(f.node) at \(f.vantage), quorum \(f.quorum), mode \(f.mode), \(store) since "
+            + ISO8601DateFormatter().string(from: f.store.since) + ", on_store_loss \(f.onStoreLoss)"
+    )
+    let lag = f.store.watchLagSeconds.map { String(format: "%.3fs", $0) } ?? "-"
+    let writes = f.store.writes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+    print("  store: revision \(f.store.revision), watch lag \(lag), writes \(writes)")
+    for m in f.members { print("  member \(m.node) at \(m.vantage)") }
+    for t in f.targets {
+        let vs = t.vantages.sorted { $0.key < $1.key }.map { "\($0.key) \(word($0.value))" }.joined(separator: ", ")
+        print(
+            "  target \(t.target): used \(word(t.used)), own probes \(word(t.local)); vantages: \(vs.isEmpty ? "-" : vs)"
+        )
+    }
+    for p in f.problems { print("  left out: \(p)") }
 }
 
 struct ExplainCommand: AsyncParsableCommand {

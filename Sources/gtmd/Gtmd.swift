@@ -69,6 +69,18 @@ struct Serve: AsyncParsableCommand {
     )
     var control: String?
 
+    @Option(name: .long, help: "This node's name in the fleet (default: the config's fleet.node, else the host name).")
+    var node: String?
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "etcd member URLs, comma-separated (default: the config's fleet.etcd.endpoints).",
+            valueName: "url[,url]"
+        )
+    )
+    var etcd: [String] = []
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -85,7 +97,9 @@ struct Serve: AsyncParsableCommand {
             zoneArguments: zones.zone,
             listen: listen,
             stateFile: stateFile,
-            control: control
+            control: control,
+            node: node,
+            etcd: etcd
         )
         let prepared: Prepared
         switch Setup.prepare(request) {
@@ -95,7 +109,7 @@ struct Serve: AsyncParsableCommand {
             printError("gtmd: \(f.problems.count) problem(s); not starting")
             throw ExitCode(1)
         }
-        let runtime = GtmdRuntime(
+        let runtime = try GtmdRuntime(
             request: request,
             prepared: prepared,
             udpWorkers: udpWorkers,

@@ -62,6 +62,15 @@ struct OverrideTarget: ParsableArguments {
             )
             throw ExitCode(1)
         }
+        if change, let fleet = c.fleet {
+            // The fleet's store holds the overrides; the state file is only their cache, replaced at the next read.
+            printError(
+                "gtmd: \(c.file) is a node of fleet '\(fleet.name)': its overrides live in etcd and the state file "
+                    + "is only their cache, so an offline edit would be replaced. Run the command without "
+                    + "--offline/--state-file against any running node of the fleet."
+            )
+            throw ExitCode(1)
+        }
         return (c, path)
     }
 

@@ -1,0 +1,43 @@
+import Foundation
+
+/// The node's local copy of what it last knew from the store: the shared overrides and the last fleet
+/// verdicts, so a node that restarts while etcd is down still answers with the fleet's overrides and
+/// (with `on_store_loss: freeze`) the last fleet decision. JSON, replaced atomically (write + rename).
+public struct FleetCache: Sendable {
+    public struct Content: Codable, Sendable, Equatable {
+        public var overrides: [String: Data]
+        public var verdicts: [String: Bool]
+        public init(overrides: [String: Data] = [:], verdicts: [String: Bool] = [:]) {
+            self.overrides = overrides
+            self.verdicts = verdicts
+        }
+    }
+
+    public let path: String
+    public init(path: String) { self.path = path }
+
+    /// Where the cache lives by default: beside the state file.
+    public static func defaultPath(stateFile: String) -> String { stateFile + ".fleet" }
+
+    /// The cached content; nil when there is none or it cannot be read (the caller starts empty).
+    public func load() -> Content? {
+        guard let data = FileManager.default.contents(atPath: path), !data.isEmpty else { return nil }
+        return try? JSONDecoder().decode(Content.self, from: data)
+    }
+
+    public func save(_ content: Content) throws {
+        let e = JSONEncoder()
+        e.outputFormatting = [.sortedKeys]
+        let data = try e.encode(content)
+        let dir = (path as NSString).deletingLastPathComponent
+        if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        let tmp = path + ".tmp.\(getpid())"
+        guard FileManager.default.createFile(atPath: tmp, contents: data, attributes: [.posixPermissions: 0o600]) else {
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: tmp])
+        }
+        guard rename(tmp, path) == 0 else {
+            unlink(tmp)
+            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
+        }
+    }
+}
