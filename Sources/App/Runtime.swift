@@ -108,6 +108,7 @@ public final class GtmdRuntime: Sendable {
             notifier.ready(status: "reload failed (\(f.problems.count) problems); serving the previous config")
             return false
         case .success(let prepared):
+            for n in prepared.notices { logger.notice("\(n)") }
             let old = steering.view.prepared.config
             if prepared.config.probeTargets() != old.probeTargets() {
                 // Unchanged targets keep their state; new or changed ones start fresh (probed at once, and

@@ -228,6 +228,10 @@ public final class SteeringCore {
 
     /// The one place a table is installed.
     func publish(health snapshot: HealthSnapshot, now: Date) -> AnswerTable {
+        if publisher.resignDue(now: now) {
+            publisher = Publisher(prepared: publisher.prepared)
+            logger.notice("dnssec: signatures due for renewal; zones compiled and signed again")
+        }
         let health = snapshot.targets.mapValues(\.isUp)
         let failingSince = snapshot.targets.compactMapValues { t in t.checks.compactMap(\.failingSince).max() }
         let p = publisher.publish(
@@ -259,6 +263,11 @@ public final class SteeringCore {
         decisions = p.decisions
         services = p.services
         nextEvaluation = p.nextEvaluation
+        if let at = p.table.resignAt {
+            // Signature renewal runs in this loop on a timer, like any policy timer (never past expiry).
+            let due = Date(timeIntervalSince1970: Double(at))
+            nextEvaluation = min(nextEvaluation ?? due, due)
+        }
         for (k, d) in p.switched where d.switched?.from != nil { switches[k, default: 0] += 1 }
         // The last probe-caused detection outlives later switches (failback, overrides) for /metrics.
         for (k, t) in p.failovers { failovers[k] = t.keepingDetection(of: failovers[k]) }

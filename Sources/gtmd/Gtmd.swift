@@ -17,7 +17,7 @@ struct Gtmd: AsyncParsableCommand {
         version: GtmdVersion.string,
         subcommands: [
             Serve.self, Check.self, Probe.self, LocateCommand.self, StatusCommand.self, ExplainCommand.self,
-            OverrideCommand.self,
+            OverrideCommand.self, DnssecCommand.self,
         ],
         defaultSubcommand: nil
     )
@@ -80,16 +80,19 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let logger = makeLogger(level: logLevel)
-        let request = SetupRequest(
+        var request = SetupRequest(
             configPath: zones.config,
             zoneArguments: zones.zone,
             listen: listen,
             stateFile: stateFile,
             control: control
         )
+        request.createKeys = true
         let prepared: Prepared
         switch Setup.prepare(request) {
-        case .success(let p): prepared = p
+        case .success(let p):
+            prepared = p
+            for n in p.notices { logger.notice("\(n)") }
         case .failure(let f):
             for p in f.problems { printError(p) }
             printError("gtmd: \(f.problems.count) problem(s); not starting")
