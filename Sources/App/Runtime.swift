@@ -304,7 +304,9 @@ extension GtmdRuntime: ControlBackend {
             reloadsOK: stats.reloadsOK,
             reloadsFailed: stats.reloadsFailed,
             stateChanges: stats.stateChanges,
-            ready: isReady
+            ready: isReady,
+            signatureExpiry: store.current().signatureExpiry,
+            resignAt: store.current().resignAt
         )
     }
 
