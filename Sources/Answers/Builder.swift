@@ -842,7 +842,7 @@ public final class CompiledZones {
             }
             /// One answer per variant for type `t` (NODATA in variants without it), picked by query ID.
             func variantEntry(_ t: UInt16, _ d: Dynamic) -> TypeEntry {
-                var first: Int32 = -1
+                var drafts: [Draft] = []
                 for (i, v) in d.variants.enumerated() {
                     let rrs = v.filter { $0.type == t }.map { rr -> ResourceRecord in
                         var r = rr
@@ -862,9 +862,9 @@ public final class CompiledZones {
                         draft = positive(rrs, owner: owner, anchor: anchor)
                     }
                     draft.ede = ede(d, d.byRegion ? i : nil)
-                    let idx = emitAnswer(draft, into: &e)
-                    if first < 0 { first = idx }
+                    drafts.append(draft)
                 }
+                let first = emitAnswers(drafts, into: &e)
                 return TypeEntry(
                     qtype: t,
                     regions: UInt16(d.variants.count),

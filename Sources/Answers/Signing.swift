@@ -229,11 +229,26 @@ extension CompiledZones {
     /// Emits `d`, and when it holds data of a signed zone, its signed twin (RRSIGs after each signed RRset,
     /// denial records at the end of the authority section) for queries with DO=1.
     func emitAnswer(_ d: Draft, into e: inout Emitter) -> Int32 {
-        var plain = d
-        plain.proof = 0
-        plain.skipEntries = []
-        let idx = plain.emit(into: &e)
-        guard chains.contains(where: { $0 != nil }) else { return idx }
+        emitAnswers([d], into: &e)
+    }
+
+    /// Emits `drafts` as consecutive answers (per-region and weighted variants are found by offset), then
+    /// their signed twins; returns the first index.
+    func emitAnswers(_ drafts: [Draft], into e: inout Emitter) -> Int32 {
+        var first: Int32 = -1
+        for d in drafts {
+            var plain = d
+            plain.proof = 0
+            plain.skipEntries = []
+            let idx = plain.emit(into: &e)
+            if first < 0 { first = idx }
+        }
+        guard chains.contains(where: { $0 != nil }) else { return first }
+        for (i, d) in drafts.enumerated() { emitTwin(d, of: first + Int32(i), into: &e) }
+        return first
+    }
+
+    func emitTwin(_ d: Draft, of idx: Int32, into e: inout Emitter) {
         var s = Draft(anchor: d.anchor)
         s.rcode = d.rcode
         s.aa = d.aa
@@ -261,9 +276,8 @@ extension CompiledZones {
                 s.add(p, owner: .name(p[0].owner), section: .authority, required: true, sigs: sigs(p))
             }
         }
-        guard signedAny else { return idx }
+        guard signedAny else { return }
         let t = s.emit(into: &e)
         e.answers[Int(idx)].signed = t
-        return idx
     }
 }

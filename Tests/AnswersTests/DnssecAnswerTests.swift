@@ -170,6 +170,33 @@ import Zones
         #expect(onStandby.signatureExpiry != nil && onStandby.resignAt != nil)
     }
 
+    /// Weighted variants are picked by query ID % count: the signed twins keep that layout.
+    @Test func weightedVariantsAreSignedEachWithItsOwnAddress() throws {
+        let t = Self.table(nsec3: false, .init(variants: [[Self.a("192.0.2.1")], [Self.a("192.0.2.2")], []]))
+        let now = UInt32(Date().timeIntervalSince1970)
+        for id: UInt16 in 0..<6 {
+            for dnssec in [false, true] {
+                var q = QueryBuilder("www.lab.example", RRType.A, edns: 1232)
+                q.id = id
+                q.ednsDO = dnssec
+                let p = try #require(LdnsRR.parsePacket(TableQuery.ask(q.bytes, table: t)))
+                let addresses = p.answer.filter { $0.type == RRType.A }
+                let want = id % 3 == 2 ? [] : ["192.0.2.\(id % 3 + 1)"]
+                #expect(addresses.map(LdnsRR.rdataPresentation) == want, "id \(id) DO \(dnssec)\n\(p.text)")
+                guard dnssec else { continue }
+                if let sig = p.answer.first(where: { $0.type == RRType.RRSIG }) {
+                    #expect(
+                        DnssecVerify.failure(rrset: addresses, signature: sig, keys: [Self.key.dnskey], now: now) == nil
+                    )
+                } else {
+                    // The empty variant: NODATA proven by www's own NSEC, without A in its bitmap.
+                    let nsec = try #require(p.authority.first { $0.type == RRType.NSEC }, "\(p.text)")
+                    #expect(!LdnsRR.presentation(nsec).contains(" A "), "\(p.text)")
+                }
+            }
+        }
+    }
+
     @Test func splitKeysSignTheKeySetWithTheKSKOnly() throws {
         let zsk = try SigningKey.generate(zone: Self.origin, algorithm: .ed25519, keySigning: false)
         let ksk = try SigningKey.generate(zone: Self.origin, algorithm: .ed25519, keySigning: true)
