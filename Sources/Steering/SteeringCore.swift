@@ -263,6 +263,13 @@ public final class SteeringCore {
         decisions = p.decisions
         services = p.services
         nextEvaluation = p.nextEvaluation
+        if let exp = p.table.signatureExpiry, Double(exp) - now.timeIntervalSince1970 < 3 * 86_400 {
+            // Re-signing runs at half the validity: a signature this close to expiry means signing failed.
+            logger.warning(
+                "dnssec: an RRSIG served expires within 3 days",
+                metadata: ["rrsig.expires": "\(Date(timeIntervalSince1970: Double(exp)))"]
+            )
+        }
         if let at = p.table.resignAt {
             // Signature renewal runs in this loop on a timer, like any policy timer (never past expiry).
             let due = Date(timeIntervalSince1970: Double(at))

@@ -197,6 +197,45 @@ import Zones
         }
     }
 
+    final class Clock: @unchecked Sendable {  // read and moved by one test thread only
+        var now: UInt32 = 1_800_000_000
+    }
+
+    /// Signatures are made again once less than `refresh` is left: the dynamic ones at the next publish,
+    /// the static ones by a new compile, which the steering loop runs when `baseResignAt` is due.
+    @Test func signaturesAreMadeAgainWhenHalfTheirValidityIsGone() throws {
+        let clock = Clock()
+        let signer = ZoneSigner(
+            zone: Self.origin,
+            keys: [Self.key],
+            validity: 14 * 86_400,
+            refresh: 7 * 86_400,
+            clock: { clock.now }
+        )
+        let compile = {
+            AnswerTableBuilder().compile(zones: [Self.zone], serviceNames: [Self.www], signers: [Self.origin: signer])
+        }
+        let compiled = compile()
+        let first = compiled.table(dynamic: [Self.www: Self.standby], generation: 1)
+        #expect(first.signatureExpiry == clock.now + 14 * 86_400)
+        let due = try #require(compiled.baseResignAt)
+        // Renewal falls between 5.6 and 7 days in (refresh 7 d, jitter up to a tenth of the validity).
+        #expect(due >= clock.now + 7 * 86_400 - 14 * 8_640 && due <= clock.now + 7 * 86_400)
+        let before = signer.counts.signed
+        _ = compiled.table(dynamic: [Self.www: Self.standby], generation: 2)
+        #expect(signer.counts.signed == before, "nothing is due yet")
+        clock.now += 8 * 86_400
+        let later = compiled.table(dynamic: [Self.www: Self.standby], generation: 3)
+        #expect(signer.counts.signed > before, "the publish re-signs the service's answer")
+        #expect(later.signatureExpiry == first.signatureExpiry, "the static answers wait for a compile")
+        let fresh = compile().table(dynamic: [Self.www: Self.standby], generation: 4)
+        #expect(fresh.signatureExpiry == clock.now + 14 * 86_400)
+        let p = try #require(LdnsRR.parsePacket(Self.ask(fresh, "lab.example", RRType.SOA, dnssec: true)))
+        let sig = try #require(p.answer.first { $0.type == RRType.RRSIG })
+        let soa = p.answer.filter { $0.type == RRType.SOA }
+        #expect(DnssecVerify.failure(rrset: soa, signature: sig, keys: [Self.key.dnskey], now: clock.now) == nil)
+    }
+
     @Test func splitKeysSignTheKeySetWithTheKSKOnly() throws {
         let zsk = try SigningKey.generate(zone: Self.origin, algorithm: .ed25519, keySigning: false)
         let ksk = try SigningKey.generate(zone: Self.origin, algorithm: .ed25519, keySigning: true)
