@@ -9,8 +9,9 @@ import Steering
 struct DnssecCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dnssec",
-        abstract: "DNSSEC keys: make them (keygen) and print the DS records for the parent zone (ds).",
-        subcommands: [Keygen.self, DSCommand.self]
+        abstract:
+            "DNSSEC: make keys (keygen), print the DS records for the parent (ds), print a signed zone as served (dump).",
+        subcommands: [Keygen.self, DSCommand.self, Dump.self]
     )
 
     struct Keygen: ParsableCommand {
@@ -118,6 +119,50 @@ struct DnssecCommand: ParsableCommand {
             if keys.isEmpty && config == nil { throw ValidationError("give key files or --config FILE") }
             for l in out { print(l) }
             if out.isEmpty { throw ExitCode(1) }
+        }
+    }
+
+    struct Dump: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "dump",
+            abstract:
+                "Print a signed zone as gtmd serves it: records, RRSIGs, NSEC/NSEC3 chain (for ldns-verify-zone).",
+            discussion:
+                "No health is probed: service names show the zone file's own data. keys: auto reads the state folder (run gtmd serve once first)."
+        )
+        @Option(name: .long, help: "Config file (YAML).")
+        var config: String
+        @Option(name: .long, help: "State file (default: the config's state_file), for keys: auto.")
+        var stateFile: String?
+        @Argument(help: "The zone, e.g. lab.example.")
+        var zone: String
+
+        func run() throws {
+            let origin: DNSName
+            do { origin = try DNSName(absolute: zone) } catch {
+                throw ValidationError("'\(zone)' is not a zone name: \(error)")
+            }
+            let prepared: Prepared
+            switch Setup.prepare(SetupRequest(configPath: config, stateFile: stateFile)) {
+            case .success(let p): prepared = p
+            case .failure(let f):
+                for p in f.problems { printError(p) }
+                throw ExitCode(1)
+            }
+            guard let z = prepared.config.zones.first(where: { $0.origin.lowercased == origin.lowercased }),
+                z.dnssec != nil
+            else {
+                printError("\(config): \(origin) is not a signed zone of this config (no dnssec section)")
+                throw ExitCode(1)
+            }
+            let state = prepared.config.stateFile ?? StateFile.defaultPath(configFile: prepared.config.file)
+            if z.dnssec?.keys == .auto,
+                DnssecKeys.autoKeyBases(zone: origin, folder: DnssecKeys.autoFolder(stateFile: state)).isEmpty
+            {
+                printError("\(origin) has keys: auto and no keys yet; start gtmd serve once to make them")
+                throw ExitCode(1)
+            }
+            for r in prepared.compile().servedZone(origin) ?? [] { print(LdnsRR.presentation(r)) }
         }
     }
 }

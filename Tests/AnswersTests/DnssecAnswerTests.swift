@@ -236,6 +236,29 @@ import Zones
         #expect(DnssecVerify.failure(rrset: soa, signature: sig, keys: [Self.key.dnskey], now: clock.now) == nil)
     }
 
+    /// The zone as served (`gtmd dnssec dump`) passes ldns-verify-zone: every RRSIG, and the chain.
+    @Test(arguments: [false, true])
+    func theServedZonePassesLdnsVerifyZone(nsec3: Bool) throws {
+        let compiled = AnswerTableBuilder().compile(
+            zones: [Self.zone],
+            serviceNames: [Self.www],
+            signers: [Self.origin: Self.signer(nsec3: nsec3)]
+        )
+        _ = compiled.table(dynamic: [Self.www: Self.standby], generation: 1)
+        let records = try #require(compiled.servedZone(Self.origin))
+        #expect(records.first?.type == RRType.SOA)
+        #expect(records.contains { $0.owner == Self.www && LdnsRR.rdataPresentation($0) == "127.0.0.12" })
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("gtmd-dump-\(UUID().uuidString).zone")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try (records.map(LdnsRR.presentation).joined(separator: "\n") + "\n").write(
+            to: file,
+            atomically: true,
+            encoding: .utf8
+        )
+        let r = try run("/usr/bin/ldns-verify-zone", [file.path])
+        #expect(r.status == 0, "\(r.stdout)\(r.stderr)")
+    }
+
     @Test func splitKeysSignTheKeySetWithTheKSKOnly() throws {
         let zsk = try SigningKey.generate(zone: Self.origin, algorithm: .ed25519, keySigning: false)
         let ksk = try SigningKey.generate(zone: Self.origin, algorithm: .ed25519, keySigning: true)
