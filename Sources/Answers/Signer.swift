@@ -138,6 +138,13 @@ public final class ZoneSigner: Sendable {
         }
     }
 
+    /// Same keys and parameters: a reload may keep this signer (and its cache) instead of `other`.
+    public func signsLike(_ other: ZoneSigner) -> Bool {
+        zone == other.zone && published.map(\.dnskey) == other.published.map(\.dnskey) && nsec3 == other.nsec3
+            && validity == other.validity && refresh == other.refresh && dnskeyTTL == other.dnskeyTTL
+            && cds == other.cds
+    }
+
     /// Signatures made and served from the cache so far.
     public var counts: (signed: Int, reused: Int) { state.withLock { ($0.signed, $0.reused) } }
 

@@ -142,7 +142,11 @@ public final class SteeringCore {
             health = snapshot
             if snapshot.targets.mapValues(\.isUp) != publishedHealth { dirty = true }
             return outcome()
-        case .reload(let prepared):
+        case .reload(var prepared):
+            // A zone signed with the same keys keeps its signer: the reload signs only what changed.
+            for (zone, signer) in prepared.signers {
+                if let old = publisher.prepared.signers[zone], old.signsLike(signer) { prepared.signers[zone] = old }
+            }
             publisher = Publisher(prepared: prepared)
             dirty = true
             return outcome()

@@ -23,10 +23,16 @@ struct SteeringLab {
     }
 
     /// The config with `service` extra keys (e.g. `hold_down: 30s`), prepared as start-up and reload do.
-    func prepared(service extra: String = "", ttl: Int = 30, degradedTTL: Int = 5) throws -> Prepared {
+    /// `dnssec`: the zone's `dnssec:` section (flow style), nil = unsigned.
+    func prepared(
+        service extra: String = "",
+        ttl: Int = 30,
+        degradedTTL: Int = 5,
+        dnssec: String? = nil
+    ) throws -> Prepared {
         let yaml = """
             zones:
-              - { origin: lab.example., file: \(Repo.root.appendingPathComponent("zones/lab.example.zone").path) }
+              - { origin: lab.example., file: \(Repo.root.appendingPathComponent("zones/lab.example.zone").path)\(dnssec.map { ", dnssec: \($0)" } ?? "") }
             checks:
               h: { type: tcp, port: 80 }
             pools:
