@@ -174,7 +174,7 @@ let package = Package(
         .executableTarget(
             name: "gtmd",
             dependencies: [
-                "Answers", "App", "Config", "Control", "Health", "HealthModel", "Policy", "Steering",
+                "Answers", "App", "Config", "Control", "DNSWire", "Health", "HealthModel", "Policy", "Steering",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),

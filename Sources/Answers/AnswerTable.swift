@@ -49,6 +49,33 @@ struct Answer {
     /// range of `AnswerTable.extras`; length 0 = none.
     var edeStart: Int32 = 0
     var edeLength: Int32 = 0
+    /// The same answer with DNSSEC records (RRSIGs, NSEC/NSEC3 proofs), sent when the query has DO=1; -1 = none
+    /// (unsigned zone, or nothing to sign).
+    var signed: Int32 = -1
+    /// In a signed answer: denial records the responder appends to the authority section per query (the
+    /// answer then has no additional section). 0 none; `Proof.cover`: the record covering the question (NSEC)
+    /// or its next closer name (NSEC3), for wildcard answers; `Proof.nxdomain`: that plus the closest
+    /// encloser's records (`Node.nxProof0/1`: no wildcard; NSEC3: the encloser's match).
+    var proof: UInt8 = 0
+    /// Denial entries this answer already holds (a wildcard's NODATA): a per-query cover equal to one is left out.
+    var skip0: Int32 = -1
+    var skip1: Int32 = -1
+}
+
+enum Proof {
+    static let cover: UInt8 = 1
+    static let nxdomain: UInt8 = 2
+}
+
+/// One NSEC or NSEC3 record of a zone's chain with its signatures, written uncompressed in `AnswerTable.blob`,
+/// and its sort key in `AnswerTable.denialKeys` (NSEC: the owner's labels right to left, each followed by a
+/// zero byte, lower case: canonical order; NSEC3: the 20-byte owner hash).
+struct DenialEntry {
+    var keyStart: Int32
+    var keyLength: Int32
+    var blobStart: Int32
+    var blobLength: Int32
+    var count: UInt16
 }
 
 /// A 2-byte compression pointer to patch at `position` (relative to the answer start). `target` ≥ 0: it
@@ -96,6 +123,11 @@ struct Node {
     var zone: Int32
     /// Index in `AnswerTable.dnames` when the node owns a DNAME (names below it are synthesized), else -1.
     var dname: Int32 = -1
+    /// Signed zones, NXDOMAIN below this node: denial entries (indexes in `AnswerTable.denial`) proving there
+    /// is no wildcard (NSEC: the record covering `*.<node>`; NSEC3: the node's own record, then the one
+    /// covering `*.<node>`); -1 = none.
+    var nxProof0: Int32 = -1
+    var nxProof1: Int32 = -1
 }
 
 /// Per (node, qtype): the answer, and how many variants it is prebuilt for (1 = same for all clients).
@@ -114,6 +146,10 @@ struct ZoneEntry {
     var apexNode: Int32
     var nxdomain: Int32
     var nodata: Int32
+    /// Signed zones: the zone's chain in `AnswerTable.denial` (sorted by key); count 0 = unsigned.
+    var denialStart: Int32 = 0
+    var denialCount: Int32 = 0
+    var nsec3: Bool = false
 }
 
 /// The immutable table of prebuilt wire answers for all zones. Built off to the side by
@@ -146,6 +182,13 @@ public final class AnswerTable: Sendable {
     let chaos: [(name: [UInt8], answer: Int32)]
     /// The NSID option (code, length, payload) sent when a client asks; empty when NSID is not configured.
     let nsidOption: ContiguousArray<UInt8>
+    /// NSEC/NSEC3 chains of the signed zones (each zone's range sorted by key) and their keys.
+    let denial: ContiguousArray<DenialEntry>
+    let denialKeys: ContiguousArray<UInt8>
+    /// Signed zones: the earliest RRSIG expiration in this table and the earliest time a signature in it is
+    /// due to be made again (seconds since 1970); nil when no zone is signed.
+    public let signatureExpiry: UInt32?
+    public let resignAt: UInt32?
 
     init(
         generation: UInt64,
@@ -161,8 +204,16 @@ public final class AnswerTable: Sendable {
         index: ContiguousArray<Int32>,
         chaos: [(name: [UInt8], answer: Int32)],
         dnames: ContiguousArray<DNAMEEntry> = [],
-        extras: ContiguousArray<UInt8> = AnswerTable.refusedEDE
+        extras: ContiguousArray<UInt8> = AnswerTable.refusedEDE,
+        denial: ContiguousArray<DenialEntry> = [],
+        denialKeys: ContiguousArray<UInt8> = [],
+        signatureExpiry: UInt32? = nil,
+        resignAt: UInt32? = nil
     ) {
+        self.denial = denial
+        self.denialKeys = denialKeys
+        self.signatureExpiry = signatureExpiry
+        self.resignAt = resignAt
         self.generation = generation
         self.options = options
         self.names = names
@@ -273,7 +324,13 @@ public final class QueryScratch {
     /// Where the OPT record of the last reply starts and its length (0 = the reply has none), for `slip`.
     var optStart = 0
     var optLength = 0
+    /// The node the last lookup ended at (exact match or closest encloser), for denial proofs; -1 = none.
+    var encloser: Int32 = -1
+    /// The sort key of the name a denial proof covers (NSEC: canonical key; NSEC3: SHA-1 hash).
+    let denialKey: UnsafeMutablePointer<UInt8>
     public init() {
+        denialKey = .allocate(capacity: 512)
+        denialKey.initialize(repeating: 0, count: 512)
         lowerName = .allocate(capacity: 256)
         lowerName.initialize(repeating: 0, count: 256)
         labelOffsets = .allocate(capacity: 128)
@@ -288,5 +345,6 @@ public final class QueryScratch {
         labelOffsets.deallocate()
         targetName.deallocate()
         targetLabels.deallocate()
+        denialKey.deallocate()
     }
 }

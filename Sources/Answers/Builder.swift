@@ -63,6 +63,23 @@ public struct AnswerTableBuilder {
         var seen: Set<[UInt8]> = []
         /// Extended DNS Error option sent with this answer (RFC 8914), empty for none.
         var ede: [UInt8] = []
+        /// What was added, in order, so the signed twin can be written with RRSIGs (`CompiledZones.emitAnswer`).
+        var ops: [Op] = []
+        struct Op {
+            var rrset: [ResourceRecord]
+            var owner: OwnerRef
+            var section: Section
+            var required: Bool
+            /// Only in the signed twin (a DS in a referral).
+            var signedOnly: Bool
+        }
+        /// Signed twin only: NSEC/NSEC3 RRsets for the authority section (each one record), and the proof the
+        /// responder appends per query (`Proof`).
+        var proofs: [[ResourceRecord]] = []
+        var proof: UInt8 = 0
+        /// Denial entries (table indexes) the proofs above hold, so the responder does not repeat them.
+        var skipEntries: [Int32] = []
+        let anchor: DNSName?
         /// Names a pointer may target → the `Reloc` target (≥ 0: a suffix of the question of that length;
         /// < 0: an offset in `bytes`).
         var known: [DNSName: Int32] = [:]
@@ -72,6 +89,7 @@ public struct AnswerTableBuilder {
         /// `anchor`: a name every question this answer serves ends with (the question itself for an answer
         /// given only to exact matches); its suffixes are pointer targets in the question.
         init(anchor: DNSName? = nil) {
+            self.anchor = anchor
             guard var n = anchor?.lowercased else { return }
             while n.wire.count > 1 {
                 known[n] = Int32(n.wire.count)
@@ -162,9 +180,18 @@ public struct AnswerTableBuilder {
             bytes[lengthAt + 1] = UInt8(len & 0xFF)
         }
 
-        mutating func add(_ rrset: [ResourceRecord], owner: OwnerRef, section: Section, required: Bool) {
+        mutating func add(
+            _ rrset: [ResourceRecord],
+            owner: OwnerRef,
+            section: Section,
+            required: Bool,
+            sigs: [ResourceRecord] = [],
+            signedOnly: Bool = false
+        ) {
             guard !rrset.isEmpty else { return }
-            for rr in rrset {
+            ops.append(Op(rrset: rrset, owner: owner, section: section, required: required, signedOnly: signedOnly))
+            if signedOnly { return }
+            for rr in rrset + sigs {
                 switch owner {
                 case .qname:
                     relocs.append(Reloc(position: Int32(bytes.count), target: 0))
@@ -208,6 +235,9 @@ public struct AnswerTableBuilder {
                 rcode: rcode,
                 aa: aa
             )
+            a.proof = proof
+            if skipEntries.count > 0 { a.skip0 = skipEntries[0] }
+            if skipEntries.count > 1 { a.skip1 = skipEntries[1] }
             if !ede.isEmpty {
                 a.edeStart = Int32(e.extras.count)
                 a.edeLength = Int32(ede.count)
@@ -274,13 +304,22 @@ public struct AnswerTableBuilder {
     /// Compiles the zones once (names, cuts, negative answers, every static answer). `serviceNames` are the
     /// names whose answers a policy supplies; `CompiledZones.table(dynamic:)` then re-emits only them and
     /// the names whose answers read them (CNAME chains, additional data).
-    public func compile(zones: [Zone], serviceNames: [DNSName], initial: [DNSName: Dynamic] = [:]) -> CompiledZones {
-        CompiledZones(options: options, zones: zones, serviceNames: serviceNames, initial: initial)
+    public func compile(
+        zones: [Zone],
+        serviceNames: [DNSName],
+        initial: [DNSName: Dynamic] = [:],
+        signers: [DNSName: ZoneSigner] = [:]
+    ) -> CompiledZones {
+        CompiledZones(options: options, zones: zones, serviceNames: serviceNames, initial: initial, signers: signers)
     }
 
     /// One-shot build (zones plus policy answers).
-    public func build(zones: [Zone], dynamic: [DNSName: Dynamic] = [:]) -> AnswerTable {
-        compile(zones: zones, serviceNames: Array(dynamic.keys), initial: dynamic).table(
+    public func build(
+        zones: [Zone],
+        dynamic: [DNSName: Dynamic] = [:],
+        signers: [DNSName: ZoneSigner] = [:]
+    ) -> AnswerTable {
+        compile(zones: zones, serviceNames: Array(dynamic.keys), initial: dynamic, signers: signers).table(
             dynamic: dynamic,
             generation: generation
         )
@@ -325,13 +364,36 @@ public final class CompiledZones {
     var dyn: [DNSName: Dynamic] = [:]
     /// Names read while emitting the current node.
     var touched: Set<DNSName> = []
+    /// Per zone: its signer (nil = unsigned) and its NSEC/NSEC3 chain (Signing.swift).
+    var signers: [ZoneSigner?] = []
+    var chains: [DenialChain?] = []
+    /// The base table's denial entries and their keys; `table(dynamic:)` re-makes the service names' entries.
+    var baseDenial = ContiguousArray<DenialEntry>()
+    var denialKeys = ContiguousArray<UInt8>()
+    /// Earliest signature expiry and renewal among the signatures used: of the base, and of the table being built.
+    var baseExpiry: UInt32 = .max
+    var baseRenew: UInt32 = .max
+    var expiry: UInt32 = .max
+    var renew: UInt32 = .max
+    /// The node being emitted is a wildcard (its signed answers need the question's cover).
+    var emittingWildcard = false
 
     public var nodeCount: Int { baseNodes.count }
+    /// When a signature of the base (the static answers) is due to be made again (seconds since 1970): the
+    /// zones must be compiled again then; nil when no zone is signed.
+    public var baseResignAt: UInt32? { baseRenew == .max ? nil : baseRenew }
     public var affectedCount: Int { affected.count }
 
-    init(options: ResponseOptions, zones: [Zone], serviceNames: [DNSName], initial: [DNSName: Dynamic]) {
+    init(
+        options: ResponseOptions,
+        zones: [Zone],
+        serviceNames: [DNSName],
+        initial: [DNSName: Dynamic],
+        signers: [DNSName: ZoneSigner] = [:]
+    ) {
         self.options = options
         origins = zones.map { $0.origin.lowercased }
+        self.signers = origins.map { signers[$0] }
         for (zi, o) in origins.enumerated() {
             var best: Int? = nil
             for (pi, p) in origins.enumerated() where pi != zi && p.wire.count < o.wire.count && o.isSubdomain(of: p) {
@@ -346,7 +408,15 @@ public final class CompiledZones {
         }
         // 1. Nodes: each record goes to the zone with the longest origin containing its owner.
         for (zi, zone) in zones.enumerated() {
-            node(origins[zi], zi)
+            let apexNode = node(origins[zi], zi)
+            if let signer = self.signers[zi] {
+                for r in signer.apexRecords { apexNode.add(r) }
+                if signer.nsec3 {
+                    apexNode.add(
+                        ResourceRecord(owner: origins[zi], type: RRType.NSEC3PARAM, ttl: 0, rdata: [1, 0, 0, 0, 0])
+                    )
+                }
+            }
             for zr in zone.records {
                 let owner = zr.record.owner.lowercased
                 guard zoneOf(owner) == zi else {
@@ -388,6 +458,9 @@ public final class CompiledZones {
             }
         }
 
+        // Per signed zone: the NSEC/NSEC3 chain over the names it holds, and its entries in the base table.
+        buildChains(zones)
+
         // Per zone: NXDOMAIN and NODATA answers (SOA in authority, TTL = min(SOA TTL, MINIMUM)).
         for (zi, zone) in zones.enumerated() {
             var soa = zone.soa
@@ -398,15 +471,20 @@ public final class CompiledZones {
             var nx = Draft(anchor: origins[zi])
             nx.rcode = Rcode.nxDomain
             nx.add([soa], owner: apexRef, section: .authority, required: true)
+            if chains[zi] != nil { nx.proof = Proof.nxdomain }
             var nd = Draft(anchor: origins[zi])
             nd.add([soa], owner: apexRef, section: .authority, required: true)
-            zoneEntries.append(
-                ZoneEntry(
-                    apexNode: Int32(nodes[origins[zi]]!.index),
-                    nxdomain: nx.emit(into: &base),
-                    nodata: nd.emit(into: &base)
-                )
+            var entry = ZoneEntry(
+                apexNode: Int32(nodes[origins[zi]]!.index),
+                nxdomain: emitAnswer(nx, into: &base),
+                nodata: emitAnswer(nd, into: &base)
             )
+            if let c = chains[zi] {
+                entry.denialStart = c.entryStart
+                entry.denialCount = Int32(c.names.count)
+                entry.nsec3 = c.nsec3
+            }
+            zoneEntries.append(entry)
         }
 
         // 3. Per node answers; note which nodes read a service name.
@@ -436,6 +514,9 @@ public final class CompiledZones {
         // 5. CH class: version.bind / version.server, id.server / hostname.bind.
         chaosTXT(["version.bind.", "version.server."], options.versionText)
         chaosTXT(["id.server.", "hostname.bind."], options.identityText)
+        baseExpiry = expiry
+        baseRenew = renew
+        for s in self.signers { s?.prune() }
     }
 
     /// A table with the policy answers in `dynamic` (service names not given keep their zone data).
@@ -444,6 +525,10 @@ public final class CompiledZones {
         var e = base
         var nodesCopy = baseNodes
         var types = baseTypes
+        expiry = baseExpiry
+        renew = baseRenew
+        var denial = baseDenial
+        remakeServiceEntries(&denial, into: &e)
         for n in affected {
             var entries: [TypeEntry] = []
             var node = emitNode(n, into: &e, entries: &entries)
@@ -466,7 +551,11 @@ public final class CompiledZones {
             index: index,
             chaos: chaos,
             dnames: e.dnames,
-            extras: e.extras
+            extras: e.extras,
+            denial: denial,
+            denialKeys: denialKeys,
+            signatureExpiry: expiry == .max ? nil : expiry,
+            resignAt: renew == .max ? nil : renew
         )
     }
 
@@ -555,7 +644,7 @@ public final class CompiledZones {
         var d = Draft(anchor: cut.name)
         d.aa = false
         addReferral(cut, to: &d)
-        let r = d.emit(into: &e)
+        let r = emitAnswer(d, into: &e)
         referralOf[cut.name] = r
         return r
     }
@@ -566,6 +655,14 @@ public final class CompiledZones {
     func addReferral(_ cut: BNode, to d: inout Draft) {
         let ns = cut.rrsets[RRType.NS] ?? []
         d.add(ns, owner: .name(cut.name), section: .authority, required: true)
+        if chains[cut.zone] != nil {
+            // Signed twin (RFC 4035 §3.1.4): the DS with its RRSIG, or the cut's NSEC proving there is none.
+            if let ds = cut.rrsets[RRType.DS] {
+                d.add(ds, owner: .name(cut.name), section: .authority, required: true, signedOnly: true)
+            } else {
+                d.proofs = nodeProof(cut)
+            }
+        }
         for rr in ns {
             guard let t = rr.targetName?.lowercased, let g = nodes[t] else { continue }
             let glue = t.isSubdomain(of: cut.name)
@@ -646,6 +743,12 @@ public final class CompiledZones {
             zone: Int32(zi)
         )
         if let w = nodes[n.name.prepending(label: "*")] { node.wildcard = Int32(w.index) }
+        let zoneChain = chains[zi]
+        emittingWildcard = zoneChain != nil && n.name.isWildcard
+        defer { emittingWildcard = false }
+        if zoneChain != nil && node.wildcard < 0 && cutAbove(n.name, zone: zi) == nil {
+            (node.nxProof0, node.nxProof1) = nxProofEntries(n, zone: zi)
+        }
         let apex = OwnerRef.name(origins[zi])
         // Answers of a wildcard node serve every name below its parent: only the parent is known to be in
         // the question. Other nodes' answers serve exactly their own name.
@@ -659,9 +762,16 @@ public final class CompiledZones {
                     TypeEntry(
                         qtype: RRType.DS,
                         regions: 1,
-                        answer: positive(ds, owner: owner, anchor: anchor).emit(into: &e)
+                        answer: emitAnswer(positive(ds, owner: owner, anchor: anchor), into: &e)
                     )
                 )
+            }
+            if node.isCut && zoneChain != nil && n.rrsets[RRType.DS] == nil {
+                // DS asked at an unsigned delegation: NODATA with the cut's NSEC (NS, no DS).
+                var nd = Draft(anchor: anchor)
+                nd.add(soaOf[zi], owner: apex, section: .authority, required: true)
+                nd.proofs = nodeProof(n)
+                node.nodata = emitAnswer(nd, into: &e)
             }
             node.typeCount = Int32(entries.count)
             return node
@@ -677,14 +787,14 @@ public final class CompiledZones {
                 nd.add(soaOf[pz], owner: .name(origins[pz]), section: .authority, required: true)
                 d = nd
             }
-            entries.append(TypeEntry(qtype: RRType.DS, regions: 1, answer: d.emit(into: &e)))
+            entries.append(TypeEntry(qtype: RRType.DS, regions: 1, answer: emitAnswer(d, into: &e)))
         }
         if let dname = n.rrsets[RRType.DNAME]?.first {
             // Names below: the DNAME (owner a pointer into the question), target written in full (§2.5).
             var d = Draft(anchor: n.name)
             d.add([dname], owner: .name(n.name), section: .answer, required: true)
             let entry = DNAMEEntry(
-                answer: d.emit(into: &e),
+                answer: emitAnswer(d, into: &e),
                 targetOffset: Int32(d.bytes.count - dname.rdata.count),
                 targetLength: Int32(dname.rdata.count),
                 ttl: dname.ttl
@@ -698,7 +808,7 @@ public final class CompiledZones {
             for (i, link) in chain.links.enumerated() {
                 base.add([link], owner: i == 0 ? owner : .name(link.owner), section: .answer, required: true)
             }
-            let cnameAnswer = positive(cname, owner: owner, anchor: anchor).emit(into: &e)
+            let cnameAnswer = emitAnswer(positive(cname, owner: owner, anchor: anchor), into: &e)
             entries.append(TypeEntry(qtype: RRType.CNAME, regions: 1, answer: cnameAnswer))
             node.any = cnameAnswer
             var def = base
@@ -706,19 +816,23 @@ public final class CompiledZones {
             case .data(let target, let ownerName):
                 for t in target.typeOrder where t != RRType.CNAME && t != RRType.DNAME {
                     let d = positive(target.rrsets[t]!, owner: .name(ownerName), anchor: anchor, prefix: base)
-                    entries.append(TypeEntry(qtype: t, regions: 1, answer: d.emit(into: &e)))
+                    entries.append(TypeEntry(qtype: t, regions: 1, answer: emitAnswer(d, into: &e)))
                 }
                 def.add(soaOf[zi], owner: apex, section: .authority, required: true)
+                if zoneChain != nil { def.proofs = nodeProof(target) }
             case .nxdomain:
                 def.rcode = Rcode.nxDomain
                 def.add(soaOf[zi], owner: apex, section: .authority, required: true)
+                if zoneChain != nil, let target = chain.links.last?.targetName?.lowercased {
+                    def.proofs = staticNXProof(target, zone: zi)
+                }
             case .referral(let cut):
                 // Into a delegation: the chain, then the referral (RFC 1034 §4.3.2 step 3b), as NSD and Knot.
                 addReferral(cut, to: &def)
             case .stop:
                 break
             }
-            node.nodata = def.emit(into: &e)
+            node.nodata = emitAnswer(def, into: &e)
         } else {
             let d = dyn[n.name]
             /// The EDE option for variant `i` of a policy answer (empty when the answer is the normal one).
@@ -728,7 +842,7 @@ public final class CompiledZones {
             }
             /// One answer per variant for type `t` (NODATA in variants without it), picked by query ID.
             func variantEntry(_ t: UInt16, _ d: Dynamic) -> TypeEntry {
-                var first: Int32 = -1
+                var drafts: [Draft] = []
                 for (i, v) in d.variants.enumerated() {
                     let rrs = v.filter { $0.type == t }.map { rr -> ResourceRecord in
                         var r = rr
@@ -741,13 +855,16 @@ public final class CompiledZones {
                         draft.aa = false
                     } else if rrs.isEmpty {
                         draft.add(soaOf[zi], owner: apex, section: .authority, required: true)
+                        if zoneChain != nil {
+                            draft.proofs = nodeProof(n, variantTypes: Set(v.map(\.type)))
+                        }
                     } else {
                         draft = positive(rrs, owner: owner, anchor: anchor)
                     }
                     draft.ede = ede(d, d.byRegion ? i : nil)
-                    let idx = draft.emit(into: &e)
-                    if first < 0 { first = idx }
+                    drafts.append(draft)
                 }
+                let first = emitAnswers(drafts, into: &e)
                 return TypeEntry(
                     qtype: t,
                     regions: UInt16(d.variants.count),
@@ -764,7 +881,7 @@ public final class CompiledZones {
                 }
                 var draft = positive(n.rrsets[t]!, owner: owner, anchor: anchor)
                 if let d, t == RRType.A || t == RRType.AAAA { draft.ede = ede(d, nil) }
-                entries.append(TypeEntry(qtype: t, regions: 1, answer: draft.emit(into: &e)))
+                entries.append(TypeEntry(qtype: t, regions: 1, answer: emitAnswer(draft, into: &e)))
             }
             if let d, d.variants.count > 1 {
                 // A type present only in later variants still needs its entry.
@@ -780,8 +897,9 @@ public final class CompiledZones {
                 for t in [RRType.A, RRType.AAAA] where !n.typeOrder.contains(t) {
                     var nd = Draft(anchor: anchor)
                     nd.add(soaOf[zi], owner: apex, section: .authority, required: true)
+                    if zoneChain != nil { nd.proofs = nodeProof(n) }
                     nd.ede = ede(d, nil)
-                    entries.append(TypeEntry(qtype: t, regions: 1, answer: nd.emit(into: &e)))
+                    entries.append(TypeEntry(qtype: t, regions: 1, answer: emitAnswer(nd, into: &e)))
                 }
             }
             if let d, d.servfail {
@@ -789,14 +907,27 @@ public final class CompiledZones {
                 sf.rcode = Rcode.servFail
                 sf.aa = false
                 sf.ede = ede(d, nil)
-                let idx = sf.emit(into: &e)
+                let idx = emitAnswer(sf, into: &e)
                 entries.removeAll { $0.qtype == RRType.A || $0.qtype == RRType.AAAA }
                 entries.append(TypeEntry(qtype: RRType.A, regions: 1, answer: idx))
                 entries.append(TypeEntry(qtype: RRType.AAAA, regions: 1, answer: idx))
                 node.any = idx
             }
+            if zoneChain != nil {
+                // NODATA at this name: its own NSEC/NSEC3 (or, NSEC at an empty non-terminal, the one covering it).
+                var nd = Draft(anchor: anchor)
+                nd.add(soaOf[zi], owner: apex, section: .authority, required: true)
+                nd.proofs = nodeProof(n)
+                if n.name.isWildcard, let c = zoneChain {
+                    nd.skipEntries = [n.name, n.name.parent!].compactMap { c.indexOf[$0] }.map {
+                        c.entryStart + Int32($0)
+                    }
+                }
+                node.nodata = emitAnswer(nd, into: &e)
+                if node.any == zoneNodata { node.any = node.nodata }
+            }
             // RFC 8482: one RRset for ANY, the lowest type number present.
-            if node.any == zoneNodata, let first = entries.min(by: { $0.qtype < $1.qtype }) { node.any = first.answer }
+            if node.any == node.nodata, let first = entries.min(by: { $0.qtype < $1.qtype }) { node.any = first.answer }
         }
         node.typeCount = Int32(entries.count)
         return node

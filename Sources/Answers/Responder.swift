@@ -48,6 +48,7 @@ extension AnswerTable {
         }
         let answer: Int
         scratch.dnameNode = -1
+        scratch.encloser = -1
         // QCLASS ANY (RFC 1035 §3.2.5) is answered as IN, as NSD and Knot do: IN is the only class we serve.
         if q.qclass == RRClass.IN || q.qclass == RRClass.ANY {
             switch q.qtype {
@@ -115,7 +116,10 @@ extension AnswerTable {
         scratch: QueryScratch
     ) -> Int {
         let exact = find(name, length)
-        if exact >= 0 { return answerAt(node: exact, qtype: qtype, id: id, scratch: scratch) }
+        if exact >= 0 {
+            scratch.encloser = Int32(exact)
+            return answerAt(node: exact, qtype: qtype, id: id, scratch: scratch)
+        }
         // Closest encloser: strip labels from the left until a node exists.
         var label = 1
         while label < labelCount {
@@ -136,6 +140,7 @@ extension AnswerTable {
     /// above it, DNAME substitution, the wildcard's answer, or the zone's NXDOMAIN.
     @inline(__always)
     func belowEncloser(_ n: Int, qtype: UInt16, id: UInt16, scratch: QueryScratch) -> Int {
+        scratch.encloser = Int32(n)
         let enc = nodes[n]
         if enc.referral >= 0 { return Int(enc.referral) }
         if enc.dname >= 0 {
@@ -446,7 +451,9 @@ extension AnswerTable {
         limit: Int,
         scratch: QueryScratch
     ) -> Int {
-        let a = answers[index]
+        var a = answers[index]
+        // DO=1 (RFC 4035 §3.1): the signed twin, when the zone is signed.
+        if q.ednsDO && a.signed >= 0 { a = answers[Int(a.signed)] }
         let qEnd = 12 + q.qnameLength + 4
         let opt = optLength(q, ede: Int(a.edeLength))
         let space = limit - qEnd - opt
@@ -455,13 +462,35 @@ extension AnswerTable {
         var ns = a.ns
         var ar = a.ar
         var tc = false
-        if length > space {
-            let cut = largestCut(a, space: space)
-            length = Int(cut.length)
-            an = cut.an
-            ns = cut.ns
-            ar = cut.ar
-            tc = cut.tc
+        // Denial records chosen per query (a wildcard answer's cover, NXDOMAIN's proof): up to three entries.
+        var proofs: (Int, Int, Int) = (-1, -1, -1)
+        var proofLength = 0
+        if a.proof != 0 && scratch.encloser >= 0 {
+            proofs = denialProof(a.proof, q, scratch: scratch, skip: (Int(a.skip0), Int(a.skip1)))
+            var k = 0
+            while k < 3 {
+                let p = k == 0 ? proofs.0 : k == 1 ? proofs.1 : proofs.2
+                if p >= 0 {
+                    proofLength += Int(denial[p].blobLength)
+                    ns += denial[p].count
+                }
+                k += 1
+            }
+        }
+        if length + proofLength > space {
+            // Never a partial proof: without room for all of it, the reply is cut with TC (RFC 4035 §3.1).
+            if proofLength > 0 { tc = true }
+            proofs = (-1, -1, -1)
+            proofLength = 0
+            ns = a.ns
+            if length > space {
+                let cut = largestCut(a, space: space)
+                length = Int(cut.length)
+                an = cut.an
+                ns = cut.ns
+                ar = cut.ar
+                tc = tc || cut.tc
+            }
             scratch.counters.truncated += tc ? 1 : 0
         }
         writeHeader(
@@ -478,6 +507,25 @@ extension AnswerTable {
         )
         copy(a, length: length, to: out, at: qEnd, name: (12, q.qnameLength, 0, 0))
         var end = qEnd + length
+        if proofLength > 0 {
+            denial.withUnsafeBufferPointer { d in
+                blob.withUnsafeBufferPointer { b in
+                    var k = 0
+                    while k < 3 {
+                        let p = k == 0 ? proofs.0 : k == 1 ? proofs.1 : proofs.2
+                        if p >= 0 {
+                            let e = d[p]
+                            (out.baseAddress! + end).copyMemory(
+                                from: b.baseAddress! + Int(e.blobStart),
+                                byteCount: Int(e.blobLength)
+                            )
+                            end += Int(e.blobLength)
+                        }
+                        k += 1
+                    }
+                }
+            }
+        }
         scratch.optLength = 0
         if opt > 0 {
             end = writeOPT(
@@ -558,7 +606,8 @@ extension AnswerTable {
         limit: Int,
         scratch: QueryScratch
     ) -> Int {
-        let a = answers[Int(dn.answer)]
+        var a = answers[Int(dn.answer)]
+        if q.ednsDO && a.signed >= 0 { a = answers[Int(a.signed)] }
         let qEnd = 12 + q.qnameLength + 4
         let prefix = q.qnameLength - Int(nodes[node].nameLength)
         let targetLength = Int(dn.targetLength)
@@ -648,6 +697,7 @@ extension AnswerTable {
         var bLength = 0
         if second >= 0 {
             b = answers[second]
+            if q.ednsDO && b.signed >= 0 { b = answers[Int(b.signed)] }
             rcode = b.rcode
             bLength = Int(b.blobLength)
             an += b.an

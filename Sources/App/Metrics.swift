@@ -28,6 +28,10 @@ public struct MetricsInput: Sendable {
     public var ready: Bool
     /// The fleet view (a `fleet:` section), else nil.
     public var fleet: FleetReport? = nil
+    /// Signed zones: the earliest RRSIG expiration in the table served, and when the next signature is due
+    /// to be made again (seconds since 1970); nil when no zone is signed.
+    public var signatureExpiry: UInt32? = nil
+    public var resignAt: UInt32? = nil
 }
 
 public enum Metrics {
@@ -112,6 +116,22 @@ public enum Metrics {
             [],
             Double(m.generation)
         )
+        if let t = m.signatureExpiry {
+            gauge(
+                "gtmd_dnssec_signature_expiry_timestamp_seconds",
+                "Earliest expiration of an RRSIG in the answers served (signed zones; Unix time)",
+                [],
+                Double(t)
+            )
+        }
+        if let t = m.resignAt {
+            gauge(
+                "gtmd_dnssec_resign_timestamp_seconds",
+                "When the next signature is due to be made again (signed zones; Unix time)",
+                [],
+                Double(t)
+            )
+        }
         counter("gtmd_reloads_total", "Config reloads (SIGHUP) by result", [("result", "ok")], m.reloadsOK)
         counter("gtmd_reloads_total", "Config reloads (SIGHUP) by result", [("result", "failed")], m.reloadsFailed)
         gauge("gtmd_overrides_active", "Operator overrides in force", [], Double(m.overridesActive))

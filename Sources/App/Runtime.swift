@@ -147,6 +147,7 @@ public final class GtmdRuntime: Sendable {
                 errors: f.problems
             )
         case .success(let prepared):
+            for n in prepared.notices { logger.notice("\(n)") }
             let old = steering.view.prepared.config
             var notes: [String] = []
             if prepared.config.probeTargets() != old.probeTargets() {
@@ -390,7 +391,9 @@ extension GtmdRuntime: ControlBackend {
             reloadsFailed: stats.reloadsFailed,
             stateChanges: stats.stateChanges,
             ready: isReady,
-            fleet: fleetReport
+            fleet: fleetReport,
+            signatureExpiry: store.current().signatureExpiry,
+            resignAt: store.current().resignAt
         )
     }
 

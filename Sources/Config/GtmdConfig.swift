@@ -46,9 +46,12 @@ public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
 public struct ZoneSource: Sendable, Hashable {
     public var origin: DNSName
     public var file: String
-    public init(origin: DNSName, file: String) {
+    /// The zone's `dnssec:` section; nil = served unsigned.
+    public var dnssec: DnssecSettings?
+    public init(origin: DNSName, file: String, dnssec: DnssecSettings? = nil) {
         self.origin = origin
         self.file = file
+        self.dnssec = dnssec
     }
 }
 
@@ -169,7 +172,8 @@ public enum ConfigLoader {
                 if !FileManager.default.fileExists(atPath: resolved) {
                     r.problem(m["file"], "\(p).file", "'\(resolved)' does not exist")
                 }
-                config.zones.append(ZoneSource(origin: origin, file: resolved))
+                let dnssec = parseDnssec(m["dnssec"], "\(p).dnssec", r, baseDirectory: baseDirectory)
+                config.zones.append(ZoneSource(origin: origin, file: resolved, dnssec: dnssec))
             }
         }
         readRegions(root, r, &config)

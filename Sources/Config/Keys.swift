@@ -13,7 +13,7 @@ extension ConfigLoader {
     static let tcpKeys: Set<String> = [
         "max_connections", "max_connections_per_client", "idle_timeout", "query_timeout",
     ]
-    static let zoneKeys: Set<String> = ["origin", "file"]
+    static let zoneKeys: Set<String> = ["origin", "file", "dnssec"]
     static let healthKeys: Set<String> = ["initial_state", "max_in_flight", "coalesce_window"]
     static let memberKeys: Set<String> = ["address", "cname", "weight", "checks"]
     static let regionKeys: Set<String> = ["latitude", "longitude", "bias"]
@@ -27,7 +27,7 @@ extension ConfigLoader {
     static var knownKeys: [String: Set<String>] {
         [
             "": topLevelKeys, "server": serverKeys, "server.tcp": tcpKeys, "server.rrl": rateLimitKeys,
-            "zones[]": zoneKeys,
+            "zones[]": zoneKeys, "zones[].dnssec": dnssecKeys,
             "health": healthKeys, "checks.NAME": checkKeys, "pools.NAME": poolKeys, "pools.NAME.members[]": memberKeys,
             "services.NAME": serviceKeys, "regions.NAME": regionKeys, "geo": geoKeys, "control": controlKeys,
             "fleet": fleetKeys, "fleet.etcd": fleetEtcdKeys, "fleet.etcd.tls": fleetTLSKeys,

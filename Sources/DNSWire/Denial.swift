@@ -52,6 +52,13 @@ public enum Denial {
         return digest
     }
 
+    /// SHA-1 of `count` bytes at `input` into the 20 bytes at `digest`, without allocating: the NSEC3 hash
+    /// with no extra iterations and no salt (RFC 9276), for the responder.
+    @inline(__always)
+    public static func sha1(_ input: UnsafePointer<UInt8>, _ count: Int, into digest: UnsafeMutablePointer<UInt8>) {
+        _ = ldns_sha1(input, UInt32(count), digest)
+    }
+
     /// Base 32 with the extended hex alphabet, lower case, no padding (RFC 4648 §7): NSEC3 owner labels.
     public static func base32hex(_ bytes: [UInt8]) -> String {
         let alphabet = Array("0123456789abcdefghijklmnopqrstuv".utf8)

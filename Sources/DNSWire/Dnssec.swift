@@ -218,6 +218,46 @@ public enum DnssecVerify {
     }
 }
 
+extension DnssecVerify {
+    /// Whether the NSEC or NSEC3 records in `records` (with their RRSIGs) deny `name`/`type` (ldns's
+    /// `ldns_dnssec_verify_denial` / `_nsec3`: the oracle for NXDOMAIN and NODATA answers; signatures are
+    /// checked separately with `failure`). nil when they do, else ldns's reason.
+    public static func denialFailure(name: DNSName, type: UInt16, records: [ResourceRecord], nxdomain: Bool) -> String?
+    {
+        let nsecs = records.filter { $0.type == RRType.NSEC || $0.type == RRType.NSEC3 }
+        let sigs = records.filter {
+            $0.type == RRType.RRSIG && $0.rdata.count > 2
+                && [RRType.NSEC, RRType.NSEC3].contains(UInt16($0.rdata[0]) << 8 | UInt16($0.rdata[1]))
+        }
+        guard let q = ldns_rr_new(), let owner = name.makeLdnsRdf() else { return "out of memory" }
+        defer { ldns_rr_free(q) }
+        ldns_rr_set_owner(q, owner)
+        ldns_rr_set_type(q, ldns_rr_type(rawValue: UInt32(type)))
+        ldns_rr_set_class(q, LDNS_RR_CLASS_IN)
+        guard let n = LdnsRR.makeLdnsList(nsecs), let s = LdnsRR.makeLdnsList(sigs) else {
+            return "records ldns cannot read"
+        }
+        defer {
+            ldns_rr_list_deep_free(n)
+            ldns_rr_list_deep_free(s)
+        }
+        let status: ldns_status
+        if nsecs.first?.type == RRType.NSEC3 {
+            status = ldns_dnssec_verify_denial_nsec3(
+                q,
+                n,
+                s,
+                nxdomain ? LDNS_RCODE_NXDOMAIN : LDNS_RCODE_NOERROR,
+                ldns_rr_type(rawValue: UInt32(type)),
+                true
+            )
+        } else {
+            status = ldns_dnssec_verify_denial(q, n, s)
+        }
+        return status == LDNS_STATUS_OK ? nil : LdnsRR.statusText(status)
+    }
+}
+
 extension LdnsRR {
     /// An ldns list holding copies of `records`; caller frees it with `ldns_rr_list_deep_free`.
     static func makeLdnsList(_ records: [ResourceRecord]) -> UnsafeMutablePointer<ldns_rr_list>? {

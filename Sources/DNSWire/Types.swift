@@ -5,6 +5,7 @@ public enum RRType {
     public static let DNAME: UInt16 = 39, OPT: UInt16 = 41, DS: UInt16 = 43, RRSIG: UInt16 = 46, NSEC: UInt16 = 47
     public static let DNSKEY: UInt16 = 48, NSEC3: UInt16 = 50, NSEC3PARAM: UInt16 = 51, SVCB: UInt16 = 64,
         HTTPS: UInt16 = 65
+    public static let CDS: UInt16 = 59, CDNSKEY: UInt16 = 60
     public static let CAA: UInt16 = 257
     public static let TKEY: UInt16 = 249, TSIG: UInt16 = 250, IXFR: UInt16 = 251, AXFR: UInt16 = 252
     public static let MAILB: UInt16 = 253, MAILA: UInt16 = 254, ANY: UInt16 = 255
@@ -12,7 +13,7 @@ public enum RRType {
     static let names: [UInt16: String] = [
         1: "A", 2: "NS", 5: "CNAME", 6: "SOA", 12: "PTR", 13: "HINFO", 15: "MX", 16: "TXT", 28: "AAAA", 33: "SRV",
         39: "DNAME", 41: "OPT", 43: "DS", 46: "RRSIG", 47: "NSEC", 48: "DNSKEY", 50: "NSEC3", 51: "NSEC3PARAM",
-        64: "SVCB", 65: "HTTPS", 257: "CAA", 249: "TKEY", 250: "TSIG",
+        59: "CDS", 60: "CDNSKEY", 64: "SVCB", 65: "HTTPS", 257: "CAA", 249: "TKEY", 250: "TSIG",
         251: "IXFR", 252: "AXFR", 255: "ANY",
     ]
     public static func name(_ t: UInt16) -> String { names[t] ?? "TYPE\(t)" }

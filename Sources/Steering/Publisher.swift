@@ -32,6 +32,13 @@ public struct Publisher {
         self.compiled = prepared.compile()
     }
 
+    /// A signature of the static answers is due to be made again: compile anew (`SteeringCore` does, with the
+    /// same signers, whose caches keep every signature not yet due).
+    public func resignDue(now: Date) -> Bool {
+        guard let at = compiled.baseResignAt else { return false }
+        return now.timeIntervalSince1970 >= Double(at)
+    }
+
     /// Runs the policy for every service and builds a table of `generation`.
     public func publish(
         health: [String: Bool],

@@ -9,10 +9,16 @@ import Zones
 public struct Prepared: Sendable {
     public var config: GtmdConfig
     public var zones: [Zone]
+    /// Signers of the zones with a `dnssec:` section (by lower-case origin).
+    public var signers: [DNSName: ZoneSigner]
+    /// What preparing did that the operator must hear of (DNSSEC keys made, with their DS), logged at start.
+    public var notices: [String]
 
-    public init(config: GtmdConfig, zones: [Zone]) {
+    public init(config: GtmdConfig, zones: [Zone], signers: [DNSName: ZoneSigner] = [:], notices: [String] = []) {
         self.config = config
         self.zones = zones
+        self.signers = signers
+        self.notices = notices
     }
 
     var responseOptions: ResponseOptions {
@@ -27,12 +33,20 @@ public struct Prepared: Sendable {
     }
 
     public func buildTable(generation: UInt64, dynamic: [DNSName: AnswerTableBuilder.Dynamic] = [:]) -> AnswerTable {
-        AnswerTableBuilder(options: responseOptions, generation: generation).build(zones: zones, dynamic: dynamic)
+        AnswerTableBuilder(options: responseOptions, generation: generation).build(
+            zones: zones,
+            dynamic: dynamic,
+            signers: signers
+        )
     }
 
     /// Compiles the zones once; the publisher then re-emits only the services' answers on each change.
     public func compile() -> CompiledZones {
-        AnswerTableBuilder(options: responseOptions).compile(zones: zones, serviceNames: config.services.map(\.name))
+        AnswerTableBuilder(options: responseOptions).compile(
+            zones: zones,
+            serviceNames: config.services.map(\.name),
+            signers: signers
+        )
     }
 }
 
@@ -51,6 +65,8 @@ public struct SetupRequest: Sendable {
     public var node: String? = nil
     /// `--etcd URL[,URL]`, replaces fleet.etcd.endpoints.
     public var etcd: [String] = []
+    /// Write the keys of `dnssec: { keys: auto }` zones when there are none yet (serve); `gtmd check` does not.
+    public var createKeys = false
     public init(
         configPath: String? = nil,
         zoneArguments: [String] = [],
@@ -144,8 +160,17 @@ public enum Setup {
             }
         }
         problems += serviceConflicts(config: config, zones: zones)
+        var keys = DnssecKeys.Loaded()
+        if problems.isEmpty {
+            keys = DnssecKeys.load(
+                config: config,
+                stateFile: config.stateFile ?? StateFile.defaultPath(configFile: config.file),
+                createKeys: request.createKeys
+            )
+            problems += keys.problems
+        }
         if !problems.isEmpty { return .failure(SetupFailure(problems: problems)) }
-        return .success(Prepared(config: config, zones: zones))
+        return .success(Prepared(config: config, zones: zones, signers: keys.signers, notices: keys.notices))
     }
 
     /// Zone records a service would silently replace or that would hide it, each an error that names the

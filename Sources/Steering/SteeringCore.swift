@@ -311,7 +311,11 @@ public final class SteeringCore {
             health = snapshot
             if effectiveHealth(snapshot) != publishedHealth { dirty = true }
             return outcome()
-        case .reload(let prepared):
+        case .reload(var prepared):
+            // A zone signed with the same keys keeps its signer: the reload signs only what changed.
+            for (zone, signer) in prepared.signers {
+                if let old = publisher.prepared.signers[zone], old.signsLike(signer) { prepared.signers[zone] = old }
+            }
             publisher = Publisher(prepared: prepared)
             _ = takeFleetOverrides(config: prepared.config)
             dirty = true
@@ -459,6 +463,10 @@ public final class SteeringCore {
 
     /// The one place a table is installed.
     func publish(health snapshot: HealthSnapshot, now: Date) -> AnswerTable {
+        if publisher.resignDue(now: now) {
+            publisher = Publisher(prepared: publisher.prepared)
+            logger.notice("dnssec: signatures due for renewal; zones compiled and signed again")
+        }
         let oldDecisions = decisions
         let health = effectiveHealth(snapshot)
         let failingSince = snapshot.targets.compactMapValues { t in t.checks.compactMap(\.failingSince).max() }
@@ -491,6 +499,18 @@ public final class SteeringCore {
         decisions = p.decisions
         services = p.services
         nextEvaluation = p.nextEvaluation
+        if let exp = p.table.signatureExpiry, Double(exp) - now.timeIntervalSince1970 < 3 * 86_400 {
+            // Re-signing runs at half the validity: a signature this close to expiry means signing failed.
+            logger.warning(
+                "dnssec: an RRSIG served expires within 3 days",
+                metadata: ["rrsig.expires": "\(Date(timeIntervalSince1970: Double(exp)))"]
+            )
+        }
+        if let at = p.table.resignAt {
+            // Signature renewal runs in this loop on a timer, like any policy timer (never past expiry).
+            let due = Date(timeIntervalSince1970: Double(at))
+            nextEvaluation = min(nextEvaluation ?? due, due)
+        }
         for (k, _, d) in p.switched where d.switched?.from != nil { switches[k, default: 0] += 1 }
         // The last probe-caused detection outlives later switches (failback, overrides) for /metrics.
         for (k, t) in p.failovers { failovers[k] = t.keepingDetection(of: failovers[k]) }

@@ -4,7 +4,7 @@ import DNSWire
 /// one SOA, at the apex; NS at the apex; CNAME alone at its name (RFC 1034 §3.6.2, RFC 2181 §10.1;
 /// RRSIG and NSEC may sit beside it, RFC 4035 §2.5) and only one; one TTL per RRset (RFC 2181 §5.2,
 /// a warning: the RRset is given its lowest TTL); identical records merged silently; one DNAME per name
-/// and nothing below it (RFC 6672 §2.3, 2.4); no DNSSEC records (gtmd does not sign or serve DNSSEC yet).
+/// and nothing below it (RFC 6672 §2.3, 2.4); no DNSSEC records (gtmd signs zones itself).
 struct ZoneChecks {
     let apex: DNSName
     let topFile: String
@@ -177,8 +177,8 @@ struct ZoneChecks {
         }
     }
 
-    /// Types that only a signed zone holds. gtmd does not serve DNSSEC yet: served without signatures, a
-    /// signed zone whose parent has a DS goes dark for every validating resolver, so it is refused.
+    /// Types that only a signed zone holds. gtmd signs zones itself (the zone's `dnssec:` section): a
+    /// pre-signed zone's records would clash with its own, so it is refused.
     static let dnssecTypes: [UInt16: String] = [46: "RRSIG", 47: "NSEC", 48: "DNSKEY", 50: "NSEC3", 51: "NSEC3PARAM"]
 
     /// One error per DNSSEC type found, at its first record (a signed zone has thousands of them).
@@ -190,9 +190,9 @@ struct ZoneChecks {
             }
             error(
                 r,
-                "\(name) at \(r.record.owner): the zone is DNSSEC-signed, and gtmd does not serve DNSSEC yet "
-                    + "(answers would carry no signatures and fail validation wherever the parent has a DS); "
-                    + "load the unsigned zone"
+                "\(name) at \(r.record.owner): the zone is already DNSSEC-signed, and gtmd signs zones itself "
+                    + "(at publish, so failover answers are signed too); "
+                    + "load the unsigned zone and give it a dnssec: section in the config"
             )
         }
     }

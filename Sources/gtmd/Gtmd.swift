@@ -17,7 +17,7 @@ struct Gtmd: AsyncParsableCommand {
         version: GtmdVersion.string,
         subcommands: [
             Serve.self, Check.self, Probe.self, LocateCommand.self, StatusCommand.self, ExplainCommand.self,
-            OverrideCommand.self, ReloadCommand.self, EventsCommand.self, SimulateCommand.self,
+            OverrideCommand.self, ReloadCommand.self, EventsCommand.self, SimulateCommand.self, DnssecCommand.self,
         ],
         defaultSubcommand: nil
     )
@@ -92,7 +92,7 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         let logger = makeLogger(level: logLevel)
-        let request = SetupRequest(
+        var request = SetupRequest(
             configPath: zones.config,
             zoneArguments: zones.zone,
             listen: listen,
@@ -101,9 +101,12 @@ struct Serve: AsyncParsableCommand {
             node: node,
             etcd: etcd
         )
+        request.createKeys = true
         let prepared: Prepared
         switch Setup.prepare(request) {
-        case .success(let p): prepared = p
+        case .success(let p):
+            prepared = p
+            for n in p.notices { logger.notice("\(n)") }
         case .failure(let f):
             for p in f.problems { printError(p) }
             printError("gtmd: \(f.problems.count) problem(s); not starting")

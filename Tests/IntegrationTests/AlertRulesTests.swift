@@ -52,6 +52,7 @@ import Testing
         zones:
           - origin: lab.example
             file: \(Repo.root.appendingPathComponent("zones/lab.example.zone").path)
+            dnssec: { keys: auto }
         checks:
           healthz: { type: http, port: \(port), path: /healthz, interval: 1s, timeout: 1s, fall: 2, rise: 2 }
           secure: { type: https, port: \(port), path: /, tls_verify: false, interval: 1s, timeout: 1s }
@@ -95,6 +96,9 @@ import Testing
                 && m["gtmd_service_fail_open{service=\"near.lab.example.\"}"] == 1
         )
         #expect(m["gtmd_service_all_down{service=\"www.lab.example.\"}"] == 0)
+        // Signed zone: the earliest RRSIG expiration served is about 14 days ahead (the default validity).
+        let expiry = m["gtmd_dnssec_signature_expiry_timestamp_seconds"] ?? 0
+        #expect(abs(expiry - Date().timeIntervalSince1970 - 14 * 86_400) < 3600, "\(expiry)")
         #expect(
             (m["gtmd_probe_failures_total{target=\"gone/\(dead)\",check=\"healthz\",reason=\"refused\"}"] ?? 0) >= 1,
             "\(m.keys.filter { $0.contains("failures") })"

@@ -110,7 +110,7 @@ import Testing
         #expect(r.status == 1, "\(r.stdout)")
         #expect(
             r.stdout.contains(
-                "t.zone:5: RRSIG at t.example.: the zone is DNSSEC-signed, and gtmd does not serve DNSSEC yet"
+                "t.zone:5: RRSIG at t.example.: the zone is already DNSSEC-signed, and gtmd signs zones itself"
             ),
             "\(r.stdout)"
         )

@@ -14,7 +14,8 @@ final class NearestLab {
     var addrA: String { "\(net)11" }
     var addrB: String { "\(net)12" }
 
-    init() throws {
+    /// `dnssec`: lab.example is served signed (`keys: auto`).
+    init(dnssec: Bool = false) throws {
         let net = LoopbackNet.fresh()
         self.net = net
         let port = try LoopbackNet.freePort(on: ["\(net)11", "\(net)12"])
@@ -32,7 +33,7 @@ final class NearestLab {
           listen: ["127.0.0.1:0"]
         zones:
           - origin: lab.example
-            file: \(Repo.root.appendingPathComponent("zones/lab.example.zone").path)
+            file: \(Repo.root.appendingPathComponent("zones/lab.example.zone").path)\(dnssec ? "\n    dnssec: { keys: auto }" : "")
         checks:
           healthz: { type: http, port: \(port), path: /healthz, interval: 1s, timeout: 1s, fall: 2, rise: 2 }
         pools:
@@ -180,6 +181,52 @@ func ecsEcho(_ r: DigResult) -> (network: String, source: Int, scope: Int)? {
         // A client nobody's rule names gets the default region, and the others keep theirs.
         #expect(try viaResolver("\(lab.net)4") == [lab.addrA])
         #expect(try viaResolver("\(lab.net)3") == [lab.addrB])
+    }
+
+    /// Signed: through a validating unbound (trust anchor = our DS) with ECS, each client gets its region's
+    /// answer as SECURE, and after its region fails the other region's, SECURE too, never SERVFAIL.
+    @Test func nearestAnswersAreSecureThroughAValidatingUnbound() throws {
+        guard UnboundResolver.available else {
+            Issue.record("unbound is not installed (scripts/deps.sh)")
+            return
+        }
+        let lab = try NearestLab(dnssec: true)
+        try waitFor("first answers", timeout: 10) {
+            try lab.ask(from: "\(lab.net)3").answerData == [lab.addrB]
+                && lab.ask(from: "\(lab.net)2").answerData == [lab.addrA]
+        }
+        let state = ((lab.server.readyFile as NSString).deletingLastPathComponent as NSString)
+            .appendingPathComponent("state.json")
+        let ds = try run(GtmdServer.binary, ["dnssec", "ds", "--config", lab.config, "--state-file", state])
+        #expect(ds.status == 0, "\(ds.stderr)")
+        let resolver = try UnboundResolver(
+            zone: "lab.example",
+            stub: "127.0.0.1",
+            stubPort: lab.server.port,
+            trustAnchor: ds.stdout.trimmingCharacters(in: .whitespacesAndNewlines),
+            serverOptions: ["cache-max-ttl: 1", "cache-max-negative-ttl: 1"]
+        )
+        var statuses: Set<String> = []
+        func secure(_ client: String) throws -> [String]? {
+            let r = try dig(
+                "near.lab.example",
+                "A",
+                server: resolver.address,
+                port: resolver.port,
+                ["-b", client, "+rec", "+dnssec"]
+            )
+            statuses.insert(r.status)
+            guard r.flags.contains("ad") else { return nil }
+            return zip(r.answerTypes, r.answerData).filter { $0.0 == "A" }.map(\.1)
+        }
+        #expect(try secure("\(lab.net)2") == [lab.addrA], "\(resolver.log)")
+        #expect(try secure("\(lab.net)3") == [lab.addrB], "\(resolver.log)")
+        lab.b.kill()
+        try waitFor("region-b's client on region-a, SECURE\n\(resolver.log)", timeout: 15, interval: 0.1) {
+            try secure("\(lab.net)3") == [lab.addrA]
+        }
+        #expect(try secure("\(lab.net)2") == [lab.addrA])
+        #expect(statuses == ["NOERROR"], "\(statuses)\n\(resolver.log)")
     }
 
     @Test func locateCommandExplains() throws {

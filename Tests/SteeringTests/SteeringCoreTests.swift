@@ -91,6 +91,30 @@ import Testing
         #expect(lab.answer == ["192.0.2.2/5"])
     }
 
+    /// A reload with the same keys keeps the zone's signer and its cache: nothing is signed again.
+    @Test func reloadWithTheSameKeysSignsNothingAgain() throws {
+        let lab = try SteeringLab()
+        let made = try run("/bin/sh", ["-c", "cd '\(lab.dir.path)' && ldns-keygen -a ECDSAP256SHA256 -k lab.example"])
+        #expect(made.status == 0, "\(made.stderr)")
+        let key = lab.dir.appendingPathComponent(made.stdout.trimmingCharacters(in: .whitespacesAndNewlines)).path
+        let core = SteeringCore(
+            prepared: try lab.prepared(dnssec: "{ keys: [\(key)] }"),
+            store: lab.store,
+            stateFile: lab.stateFile,
+            logger: lab.log.logger()
+        )
+        core.step(.health(bothUp), at: t0)
+        let signer = try #require(core.view.prepared.signers.values.first)
+        let signed = signer.counts.signed
+        #expect(signed > 0)
+        core.step(.reload(try lab.prepared(ttl: 30, dnssec: "{ keys: [\(key)] }")), at: t0 + 1)
+        #expect(core.view.prepared.signers.values.first === signer)
+        #expect(signer.counts.signed == signed, "a reload with the same keys signed again")
+        // Other parameters: a new signer.
+        core.step(.reload(try lab.prepared(dnssec: "{ keys: [\(key)], signature_validity: 10d }")), at: t0 + 2)
+        #expect(core.view.prepared.signers.values.first !== signer)
+    }
+
     @Test func holdDownEndsOnATickAtTheDueTime() throws {
         let lab = try SteeringLab()
         let core = try lab.core(service: "hold_down: 30s")

@@ -24,15 +24,17 @@ struct SteeringLab {
 
     /// The config with `service` extra keys (e.g. `hold_down: 30s`), prepared as start-up and reload do.
     /// `primary` replaces the primary pool's definition (e.g. three members and a rule).
+    /// `dnssec`: the zone's `dnssec:` section (flow style), nil = unsigned.
     func prepared(
         service extra: String = "",
         ttl: Int = 30,
         degradedTTL: Int = 5,
-        primary: String = "{ checks: [h], members: [192.0.2.1] }"
+        primary: String = "{ checks: [h], members: [192.0.2.1] }",
+        dnssec: String? = nil
     ) throws -> Prepared {
         let yaml = """
             zones:
-              - { origin: lab.example., file: \(Repo.root.appendingPathComponent("zones/lab.example.zone").path) }
+              - { origin: lab.example., file: \(Repo.root.appendingPathComponent("zones/lab.example.zone").path)\(dnssec.map { ", dnssec: \($0)" } ?? "") }
             checks:
               h: { type: tcp, port: 80 }
             pools:

@@ -16,13 +16,15 @@ public final class FailoverLab {
     public static let interval = 1.0, timeout = 1.0, fall = 2.0, rise = 2.0
 
     /// `files`: written into the lab's folder (beside the config) before gtmd starts, e.g. a token file.
+    /// `dnssec`: the zone's `dnssec:` section (flow style, e.g. `{ keys: auto }`); nil = unsigned.
     public init(
         primaryCount: Int = 1,
         rule: String = "any",
         failback: String = "auto",
         extra: String = "",
         files: [String: String] = [:],
-        token: Bool = true
+        token: Bool = true,
+        dnssec: String? = nil
     ) throws {
         let net = LoopbackNet.fresh()
         self.net = net
@@ -40,7 +42,7 @@ public final class FailoverLab {
               listen: ["127.0.0.1:0"]
             zones:
               - origin: lab.example
-                file: \(Repo.root.appendingPathComponent("zones/lab.example.zone").path)
+                file: \(Repo.root.appendingPathComponent("zones/lab.example.zone").path)\(dnssec.map { "\n    dnssec: \($0)" } ?? "")
             state_file: state.json
             checks:
               healthz: { type: http, port: \(port), path: /healthz, interval: 1s, timeout: 1s, fall: 2, rise: 2 }

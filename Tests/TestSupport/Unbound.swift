@@ -3,7 +3,8 @@ import Foundation
 /// A real unbound on loopback, used as the caching resolver in front of gtmd: the zone is a stub zone
 /// pointing at gtmd, with the subnet module sending EDNS Client Subnet (the client's full address, /32
 /// and /128) to gtmd. Everything else is forwarded to a discard port on loopback, so nothing leaves the
-/// machine. Stopped when the value goes away.
+/// machine. With `trustAnchor` (a DS or DNSKEY record's text) it validates the zone as a secure island.
+/// Stopped when the value goes away.
 public final class UnboundResolver: @unchecked Sendable {  // process handle used from one test at a time
     public let process: Process
     public let address: String
@@ -18,6 +19,8 @@ public final class UnboundResolver: @unchecked Sendable {  // process handle use
         stub: String,
         stubPort: Int,
         ecs: Bool = true,
+        trustAnchor: String? = nil,
+        serverOptions: [String] = [],
         timeout: Double = 20
     ) throws {
         dir = FileManager.default.temporaryDirectory.appendingPathComponent("gtmd-unbound-\(UUID().uuidString)")
@@ -25,16 +28,20 @@ public final class UnboundResolver: @unchecked Sendable {  // process handle use
         let port = try LoopbackNet.freePort(on: [address])
         self.address = address
         self.port = port
+        let validator = trustAnchor == nil ? "" : "validator "
+        let anchor =
+            (trustAnchor.map { "    trust-anchor: \"\($0)\"\n    val-log-level: 2\n" } ?? "")
+            + serverOptions.map { "    \($0)\n" }.joined()
         let subnet =
             ecs
             ? """
-                module-config: "subnetcache iterator"
+                module-config: "subnetcache \(validator)iterator"
                 send-client-subnet: \(stub)
                 max-client-subnet-ipv4: 32
                 max-client-subnet-ipv6: 128
             """
             : """
-                module-config: "iterator"
+                module-config: "\(validator)iterator"
             """
         let conf = dir.appendingPathComponent("unbound.conf").path
         try """
@@ -55,7 +62,7 @@ public final class UnboundResolver: @unchecked Sendable {  // process handle use
             do-not-query-localhost: no
             qname-minimisation: no
             prefetch: no
-        \(subnet)
+        \(anchor)\(subnet)
         stub-zone:
             name: "\(zone)"
             stub-addr: \(stub)@\(stubPort)

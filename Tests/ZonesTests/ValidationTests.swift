@@ -203,11 +203,11 @@ let badZones: [BadZone] = [
                 """
         ],
         expected: [
-            "z.zone:5: DNSKEY at t.example.: the zone is DNSSEC-signed, and gtmd does not serve DNSSEC yet (answers would carry no signatures and fail validation wherever the parent has a DS); load the unsigned zone",
-            "z.zone:6: RRSIG at t.example.: the zone is DNSSEC-signed, and gtmd does not serve DNSSEC yet (answers would carry no signatures and fail validation wherever the parent has a DS); load the unsigned zone",
-            "z.zone:8: NSEC at t.example.: the zone is DNSSEC-signed, and gtmd does not serve DNSSEC yet (answers would carry no signatures and fail validation wherever the parent has a DS); load the unsigned zone",
-            "z.zone:9: NSEC3PARAM at t.example.: the zone is DNSSEC-signed, and gtmd does not serve DNSSEC yet (answers would carry no signatures and fail validation wherever the parent has a DS); load the unsigned zone",
-            "z.zone:10: NSEC3 at x.t.example.: the zone is DNSSEC-signed, and gtmd does not serve DNSSEC yet (answers would carry no signatures and fail validation wherever the parent has a DS); load the unsigned zone",
+            "z.zone:5: DNSKEY at t.example.: the zone is already DNSSEC-signed, and gtmd signs zones itself (at publish, so failover answers are signed too); load the unsigned zone and give it a dnssec: section in the config",
+            "z.zone:6: RRSIG at t.example.: the zone is already DNSSEC-signed, and gtmd signs zones itself (at publish, so failover answers are signed too); load the unsigned zone and give it a dnssec: section in the config",
+            "z.zone:8: NSEC at t.example.: the zone is already DNSSEC-signed, and gtmd signs zones itself (at publish, so failover answers are signed too); load the unsigned zone and give it a dnssec: section in the config",
+            "z.zone:9: NSEC3PARAM at t.example.: the zone is already DNSSEC-signed, and gtmd signs zones itself (at publish, so failover answers are signed too); load the unsigned zone and give it a dnssec: section in the config",
+            "z.zone:10: NSEC3 at x.t.example.: the zone is already DNSSEC-signed, and gtmd signs zones itself (at publish, so failover answers are signed too); load the unsigned zone and give it a dnssec: section in the config",
         ]
     ),
     BadZone(
@@ -348,7 +348,7 @@ let badZones: [BadZone] = [
     }
 
     /// RRSIG and NSEC beside a CNAME are not "other data" (RFC 4035 §2.5); the zone is refused only because
-    /// it is signed (gtmd does not serve DNSSEC yet).
+    /// it is signed (gtmd signs zones itself).
     @Test func cnameBesideDNSSECRecordsIsOnlyASignedZone() throws {
         let (r, dir) = try loadZone([
             "z.zone": head + """
@@ -361,7 +361,7 @@ let badZones: [BadZone] = [
         let p = try #require(r.failure)
         let lines = problemLines(p.problems, dir: dir)
         #expect(lines.count == 2, "\(lines)")
-        #expect(lines.allSatisfy { $0.contains("the zone is DNSSEC-signed") }, "\(lines)")
+        #expect(lines.allSatisfy { $0.contains("the zone is already DNSSEC-signed") }, "\(lines)")
         #expect(!lines.contains { $0.contains("beside other data") }, "\(lines)")
     }
 

@@ -1,0 +1,137 @@
+import Answers
+import Config
+import DNSWire
+import Foundation
+
+/// Loads (or, with `keys: auto`, makes) each signed zone's keys and turns them into `ZoneSigner`s. Part of
+/// `Setup.prepare`, so `gtmd check`, start-up and reload read keys the same way.
+public enum DnssecKeys {
+    /// The folder `keys: auto` keeps its keys in: `dnssec/` beside the state file.
+    public static func autoFolder(stateFile: String) -> String {
+        ((stateFile as NSString).deletingLastPathComponent as NSString).appendingPathComponent("dnssec")
+    }
+
+    /// What loading found: signers by zone origin (lower case), notices to log (keys made, their DS), problems.
+    public struct Loaded {
+        public var signers: [DNSName: ZoneSigner] = [:]
+        public var notices: [String] = []
+        public var problems: [String] = []
+    }
+
+    /// Reads one key pair from `base.key` and `base.private`.
+    public static func read(base: String) throws(DnssecError) -> SigningKey {
+        let name = (base as NSString).lastPathComponent
+        guard let pub = try? String(contentsOfFile: base + ".key", encoding: .utf8) else {
+            throw DnssecError("\(base).key: cannot be read")
+        }
+        guard let priv = try? String(contentsOfFile: base + ".private", encoding: .utf8) else {
+            throw DnssecError("\(base).private: cannot be read")
+        }
+        do { return try SigningKey.read(name: name, publicText: pub, privateText: priv) } catch {
+            throw DnssecError("\((base as NSString).deletingLastPathComponent)/\(error.description)")
+        }
+    }
+
+    /// Writes `key` as `folder/K<zone>+<alg>+<tag>.key` and `.private` (mode 0600); returns the base path.
+    public static func write(_ key: SigningKey, folder: String) throws(DnssecError) -> String {
+        let base = (folder as NSString).appendingPathComponent(key.fileName)
+        do {
+            try FileManager.default.createDirectory(
+                atPath: folder,
+                withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700]
+            )
+            let priv = base + ".private"
+            guard
+                FileManager.default.createFile(
+                    atPath: priv,
+                    contents: Data(key.privateText.utf8),
+                    attributes: [.posixPermissions: 0o600]
+                )
+            else { throw DnssecError("\(priv): cannot be written") }
+            try Data(key.publicText.utf8).write(to: URL(fileURLWithPath: base + ".key"))
+        } catch let e as DnssecError {
+            throw e
+        } catch {
+            throw DnssecError("\(base): cannot be written: \(error.localizedDescription)")
+        }
+        return base
+    }
+
+    /// The key files in `folder` for `zone` (`K<zone>+*.key` with a `.private` beside it), sorted.
+    public static func autoKeyBases(zone: DNSName, folder: String) -> [String] {
+        let prefix = "K\(zone.lowercased)+"
+        let files = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
+        return files.filter { $0.hasPrefix(prefix) && $0.hasSuffix(".key") }.sorted().map {
+            (folder as NSString).appendingPathComponent(String($0.dropLast(4)))
+        }.filter { FileManager.default.fileExists(atPath: $0 + ".private") }
+    }
+
+    /// Signers for every zone with a `dnssec:` section. `createKeys`: `keys: auto` writes new keys when the
+    /// folder has none (start-up, reload); without it (`gtmd check`) missing auto keys are made in memory only.
+    public static func load(config: GtmdConfig, stateFile: String, createKeys: Bool) -> Loaded {
+        var out = Loaded()
+        for (i, z) in config.zones.enumerated() {
+            guard let d = z.dnssec else { continue }
+            let at = ConfigProblem(file: config.file, line: d.line, path: "zones[\(i)].dnssec", message: "")
+            func problem(_ m: String) {
+                var p = at
+                p.message = m
+                out.problems.append(p.description)
+            }
+            var keys: [SigningKey] = []
+            switch d.keys {
+            case .files(let bases):
+                for base in bases {
+                    do { keys.append(try read(base: base)) } catch { problem(error.description) }
+                }
+            case .auto:
+                let folder = autoFolder(stateFile: stateFile)
+                let bases = autoKeyBases(zone: z.origin, folder: folder)
+                if bases.isEmpty {
+                    do {
+                        let key = try SigningKey.generate(
+                            zone: z.origin.lowercased,
+                            algorithm: d.algorithm,
+                            keySigning: true
+                        )
+                        if createKeys {
+                            let base = try write(key, folder: folder)
+                            let ds = key.ds().map(LdnsRR.presentation) ?? "?"
+                            out.notices.append(
+                                "dnssec: new CSK for \(z.origin) (\(d.algorithm), key tag \(key.keyTag)) in \(base).private; give the parent this DS: \(ds)"
+                            )
+                        }
+                        keys.append(key)
+                    } catch {
+                        problem("keys: auto: \(error.description)")
+                    }
+                } else {
+                    for base in bases {
+                        do { keys.append(try read(base: base)) } catch { problem(error.description) }
+                    }
+                }
+            }
+            for k in keys where k.zone.lowercased != z.origin.lowercased {
+                problem("key \(k.fileName) is for \(k.zone), not for \(z.origin)")
+            }
+            if !keys.isEmpty && !keys.contains(where: \.isKeySigningKey) {
+                problem("no key-signing key (flags 257): give a CSK, or a KSK with the ZSK")
+            }
+            if Set(keys.map(\.algorithm)).count > 1 {
+                problem("keys of more than one algorithm (\(Set(keys.map(\.algorithm.description)).sorted())): use one")
+            }
+            guard !keys.isEmpty, out.problems.isEmpty else { continue }
+            out.signers[z.origin.lowercased] = ZoneSigner(
+                zone: z.origin.lowercased,
+                keys: keys,
+                nsec3: d.denial == .nsec3,
+                validity: d.signatureValidity,
+                refresh: d.refresh,
+                dnskeyTTL: d.dnskeyTTL,
+                cds: d.cds
+            )
+        }
+        return out
+    }
+}

@@ -1,0 +1,168 @@
+import Answers
+import ArgumentParser
+import Config
+import DNSWire
+import Foundation
+import Steering
+
+/// `gtmd dnssec keygen|ds`: make key files, print the DS records to give the parent.
+struct DnssecCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dnssec",
+        abstract:
+            "DNSSEC: make keys (keygen), print the DS records for the parent (ds), print a signed zone as served (dump).",
+        subcommands: [Keygen.self, DSCommand.self, Dump.self]
+    )
+
+    struct Keygen: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "keygen",
+            abstract:
+                "Make a key pair as K<zone>+<alg>+<tag>.key/.private (ldns-keygen and BIND format); print its name.",
+            discussion:
+                "A CSK (the default) signs the whole zone; --ksk and --zsk make the two halves of a split pair. Give the files to a zone's dnssec.keys."
+        )
+        @Argument(help: "The zone, e.g. lab.example.")
+        var zone: String
+        @Option(name: .shortAndLong, help: "13 / ecdsap256sha256 (default) or 15 / ed25519.")
+        var algorithm: String = "13"
+        @Flag(help: "Key-signing key (flags 257) of a KSK + ZSK pair.")
+        var ksk = false
+        @Flag(help: "Zone-signing key (flags 256) of a KSK + ZSK pair.")
+        var zsk = false
+        @Option(name: .long, help: "Folder to write into (default: the current folder).")
+        var dir: String = "."
+
+        func run() throws {
+            let name: DNSName
+            do { name = try DNSName(absolute: zone) } catch {
+                throw ValidationError("'\(zone)' is not a zone name: \(error)")
+            }
+            let alg: DnssecAlgorithm
+            switch algorithm.lowercased() {
+            case "13", "ecdsap256sha256", "ecdsa": alg = .ecdsaP256SHA256
+            case "15", "ed25519": alg = .ed25519
+            default: throw ValidationError("--algorithm '\(algorithm)': allowed 13 (ecdsap256sha256) or 15 (ed25519)")
+            }
+            if ksk && zsk { throw ValidationError("give --ksk or --zsk, not both") }
+            do {
+                let key = try SigningKey.generate(zone: name.lowercased, algorithm: alg, keySigning: !zsk)
+                let base = try DnssecKeys.write(key, folder: dir)
+                print((base as NSString).lastPathComponent)
+            } catch {
+                printError("gtmd dnssec keygen: \(error)")
+                throw ExitCode(1)
+            }
+        }
+    }
+
+    struct DSCommand: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "ds",
+            abstract:
+                "Print the DS records (SHA-256) of the key-signing keys: of key files, or of a config's signed zones.",
+            discussion:
+                "With --config, the keys of every zone with a dnssec section (keys: auto reads the state folder; run gtmd serve once first)."
+        )
+        @Option(name: .long, help: "Config file (YAML).")
+        var config: String?
+        @Option(name: .long, help: "State file (default: the config's state_file), for keys: auto.")
+        var stateFile: String?
+        @Argument(help: "Key files (K<zone>+<alg>+<tag>.key).")
+        var keys: [String] = []
+
+        func run() throws {
+            var out: [String] = []
+            for k in keys {
+                var base = k
+                for ext in [".key", ".private"] where base.hasSuffix(ext) { base.removeLast(ext.count) }
+                let read: SigningKey?
+                do { read = try DnssecKeys.read(base: base) } catch {
+                    printError("gtmd dnssec ds: \(error)")
+                    read = nil
+                }
+                guard let key = read else { throw ExitCode(1) }
+                guard key.isKeySigningKey else {
+                    printError("\(k): a zone-signing key (flags 256): the parent gets the KSK's DS only; skipped")
+                    continue
+                }
+                if let ds = key.ds() { out.append(LdnsRR.presentation(ds)) }
+            }
+            if let config {
+                let cfg: GtmdConfig
+                switch ConfigLoader.load(path: config) {
+                case .success(let c): cfg = c
+                case .failure(let p):
+                    printError(p.description)
+                    throw ExitCode(1)
+                }
+                let state = stateFile ?? cfg.stateFile ?? StateFile.defaultPath(configFile: cfg.file)
+                for (i, z) in cfg.zones.enumerated() where z.dnssec?.keys == .auto {
+                    if DnssecKeys.autoKeyBases(zone: z.origin, folder: DnssecKeys.autoFolder(stateFile: state)).isEmpty
+                    {
+                        printError(
+                            "\(cfg.file): zones[\(i)]: \(z.origin) has keys: auto and no keys yet in \(DnssecKeys.autoFolder(stateFile: state)); start gtmd serve once to make them"
+                        )
+                        throw ExitCode(1)
+                    }
+                }
+                let loaded = DnssecKeys.load(config: cfg, stateFile: state, createKeys: false)
+                if !loaded.problems.isEmpty {
+                    for p in loaded.problems { printError(p) }
+                    throw ExitCode(1)
+                }
+                if loaded.signers.isEmpty { printError("\(cfg.file): no zone has a dnssec section") }
+                for (_, s) in loaded.signers.sorted(by: { $0.key < $1.key }) {
+                    for k in s.keySigning { if let ds = k.ds() { out.append(LdnsRR.presentation(ds)) } }
+                }
+            }
+            if keys.isEmpty && config == nil { throw ValidationError("give key files or --config FILE") }
+            for l in out { print(l) }
+            if out.isEmpty { throw ExitCode(1) }
+        }
+    }
+
+    struct Dump: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "dump",
+            abstract:
+                "Print a signed zone as gtmd serves it: records, RRSIGs, NSEC/NSEC3 chain (for ldns-verify-zone).",
+            discussion:
+                "No health is probed: service names show the zone file's own data. keys: auto reads the state folder (run gtmd serve once first)."
+        )
+        @Option(name: .long, help: "Config file (YAML).")
+        var config: String
+        @Option(name: .long, help: "State file (default: the config's state_file), for keys: auto.")
+        var stateFile: String?
+        @Argument(help: "The zone, e.g. lab.example.")
+        var zone: String
+
+        func run() throws {
+            let origin: DNSName
+            do { origin = try DNSName(absolute: zone) } catch {
+                throw ValidationError("'\(zone)' is not a zone name: \(error)")
+            }
+            let prepared: Prepared
+            switch Setup.prepare(SetupRequest(configPath: config, stateFile: stateFile)) {
+            case .success(let p): prepared = p
+            case .failure(let f):
+                for p in f.problems { printError(p) }
+                throw ExitCode(1)
+            }
+            guard let z = prepared.config.zones.first(where: { $0.origin.lowercased == origin.lowercased }),
+                z.dnssec != nil
+            else {
+                printError("\(config): \(origin) is not a signed zone of this config (no dnssec section)")
+                throw ExitCode(1)
+            }
+            let state = prepared.config.stateFile ?? StateFile.defaultPath(configFile: prepared.config.file)
+            if z.dnssec?.keys == .auto,
+                DnssecKeys.autoKeyBases(zone: origin, folder: DnssecKeys.autoFolder(stateFile: state)).isEmpty
+            {
+                printError("\(origin) has keys: auto and no keys yet; start gtmd serve once to make them")
+                throw ExitCode(1)
+            }
+            for r in prepared.compile().servedZone(origin) ?? [] { print(LdnsRR.presentation(r)) }
+        }
+    }
+}
