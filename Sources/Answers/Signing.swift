@@ -46,7 +46,9 @@ extension CompiledZones {
             var names: [DNSName] = []
             for n in order where n.zone == zi {
                 if let cut = cutOf[ObjectIdentifier(n)], cut !== n { continue }  // below a delegation: not ours
-                if n.rrsets.isEmpty && !signer.nsec3 { continue }  // NSEC skips empty non-terminals
+                // NSEC skips empty non-terminals; a service name with no zone data of its own is not one (its
+                // types are its answers').
+                if n.rrsets.isEmpty && !signer.nsec3 && serviceNodes[n.name] == nil { continue }
                 names.append(n.name)
             }
             let keyed = names.map { n -> (DNSName, [UInt8]) in
