@@ -9,7 +9,7 @@ struct RequestFields {
         case string(String)
         case number(String)
         case bool(Bool)
-        case null, array, object
+        case null, array, object, unreadable
 
         init(from decoder: any Decoder) throws {
             let c = try decoder.singleValueContainer()
@@ -26,7 +26,7 @@ struct RequestFields {
             } else if (try? decoder.container(keyedBy: AnyKey.self)) != nil {
                 self = .object
             } else {
-                self = .number("(a number too large)")
+                self = .unreadable
             }
         }
 
@@ -39,6 +39,7 @@ struct RequestFields {
             case .null: return "null"
             case .array: return "an array"
             case .object: return "an object"
+            case .unreadable: return "a value that cannot be read"
             }
         }
     }
@@ -66,12 +67,20 @@ struct RequestFields {
         guard let first = body.first(where: { !Self.isSpace($0) }), first == UInt8(ascii: "{") else {
             throw OverrideError("body is not a JSON object: give \(shape)")
         }
+        // Foundation's parser says where JSON text is wrong (the decoder only that it is).
+        do { _ = try JSONSerialization.jsonObject(with: Data(body)) } catch {
+            let why = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
+            throw OverrideError("body is not valid JSON: \(why)")
+        }
         let decoded: [String: Value]
         do { decoded = try JSONDecoder().decode([String: Value].self, from: Data(body)) } catch {
-            throw OverrideError("body is not valid JSON: \(Self.describe(error))")
+            throw OverrideError("body is not valid JSON: \(error)")
         }
+        let (keys, trailingComma) = Self.topLevelKeys(body)
+        // Both of Foundation's parsers let `{"a": "b",}` through; JSON (RFC 8259) does not.
+        if trailingComma { throw OverrideError("body is not valid JSON: a comma before the closing '}'") }
         var seen = Set<String>()
-        for key in Self.topLevelKeys(body) {
+        for key in keys {
             guard allowed.contains(key) else {
                 throw OverrideError("unknown field '\(key)' (allowed: \(allowedText))")
             }
@@ -98,9 +107,11 @@ struct RequestFields {
 
     static func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D }
 
-    /// The keys of the top-level object of valid JSON text, in order, repeats kept (the decoder keeps only one).
-    static func topLevelKeys(_ body: [UInt8]) -> [String] {
+    /// The keys of the top-level object of valid JSON text, in order, repeats kept (the decoder keeps only one),
+    /// and whether a comma comes right before its closing brace.
+    static func topLevelKeys(_ body: [UInt8]) -> (keys: [String], trailingComma: Bool) {
         var keys: [String] = []
+        var trailingComma = false
         var depth = 0
         var expectKey = false
         var i = 0
@@ -124,29 +135,13 @@ struct RequestFields {
                 depth += 1
                 if depth == 1 { expectKey = true }
             } else if b == UInt8(ascii: "}") || b == UInt8(ascii: "]") {
+                if depth == 1 && expectKey && !keys.isEmpty { trailingComma = true }
                 depth -= 1
             } else if b == UInt8(ascii: ",") && depth == 1 {
                 expectKey = true
             }
             i += 1
         }
-        return keys
-    }
-
-    /// The decoder's reason, with where it is when it says so.
-    static func describe(_ error: any Error) -> String {
-        guard case DecodingError.dataCorrupted(let c) = error else {
-            if case DecodingError.typeMismatch = error { return "a field holds a value that is not JSON" }
-            return "\(error)"
-        }
-        if let u = c.underlyingError {
-            let text = "\(u)"
-            // Foundation's JSON errors carry their text in `debugDescription` or `NSDebugDescription`.
-            if let range = text.range(of: "NSDebugDescription: ") ?? text.range(of: "debugDescription: ") {
-                return String(text[range.upperBound...].prefix { $0 != ")" && $0 != "," && $0 != "\"" })
-            }
-            return text
-        }
-        return c.debugDescription
+        return (keys, trailingComma)
     }
 }
