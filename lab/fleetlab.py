@@ -112,7 +112,7 @@ class Estate:
             f.write(TOKEN)
         with open(os.path.join(self.dir, "lab.example.zone"), "w") as f:
             f.write(f"$ORIGIN {ZONE}.\n$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 600 86400 30\n"
-                    f"  IN NS ns1\nns1 IN A {addr('s1')}\nwww 30 IN A {addr('r1')}\n")
+                    f"  IN NS ns1\nns1 IN A {addr('s1')}\n")  # www: the service answers it (no record)
         for r in REGIONS:
             self.start_backend(r)
         for s in SITES:
