@@ -224,18 +224,7 @@ final class RequestHandler: ChannelInboundHandler {
 
     private func write(_ context: ChannelHandlerContext, _ r: ControlResponse) {
         if let stream = r.stream { return writeStream(context, r, stream) }
-        var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: r.contentType)
-        headers.add(name: "Content-Length", value: "\(r.body.count)")
-        headers.add(name: "Connection", value: "close")
-        headers.add(name: "Cache-Control", value: "no-store")
-        for h in r.headers { headers.add(name: h.name, value: h.value) }
-        let head = HTTPResponseHead(
-            version: .http1_1,
-            status: HTTPResponseStatus(statusCode: r.status),
-            headers: headers
-        )
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.head(Self.head(r, length: r.body.count))), promise: nil)
         var buf = context.channel.allocator.buffer(capacity: r.body.count)
         buf.writeBytes(r.body)
         context.write(wrapOutboundOut(.body(.byteBuffer(buf))), promise: nil)
@@ -245,6 +234,18 @@ final class RequestHandler: ChannelInboundHandler {
 }
 
 extension RequestHandler {
+    /// The response head every reply shares: its type, no caching, the connection closed after it, the response's
+    /// own headers; `length` for a whole body (nil: a stream, ended by closing).
+    fileprivate static func head(_ r: ControlResponse, length: Int?) -> HTTPResponseHead {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: r.contentType)
+        if let length { headers.add(name: "Content-Length", value: "\(length)") }
+        headers.add(name: "Connection", value: "close")
+        headers.add(name: "Cache-Control", value: "no-store")
+        for h in r.headers { headers.add(name: h.name, value: h.value) }
+        return HTTPResponseHead(version: .http1_1, status: HTTPResponseStatus(statusCode: r.status), headers: headers)
+    }
+
     /// A streamed response: the head and `r.body` at once, then whatever the stream sends, until the client
     /// closes or the listener stops. The request deadline no longer applies; a heartbeat keeps finding out
     /// whether the client is still there.
@@ -255,17 +256,7 @@ extension RequestHandler {
             return write(context, .error(503, "too many open event streams (limit \(options.maxStreams)); try later"))
         }
         deadline.cancel()
-        var headers = HTTPHeaders()
-        headers.add(name: "Content-Type", value: r.contentType)
-        headers.add(name: "Cache-Control", value: "no-store")
-        headers.add(name: "Connection", value: "close")
-        for h in r.headers { headers.add(name: h.name, value: h.value) }
-        let head = HTTPResponseHead(
-            version: .http1_1,
-            status: HTTPResponseStatus(statusCode: r.status),
-            headers: headers
-        )
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.head(Self.head(r, length: nil))), promise: nil)
         var first = context.channel.allocator.buffer(capacity: r.body.count)
         first.writeBytes(r.body)
         context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(first))), promise: nil)

@@ -1,3 +1,4 @@
+import Config
 import Foundation
 
 /// The key layout under `/gtmd/<name>/`. Every key a node reads or writes is built or checked here; a
@@ -79,16 +80,6 @@ enum FleetJSON {
         return d
     }()
 
-    /// A decoding error as "where: what", short enough for a log line and /status.
-    static func describe(_ error: any Error) -> String {
-        switch error {
-        case DecodingError.keyNotFound(let k, _): return "missing '\(k.stringValue)'"
-        case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c):
-            return "'\(c.codingPath.map(\.stringValue).joined(separator: "."))': \(c.debugDescription)"
-        case DecodingError.dataCorrupted(let c):
-            return c.codingPath.isEmpty
-                ? "not JSON" : "'\(c.codingPath.map(\.stringValue).joined(separator: "."))': \(c.debugDescription)"
-        default: return "\(error)"
-        }
-    }
+    /// A decoding error as "where: what" (the shared wording).
+    static func describe(_ error: any Error) -> String { DecodingProblem.describe(error) }
 }

@@ -52,7 +52,7 @@ public struct FleetInput: Sendable, Equatable {
         for (key, data) in stored.sorted(by: { $0.key < $1.key }) {
             let o: Override
             do { o = try StateFile.decoder.decode(Override.self, from: data) } catch {
-                problems.append("\(key): not an override (\(OverrideRequest.describe(error)))")
+                problems.append("\(key): not an override (\(DecodingProblem.describe(error)))")
                 continue
             }
             do { try OverrideStore.check(o, config: config) } catch {

@@ -81,18 +81,6 @@ extension OverrideRequest {
 
     /// `--until` on the command line and the body's `until`: an ISO 8601 time, or nil.
     public static func parseUntil(_ text: String) -> Date? { ISO8601DateFormatter().date(from: text) }
-
-    public static func describe(_ error: any Error) -> String {
-        switch error {
-        case DecodingError.keyNotFound(let k, _): return "missing '\(k.stringValue)'"
-        case DecodingError.typeMismatch(_, let c), DecodingError.valueNotFound(_, let c):
-            return "'\(c.codingPath.map(\.stringValue).joined(separator: "."))': \(c.debugDescription)"
-        case DecodingError.dataCorrupted(let c):
-            return c.codingPath.isEmpty
-                ? "not JSON" : "'\(c.codingPath.map(\.stringValue).joined(separator: "."))': \(c.debugDescription)"
-        default: return "\(error)"
-        }
-    }
 }
 
 public struct OverrideError: Error, CustomStringConvertible, Sendable {
