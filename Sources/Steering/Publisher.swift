@@ -12,6 +12,8 @@ public struct Publication {
     public var services: [String: ServiceState]
     /// Services (and nearest regions, by name) whose answering pool changed, in config order.
     public var switched: [(service: String, region: String?, decision: Decision)]
+    /// Failback ramps that started, moved a step or were aborted (service, nearest region), in config order.
+    public var ramps: [(service: String, region: String?, step: RampStep, decision: Decision)] = []
     /// The failover switches of this publish, by service (only switches away from a pool).
     public var failovers: [String: FailoverTiming]
     /// When the policy must run again even if no input changes (hold-down end, override expiry).
@@ -50,6 +52,7 @@ public struct Publisher {
         var dynamic: [DNSName: AnswerTableBuilder.Dynamic] = [:]
         var next: Date? = overrides.nextExpiry(after: now)
         var switched: [(String, String?, Decision)] = []
+        var ramps: [(String, String?, RampStep, Decision)] = []
         for service in config.services {
             let key = service.name.description
             let d = Policy.decide(
@@ -65,6 +68,11 @@ public struct Publisher {
             if d.switched != nil, d.perRegion == nil { switched.append((key, nil, d)) }
             for (i, r) in (d.perRegion ?? []).enumerated() where r.switched != nil {
                 switched.append((key, i < service.regionOrder.count ? service.regionOrder[i].region : "region \(i)", r))
+            }
+            if let c = d.rampChanged, d.perRegion == nil { ramps.append((key, nil, c, d)) }
+            for (i, r) in (d.perRegion ?? []).enumerated() {
+                guard let c = r.rampChanged else { continue }
+                ramps.append((key, i < service.regionOrder.count ? service.regionOrder[i].region : "region \(i)", c, r))
             }
             dynamic[service.name] = Publisher.dynamic(for: d, service: service)
         }
@@ -97,6 +105,7 @@ public struct Publisher {
             decisions: decisions,
             services: states,
             switched: switched,
+            ramps: ramps,
             failovers: failovers,
             nextEvaluation: next,
             buildTime: buildTime
