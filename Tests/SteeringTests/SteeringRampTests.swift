@@ -79,3 +79,53 @@ import Testing
         #expect(core.services["www.lab.example."]?.ramp == nil)
     }
 }
+
+/// `gtmd simulate` shows a failback ramp: each step in the timeline at its interval, then the switch back.
+@Suite struct DrillRampTests {
+    @Test func theTimelineShowsEachStep() throws {
+        let lab = try SteeringLab()
+        let prepared = try lab.prepared(
+            service: "failback: { mode: ramp, steps: [10%, 50%, 100%], step_interval: 60s }"
+        )
+        let r = Drill.simulate(
+            prepared: prepared,
+            steps: [
+                .init(at: 0, target: SteeringLab.primary, condition: .down),
+                .init(at: 60, target: SteeringLab.primary, condition: .up),
+            ],
+            duration: 300
+        )
+        let ramps = r.timeline.filter { $0.kind == "ramp" }
+        #expect(ramps.map(\.percent) == [10, 50], "\(r.timeline)")
+        #expect(ramps.allSatisfy { $0.from == "standby" && $0.to == "primary" && $0.ttl == 5 })
+        let first = try #require(ramps.first?.t)
+        // The primary is seen up again after its rise (default check: 2 passes) past 60 s.
+        #expect(first > 60 && first < 75, "\(ramps)")
+        #expect(ramps.map(\.t) == [first, first + 60])
+        let back = r.timeline.filter { $0.kind == "switch" && $0.to == "primary" }
+        #expect(back.count == 1 && back.first?.t == first + 120 && back.first?.ttl == 30, "\(r.timeline)")
+        let text = Drill.text(r)
+        #expect(text.contains("ramp    www.lab.example. standby -> primary 10% to primary"), "\(text)")
+        #expect(text.contains("ramp    www.lab.example. standby -> primary 50% to primary"), "\(text)")
+    }
+
+    @Test func theTimelineShowsAnAbortedRamp() throws {
+        let lab = try SteeringLab()
+        let prepared = try lab.prepared(
+            service: "failback: { mode: ramp, steps: [10%, 50%, 100%], step_interval: 60s }"
+        )
+        let r = Drill.simulate(
+            prepared: prepared,
+            steps: [
+                .init(at: 0, target: SteeringLab.primary, condition: .down),
+                .init(at: 60, target: SteeringLab.primary, condition: .up),
+                .init(at: 100, target: SteeringLab.primary, condition: .down),
+            ],
+            duration: 300
+        )
+        let ramps = r.timeline.filter { $0.kind == "ramp" }
+        #expect(ramps.map(\.percent) == [10, 0], "\(r.timeline)")
+        #expect(r.timeline.filter { $0.kind == "switch" && $0.to == "primary" }.isEmpty)
+        #expect(Drill.text(r).contains("aborted: everything back on standby"))
+    }
+}
