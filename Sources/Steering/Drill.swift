@@ -480,13 +480,7 @@ public enum Drill {
                     )
                 }
                 lines.append(s)
-            case "ramp":
-                lines.append(
-                    "\(ts(e.t))  ramp    \(who(e)) \(e.from ?? "-") -> \(e.to ?? "-") "
-                        + (e.percent == 0
-                            ? "aborted: everything back on \(e.from ?? "-")" : "\(e.percent ?? 0)% to \(e.to ?? "-")")
-                        + " (\(e.reason))"
-                )
+            case "ramp": lines.append("\(ts(e.t))  ramp    \(who(e)) \(e.from ?? "-") -> \(e.to ?? "-"): \(e.reason)")
             case "answer":
                 lines.append(
                     "\(ts(e.t))  answer  \(who(e)): \((e.answer ?? []).joined(separator: " ")) pool \(e.pool ?? "-") TTL \(e.ttl ?? 0) (\(e.reason))"

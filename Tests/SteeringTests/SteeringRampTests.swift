@@ -105,8 +105,14 @@ import Testing
         let back = r.timeline.filter { $0.kind == "switch" && $0.to == "primary" }
         #expect(back.count == 1 && back.first?.t == first + 120 && back.first?.ttl == 30, "\(r.timeline)")
         let text = Drill.text(r)
-        #expect(text.contains("ramp    www.lab.example. standby -> primary 10% to primary"), "\(text)")
-        #expect(text.contains("ramp    www.lab.example. standby -> primary 50% to primary"), "\(text)")
+        #expect(
+            text.contains("ramp    www.lab.example. standby -> primary: failback ramp step 1 of 3: 10% to primary"),
+            "\(text)"
+        )
+        #expect(
+            text.contains("ramp    www.lab.example. standby -> primary: failback ramp step 2 of 3: 50% to primary"),
+            "\(text)"
+        )
     }
 
     @Test func theTimelineShowsAnAbortedRamp() throws {
@@ -126,6 +132,6 @@ import Testing
         let ramps = r.timeline.filter { $0.kind == "ramp" }
         #expect(ramps.map(\.percent) == [10, 0], "\(r.timeline)")
         #expect(r.timeline.filter { $0.kind == "switch" && $0.to == "primary" }.isEmpty)
-        #expect(Drill.text(r).contains("aborted: everything back on standby"))
+        #expect(Drill.text(r).contains("standby -> primary: failback ramp to primary aborted"))
     }
 }
