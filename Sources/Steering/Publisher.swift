@@ -118,15 +118,22 @@ public struct Publisher {
         guard let per = d.perRegion else { return dynamic(for: d, name: service.name) }
         let each = per.map { dynamic(for: $0, name: service.name) }
         if each.allSatisfy({ $0 == each[0] }) { return each[0] }
-        // A region whose answer is empty gets NODATA, one whose answer is SERVFAIL gets SERVFAIL.
+        // A region whose answer is empty gets NODATA, one whose answer is SERVFAIL gets SERVFAIL. A region in a
+        // failback ramp has query-ID variants: every region gets the same number (the least common multiple;
+        // ramp variant counts divide 100), a region's own repeated to fill it.
+        func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
+        let lcm = each.map { max(1, $0.variants.count) }.reduce(1) { $0 / gcd($0, $1) * $1 }
+        // Ramp variant counts divide 100, so this holds for up to 655 regions; past that, the first variant.
+        let n = lcm * each.count <= Int(UInt16.max) ? lcm : 1
         return .init(
-            variants: each.map { $0.variants.first ?? [] },
+            variants: each.flatMap { r in (0..<n).map { r.variants.isEmpty ? [] : r.variants[$0 % r.variants.count] } },
             byRegion: true,
             useECS: service.useECS,
             servfailVariants: Set(each.indices.filter { each[$0].servfail }),
             variantErrors: Dictionary(
                 uniqueKeysWithValues: each.indices.compactMap { i in each[i].extendedError.map { (i, $0) } }
-            )
+            ),
+            perRegion: n
         )
     }
 

@@ -80,6 +80,69 @@ import Testing
     }
 }
 
+/// nearest: a ramp in one client region, the other region's answer untouched, in one answer table (per region,
+/// then by query ID within the region).
+@Suite struct NearestRampSteeringTests {
+    let t0 = SteeringLab.t0
+
+    @Test func oneRegionRampsTheOtherDoesNot() throws {
+        let lab = try SteeringLab()
+        let core = lab.core(
+            try lab.prepare(
+                """
+                zones:
+                  - { origin: lab.example., file: \(Repo.root.appendingPathComponent("zones/lab.example.zone").path) }
+                checks:
+                  h: { type: tcp, port: 80 }
+                pools:
+                  pa: { region: region-a, checks: [h], members: [192.0.2.11] }
+                  pb: { region: region-b, checks: [h], members: [192.0.2.12] }
+                services:
+                  near.lab.example:
+                    policy: nearest
+                    pools: [pa, pb]
+                    ttl: 30
+                    degraded_ttl: 5
+                    failback: { mode: ramp, steps: [25%, 100%], step_interval: 30s }
+                regions:
+                  region-a: { latitude: 50.11, longitude: 8.68 }
+                  region-b: { latitude: 53.35, longitude: -6.26 }
+                geo:
+                  default_region: region-a
+                  networks:
+                    region-a: [10.0.0.2/32]
+                    region-b: [10.0.0.3/32]
+                """
+            )
+        )
+        let a = "pa/192.0.2.11"
+        let b = "pb/192.0.2.12"
+        func mix(_ client: String) -> [String: Int] {
+            let table = lab.store.current()
+            var out: [String: Int] = [:]
+            for id in 0..<400 {
+                let r = TableQuery.reply(table, "near.lab.example", id: UInt16(id), from: client)
+                let a = (r?.answer ?? []).map { "\(LdnsRR.rdataPresentation($0))/\($0.ttl)" }
+                out[a.joined(separator: " "), default: 0] += 1
+            }
+            return out
+        }
+        core.step(.health(snapshot([a: true, b: true])), at: t0)
+        core.step(.health(snapshot([a: true, b: false])), at: t0 + 1)
+        #expect(mix("10.0.0.3") == ["192.0.2.11/5": 400])
+        core.step(.health(snapshot([a: true, b: true])), at: t0 + 10)
+        // Region-b's clients: 25% back on pb, at the degraded TTL; region-a's: pa only, healthy again.
+        #expect(mix("10.0.0.3") == ["192.0.2.12/5": 100, "192.0.2.11/5": 300])
+        #expect(mix("10.0.0.2") == ["192.0.2.11/30": 400])
+        let ramps = core.events.after(0).filter { $0.action == "ramp" }
+        #expect(ramps.count == 1 && ramps.first?.region == "region-b" && ramps.first?.to == "pb")
+        #expect(core.nextEvaluation == t0 + 40)
+        core.step(.tick, at: t0 + 40)
+        #expect(mix("10.0.0.3") == ["192.0.2.12/30": 400])
+        #expect(mix("10.0.0.2") == ["192.0.2.11/30": 400])
+    }
+}
+
 /// `gtmd simulate` shows a failback ramp: each step in the timeline at its interval, then the switch back.
 @Suite struct DrillRampTests {
     @Test func theTimelineShowsEachStep() throws {
