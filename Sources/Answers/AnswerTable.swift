@@ -133,13 +133,15 @@ struct Node {
 /// Per (node, qtype): the answer, and how many variants it is prebuilt for (1 = same for all clients).
 /// With `regions > 1` the answers are consecutive: per client region (policy nearest; located by the
 /// ECS address when `useECS` and the query has one, else by the source address), or, with `byQueryID`,
-/// weighted choices picked by `query ID % regions`.
+/// weighted choices picked by `query ID % regions`. Per client region with `perRegion > 1`: each region has
+/// `perRegion` consecutive answers picked by `query ID % perRegion` (a failback ramp in one region).
 struct TypeEntry {
     var qtype: UInt16
     var regions: UInt16
     var answer: Int32
     var byQueryID: Bool = false
     var useECS: Bool = false
+    var perRegion: UInt16 = 1
 }
 
 struct ZoneEntry {

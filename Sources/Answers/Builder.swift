@@ -282,6 +282,9 @@ public struct AnswerTableBuilder {
         public var extendedError: String?
         /// byRegion: the same per region (variant index).
         public var variantErrors: [Int: String]
+        /// byRegion: answers per region, picked by query ID within the region's (a failback ramp): `variants`
+        /// holds region r's at `r × perRegion ..< (r + 1) × perRegion`; the region indexes above stay regions.
+        public var perRegion: Int = 1
         public init(
             variants: [[ResourceRecord]],
             servfail: Bool = false,
@@ -289,8 +292,10 @@ public struct AnswerTableBuilder {
             useECS: Bool = false,
             servfailVariants: Set<Int> = [],
             extendedError: String? = nil,
-            variantErrors: [Int: String] = [:]
+            variantErrors: [Int: String] = [:],
+            perRegion: Int = 1
         ) {
+            self.perRegion = perRegion
             self.variants = variants
             self.servfail = servfail
             self.byRegion = byRegion
@@ -850,7 +855,8 @@ public final class CompiledZones {
                         return r
                     }
                     var draft = Draft(anchor: anchor)
-                    if d.servfailVariants.contains(i) {
+                    let region = d.byRegion ? i / max(1, d.perRegion) : i
+                    if d.servfailVariants.contains(region) {
                         draft.rcode = Rcode.servFail
                         draft.aa = false
                     } else if rrs.isEmpty {
@@ -861,7 +867,7 @@ public final class CompiledZones {
                     } else {
                         draft = positive(rrs, owner: owner, anchor: anchor)
                     }
-                    draft.ede = ede(d, d.byRegion ? i : nil)
+                    draft.ede = ede(d, d.byRegion ? region : nil)
                     drafts.append(draft)
                 }
                 let first = emitAnswers(drafts, into: &e)
@@ -870,7 +876,8 @@ public final class CompiledZones {
                     regions: UInt16(d.variants.count),
                     answer: first,
                     byQueryID: !d.byRegion,
-                    useECS: d.byRegion && d.useECS
+                    useECS: d.byRegion && d.useECS,
+                    perRegion: d.byRegion ? UInt16(max(1, d.perRegion)) : 1
                 )
             }
             for t in n.typeOrder {

@@ -163,6 +163,11 @@ extension AnswerTable {
             if e.qtype == qtype {
                 if e.regions > 1 {
                     if e.byQueryID { return Int(e.answer) + Int(id) % Int(e.regions) }
+                    if e.perRegion > 1 {
+                        let n = Int(e.perRegion)
+                        let region = min(clientRegion(useECS: e.useECS, scratch: scratch), Int(e.regions) / n - 1)
+                        return Int(e.answer) + region * n + Int(id) % n
+                    }
                     return Int(e.answer) + min(clientRegion(useECS: e.useECS, scratch: scratch), Int(e.regions) - 1)
                 }
                 return Int(e.answer)

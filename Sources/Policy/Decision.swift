@@ -30,6 +30,8 @@ public struct ServiceState: Codable, Sendable, Hashable {
     public var availableSince: [String: Date] = [:]
     /// nearest: the state of each client region's failover, by region name.
     public var regions: [String: ServiceState]? = nil
+    /// failback ramp in progress (absent in state files written before ramps existed).
+    public var ramp: RampState? = nil
     public init(
         pool: String? = nil,
         since: Date? = nil,
@@ -43,6 +45,34 @@ public struct ServiceState: Codable, Sendable, Hashable {
         self.availableSince = availableSince
         self.regions = regions
     }
+}
+
+/// A failback ramp in progress: traffic moves from `from` (the pool answering) back to the better pool `to`,
+/// started at `started`; `step` is the index in `FailbackRamp.steps` last answered.
+public struct RampState: Codable, Sendable, Hashable {
+    public var from: String
+    public var to: String
+    public var started: Date
+    public var step: Int
+    public init(from: String, to: String, started: Date, step: Int) {
+        self.from = from
+        self.to = to
+        self.started = started
+        self.step = step
+    }
+}
+
+/// A ramp step as answered: `percent` of the answers come from `to`, the rest from `from`. `percent` 0 with
+/// `aborted` = the better pool failed during the ramp and everything went back to `from`.
+public struct RampStep: Sendable, Hashable {
+    public var from: String
+    public var to: String
+    /// Index in the configured steps (of `steps` in all).
+    public var step: Int
+    public var steps: Int
+    public var percent: Int
+    public var aborted: Bool = false
+    public var reason: String
 }
 
 /// The policy's answer for one service. Pure data: the table builder turns it into records.
@@ -72,6 +102,11 @@ public struct Decision: Sendable, Hashable {
     /// nearest: one failover decision per client region, indexed like `GtmdConfig.regions` (the top-level
     /// outcome, pool and reason are the first region's; ttl is the lowest, degraded if any is).
     public var perRegion: [Decision]? = nil
+    /// failback ramp: the step answered now (nil when no ramp is in progress).
+    public var ramp: RampStep? = nil
+    /// Set when a ramp started, moved to its next step or was aborted in this decision (its completion is
+    /// the `switched` of the same decision).
+    public var rampChanged: RampStep? = nil
 
     public struct Switch: Sendable, Hashable {
         public var from: String?

@@ -106,6 +106,8 @@ public enum NearestPolicy: PolicyUnit {
         top.ttl = per.map(\.ttl).min() ?? top.ttl
         top.degraded = per.contains(where: \.degraded)
         top.switched = nil
+        top.ramp = nil
+        top.rampChanged = nil
         top.state = ServiceState(regions: regions)
         top.nextEvaluation = per.compactMap(\.nextEvaluation).min()
         top.perRegion = per

@@ -80,6 +80,19 @@ public enum AllDownBehaviour: String, Sendable, Hashable, CaseIterable {
 }
 public enum FailbackMode: String, Sendable, Hashable, CaseIterable { case auto, manual }
 
+/// `failback: {mode: ramp, steps: [10%, 50%, 100%], step_interval: 60s}`: once a better pool may take the
+/// traffic back (after hold-down and the switch interval), it gets `steps[i]` percent of the answers (picked by
+/// query ID) during step i, each step lasting `stepInterval`; the last step is always 100 (the switch).
+public struct FailbackRamp: Sendable, Hashable {
+    /// Percent of answers from the better pool, strictly increasing, ending at 100.
+    public var steps: [Int]
+    public var stepInterval: Duration
+    public init(steps: [Int], stepInterval: Duration) {
+        self.steps = steps
+        self.stepInterval = stepInterval
+    }
+}
+
 /// nearest: the pools clients of one region try, first available wins, and why in that order.
 public struct RegionOrder: Sendable, Hashable {
     public var region: String
@@ -106,6 +119,8 @@ public struct ServiceConfig: Sendable, Hashable {
     public var failback: FailbackMode
     public var holdDown: Duration
     public var minSwitchInterval: Duration
+    /// failback: ramp: the steps traffic returns in (failback is then auto); nil = all at once.
+    public var failbackRamp: FailbackRamp? = nil
     /// weighted: how many members each answer carries.
     public var answers: Int
     /// nearest: locate clients by the EDNS Client Subnet address when a query carries one (else the source).

@@ -67,7 +67,8 @@ public enum Drill {
     public struct Entry: Codable, Sendable, Hashable {
         /// Seconds after the start of the drill.
         public var t: Double
-        /// `step` (scripted), `health`, `answer` (a service's or region's answer or TTL changed), `switch`.
+        /// `step` (scripted), `health`, `answer` (a service's or region's answer or TTL changed), `switch`, `ramp`
+        /// (a failback ramp step: `percent` of the answers from `to`; 0 when the ramp was aborted).
         public var kind: String
         public var service: String?
         public var region: String?
@@ -87,6 +88,8 @@ public enum Drill {
         /// every client has the new answer at the latest (`latest + staleTTL`).
         public var staleTTL: UInt32?
         public var clientsBy: Double?
+        /// ramp: the share of answers from `to` in this step (0: aborted, everything back on `from`).
+        public var percent: Int? = nil
     }
 
     public struct Report: Codable, Sendable {
@@ -273,6 +276,26 @@ public enum Drill {
                             staleTTL: e.ttl
                         )
                     )
+                case .switch where e.action == "ramp" || e.action == "ramp-aborted":
+                    var entry = Entry(
+                        t: et,
+                        kind: "ramp",
+                        service: e.service,
+                        region: e.region,
+                        from: e.from,
+                        to: e.to,
+                        ttl: e.ttlNow,
+                        reason: e.reason
+                    )
+                    if e.action == "ramp-aborted" {
+                        entry.percent = 0
+                    } else {
+                        entry.percent =
+                            core.decisions[e.service ?? ""].flatMap { d in
+                                (d.perRegion ?? [d]).compactMap(\.ramp).first { $0.from == e.from && $0.to == e.to }
+                            }?.percent
+                    }
+                    out.timeline.append(entry)
                 default: break
                 }
             }
@@ -415,7 +438,9 @@ public enum Drill {
         return out
     }
 
-    static func order(_ kind: String) -> Int { ["step": 0, "health": 1, "switch": 2, "answer": 3][kind] ?? 4 }
+    static func order(_ kind: String) -> Int {
+        ["step": 0, "health": 1, "switch": 2, "ramp": 2, "answer": 3][kind] ?? 4
+    }
 
     static func seconds(_ d: Duration) -> Double {
         Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
@@ -455,6 +480,7 @@ public enum Drill {
                     )
                 }
                 lines.append(s)
+            case "ramp": lines.append("\(ts(e.t))  ramp    \(who(e)) \(e.from ?? "-") -> \(e.to ?? "-"): \(e.reason)")
             case "answer":
                 lines.append(
                     "\(ts(e.t))  answer  \(who(e)): \((e.answer ?? []).joined(separator: " ")) pool \(e.pool ?? "-") TTL \(e.ttl ?? 0) (\(e.reason))"

@@ -5,7 +5,8 @@ import Foundation
 /// Invariant: `seq` is unique and increases in the order the events happened in the writer.
 public struct GtmdEvent: Codable, Sendable, Hashable {
     public enum Kind: String, Codable, Sendable, CaseIterable {
-        /// A service's answering pool changed (`action`: `switch`, or `answering` for its first decision).
+        /// A service's answering pool changed (`action`: `switch`, or `answering` for its first decision), or a
+        /// failback ramp moved (`ramp`: a step started, `to` gets the percent in `reason`; `ramp-aborted`).
         case `switch`
         /// A monitored target's verdict changed (`action`: the new state: `up`, `down`, `unknown`).
         case health

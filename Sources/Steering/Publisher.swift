@@ -12,6 +12,8 @@ public struct Publication {
     public var services: [String: ServiceState]
     /// Services (and nearest regions, by name) whose answering pool changed, in config order.
     public var switched: [(service: String, region: String?, decision: Decision)]
+    /// Failback ramps that started, moved a step or were aborted (service, nearest region), in config order.
+    public var ramps: [(service: String, region: String?, step: RampStep, decision: Decision)] = []
     /// The failover switches of this publish, by service (only switches away from a pool).
     public var failovers: [String: FailoverTiming]
     /// When the policy must run again even if no input changes (hold-down end, override expiry).
@@ -57,6 +59,7 @@ public struct Publisher {
         var dynamic: [DNSName: AnswerTableBuilder.Dynamic] = [:]
         var next: Date? = overrides.nextExpiry(after: now)
         var switched: [(String, String?, Decision)] = []
+        var ramps: [(String, String?, RampStep, Decision)] = []
         for service in config.services {
             let key = service.name.description
             let d = Policy.decide(
@@ -72,6 +75,11 @@ public struct Publisher {
             if d.switched != nil, d.perRegion == nil { switched.append((key, nil, d)) }
             for (i, r) in (d.perRegion ?? []).enumerated() where r.switched != nil {
                 switched.append((key, i < service.regionOrder.count ? service.regionOrder[i].region : "region \(i)", r))
+            }
+            if let c = d.rampChanged, d.perRegion == nil { ramps.append((key, nil, c, d)) }
+            for (i, r) in (d.perRegion ?? []).enumerated() {
+                guard let c = r.rampChanged else { continue }
+                ramps.append((key, i < service.regionOrder.count ? service.regionOrder[i].region : "region \(i)", c, r))
             }
             dynamic[service.name] = Publisher.dynamic(for: d, service: service)
         }
@@ -104,6 +112,7 @@ public struct Publisher {
             decisions: decisions,
             services: states,
             switched: switched,
+            ramps: ramps,
             failovers: failovers,
             nextEvaluation: next,
             buildTime: buildTime
@@ -116,15 +125,22 @@ public struct Publisher {
         guard let per = d.perRegion else { return dynamic(for: d, name: service.name) }
         let each = per.map { dynamic(for: $0, name: service.name) }
         if each.allSatisfy({ $0 == each[0] }) { return each[0] }
-        // A region whose answer is empty gets NODATA, one whose answer is SERVFAIL gets SERVFAIL.
+        // A region whose answer is empty gets NODATA, one whose answer is SERVFAIL gets SERVFAIL. A region in a
+        // failback ramp has query-ID variants: every region gets the same number (the least common multiple;
+        // ramp variant counts divide 100), a region's own repeated to fill it.
+        func gcd(_ a: Int, _ b: Int) -> Int { b == 0 ? a : gcd(b, a % b) }
+        let lcm = each.map { max(1, $0.variants.count) }.reduce(1) { $0 / gcd($0, $1) * $1 }
+        // Ramp variant counts divide 100, so this holds for up to 655 regions; past that, the first variant.
+        let n = lcm * each.count <= Int(UInt16.max) ? lcm : 1
         return .init(
-            variants: each.map { $0.variants.first ?? [] },
+            variants: each.flatMap { r in (0..<n).map { r.variants.isEmpty ? [] : r.variants[$0 % r.variants.count] } },
             byRegion: true,
             useECS: service.useECS,
             servfailVariants: Set(each.indices.filter { each[$0].servfail }),
             variantErrors: Dictionary(
                 uniqueKeysWithValues: each.indices.compactMap { i in each[i].extendedError.map { (i, $0) } }
-            )
+            ),
+            perRegion: n
         )
     }
 

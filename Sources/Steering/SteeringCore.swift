@@ -603,6 +603,32 @@ public final class SteeringCore {
                 )
             }
         }
+        for (name, region, step, d) in p.ramps {
+            record(
+                GtmdEvent(
+                    at: now,
+                    kind: .switch,
+                    action: step.aborted ? "ramp-aborted" : "ramp",
+                    service: name,
+                    region: region,
+                    from: step.from,
+                    to: step.to,
+                    reason: step.aborted
+                        ? "failback ramp to \(step.to) aborted: \(d.reason)"
+                        : "failback ramp step \(step.step + 1) of \(step.steps): \(step.percent)% to \(step.to)",
+                    ttlNow: d.ttl,
+                    generation: p.table.generation
+                )
+            )
+            logger.notice(
+                step.aborted ? "failback ramp aborted" : "failback ramp step",
+                metadata: [
+                    "service": "\(name)", "region": "\(region ?? "-")", "from": "\(step.from)", "to": "\(step.to)",
+                    "step": "\(step.step + 1)/\(step.steps)", "percent": "\(step.percent)", "reason": "\(d.reason)",
+                    "ttl": "\(d.ttl)",
+                ]
+            )
+        }
         if changed { servicesUnsaved = true }
         return p.table
     }

@@ -266,12 +266,238 @@ import Testing
     }
 
     @Test(arguments: [
-        ("failback: later\n", "t.yaml:1: services.www.failback: 'later' is not auto or manual"),
+        ("failback: later\n", "t.yaml:1: services.www.failback: 'later' is not auto, manual or {mode: ramp"),
         ("hold_down: 8d\n", "t.yaml:1: services.www.hold_down: "),
         ("min_switch_interval: soon\n", "t.yaml:1: services.www.min_switch_interval: 'soon' is not a duration"),
     ])
     func badValuesSayWhereAndWhat(_ yaml: String, _ expected: String) {
         let problems = parse(FailoverPolicy.self, yaml).problems
         #expect(problems.count == 1 && problems[0].hasPrefix(expected), "\(problems)")
+    }
+}
+
+/// `failback: {mode: ramp, steps, step_interval}`: good and bad configs.
+@Suite struct RampParsing {
+    @Test func rampIsRead() {
+        let (s, problems) = parse(
+            FailoverPolicy.self,
+            "failback: {mode: ramp, steps: [10%, 50%, 100%], step_interval: 60s}\nhold_down: 30s\n"
+        )
+        #expect(problems.isEmpty, "\(problems)")
+        #expect(s.failback == .auto && s.holdDown == .seconds(30))
+        #expect(s.failbackRamp == FailbackRamp(steps: [10, 50, 100], stepInterval: .seconds(60)))
+    }
+
+    @Test(arguments: [
+        ("failback: auto\n", FailbackMode.auto), ("failback: {mode: manual}\n", .manual),
+        ("failback: {mode: auto}\n", .auto),
+    ])
+    func plainModesStillWork(_ yaml: String, _ mode: FailbackMode) {
+        let (s, problems) = parse(FailoverPolicy.self, yaml)
+        #expect(problems.isEmpty && s.failback == mode && s.failbackRamp == nil, "\(problems)")
+    }
+
+    @Test(arguments: [
+        ("failback: ramp\n", "t.yaml:1: services.www.failback: ramp needs its steps"),
+        (
+            "failback:\n  mode: ramp\n  steps: [10%, 50%]\n  step_interval: 60s\n",
+            "t.yaml:3: services.www.failback.steps: the last step must be 100% (it is 50%)"
+        ),
+        (
+            "failback:\n  mode: ramp\n  steps: [50%, 10%, 100%]\n  step_interval: 60s\n",
+            "t.yaml:3: services.www.failback.steps[1]: 10% does not increase on the step before (50%)"
+        ),
+        (
+            "failback:\n  mode: ramp\n  steps: [0%, 100%]\n  step_interval: 60s\n",
+            "t.yaml:3: services.www.failback.steps[0]: '0%' is not a percentage from 1% to 100%"
+        ),
+        (
+            "failback:\n  mode: ramp\n  steps: [ten, 100%]\n  step_interval: 60s\n",
+            "t.yaml:3: services.www.failback.steps[0]: 'ten' is not a percentage from 1% to 100%"
+        ),
+        (
+            "failback:\n  mode: ramp\n  steps: []\n  step_interval: 60s\n",
+            "t.yaml:3: services.www.failback.steps: needs at least one step, ending at 100%"
+        ),
+        (
+            "failback:\n  mode: ramp\n  steps: [10%, 100%]\n",
+            "t.yaml:2: services.www.failback.step_interval: missing: mode ramp needs step_interval"
+        ),
+        (
+            "failback:\n  mode: ramp\n  step_interval: 60s\n",
+            "t.yaml:2: services.www.failback.steps: missing: mode ramp needs steps"
+        ),
+        (
+            "failback:\n  mode: ramp\n  steps: [10%, 100%]\n  step_interval: 0s\n",
+            "t.yaml:4: services.www.failback.step_interval: 0s is out of range 1s...1d"
+        ),
+        (
+            "failback:\n  mode: manual\n  steps: [10%, 100%]\n",
+            "t.yaml:3: services.www.failback.steps: only with mode: ramp (mode is manual)"
+        ),
+        (
+            "failback:\n  mode: slowly\n",
+            "t.yaml:2: services.www.failback.mode: 'slowly' is not auto, manual or ramp"
+        ),
+        (
+            "failback:\n  steps: [10%, 100%]\n",
+            "t.yaml:2: services.www.failback.mode: missing (auto, manual or ramp)"
+        ),
+        (
+            "failback:\n  mode: ramp\n  steps: [10%, 100%]\n  step_interval: 60s\n  jitter: 1s\n",
+            "t.yaml:5: services.www.failback.jitter: unknown key"
+        ),
+    ])
+    func badRampsSayWhereAndWhat(_ yaml: String, _ expected: String) {
+        let (s, problems) = parse(FailoverPolicy.self, yaml)
+        #expect(problems.count == 1 && problems[0].hasPrefix(expected), "\(problems)")
+        #expect(s.failbackRamp == nil)
+    }
+}
+
+/// The share of a decision's answers (over its query-ID variants) that come from the primary pool.
+func primaryPercent(_ d: Decision) -> Int {
+    switch d.outcome {
+    case .members(let m): return m.first?.targetID.hasPrefix("primary/") == true ? 100 : 0
+    case .variants(let vs):
+        let n = vs.filter { $0.first?.targetID.hasPrefix("primary/") == true }.count
+        return n * 100 / max(1, vs.count)
+    default: return -1
+    }
+}
+
+/// Ramps over time: steps, the primary failing mid-ramp, hold-down before the ramp.
+@Suite struct RampSequences {
+    let allPrimaryDown = ["primary/192.0.2.1", "primary/192.0.2.2", "primary/192.0.2.3"]
+    func ramped(_ change: (inout ServiceConfig) -> Void = { _ in }) -> ServiceConfig {
+        service { s in
+            s.failbackRamp = FailbackRamp(steps: [10, 50, 100], stepInterval: .seconds(60))
+            change(&s)
+        }
+    }
+
+    struct Tick: Sendable, CustomTestStringConvertible {
+        var at: Double
+        var down: [String] = []
+        /// Percent of answers from the primary.
+        var percent: Int
+        var pool: String
+        var ttl: UInt32
+        var next: Double?
+        var event: String?
+        var testDescription: String { "t=\(at)" }
+    }
+
+    /// One run: failover at 10, primary back at 20; steps at 20 (10%), 80 (50%), 140 (100% = switch).
+    static let ticks: [Tick] = [
+        Tick(at: 0, percent: 100, pool: "primary", ttl: 30, next: nil),
+        Tick(
+            at: 10,
+            down: ["primary/192.0.2.1", "primary/192.0.2.2", "primary/192.0.2.3"],
+            percent: 0,
+            pool: "standby",
+            ttl: 5,
+            next: nil
+        ),
+        Tick(at: 20, percent: 10, pool: "standby", ttl: 5, next: 80, event: "step 1 10%"),
+        Tick(at: 50, percent: 10, pool: "standby", ttl: 5, next: 80),
+        Tick(at: 80, percent: 50, pool: "standby", ttl: 5, next: 140, event: "step 2 50%"),
+        Tick(at: 139, percent: 50, pool: "standby", ttl: 5, next: 140),
+        Tick(at: 140, percent: 100, pool: "primary", ttl: 30, next: nil, event: "switch"),
+        Tick(at: 200, percent: 100, pool: "primary", ttl: 30, next: nil),
+    ]
+
+    @Test func stepsOverTime() {
+        let s = ramped()
+        var state = ServiceState()
+        for t in Self.ticks {
+            let d = step(s, state, down: t.down, at: t.at)
+            state = d.state
+            #expect(primaryPercent(d) == t.percent, "t=\(t.at): \(d.reason)")
+            #expect(d.pool == t.pool && d.ttl == t.ttl, "t=\(t.at): \(d.reason) / \(d.ttlReason)")
+            #expect(d.nextEvaluation == t.next.map { t0.addingTimeInterval($0) }, "t=\(t.at)")
+            let event: String? =
+                if let c = d.rampChanged {
+                    "step \(c.step + 1) \(c.percent)%"
+                } else if d.switched?.to == "primary"
+                    && d.switched?.from != nil
+                { "switch" } else { nil }
+            #expect(event == t.event, "t=\(t.at): \(d.reason)")
+            #expect((state.ramp != nil) == (t.percent > 0 && t.percent < 100), "t=\(t.at)")
+        }
+    }
+
+    @Test func primaryFailingMidRampGoesStraightBack() throws {
+        let s = ramped()
+        var d = step(s, ServiceState(), down: [], at: 0)
+        d = step(s, d.state, down: allPrimaryDown, at: 10)
+        d = step(s, d.state, down: [], at: 20)
+        d = step(s, d.state, down: [], at: 80)
+        #expect(primaryPercent(d) == 50)
+        // One primary member failing leaves the pool available (rule any): the ramp goes on with the others.
+        d = step(s, d.state, down: ["primary/192.0.2.1"], at: 90)
+        guard case .variants(let vs) = d.outcome else {
+            Issue.record("no variants: \(d.reason)")
+            return
+        }
+        #expect(!vs.contains { $0.contains { $0.targetID == "primary/192.0.2.1" } } && primaryPercent(d) == 50)
+        // The whole primary fails: everything back on the standby at once, the ramp aborted.
+        d = step(s, d.state, down: allPrimaryDown, at: 100)
+        #expect(primaryPercent(d) == 0 && d.pool == "standby" && d.state.ramp == nil && d.switched == nil)
+        let aborted = try #require(d.rampChanged)
+        #expect(aborted.aborted && aborted.percent == 0 && aborted.to == "primary")
+        // Back again: a new ramp from its first step.
+        d = step(s, d.state, down: [], at: 110)
+        #expect(primaryPercent(d) == 10 && d.nextEvaluation == t0.addingTimeInterval(170))
+    }
+
+    @Test func standbyFailingMidRampSwitchesFully() {
+        let s = ramped()
+        var d = step(s, ServiceState(), down: [], at: 0)
+        d = step(s, d.state, down: allPrimaryDown, at: 10)
+        d = step(s, d.state, down: [], at: 20)
+        d = step(s, d.state, down: ["standby/198.51.100.1"], at: 30)
+        #expect(primaryPercent(d) == 100 && d.pool == "primary" && d.state.ramp == nil)
+        #expect(d.rampChanged == nil && d.switched?.to == "primary")
+    }
+
+    @Test func holdDownAndSwitchIntervalComeFirst() {
+        let s = ramped {
+            $0.holdDown = .seconds(30)
+            $0.minSwitchInterval = .seconds(50)
+        }
+        var d = step(s, ServiceState(), down: [], at: 0)
+        d = step(s, d.state, down: allPrimaryDown, at: 10)
+        d = step(s, d.state, down: [], at: 20)  // back at 20: hold-down until 50, switch interval until 60
+        #expect(primaryPercent(d) == 0 && d.nextEvaluation == t0.addingTimeInterval(50))
+        d = step(s, d.state, down: [], at: 50)
+        #expect(primaryPercent(d) == 0 && d.nextEvaluation == t0.addingTimeInterval(60), "\(d.reason)")
+        d = step(s, d.state, down: [], at: 60)
+        #expect(primaryPercent(d) == 10 && d.nextEvaluation == t0.addingTimeInterval(120), "\(d.reason)")
+    }
+
+    @Test func pinDuringRampEndsIt() {
+        let s = ramped()
+        var d = step(s, ServiceState(), down: [], at: 0)
+        d = step(s, d.state, down: allPrimaryDown, at: 10)
+        d = step(s, d.state, down: [], at: 20)
+        let pin = Override(scope: .service, target: www.description, action: .pin, pool: "standby", setAt: t0)
+        d = step(s, d.state, down: [], overrides: [pin], at: 30)
+        #expect(primaryPercent(d) == 0 && d.state.ramp == nil && d.rampChanged?.aborted == true)
+    }
+
+    @Test func rampStateRoundTripsAndOldStateLoads() throws {
+        let s = ramped()
+        var d = step(s, ServiceState(), down: [], at: 0)
+        d = step(s, d.state, down: allPrimaryDown, at: 10)
+        d = step(s, d.state, down: [], at: 20)
+        let data = try JSONEncoder().encode(d.state)
+        let back = try JSONDecoder().decode(ServiceState.self, from: data)
+        #expect(back == d.state && back.ramp?.to == "primary")
+        let old = try JSONDecoder().decode(
+            ServiceState.self,
+            from: Data(#"{"pool":"standby","held":false,"availableSince":{}}"#.utf8)
+        )
+        #expect(old.ramp == nil && old.pool == "standby")
     }
 }

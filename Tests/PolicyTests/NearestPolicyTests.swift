@@ -54,6 +54,36 @@ import Testing
     }
 }
 
+/// nearest: a failback ramp runs in each client region on its own.
+@Suite struct NearestRampTests {
+    @Test func rampPerRegion() throws {
+        var s = NearestPolicyTests().nearest()
+        s.failbackRamp = FailbackRamp(steps: [25, 100], stepInterval: .seconds(30))
+        func step(_ st: ServiceState, down: [String], at t: Double) -> Decision {
+            PolicyTests.step(s, st, down: down, at: t)
+        }
+        var d = step(ServiceState(), down: [], at: 0)
+        // The standby (west's first) fails at 10: west on primary; back at 20: west ramps back to it, east untouched.
+        d = step(d.state, down: ["standby/198.51.100.1"], at: 10)
+        d = step(d.state, down: [], at: 20)
+        var per = try #require(d.perRegion)
+        #expect(primaryPercent(per[0]) == 100 && per[0].ramp == nil)
+        #expect(per[1].ramp?.percent == 25 && per[1].ramp?.to == "standby" && per[1].rampChanged != nil)
+        guard case .variants(let vs) = per[1].outcome else {
+            Issue.record("\(per[1].reason)")
+            return
+        }
+        #expect(vs.count == 4 && vs.filter { $0.first?.targetID == "standby/198.51.100.1" }.count == 1)
+        #expect(per[1].reason.hasPrefix("client region west") && per[1].ttl == 5)
+        #expect(d.state.regions?["west"]?.ramp != nil && d.state.regions?["east"]?.ramp == nil)
+        #expect(d.nextEvaluation == t0.addingTimeInterval(50))
+        d = step(d.state, down: [], at: 50)
+        per = try #require(d.perRegion)
+        #expect(addresses(per[1]) == ["198.51.100.1"] && per[1].switched?.to == "standby" && per[1].ttl == 30)
+        #expect(d.state.regions?["west"]?.ramp == nil)
+    }
+}
+
 /// nearest's own keys (ecs, max_pools, order, and failover's failback keys) and its cross-section rules.
 @Suite struct NearestParsing {
     @Test func keysAreRead() {

@@ -1,0 +1,90 @@
+import Foundation
+import TestSupport
+import Testing
+
+/// `failback: {mode: ramp}` on the real binary: after the primary comes back, dig batches (one dig process,
+/// many queries, each with its own random query ID) count how many answers each pool gets at each step.
+@Suite struct DigRamp {
+    static func ramp(_ interval: String) -> String {
+        "{ mode: ramp, steps: [10%, 50%, 100%], step_interval: \(interval) }"
+    }
+    var failoverBound: Double { FailoverLab.fall * FailoverLab.interval + FailoverLab.timeout + 0.5 }
+    var failbackBound: Double { FailoverLab.rise * FailoverLab.interval + FailoverLab.timeout + 0.5 }
+
+    /// `count` A queries for www in one dig run: how many answers carried each address.
+    func batch(_ lab: FailoverLab, _ count: Int) throws -> [String: Int] {
+        let file = lab.dir.appendingPathComponent("batch-\(UUID().uuidString).txt").path
+        try String(repeating: "www.lab.example A\n", count: count).write(
+            toFile: file,
+            atomically: true,
+            encoding: .utf8
+        )
+        let r = try run(
+            "/usr/bin/dig",
+            ["@127.0.0.1", "-p", "\(lab.server.port)", "+tries=1", "+time=2", "+norecurse", "-f", file],
+            timeout: 30
+        )
+        var out: [String: Int] = [:]
+        for a in DigResult(raw: r.stdout).answerData { out[a, default: 0] += 1 }
+        #expect(out.values.reduce(0, +) == count, "\(r.stdout.suffix(2000))")
+        return out
+    }
+
+    /// Log lines of the steering loop's ramp steps at `percent`.
+    func stepLogged(_ lab: FailoverLab, _ percent: Int) -> Bool {
+        lab.server.log.split(separator: "\n").contains {
+            $0.contains("failback ramp step") && $0.contains("percent=\(percent)")
+        }
+    }
+
+    /// The log line of the switch back to the primary (the ramp's last step).
+    func switchedBack(_ lab: FailoverLab) -> Bool {
+        lab.server.log.split(separator: "\n").contains { $0.contains("failover switch") && $0.contains("to=primary") }
+    }
+
+    @Test func trafficReturnsInSteps() throws {
+        let lab = try FailoverLab(failback: Self.ramp("4s"))
+        let primary = lab.primaries[0]
+        let p = primary.address
+        let s = lab.standby.address
+        primary.kill()
+        try lab.waitForAnswer([s], within: failoverBound)
+        try primary.start()
+        // Step 1: 10% of query IDs. 400 random IDs: 40 expected, sd 6; accept 15...75 (about ±4 sd either side).
+        try waitFor("ramp step 1 logged\n\(lab.server.log)", timeout: failbackBound + 1) { stepLogged(lab, 10) }
+        let one = try batch(lab, 400)
+        #expect(!stepLogged(lab, 50), "the batch must fall inside step 1 (4 s); it ran past it")
+        #expect(Set(one.keys).isSubset(of: [p, s]) && (15...75).contains(one[p] ?? 0), "step 1: \(one)")
+        // Step 2: 50%: 200 expected, sd 10; accept 150...250.
+        try waitFor("ramp step 2 logged\n\(lab.server.log)", timeout: 6) { stepLogged(lab, 50) }
+        let two = try batch(lab, 400)
+        #expect(!switchedBack(lab), "the batch must fall inside step 2 (4 s); it ran past it")
+        #expect(Set(two.keys).isSubset(of: [p, s]) && (150...250).contains(two[p] ?? 0), "step 2: \(two)")
+        // Step 3 (100%): the switch; every answer the primary again, at the full TTL.
+        try waitFor("the switch back logged\n\(lab.server.log)", timeout: 6) { switchedBack(lab) }
+        let three = try batch(lab, 200)
+        #expect(three == [p: 200], "step 3: \(three)")
+        #expect(try lab.answer().answer.first?.contains("\t30\t") == true)
+        print(
+            "ramp over dig: step 1 \(one[p] ?? 0)/400 primary, step 2 \(two[p] ?? 0)/400, step 3 \(three[p] ?? 0)/200"
+        )
+    }
+
+    @Test func primaryFailingMidRampGoesStraightBack() throws {
+        // Steps of 10 s: the primary's failure (fall 2 × 1 s) is seen well within step 1.
+        let lab = try FailoverLab(failback: Self.ramp("10s"))
+        let primary = lab.primaries[0]
+        let s = lab.standby.address
+        primary.kill()
+        try lab.waitForAnswer([s], within: failoverBound)
+        try primary.start()
+        try waitFor("ramp step 1 logged\n\(lab.server.log)", timeout: failbackBound + 1) { stepLogged(lab, 10) }
+        primary.kill()
+        try waitFor("ramp aborted\n\(lab.server.log)", timeout: failoverBound + 1) {
+            lab.server.log.contains("failback ramp aborted")
+        }
+        let after = try batch(lab, 200)
+        #expect(after == [s: 200], "after the abort: \(after)")
+        #expect(!stepLogged(lab, 50))
+    }
+}
