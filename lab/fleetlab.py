@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""gtmd fleet lab: three sites (one etcd member + one gtmd node each), two regions and a client, each in its
-own network namespace; the scenarios of issue 15, ending with one JSON line of figures.
+"""gtmd fleet lab: three sites (one etcd member + one gtmd node each), two regions, a caching resolver (unbound,
+the three nodes as its NS set) and a client, each in its own network namespace; the scenarios of issue 15,
+ending with one JSON line of figures.
 
-Needs root, iproute2, etcd (Debian etcd-server), python3 and a built gtmd. Run it through lab/fleet.sh.
+Needs root, iproute2, etcd (Debian etcd-server), unbound, python3 and a built gtmd. Run it through lab/fleet.sh.
 
   fleetlab.py run [--profile fast|full] [--gtmd PATH] [--json F] [--keep-logs]
   fleetlab.py down [--all]     remove estates whose owner died (crashed runs), or every one
@@ -31,11 +32,12 @@ ZONE, NAME = "lab.example", "www.lab.example"
 HEALTH_PORT, SOLO_PORT, CONTROL = 8081, 5354, "127.0.0.1:8053"
 SITES = ["s1", "s2", "s3"]          # one etcd member and one gtmd node each; s1 is "node A"
 REGIONS = ["r1", "r2"]              # r1 primary, r2 standby
-SUBNET = {"client": 1, "r1": 11, "r2": 12, "s1": 21, "s2": 22, "s3": 23}
+SUBNET = {"client": 1, "r1": 11, "r2": 12, "s1": 21, "s2": 22, "s3": 23, "resolver": 31}
 HOSTS = list(SUBNET)
 TOKEN = "fleet-lab-token"
 LEASE_TTL = 3
-PERIOD = 0.02                        # the client asks every node every 20 ms
+PERIOD = 0.02                        # the client asks every node (and the resolver) every 20 ms
+CACHE_MAX_TTL = 1                    # the resolver keeps an answer at most 1 s (unbound's clock: up to 2 s)
 BOUND = 30.0                         # no single wait in a scenario lasts longer
 
 
@@ -112,7 +114,9 @@ class Estate:
             f.write(TOKEN)
         with open(os.path.join(self.dir, "lab.example.zone"), "w") as f:
             f.write(f"$ORIGIN {ZONE}.\n$TTL 300\n@ IN SOA ns1 hostmaster 1 3600 600 86400 30\n"
-                    f"  IN NS ns1\nns1 IN A {addr('s1')}\n")  # www: the service answers it (no record)
+                    + "".join(f"  IN NS ns{i}\n" for i in (1, 2, 3))
+                    + "".join(f"ns{i} IN A {addr(s)}\n" for i, s in enumerate(SITES, 1)))
+            # No record at www: the service answers there from its pools (gtmd refuses a zone record it would hide).
         for r in REGIONS:
             self.start_backend(r)
         for s in SITES:
@@ -123,6 +127,48 @@ class Estate:
             self.write_config(s, fleet=False)
             self.start_gtmd(s)
             self.start_gtmd(s, solo=True)
+        self.write_unbound_config()
+        self.spawn("resolver", "unbound", ["unbound", "-d", "-c", self.unbound_conf])
+
+    def write_unbound_config(self):
+        """The clients' caching resolver: the service zone as a stub zone whose servers are the three fleet nodes
+        (the zone's NS set), TTLs capped at CACHE_MAX_TTL so a switch reaches it within about 2 s."""
+        conf = os.path.join(self.dir, "unbound.conf")
+        if drlab.apparmor_enforces_unbound():     # unbound's AppArmor profile lets it read /etc/unbound/** only
+            conf = f"/etc/unbound/gtmd-fleetlab-{self.id}.conf"
+        self.unbound_conf = conf
+        stubs = "".join(f"    stub-addr: {addr(s)}\n" for s in SITES)
+        with open(conf, "w") as f:
+            f.write(f"""# Written by lab/fleetlab.py: the resolver in front of the fleet ({ZONE} stubbed to the three nodes).
+server:
+    interface: {addr('resolver')}
+    port: 53
+    access-control: 10.78.0.0/16 allow
+    do-ip6: no
+    do-daemonize: no
+    username: ""
+    chroot: ""
+    directory: "{os.path.dirname(conf)}"
+    pidfile: ""
+    use-syslog: no
+    logfile: ""
+    verbosity: 3                   # logs "reply from <zone> node#53": which node answered each upstream query
+    num-threads: 1
+    module-config: "iterator"      # no DNSSEC validation: the lab zone is unsigned
+    cache-min-ttl: 0               # never raise gtmd's TTLs
+    cache-max-ttl: {CACHE_MAX_TTL}               # the lab's cap (gtmd says 30 s healthy, 5 s degraded)
+    cache-max-negative-ttl: {CACHE_MAX_TTL}
+    serve-expired: no              # no stale answers after the (capped) TTL
+    prefetch: no
+    qname-minimisation: no         # one query per name to a node
+    infra-keep-probing: yes        # keep trying a node that timed out (a restarted one) instead of parking it
+stub-zone:
+    name: "{ZONE}"
+    stub-prime: no                 # the three addresses below are the NS set; unbound picks among them by RTT
+{stubs}""")
+        r = sh("unbound-checkconf", conf, check=False)
+        if r.returncode != 0:
+            raise LabError(f"unbound-checkconf {conf}: {r.stdout}{r.stderr}")
 
     def start_backend(self, region):
         self.spawn(region, f"backend-{region}", [sys.executable, os.path.join(REPO, "Tests/tools/lab_backend.py"),
@@ -241,6 +287,10 @@ def remove_estate(lab_id, keep_logs=None):
         if name.startswith(f"{PREFIX}-{lab_id}-"):
             kill_namespace_processes(name)
             sh("ip", "netns", "del", name, check=False)
+    try:
+        os.remove(f"/etc/unbound/gtmd-fleetlab-{lab_id}.conf")   # only where AppArmor made the lab write it there
+    except OSError:
+        pass
     d = os.path.join(RUN_ROOT, lab_id)
     if keep_logs and os.path.isdir(d):
         os.makedirs(keep_logs, exist_ok=True)
@@ -289,7 +339,7 @@ def client_loop(out_path, targets, max_seconds):
             for name, s in socks.items():
                 qid = (qid + 1) % 65536
                 try:
-                    s.send(build_query(qid, NAME, False))
+                    s.send(build_query(qid, NAME, name == "resolver"))   # recursion desired of the resolver only
                     pending[(name, qid)] = t
                 except OSError:
                     out.write(json.dumps({"n": name, "s": t, "a": None}) + "\n")
@@ -348,7 +398,23 @@ class Client:
 
 NODES = {s: (addr(s), 53) for s in SITES}
 SOLO = {f"{s}-solo": (addr(s), SOLO_PORT) for s in SITES}
+RESOLVER = {"resolver": (addr("resolver"), 53)}
 R1, R2 = [addr("r1")], [addr("r2")]
+
+
+def resolver_log_size(e):
+    try:
+        return os.path.getsize(os.path.join(e.dir, "unbound.log"))
+    except OSError:
+        return 0
+
+
+def resolver_replies(e, start):
+    """Replies the resolver took from each fleet node since byte `start` of its log (upstream queries answered)."""
+    with open(os.path.join(e.dir, "unbound.log"), "rb") as f:
+        f.seek(start)
+        text = f.read().decode(errors="replace")
+    return {s: text.count(f"reply from <{ZONE}.> {addr(s)}#53") for s in SITES}
 
 
 def wait_answers(c, names, answer, what, timeout=BOUND):
@@ -370,13 +436,17 @@ def scenario_all_down(e, c, fig):
     at = {s: c.first_at(s, t0, R2) for s in SITES}
     fig["all_down_switch_s"] = {s: round(at[s] - t0, 3) for s in SITES}
     fig["all_down_skew_ms"] = round((max(at.values()) - min(at.values())) * 1000)
+    # What a client behind the resolver sees: its cached answer lives at most CACHE_MAX_TTL (+1 s of unbound's clock).
+    wait_answers(c, ["resolver"], R2, "the resolver answers the standby")
+    fig["resolver_switch_ms"] = round((c.first_at("resolver", t0, R2) - t0) * 1000)
+    fig["resolver_after_nodes_ms"] = round((c.first_at("resolver", t0, R2) - max(at.values())) * 1000)
     e.start_backend("r1")
-    wait_answers(c, SITES + list(SOLO), R1, "primary back")
+    wait_answers(c, SITES + list(SOLO) + ["resolver"], R1, "primary back")
 
 
 def scenario_partition(e, c, fig):
     """2. Site s1 loses its path to the primary only: with the fleet nobody switches; without it s1 flips."""
-    wait_answers(c, SITES + list(SOLO), R1, "every node on the primary before the cut")
+    wait_answers(c, SITES + list(SOLO) + ["resolver"], R1, "every node and the resolver on the primary before the cut")
     t0 = now()
     e.ip("s1", "route", "add", "unreachable", f"{addr('r1')}/32")
     try:
@@ -385,12 +455,20 @@ def scenario_partition(e, c, fig):
             f = e.fleet_status("s1") or {}
             return any(t["target"].startswith("r1/") and t.get("local") is False for t in f.get("targets", []))
         wait_until("s1's own probes see r1 down", BOUND, s1_sees_down, 0.2)
+        log_at = resolver_log_size(e)
         wait_answers(c, ["s1-solo"], R2, "the solo node in s1 flips")
         t1 = now()
         wait_until("4 s", 5, lambda: now() - t1 >= 4, 0.1)
+        # ... and until the resolver has asked s1 itself at least once since s1's probes saw r1 down.
+        wait_until("the resolver asks s1 during the cut", BOUND, lambda: resolver_replies(e, log_at)["s1"] >= 1, 0.1)
+        fig["resolver_partition_replies"] = resolver_replies(e, log_at)
         fig["partition_false_switches"] = len(switched(c, t0, SITES, R1))
         fig["partition_false_switches_without_fleet"] = len(switched(c, t0, list(SOLO), R1))
         fig["partition_switched_nodes"] = switched(c, t0, SITES, R1) + switched(c, t0, list(SOLO), R1)
+        # The resolver asks the three fleet nodes (s1, the cut one, among them): it must never get the standby.
+        through = c.since(t0, ["resolver"])
+        fig["resolver_false_answers"] = sum(1 for r in through if r.get("a") and r["a"] != R1)
+        fig["resolver_partition_answers"] = sum(1 for r in through if r.get("a"))
     finally:
         e.ip("s1", "route", "del", "unreachable", f"{addr('r1')}/32", check=False)
     wait_answers(c, list(SOLO), R1, "solo nodes back")
@@ -502,9 +580,9 @@ def scenario_dead_node(e, c, fig):
 def cmd_run(args):
     if os.geteuid() != 0:
         raise LabError("the fleet lab needs root (ip netns, veth)")
-    for tool in ("ip", "etcd"):
+    for tool in ("ip", "etcd", "unbound", "unbound-checkconf"):
         if not shutil.which(tool):
-            raise LabError(f"'{tool}' is missing (scripts/deps.sh installs iproute2 and etcd-server)")
+            raise LabError(f"'{tool}' is missing (scripts/deps.sh installs iproute2, etcd-server and unbound)")
     gtmd = drlab.gtmd_binary(args.gtmd)
     cleanup_dead()
     e = Estate(os.urandom(3).hex(), gtmd)
@@ -524,7 +602,8 @@ def cmd_run(args):
         log = os.path.join(e.dir, "client.jsonl")
         e.spawn("client", "client", [sys.executable, os.path.abspath(__file__), "client", log, "900"])
         c = Client(log)
-        wait_answers(c, SITES + list(SOLO), R1, "every node answers the primary", timeout=60)
+        wait_answers(c, SITES + list(SOLO) + ["resolver"], R1, "every node and the resolver answer the primary",
+                     timeout=60)
         wait_until("three members seen by every node", BOUND,
                    lambda: all(len((e.fleet_status(s) or {}).get("members", [])) == 3 for s in SITES), 0.2)
         dig = e.run_in("client", "dig", "+short", "+tries=1", "+time=2", f"@{addr('s2')}", NAME, "A", check=False)
@@ -546,7 +625,7 @@ def cmd_run(args):
     except (LabError, subprocess.TimeoutExpired) as err:
         fig["error"] = str(err)
         for key in list(e.procs):
-            if key.startswith(("gtmd", "etcd")):
+            if key.startswith(("gtmd", "etcd", "unbound")):
                 print(f"--- {key}.log (last lines)\n{e.log(key, 25)}", file=sys.stderr)
     except KeyboardInterrupt:
         fig["error"] = f"interrupted ({stopping[0] if stopping else 'SIGINT'})"
@@ -581,7 +660,7 @@ def main():
         elif args.cmd == "down":
             cleanup_dead(all_estates=args.all)
         elif args.cmd == "client":
-            client_loop(args.out, {**NODES, **SOLO}, args.seconds)
+            client_loop(args.out, {**NODES, **SOLO, **RESOLVER}, args.seconds)
     except LabError as err:
         print(f"fleetlab: {err}", file=sys.stderr)
         sys.exit(2)
