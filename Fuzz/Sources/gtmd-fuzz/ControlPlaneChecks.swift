@@ -28,8 +28,10 @@ public final class ControlPlaneChecks: @unchecked Sendable {  // all mutable sta
 
     /// `zonesDirectory`: the repository's `zones/` (the lab zone is served).
     public init(zonesDirectory: String) {
-        // One fixed folder (not per pid): the path is part of what the checks handle, so it must not vary by run.
-        dir = NSTemporaryDirectory() + "gtmd-fuzz-control-plane"
+        // One folder per process, so a fuzz run and the replay tests at the same time never share a state file. The
+        // path is part of what the checks handle, so its length must not vary by run: the pid is zero-padded.
+        let pid = String(getpid())
+        dir = NSTemporaryDirectory() + "gtmd-fuzz-control-plane-" + String(repeating: "0", count: 10 - pid.count) + pid
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         stateFile = dir + "/state.json"
         let yaml = """
