@@ -192,8 +192,9 @@ public final class SteeringCore {
         let before = fleet?.mode
         guard before != input.mode else { return }
         let why: String
-        switch input.mode {
-        case "fleet": why = before == nil ? "fleet store read" : "fleet store reachable again: fleet decisions in force"
+        switch before == nil ? "start" : input.mode {
+        case "start": why = "fleet mode at start: \(input.mode)"
+        case "fleet": why = "fleet store reachable again: fleet decisions in force"
         case "local": why = "fleet store lost: this node answers from its own probes"
         case "frozen": why = "fleet store lost: the fleet's last decision is kept"
         default: why = "fleet mode \(input.mode)"

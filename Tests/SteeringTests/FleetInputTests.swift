@@ -94,7 +94,7 @@ import Testing
         core.step(.fleet(FleetInput(mode: "fleet", verdicts: [:], overrides: [:])), at: t0 + 5)
         #expect(
             fleetEvents() == [
-                "fleet mode ->fleet fleet store read",
+                "fleet mode ->fleet fleet mode at start: fleet",
                 "override set ->- from the fleet: pool primary down (drill)",
                 "fleet left-out ->- \(bad): not an override (not JSON)",
                 "fleet mode fleet>frozen fleet store lost: the fleet's last decision is kept",
