@@ -66,6 +66,19 @@ enum Console {
           <h2>Pools and members <small>check states, latency of the last probes</small></h2>
           <div id="pools"></div>
         </section>
+        <section id="fleet" hidden>
+          <h2>Fleet <small id="fleet-summary"></small></h2>
+          <p id="fleet-store"></p>
+          <table id="fleet-members">
+            <thead><tr><th>node</th><th>vantage</th><th>started</th><th>version</th></tr></thead>
+            <tbody></tbody>
+          </table>
+          <table id="fleet-targets">
+            <thead><tr><th>target</th><th>per vantage</th><th>this node</th><th>used</th></tr></thead>
+            <tbody></tbody>
+          </table>
+          <ul id="fleet-problems" class="mute"></ul>
+        </section>
         <section class="split">
           <div>
             <h2>Overrides</h2>
@@ -180,7 +193,38 @@ enum Console {
           $("#ready").textContent = status.ready ? "ready" : "not ready";
           $("#ready").className = "badge " + (status.ready ? "ok" : "bad");
           $("#generation").textContent = "table generation " + status.generation;
-          renderServices(); renderPools(); renderOverrides(); renderTargets();
+          renderServices(); renderPools(); renderOverrides(); renderTargets(); renderFleet();
+        }
+
+        // The fleet view: only when a fleet is configured (/status has a fleet section).
+        function renderFleet() {
+          const f = status.fleet;
+          $("#fleet").hidden = !f;
+          if (!f) return;
+          const verdict = (v) => v === true ? "up" : v === false ? "down" : "-";
+          $("#fleet-summary").textContent = f.name + ": node " + f.node + " (vantage " + f.vantage + "), quorum " +
+            f.quorum + ", mode " + f.mode;
+          const st = f.store;
+          $("#fleet-store").textContent = "store " + (st.connected ? "connected" : "lost") + " since " + time(st.since) +
+            " (" + st.endpoints.join(", ") + ", revision " + st.revision + ", losses " + st.losses + ")" +
+            (st.last_error ? ": " + st.last_error : "") + "; on store loss: " + f.on_store_loss;
+          $("#fleet-store").className = st.connected ? "" : "bad";
+          const members = $("#fleet-members tbody");
+          members.replaceChildren();
+          for (const m of f.members) {
+            members.append(el("tr", { "data-member": m.node },
+              el("td", {}, m.node), el("td", {}, m.vantage), el("td", {}, time(m.started)), el("td", {}, m.version)));
+          }
+          const targets = $("#fleet-targets tbody");
+          targets.replaceChildren();
+          for (const t of f.targets) {
+            const per = Object.keys(t.vantages).sort().map((v) => v + " " + verdict(t.vantages[v])).join(", ");
+            targets.append(el("tr", { "data-fleet-target": t.target },
+              el("td", {}, t.target), el("td", {}, per || "no vantage yet"),
+              el("td", {}, verdict(t.local)), el("td", { class: t.used === false ? "bad" : "" }, verdict(t.used))));
+          }
+          const problems = $("#fleet-problems");
+          problems.replaceChildren(...f.problems.map((p) => el("li", {}, p)));
         }
 
         function renderServices() {
@@ -329,7 +373,9 @@ enum Console {
             renderTimeline();
             refreshAfterEvent();
           };
-          for (const k of ["switch", "health", "service", "override", "reload", "server"]) src.addEventListener(k, take);
+          for (const k of ["switch", "health", "service", "override", "reload", "server", "fleet", "keys"]) {
+            src.addEventListener(k, take);
+          }
         }
 
         async function send(method, url, body) {

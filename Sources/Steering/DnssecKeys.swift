@@ -15,6 +15,8 @@ public enum DnssecKeys {
     public struct Loaded {
         public var signers: [DNSName: ZoneSigner] = [:]
         public var notices: [String] = []
+        /// Zone origin → the notice of the key `keys: auto` made for it (the writer records them as events).
+        public var keysMade: [String: String] = [:]
         public var problems: [String] = []
     }
 
@@ -98,9 +100,10 @@ public enum DnssecKeys {
                         if createKeys {
                             let base = try write(key, folder: folder)
                             let ds = key.ds().map(LdnsRR.presentation) ?? "?"
-                            out.notices.append(
+                            let notice =
                                 "dnssec: new CSK for \(z.origin) (\(d.algorithm), key tag \(key.keyTag)) in \(base).private; give the parent this DS: \(ds)"
-                            )
+                            out.notices.append(notice)
+                            out.keysMade["\(z.origin)".lowercased()] = notice
                         }
                         keys.append(key)
                     } catch {

@@ -19,6 +19,12 @@ public struct GtmdEvent: Codable, Sendable, Hashable {
         case reload
         /// The server started (`start`): separates the history of two runs.
         case server
+        /// The fleet's store: `mode` (from → to: fleet, local, frozen), `left-out` (shared records in the store
+        /// that were not taken, reason "key: what is wrong"), `records-ok` (none left out any more).
+        case fleet
+        /// DNSSEC keys of a zone (`service`: the zone origin): `generated` (`keys: auto` made a key; the reason
+        /// holds the DS), `renewed` (signatures signed again on the timer).
+        case keys
     }
     public var seq: UInt64
     public var at: Date

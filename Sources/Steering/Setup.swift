@@ -13,12 +13,21 @@ public struct Prepared: Sendable {
     public var signers: [DNSName: ZoneSigner]
     /// What preparing did that the operator must hear of (DNSSEC keys made, with their DS), logged at start.
     public var notices: [String]
+    /// Zone origin → the notice of a DNSSEC key made while preparing; the writer records each as a `keys` event.
+    public var keysMade: [String: String]
 
-    public init(config: GtmdConfig, zones: [Zone], signers: [DNSName: ZoneSigner] = [:], notices: [String] = []) {
+    public init(
+        config: GtmdConfig,
+        zones: [Zone],
+        signers: [DNSName: ZoneSigner] = [:],
+        notices: [String] = [],
+        keysMade: [String: String] = [:]
+    ) {
         self.config = config
         self.zones = zones
         self.signers = signers
         self.notices = notices
+        self.keysMade = keysMade
     }
 
     var responseOptions: ResponseOptions {
@@ -170,7 +179,15 @@ public enum Setup {
             problems += keys.problems
         }
         if !problems.isEmpty { return .failure(SetupFailure(problems: problems)) }
-        return .success(Prepared(config: config, zones: zones, signers: keys.signers, notices: keys.notices))
+        return .success(
+            Prepared(
+                config: config,
+                zones: zones,
+                signers: keys.signers,
+                notices: keys.notices,
+                keysMade: keys.keysMade
+            )
+        )
     }
 
     /// Zone records a service would silently replace or that would hide it, each an error that names the

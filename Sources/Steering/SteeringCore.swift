@@ -169,6 +169,52 @@ public final class SteeringCore {
                 reason: "gtmd started with \(prepared.config.file) (\(prepared.config.services.count) services)"
             )
         )
+        recordKeysMade(prepared, now: Date())
+    }
+
+    /// A `keys` event for each DNSSEC key preparing made (`keys: auto`), with the notice that holds its DS.
+    func recordKeysMade(_ prepared: Prepared, now: Date) {
+        for zone in prepared.keysMade.keys.sorted() {
+            record(
+                GtmdEvent(
+                    at: now,
+                    kind: .keys,
+                    action: "generated",
+                    service: zone,
+                    reason: prepared.keysMade[zone] ?? ""
+                )
+            )
+        }
+    }
+
+    /// A `fleet` event when a fleet input changes the store mode (fleet, local, frozen).
+    func recordFleetMode(_ input: FleetInput, now: Date) {
+        let before = fleet?.mode
+        guard before != input.mode else { return }
+        let why: String
+        switch before == nil ? "start" : input.mode {
+        case "start": why = "fleet mode at start: \(input.mode)"
+        case "fleet": why = "fleet store reachable again: fleet decisions in force"
+        case "local": why = "fleet store lost: this node answers from its own probes"
+        case "frozen": why = "fleet store lost: the fleet's last decision is kept"
+        default: why = "fleet mode \(input.mode)"
+        }
+        record(GtmdEvent(at: now, kind: .fleet, action: "mode", from: before, to: input.mode, reason: why))
+    }
+
+    /// `fleet` events when the shared records left out change: one `left-out` per new problem, `records-ok`
+    /// when none is left any more (nothing while they stay the same: no flood).
+    func recordFleetProblems(_ problems: [String], previous: [String], now: Date) {
+        guard problems != previous else { return }
+        if problems.isEmpty {
+            record(
+                GtmdEvent(at: now, kind: .fleet, action: "records-ok", reason: "no shared record is left out any more")
+            )
+            return
+        }
+        for p in problems where !previous.contains(p) {
+            record(GtmdEvent(at: now, kind: .fleet, action: "left-out", reason: p))
+        }
     }
 
     /// Adds an event to the history (saved with the next state file write).
@@ -265,7 +311,7 @@ public final class SteeringCore {
 
     /// Makes the overrides in force those of the fleet (when it knows them), as set/clear changes (saved by the
     /// step like the API's); returns whether anything changed.
-    func takeFleetOverrides(config: GtmdConfig) -> Bool {
+    func takeFleetOverrides(config: GtmdConfig, now: Date) -> Bool {
         guard let stored = fleet?.overrides else { return false }
         let (wanted, problems) = FleetInput.overrides(stored, config: config)
         for p in problems where !fleetProblems.contains(p) {
@@ -285,8 +331,18 @@ public final class SteeringCore {
             case .set(let o):
                 overrides.set(o)
                 logger.notice("override in force (fleet)", metadata: ["override": "\(o.summary)"])
+                record(overrideEvent(o, action: "set", at: now, reason: "from the fleet: \(o.summary)"))
             case .clear(let scope, let target):
                 overrides.clear(scope: scope, target: target)
+                record(
+                    overrideEvent(
+                        scope: scope,
+                        target: target,
+                        action: "cleared",
+                        at: now,
+                        reason: "from the fleet: no longer in the shared store"
+                    )
+                )
                 logger.notice(
                     "override cleared (fleet)",
                     metadata: ["scope": "\(scope.rawValue)", "target": "\(target)"]
@@ -317,7 +373,10 @@ public final class SteeringCore {
                 if let old = publisher.prepared.signers[zone], old.signsLike(signer) { prepared.signers[zone] = old }
             }
             publisher = Publisher(prepared: prepared)
-            _ = takeFleetOverrides(config: prepared.config)
+            recordKeysMade(prepared, now: now)
+            let before = fleetProblems
+            _ = takeFleetOverrides(config: prepared.config, now: now)
+            if fleet != nil { recordFleetProblems(fleetProblems, previous: before, now: now) }
             dirty = true
             record(
                 GtmdEvent(
@@ -342,8 +401,11 @@ public final class SteeringCore {
             )
             return outcome()
         case .fleet(let input):
+            let before = fleetProblems
+            recordFleetMode(input, now: now)
             fleet = input
-            fleetOverridesChanged = takeFleetOverrides(config: publisher.prepared.config)
+            fleetOverridesChanged = takeFleetOverrides(config: publisher.prepared.config, now: now)
+            recordFleetProblems(fleetProblems, previous: before, now: now)
             if fleetOverridesChanged { dirty = true }
             if let health, effectiveHealth(health) != publishedHealth { dirty = true }
             return outcome()
@@ -466,6 +528,17 @@ public final class SteeringCore {
         if publisher.resignDue(now: now) {
             publisher = Publisher(prepared: publisher.prepared)
             logger.notice("dnssec: signatures due for renewal; zones compiled and signed again")
+            for zone in publisher.prepared.signers.keys.map({ "\($0)".lowercased() }).sorted() {
+                record(
+                    GtmdEvent(
+                        at: now,
+                        kind: .keys,
+                        action: "renewed",
+                        service: zone,
+                        reason: "signatures due for renewal: zone compiled and signed again"
+                    )
+                )
+            }
         }
         let oldDecisions = decisions
         let health = effectiveHealth(snapshot)

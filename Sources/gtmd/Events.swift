@@ -20,7 +20,10 @@ struct EventsCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Only events since: an RFC 3339 time or a duration ago (90s, 15m, 1h, 2d).")
     var since: String?
     @Option(name: .long, help: "Only this service's events (and those of its pools' members).") var service: String?
-    @Option(name: .long, help: "Only these kinds, comma-separated: switch, health, service, override, reload, server.")
+    @Option(
+        name: .long,
+        help: "Only these kinds, comma-separated: switch, health, service, override, reload, server, fleet, keys."
+    )
     var kind: String?
     @Option(name: .long, help: "At most this many (the newest).") var limit: Int?
     @Flag(name: [.short, .customLong("follow")], help: "Keep printing new events as they happen (Ctrl-C stops).")

@@ -121,6 +121,36 @@ final class FleetLab {
 )
 struct FleetProcesses {
     /// One isolated site does not fail the fleet over; the primary down for everyone switches every node.
+    /// The console's fleet view in headless Chromium against one real node and one real etcd: member, vantage,
+    /// the vantage's verdict per target, quorum, mode, store health, and the store mode as a `fleet` event.
+    @Test func consoleShowsTheFleet() throws {
+        let lab = try FleetLab()
+        let node = try lab.start("a")
+        try waitFor("a in the fleet", timeout: 15) { try lab.members("a") == ["a"] }
+        let vantage = try #require(try lab.fleet("a")["vantage"] as? String)
+        let artifacts = Repo.root.appendingPathComponent(".build/artifacts")
+        try FileManager.default.createDirectory(at: artifacts, withIntermediateDirectories: true)
+        let shot = artifacts.appendingPathComponent("console-fleet.png").path
+        try? FileManager.default.removeItem(atPath: shot)
+        let r = try run(
+            "/usr/bin/env",
+            [
+                "python3", Repo.root.appendingPathComponent("Tests/tools/console_fleet.py").path,
+                "--url", "http://127.0.0.1:\(node.controlPort!)/", "--node", "a", "--vantage", vantage,
+                "--screenshot", shot,
+            ],
+            timeout: 120
+        )
+        #expect(r.status == 0, "stdout:\n\(r.stdout)\nstderr:\n\(r.stderr)\nlog:\n\(node.log.suffix(3000))")
+        #expect(r.stdout.contains("RESULT"))
+        #expect(FileManager.default.fileExists(atPath: shot), "the screenshot is kept as an artifact")
+        // The same event through the API with the strict kind filter.
+        let events = try node.control("GET", "/v1/events?kind=fleet")
+        let list = (try JSONSerialization.jsonObject(with: Data(events.body.utf8)) as? [String: Any])?["events"]
+        let kinds = (list as? [[String: Any]] ?? []).compactMap { $0["kind"] as? String }
+        #expect(events.status == 200 && !kinds.isEmpty && kinds.allSatisfy { $0 == "fleet" }, "\(events.body)")
+    }
+
     @Test func oneDecisionForTheFleet() throws {
         let lab = try FleetLab()
         try lab.start("b")

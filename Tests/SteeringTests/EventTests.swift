@@ -84,7 +84,10 @@ import Testing
             ["service": "other.example"],
             "service: 'other.example' is not a configured service (configured: www.lab.example.)"
         ),
-        (["kind": ""], "kind: '' is not an event kind (kinds: switch, health, service, override, reload, server)"),
+        (
+            ["kind": ""],
+            "kind: '' is not an event kind (kinds: switch, health, service, override, reload, server, fleet, keys)"
+        ),
         (["limit": "1001"], "limit: '1001' is not a whole number from 1 to 1000"),
         (["after": "-1"], "after: '-1' is not an event seq"),
     ])

@@ -73,6 +73,42 @@ import Testing
         #expect(try StateFile.read(lab.stateFile).overrides.isEmpty)
     }
 
+    /// Store mode changes, shared overrides and shared records left out are events, each only on change.
+    @Test func fleetAndStoreChangesAreEvents() throws {
+        let lab = try SteeringLab()
+        let core = try lab.core()
+        core.step(.health(bothUp), at: t0)
+        let drain = Override(scope: .pool, target: "primary", action: .down, setAt: t0, note: "drill")
+        let (key, value) = stored(drain)
+        let bad = Self.prefix + "pool/garbage"
+        let overrides: [String: Data] = [key: value, bad: Data("{\"scope\":".utf8)]
+        func fleetEvents() -> [String] {
+            core.events.events.filter { $0.kind == .fleet || ($0.kind == .override) }.map {
+                "\($0.kind.rawValue) \($0.action) \($0.from ?? "-")>\($0.to ?? "-") \($0.reason)"
+            }
+        }
+        core.step(.fleet(FleetInput(mode: "fleet", verdicts: [:], overrides: overrides)), at: t0 + 1)
+        core.step(.fleet(FleetInput(mode: "fleet", verdicts: [:], overrides: overrides)), at: t0 + 2)
+        core.step(.fleet(FleetInput(mode: "frozen", verdicts: [:], overrides: overrides)), at: t0 + 3)
+        core.step(.fleet(FleetInput(mode: "frozen", verdicts: [:], overrides: overrides)), at: t0 + 4)
+        core.step(.fleet(FleetInput(mode: "fleet", verdicts: [:], overrides: [:])), at: t0 + 5)
+        #expect(
+            fleetEvents() == [
+                "fleet mode ->fleet fleet mode at start: fleet",
+                "override set ->- from the fleet: pool primary down (drill)",
+                "fleet left-out ->- \(bad): not an override (not JSON)",
+                "fleet mode fleet>frozen fleet store lost: the fleet's last decision is kept",
+                "fleet mode frozen>fleet fleet store reachable again: fleet decisions in force",
+                "override cleared ->- from the fleet: no longer in the shared store",
+                "fleet records-ok ->- no shared record is left out any more",
+            ],
+            "\(fleetEvents())"
+        )
+        // The new kinds pass the strict `?kind=` parsing of /v1/events.
+        let q = try EventQuery.parse(["kind": "fleet,keys"], services: [], now: t0)
+        #expect(q.kinds == [.fleet, .keys])
+    }
+
     /// A node started with the store unreachable and no cache does not know the fleet's overrides: the state
     /// file's stay in force.
     @Test func unknownSharedOverridesKeepTheStateFiles() throws {

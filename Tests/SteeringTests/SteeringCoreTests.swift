@@ -115,6 +115,25 @@ import Testing
         #expect(core.view.prepared.signers.values.first !== signer)
     }
 
+    /// `keys: auto` making a key at start is a `keys generated` event with the DS; signatures renewed on the
+    /// timer are `keys renewed`, with the zone.
+    @Test func keyGenerationAndRenewalAreEvents() throws {
+        let lab = try SteeringLab()
+        let prepared = try lab.prepared(dnssec: "{ keys: auto }", createKeys: true)
+        let core = lab.core(prepared)
+        let made = core.events.events.filter { $0.kind == .keys }
+        #expect(made.map(\.action) == ["generated"] && made.first?.service == "lab.example.", "\(made)")
+        #expect(made.first?.reason.contains("give the parent this DS: lab.example.") == true, "\(made)")
+        // A second start finds the key: nothing generated.
+        let again = lab.core(try lab.prepared(dnssec: "{ keys: auto }", createKeys: true))
+        #expect(!again.events.events.contains { $0.kind == .keys && $0.action == "generated" })
+        core.step(.health(bothUp), at: t0)
+        let later = t0 + 30 * 86_400
+        core.step(.tick, at: later)
+        let renewed = core.events.events.filter { $0.kind == .keys && $0.action == "renewed" }
+        #expect(!renewed.isEmpty && renewed.allSatisfy { $0.service == "lab.example." }, "\(core.events.events)")
+    }
+
     @Test func holdDownEndsOnATickAtTheDueTime() throws {
         let lab = try SteeringLab()
         let core = try lab.core(service: "hold_down: 30s")

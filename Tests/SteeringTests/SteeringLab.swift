@@ -30,7 +30,8 @@ struct SteeringLab {
         ttl: Int = 30,
         degradedTTL: Int = 5,
         primary: String = "{ checks: [h], members: [192.0.2.1] }",
-        dnssec: String? = nil
+        dnssec: String? = nil,
+        createKeys: Bool = false
     ) throws -> Prepared {
         let yaml = """
             zones:
@@ -43,14 +44,16 @@ struct SteeringLab {
             services:
               www.lab.example: { pools: [primary, standby], ttl: \(ttl), degraded_ttl: \(degradedTTL)\(extra.isEmpty ? "" : ", " + extra) }
             """
-        return try prepare(yaml)
+        return try prepare(yaml, createKeys: createKeys)
     }
 
-    /// Any config text, prepared as start-up and reload do.
-    func prepare(_ yaml: String) throws -> Prepared {
+    /// Any config text, prepared as start-up and reload do (`createKeys`: as serving does).
+    func prepare(_ yaml: String, createKeys: Bool = false) throws -> Prepared {
         let file = dir.appendingPathComponent("gtmd-\(UUID().uuidString).yaml").path
         try yaml.write(toFile: file, atomically: true, encoding: .utf8)
-        return try Setup.prepare(SetupRequest(configPath: file)).get()
+        var request = SetupRequest(configPath: file)
+        request.createKeys = createKeys
+        return try Setup.prepare(request).get()
     }
 
     func core(service extra: String = "", primary: String? = nil) throws -> SteeringCore {

@@ -95,6 +95,8 @@ def run(driver, a):
     if outside:
         fail(f"the console loaded from elsewhere: {outside}")
     assets = [e for e in entries if not ("/status" in e["name"] or "/v1/" in e["name"])]
+    if driver.find_element(By.ID, "fleet").is_displayed():
+        fail("the fleet view is shown although no fleet is configured")
     # Read-only without the token.
     if not driver.find_element(By.CSS_SELECTOR, "#override-form fieldset").get_property("disabled") or \
             driver.find_element(By.ID, "o-set").is_enabled():
