@@ -17,29 +17,9 @@ import subprocess
 import sys
 import time
 
-from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 
-
-def fail(msg):
-    print(msg, file=sys.stderr, flush=True)
-    sys.exit(1)
-
-
-def wait(what, timeout, cond, interval=0.05):
-    end = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < end:
-        try:
-            last = cond()
-            if last:
-                return last
-        except Exception as e:  # the DOM is re-rendered under us: try again
-            last = e
-        time.sleep(interval)
-    fail(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+from headless_chromium import chromium, fail, wait
 
 
 def dig_answer(port, name):
@@ -60,17 +40,7 @@ def main():
     ap.add_argument("--screenshot", required=True)
     a = ap.parse_args()
 
-    opts = Options()
-    for flag in [
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1400,1100",
-        "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
-        "--disable-default-apps", "--disable-domain-reliability", "--disable-extensions", "--metrics-recording-only",
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-    ]:
-        opts.add_argument(flag)
-    opts.binary_location = "/usr/bin/chromium"
-    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=opts)
-    driver.set_page_load_timeout(20)
+    driver = chromium(1400, 1100)
     try:
         run(driver, a)
     finally:
