@@ -56,6 +56,34 @@ struct SteeringLab {
         return try Setup.prepare(request).get()
     }
 
+    /// Two regions (clients 10.0.0.2 are region-a's, 10.0.0.3 region-b's), pools `pa` (192.0.2.11, region-a) and
+    /// `pb` (192.0.2.12, region-b), and near.lab.example (nearest, ttl 30, degraded ttl 5) with `service` extra keys.
+    func nearestCore(service extra: String = "") throws -> SteeringCore {
+        core(
+            try prepare(
+                """
+                zones:
+                  - { origin: lab.example., file: \(Repo.root.appendingPathComponent("zones/lab.example.zone").path) }
+                checks:
+                  h: { type: tcp, port: 80 }
+                pools:
+                  pa: { region: region-a, checks: [h], members: [192.0.2.11] }
+                  pb: { region: region-b, checks: [h], members: [192.0.2.12] }
+                services:
+                  near.lab.example: { policy: nearest, pools: [pa, pb], ttl: 30, degraded_ttl: 5\(extra.isEmpty ? "" : ", " + extra) }
+                regions:
+                  region-a: { latitude: 50.11, longitude: 8.68 }
+                  region-b: { latitude: 53.35, longitude: -6.26 }
+                geo:
+                  default_region: region-a
+                  networks:
+                    region-a: [10.0.0.2/32]
+                    region-b: [10.0.0.3/32]
+                """
+            )
+        )
+    }
+
     func core(service extra: String = "", primary: String? = nil) throws -> SteeringCore {
         let p = try primary.map { try prepared(service: extra, primary: $0) } ?? prepared(service: extra)
         return core(p)

@@ -67,29 +67,7 @@ import Testing
     /// clients (to region-a, at the degraded TTL); region-a's clients never move.
     @Test func failingTheNearestRegionMovesOnlyItsClients() throws {
         let lab = try SteeringLab()
-        let core = lab.core(
-            try lab.prepare(
-                """
-                zones:
-                  - { origin: lab.example., file: \(Repo.root.appendingPathComponent("zones/lab.example.zone").path) }
-                checks:
-                  h: { type: tcp, port: 80 }
-                pools:
-                  pa: { region: region-a, checks: [h], members: [192.0.2.11] }
-                  pb: { region: region-b, checks: [h], members: [192.0.2.12] }
-                services:
-                  near.lab.example: { policy: nearest, pools: [pa, pb], ttl: 30, degraded_ttl: 5 }
-                regions:
-                  region-a: { latitude: 50.11, longitude: 8.68 }
-                  region-b: { latitude: 53.35, longitude: -6.26 }
-                geo:
-                  default_region: region-a
-                  networks:
-                    region-a: [10.0.0.2/32]
-                    region-b: [10.0.0.3/32]
-                """
-            )
-        )
+        let core = try lab.nearestCore()
         let a = "pa/192.0.2.11"
         let b = "pb/192.0.2.12"
         func near(_ client: String) -> [String] { lab.answer("near.lab.example", from: client) }

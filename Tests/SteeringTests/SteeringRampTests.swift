@@ -87,34 +87,7 @@ import Testing
 
     @Test func oneRegionRampsTheOtherDoesNot() throws {
         let lab = try SteeringLab()
-        let core = lab.core(
-            try lab.prepare(
-                """
-                zones:
-                  - { origin: lab.example., file: \(Repo.root.appendingPathComponent("zones/lab.example.zone").path) }
-                checks:
-                  h: { type: tcp, port: 80 }
-                pools:
-                  pa: { region: region-a, checks: [h], members: [192.0.2.11] }
-                  pb: { region: region-b, checks: [h], members: [192.0.2.12] }
-                services:
-                  near.lab.example:
-                    policy: nearest
-                    pools: [pa, pb]
-                    ttl: 30
-                    degraded_ttl: 5
-                    failback: { mode: ramp, steps: [25%, 100%], step_interval: 30s }
-                regions:
-                  region-a: { latitude: 50.11, longitude: 8.68 }
-                  region-b: { latitude: 53.35, longitude: -6.26 }
-                geo:
-                  default_region: region-a
-                  networks:
-                    region-a: [10.0.0.2/32]
-                    region-b: [10.0.0.3/32]
-                """
-            )
-        )
+        let core = try lab.nearestCore(service: "failback: { mode: ramp, steps: [25%, 100%], step_interval: 30s }")
         let a = "pa/192.0.2.11"
         let b = "pb/192.0.2.12"
         func mix(_ client: String) -> [String: Int] {
