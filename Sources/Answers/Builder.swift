@@ -415,7 +415,7 @@ public final class CompiledZones {
         for (zi, zone) in zones.enumerated() {
             let apexNode = node(origins[zi], zi)
             if let signer = self.signers[zi] {
-                for r in signer.apexRecords { apexNode.add(r) }
+                for r in signer.beginCompile() { apexNode.add(r) }
                 if signer.nsec3 {
                     apexNode.add(
                         ResourceRecord(owner: origins[zi], type: RRType.NSEC3PARAM, ttl: 0, rdata: [1, 0, 0, 0, 0])

@@ -10,13 +10,21 @@ import Musl
 /// Signs one zone's RRsets for the answer tables (RFC 4034/4035), with a cache keyed by RRset content: a
 /// failover and its failback sign nothing the second time, and a publish signs only RRsets it has not seen.
 /// Invariant: every key is for `zone`; `keySigning` sign the DNSKEY/CDS/CDNSKEY RRsets, `zoneSigning` the rest
-/// (the same key when it is a CSK). Thread-safe: the cache and ldns's key state are used under one lock.
+/// (the same key when it is a CSK). Which keys those are follows their timing metadata (`KeySchedule`): fixed
+/// at each compile (`beginCompile`), so a table's DNSKEY set and its signatures always agree; a key event makes
+/// the steering loop compile again (`nextKeyEvent`). Thread-safe: the cache, the roles and ldns's key state are
+/// used under one lock.
 public final class ZoneSigner: Sendable {
     public let zone: DNSName
-    /// Keys whose DNSKEY is published at the apex.
-    public let published: [SigningKey]
-    public let keySigning: [SigningKey]
-    public let zoneSigning: [SigningKey]
+    /// Every key of the zone, whatever its state.
+    public let schedule: KeySchedule
+    public var keys: [SigningKey] { schedule.keys }
+    /// Keys whose DNSKEY is published at the apex (as of the last compile).
+    public var published: [SigningKey] { roles.published }
+    public var keySigning: [SigningKey] { roles.keySigning }
+    public var zoneSigning: [SigningKey] { roles.zoneSigning }
+    /// The keys' roles as of the last compile.
+    public var roles: KeySchedule.Roles { state.withLock { $0.roles } }
     public let nsec3: Bool
     public let validity: UInt32
     public let refresh: UInt32
@@ -31,6 +39,8 @@ public final class ZoneSigner: Sendable {
         var ttl: UInt32
         var rdatas: [[UInt8]]
         var keySigning: Bool
+        /// Key tags of the keys that signed (a key event that changes them signs again).
+        var by: [UInt16]
     }
     struct Entry {
         var signatures: [ResourceRecord]
@@ -39,12 +49,13 @@ public final class ZoneSigner: Sendable {
         var renewAt: UInt32
     }
     struct State {
+        var roles: KeySchedule.Roles
         var cache: [Key: Entry] = [:]
         var signed = 0
         var reused = 0
         var rng = SystemRandomNumberGenerator()
     }
-    private let state = Mutex(State())
+    private let state: Mutex<State>
 
     public init(
         zone: DNSName,
@@ -57,11 +68,8 @@ public final class ZoneSigner: Sendable {
         clock: @escaping @Sendable () -> UInt32 = { UInt32(truncatingIfNeeded: time(nil)) }
     ) {
         self.zone = zone
-        self.published = keys
-        let ksk = keys.filter(\.isKeySigningKey)
-        let zsk = keys.filter { !$0.isKeySigningKey }
-        self.keySigning = ksk
-        self.zoneSigning = zsk.isEmpty ? ksk : zsk
+        self.schedule = KeySchedule(keys: keys)
+        self.state = Mutex(State(roles: schedule.roles(at: Int64(clock()))))
         self.nsec3 = nsec3
         self.validity = validity
         self.refresh = min(refresh, validity - 1)
@@ -72,18 +80,33 @@ public final class ZoneSigner: Sendable {
 
     public var now: UInt32 { clock() }
 
+    /// Starts a compile: fixes the keys' roles at the signer's clock and returns the apex records for them.
+    public func beginCompile() -> [ResourceRecord] {
+        let r = schedule.roles(at: Int64(clock()))
+        state.withLock { $0.roles = r }
+        return apexRecords(r)
+    }
+
+    /// The next key event after the last compile (seconds since 1970): the zone must be compiled again then.
+    public var nextKeyEvent: UInt32? {
+        roles.nextEvent.map { UInt32(clamping: $0) }
+    }
+
+    /// The apex records for the roles of the last compile.
+    public var apexRecords: [ResourceRecord] { apexRecords(roles) }
+
     /// The apex records the signer adds: DNSKEY of every published key; CDS (SHA-256) and CDNSKEY of the
-    /// key-signing keys (RFC 7344) when `cds` is on.
-    public var apexRecords: [ResourceRecord] {
+    /// key-signing keys whose DS belongs at the parent (RFC 7344) when `cds` is on.
+    func apexRecords(_ roles: KeySchedule.Roles) -> [ResourceRecord] {
         var out: [ResourceRecord] = []
-        for k in published {
+        for k in roles.published {
             var r = k.dnskey
             r.owner = zone
             r.ttl = dnskeyTTL
             out.append(r)
         }
         guard cds else { return out }
-        for k in keySigning {
+        for k in roles.sync {
             if var ds = k.ds(ttl: dnskeyTTL) {
                 ds.owner = zone
                 ds.type = RRType.CDS
@@ -106,15 +129,17 @@ public final class ZoneSigner: Sendable {
     ) -> (records: [ResourceRecord], renewAt: UInt32, expiration: UInt32) {
         guard let first = rrset.first else { return ([], .max, .max) }
         let byKSK = [RRType.DNSKEY, RRType.CDS, RRType.CDNSKEY].contains(first.type)
-        let key = Key(
-            owner: first.owner.lowercased.wire,
-            type: first.type,
-            ttl: rrset.map(\.ttl).min() ?? first.ttl,
-            rdatas: rrset.map(\.rdata).sorted { $0.lexicographicallyPrecedes($1) },
-            keySigning: byKSK
-        )
         let now = clock()
         return state.withLock { s in
+            let signing = byKSK ? s.roles.keySigning : s.roles.zoneSigning
+            let key = Key(
+                owner: first.owner.lowercased.wire,
+                type: first.type,
+                ttl: rrset.map(\.ttl).min() ?? first.ttl,
+                rdatas: rrset.map(\.rdata).sorted { $0.lexicographicallyPrecedes($1) },
+                keySigning: byKSK,
+                by: signing.map(\.keyTag)
+            )
             if let e = s.cache[key], now < e.renewAt {
                 s.reused += 1
                 return (e.signatures, e.renewAt, e.expiration)
@@ -127,7 +152,7 @@ public final class ZoneSigner: Sendable {
                 c.ttl = key.ttl
                 return c
             }
-            for k in byKSK ? keySigning : zoneSigning {
+            for k in signing {
                 if let sig = try? k.sign(set, inception: inception, expiration: expiration) { sigs.append(sig) }
             }
             let jitter = UInt32.random(in: 0...(validity / 10), using: &s.rng)
@@ -140,7 +165,8 @@ public final class ZoneSigner: Sendable {
 
     /// Same keys and parameters: a reload may keep this signer (and its cache) instead of `other`.
     public func signsLike(_ other: ZoneSigner) -> Bool {
-        zone == other.zone && published.map(\.dnskey) == other.published.map(\.dnskey) && nsec3 == other.nsec3
+        zone == other.zone && keys.map(\.dnskey) == other.keys.map(\.dnskey)
+            && keys.map(\.timing) == other.keys.map(\.timing) && nsec3 == other.nsec3
             && validity == other.validity && refresh == other.refresh && dnskeyTTL == other.dnskeyTTL
             && cds == other.cds
     }
@@ -148,9 +174,14 @@ public final class ZoneSigner: Sendable {
     /// Signatures made and served from the cache so far.
     public var counts: (signed: Int, reused: Int) { state.withLock { ($0.signed, $0.reused) } }
 
-    /// Drops cache entries that expired (called after each full compile so the cache does not grow forever).
+    /// Drops cache entries that expired or were made by keys that no longer sign (called after each full
+    /// compile so the cache does not grow forever).
     public func prune() {
         let now = clock()
-        state.withLock { s in s.cache = s.cache.filter { now < $0.value.expiration } }
+        state.withLock { s in
+            let ksk = s.roles.keySigning.map(\.keyTag)
+            let zsk = s.roles.zoneSigning.map(\.keyTag)
+            s.cache = s.cache.filter { now < $0.value.expiration && $0.key.by == ($0.key.keySigning ? ksk : zsk) }
+        }
     }
 }

@@ -18,6 +18,10 @@ struct DenialChain {
 }
 
 extension CompiledZones {
+    /// The next key event (a key published, activated, retired or removed) of any signed zone after this
+    /// compile (seconds since 1970): the zones must be compiled again then; nil when there is none.
+    public var nextKeyEvent: UInt32? { signers.compactMap { $0?.nextKeyEvent }.min() }
+
     /// A name's canonical sort key (RFC 4034 §6.1): lower-case labels right to left, each followed by a zero byte.
     static func canonicalKey(_ name: DNSName) -> [UInt8] {
         name.lowercased.labels.reversed().flatMap { Array($0) + [0] }

@@ -217,6 +217,7 @@ struct ControlAPI: ControlHandler {
             now: Date()
         )
         report.fleet = backend.fleetReport
+        if !v.prepared.signers.isEmpty { report.dnssec = DnssecZoneStatus.build(v.prepared.signers, now: report.now) }
         return report
     }
 

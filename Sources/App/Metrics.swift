@@ -32,6 +32,8 @@ public struct MetricsInput: Sendable {
     /// to be made again (seconds since 1970); nil when no zone is signed.
     public var signatureExpiry: UInt32? = nil
     public var resignAt: UInt32? = nil
+    /// The signed zones' keys now.
+    public var dnssecKeys: [DnssecZoneStatus] = []
 }
 
 public enum Metrics {
@@ -132,6 +134,7 @@ public enum Metrics {
                 Double(t)
             )
         }
+        renderKeys(m.dnssecKeys, gauge: gauge)
         counter("gtmd_reloads_total", "Config reloads (SIGHUP) by result", [("result", "ok")], m.reloadsOK)
         counter("gtmd_reloads_total", "Config reloads (SIGHUP) by result", [("result", "failed")], m.reloadsFailed)
         gauge("gtmd_overrides_active", "Operator overrides in force", [], Double(m.overridesActive))
@@ -427,6 +430,42 @@ extension Metrics {
                     "The verdict the answers use (fleet, or per on_store_loss)",
                     [("target", t.target)],
                     u ? 1 : 0
+                )
+            }
+        }
+    }
+}
+
+extension Metrics {
+    /// The signed zones' keys: one state series per key (value 1 for its current state, 0 for the others), its
+    /// next event's time, and per role the time signing ends with no successor (the alert's input).
+    static func renderKeys(_ zones: [DnssecZoneStatus], gauge: (String, String, [(String, String)], Double) -> Void) {
+        for z in zones {
+            for k in z.keys {
+                let labels = [("zone", z.zone), ("key_tag", "\(k.keyTag)"), ("role", k.role)]
+                for s in KeyState.allCases {
+                    gauge(
+                        "gtmd_dnssec_key_state",
+                        "DNSSEC key state (1 for the current one): unpublished, published, active, inactive, removed",
+                        labels + [("state", s.rawValue)],
+                        k.state == s.rawValue ? 1 : 0
+                    )
+                }
+                if let at = k.nextEventAt {
+                    gauge(
+                        "gtmd_dnssec_key_next_event_timestamp_seconds",
+                        "When the key next changes state (its timing metadata; Unix time)",
+                        labels,
+                        at.timeIntervalSince1970
+                    )
+                }
+            }
+            for e in z.signingEnds {
+                gauge(
+                    "gtmd_dnssec_signing_ends_timestamp_seconds",
+                    "When a role's last key stops signing with no successor key (Unix time; absent when one follows)",
+                    [("zone", z.zone), ("role", e.role)],
+                    e.at.timeIntervalSince1970
                 )
             }
         }

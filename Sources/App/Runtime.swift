@@ -148,6 +148,7 @@ public final class GtmdRuntime: Sendable {
             )
         case .success(let prepared):
             for n in prepared.notices { logger.notice("\(n)") }
+            for w in prepared.warnings { logger.warning("\(w)") }
             let old = steering.view.prepared.config
             var notes: [String] = []
             if prepared.config.probeTargets() != old.probeTargets() {
@@ -393,7 +394,8 @@ extension GtmdRuntime: ControlBackend {
             ready: isReady,
             fleet: fleetReport,
             signatureExpiry: store.current().signatureExpiry,
-            resignAt: store.current().resignAt
+            resignAt: store.current().resignAt,
+            dnssecKeys: DnssecZoneStatus.build(v.prepared.signers, now: Date())
         )
     }
 

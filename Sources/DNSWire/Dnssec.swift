@@ -8,7 +8,7 @@ import Musl
 
 // DNSSEC through libldns: signing keys (generated, or read from the `K<zone>+<alg>+<tag>.key/.private`
 // files that ldns-keygen and BIND write), DNSKEY and DS records, RRset signatures, and verification (the
-// oracle for tests and `gtmd check`). Groundwork for issue 16: nothing here is wired into serving yet.
+// oracle for tests and `gtmd check`). Key timing metadata: KeyTiming.swift.
 
 /// The signing algorithms gtmd offers (RFC 8624 recommends both for signing).
 public enum DnssecAlgorithm: UInt8, Sendable, CaseIterable, CustomStringConvertible {
@@ -35,6 +35,8 @@ public final class SigningKey: @unchecked Sendable {  // the ldns key is only re
     public let flags: UInt16
     public let dnskey: ResourceRecord
     public let keyTag: UInt16
+    /// When it is published, signs, stops and goes (BIND's timing metadata; empty: always).
+    public let timing: KeyTiming
 
     public var isKeySigningKey: Bool { flags & 1 == 1 }
 
@@ -43,7 +45,8 @@ public final class SigningKey: @unchecked Sendable {  // the ldns key is only re
         zone: DNSName,
         algorithm: DnssecAlgorithm,
         flags: UInt16,
-        ttl: UInt32
+        ttl: UInt32,
+        timing: KeyTiming
     ) throws(DnssecError) {
         ldns_key_set_flags(key, flags)
         guard let owner = zone.makeLdnsRdf() else {
@@ -69,6 +72,7 @@ public final class SigningKey: @unchecked Sendable {  // the ldns key is only re
         self.flags = flags
         self.dnskey = record
         self.keyTag = tag
+        self.timing = timing
     }
 
     deinit { ldns_key_deep_free(key) }
@@ -78,16 +82,25 @@ public final class SigningKey: @unchecked Sendable {  // the ldns key is only re
         zone: DNSName,
         algorithm: DnssecAlgorithm,
         keySigning: Bool,
-        ttl: UInt32 = 3600
+        ttl: UInt32 = 3600,
+        timing: KeyTiming = KeyTiming()
     ) throws(DnssecError) -> SigningKey {
         guard let k = ldns_key_new_frm_algorithm(algorithm.signing, 256) else {
             throw DnssecError("ldns cannot generate a \(algorithm) key (is libldns built with it?)")
         }
-        return try SigningKey(key: k, zone: zone, algorithm: algorithm, flags: keySigning ? 257 : 256, ttl: ttl)
+        return try SigningKey(
+            key: k,
+            zone: zone,
+            algorithm: algorithm,
+            flags: keySigning ? 257 : 256,
+            ttl: ttl,
+            timing: timing
+        )
     }
 
     /// Reads a key pair from its two files: `publicText` (the `.key` file: comments and one DNSKEY record)
-    /// and `privateText` (the `.private` file, Private-key-format v1.x). `name` is used in errors.
+    /// and `privateText` (the `.private` file, Private-key-format v1.x, with BIND's timing lines if any).
+    /// `name` is used in errors.
     public static func read(name: String, publicText: String, privateText: String) throws(DnssecError) -> SigningKey {
         let line = publicText.split(separator: "\n").map { $0.drop { $0 == " " || $0 == "\t" } }
             .first { !$0.isEmpty && !$0.hasPrefix(";") }
@@ -108,6 +121,10 @@ public final class SigningKey: @unchecked Sendable {  // the ldns key is only re
         guard flags & 0x0100 != 0 else {
             throw DnssecError("\(name).key: flags \(flags) lack the zone-key bit (256 or 257)")
         }
+        let timing: KeyTiming
+        do { timing = try KeyTiming.read(privateText: privateText, publicText: publicText) } catch {
+            throw DnssecError("\(name)\(error.description)")
+        }
         guard !privateText.utf8.contains(0),
             let file = privateText.withCString({ fmemopen(UnsafeMutableRawPointer(mutating: $0), strlen($0), "r") })
         else {
@@ -120,7 +137,14 @@ public final class SigningKey: @unchecked Sendable {  // the ldns key is only re
         guard status == LDNS_STATUS_OK, let key else {
             throw DnssecError("\(name).private:\(lineNumber): \(LdnsRR.statusText(status))")
         }
-        let made = try SigningKey(key: key, zone: rr.owner, algorithm: algorithm, flags: flags, ttl: rr.ttl)
+        let made = try SigningKey(
+            key: key,
+            zone: rr.owner,
+            algorithm: algorithm,
+            flags: flags,
+            ttl: rr.ttl,
+            timing: timing
+        )
         guard made.dnskey.rdata == rr.rdata else {
             throw DnssecError("\(name): the private key does not match the DNSKEY in \(name).key")
         }
@@ -135,16 +159,22 @@ public final class SigningKey: @unchecked Sendable {  // the ldns key is only re
             "K\(zone)+\(String(repeating: "0", count: 3 - alg.count))\(alg)+\(String(repeating: "0", count: 5 - tag.count))\(tag)"
     }
 
-    /// The `.key` file's text: a comment and the DNSKEY record.
+    /// The `.key` file's text: comments (as BIND writes them: the role, then one per timing event) and the
+    /// DNSKEY record.
     public var publicText: String {
-        "; \(isKeySigningKey ? "key" : "zone")-signing key, keyid \(keyTag), for \(zone)\n\(LdnsRR.presentation(dnskey))\n"
+        let events = timing.fields.map { "; \($0.name): \(KeyTiming.format($0.time)) (\(KeyTiming.iso($0.time)))\n" }
+        return
+            "; This is a \(isKeySigningKey ? "key" : "zone")-signing key, keyid \(keyTag), for \(zone)\n\(events.joined())\(LdnsRR.presentation(dnskey))\n"
     }
 
-    /// The `.private` file's text (Private-key-format v1.x). Secret: write it with mode 0600.
+    /// The `.private` file's text (Private-key-format v1.x, then BIND's timing lines). Secret: write it with
+    /// mode 0600.
     public var privateText: String {
         guard let s = ldns_key2str(key) else { return "" }
         defer { free(s) }
-        return String(cString: s)
+        var text = String(cString: s)
+        if !text.hasSuffix("\n") { text += "\n" }
+        return text + timing.fields.map { "\($0.name): \(KeyTiming.format($0.time))\n" }.joined()
     }
 
     /// The DS record for the parent (SHA-256 digest, RFC 4509).

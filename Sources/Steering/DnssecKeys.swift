@@ -18,6 +18,9 @@ public enum DnssecKeys {
         /// Zone origin → the notice of the key `keys: auto` made for it (the writer records them as events).
         public var keysMade: [String: String] = [:]
         public var problems: [String] = []
+        /// The keys' timelines as they are now: a role whose keys all stop with no successor, intervals too
+        /// short for caches (logged as warnings; `gtmd check` prints them).
+        public var warnings: [String] = []
     }
 
     /// Reads one key pair from `base.key` and `base.private`.
@@ -71,7 +74,16 @@ public enum DnssecKeys {
 
     /// Signers for every zone with a `dnssec:` section. `createKeys`: `keys: auto` writes new keys when the
     /// folder has none (start-up, reload); without it (`gtmd check`) missing auto keys are made in memory only.
-    public static func load(config: GtmdConfig, stateFile: String, createKeys: Bool) -> Loaded {
+    /// The keys' timing metadata is checked from `now` on (`KeySchedule.problems`): a timeline that would leave
+    /// the zone unsigned is refused; `maxTTL` (per zone origin, lower case) is the longest TTL of its records,
+    /// for the warning about a key removed too soon after it stopped signing.
+    public static func load(
+        config: GtmdConfig,
+        stateFile: String,
+        createKeys: Bool,
+        maxTTL: [DNSName: UInt32] = [:],
+        now: Int64 = Int64(Date().timeIntervalSince1970)
+    ) -> Loaded {
         var out = Loaded()
         for (i, z) in config.zones.enumerated() {
             guard let d = z.dnssec else { continue }
@@ -125,6 +137,18 @@ public enum DnssecKeys {
                 problem("keys of more than one algorithm (\(Set(keys.map(\.algorithm.description)).sorted())): use one")
             }
             guard !keys.isEmpty, out.problems.isEmpty else { continue }
+            let found = KeySchedule(keys: keys).problems(
+                now: now,
+                dnskeyTTL: d.dnskeyTTL,
+                maxTTL: max(d.dnskeyTTL, maxTTL[z.origin.lowercased] ?? 0)
+            )
+            for e in found.errors { problem("keys: \(e)") }
+            for w in found.warnings {
+                var p = at
+                p.message = "keys: warning: \(w)"
+                out.warnings.append(p.description)
+            }
+            guard found.errors.isEmpty else { continue }
             out.signers[z.origin.lowercased] = ZoneSigner(
                 zone: z.origin.lowercased,
                 keys: keys,

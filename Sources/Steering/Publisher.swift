@@ -41,6 +41,16 @@ public struct Publisher {
         return now.timeIntervalSince1970 >= Double(at)
     }
 
+    /// A key event (timing metadata: publish, activate, inactive, delete, CDS) is due: compile anew, so the
+    /// DNSKEY set, the CDS set and the signatures follow the keys' new states.
+    public func keyEventDue(now: Date) -> Bool {
+        guard let at = compiled.nextKeyEvent else { return false }
+        return now.timeIntervalSince1970 >= Double(at)
+    }
+
+    /// When the next key event is due (the steering loop wakes then).
+    public var nextKeyEvent: Date? { compiled.nextKeyEvent.map { Date(timeIntervalSince1970: Double($0)) } }
+
     /// Runs the policy for every service and builds a table of `generation`.
     public func publish(
         health: [String: Bool],

@@ -15,6 +15,8 @@ public struct Prepared: Sendable {
     public var notices: [String]
     /// Zone origin → the notice of a DNSSEC key made while preparing; the writer records each as a `keys` event.
     public var keysMade: [String: String]
+    /// Warnings found while preparing (DNSSEC key timelines), logged at warning level at start and reload.
+    public var warnings: [String] = []
 
     public init(
         config: GtmdConfig,
@@ -171,23 +173,26 @@ public enum Setup {
         problems += serviceConflicts(config: config, zones: zones)
         var keys = DnssecKeys.Loaded()
         if problems.isEmpty {
+            var maxTTL: [DNSName: UInt32] = [:]
+            for z in zones { maxTTL[z.origin.lowercased] = z.records.map(\.record.ttl).max() ?? 0 }
             keys = DnssecKeys.load(
                 config: config,
                 stateFile: config.stateFile ?? StateFile.defaultPath(configFile: config.file),
-                createKeys: request.createKeys
+                createKeys: request.createKeys,
+                maxTTL: maxTTL
             )
             problems += keys.problems
         }
         if !problems.isEmpty { return .failure(SetupFailure(problems: problems)) }
-        return .success(
-            Prepared(
-                config: config,
-                zones: zones,
-                signers: keys.signers,
-                notices: keys.notices,
-                keysMade: keys.keysMade
-            )
+        var prepared = Prepared(
+            config: config,
+            zones: zones,
+            signers: keys.signers,
+            notices: keys.notices,
+            keysMade: keys.keysMade
         )
+        prepared.warnings = keys.warnings
+        return .success(prepared)
     }
 
     /// Zone records a service would silently replace or that would hide it, each an error that names the

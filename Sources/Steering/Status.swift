@@ -91,6 +91,8 @@ public struct StatusReport: Codable, Sendable {
     public var lastReload: ReloadReport?
     /// The fleet view (`fleet:` configured), else nil.
     public var fleet: FleetReport? = nil
+    /// The signed zones' keys (nil: no zone is signed).
+    public var dnssec: [DnssecZoneStatus]? = nil
 
     /// Assembles the report; `now` decides which overrides are active.
     public static func build(

@@ -98,7 +98,7 @@ public final class SteeringCore {
     public let store: AnswerStore
     public let stateFile: String
     let logger: Logger
-    public private(set) var publisher: Publisher
+    public internal(set) var publisher: Publisher
     /// nil until the first health snapshot: nothing is installed before it.
     public private(set) var health: HealthSnapshot?
     public private(set) var overrides = OverrideSet()
@@ -121,6 +121,8 @@ public final class SteeringCore {
     var fleetChanges: [OverrideChange] = []
     /// The last fleet input changed the overrides in force (the writer publishes at once, as for the API's).
     public private(set) var fleetOverridesChanged = false
+    /// Per signed zone and role: the end of signing last warned about, and when (KeyEvents.swift).
+    var keyWarnings: [String: (end: Int64, at: Date)] = [:]
     /// The verdicts of the last publish.
     var publishedHealth: [String: Bool]?
     /// A publish changed the services' remembered state and it is not saved yet (`save`).
@@ -525,7 +527,9 @@ public final class SteeringCore {
 
     /// The one place a table is installed.
     func publish(health snapshot: HealthSnapshot, now: Date) -> AnswerTable {
-        if publisher.resignDue(now: now) {
+        if publisher.keyEventDue(now: now) {
+            rollKeys(now: now)
+        } else if publisher.resignDue(now: now) {
             publisher = Publisher(prepared: publisher.prepared)
             logger.notice("dnssec: signatures due for renewal; zones compiled and signed again")
             for zone in publisher.prepared.signers.keys.map({ "\($0)".lowercased() }).sorted() {
@@ -584,6 +588,11 @@ public final class SteeringCore {
             let due = Date(timeIntervalSince1970: Double(at))
             nextEvaluation = min(nextEvaluation ?? due, due)
         }
+        if let due = publisher.nextKeyEvent {
+            // A key roll happens on time the same way: its next event wakes the loop.
+            nextEvaluation = min(nextEvaluation ?? due, due)
+        }
+        warnKeysEnding(now: now)
         for (k, _, d) in p.switched where d.switched?.from != nil { switches[k, default: 0] += 1 }
         // The last probe-caused detection outlives later switches (failback, overrides) for /metrics.
         for (k, t) in p.failovers { failovers[k] = t.keepingDetection(of: failovers[k]) }

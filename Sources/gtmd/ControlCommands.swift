@@ -154,6 +154,7 @@ struct StatusCommand: AsyncParsableCommand {
         if s.overrides.isEmpty { print("no overrides") }
         for o in s.overrides { print("override: \(o.summary)") }
         if let f = s.fleet { printFleet(f) }
+        for z in s.dnssec ?? [] { for l in z.lines { print(l) } }
     }
 }
 

@@ -19,8 +19,19 @@ struct DnssecCommand: ParsableCommand {
             commandName: "keygen",
             abstract:
                 "Make a key pair as K<zone>+<alg>+<tag>.key/.private (ldns-keygen and BIND format); print its name.",
-            discussion:
-                "A CSK (the default) signs the whole zone; --ksk and --zsk make the two halves of a split pair. Give the files to a zone's dnssec.keys."
+            discussion: """
+                A CSK (the default) signs the whole zone; --ksk and --zsk make the two halves of a split pair. Give \
+                the files to a zone's dnssec.keys.
+
+                Timing (BIND's metadata, honoured by gtmd serve): --publish, --activate, --inactive, --delete, \
+                --sync-publish, --sync-delete take YYYYMMDDHHMMSS (UTC), now, +N or now+N with s, m, h, d or w \
+                (relative to now). Without them the key is published and signs from now on, forever.
+                ZSK pre-publish roll: the successor gets --publish now --activate +2d (at least dnskey_ttl \
+                later); the old key gets Inactive at that time and Delete one maximum TTL later (dnssec-settime \
+                -I/-D, or a new key file). KSK double-DS roll: give the parent the new KSK's DS first (gtmd \
+                dnssec ds; CDS lists both), then --publish/--activate the new KSK at the time the old one \
+                is made inactive and deleted.
+                """
         )
         @Argument(help: "The zone, e.g. lab.example.")
         var zone: String
@@ -32,6 +43,41 @@ struct DnssecCommand: ParsableCommand {
         var zsk = false
         @Option(name: .long, help: "Folder to write into (default: the current folder).")
         var dir: String = "."
+        @Option(name: .long, help: "When its DNSKEY is published (default: now).")
+        var publish: String?
+        @Option(name: .long, help: "When it starts signing (default: when published).")
+        var activate: String?
+        @Option(name: .long, help: "When it stops signing (its DNSKEY stays).")
+        var inactive: String?
+        @Option(name: .long, help: "When its DNSKEY leaves the zone.")
+        var delete: String?
+        @Option(name: .long, help: "KSK/CSK: when its CDS/CDNSKEY appear (its DS belongs at the parent).")
+        var syncPublish: String?
+        @Option(name: .long, help: "KSK/CSK: when its CDS/CDNSKEY go (default: at --delete).")
+        var syncDelete: String?
+
+        /// The timing options as BIND metadata (`Created` is now).
+        func timing(now: Int64) throws -> KeyTiming {
+            func t(_ v: String?, _ flag: String) throws -> Int64? {
+                guard let v else { return nil }
+                guard let t = KeyTiming.parseOption(v, now: now) else {
+                    throw ValidationError(
+                        "\(flag) '\(v)': give YYYYMMDDHHMMSS (UTC), now, +N or now+N (N with s, m, h, d or w)"
+                    )
+                }
+                return t
+            }
+            var k = KeyTiming(created: now)
+            k.publish = try t(publish, "--publish")
+            k.activate = try t(activate, "--activate")
+            k.inactive = try t(inactive, "--inactive")
+            k.delete = try t(delete, "--delete")
+            k.syncPublish = try t(syncPublish, "--sync-publish")
+            k.syncDelete = try t(syncDelete, "--sync-delete")
+            if k.publish == nil && (k.activate != nil || k.inactive != nil || k.delete != nil) { k.publish = now }
+            if let p = k.orderProblems.first { throw ValidationError(p) }
+            return k
+        }
 
         func run() throws {
             let name: DNSName
@@ -45,8 +91,14 @@ struct DnssecCommand: ParsableCommand {
             default: throw ValidationError("--algorithm '\(algorithm)': allowed 13 (ecdsap256sha256) or 15 (ed25519)")
             }
             if ksk && zsk { throw ValidationError("give --ksk or --zsk, not both") }
+            let timing = try timing(now: Int64(Date().timeIntervalSince1970))
             do {
-                let key = try SigningKey.generate(zone: name.lowercased, algorithm: alg, keySigning: !zsk)
+                let key = try SigningKey.generate(
+                    zone: name.lowercased,
+                    algorithm: alg,
+                    keySigning: !zsk,
+                    timing: timing
+                )
                 let base = try DnssecKeys.write(key, folder: dir)
                 print((base as NSString).lastPathComponent)
             } catch {
@@ -113,7 +165,7 @@ struct DnssecCommand: ParsableCommand {
                 }
                 if loaded.signers.isEmpty { printError("\(cfg.file): no zone has a dnssec section") }
                 for (_, s) in loaded.signers.sorted(by: { $0.key < $1.key }) {
-                    for k in s.keySigning { if let ds = k.ds() { out.append(LdnsRR.presentation(ds)) } }
+                    for k in s.roles.sync { if let ds = k.ds() { out.append(LdnsRR.presentation(ds)) } }
                 }
             }
             if keys.isEmpty && config == nil { throw ValidationError("give key files or --config FILE") }

@@ -107,6 +107,7 @@ struct Serve: AsyncParsableCommand {
         case .success(let p):
             prepared = p
             for n in p.notices { logger.notice("\(n)") }
+            for w in p.warnings { logger.warning("\(w)") }
         case .failure(let f):
             for p in f.problems { printError(p) }
             printError("gtmd: \(f.problems.count) problem(s); not starting")
@@ -137,6 +138,7 @@ struct Check: ParsableCommand {
             for r in p.config.locator?.rulesLongerThanECSCap ?? [] {
                 print("\(zones.config ?? "-"): geo.networks: warning: \(r.warning)")
             }
+            for w in p.warnings { print(w) }
             print(
                 "ok: \(p.zones.count) zone(s), \(table.nodeCount) names, \(p.config.server.listen.count) listen address(es)"
             )
