@@ -96,3 +96,140 @@ import Testing
         }
     }
 }
+
+/// Key rolls driven by key timing metadata, through the real gtmd and a real validating unbound (cache at most
+/// 1 s, DNSKEY TTL 1 s): the events are a few seconds apart, and every answer before, during and after the
+/// roll is SECURE, never SERVFAIL. Phases are read from gtmd itself (DNSKEY set, the SOA's RRSIG key tag).
+@Suite(.serialized) struct DnssecRollTests {
+    /// `gtmd dnssec keygen ZONE ARGS --dir DIR`: the key's base path.
+    static func keygen(_ dir: String, _ args: [String]) throws -> String {
+        let r = try run(GtmdServer.binary, ["dnssec", "keygen", "lab.example"] + args + ["--dir", dir])
+        guard r.status == 0 else { throw TestError.failed("keygen \(args): \(r.stderr)") }
+        return dir + "/" + r.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    static func keyTag(_ base: String) -> String { String(Int(base.split(separator: "+").last!)!) }
+
+    /// Key tags of the DNSKEY records with `flags`, and of the SOA's RRSIGs, as gtmd serves them now.
+    static func served(_ port: Int, flags: String) throws -> (dnskeys: Set<String>, soaSigners: Set<String>) {
+        let k = try dig("lab.example", "DNSKEY", port: port, ["+dnssec", "+multiline"])
+        // +multiline prints "; KSK; alg = ECDSAP256SHA256 ; key id = N" after each key.
+        var tags: Set<String> = []
+        for line in k.raw.split(separator: "\n") where line.contains("key id = ") {
+            let isKSK = line.contains("KSK")
+            if (flags == "257") == isKSK, let id = line.split(separator: "=").last {
+                tags.insert(id.trimmingCharacters(in: .whitespaces))
+            }
+        }
+        let soa = try dig("lab.example", "SOA", port: port, ["+dnssec"])
+        let sigs = zip(soa.answerTypes, soa.answerData).filter { $0.0 == "RRSIG" }.map {
+            String($0.1.split(separator: " ")[6])
+        }
+        return (tags, Set(sigs))
+    }
+
+    /// Asks the resolver a few names until `done` says the roll is over (bounded by `deadline` seconds); every
+    /// answer must be SECURE with the expected status. Returns the phases seen, in order.
+    static func watch(
+        _ resolver: UnboundResolver,
+        _ lab: FailoverLab,
+        deadline: Double,
+        phase: () throws -> String,
+        done: (String) -> Bool
+    ) throws -> [String] {
+        var phases: [String] = []
+        var statuses: [String: Int] = [:]
+        var bad: [String] = []
+        let questions = [
+            ("www.lab.example", "A", "NOERROR"), ("lab.example", "SOA", "NOERROR"),
+            ("nothere.lab.example", "A", "NXDOMAIN"), ("www.lab.example", "TXT", "NOERROR"),
+        ]
+        try waitFor("roll finished\n\(lab.server.log)\n\(resolver.log)", timeout: deadline, interval: 0.2) {
+            let p = try phase()
+            if phases.last != p { phases.append(p) }
+            for (name, type, want) in questions {
+                let r = try dig(name, type, server: resolver.address, port: resolver.port, ["+rec", "+dnssec"])
+                statuses[r.status, default: 0] += 1
+                if r.status != want || !r.flags.contains("ad") { bad.append("[\(p)] \(name) \(type): \(r)") }
+            }
+            return done(p)
+        }
+        #expect(bad.isEmpty, "not SECURE during the roll:\n\(bad.prefix(3).joined(separator: "\n"))\n\(resolver.log)")
+        #expect(statuses["SERVFAIL"] == nil, "\(statuses)")
+        return phases
+    }
+
+    func resolver(_ lab: FailoverLab, anchor: String) throws -> UnboundResolver {
+        try UnboundResolver(
+            zone: "lab.example",
+            stub: "127.0.0.1",
+            stubPort: lab.server.port,
+            ecs: false,
+            trustAnchor: anchor,
+            serverOptions: ["cache-max-ttl: 1", "cache-max-negative-ttl: 1", "val-bogus-ttl: 1"]
+        )
+    }
+
+    /// ZSK pre-publish roll (RFC 6781 §4.1.1.1): Z2 is published, then signs when Z1 stops, then Z1 goes.
+    @Test func zskPrePublishRollStaysSecure() throws {
+        guard UnboundResolver.available else {
+            Issue.record("unbound is not installed (scripts/deps.sh)")
+            return
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gtmd-roll-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let ksk = try Self.keygen(dir, ["--ksk"])
+        let z1 = try Self.keygen(dir, ["--zsk", "--inactive", "+18s", "--delete", "+26s"])
+        let z2 = try Self.keygen(dir, ["--zsk", "--publish", "+10s", "--activate", "+18s"])
+        let lab = try FailoverLab(dnssec: "{ keys: [\(ksk), \(z1), \(z2)], dnskey_ttl: 1 }")
+        try lab.waitForAnswer([lab.primaries[0].address], within: 10)
+        let ds = try lab.gtmdOffline(["dnssec", "ds"])
+        #expect(ds.status == 0, "\(ds.stderr)")
+        let r = try resolver(lab, anchor: ds.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        let (t1, t2) = (Self.keyTag(z1), Self.keyTag(z2))
+        let phases = try Self.watch(r, lab, deadline: 40) {
+            let s = try Self.served(lab.server.port, flags: "256")
+            return "dnskey \(s.dnskeys.sorted()) signer \(s.soaSigners.sorted())"
+        } done: {
+            $0 == "dnskey [\(t2)] signer [\(t2)]"
+        }
+        let want = [
+            "dnskey [\(t1)] signer [\(t1)]", "dnskey \([t1, t2].sorted()) signer [\(t1)]",
+            "dnskey \([t1, t2].sorted()) signer [\(t2)]", "dnskey [\(t2)] signer [\(t2)]",
+        ]
+        #expect(phases == want, "\(phases)\n\(lab.server.log)")
+        #expect(lab.server.log.contains("dnssec: key event"), "\(lab.server.log)")
+    }
+
+    /// KSK double-DS roll (RFC 6781 §4.1.2): the trust anchor is the DS set of both KSKs (what the parent holds
+    /// during the roll: CDS lists both); at the swap the new KSK replaces the old in the DNSKEY set; then CDS
+    /// lists the new one only.
+    @Test func kskDoubleDSRollStaysSecure() throws {
+        guard UnboundResolver.available else {
+            Issue.record("unbound is not installed (scripts/deps.sh)")
+            return
+        }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gtmd-roll-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        let k1 = try Self.keygen(dir, ["--ksk", "--inactive", "+12s", "--delete", "+12s"])
+        let k2 = try Self.keygen(dir, ["--ksk", "--publish", "+12s", "--activate", "+12s"])
+        let zsk = try Self.keygen(dir, ["--zsk"])
+        let lab = try FailoverLab(dnssec: "{ keys: [\(k1), \(k2), \(zsk)], dnskey_ttl: 1 }")
+        try lab.waitForAnswer([lab.primaries[0].address], within: 10)
+        // The DS set the parent holds during the roll, as the CDS set lists it now.
+        let cds = try dig("lab.example", "CDS", port: lab.server.port)
+        #expect(cds.answer.count == 2, "\(cds)")
+        let ds = try run(GtmdServer.binary, ["dnssec", "ds", k1 + ".key", k2 + ".key"])
+        #expect(ds.status == 0 && ds.stdout.split(separator: "\n").count == 2, "\(ds.stderr)")
+        let r = try resolver(lab, anchor: ds.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        let (t1, t2) = (Self.keyTag(k1), Self.keyTag(k2))
+        let phases = try Self.watch(r, lab, deadline: 35) {
+            "ksk \(try Self.served(lab.server.port, flags: "257").dnskeys.sorted())"
+        } done: {
+            $0 == "ksk [\(t2)]"
+        }
+        #expect(phases == ["ksk [\(t1)]", "ksk [\(t2)]"], "\(phases)\n\(lab.server.log)")
+        let after = try dig("lab.example", "CDS", port: lab.server.port)
+        #expect(after.answer.count == 1 && after.answerData[0].hasPrefix("\(t2) "), "\(after)")
+    }
+}

@@ -3,7 +3,7 @@ import Foundation
 /// A real unbound on loopback, used as the caching resolver in front of gtmd: the zone is a stub zone
 /// pointing at gtmd, with the subnet module sending EDNS Client Subnet (the client's full address, /32
 /// and /128) to gtmd. Everything else is forwarded to a discard port on loopback, so nothing leaves the
-/// machine. With `trustAnchor` (a DS or DNSKEY record's text) it validates the zone as a secure island.
+/// machine. With `trustAnchor` (DS or DNSKEY records' text, one a line) it validates the zone as a secure island.
 /// Stopped when the value goes away.
 public final class UnboundResolver: @unchecked Sendable {  // process handle used from one test at a time
     public let process: Process
@@ -30,7 +30,10 @@ public final class UnboundResolver: @unchecked Sendable {  // process handle use
         self.port = port
         let validator = trustAnchor == nil ? "" : "validator "
         let anchor =
-            (trustAnchor.map { "    trust-anchor: \"\($0)\"\n    val-log-level: 2\n" } ?? "")
+            (trustAnchor.map { a in
+                // One trust-anchor line per record: a DS set (e.g. both DS of a KSK roll) is several lines.
+                a.split(separator: "\n").map { "    trust-anchor: \"\($0)\"\n" }.joined() + "    val-log-level: 2\n"
+            } ?? "")
             + serverOptions.map { "    \($0)\n" }.joined()
         let subnet =
             ecs
