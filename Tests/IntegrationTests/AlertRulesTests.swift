@@ -46,13 +46,20 @@ import Testing
         let tls = try TLSBackend(address: secure, port: port, dir: dir.path)
         defer { tls.stop() }
         let config = dir.appendingPathComponent("gtmd.yaml").path
+        // A CSK that stops signing in 30 days with no successor: the key-expiry series (and its alert) exist.
+        let keygen = try run(
+            GtmdServer.binary,
+            ["dnssec", "keygen", "lab.example", "--inactive", "+30d", "--delete", "+31d", "--dir", dir.path]
+        )
+        #expect(keygen.status == 0, "\(keygen.stderr)")
+        let key = dir.appendingPathComponent(keygen.stdout.trimmingCharacters(in: .whitespacesAndNewlines)).path
         try """
         server:
           listen: ["127.0.0.1:0"]
         zones:
           - origin: lab.example
             file: \(Repo.root.appendingPathComponent("zones/lab.example.zone").path)
-            dnssec: { keys: auto }
+            dnssec: { keys: [\(key)] }
         checks:
           healthz: { type: http, port: \(port), path: /healthz, interval: 1s, timeout: 1s, fall: 2, rise: 2 }
           secure: { type: https, port: \(port), path: /, tls_verify: false, interval: 1s, timeout: 1s }
@@ -99,6 +106,10 @@ import Testing
         // Signed zone: the earliest RRSIG expiration served is about 14 days ahead (the default validity).
         let expiry = m["gtmd_dnssec_signature_expiry_timestamp_seconds"] ?? 0
         #expect(abs(expiry - Date().timeIntervalSince1970 - 14 * 86_400) < 3600, "\(expiry)")
+        // Its signing ends in 30 days with no successor: the series the GtmdDnssecKeyExpiring rule reads.
+        let ends = m.first { $0.key.hasPrefix("gtmd_dnssec_signing_ends_timestamp_seconds{") }?.value ?? 0
+        #expect(abs(ends - Date().timeIntervalSince1970 - 30 * 86_400) < 3600, "\(ends)")
+        #expect(m.keys.contains { $0.hasPrefix("gtmd_dnssec_key_state{") && $0.contains("state=\"active\"") })
         #expect(
             (m["gtmd_probe_failures_total{target=\"gone/\(dead)\",check=\"healthz\",reason=\"refused\"}"] ?? 0) >= 1,
             "\(m.keys.filter { $0.contains("failures") })"
