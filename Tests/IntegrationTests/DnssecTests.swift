@@ -185,15 +185,15 @@ import Testing
         // One clock for every key: times as seconds since 1970 (relative times would differ per keygen run).
         let t0 = Int(Date().timeIntervalSince1970)
         let ksk = try Self.keygen(dir, ["--ksk"])
-        let z1 = try Self.keygen(dir, ["--zsk", "--inactive", "\(t0 + 18)", "--delete", "\(t0 + 26)"])
-        let z2 = try Self.keygen(dir, ["--zsk", "--publish", "\(t0 + 10)", "--activate", "\(t0 + 18)"])
+        let z1 = try Self.keygen(dir, ["--zsk", "--inactive", "\(t0 + 24)", "--delete", "\(t0 + 32)"])
+        let z2 = try Self.keygen(dir, ["--zsk", "--publish", "\(t0 + 15)", "--activate", "\(t0 + 24)"])
         let lab = try FailoverLab(dnssec: "{ keys: [\(ksk), \(z1), \(z2)], dnskey_ttl: 1 }")
         try lab.waitForAnswer([lab.primaries[0].address], within: 10)
         let ds = try lab.gtmdOffline(["dnssec", "ds"])
         #expect(ds.status == 0, "\(ds.stderr)")
         let r = try resolver(lab, anchor: ds.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
         let (t1, t2) = (Self.keyTag(z1), Self.keyTag(z2))
-        let phases = try Self.watch(r, lab, deadline: 40) {
+        let phases = try Self.watch(r, lab, deadline: 50) {
             let s = try Self.served(lab.server.port, flags: "256")
             return "dnskey \(Self.list(s.dnskeys)) signer \(Self.list(s.soaSigners))"
         } done: {
@@ -217,7 +217,7 @@ import Testing
         }
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gtmd-roll-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        let swap = "\(Int(Date().timeIntervalSince1970) + 12)"
+        let swap = "\(Int(Date().timeIntervalSince1970) + 15)"
         let k1 = try Self.keygen(dir, ["--ksk", "--inactive", swap, "--delete", swap])
         let k2 = try Self.keygen(dir, ["--ksk", "--publish", swap, "--activate", swap])
         let zsk = try Self.keygen(dir, ["--zsk"])
