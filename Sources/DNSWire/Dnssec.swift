@@ -174,6 +174,12 @@ public final class SigningKey: @unchecked Sendable {  // the ldns key is only re
         defer { free(s) }
         var text = String(cString: s)
         if !text.hasSuffix("\n") { text += "\n" }
+        // ldns writes v1.2; timing lines came with v1.3, and BIND's dnssec-settime refuses to retime a v1.2
+        // file without -f. The key part is the same in both.
+        let old = "Private-key-format: v1.2\n"
+        if !timing.fields.isEmpty, text.hasPrefix(old) {
+            text = "Private-key-format: v1.3\n" + text.dropFirst(old.count)
+        }
         return text + timing.fields.map { "\($0.name): \(KeyTiming.format($0.time))\n" }.joined()
     }
 

@@ -124,6 +124,21 @@ import Testing
         )
         #expect(t.syncPublish == KeyTiming.parseTime("20300105000000") && t.created != nil)
         #expect(!k.isKeySigningKey && k.timing.state(at: KeyTiming.parseTime("20300110000000")!) == .active)
+        // And the other way: BIND's dnssec-settime retimes a key gtmd wrote (format v1.3), and gtmd reads it.
+        let ours = Self.key(false, KeyTiming(created: 1000, publish: 1000, inactive: 1_900_000_000))
+        #expect(ours.privateText.hasPrefix("Private-key-format: v1.3\n"))
+        let mine = dir.appendingPathComponent(ours.fileName).path
+        try ours.publicText.write(toFile: mine + ".key", atomically: true, encoding: .utf8)
+        try ours.privateText.write(toFile: mine + ".private", atomically: true, encoding: .utf8)
+        let retime = try run("/usr/bin/dnssec-settime", ["-D", "20300301000000", mine])
+        #expect(retime.status == 0, "\(retime.stderr)")
+        let back = try SigningKey.read(
+            name: "K",
+            publicText: String(contentsOfFile: mine + ".key", encoding: .utf8),
+            privateText: String(contentsOfFile: mine + ".private", encoding: .utf8)
+        )
+        #expect(back.timing.delete == KeyTiming.parseTime("20300301000000") && back.timing.inactive == 1_900_000_000)
+        #expect(back.dnskey == ours.dnskey)
     }
 
     /// ZSK pre-publish (RFC 6781 §4.1.1.1): Z2 published at 100, signs from 200 when Z1 stops; Z1 goes at 300.
