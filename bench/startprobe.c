@@ -6,11 +6,14 @@
 // Opens a UDP socket, takes the monotonic time, forks and execs SERVER (in DIR, pinned to CPU -c, stdout and
 // stderr to LOG), then sends an A query for -q every -i microseconds (each waits at most that long for a reply;
 // at most -n queries and -t milliseconds) until a reply with RCODE NOERROR carries the A record -e. Prints
-//   ok MS PID QUERIES      (MS: exec to that reply, milliseconds)
+//   ok MS PID QUERIES CPU_MS   (MS: exec to that reply, milliseconds; CPU_MS: CPU time the server process
+//                               spent until then, all its threads, from /proc/PID/task/*/schedstat; child
+//                               processes and threads that already ended are not counted)
 // or `fail REASON PID QUERIES`, then waits for its stdin to close and stops the server (SIGTERM, SIGKILL after
 // 5 s). The server keeps running meanwhile, so the caller can read its memory and load it.
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -95,6 +98,28 @@ static int correct(const uint8_t *m, int len, uint16_t first, uint16_t last, str
         off += rdlen;
     }
     return 0;
+}
+
+// CPU time (ms) of every live thread of pid: the first field of /proc/PID/task/TID/schedstat (ns on CPU).
+static double cpu_ms(pid_t pid) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task", (int)pid);
+    DIR *d = opendir(path);
+    if (!d) return -1;
+    double total = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.') continue;
+        char f[128];
+        snprintf(f, sizeof f, "/proc/%d/task/%s/schedstat", (int)pid, e->d_name);
+        FILE *fp = fopen(f, "r");
+        if (!fp) continue;
+        unsigned long long ns = 0;
+        if (fscanf(fp, "%llu", &ns) == 1) total += ns / 1e6;
+        fclose(fp);
+    }
+    closedir(d);
+    return total;
 }
 
 static void stop(pid_t pid) {
@@ -183,7 +208,7 @@ int main(int argc, char **argv) {
         if (done) break;
     }
     if (fail) printf("fail %s %d %d\n", fail, (int)pid, sent);
-    else printf("ok %.3f %d %d\n", ms, (int)pid, sent);
+    else printf("ok %.3f %d %d %.3f\n", ms, (int)pid, sent, cpu_ms(pid));
     fflush(stdout);
     // Hold the server until the caller is done with it (stdin closes).
     char buf[64];

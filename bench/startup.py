@@ -22,6 +22,10 @@ Peers: gdnsd, nsd, knot with their bench/peers/<name>/ configs (rendered as benc
 (before/after in one run); --variant LABEL=PATH adds any other; add the labels to --peers (`gtmd-b,gtmd-b-lab`).
 --env LABEL:VAR=VALUE sets an environment variable for that label's runs (e.g. MALLOC_ARENA_MAX).
 
+Before every start the server's binary is read whole (page-cache warm: the kernel maps cached pages around each
+page fault, so RSS would otherwise depend on what ran before); "cold" is the process, not the disk.
+CPU ms to first answer (schedstat of the server's live threads; NSD's forked children are not counted) is the
+figure that survives a loaded machine best; wall-clock start times swing with the load.
 Rounds are interleaved (every round starts every server once, the order rotates) and the server runs pinned
 to CPU 0, the prober and dnsperf to CPU 1 (--no-pin: unpinned). Prints medians and the ratio to gdnsd; the CSV
 (every run) and the markdown table go to .build/bench/<time>-startup/. Nothing is written outside the run dirs.
@@ -163,7 +167,7 @@ def main():
     else:
         path = os.path.join(ROOT, ".build", "release", "gtmd")
         if not os.path.exists(path):
-            subprocess.run(["swift", "build", "-c", "release", "--product", "gtmd"], cwd=ROOT, check=True)
+            subprocess.run(["swift", "build", "-c", "release", "--product", "gtmd", "--static-swift-stdlib"], cwd=ROOT, check=True)
         gtmds["gtmd"] = path
     if a.gtmd_b:
         gtmds["gtmd-b"] = os.path.abspath(a.gtmd_b)
@@ -207,7 +211,7 @@ def main():
 
     rows = []
     csv_path = os.path.join(out, "startup.csv")
-    cols = ["peer", "round", "start_ms", "queries", "idle_rss_kb", "idle_pss_kb", "idle_anon_kb",
+    cols = ["peer", "round", "start_ms", "start_cpu_ms", "queries", "idle_rss_kb", "idle_pss_kb", "idle_anon_kb",
             "burst_rss_kb", "burst_pss_kb", "burst_anon_kb", "procs", "threads"]
     with open(csv_path, "w") as f:
         f.write(",".join(cols) + "\n")
@@ -219,7 +223,7 @@ def main():
                 rows.append(row)
                 with open(csv_path, "a") as f:
                     f.write(",".join(str(row.get(c, "")) for c in cols) + "\n")
-                print(f"round {r}  {name:<14} start {row['start_ms']:>8} ms  idle rss {row['idle_rss_kb'] / 1024:6.1f} MB"
+                print(f"round {r}  {name:<14} start {row['start_ms']:>8} ms (cpu {row['start_cpu_ms']:>7} ms)  idle rss {row['idle_rss_kb'] / 1024:6.1f} MB"
                       f"  pss {row['idle_pss_kb'] / 1024:6.1f} MB  after burst rss {row['burst_rss_kb'] / 1024:6.1f} MB"
                       f"  threads {row['threads']}", flush=True)
     finally:
@@ -255,17 +259,24 @@ def measure(a, name, r, gtmds, envs, probe, server_cpu, my_cpu, pin, used, bport
                     subprocess.run(["sh", "-c", prep], cwd=run, check=True, env=env)
         argv = [os.path.expandvars(x) if "$" in x else x for x in argv]
         argv = [env["GTMD"] if x in ("$GTMD", "${GTMD}") else x for x in argv]
+        # The binary wholly in the page cache before every start: the kernel maps pages around each fault
+        # (fault-around) only where they are cached, so RSS would otherwise depend on what ran before.
+        exe = argv[0] if os.path.isabs(argv[0]) else shutil.which(argv[0])
+        if exe:
+            with open(exe, "rb") as f:
+                while f.read(1 << 20):
+                    pass
         log = os.path.join(out, f"{name}-round{r}.log")
         p = subprocess.Popen([probe, "-p", str(port), "-c", server_cpu, "-C", my_cpu, "-d", run, "-l", log, "--"]
                              + argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         line = p.stdout.readline().split()
-        row = {"peer": name, "round": r, "start_ms": "", "queries": "", "idle_rss_kb": 0, "idle_pss_kb": 0,
+        row = {"peer": name, "round": r, "start_ms": "", "start_cpu_ms": "", "queries": "", "idle_rss_kb": 0, "idle_pss_kb": 0,
                "idle_anon_kb": 0, "burst_rss_kb": 0, "burst_pss_kb": 0, "burst_anon_kb": 0, "procs": 0,
                "threads": 0}
         if not line or line[0] != "ok":
             print(f"startup.py: {name} round {r}: {' '.join(line) or 'no result'} (log {log})", file=sys.stderr)
         else:
-            row["start_ms"], pid, row["queries"] = line[1], int(line[2]), line[3]
+            row["start_ms"], pid, row["queries"], row["start_cpu_ms"] = line[1], int(line[2]), line[3], line[4]
             time.sleep(a.idle)
             m = memory(pid)
             row.update({"idle_rss_kb": m["rss_kb"], "idle_pss_kb": m["pss_kb"], "idle_anon_kb": m["anon_kb"],
@@ -289,21 +300,24 @@ def summarize(rows, names, a):
         v = [float(x[key]) for x in rows if x["peer"] == name and x["start_ms"] != ""]
         return (statistics.median(v), min(v), max(v), len(v)) if v else (float("nan"),) * 3 + (0,)
     ref = "gdnsd" if "gdnsd" in names else names[0]
-    rs, ri, rp = med(ref, "start_ms")[0], med(ref, "idle_rss_kb")[0], med(ref, "idle_pss_kb")[0]
+    rs, ri, rc = med(ref, "start_ms")[0], med(ref, "idle_rss_kb")[0], med(ref, "start_cpu_ms")[0]
     out = [f"Cold start (exec to first correct answer) and memory, medians of {a.rounds} interleaved rounds; "
            f"ratios to {ref}.\n",
-           "| server | cold start ms (min–max) | × | idle RSS MB | × | idle Pss MB | after burst RSS MB | threads |",
-           "|---|---|---|---|---|---|---|---|"]
+           "| server | cold start ms (min–max) | × | CPU ms to first answer | × | idle RSS MB | × | idle Pss MB "
+           "| after burst RSS MB | threads |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
     for n in names:
         s, smin, smax, k = med(n, "start_ms")
         if k == 0:
-            out.append(f"| {n} | failed | | | | | | |")
+            out.append(f"| {n} | failed | | | | | | | | |")
             continue
         i = med(n, "idle_rss_kb")[0]
         p = med(n, "idle_pss_kb")[0]
         b = med(n, "burst_rss_kb")[0]
         t = med(n, "threads")[0]
-        out.append(f"| {n} | {s:.1f} ({smin:.1f}–{smax:.1f}) | {s / rs:.2f} | {i / 1024:.1f} | {i / ri:.2f} | "
+        c = med(n, "start_cpu_ms")[0]
+        out.append(f"| {n} | {s:.1f} ({smin:.1f}–{smax:.1f}) | {s / rs:.2f} | {c:.1f} | {c / rc:.2f} | "
+                   f"{i / 1024:.1f} | {i / ri:.2f} | "
                    f"{p / 1024:.1f} | {b / 1024:.1f} | {t:.0f} |")
     return "\n".join(out) + "\n"
 
