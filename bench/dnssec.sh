@@ -15,7 +15,7 @@ ROUNDS=${2:-3}
 SECS=${3:-5}
 PARTS=${PARTS:-123}
 BIN=${GTMD_BIN:-.build/release/gtmd}
-[ -x "$BIN" ] || swift build -c release --product gtmd
+[ -x "$BIN" ] || swift build -c release --product gtmd --static-swift-stdlib
 BIN=$(realpath "$BIN")
 work=$(mktemp -d)
 pids=()
