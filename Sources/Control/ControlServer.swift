@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Logging
 import NIOCore
@@ -18,9 +19,6 @@ public struct ControlOptions: Sendable {
     public var maxConnections = 32
     /// A connection must deliver its whole request within this (then it is closed).
     public var requestTimeout: Duration = .seconds(10)
-    /// Threads that run the handler: more than one, so a request that waits (a reload until the new config
-    /// serves, an override until it is in force) does not hold up `/metrics` and `/status`.
-    public var handlerThreads = 4
     /// Streamed responses (event streams) open at once; more get 503. They count as connections too.
     public var maxStreams = 8
     /// How often an open stream gets its heartbeat.
@@ -33,7 +31,8 @@ public struct ControlError: Error, CustomStringConvertible {
 }
 
 /// The HTTP/1.1 control listener (SwiftNIO): reads one request per connection within the bounds of
-/// `ControlOptions`, hands it to the `ControlHandler` on a thread pool, writes the response and closes.
+/// `ControlOptions`, hands it to the `ControlHandler` off the event loop (`HandlerRunner`), writes the response
+/// and closes.
 /// A swift-service-lifecycle `Service`: `start()` binds (so start-up can fail with a clear error before
 /// anything is served), `run()` waits for graceful shutdown and then closes the listener.
 public final class ControlServer: Service, Sendable {
@@ -43,7 +42,7 @@ public final class ControlServer: Service, Sendable {
     let options: ControlOptions
     let logger: Logger
     let group: MultiThreadedEventLoopGroup
-    let pool: NIOThreadPool
+    let runner = HandlerRunner()
     let open = Atomic<Int>(0)
     let streams = StreamCount()
     private let channel = Mutex<(any Channel)?>(nil)
@@ -61,12 +60,10 @@ public final class ControlServer: Service, Sendable {
         self.options = options
         self.logger = logger
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        pool = NIOThreadPool(numberOfThreads: max(1, options.handlerThreads))
     }
 
     /// Binds the listener; returns the bound address and port (port 0 picks one).
     public func start() throws(ControlError) -> (host: String, port: Int) {
-        pool.start()
         let where_ = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 64)
@@ -103,8 +100,8 @@ public final class ControlServer: Service, Sendable {
     }
 
     private func shutdownResources() {
+        runner.stop()
         try? group.syncShutdownGracefully()
-        try? pool.syncShutdownGracefully()
     }
 
     private func initialize(_ channel: any Channel) throws {
@@ -125,7 +122,7 @@ public final class ControlServer: Service, Sendable {
         try channel.pipeline.syncOperations.addHandler(
             RequestHandler(
                 handler: handler,
-                pool: pool,
+                runner: runner,
                 options: options,
                 logger: logger,
                 deadline: deadline,
@@ -140,13 +137,39 @@ final class StreamCount: Sendable {
     let value = Atomic<Int>(0)
 }
 
-/// Collects one request within the bounds, runs the handler on the pool, writes the response, closes.
+/// Runs the handler off the event loop, on a concurrent queue: one thread per request in flight (so a request
+/// that waits, a reload until the new config serves or an override until it is in force, does not hold up
+/// `/metrics` and `/status`), and none while the listener is idle (the queue's threads end when unused).
+/// Connections are bounded (`maxConnections`), and so are the handlers running at once.
+final class HandlerRunner: Sendable {
+    private let queue = DispatchQueue(label: "gtmd.control.handler", attributes: .concurrent)
+    private let active = Atomic<Bool>(true)
+
+    /// The handler's response, completed on `loop`; a failed future once the listener is stopping.
+    func run(
+        _ handler: any ControlHandler,
+        _ request: ControlRequest,
+        on loop: any EventLoop
+    ) -> EventLoopFuture<ControlResponse> {
+        guard active.load(ordering: .acquiring) else {
+            return loop.makeFailedFuture(ControlError(description: "the control listener is stopping"))
+        }
+        let promise = loop.makePromise(of: ControlResponse.self)
+        queue.async { promise.succeed(handler.handle(request)) }
+        return promise.futureResult
+    }
+
+    /// Refuses further requests (those running finish).
+    func stop() { active.store(false, ordering: .releasing) }
+}
+
+/// Collects one request within the bounds, runs the handler (`HandlerRunner`), writes the response, closes.
 final class RequestHandler: ChannelInboundHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias OutboundOut = HTTPServerResponsePart
 
     let handler: any ControlHandler
-    let pool: NIOThreadPool
+    let runner: HandlerRunner
     let options: ControlOptions
     let logger: Logger
     var head: HTTPRequestHead?
@@ -157,14 +180,14 @@ final class RequestHandler: ChannelInboundHandler {
 
     init(
         handler: any ControlHandler,
-        pool: NIOThreadPool,
+        runner: HandlerRunner,
         options: ControlOptions,
         logger: Logger,
         deadline: Scheduled<Void>,
         streams: StreamCount
     ) {
         self.handler = handler
-        self.pool = pool
+        self.runner = runner
         self.options = options
         self.logger = logger
         self.deadline = deadline
@@ -201,7 +224,7 @@ final class RequestHandler: ChannelInboundHandler {
             )
             let handler = self.handler
             let bound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
-            pool.runIfActive(eventLoop: context.eventLoop) { handler.handle(request) }.whenComplete { result in
+            runner.run(handler, request, on: context.eventLoop).whenComplete { result in
                 let (me, ctx) = bound.value
                 switch result {
                 case .success(let r): me.write(ctx, r)

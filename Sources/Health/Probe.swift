@@ -6,15 +6,17 @@ import NIOPosix
 import NIOSSL
 import Synchronization
 
-/// The one event-loop thread all probes share unless the caller passes a group. Never shut down,
-/// like NIO's own singletons.
+/// The one event-loop thread all probes share unless the caller passes a group. Created by the first probe
+/// (a config without checks starts no probe thread); never shut down, like NIO's own singletons.
 enum HealthEventLoop {
     static let shared: any EventLoopGroup = MultiThreadedEventLoopGroup(numberOfThreads: 1)
 }
 
 /// Runs single probes with NIO (ClientBootstrap + NIOHTTP1 + NIOSSL). Thread-safe.
 final class Prober: Sendable {
-    let group: any EventLoopGroup
+    /// The caller's group; nil: the shared one (`HealthEventLoop.shared`, created when first used).
+    private let callerGroup: (any EventLoopGroup)?
+    var group: any EventLoopGroup { callerGroup ?? HealthEventLoop.shared }
     private let tlsContexts = Mutex<[TLSKey: NIOSSLContext]>([:])
 
     private struct TLSKey: Hashable {
@@ -23,7 +25,7 @@ final class Prober: Sendable {
     }
 
     init(group: (any EventLoopGroup)?) {
-        self.group = group ?? HealthEventLoop.shared
+        self.callerGroup = group
     }
 
     /// Probes once. Never throws: every problem is a failed result with a reason.

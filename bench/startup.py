@@ -1,0 +1,327 @@
+#!/usr/bin/env python3
+"""Cold start and memory of gtmd next to gdnsd, NSD and Knot DNS on the same zone, measured in one run.
+
+    bench/startup.py [--peers gdnsd,nsd,knot,gtmd,gtmd-lab] [--rounds 9] [--gtmd PATH] [--gtmd-b PATH]
+                     [--variant LABEL=PATH ...] [--idle 1.0] [--burst 1] [--no-pin] [--out DIR]
+
+Cold start: the time from exec of the server to its first correct answer on loopback (`www.lab.example A`
+with the A record 127.0.0.11), taken by bench/startprobe.c: it forks and execs the server itself and sends a
+query every 0.5 ms (each waits at most 0.5 ms for its reply; at most 100,000 queries and 20 s). Memory: VmRSS
+and Pss (proportional set size, shared pages split between their users) summed over the server's processes
+(NSD forks), read from /proc once the server answers and has been idle for --idle seconds, and again 0.3 s
+after a --burst seconds dnsperf burst (the query mix of bench/queries/mix.txt, saturated).
+
+Peers: gdnsd, nsd, knot with their bench/peers/<name>/ configs (rendered as bench/peers.sh does; what the
+`start` file runs before its `exec` is done before the clock starts); for every gtmd binary LABEL two rows:
+  LABEL      bench/peers/gtmd (the benchmark zone as static data, one UDP worker, control API off): the same
+             work as the other servers;
+  LABEL-lab  config/lab.yaml as `scripts/run-lab.sh` serves it (both zones, two health-checked services,
+             the control API, listening on 127.0.0.1 and ::1); its first answer waits for the first probe round
+             against two lab backends (Tests/tools/lab_backend.py, started here on a free port).
+--gtmd PATH (default .build/release/gtmd, built when missing) is LABEL gtmd; --gtmd-b PATH adds LABEL gtmd-b
+(before/after in one run); --variant LABEL=PATH adds any other; add the labels to --peers (`gtmd-b,gtmd-b-lab`).
+--env LABEL:VAR=VALUE sets an environment variable for that label's runs (e.g. MALLOC_ARENA_MAX).
+
+Before every start the server's binary is read whole (page-cache warm: the kernel maps cached pages around each
+page fault, so RSS would otherwise depend on what ran before); "cold" is the process, not the disk.
+CPU ms to first answer (schedstat of the server's live threads; NSD's forked children are not counted) is the
+figure that survives a loaded machine best; wall-clock start times swing with the load.
+Rounds are interleaved (every round starts every server once, the order rotates) and the server runs pinned
+to CPU 0, the prober and dnsperf to CPU 1 (--no-pin: unpinned). Prints medians and the ratio to gdnsd; the CSV
+(every run) and the markdown table go to .build/bench/<time>-startup/. Nothing is written outside the run dirs.
+"""
+import argparse
+import os
+import re
+import shlex
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def free_port(avoid):
+    """A port free for both UDP and TCP on 127.0.0.1 and ::1, from 25600-25999, not in avoid."""
+    for port in range(25600, 26000):
+        if port in avoid:
+            continue
+        ok = True
+        for fam, host in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+            for kind in (socket.SOCK_DGRAM, socket.SOCK_STREAM):
+                s = socket.socket(fam, kind)
+                try:
+                    s.bind((host, port))
+                except OSError:
+                    ok = False
+                finally:
+                    s.close()
+        if ok:
+            avoid.add(port)
+            return port
+    raise SystemExit("startup.py: no free port in 25600-25999")
+
+
+def tree(pid):
+    """pid and all its descendants."""
+    children = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(d))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def memory(pid):
+    """Summed over the process tree: VmRSS, RssAnon, Pss (kB), processes, threads."""
+    m = {"rss_kb": 0, "anon_kb": 0, "pss_kb": 0, "procs": 0, "threads": 0}
+    for p in tree(pid):
+        try:
+            with open(f"/proc/{p}/status") as f:
+                status = f.read()
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                rollup = f.read()
+        except OSError:
+            continue
+        def field(text, name):
+            r = re.search(rf"^{name}:\s+(\d+)", text, re.M)
+            return int(r.group(1)) if r else 0
+        m["rss_kb"] += field(status, "VmRSS")
+        m["anon_kb"] += field(status, "RssAnon")
+        m["threads"] += field(status, "Threads")
+        m["pss_kb"] += field(rollup, "Pss")
+        m["procs"] += 1
+    return m
+
+
+def render(name, run, port):
+    """Copies bench/peers/<name>/ into run (templates rendered); returns (prep shell text, argv after exec)."""
+    src = os.path.join(ROOT, "bench", "peers", name)
+    shutil.copy(os.path.join(ROOT, "bench", "zones", "lab.example.zone"), run)
+    start = ""
+    for f in sorted(os.listdir(src)):
+        path = os.path.join(src, f)
+        if f == "start":
+            start = open(path).read()
+        elif f.endswith(".in"):
+            text = open(path).read().replace("@ADDR@", "127.0.0.1").replace("@PORT@", str(port))
+            with open(os.path.join(run, f[:-3]), "w") as out:
+                out.write(text.replace("@RUN@", run))
+        else:
+            shutil.copy(path, run)
+    lines = [l for l in start.splitlines() if l.strip() and not l.lstrip().startswith("#")]
+    text = " ".join(lines)
+    m = re.match(r"^(.*?)(?:&&\s*|;\s*|^)exec\s+(.*)$", text)
+    if not m:
+        raise SystemExit(f"startup.py: bench/peers/{name}/start does not exec the server")
+    return m.group(1).strip(), shlex.split(m.group(2))
+
+
+def lab_config(run, port, cport, bport):
+    """config/lab.yaml rendered into run: paths absolute, the backends' port, a control token; the argv tail."""
+    text = open(os.path.join(ROOT, "config", "lab.yaml")).read()
+    text = text.replace("../zones/", os.path.join(ROOT, "zones") + "/")
+    text = text.replace("../.lab-state/", run + "/")
+    text = re.sub(r"(\n\s+port:\s*)8081\b", rf"\g<1>{bport}", text)
+    with open(os.path.join(run, "lab.yaml"), "w") as f:
+        f.write(text)
+    fd = os.open(os.path.join(run, "control.token"), os.O_WRONLY | os.O_CREAT, 0o600)
+    os.write(fd, b"startup-bench-token")
+    os.close(fd)
+    return ["serve", "--config", os.path.join(run, "lab.yaml"), "--listen", f"127.0.0.1:{port}",
+            "--listen", f"[::1]:{port}", "--control", f"127.0.0.1:{cport}"]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--peers", default="gdnsd,nsd,knot,gtmd,gtmd-lab")
+    ap.add_argument("--rounds", type=int, default=9)
+    ap.add_argument("--gtmd")
+    ap.add_argument("--gtmd-b")
+    ap.add_argument("--variant", action="append", default=[], metavar="LABEL=PATH")
+    ap.add_argument("--env", action="append", default=[], metavar="LABEL:VAR=VALUE")
+    ap.add_argument("--idle", type=float, default=1.0)
+    ap.add_argument("--burst", type=int, default=1)
+    ap.add_argument("--no-pin", action="store_true")
+    ap.add_argument("--out")
+    a = ap.parse_args()
+
+    gtmds = {}
+    if a.gtmd:
+        gtmds["gtmd"] = os.path.abspath(a.gtmd)
+    else:
+        path = os.path.join(ROOT, ".build", "release", "gtmd")
+        if not os.path.exists(path):
+            subprocess.run(["swift", "build", "-c", "release", "--product", "gtmd", "--static-swift-stdlib"], cwd=ROOT, check=True)
+        gtmds["gtmd"] = path
+    if a.gtmd_b:
+        gtmds["gtmd-b"] = os.path.abspath(a.gtmd_b)
+    for v in a.variant:
+        label, _, path = v.partition("=")
+        gtmds[label] = os.path.abspath(path)
+    envs = {}
+    for e in a.env:
+        label, _, kv = e.partition(":")
+        k, _, v = kv.partition("=")
+        envs.setdefault(label, {})[k] = v
+    names = a.peers.split(",")
+    for n in names:
+        base = n[:-4] if n.endswith("-lab") else n
+        if n not in ("gdnsd", "nsd", "knot") and base not in gtmds:
+            raise SystemExit(f"startup.py: unknown peer {n} (gdnsd, nsd, knot, or a gtmd LABEL[-lab])")
+
+    out = a.out or os.path.join(ROOT, ".build", "bench", time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-startup")
+    os.makedirs(out, exist_ok=True)
+    probe = os.path.join(out, "startprobe")
+    subprocess.run(["cc", "-O2", "-Wall", "-o", probe, os.path.join(ROOT, "bench", "startprobe.c")], check=True)
+    server_cpu, my_cpu = ("-1", "-1") if a.no_pin else ("0", "1")
+    pin = [] if a.no_pin else ["taskset", "-c", my_cpu]
+
+    used = set()
+    backends = []
+    bport = None
+    if any(n.endswith("-lab") for n in names):
+        bport = free_port(used)
+        for addr in ("127.0.0.11", "127.0.0.12"):
+            backends.append(subprocess.Popen(
+                [sys.executable, os.path.join(ROOT, "Tests", "tools", "lab_backend.py"), addr, str(bport)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        for addr in ("127.0.0.11", "127.0.0.12"):
+            for _ in range(100):
+                try:
+                    socket.create_connection((addr, bport), timeout=0.2).close()
+                    break
+                except OSError:
+                    time.sleep(0.05)
+
+    rows = []
+    csv_path = os.path.join(out, "startup.csv")
+    cols = ["peer", "round", "start_ms", "start_cpu_ms", "queries", "idle_rss_kb", "idle_pss_kb", "idle_anon_kb",
+            "burst_rss_kb", "burst_pss_kb", "burst_anon_kb", "procs", "threads"]
+    with open(csv_path, "w") as f:
+        f.write(",".join(cols) + "\n")
+    try:
+        for r in range(a.rounds):
+            for i in range(len(names)):
+                name = names[(i + r) % len(names)]
+                row = measure(a, name, r, gtmds, envs, probe, server_cpu, my_cpu, pin, used, bport, out)
+                rows.append(row)
+                with open(csv_path, "a") as f:
+                    f.write(",".join(str(row.get(c, "")) for c in cols) + "\n")
+                print(f"round {r}  {name:<14} start {row['start_ms']:>8} ms (cpu {row['start_cpu_ms']:>7} ms)  idle rss {row['idle_rss_kb'] / 1024:6.1f} MB"
+                      f"  pss {row['idle_pss_kb'] / 1024:6.1f} MB  after burst rss {row['burst_rss_kb'] / 1024:6.1f} MB"
+                      f"  threads {row['threads']}", flush=True)
+    finally:
+        for b in backends:
+            b.terminate()
+            b.wait()
+    table = summarize(rows, names, a)
+    with open(os.path.join(out, "table.md"), "w") as f:
+        f.write(table)
+    print(table)
+    print(f"raw: {out}")
+
+
+def measure(a, name, r, gtmds, envs, probe, server_cpu, my_cpu, pin, used, bport, out):
+    run = tempfile.mkdtemp(prefix=f"gtmd-startup-{name}-")
+    port = free_port(used)
+    env = dict(os.environ)
+    try:
+        if name in ("gdnsd", "nsd", "knot"):
+            prep, argv = render(name, run, port)
+            if prep:
+                subprocess.run(["sh", "-c", prep], cwd=run, check=True, stdout=subprocess.DEVNULL)
+        else:
+            label = name[:-4] if name.endswith("-lab") else name
+            env["GTMD"] = gtmds[label]
+            env.update(envs.get(label, {}))
+            if name.endswith("-lab"):
+                cport = free_port(used)
+                argv = [gtmds[label]] + lab_config(run, port, cport, bport)
+            else:
+                prep, argv = render("gtmd", run, port)
+                if prep:
+                    subprocess.run(["sh", "-c", prep], cwd=run, check=True, env=env)
+        argv = [os.path.expandvars(x) if "$" in x else x for x in argv]
+        argv = [env["GTMD"] if x in ("$GTMD", "${GTMD}") else x for x in argv]
+        # The binary wholly in the page cache before every start: the kernel maps pages around each fault
+        # (fault-around) only where they are cached, so RSS would otherwise depend on what ran before.
+        exe = argv[0] if os.path.isabs(argv[0]) else shutil.which(argv[0])
+        if exe:
+            with open(exe, "rb") as f:
+                while f.read(1 << 20):
+                    pass
+        log = os.path.join(out, f"{name}-round{r}.log")
+        p = subprocess.Popen([probe, "-p", str(port), "-c", server_cpu, "-C", my_cpu, "-d", run, "-l", log, "--"]
+                             + argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        line = p.stdout.readline().split()
+        row = {"peer": name, "round": r, "start_ms": "", "start_cpu_ms": "", "queries": "", "idle_rss_kb": 0, "idle_pss_kb": 0,
+               "idle_anon_kb": 0, "burst_rss_kb": 0, "burst_pss_kb": 0, "burst_anon_kb": 0, "procs": 0,
+               "threads": 0}
+        if not line or line[0] != "ok":
+            print(f"startup.py: {name} round {r}: {' '.join(line) or 'no result'} (log {log})", file=sys.stderr)
+        else:
+            row["start_ms"], pid, row["queries"], row["start_cpu_ms"] = line[1], int(line[2]), line[3], line[4]
+            time.sleep(a.idle)
+            m = memory(pid)
+            row.update({"idle_rss_kb": m["rss_kb"], "idle_pss_kb": m["pss_kb"], "idle_anon_kb": m["anon_kb"],
+                        "procs": m["procs"], "threads": m["threads"]})
+            if a.burst > 0 and shutil.which("dnsperf"):
+                subprocess.run(pin + ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d",
+                                      os.path.join(ROOT, "bench", "queries", "mix.txt"), "-l", str(a.burst),
+                                      "-c", "4", "-q", "256"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                time.sleep(0.3)
+                m = memory(pid)
+                row.update({"burst_rss_kb": m["rss_kb"], "burst_pss_kb": m["pss_kb"], "burst_anon_kb": m["anon_kb"]})
+        p.stdin.close()
+        p.wait(timeout=30)
+        return row
+    finally:
+        shutil.rmtree(run, ignore_errors=True)
+
+
+def summarize(rows, names, a):
+    def med(name, key):
+        v = [float(x[key]) for x in rows if x["peer"] == name and x["start_ms"] != ""]
+        return (statistics.median(v), min(v), max(v), len(v)) if v else (float("nan"),) * 3 + (0,)
+    ref = "gdnsd" if "gdnsd" in names else names[0]
+    rs, ri, rc = med(ref, "start_ms")[0], med(ref, "idle_rss_kb")[0], med(ref, "start_cpu_ms")[0]
+    out = [f"Cold start (exec to first correct answer) and memory, medians of {a.rounds} interleaved rounds; "
+           f"ratios to {ref}.\n",
+           "| server | cold start ms (min–max) | × | CPU ms to first answer | × | idle RSS MB | × | idle Pss MB "
+           "| after burst RSS MB | threads |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    for n in names:
+        s, smin, smax, k = med(n, "start_ms")
+        if k == 0:
+            out.append(f"| {n} | failed | | | | | | | | |")
+            continue
+        i = med(n, "idle_rss_kb")[0]
+        p = med(n, "idle_pss_kb")[0]
+        b = med(n, "burst_rss_kb")[0]
+        t = med(n, "threads")[0]
+        c = med(n, "start_cpu_ms")[0]
+        out.append(f"| {n} | {s:.1f} ({smin:.1f}–{smax:.1f}) | {s / rs:.2f} | {c:.1f} | {c / rc:.2f} | "
+                   f"{i / 1024:.1f} | {i / ri:.2f} | "
+                   f"{p / 1024:.1f} | {b / 1024:.1f} | {t:.0f} |")
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(130))
+    main()
