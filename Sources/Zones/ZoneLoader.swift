@@ -316,7 +316,11 @@ struct Reader {
         let owner: DNSName
         if e.blankOwner {
             guard let p = previousOwner else {
-                problem(display, e.line, "line starts with a blank but there is no previous owner name: '\(shownText())'")
+                problem(
+                    display,
+                    e.line,
+                    "line starts with a blank but there is no previous owner name: '\(shownText())'"
+                )
                 return
             }
             owner = p
@@ -371,7 +375,11 @@ struct Reader {
             return
         }
         if Reader.metaTypes.contains(type) {
-            problem(display, e.line, "\(LdnsRR.typeName(type)) is not a record type that can be in a zone: '\(shownText())'")
+            problem(
+                display,
+                e.line,
+                "\(LdnsRR.typeName(type)) is not a record type that can be in a zone: '\(shownText())'"
+            )
             return
         }
         if let c = rrClass, c != RRClass.IN {

@@ -18,7 +18,9 @@ import Zones
     }()
 
     static func answer(_ s: String, ttl: UInt32) -> AnswerTableBuilder.Dynamic {
-        .init(variants: [[ResourceRecord(owner: www, type: RRType.A, ttl: ttl, rdata: s.split(separator: ".").map { UInt8($0)! })]])
+        .init(variants: [
+            [ResourceRecord(owner: www, type: RRType.A, ttl: ttl, rdata: s.split(separator: ".").map { UInt8($0)! })]
+        ])
     }
 
     static let questions: [(String, UInt16)] = [
@@ -53,11 +55,15 @@ import Zones
         let fresh = AnswerTableBuilder().build(zones: [Self.zone], dynamic: [Self.www: answers[0]], signers: signers)
         if !signed { #expect(Self.replies(fresh, dnssec: false) == first) }
         for (i, t) in tables.enumerated() {
-            let p = try #require(LdnsRR.parsePacket(TableQuery.ask(QueryBuilder("www.lab.example", RRType.A).bytes, table: t)))
+            let p = try #require(
+                LdnsRR.parsePacket(TableQuery.ask(QueryBuilder("www.lab.example", RRType.A).bytes, table: t))
+            )
             #expect(p.answer.first?.rdata == [192, 0, 2, UInt8(i + 1)] && p.answer.first?.ttl == 30 + UInt32(i))
         }
         // One base for all of them; each table's own part holds only the affected names' answers.
-        func address<T>(_ a: ContiguousArray<T>) -> UnsafeRawPointer? { a.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) } }
+        func address<T>(_ a: ContiguousArray<T>) -> UnsafeRawPointer? {
+            a.withUnsafeBufferPointer { UnsafeRawPointer($0.baseAddress) }
+        }
         for t in tables.dropFirst() {
             #expect(address(t.blob.base) == address(tables[0].blob.base))
             #expect(address(t.answers.base) == address(tables[0].answers.base))
