@@ -4,6 +4,10 @@ import DNSWire
 import Foundation
 import Policy
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// One publish: every service's decision, the switches it made (with their timing), the table built from it.
 /// Invariant: `table.generation` is the generation the caller asked for; nothing here is installed yet.
 public struct Publication {
@@ -30,8 +34,24 @@ public struct Publisher {
     let compiled: CompiledZones
 
     public init(prepared: Prepared) {
-        self.prepared = prepared
         self.compiled = prepared.compile()
+        // The compiled zones hold what serving needs; the loaded records are only read again to re-sign (a signed
+        // zone is compiled again when a signature is due). Without a signed zone they go: a big zone would
+        // otherwise be held twice.
+        var kept = prepared
+        if prepared.signers.isEmpty {
+            for i in kept.zones.indices { kept.zones[i].records = [] }
+        }
+        self.prepared = kept
+        Publisher.returnFreedMemory()
+    }
+
+    /// Gives the heap pages freed by a load and compile (tokens, records, sort keys, the old table) back to the
+    /// system, so the resident size after a start or reload is what the tables hold.
+    static func returnFreedMemory() {
+        #if canImport(Glibc)
+        _ = malloc_trim(0)
+        #endif
     }
 
     /// A signature of the static answers is due to be made again: compile anew (`SteeringCore` does, with the
