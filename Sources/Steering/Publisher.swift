@@ -3,10 +3,7 @@ import Config
 import DNSWire
 import Foundation
 import Policy
-
-#if canImport(Glibc)
-import Glibc
-#endif
+import Zones
 
 /// One publish: every service's decision, the switches it made (with their timing), the table built from it.
 /// Invariant: `table.generation` is the generation the caller asked for; nothing here is installed yet.
@@ -43,15 +40,6 @@ public struct Publisher {
             for i in kept.zones.indices { kept.zones[i].records = [] }
         }
         self.prepared = kept
-        Publisher.returnFreedMemory()
-    }
-
-    /// Gives the heap pages freed by a load and compile (tokens, records, sort keys, the old table) back to the
-    /// system, so the resident size after a start or reload is what the tables hold.
-    static func returnFreedMemory() {
-        #if canImport(Glibc)
-        _ = malloc_trim(0)
-        #endif
     }
 
     /// A signature of the static answers is due to be made again: compile anew (`SteeringCore` does, with the
