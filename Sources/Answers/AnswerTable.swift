@@ -128,6 +128,50 @@ struct Node {
     /// covering `*.<node>`); -1 = none.
     var nxProof0: Int32 = -1
     var nxProof1: Int32 = -1
+    /// A node whose answers a publish makes again (a service name, or a name whose answers read one): its
+    /// index in each table's `NodeTable.top`, which holds the node as that publish made it; -1 = none.
+    var overlay: Int32 = -1
+}
+
+/// An array in two parts with one index space: `base`, the compiled zones' entries shared by every table made
+/// from them, then `top`, the entries one publish added (index `base.count + i`). A range written at once (one
+/// answer's bytes, pointers or cuts) lies in one part.
+struct Layered<Element: Sendable>: Sendable {
+    let base: ContiguousArray<Element>
+    let top: ContiguousArray<Element>
+
+    init(base: ContiguousArray<Element>, top: ContiguousArray<Element> = []) {
+        self.base = base
+        self.top = top
+    }
+
+    var count: Int { base.count + top.count }
+
+    @inline(__always)
+    subscript(i: Int) -> Element { i < base.count ? base[i] : top[i &- base.count] }
+
+    /// `body` gets a pointer to element `start`, of a range of `count` (> 0) elements in one part.
+    @inline(__always)
+    func withPointer<R>(at start: Int, count: Int, _ body: (UnsafePointer<Element>) -> R) -> R {
+        let part = start < base.count ? base : top
+        let offset = start < base.count ? start : start &- base.count
+        precondition(offset >= 0 && count > 0 && offset + count <= part.count)
+        return part.withUnsafeBufferPointer { body($0.baseAddress! + offset) }
+    }
+}
+
+/// The table's nodes: the compiled base, where a node with `overlay` ≥ 0 is read from this publish's `top`.
+struct NodeTable: Sendable {
+    let base: ContiguousArray<Node>
+    let top: ContiguousArray<Node>
+
+    var count: Int { base.count }
+
+    @inline(__always)
+    subscript(i: Int) -> Node {
+        let n = base[i]
+        return n.overlay < 0 ? n : top[Int(n.overlay)]
+    }
 }
 
 /// Per (node, qtype): the answer, and how many variants it is prebuilt for (1 = same for all clients).
@@ -166,17 +210,17 @@ public final class AnswerTable: Sendable {
     public let generation: UInt64
     public let options: ResponseOptions
     let names: ContiguousArray<UInt8>
-    let nodes: ContiguousArray<Node>
-    let types: ContiguousArray<TypeEntry>
-    let answers: ContiguousArray<Answer>
-    let blob: ContiguousArray<UInt8>
-    let relocs: ContiguousArray<Reloc>
-    let cuts: ContiguousArray<Cut>
+    let nodes: NodeTable
+    let types: Layered<TypeEntry>
+    let answers: Layered<Answer>
+    let blob: Layered<UInt8>
+    let relocs: Layered<Reloc>
+    let cuts: Layered<Cut>
     let zones: ContiguousArray<ZoneEntry>
-    let dnames: ContiguousArray<DNAMEEntry>
+    let dnames: Layered<DNAMEEntry>
     /// Extended DNS Error options referenced by answers; the first 6 bytes are the REFUSED one (code 20,
     /// Not Authoritative).
-    let extras: ContiguousArray<UInt8>
+    let extras: Layered<UInt8>
     static let refusedEDE: ContiguousArray<UInt8> = [0, UInt8(EDNSOption.extendedError), 0, 2, 0, 20]
     /// Open-addressing hash index: node index + 1, 0 = empty. Count is a power of two.
     let index: ContiguousArray<Int32>
@@ -196,17 +240,17 @@ public final class AnswerTable: Sendable {
         generation: UInt64,
         options: ResponseOptions,
         names: ContiguousArray<UInt8>,
-        nodes: ContiguousArray<Node>,
-        types: ContiguousArray<TypeEntry>,
-        answers: ContiguousArray<Answer>,
-        blob: ContiguousArray<UInt8>,
-        relocs: ContiguousArray<Reloc>,
-        cuts: ContiguousArray<Cut>,
+        nodes: NodeTable,
+        types: Layered<TypeEntry>,
+        answers: Layered<Answer>,
+        blob: Layered<UInt8>,
+        relocs: Layered<Reloc>,
+        cuts: Layered<Cut>,
         zones: ContiguousArray<ZoneEntry>,
         index: ContiguousArray<Int32>,
         chaos: [(name: [UInt8], answer: Int32)],
-        dnames: ContiguousArray<DNAMEEntry> = [],
-        extras: ContiguousArray<UInt8> = AnswerTable.refusedEDE,
+        dnames: Layered<DNAMEEntry> = Layered(base: []),
+        extras: Layered<UInt8> = Layered(base: AnswerTable.refusedEDE),
         denial: ContiguousArray<DenialEntry> = [],
         denialKeys: ContiguousArray<UInt8> = [],
         signatureExpiry: UInt32? = nil,
@@ -244,12 +288,12 @@ public final class AnswerTable: Sendable {
             generation: generation,
             options: options,
             names: [],
-            nodes: [],
-            types: [],
-            answers: [],
-            blob: [],
-            relocs: [],
-            cuts: [],
+            nodes: NodeTable(base: [], top: []),
+            types: Layered(base: []),
+            answers: Layered(base: []),
+            blob: Layered(base: []),
+            relocs: Layered(base: []),
+            cuts: Layered(base: []),
             zones: [],
             index: [0, 0],
             chaos: []
@@ -282,7 +326,7 @@ public final class AnswerTable: Sendable {
             while probes <= mask {
                 let v = Int(idx[slot])
                 if v == 0 { return -1 }
-                let node = nodes[v - 1]
+                let node = nodes.base[v - 1]  // name and hash: the same in the top part
                 if node.hash == h && Int(node.nameLength) == n {
                     let equal = names.withUnsafeBufferPointer { nb in
                         memcmpBytes(nb.baseAddress! + Int(node.nameStart), p, n)

@@ -19,26 +19,57 @@ public struct AnswerTableBuilder {
         case name(DNSName)
     }
 
+    /// A node's RRsets by type, in the order their types first appeared: one small array (a node has a few
+    /// types), not a hash table per name.
+    struct RRsetMap: ExpressibleByDictionaryLiteral {
+        var sets: [(type: UInt16, records: [ResourceRecord])] = []
+
+        init(dictionaryLiteral elements: (UInt16, [ResourceRecord])...) {
+            sets = elements.map { (type: $0.0, records: $0.1) }
+        }
+
+        subscript(type: UInt16) -> [ResourceRecord]? {
+            get {
+                for s in sets where s.type == type { return s.records }
+                return nil
+            }
+            set {
+                let i = sets.firstIndex { $0.type == type }
+                switch (i, newValue) {
+                case (let i?, let v?): sets[i].records = v
+                case (let i?, nil): sets.remove(at: i)
+                case (nil, let v?): sets.append((type, v))
+                case (nil, nil): break
+                }
+            }
+        }
+
+        var isEmpty: Bool { sets.isEmpty }
+        var keys: [UInt16] { sets.map(\.type) }
+    }
+
     final class BNode {
         let name: DNSName  // lower case
         let zone: Int
-        var rrsets: [UInt16: [ResourceRecord]] = [:]
-        var typeOrder: [UInt16] = []
+        var rrsets: RRsetMap = [:]
         var index: Int = -1
         init(name: DNSName, zone: Int) {
             self.name = name
             self.zone = zone
         }
+        /// The types in the order they were first added (the zone file's order).
+        var typeOrder: [UInt16] { rrsets.keys }
         func add(_ rr: ResourceRecord) {
-            if rrsets[rr.type] == nil {
-                typeOrder.append(rr.type)
-                rrsets[rr.type] = []
+            if let i = rrsets.sets.firstIndex(where: { $0.type == rr.type }) {
+                if !rrsets.sets[i].records.contains(rr) { rrsets.sets[i].records.append(rr) }
+            } else {
+                rrsets.sets.append((rr.type, [rr]))
             }
-            if !rrsets[rr.type]!.contains(rr) { rrsets[rr.type]!.append(rr) }
         }
     }
 
-    /// Accumulates answers into the flat arrays of the table.
+    /// Accumulates answers into the flat arrays of the table: the compiled base, or a publish's top part,
+    /// whose indexes continue the base's (`*Base`: the base's counts; 0 for the base itself).
     struct Emitter {
         var blob = ContiguousArray<UInt8>()
         var relocs = ContiguousArray<Reloc>()
@@ -46,6 +77,23 @@ public struct AnswerTableBuilder {
         var answers = ContiguousArray<Answer>()
         var dnames = ContiguousArray<DNAMEEntry>()
         var extras = AnswerTable.refusedEDE
+        var blobBase = 0, relocBase = 0, cutBase = 0, answerBase = 0, dnameBase = 0, extrasBase = 0
+
+        init() {}
+
+        /// An empty top part over `base`.
+        init(over base: Emitter) {
+            extras = []
+            blobBase = base.blob.count
+            relocBase = base.relocs.count
+            cutBase = base.cuts.count
+            answerBase = base.answers.count
+            dnameBase = base.dnames.count
+            extrasBase = base.extras.count
+        }
+
+        /// The table index of the next byte of `blob`.
+        var blobEnd: Int { blobBase + blob.count }
     }
 
     /// One answer under construction: RRsets appended section by section, every name compressed as far
@@ -223,11 +271,11 @@ public struct AnswerTableBuilder {
 
         func emit(into e: inout Emitter) -> Int32 {
             var a = Answer(
-                blobStart: Int32(e.blob.count),
+                blobStart: Int32(e.blobEnd),
                 blobLength: Int32(bytes.count),
-                relocStart: Int32(e.relocs.count),
+                relocStart: Int32(e.relocBase + e.relocs.count),
                 relocCount: Int32(relocs.count),
-                cutStart: Int32(e.cuts.count),
+                cutStart: Int32(e.cutBase + e.cuts.count),
                 cutCount: Int32(cuts.count),
                 an: an,
                 ns: ns,
@@ -239,7 +287,7 @@ public struct AnswerTableBuilder {
             if skipEntries.count > 0 { a.skip0 = skipEntries[0] }
             if skipEntries.count > 1 { a.skip1 = skipEntries[1] }
             if !ede.isEmpty {
-                a.edeStart = Int32(e.extras.count)
+                a.edeStart = Int32(e.extrasBase + e.extras.count)
                 a.edeLength = Int32(ede.count)
                 e.extras.append(contentsOf: ede)
             }
@@ -247,7 +295,7 @@ public struct AnswerTableBuilder {
             e.relocs.append(contentsOf: relocs)
             e.cuts.append(contentsOf: cuts)
             e.answers.append(a)
-            return Int32(e.answers.count - 1)
+            return Int32(e.answerBase + e.answers.count - 1)
         }
     }
 
@@ -355,7 +403,7 @@ public final class CompiledZones {
     var dnameOwners: Set<DNSName> = []
     var zoneEntries = ContiguousArray<ZoneEntry>()
     var referralOf: [DNSName: Int32] = [:]
-    /// The base table's arrays; each `table(dynamic:)` copies and appends to them, so they never grow.
+    /// The base table's arrays, shared by every table `table(dynamic:)` makes (which adds a top part).
     var base = Emitter()
     var baseNodes = ContiguousArray<Node>()
     var baseTypes = ContiguousArray<TypeEntry>()
@@ -363,7 +411,7 @@ public final class CompiledZones {
     var index = ContiguousArray<Int32>()
     var chaos: [(name: [UInt8], answer: Int32)] = []
     /// Service names (lower case) with the zone's own records there, restored before each injection.
-    var serviceNodes: [DNSName: (rrsets: [UInt16: [ResourceRecord]], typeOrder: [UInt16])] = [:]
+    var serviceNodes: [DNSName: AnswerTableBuilder.RRsetMap] = [:]
     /// Nodes to re-emit for a new set of policy answers: the service names and what reads them.
     var affected: [BNode] = []
     var dyn: [DNSName: Dynamic] = [:]
@@ -423,7 +471,7 @@ public final class CompiledZones {
                 }
             }
             for zr in zone.records {
-                let owner = zr.record.owner.lowercased
+                let owner = CompiledZones.lower(zr.record.owner)
                 guard zoneOf(owner) == zi else {
                     // A more specific zone we serve has this name; the parent side keeps only its DS.
                     if zr.record.type == RRType.DS, let child = origins.firstIndex(of: owner), parentZone[child] == zi {
@@ -441,16 +489,14 @@ public final class CompiledZones {
             guard let zi = zoneOf(name), !belowDNAME(name) else { continue }
             let n = node(name, zi)
             addEmptyNonTerminals(name, zi)
-            serviceNodes[name] = (n.rrsets, n.typeOrder)
+            serviceNodes[name] = n.rrsets
         }
         inject(initial)
         // Canonical order (parents before children) from a precomputed key: labels right to left.
-        let keys = Dictionary(
-            uniqueKeysWithValues: order.map { n -> (ObjectIdentifier, [UInt8]) in
-                (ObjectIdentifier(n), n.name.labels.reversed().flatMap { Array($0) + [0] })
-            }
-        )
-        order.sort { keys[ObjectIdentifier($0)]!.lexicographicallyPrecedes(keys[ObjectIdentifier($1)]!) }
+        var keyed = order.map { (key: CompiledZones.sortKey($0.name), node: $0) }
+        keyed.sort { CompiledZones.precedes($0.key, $1.key) }
+        order = keyed.map(\.node)
+        keyed = []
         for (i, n) in order.enumerated() { n.index = i }
 
         // 2. Zone cuts: a non-apex node with NS; the highest cut at or above each node, in canonical order.
@@ -502,8 +548,12 @@ public final class CompiledZones {
             node.typeStart = Int32(baseTypes.count)
             names.append(contentsOf: n.name.wire)
             baseTypes.append(contentsOf: entries)
+            if services.contains(n.name) || !touched.isDisjoint(with: services) {
+                // Re-emitted at every publish: a table serves this node from its top part.
+                node.overlay = Int32(affected.count)
+                affected.append(n)
+            }
             baseNodes.append(node)
-            if services.contains(n.name) || !touched.isDisjoint(with: services) { affected.append(n) }
         }
 
         // 4. Hash index.
@@ -524,12 +574,15 @@ public final class CompiledZones {
         for s in self.signers { s?.prune() }
     }
 
-    /// A table with the policy answers in `dynamic` (service names not given keep their zone data).
+    /// A table with the policy answers in `dynamic` (service names not given keep their zone data). The table
+    /// shares the compiled base arrays and adds a small top part: the affected nodes' answers, type entries and
+    /// node records (`Node.overlay`), so a publish costs the affected names, not the zone.
     public func table(dynamic: [DNSName: AnswerTableBuilder.Dynamic], generation: UInt64) -> AnswerTable {
         inject(dynamic)
-        var e = base
-        var nodesCopy = baseNodes
-        var types = baseTypes
+        var e = Emitter(over: base)
+        var topNodes = ContiguousArray<Node>()
+        topNodes.reserveCapacity(affected.count)
+        var types = ContiguousArray<TypeEntry>()
         expiry = baseExpiry
         renew = baseRenew
         var denial = baseDenial
@@ -537,26 +590,28 @@ public final class CompiledZones {
         for n in affected {
             var entries: [TypeEntry] = []
             var node = emitNode(n, into: &e, entries: &entries)
-            node.nameStart = nodesCopy[n.index].nameStart
-            node.typeStart = Int32(types.count)
+            let old = baseNodes[n.index]
+            node.nameStart = old.nameStart
+            node.overlay = old.overlay
+            node.typeStart = Int32(baseTypes.count + types.count)
             types.append(contentsOf: entries)
-            nodesCopy[n.index] = node
+            topNodes.append(node)
         }
         return AnswerTable(
             generation: generation,
             options: options,
             names: names,
-            nodes: nodesCopy,
-            types: types,
-            answers: e.answers,
-            blob: e.blob,
-            relocs: e.relocs,
-            cuts: e.cuts,
+            nodes: NodeTable(base: baseNodes, top: topNodes),
+            types: Layered(base: baseTypes, top: types),
+            answers: Layered(base: base.answers, top: e.answers),
+            blob: Layered(base: base.blob, top: e.blob),
+            relocs: Layered(base: base.relocs, top: e.relocs),
+            cuts: Layered(base: base.cuts, top: e.cuts),
             zones: zoneEntries,
             index: index,
             chaos: chaos,
-            dnames: e.dnames,
-            extras: e.extras,
+            dnames: Layered(base: base.dnames, top: e.dnames),
+            extras: Layered(base: base.extras, top: e.extras),
             denial: denial,
             denialKeys: denialKeys,
             signatureExpiry: expiry == .max ? nil : expiry,
@@ -565,6 +620,41 @@ public final class CompiledZones {
     }
 
     // MARK: - Building blocks
+
+    /// The labels of a lower-case name right to left, each followed by a zero byte (canonical order, RFC 4034
+    /// §6.1, when compared bytewise).
+    static func sortKey(_ name: DNSName) -> [UInt8] {
+        name.wire.withUnsafeBufferPointer { w -> [UInt8] in
+            var starts: [Int] = []
+            var i = 0
+            while w[i] != 0 {
+                starts.append(i)
+                i += Int(w[i]) + 1
+            }
+            var key: [UInt8] = []
+            key.reserveCapacity(w.count)
+            for s in starts.reversed() {
+                key.append(contentsOf: UnsafeBufferPointer(rebasing: w[(s + 1)..<(s + 1 + Int(w[s]))]))
+                key.append(0)
+            }
+            return key
+        }
+    }
+
+    /// Bytewise order of two sort keys (a prefix first).
+    static func precedes(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        a.withUnsafeBufferPointer { x in
+            b.withUnsafeBufferPointer { y in
+                let n = min(x.count, y.count)
+                var i = 0
+                while i < n {
+                    if x[i] != y[i] { return x[i] < y[i] }
+                    i += 1
+                }
+                return x.count < y.count
+            }
+        }
+    }
 
     @discardableResult
     func node(_ name: DNSName, _ zone: Int) -> BNode {
@@ -597,10 +687,29 @@ public final class CompiledZones {
 
     func zoneOf(_ name: DNSName) -> Int? {
         var best: Int? = nil
-        for (i, o) in origins.enumerated() where name.isSubdomain(of: o) {
+        for (i, o) in origins.enumerated() where CompiledZones.isAtOrBelow(name.wire, o.wire) {
             if best == nil || o.wire.count > origins[best!].wire.count { best = i }
         }
         return best
+    }
+
+    /// `DNSName.isSubdomain(of:)` without copies: `a` at or below `b` (`b` lower case).
+    static func isAtOrBelow(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count >= b.count else { return false }
+        let off = a.count - b.count
+        var k = 0
+        while k < b.count {
+            if asciiLower(a[off + k]) != b[k] { return false }
+            k += 1
+        }
+        var i = 0
+        while i < off { i += Int(a[i]) + 1 }
+        return i == off
+    }
+
+    /// The name in lower case, sharing the storage when it already is.
+    static func lower(_ name: DNSName) -> DNSName {
+        name.wire.contains { $0 >= 0x41 && $0 <= 0x5A } ? name.lowercased : name
     }
 
     /// Policy answers replace the zone's A, AAAA and CNAME data at service names.
@@ -610,19 +719,12 @@ public final class CompiledZones {
         dyn = [:]
         for (name, saved) in serviceNodes {
             let n = nodes[name]!
-            n.rrsets = saved.rrsets
-            n.typeOrder = saved.typeOrder
+            n.rrsets = saved
             guard let d = given[name] else { continue }
             dyn[name] = d
-            for t in [RRType.A, RRType.AAAA, RRType.CNAME] where n.rrsets[t] != nil {
-                n.rrsets[t] = nil
-                n.typeOrder.removeAll { $0 == t }
-            }
+            for t in [RRType.A, RRType.AAAA, RRType.CNAME] { n.rrsets[t] = nil }
             let first = d.variants.first ?? []
-            if first.contains(where: { $0.type == RRType.CNAME }) {
-                n.rrsets = [:]
-                n.typeOrder = []
-            }  // a CNAME stands alone
+            if first.contains(where: { $0.type == RRType.CNAME }) { n.rrsets = [:] }  // a CNAME stands alone
             for rr in first {
                 var r = rr
                 r.owner = name
@@ -804,7 +906,7 @@ public final class CompiledZones {
                 targetLength: Int32(dname.rdata.count),
                 ttl: dname.ttl
             )
-            node.dname = Int32(e.dnames.count)
+            node.dname = Int32(e.dnameBase + e.dnames.count)
             e.dnames.append(entry)
         }
         if let cname = n.rrsets[RRType.CNAME] {

@@ -301,8 +301,8 @@ extension AnswerTable {
             o += ecsAddress
         }
         if edeLength > 0 {
-            extras.withUnsafeBytes { src in
-                (out.baseAddress! + o).copyMemory(from: src.baseAddress! + edeStart, byteCount: edeLength)
+            extras.withPointer(at: edeStart, count: edeLength) { src in
+                (out.baseAddress! + o).copyMemory(from: src, byteCount: edeLength)
             }
             o += edeLength
         }
@@ -514,20 +514,17 @@ extension AnswerTable {
         var end = qEnd + length
         if proofLength > 0 {
             denial.withUnsafeBufferPointer { d in
-                blob.withUnsafeBufferPointer { b in
-                    var k = 0
-                    while k < 3 {
-                        let p = k == 0 ? proofs.0 : k == 1 ? proofs.1 : proofs.2
-                        if p >= 0 {
-                            let e = d[p]
-                            (out.baseAddress! + end).copyMemory(
-                                from: b.baseAddress! + Int(e.blobStart),
-                                byteCount: Int(e.blobLength)
-                            )
-                            end += Int(e.blobLength)
+                var k = 0
+                while k < 3 {
+                    let p = k == 0 ? proofs.0 : k == 1 ? proofs.1 : proofs.2
+                    if p >= 0 {
+                        let e = d[p]
+                        blob.withPointer(at: Int(e.blobStart), count: Int(e.blobLength)) { b in
+                            (out.baseAddress! + end).copyMemory(from: b, byteCount: Int(e.blobLength))
                         }
-                        k += 1
+                        end += Int(e.blobLength)
                     }
+                    k += 1
                 }
             }
         }
@@ -570,12 +567,11 @@ extension AnswerTable {
     ) {
         guard length > 0 else { return }
         let base = out.baseAddress! + at
-        blob.withUnsafeBufferPointer { b in
-            base.copyMemory(from: b.baseAddress! + Int(a.blobStart), byteCount: length)
-        }
-        relocs.withUnsafeBufferPointer { r in
-            var i = Int(a.relocStart)
-            let end = i + Int(a.relocCount)
+        blob.withPointer(at: Int(a.blobStart), count: length) { b in base.copyMemory(from: b, byteCount: length) }
+        guard a.relocCount > 0 else { return }
+        relocs.withPointer(at: Int(a.relocStart), count: Int(a.relocCount)) { r in
+            var i = 0
+            let end = Int(a.relocCount)
             while i < end {
                 let rel = r[i]
                 let pos = Int(rel.position)
@@ -656,8 +652,8 @@ extension AnswerTable {
             }
             k += l + 1
         }
-        blob.withUnsafeBufferPointer { b in
-            let t = b.baseAddress! + Int(a.blobStart) + Int(dn.targetOffset)
+        blob.withPointer(at: Int(a.blobStart), count: Int(a.blobLength)) { b in
+            let t = b + Int(dn.targetOffset)
             var j = 0
             while j < targetLength {
                 let l = Int(t[j])

@@ -123,9 +123,9 @@ extension CompiledZones {
     func writeEntry(_ zi: Int, _ i: Int, into e: inout Emitter) -> (Int32, Int32, UInt16) {
         let r = chainRecord(zi, i)
         let set = [r] + sigs([r])
-        let start = e.blob.count
+        let start = e.blobEnd
         for rr in set { CompiledZones.appendUncompressed(rr, to: &e.blob) }
-        return (Int32(start), Int32(e.blob.count - start), UInt16(set.count))
+        return (Int32(start), Int32(e.blobEnd - start), UInt16(set.count))
     }
 
     static func appendUncompressed(_ rr: ResourceRecord, to b: inout ContiguousArray<UInt8>) {
@@ -284,6 +284,6 @@ extension CompiledZones {
         }
         guard signedAny else { return }
         let t = s.emit(into: &e)
-        e.answers[Int(idx)].signed = t
+        e.answers[Int(idx) - e.answerBase].signed = t
     }
 }

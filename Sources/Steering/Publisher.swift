@@ -3,6 +3,7 @@ import Config
 import DNSWire
 import Foundation
 import Policy
+import Zones
 
 /// One publish: every service's decision, the switches it made (with their timing), the table built from it.
 /// Invariant: `table.generation` is the generation the caller asked for; nothing here is installed yet.
@@ -30,8 +31,15 @@ public struct Publisher {
     let compiled: CompiledZones
 
     public init(prepared: Prepared) {
-        self.prepared = prepared
         self.compiled = prepared.compile()
+        // The compiled zones hold what serving needs; the loaded records are only read again to re-sign (a signed
+        // zone is compiled again when a signature is due). Without a signed zone they go: a big zone would
+        // otherwise be held twice.
+        var kept = prepared
+        if prepared.signers.isEmpty {
+            for i in kept.zones.indices { kept.zones[i].records = [] }
+        }
+        self.prepared = kept
     }
 
     /// A signature of the static answers is due to be made again: compile anew (`SteeringCore` does, with the

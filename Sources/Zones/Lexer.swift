@@ -27,6 +27,13 @@ struct MasterFileLexer {
     static func lex(_ b: [UInt8]) -> (entries: [Entry], problems: [Problem]) {
         var entries: [Entry] = []
         var problems: [Problem] = []
+        lex(b, problem: { problems.append($0) }, entry: { entries.append($0) })
+        return (entries, problems)
+    }
+
+    /// Hands each entry to `entry` as soon as it ends (a big zone's tokens are never all held at once), and
+    /// each problem to `problem` where it is found (before the entry it belongs to).
+    static func lex(_ b: [UInt8], problem report: (Problem) -> Void, entry emit: (Entry) -> Void) {
         var line = 1
         var depth = 0
         var parenLine = 0
@@ -48,8 +55,8 @@ struct MasterFileLexer {
         }
         func endEntry() {
             endToken()
-            if !tokens.isEmpty { entries.append(Entry(line: entryLine, blankOwner: blankOwner, tokens: tokens)) }
-            tokens.removeAll()
+            if !tokens.isEmpty { emit(Entry(line: entryLine, blankOwner: blankOwner, tokens: tokens)) }
+            tokens.removeAll(keepingCapacity: true)
         }
 
         var i = 0
@@ -80,7 +87,7 @@ struct MasterFileLexer {
             case UInt8(ascii: ")"):
                 endToken()
                 if depth == 0 {
-                    problems.append(Problem(line: line, message: "')' without a matching '('"))
+                    report(Problem(line: line, message: "')' without a matching '('"))
                 } else {
                     depth -= 1
                 }
@@ -111,7 +118,7 @@ struct MasterFileLexer {
                     appendPlain(d, to: &q, inQuotes: true)
                     j += 1
                 }
-                if !closed { problems.append(Problem(line: line, message: "quoted string not closed on its line")) }
+                if !closed { report(Problem(line: line, message: "quoted string not closed on its line")) }
                 q.append(UInt8(ascii: "\""))
                 tokens.append(Token(text: String(decoding: q, as: UTF8.self), quoted: true))
                 i = j
@@ -121,7 +128,7 @@ struct MasterFileLexer {
                     appendEscaped(b[i + 1], to: &tok)
                     i += 2
                 } else {
-                    problems.append(Problem(line: line, message: "'\\' at the end of a line"))
+                    report(Problem(line: line, message: "'\\' at the end of a line"))
                     i += 1
                 }
             default:
@@ -132,10 +139,9 @@ struct MasterFileLexer {
         }
         endToken()
         if depth > 0 {
-            problems.append(Problem(line: parenLine, message: "'(' not closed before the end of the file"))
+            report(Problem(line: parenLine, message: "'(' not closed before the end of the file"))
         }
         endEntry()
-        return (entries, problems)
     }
 
     /// The byte after a backslash. Digits stay as they are (start of `\DDD`), bytes that ldns's splitter

@@ -27,11 +27,12 @@ struct ZoneChecks {
     }
 
     mutating func run() {
-        normaliseTTLs()
-        mergeDuplicates()
+        var ids = rrsetIDs()
+        normaliseTTLs(ids)
+        mergeDuplicates(&ids)
         checkSOA()
         checkApexNS()
-        checkCNAMEs()
+        checkCNAMEs(ids)
         checkUnsigned()
         checkDNAMEs()
     }
@@ -41,67 +42,103 @@ struct ZoneChecks {
         var type: UInt16
     }
 
+    /// Per record, its RRset (owner, type) as a number: RRsets numbered in order of first appearance, so the
+    /// checks below index arrays instead of hashing names. One hash lookup per RRset run in the file (the
+    /// records of an RRset are usually written together).
+    func rrsetIDs() -> (ids: [Int32], count: Int) {
+        var map: [RRsetKey: Int32] = [:]
+        var ids: [Int32] = []
+        ids.reserveCapacity(records.count)
+        for i in records.indices {
+            let r = records[i].record
+            if i > 0, records[i - 1].record.type == r.type, records[i - 1].record.owner == r.owner {
+                ids.append(ids[i - 1])
+                continue
+            }
+            let k = RRsetKey(owner: r.owner, type: r.type)
+            if let id = map[k] {
+                ids.append(id)
+            } else {
+                let id = Int32(map.count)
+                map[k] = id
+                ids.append(id)
+            }
+        }
+        return (ids, map.count)
+    }
+
     /// RFC 2181 §5.2: all records of an RRset share one TTL. Reported once per RRset, at the first record
     /// that disagrees with the first one; the whole RRset takes the lowest TTL.
-    mutating func normaliseTTLs() {
-        var firstIndex: [RRsetKey: Int] = [:]
-        var lowest: [RRsetKey: UInt32] = [:]
-        var reported: Set<RRsetKey> = []
-        var mismatched: [(key: RRsetKey, index: Int)] = []
-        for (i, r) in records.enumerated() {
-            let k = RRsetKey(owner: r.record.owner, type: r.record.type)
-            if let f = firstIndex[k] {
-                lowest[k] = min(lowest[k]!, r.record.ttl)
-                if records[f].record.ttl != r.record.ttl, !reported.contains(k) {
-                    reported.insert(k)
+    mutating func normaliseTTLs(_ sets: (ids: [Int32], count: Int)) {
+        var firstIndex = [Int32](repeating: -1, count: sets.count)
+        var lowest = [UInt32](repeating: 0, count: sets.count)
+        var reported = [Bool](repeating: false, count: sets.count)
+        var mismatched: [(set: Int, index: Int)] = []
+        for i in records.indices {
+            let k = Int(sets.ids[i])
+            let ttl = records[i].record.ttl
+            let f = Int(firstIndex[k])
+            if f >= 0 {
+                lowest[k] = min(lowest[k], ttl)
+                if records[f].record.ttl != ttl, !reported[k] {
+                    reported[k] = true
                     mismatched.append((k, i))
                 }
             } else {
-                firstIndex[k] = i
-                lowest[k] = r.record.ttl
+                firstIndex[k] = Int32(i)
+                lowest[k] = ttl
             }
         }
         for (k, i) in mismatched {
-            let first = records[firstIndex[k]!]
+            let first = records[Int(firstIndex[k])]
             let r = records[i]
-            let low = lowest[k]!
+            let low = lowest[k]
             problems.append(
                 ZoneProblem(
                     file: r.file,
                     line: r.line,
                     message:
-                        "TTL \(r.record.ttl) differs from TTL \(first.record.ttl) of the \(LdnsRR.typeName(k.type)) "
-                        + "record at \(k.owner) on \(place(first, from: r)) (RFC 2181 §5.2); using \(low) for all of them",
+                        "TTL \(r.record.ttl) differs from TTL \(first.record.ttl) of the "
+                        + "\(LdnsRR.typeName(r.record.type)) record at \(r.record.owner) on "
+                        + "\(place(first, from: r)) (RFC 2181 §5.2); using \(low) for all of them",
                     severity: .warning
                 )
             )
         }
         if !mismatched.isEmpty {
-            for i in records.indices {
-                let k = RRsetKey(owner: records[i].record.owner, type: records[i].record.type)
-                if let low = lowest[k], reported.contains(k) { records[i].record.ttl = low }
+            for i in records.indices where reported[Int(sets.ids[i])] {
+                records[i].record.ttl = lowest[Int(sets.ids[i])]
             }
         }
     }
 
     struct RecordKey: Hashable {
-        var owner: DNSName
-        var type: UInt16
+        var set: Int32
         var rdata: [UInt8]
     }
 
     /// Identical records (same owner, type and rdata, names compared case-insensitively) are kept once.
-    mutating func mergeDuplicates() {
+    /// Only RRsets of more than one record are looked at.
+    mutating func mergeDuplicates(_ sets: inout (ids: [Int32], count: Int)) {
+        var size = [Int32](repeating: 0, count: sets.count)
+        for k in sets.ids { size[Int(k)] += 1 }
+        guard size.contains(where: { $0 > 1 }) else { return }
         var seen: Set<RecordKey> = []
-        records = records.filter { r in
-            seen.insert(
-                RecordKey(
-                    owner: r.record.owner,
-                    type: r.record.type,
-                    rdata: ZoneChecks.canonicalRdata(r.record)
-                )
-            ).inserted
+        var keptRecords: [ZoneRecord] = []
+        var keptIDs: [Int32] = []
+        keptRecords.reserveCapacity(records.count)
+        keptIDs.reserveCapacity(records.count)
+        for i in records.indices {
+            let k = sets.ids[i]
+            if size[Int(k)] > 1 {
+                guard seen.insert(RecordKey(set: k, rdata: ZoneChecks.canonicalRdata(records[i].record))).inserted
+                else { continue }
+            }
+            keptRecords.append(records[i])
+            keptIDs.append(k)
         }
+        records = keptRecords
+        sets.ids = keptIDs
     }
 
     /// The rdata with the domain names it embeds lower-cased, for the types whose rdata names are
@@ -144,16 +181,22 @@ struct ZoneChecks {
         }
     }
 
-    mutating func checkCNAMEs() {
-        var byOwner: [DNSName: [Int]] = [:]
-        var ownerOrder: [DNSName] = []
-        for (i, r) in records.enumerated() {
-            if byOwner[r.record.owner] == nil { ownerOrder.append(r.record.owner) }
-            byOwner[r.record.owner, default: []].append(i)
+    mutating func checkCNAMEs(_ sets: (ids: [Int32], count: Int)) {
+        // The owners that hold a CNAME, then every record at them (an RRset's owner is looked up once).
+        var group: [DNSName: Int] = [:]
+        for r in records where r.record.type == RRType.CNAME && group[r.record.owner] == nil {
+            group[r.record.owner] = group.count
+        }
+        guard !group.isEmpty else { return }
+        var groupOfSet = [Int32](repeating: -2, count: sets.count)
+        var members = [[Int]](repeating: [], count: group.count)
+        for i in records.indices {
+            let k = Int(sets.ids[i])
+            if groupOfSet[k] == -2 { groupOfSet[k] = Int32(group[records[i].record.owner] ?? -1) }
+            if groupOfSet[k] >= 0 { members[Int(groupOfSet[k])].append(i) }
         }
         let besideAllowed: Set<UInt16> = [RRType.CNAME, RRType.RRSIG, RRType.NSEC]
-        for owner in ownerOrder {
-            let idx = byOwner[owner]!
+        for idx in members {
             let cnames = idx.filter { records[$0].record.type == RRType.CNAME }
             guard let firstCNAME = cnames.first else { continue }
             var others: [UInt16] = []

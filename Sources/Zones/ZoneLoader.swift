@@ -62,9 +62,46 @@ struct Reader {
     /// Some `$TTL` line was wrong (reported there); the TTL checks that follow from it stay quiet.
     var sawBrokenTTL = false
 
+    /// The apex's wire form in lower case (owners are checked against it without copies).
+    let apexLower: [UInt8]
+
     init(apex: DNSName, maxBytes: Int) {
         self.apex = apex
+        self.apexLower = apex.lowercased.wire
         self.maxBytes = maxBytes
+    }
+
+    /// ldns's type and class for a mnemonic, remembered per spelling (ldns looks a name up by scanning its
+    /// whole type table, and every record's class and type go through here); -1 = not one.
+    var typeNames: [String: Int32] = [:]
+    var classNames: [String: Int32] = [:]
+
+    mutating func typeValue(_ text: String) -> UInt16? {
+        if let v = typeNames[text] { return v < 0 ? nil : UInt16(v) }
+        let v = LdnsRR.typeValue(text)
+        if typeNames.count < 1024 { typeNames[text] = v.map(Int32.init) ?? -1 }
+        return v
+    }
+
+    mutating func classValue(_ text: String) -> UInt16? {
+        if let v = classNames[text] { return v < 0 ? nil : UInt16(v) }
+        let v = LdnsRR.classValue(text)
+        if classNames.count < 1024 { classNames[text] = v.map(Int32.init) ?? -1 }
+        return v
+    }
+
+    /// `DNSName.isSubdomain(of:)` without copies: wire name `a` at or below `b` (`b` lower case).
+    static func isAtOrBelow(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        guard a.count >= b.count else { return false }
+        let off = a.count - b.count
+        var k = 0
+        while k < b.count {
+            if asciiLower(a[off + k]) != b[k] { return false }
+            k += 1
+        }
+        var i = 0
+        while i < off { i += Int(a[i]) + 1 }
+        return i == off
     }
 
     mutating func problem(_ file: String, _ line: Int?, _ message: String, warning: Bool = false) {
@@ -142,24 +179,26 @@ struct Reader {
         inherited: Inherited,
         depth: Int
     ) {
-        let (entries, lexProblems) = MasterFileLexer.lex(bytes)
-        for p in lexProblems { problem(display, p.line, p.message) }
         var origin = startOrigin
         var state = inherited
         var previousOwner: DNSName? = nil
-
-        for e in entries {
-            let first = e.tokens[0]
-            if !first.quoted, first.text.hasPrefix("$") {
-                if e.blankOwner {
-                    problem(display, e.line, "directive \(first.text) must start at the beginning of the line")
-                    continue
+        // Entries are read as the lexer ends them; its problems come before the entry they belong to.
+        MasterFileLexer.lex(
+            bytes,
+            problem: { p in problem(display, p.line, p.message) },
+            entry: { e in
+                let first = e.tokens[0]
+                if !first.quoted, first.text.hasPrefix("$") {
+                    if e.blankOwner {
+                        problem(display, e.line, "directive \(first.text) must start at the beginning of the line")
+                        return
+                    }
+                    directive(e, display: display, origin: &origin, state: &state, depth: depth)
+                    return
                 }
-                directive(e, display: display, origin: &origin, state: &state, depth: depth)
-                continue
+                record(e, display: display, origin: origin, state: &state, previousOwner: &previousOwner)
             }
-            record(e, display: display, origin: origin, state: &state, previousOwner: &previousOwner)
-        }
+        )
     }
 
     mutating func directive(
@@ -271,18 +310,23 @@ struct Reader {
         previousOwner: inout DNSName?
     ) {
         let tokens = e.tokens
-        let shown = (e.blankOwner ? "  " : "") + tokens.map(\.text).joined(separator: " ")
+        /// The record as written, for problems (made only when one is reported).
+        func shownText() -> String { (e.blankOwner ? "  " : "") + tokens.map(\.text).joined(separator: " ") }
         var i = 0
         let owner: DNSName
         if e.blankOwner {
             guard let p = previousOwner else {
-                problem(display, e.line, "line starts with a blank but there is no previous owner name: '\(shown)'")
+                problem(
+                    display,
+                    e.line,
+                    "line starts with a blank but there is no previous owner name: '\(shownText())'"
+                )
                 return
             }
             owner = p
         } else {
             guard !tokens[0].quoted else {
-                problem(display, e.line, "quoted owner name: '\(shown)'")
+                problem(display, e.line, "quoted owner name: '\(shownText())'")
                 return
             }
             do throws(NameError) {
@@ -305,7 +349,7 @@ struct Reader {
             if t.quoted { break }
             if ttl == nil, let f = t.text.utf8.first, f >= 0x30 && f <= 0x39 {
                 guard let v = TTLText.parse(t.text) else {
-                    problem(display, e.line, "bad TTL '\(t.text)': '\(shown)'")
+                    problem(display, e.line, "bad TTL '\(t.text)': '\(shownText())'")
                     return
                 }
                 ttl = v
@@ -313,7 +357,7 @@ struct Reader {
                 i += 1
                 continue
             }
-            if rrClass == nil, LdnsRR.typeValue(t.text) == nil, let c = LdnsRR.classValue(t.text) {
+            if rrClass == nil, typeValue(t.text) == nil, let c = classValue(t.text) {
                 rrClass = c
                 classText = t.text
                 i += 1
@@ -322,28 +366,32 @@ struct Reader {
             break
         }
         guard i < tokens.count, !tokens[i].quoted else {
-            problem(display, e.line, "record has no type: '\(shown)'")
+            problem(display, e.line, "record has no type: '\(shownText())'")
             return
         }
         let typeText = tokens[i].text
-        guard let type = LdnsRR.typeValue(typeText) else {
-            problem(display, e.line, "unknown type '\(typeText)': '\(shown)'")
+        guard let type = typeValue(typeText) else {
+            problem(display, e.line, "unknown type '\(typeText)': '\(shownText())'")
             return
         }
         if Reader.metaTypes.contains(type) {
-            problem(display, e.line, "\(LdnsRR.typeName(type)) is not a record type that can be in a zone: '\(shown)'")
+            problem(
+                display,
+                e.line,
+                "\(LdnsRR.typeName(type)) is not a record type that can be in a zone: '\(shownText())'"
+            )
             return
         }
         if let c = rrClass, c != RRClass.IN {
-            problem(display, e.line, "class \(classText.uppercased()) is not supported (only IN): '\(shown)'")
+            problem(display, e.line, "class \(classText.uppercased()) is not supported (only IN): '\(shownText())'")
             return
         }
         if let v = ttl, v > TTLText.max {
-            problem(display, e.line, "TTL \(ttlText) is above 2147483647 (RFC 2181 §8): '\(shown)'")
+            problem(display, e.line, "TTL \(ttlText) is above 2147483647 (RFC 2181 §8): '\(shownText())'")
             return
         }
-        guard owner.isSubdomain(of: apex) else {
-            problem(display, e.line, "\(owner) is outside the zone \(apex): '\(shown)'")
+        guard Reader.isAtOrBelow(owner.wire, apexLower) else {
+            problem(display, e.line, "\(owner) is outside the zone \(apex): '\(shownText())'")
             return
         }
 
@@ -360,22 +408,26 @@ struct Reader {
             finalTTL = last
             ttlNote = "no TTL and no $TTL; using the previous record's TTL \(last) (RFC 1035 §5.1); add a $TTL line"
         } else if type != RRType.SOA {
-            problem(display, e.line, "no TTL given and no $TTL before this record: '\(shown)'")
+            problem(display, e.line, "no TTL given and no $TTL before this record: '\(shownText())'")
             return
         }
 
-        let rdata = tokens[(i + 1)...].map(\.text).joined(separator: " ")
-        let text = "\(owner) \(finalTTL ?? 0) IN \(typeText)" + (rdata.isEmpty ? "" : " " + rdata)
         var rr: ResourceRecord
-        do throws(RecordParseError) {
-            rr = try LdnsRR.parse(text, origin: origin, defaultTTL: finalTTL ?? 0)
-        } catch {
-            problem(display, e.line, "\(error.status): '\(shown)'")
-            return
-        }
-        guard rr.type == type, rr.rrClass == RRClass.IN else {
-            problem(display, e.line, "ldns read this record as \(LdnsRR.typeName(rr.type)): '\(shown)'")
-            return
+        if let ttl = finalTTL, let rdata = FastRdata.parse(type: type, tokens[(i + 1)...], origin: origin) {
+            rr = ResourceRecord(owner: owner, type: type, rrClass: RRClass.IN, ttl: ttl, rdata: rdata)
+        } else {
+            let rdata = tokens[(i + 1)...].map(\.text).joined(separator: " ")
+            let text = "\(owner) \(finalTTL ?? 0) IN \(typeText)" + (rdata.isEmpty ? "" : " " + rdata)
+            do throws(RecordParseError) {
+                rr = try LdnsRR.parse(text, origin: origin, defaultTTL: finalTTL ?? 0)
+            } catch {
+                problem(display, e.line, "\(error.status): '\(shownText())'")
+                return
+            }
+            guard rr.type == type, rr.rrClass == RRClass.IN else {
+                problem(display, e.line, "ldns read this record as \(LdnsRR.typeName(rr.type)): '\(shownText())'")
+                return
+            }
         }
         if finalTTL == nil, let m = rr.soaMinimum {
             // BIND's rule for an SOA with no TTL anywhere: take its MINIMUM.

@@ -1,0 +1,76 @@
+import DNSWire
+import Foundation
+import TestSupport
+import Testing
+
+@testable import Zones
+
+/// The loader reads A, AAAA, NS, CNAME, PTR and MX rdata itself when the text is plain (FastRdata.swift):
+/// whatever it reads must be what ldns reads, and whatever is not plain must go to ldns.
+@Suite struct FastRdataTests {
+    let origin = try! DNSName("t.example.")
+
+    func tokens(_ s: String) -> ArraySlice<MasterFileLexer.Token> {
+        MasterFileLexer.lex(Array("x \(s)\n".utf8)).entries[0].tokens.dropFirst()[...]
+    }
+
+    /// ldns's reading of `TYPE rdata` at x.t.example., nil when ldns refuses it.
+    func ldns(_ type: String, _ rdata: String) -> [UInt8]? {
+        try? LdnsRR.parse("x.t.example. 300 IN \(type) \(rdata)", origin: origin, defaultTTL: 300).rdata
+    }
+
+    @Test(arguments: [
+        ("A", "192.0.2.1"), ("A", "0.0.0.0"), ("A", "255.255.255.255"), ("A", "10.0.0.1"),
+        ("AAAA", "2001:db8::1"), ("AAAA", "::"), ("AAAA", "::ffff:192.0.2.1"), ("AAAA", "2001:DB8:0:0:0:0:0:FF"),
+        ("NS", "ns1"), ("NS", "ns1.t.example."), ("NS", "NS1.Other.Example."), ("CNAME", "a-b_c.d"),
+        ("CNAME", "*.wild"), ("PTR", "host.example.net."), ("CNAME", "."), ("MX", "10 mail"), ("MX", "0 ."),
+        ("MX", "65535 mx.example.net."), ("MX", "010 mail"),
+    ])
+    func plainTextReadsAsLdnsDoes(_ type: String, _ rdata: String) throws {
+        let t = try #require(LdnsRR.typeValue(type))
+        let fast = try #require(FastRdata.parse(type: t, tokens(rdata), origin: origin), "\(type) \(rdata)")
+        #expect(fast == ldns(type, rdata), "\(type) \(rdata)")
+    }
+
+    @Test(arguments: [
+        ("A", "192.0.2"), ("A", "192.0.2.256"), ("A", "192.0.2.1 x"), ("A", "\\# 4 c0000201"), ("A", "\"192.0.2.1\""),
+        ("AAAA", "2001:db8::g"), ("AAAA", "192.0.2.1"), ("NS", "@"), ("NS", "a\\.b"), ("NS", "a..b"), ("NS", ".a"),
+        ("CNAME", "\\065bc"), ("MX", "70000 mail"), ("MX", "-1 mail"), ("MX", "+1 mail"), ("MX", "10"),
+        ("MX", "10 a b"), ("MX", "1x mail"), ("CNAME", String(repeating: "a", count: 64)),
+    ])
+    func anythingElseGoesToLdns(_ type: String, _ rdata: String) throws {
+        let t = try #require(LdnsRR.typeValue(type))
+        #expect(FastRdata.parse(type: t, tokens(rdata), origin: origin) == nil, "\(type) \(rdata)")
+    }
+
+    /// Every record of a generated benchmark zone (bench/gen-zone.py) is read as ldns reads its presentation form.
+    @Test func generatedZoneLoadsAsLdnsReadsIt() throws {
+        let dir = try TempZoneDir([:])
+        let path = dir.path("lab.zone")
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", Repo.root.appendingPathComponent("bench/gen-zone.py").path, "3000"]
+        FileManager.default.createFile(atPath: path, contents: nil)
+        p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
+        try p.run()
+        p.waitUntilExit()
+        #expect(p.terminationStatus == 0)
+        let zone = try ZoneLoader.load(origin: DNSName("lab.example."), path: path).get()
+        #expect(zone.warnings.isEmpty, "\(zone.warnings)")
+        let owners = Set(zone.records.map(\.record.owner))
+        #expect(owners.count >= 2990 && owners.count <= 3010, "\(owners.count) owners")
+        var types: Set<UInt16> = []
+        for r in zone.records {
+            types.insert(r.record.type)
+            let again = try LdnsRR.parse(
+                LdnsRR.presentation(r.record),
+                origin: DNSName("lab.example."),
+                defaultTTL: r.record.ttl
+            )
+            #expect(again == r.record, "\(r.file):\(r.line)")
+        }
+        for t in [RRType.A, RRType.AAAA, RRType.CNAME, RRType.MX, RRType.TXT, RRType.SRV, RRType.NS] {
+            #expect(types.contains(t), "type \(t) in the generated zone")
+        }
+    }
+}
