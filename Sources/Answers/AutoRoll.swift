@@ -92,7 +92,11 @@ public enum AutoRoll {
     }
 
     /// A successor CSK for a `.due` step at `now`: Created = Publish = now, no Activate (it waits for its DS).
-    public static func successor(zone: DNSName, algorithm: DnssecAlgorithm, now: Int64) throws(DnssecError)
+    public static func successor(
+        zone: DNSName,
+        algorithm: DnssecAlgorithm,
+        now: Int64
+    ) throws(DnssecError)
         -> SigningKey
     {
         try SigningKey.generate(
@@ -116,7 +120,8 @@ public enum AutoRoll {
         parentDSTTL: Int64,
         dnskeyTTL: Int64,
         maxTTL: Int64
-    ) throws(DnssecError) -> (old: SigningKey, oldTiming: KeyTiming, successor: SigningKey, successorTiming: KeyTiming) {
+    ) throws(DnssecError) -> (old: SigningKey, oldTiming: KeyTiming, successor: SigningKey, successorTiming: KeyTiming)
+    {
         guard case .waitingForDS(let o, let s, let since) = step else {
             throw DnssecError("no successor waits for its DS: \(step.text)")
         }

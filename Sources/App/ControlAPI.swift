@@ -400,7 +400,10 @@ extension ControlAPI {
         } catch {
             return .error(409, error.description)
         }
-        backend.logger.notice("dnssec: ds-seen over the control API", metadata: ["zone": "\(zone.origin)", "roll": "\(done)"])
+        backend.logger.notice(
+            "dnssec: ds-seen over the control API",
+            metadata: ["zone": "\(zone.origin)", "roll": "\(done)"]
+        )
         let report = backend.reload()
         switch report.result {
         case .installed: return .json(DsSeenReply(dsSeen: done, error: nil, reload: report))

@@ -38,6 +38,10 @@ public struct DnssecSettings: Sendable, Hashable {
     /// `keys: auto`: the TTL of the DS records at the parent (default 1 day). After `gtmd dnssec ds-seen`, the
     /// successor takes over that long later, so resolvers holding the parent's old DS set still validate.
     public var parentDSTTL: Int64 = 86_400
+    /// The longest TTL resolvers may cache the zone's signed records for (seconds; nil: the longest TTL in the
+    /// zone, the safe default). An old key leaves the DNSKEY set this long after it stopped signing. As Knot's
+    /// `zone-max-ttl`; lower it only when no resolver caches longer (tests with capped caches).
+    public var zoneMaxTTL: UInt32? = nil
     /// Line of the section in the config, for errors about its keys.
     public var line: Int? = nil
     public init() {}
@@ -46,7 +50,7 @@ public struct DnssecSettings: Sendable, Hashable {
 extension ConfigLoader {
     static let dnssecKeys: Set<String> = [
         "keys", "algorithm", "denial", "signature_validity", "refresh", "dnskey_ttl", "cds", "key_lifetime",
-        "parent_ds_ttl",
+        "parent_ds_ttl", "zone_max_ttl",
     ]
 
     /// Reads one zone's `dnssec:` section (`path` is `zones[i].dnssec`). `dnssec: auto` is short for
@@ -134,13 +138,20 @@ extension ConfigLoader {
         if let node = m["key_lifetime"] {
             if case .scalar(let s) = node, ["off", "0", "never", "false", "no"].contains(s.string.lowercased()) {
                 out.keyLifetime = nil
-            } else if let v = r.duration(node, "\(path).key_lifetime", range: .seconds(1)...(.seconds(10 * 365 * 86_400)))
-            {
+            } else if let v = r.duration(
+                node,
+                "\(path).key_lifetime",
+                range: .seconds(1)...(.seconds(10 * 365 * 86_400))
+            ) {
                 out.keyLifetime = v.components.seconds
             }
         }
-        if let v = r.duration(m["parent_ds_ttl"], "\(path).parent_ds_ttl", range: .seconds(0)...(.seconds(7 * 86_400))) {
+        if let v = r.duration(m["parent_ds_ttl"], "\(path).parent_ds_ttl", range: .seconds(0)...(.seconds(7 * 86_400)))
+        {
             out.parentDSTTL = v.components.seconds
+        }
+        if let v = r.duration(m["zone_max_ttl"], "\(path).zone_max_ttl", range: .seconds(0)...(.seconds(7 * 86_400))) {
+            out.zoneMaxTTL = UInt32(v.components.seconds)
         }
         if case .files = out.keys {
             for k in ["key_lifetime", "parent_ds_ttl"] where m[k] != nil {

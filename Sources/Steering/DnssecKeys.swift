@@ -81,7 +81,9 @@ public enum DnssecKeys {
         let lines = key.privateText.split(separator: "\n").filter { line in
             !names.contains { line.hasPrefix($0 + ":") }
         }
-        let text = lines.joined(separator: "\n") + "\n" + timing.fields.map { "\($0.name): \(KeyTiming.format($0.time))\n" }.joined()
+        let text =
+            lines.joined(separator: "\n") + "\n"
+            + timing.fields.map { "\($0.name): \(KeyTiming.format($0.time))\n" }.joined()
         do { return try SigningKey.read(name: key.fileName, publicText: key.publicText, privateText: text) } catch {
             throw DnssecError("\(key.fileName): cannot be retimed: \(error.description)")
         }
@@ -126,7 +128,7 @@ public enum DnssecKeys {
             now: now,
             parentDSTTL: d.parentDSTTL,
             dnskeyTTL: Int64(d.dnskeyTTL),
-            maxTTL: Int64(maxTTL)
+            maxTTL: Int64(d.zoneMaxTTL ?? maxTTL)
         )
         // The successor first: if the second write fails, the old key still signs (no gap).
         _ = try write(try retimed(r.successor, r.successorTiming), folder: folder)
@@ -215,7 +217,11 @@ public enum DnssecKeys {
                     let step = AutoRoll.step(keys: keys, lifetime: lifetime, now: now) { born[$0.keyTag] }
                     if let due = step.dueAt, due <= now {
                         do {
-                            let key = try AutoRoll.successor(zone: z.origin.lowercased, algorithm: d.algorithm, now: now)
+                            let key = try AutoRoll.successor(
+                                zone: z.origin.lowercased,
+                                algorithm: d.algorithm,
+                                now: now
+                            )
                             if createKeys {
                                 let base = try write(key, folder: folder)
                                 let ds = key.ds().map(LdnsRR.presentation) ?? "?"
@@ -244,7 +250,7 @@ public enum DnssecKeys {
             let found = KeySchedule(keys: keys).problems(
                 now: now,
                 dnskeyTTL: d.dnskeyTTL,
-                maxTTL: max(d.dnskeyTTL, maxTTL[z.origin.lowercased] ?? 0)
+                maxTTL: max(d.dnskeyTTL, d.zoneMaxTTL ?? maxTTL[z.origin.lowercased] ?? 0)
             )
             for e in found.errors { problem("keys: \(e)") }
             for w in found.warnings {

@@ -225,7 +225,8 @@ struct DnssecCommand: ParsableCommand {
 struct DsSeen: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "ds-seen",
-        abstract: "Confirm that the parent serves the DS of a keys: auto zone's successor CSK (POST /v1/dnssec/ds-seen).",
+        abstract:
+            "Confirm that the parent serves the DS of a keys: auto zone's successor CSK (POST /v1/dnssec/ds-seen).",
         discussion: """
             With keys: auto, when a CSK reaches key_lifetime gtmd publishes a successor (logged, with its DS, and in \
             /status) but keeps signing with the old CSK, so the chain from the old DS stays valid. Give the new DS \
