@@ -76,6 +76,9 @@ struct DnssecCommand: ParsableCommand {
             k.syncPublish = try t(syncPublish, "--sync-publish")
             k.syncDelete = try t(syncDelete, "--sync-delete")
             if k.publish == nil && (k.activate != nil || k.inactive != nil || k.delete != nil) { k.publish = now }
+            // As dnssec-keygen: with timing, Activate defaults to Publish (a key with Publish and no Activate is
+            // published and never signs: a `keys: auto` successor waiting for its DS).
+            if k.activate == nil, let p = k.publish { k.activate = p }
             if let p = k.orderProblems.first { throw ValidationError(p) }
             return k
         }

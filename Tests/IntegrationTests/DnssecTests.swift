@@ -289,6 +289,12 @@ import Testing
         let status = try lab.gtmd(["status"])
         #expect(status.stdout.contains("waiting for its DS at the parent"), "\(status.stdout)")
         #expect(lab.server.log.contains("key_lifetime reached"), "\(lab.server.log)")
+        let metrics = try lab.server.control("GET", "/metrics").body
+        let waiting = metrics.split(separator: "\n").first {
+            $0.hasPrefix("gtmd_dnssec_waiting_for_ds_since_timestamp_seconds{")
+        }
+        #expect((waiting?.split(separator: " ").last.flatMap { Double($0) } ?? 0) > 1e9, "\(metrics)")
+        #expect(!metrics.contains("gtmd_dnssec_signing_ends_timestamp_seconds"), "key-expiry alert input while waiting")
         // Nothing happens on a timer while the DS is not confirmed.
         Thread.sleep(forTimeInterval: 2)
         #expect(try phase() == "dnskey \(Self.list([t1, t2])) signer \(t1)")
