@@ -91,4 +91,25 @@ import Testing
         #expect(s.rollStep(at: later + 7200) == .due(key: new, at: later + 3600 + 100 * 86_400))
         #expect(s.schedule.roles(at: later + 3600).keySigning.map(\.keyTag) == [new])
     }
+
+    /// `POST /v1/dnssec/ds-seen` bodies are read strictly: each refusal names the field and what is wrong.
+    @Test(arguments: [
+        (#"{"zone": "lab.example"}"#, "ok lab.example -"),
+        (#"{"zone": "lab.example", "key_tag": 12345}"#, "ok lab.example 12345"),
+        (#"{"zone": "lab.example", "key_tag": null}"#, "ok lab.example -"),
+        (#"{"key_tag": 1}"#, "missing field 'zone'"),
+        (#"{"zone": "lab.example", "tag": 1}"#, "unknown field 'tag' (allowed: zone, key_tag)"),
+        (#"{"zone": "lab.example", "key_tag": "1"}"#, "field 'key_tag' must be a number"),
+        (#"{"zone": "lab.example", "key_tag": 70000}"#, "field 'key_tag': 70000 is not a key tag"),
+        (#"{"zone": "lab.example", "zone": "x"}"#, "field 'zone' is given twice"),
+        ("", "body is empty"),
+    ])
+    func dsSeenBodies(_ body: String, _ want: String) {
+        do {
+            let r = try DnssecKeys.decodeDsSeen(json: Array(body.utf8))
+            #expect("ok \(r.zone) \(r.keyTag.map(String.init) ?? "-")" == want)
+        } catch {
+            #expect("\(error)".contains(want), "\(error)")
+        }
+    }
 }
