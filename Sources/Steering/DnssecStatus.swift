@@ -32,6 +32,7 @@ public struct DnssecZoneStatus: Codable, Sendable, Hashable {
     }
     public var zone: String
     public var keys: [Key]
+    /// The next key event, or the automatic roll's successor due time when earlier.
     public var nextKeyEvent: Date?
     public var signingEnds: [Ending]
     /// `keys: auto` with a `key_lifetime`: the automatic roll's step (`AutoRoll.Step.text`; nil: no automatic roll).
@@ -71,7 +72,7 @@ public struct DnssecZoneStatus: Codable, Sendable, Hashable {
             return DnssecZoneStatus(
                 zone: "\(zone)",
                 keys: keys,
-                nextKeyEvent: date(roles.nextEvent),
+                nextKeyEvent: date([roles.nextEvent, s.rollStep(at: t)?.dueAt].compactMap { $0 }.min()),
                 signingEnds: s.schedule.signingEnds(from: t).map {
                     Ending(role: $0.role.rawValue, at: date($0.at)!, keys: $0.keys.map(\.fileName))
                 },
