@@ -30,6 +30,8 @@ public final class ZoneSigner: Sendable {
     public let refresh: UInt32
     public let dnskeyTTL: UInt32
     public let cds: Bool
+    /// `keys: auto` with a `key_lifetime`: the automatic CSK roll (nil: key files, or `key_lifetime: off`).
+    public let autoRoll: AutoRollSettings?
     /// Seconds since 1970 (a parameter so tests can move the clock).
     let clock: @Sendable () -> UInt32
 
@@ -65,6 +67,7 @@ public final class ZoneSigner: Sendable {
         refresh: UInt32 = 7 * 86_400,
         dnskeyTTL: UInt32 = 3600,
         cds: Bool = true,
+        autoRoll: AutoRollSettings? = nil,
         clock: @escaping @Sendable () -> UInt32 = { UInt32(truncatingIfNeeded: time(nil)) }
     ) {
         self.zone = zone
@@ -75,6 +78,7 @@ public final class ZoneSigner: Sendable {
         self.refresh = min(refresh, validity - 1)
         self.dnskeyTTL = dnskeyTTL
         self.cds = cds
+        self.autoRoll = autoRoll
         self.clock = clock
     }
 
@@ -89,7 +93,21 @@ public final class ZoneSigner: Sendable {
 
     /// The next key event after the last compile (seconds since 1970): the zone must be compiled again then.
     public var nextKeyEvent: UInt32? {
-        roles.nextEvent.map { UInt32(clamping: $0) }
+        let r = roles
+        let due = rollStep(at: r.at)?.dueAt
+        return [r.nextEvent, due].compactMap { $0 }.min().map { UInt32(clamping: $0) }
+    }
+
+    /// The automatic roll's step at `t` (nil: no automatic roll).
+    public func rollStep(at t: Int64) -> AutoRoll.Step? {
+        guard let a = autoRoll else { return nil }
+        return AutoRoll.step(keys: keys, lifetime: a.lifetime, now: t) { a.born[$0.keyTag] }
+    }
+
+    /// The automatic roll's successor is due at `t`: the steering loop writes it (`DnssecKeys.rollDue`).
+    public func rollDue(at t: Int64) -> Bool {
+        guard let d = rollStep(at: t)?.dueAt else { return false }
+        return d <= t
     }
 
     /// The apex records for the roles of the last compile.
@@ -168,7 +186,7 @@ public final class ZoneSigner: Sendable {
         zone == other.zone && keys.map(\.dnskey) == other.keys.map(\.dnskey)
             && keys.map(\.timing) == other.keys.map(\.timing) && nsec3 == other.nsec3
             && validity == other.validity && refresh == other.refresh && dnskeyTTL == other.dnskeyTTL
-            && cds == other.cds
+            && cds == other.cds && autoRoll == other.autoRoll
     }
 
     /// Signatures made and served from the cache so far.
@@ -183,5 +201,24 @@ public final class ZoneSigner: Sendable {
             let zsk = s.roles.zoneSigning.map(\.keyTag)
             s.cache = s.cache.filter { now < $0.value.expiration && $0.key.by == ($0.key.keySigning ? ksk : zsk) }
         }
+    }
+}
+
+/// What the automatic CSK roll of a `keys: auto` zone needs (`AutoRoll`).
+public struct AutoRollSettings: Sendable, Equatable {
+    /// A CSK gets a successor when it has signed this long (seconds).
+    public var lifetime: Int64
+    /// TTL of the DS at the parent (seconds): the switch waits that long after the DS is confirmed.
+    public var parentDSTTL: Int64
+    /// Algorithm of the successor.
+    public var algorithm: DnssecAlgorithm
+    /// Start of keys whose files carry no time (by key tag: the `.private` file's modification time).
+    public var born: [UInt16: Int64]
+
+    public init(lifetime: Int64, parentDSTTL: Int64, algorithm: DnssecAlgorithm, born: [UInt16: Int64] = [:]) {
+        self.lifetime = lifetime
+        self.parentDSTTL = parentDSTTL
+        self.algorithm = algorithm
+        self.born = born
     }
 }

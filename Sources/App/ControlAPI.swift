@@ -64,7 +64,7 @@ struct ControlAPI: ControlHandler {
 
     static let endpoints =
         "/ (console), /healthz, /readyz, /metrics, /status, /explain, /v1/overrides, /v1/reload, /v1/events, "
-        + "/v1/events/stream"
+        + "/v1/events/stream, /v1/dnssec/ds-seen"
 
     func handle(_ r: ControlRequest) -> ControlResponse {
         switch (r.method, r.path) {
@@ -105,6 +105,11 @@ struct ControlAPI: ControlHandler {
         case ("POST", "/v1/reload"):
             if let refused = authorize(r) { return refused }
             return refuseInput(r) ?? reload()
+        case ("POST", "/v1/dnssec/ds-seen"):
+            if let refused = authorize(r) { return refused }
+            return refuseInput(r, body: true) ?? dsSeen(r)
+        case (_, "/v1/dnssec/ds-seen"):
+            return ControlResponse.error(405, "\(r.method) is not allowed on /v1/dnssec/ds-seen (use POST)")
         case (_, "/healthz"), (_, "/readyz"), (_, "/metrics"), (_, "/status"), (_, "/explain"):
             return ControlResponse.error(405, "\(r.method) is not allowed on \(r.path) (use GET)")
         case (_, "/v1/overrides"):
@@ -358,6 +363,60 @@ extension ControlAPI {
             )
         case .pending:
             return .json(ReloadReply(error: report.errors.joined(separator: "; "), reload: report), status: 504)
+        }
+    }
+}
+
+// MARK: - DNSSEC
+
+extension ControlAPI {
+    struct DsSeenReply: Encodable {
+        var dsSeen: String
+        var error: String?
+        var reload: ReloadReport
+    }
+
+    /// `POST /v1/dnssec/ds-seen`: the operator confirms that the parent serves the successor's DS (`keys: auto`).
+    /// The keys' new timing is written to the auto folder, then the server reloads so it takes effect.
+    func dsSeen(_ r: ControlRequest) -> ControlResponse {
+        let req: (zone: String, keyTag: UInt16?)
+        do { req = try DnssecKeys.decodeDsSeen(json: r.body) } catch { return .error(400, error.description) }
+        let prepared = backend.view.prepared
+        let config = prepared.config
+        let want = req.zone.lowercased().hasSuffix(".") ? req.zone.lowercased() : req.zone.lowercased() + "."
+        guard let zone = config.zones.first(where: { "\($0.origin)".lowercased() == want }) else {
+            let names = config.zones.map { "\($0.origin)" }.joined(separator: ", ")
+            return .error(404, "no zone \(req.zone) (zones: \(names))")
+        }
+        let done: String
+        do {
+            done = try DnssecKeys.dsSeen(
+                config: config,
+                stateFile: config.stateFile ?? StateFile.defaultPath(configFile: config.file),
+                zone: req.zone,
+                keyTag: req.keyTag,
+                maxTTL: DnssecKeys.maxTTL(prepared)[zone.origin.lowercased] ?? 0
+            )
+        } catch {
+            return .error(409, error.description)
+        }
+        backend.logger.notice(
+            "dnssec: ds-seen over the control API",
+            metadata: ["zone": "\(zone.origin)", "roll": "\(done)"]
+        )
+        let report = backend.reload()
+        switch report.result {
+        case .installed: return .json(DsSeenReply(dsSeen: done, error: nil, reload: report))
+        case .refused, .pending:
+            return .json(
+                DsSeenReply(
+                    dsSeen: done,
+                    error:
+                        "the keys are retimed on disk, but the reload did not install (\(report.errors.joined(separator: "; "))): they take effect at the next reload or start",
+                    reload: report
+                ),
+                status: 500
+            )
         }
     }
 }

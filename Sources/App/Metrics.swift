@@ -460,6 +460,12 @@ extension Metrics {
                     )
                 }
             }
+            gauge(
+                "gtmd_dnssec_waiting_for_ds_since_timestamp_seconds",
+                "keys: auto roll: since when a successor CSK waits for its DS at the parent (gtmd dnssec ds-seen ends it; 0 when none waits)",
+                [("zone", z.zone)],
+                z.waitingForDSSince?.timeIntervalSince1970 ?? 0
+            )
             for e in z.signingEnds {
                 gauge(
                     "gtmd_dnssec_signing_ends_timestamp_seconds",

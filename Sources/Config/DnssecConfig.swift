@@ -32,6 +32,16 @@ public struct DnssecSettings: Sendable, Hashable {
     public var dnskeyTTL: UInt32 = 3600
     /// Publish CDS and CDNSKEY at the apex for the key-signing keys (RFC 7344; default on).
     public var cds: Bool = true
+    /// `keys: auto`: a CSK gets a successor when it has signed this long (seconds; nil: `key_lifetime: off`, never).
+    /// Default 365 days. See `AutoRoll` for the steps of the roll.
+    public var keyLifetime: Int64? = 365 * 86_400
+    /// `keys: auto`: the TTL of the DS records at the parent (default 1 day). After `gtmd dnssec ds-seen`, the
+    /// successor takes over that long later, so resolvers holding the parent's old DS set still validate.
+    public var parentDSTTL: Int64 = 86_400
+    /// The longest TTL resolvers may cache the zone's signed records for (seconds; nil: the longest TTL in the
+    /// zone, the safe default). An old key leaves the DNSKEY set this long after it stopped signing. As Knot's
+    /// `zone-max-ttl`; lower it only when no resolver caches longer (tests with capped caches).
+    public var zoneMaxTTL: UInt32? = nil
     /// Line of the section in the config, for errors about its keys.
     public var line: Int? = nil
     public init() {}
@@ -39,7 +49,8 @@ public struct DnssecSettings: Sendable, Hashable {
 
 extension ConfigLoader {
     static let dnssecKeys: Set<String> = [
-        "keys", "algorithm", "denial", "signature_validity", "refresh", "dnskey_ttl", "cds",
+        "keys", "algorithm", "denial", "signature_validity", "refresh", "dnskey_ttl", "cds", "key_lifetime",
+        "parent_ds_ttl", "zone_max_ttl",
     ]
 
     /// Reads one zone's `dnssec:` section (`path` is `zones[i].dnssec`). `dnssec: auto` is short for
@@ -124,6 +135,33 @@ extension ConfigLoader {
         }
         if let v = r.int(m["dnskey_ttl"], "\(path).dnskey_ttl", range: 0...86_400) { out.dnskeyTTL = UInt32(v) }
         if let v = r.bool(m["cds"], "\(path).cds") { out.cds = v }
+        if let node = m["key_lifetime"] {
+            if case .scalar(let s) = node, ["off", "0", "never", "false", "no"].contains(s.string.lowercased()) {
+                out.keyLifetime = nil
+            } else if let v = r.duration(
+                node,
+                "\(path).key_lifetime",
+                range: .seconds(1)...(.seconds(10 * 365 * 86_400))
+            ) {
+                out.keyLifetime = v.components.seconds
+            }
+        }
+        if let v = r.duration(m["parent_ds_ttl"], "\(path).parent_ds_ttl", range: .seconds(0)...(.seconds(7 * 86_400)))
+        {
+            out.parentDSTTL = v.components.seconds
+        }
+        if let v = r.duration(m["zone_max_ttl"], "\(path).zone_max_ttl", range: .seconds(0)...(.seconds(7 * 86_400))) {
+            out.zoneMaxTTL = UInt32(v.components.seconds)
+        }
+        if case .files = out.keys {
+            for k in ["key_lifetime", "parent_ds_ttl"] where m[k] != nil {
+                r.problem(
+                    m[k],
+                    "\(path).\(k)",
+                    "applies to keys: auto only (key files roll by their timing metadata: gtmd dnssec keygen --publish/--activate)"
+                )
+            }
+        }
         return out
     }
 }

@@ -7,7 +7,8 @@ import Musl
 /// A key's timing metadata as BIND's dnssec-keygen and dnssec-settime write it: `Created:`, `Publish:`,
 /// `Activate:`, `Inactive:`, `Delete:`, `SyncPublish:` and `SyncDelete:` lines in the `.private` file
 /// (YYYYMMDDHHMMSS, UTC), mirrored as `; Publish: …` comments in the `.key` file. All times are seconds since
-/// 1970; nil means "no such event": a key with no timing is published and active from always, forever.
+/// 1970; nil means "no such event": a key with no timing is published and active from always, forever; a key
+/// with a Publish time and no Activate time is published and never signs (until it is given one).
 public struct KeyTiming: Sendable, Hashable {
     public var created: Int64? = nil
     /// Its DNSKEY is in the zone's DNSKEY set from then on.
@@ -58,6 +59,9 @@ public struct KeyTiming: Sendable, Hashable {
         if let p = publish, t < p { return .unpublished }
         if let i = inactive, i <= t { return .inactive }
         if let a = activate, t < a { return .published }
+        // Published with no Activate (BIND: `dnssec-settime -A none`): in the DNSKEY set, not signing. This is a
+        // `keys: auto` successor waiting for its DS at the parent (`AutoRoll`).
+        if activate == nil, publish != nil { return .published }
         return .active
     }
 

@@ -2,6 +2,7 @@ import Answers
 import Config
 import DNSWire
 import Foundation
+import Zones
 
 /// Loads (or, with `keys: auto`, makes) each signed zone's keys and turns them into `ZoneSigner`s. Part of
 /// `Setup.prepare`, so `gtmd check`, start-up and reload read keys the same way.
@@ -46,21 +47,94 @@ public enum DnssecKeys {
                 withIntermediateDirectories: true,
                 attributes: [.posixPermissions: 0o700]
             )
+            // Each file is written beside it, then renamed over it: a crash leaves the old or the new file.
             let priv = base + ".private"
+            let tmp = priv + ".tmp"
             guard
                 FileManager.default.createFile(
-                    atPath: priv,
+                    atPath: tmp,
                     contents: Data(key.privateText.utf8),
                     attributes: [.posixPermissions: 0o600]
                 )
             else { throw DnssecError("\(priv): cannot be written") }
-            try Data(key.publicText.utf8).write(to: URL(fileURLWithPath: base + ".key"))
+            guard rename(tmp, priv) == 0 else { throw DnssecError("\(priv): cannot be written (rename)") }
+            try Data(key.publicText.utf8).write(to: URL(fileURLWithPath: base + ".key"), options: .atomic)
         } catch let e as DnssecError {
             throw e
         } catch {
             throw DnssecError("\(base): cannot be written: \(error.localizedDescription)")
         }
         return base
+    }
+
+    /// A file's modification time (seconds since 1970).
+    static func modified(_ path: String) -> Int64? {
+        guard let d = try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date else {
+            return nil
+        }
+        return Int64(d.timeIntervalSince1970)
+    }
+
+    /// `key` with other timing metadata (the same key pair).
+    public static func retimed(_ key: SigningKey, _ timing: KeyTiming) throws(DnssecError) -> SigningKey {
+        let names = ["Created", "Publish", "Activate", "Inactive", "Delete", "SyncPublish", "SyncDelete"]
+        let lines = key.privateText.split(separator: "\n").filter { line in
+            !names.contains { line.hasPrefix($0 + ":") }
+        }
+        let text =
+            lines.joined(separator: "\n") + "\n"
+            + timing.fields.map { "\($0.name): \(KeyTiming.format($0.time))\n" }.joined()
+        do { return try SigningKey.read(name: key.fileName, publicText: key.publicText, privateText: text) } catch {
+            throw DnssecError("\(key.fileName): cannot be retimed: \(error.description)")
+        }
+    }
+
+    /// `gtmd dnssec ds-seen`: the operator confirms that the parent of `zone` (a `keys: auto` zone) serves the
+    /// DS of the successor waiting for it (`keyTag`, or the one waiting when nil). Rewrites both keys' timing in
+    /// the auto folder (`AutoRoll.dsSeen`): that is what makes the decision survive a restart; the caller
+    /// reloads so it takes effect. Returns what will happen, for the log and the reply.
+    public static func dsSeen(
+        config: GtmdConfig,
+        stateFile: String,
+        zone: String,
+        keyTag: UInt16?,
+        maxTTL: UInt32,
+        now: Int64 = Int64(Date().timeIntervalSince1970)
+    ) throws(DnssecError) -> String {
+        let want = zone.lowercased().hasSuffix(".") ? zone.lowercased() : zone.lowercased() + "."
+        guard let z = config.zones.first(where: { "\($0.origin)".lowercased() == want }) else {
+            let names = config.zones.map { "\($0.origin)" }.joined(separator: ", ")
+            throw DnssecError("no zone \(zone) in \(config.file) (zones: \(names))")
+        }
+        guard let d = z.dnssec else { throw DnssecError("zone \(z.origin) is not signed (no dnssec: section)") }
+        guard case .auto = d.keys else {
+            throw DnssecError(
+                "zone \(z.origin) has key files, not keys: auto: roll them by their timing (gtmd dnssec keygen, dnssec-settime)"
+            )
+        }
+        let folder = autoFolder(stateFile: stateFile)
+        var keys: [SigningKey] = []
+        var born: [UInt16: Int64] = [:]
+        for base in autoKeyBases(zone: z.origin, folder: folder) {
+            let k = try read(base: base)
+            keys.append(k)
+            if AutoRoll.birth(k) == nil, let m = modified(base + ".private") { born[k.keyTag] = m }
+        }
+        let step = AutoRoll.step(keys: keys, lifetime: d.keyLifetime ?? Int64(Int32.max), now: now) { born[$0.keyTag] }
+        let r = try AutoRoll.dsSeen(
+            keys: keys,
+            step: step,
+            keyTag: keyTag,
+            now: now,
+            parentDSTTL: d.parentDSTTL,
+            dnskeyTTL: Int64(d.dnskeyTTL),
+            maxTTL: Int64(d.zoneMaxTTL ?? maxTTL)
+        )
+        // The successor first: if the second write fails, the old key still signs (no gap).
+        _ = try write(try retimed(r.successor, r.successorTiming), folder: folder)
+        _ = try write(try retimed(r.old, r.oldTiming), folder: folder)
+        return
+            "DS of CSK \(r.successor.keyTag) seen at the parent of \(z.origin): it signs from \(KeyTiming.iso(r.successorTiming.activate ?? now)); CSK \(r.old.keyTag) stops then and leaves the zone at \(KeyTiming.iso(r.oldTiming.delete ?? now))"
     }
 
     /// The key files in `folder` for `zone` (`K<zone>+*.key` with a `.private` beside it), sorted.
@@ -94,6 +168,8 @@ public enum DnssecKeys {
                 out.problems.append(p.description)
             }
             var keys: [SigningKey] = []
+            var born: [UInt16: Int64] = [:]
+            var roll: AutoRollSettings? = nil
             switch d.keys {
             case .files(let bases):
                 for base in bases {
@@ -107,7 +183,8 @@ public enum DnssecKeys {
                         let key = try SigningKey.generate(
                             zone: z.origin.lowercased,
                             algorithm: d.algorithm,
-                            keySigning: true
+                            keySigning: true,
+                            timing: KeyTiming(created: now)
                         )
                         if createKeys {
                             let base = try write(key, folder: folder)
@@ -123,7 +200,40 @@ public enum DnssecKeys {
                     }
                 } else {
                     for base in bases {
-                        do { keys.append(try read(base: base)) } catch { problem(error.description) }
+                        do {
+                            let k = try read(base: base)
+                            keys.append(k)
+                            if AutoRoll.birth(k) == nil, let m = modified(base + ".private") { born[k.keyTag] = m }
+                        } catch { problem(error.description) }
+                    }
+                }
+                if let lifetime = d.keyLifetime, out.problems.isEmpty {
+                    roll = AutoRollSettings(
+                        lifetime: lifetime,
+                        parentDSTTL: d.parentDSTTL,
+                        algorithm: d.algorithm,
+                        born: born
+                    )
+                    let step = AutoRoll.step(keys: keys, lifetime: lifetime, now: now) { born[$0.keyTag] }
+                    if let due = step.dueAt, due <= now {
+                        do {
+                            let key = try AutoRoll.successor(
+                                zone: z.origin.lowercased,
+                                algorithm: d.algorithm,
+                                now: now
+                            )
+                            if createKeys {
+                                let base = try write(key, folder: folder)
+                                let ds = key.ds().map(LdnsRR.presentation) ?? "?"
+                                let notice =
+                                    "dnssec: key_lifetime reached: successor CSK for \(z.origin) (\(d.algorithm), key tag \(key.keyTag)) published in \(base).private; the old CSK keeps signing until the parent serves this DS and you confirm it (gtmd dnssec ds-seen \(z.origin) \(key.keyTag)): \(ds)"
+                                out.notices.append(notice)
+                                out.keysMade["\(z.origin)".lowercased()] = notice
+                                keys.append(key)
+                            }
+                        } catch {
+                            problem("keys: auto: successor: \(error.description)")
+                        }
                     }
                 }
             }
@@ -140,7 +250,7 @@ public enum DnssecKeys {
             let found = KeySchedule(keys: keys).problems(
                 now: now,
                 dnskeyTTL: d.dnskeyTTL,
-                maxTTL: max(d.dnskeyTTL, maxTTL[z.origin.lowercased] ?? 0)
+                maxTTL: max(d.dnskeyTTL, d.zoneMaxTTL ?? maxTTL[z.origin.lowercased] ?? 0)
             )
             for e in found.errors { problem("keys: \(e)") }
             for w in found.warnings {
@@ -156,9 +266,37 @@ public enum DnssecKeys {
                 validity: d.signatureValidity,
                 refresh: d.refresh,
                 dnskeyTTL: d.dnskeyTTL,
-                cds: d.cds
+                cds: d.cds,
+                autoRoll: roll
             )
         }
+        return out
+    }
+}
+
+extension DnssecKeys {
+    /// The body of `POST /v1/dnssec/ds-seen`, read strictly: `zone` (required) and `key_tag` (the successor's
+    /// key tag; optional: the one waiting).
+    public static func decodeDsSeen(json body: [UInt8]) throws(OverrideError) -> (zone: String, keyTag: UInt16?) {
+        let f = try RequestFields(
+            body,
+            allowed: ["zone", "key_tag"],
+            shape: #"a JSON object such as {"zone": "lab.example.", "key_tag": 12345}"#
+        )
+        let zone = try f.required("zone", example: "\"lab.example.\"")
+        switch f.values["key_tag"] {
+        case nil, .null?: return (zone, nil)
+        case .number(let n)?:
+            guard let t = UInt16(n) else { throw OverrideError("field 'key_tag': \(n) is not a key tag (0...65535)") }
+            return (zone, t)
+        case let v?: throw OverrideError("field 'key_tag' must be a number (e.g. 12345), not \(v.kind)")
+        }
+    }
+
+    /// The longest TTL of each zone's records (lower-case origin), for how long an old key stays published.
+    public static func maxTTL(_ prepared: Prepared) -> [DNSName: UInt32] {
+        var out: [DNSName: UInt32] = [:]
+        for z in prepared.zones { out[z.origin.lowercased] = z.records.map(\.record.ttl).max() ?? 0 }
         return out
     }
 }

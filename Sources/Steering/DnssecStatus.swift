@@ -32,8 +32,13 @@ public struct DnssecZoneStatus: Codable, Sendable, Hashable {
     }
     public var zone: String
     public var keys: [Key]
+    /// The next key event, or the automatic roll's successor due time when earlier.
     public var nextKeyEvent: Date?
     public var signingEnds: [Ending]
+    /// `keys: auto` with a `key_lifetime`: the automatic roll's step (`AutoRoll.Step.text`; nil: no automatic roll).
+    public var roll: String? = nil
+    /// Since when a successor waits for its DS at the parent (`gtmd dnssec ds-seen` ends the wait).
+    public var waitingForDSSince: Date? = nil
 
     /// The key states at `now` of every signed zone, by zone name.
     public static func build(_ signers: [DNSName: ZoneSigner], now: Date) -> [DnssecZoneStatus] {
@@ -67,10 +72,15 @@ public struct DnssecZoneStatus: Codable, Sendable, Hashable {
             return DnssecZoneStatus(
                 zone: "\(zone)",
                 keys: keys,
-                nextKeyEvent: date(roles.nextEvent),
+                nextKeyEvent: date([roles.nextEvent, s.rollStep(at: t)?.dueAt].compactMap { $0 }.min()),
                 signingEnds: s.schedule.signingEnds(from: t).map {
                     Ending(role: $0.role.rawValue, at: date($0.at)!, keys: $0.keys.map(\.fileName))
-                }
+                },
+                roll: s.rollStep(at: t)?.text.replacingOccurrences(of: "ZONE", with: "\(zone)"),
+                waitingForDSSince: {
+                    if case .waitingForDS(_, _, let since) = s.rollStep(at: t) { return date(since) }
+                    return nil
+                }()
             )
         }
     }
@@ -86,6 +96,7 @@ public struct DnssecZoneStatus: Codable, Sendable, Hashable {
                     + (k.nextEvent.map { ", next: \($0) at \(iso(k.nextEventAt))" } ?? "") + " (\(k.file))"
             )
         }
+        if let r = roll { out.append("  roll: \(r)") }
         for e in signingEnds {
             out.append("  WARNING: \(e.role.uppercased()) signing ends at \(iso(e.at)) with no successor key")
         }

@@ -1,7 +1,9 @@
 import Answers
+import Config
 import DNSWire
 import Foundation
 import Logging
+import Zones
 
 extension SteeringCore {
     /// Warn this long before a role's signing ends with no successor (log, metric, alert rule).
@@ -16,8 +18,10 @@ extension SteeringCore {
             let r = s.roles
             return Dictionary(uniqueKeysWithValues: s.schedule.states(at: r.at).map { ($0.key.keyTag, $0.state) })
         }
-        publisher = Publisher(prepared: publisher.prepared)
-        for (zone, s) in signers.sorted(by: { "\($0.key)" < "\($1.key)" }) {
+        var prepared = publisher.prepared
+        rollAutoKeys(&prepared, now: now)
+        publisher = Publisher(prepared: prepared)
+        for (zone, s) in prepared.signers.sorted(by: { "\($0.key)" < "\($1.key)" }) {
             let r = s.roles
             for st in s.schedule.states(at: r.at) {
                 let was = before[zone]?[st.key.keyTag]
@@ -34,6 +38,48 @@ extension SteeringCore {
                 logger.error(
                     "dnssec: no other key is active: still signing with a key past its end; make a successor",
                     metadata: ["zone": "\(zone)", "key": "\(o.fileName)"]
+                )
+            }
+        }
+    }
+
+    /// `keys: auto` zones whose CSK reached `key_lifetime`: writes the successor into the auto folder (through
+    /// `DnssecKeys.load`, as at start) and swaps in the zone's new signer. When that fails the zone keeps its
+    /// signer without the automatic roll (logged as an error; a reload tries again), so the loop does not spin.
+    func rollAutoKeys(_ prepared: inout Prepared, now: Date) {
+        let t = Int64(now.timeIntervalSince1970)
+        let due = prepared.signers.filter { $0.value.rollDue(at: t) }
+        guard !due.isEmpty else { return }
+        var maxTTL: [DNSName: UInt32] = [:]
+        for z in prepared.zones { maxTTL[z.origin.lowercased] = z.records.map(\.record.ttl).max() ?? 0 }
+        let config = prepared.config
+        let loaded = DnssecKeys.load(
+            config: config,
+            stateFile: config.stateFile ?? StateFile.defaultPath(configFile: config.file),
+            createKeys: true,
+            maxTTL: maxTTL,
+            now: t
+        )
+        for (zone, old) in due.sorted(by: { "\($0.key)" < "\($1.key)" }) {
+            if let s = loaded.signers[zone], !s.rollDue(at: t) {
+                prepared.signers[zone] = s
+                let notice = loaded.keysMade["\(zone)"] ?? "dnssec: successor key for \(zone)"
+                logger.notice("\(notice)", metadata: ["zone": "\(zone)"])
+                record(GtmdEvent(at: now, kind: .keys, action: "successor", service: "\(zone)", reason: notice))
+            } else {
+                let why = loaded.problems.joined(separator: "; ")
+                logger.error(
+                    "dnssec: the automatic key roll could not write the successor key; the current key keeps signing (reload to try again)",
+                    metadata: ["zone": "\(zone)", "problem": "\(why.isEmpty ? "no signer" : why)"]
+                )
+                prepared.signers[zone] = ZoneSigner(
+                    zone: old.zone,
+                    keys: old.keys,
+                    nsec3: old.nsec3,
+                    validity: old.validity,
+                    refresh: old.refresh,
+                    dnskeyTTL: old.dnskeyTTL,
+                    cds: old.cds
                 )
             }
         }

@@ -1,6 +1,7 @@
 import Answers
 import ArgumentParser
 import Config
+import Control
 import DNSWire
 import Foundation
 import Steering
@@ -10,8 +11,8 @@ struct DnssecCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dnssec",
         abstract:
-            "DNSSEC: make keys (keygen), print the DS records for the parent (ds), print a signed zone as served (dump).",
-        subcommands: [Keygen.self, DSCommand.self, Dump.self]
+            "DNSSEC: make keys (keygen), print the DS records for the parent (ds), print a signed zone as served (dump), confirm a new DS at the parent (ds-seen).",
+        subcommands: [Keygen.self, DSCommand.self, Dump.self, DsSeen.self]
     )
 
     struct Keygen: ParsableCommand {
@@ -75,6 +76,9 @@ struct DnssecCommand: ParsableCommand {
             k.syncPublish = try t(syncPublish, "--sync-publish")
             k.syncDelete = try t(syncDelete, "--sync-delete")
             if k.publish == nil && (k.activate != nil || k.inactive != nil || k.delete != nil) { k.publish = now }
+            // As dnssec-keygen: with timing, Activate defaults to Publish (a key with Publish and no Activate is
+            // published and never signs: a `keys: auto` successor waiting for its DS).
+            if k.activate == nil, let p = k.publish { k.activate = p }
             if let p = k.orderProblems.first { throw ValidationError(p) }
             return k
         }
@@ -216,5 +220,54 @@ struct DnssecCommand: ParsableCommand {
             }
             for r in prepared.compile().servedZone(origin) ?? [] { print(LdnsRR.presentation(r)) }
         }
+    }
+}
+
+/// `gtmd dnssec ds-seen ZONE [KEYTAG]`: tell the running gtmd that the parent serves the DS of the `keys: auto`
+/// successor (POST /v1/dnssec/ds-seen).
+struct DsSeen: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ds-seen",
+        abstract:
+            "Confirm that the parent serves the DS of a keys: auto zone's successor CSK (POST /v1/dnssec/ds-seen).",
+        discussion: """
+            With keys: auto, when a CSK reaches key_lifetime gtmd publishes a successor (logged, with its DS, and in \
+            /status) but keeps signing with the old CSK, so the chain from the old DS stays valid. Give the new DS \
+            to the parent; once `dig DS ZONE @a-parent-server` shows it, run this. gtmd writes the keys' new \
+            timing to its state folder (a restart keeps it) and reloads: the successor signs parent_ds_ttl later, \
+            and the old CSK leaves the zone after the zone's longest TTL. KEYTAG (optional) must be the \
+            successor's. Exit status: 0 done; 1 refused (unknown zone, no successor waiting, wrong key tag); 2 the \
+            control API cannot be reached; 3 anything else.
+            """
+    )
+    @Argument(help: "The zone (as in the config).") var zone: String
+    @Argument(help: "The successor's key tag (default: the one waiting).") var keyTag: UInt16?
+    @Option(name: .long, help: "Config file (YAML), for the control address and token file.") var config: String?
+    @OptionGroup var target: ControlTarget
+
+    func run() async throws {
+        let client = try target.client(config: try loadConfig(config), withToken: true, defaultTimeout: 60)
+        struct Body: Encodable {
+            var zone: String
+            var key_tag: UInt16?
+        }
+        let body = try JSONEncoder().encode(Body(zone: zone, key_tag: keyTag))
+        let r: ControlClient.Response
+        do { r = try await client.request("POST", "/v1/dnssec/ds-seen", body: Array(body)) } catch {
+            printError("gtmd: dnssec ds-seen: \(error)")
+            throw ExitCode(error.kind == .unreachable ? 2 : 3)
+        }
+        struct Reply: Decodable {
+            var dsSeen: String?
+            var error: String?
+        }
+        let reply = try? ControlJSON.decoder.decode(Reply.self, from: Data(r.body.utf8))
+        if r.status == 200, let done = reply?.dsSeen {
+            print(done)
+            return
+        }
+        let message = reply?.error ?? r.body.trimmingCharacters(in: .whitespacesAndNewlines)
+        printError("gtmd: dnssec ds-seen: \(r.status): \(message)")
+        throw ExitCode([400, 404, 409].contains(r.status) ? 1 : 3)
     }
 }

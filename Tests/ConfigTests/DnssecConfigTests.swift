@@ -50,7 +50,28 @@ import Testing
         ("{ keys: [Knope+013+00001] }", "zones[0].dnssec.keys[0]: '"),
         ("{ keys: sometimes }", "zones[0].dnssec.keys: 'sometimes' is not auto or a list of key files"),
         ("{ colour: red }", "zones[0].dnssec.colour: unknown key"),
+        ("{ key_lifetime: soon }", "t.yaml:4: zones[0].dnssec.key_lifetime: 'soon' is not a duration"),
+        ("{ key_lifetime: 5000d }", "zones[0].dnssec.key_lifetime: 5000d is out of range"),
+        ("{ parent_ds_ttl: 30d }", "zones[0].dnssec.parent_ds_ttl: 30d is out of range"),
+        ("{ zone_max_ttl: -1 }", "zones[0].dnssec.zone_max_ttl: '-1'"),
+        (
+            "{ keys: [../zones/lab.example.zone], key_lifetime: 30d }",
+            "zones[0].dnssec.key_lifetime: applies to keys: auto only",
+        ),
     ]
+
+    /// The automatic roll's settings: default a year and a day's DS TTL; `off`/`0` never rolls.
+    @Test(arguments: [
+        ("auto", Int64?.some(365 * 86_400), Int64(86_400), UInt32?.none),
+        ("{ key_lifetime: 90d, parent_ds_ttl: 2h, zone_max_ttl: 1h }", 90 * 86_400, 7200, 3600),
+        ("{ key_lifetime: off }", nil, 86_400, nil),
+        ("{ key_lifetime: 0 }", nil, 86_400, nil),
+        ("{ key_lifetime: 12s, parent_ds_ttl: 0 }", 12, 0, nil),
+    ])
+    func rollSettings(_ yaml: String, _ lifetime: Int64?, _ dsTTL: Int64, _ maxTTL: UInt32?) throws {
+        let d = try #require(try parse(yaml).get().zones[0].dnssec)
+        #expect(d.keyLifetime == lifetime && d.parentDSTTL == dsTTL && d.zoneMaxTTL == maxTTL)
+    }
 
     @Test(arguments: bad)
     func badValuesSayWhereAndWhat(_ c: (String, String)) {

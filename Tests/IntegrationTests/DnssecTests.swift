@@ -239,4 +239,86 @@ import Testing
         let after = try dig("lab.example", "CDS", port: lab.server.port)
         #expect(after.answer.count == 1 && after.answerData[0].hasPrefix("\(t2) "), "\(after)")
     }
+    /// `keys: auto` rolls its own CSK: at `key_lifetime` the successor is published (CDS lists both) while the
+    /// old CSK keeps signing; the parent gets the new DS (the resolver's trust anchor becomes both DSes);
+    /// `gtmd dnssec ds-seen` makes the successor sign; the old CSK goes. Every answer stays SECURE throughout.
+    @Test func autoCSKRollWaitsForDSAndStaysSecure() throws {
+        guard UnboundResolver.available else {
+            Issue.record("unbound is not installed (scripts/deps.sh)")
+            return
+        }
+        let lab = try FailoverLab(
+            dnssec: "{ keys: auto, key_lifetime: 12s, parent_ds_ttl: 1s, dnskey_ttl: 1, zone_max_ttl: 2s }"
+        )
+        try lab.waitForAnswer([lab.primaries[0].address], within: 10)
+        let folder = lab.dir.appendingPathComponent("dnssec").path
+        func bases() throws -> [String] {
+            try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".key") }.sorted().map {
+                folder + "/" + String($0.dropLast(4))
+            }
+        }
+        let first = try bases()
+        #expect(first.count == 1, "\(first)")
+        let k1 = try #require(first.first)
+        let t1 = Self.keyTag(k1)
+        let ds1 = try run(GtmdServer.binary, ["dnssec", "ds", k1 + ".key"])
+        #expect(ds1.status == 0, "\(ds1.stderr)")
+        func phase() throws -> String {
+            let s = try Self.served(lab.server.port, flags: "257")
+            return "dnskey \(Self.list(s.dnskeys)) signer \(Self.list(s.soaSigners))"
+        }
+        // 1. The parent holds the old DS only: the successor appears, the old key keeps signing.
+        var k2 = ""
+        var t2 = ""
+        do {
+            let r = try resolver(lab, anchor: ds1.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+            let phases = try Self.watch(r, lab, deadline: 40, phase: phase) { $0 != "dnskey \(t1) signer \(t1)" }
+            let now = try bases()
+            #expect(now.count == 2, "\(now)")
+            k2 = try #require(now.first { $0 != k1 })
+            t2 = Self.keyTag(k2)
+            #expect(
+                phases == ["dnskey \(t1) signer \(t1)", "dnskey \(Self.list([t1, t2])) signer \(t1)"],
+                "\(phases)\n\(lab.server.log)"
+            )
+        }
+        let mode = try FileManager.default.attributesOfItem(atPath: k2 + ".private")[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+        let cds = try dig("lab.example", "CDS", port: lab.server.port)
+        #expect(cds.answer.count == 2, "\(cds)")
+        let status = try lab.gtmd(["status"])
+        #expect(status.stdout.contains("waiting for its DS at the parent"), "\(status.stdout)")
+        #expect(lab.server.log.contains("key_lifetime reached"), "\(lab.server.log)")
+        let metrics = try lab.server.control("GET", "/metrics").body
+        let waiting = metrics.split(separator: "\n").first {
+            $0.hasPrefix("gtmd_dnssec_waiting_for_ds_since_timestamp_seconds{")
+        }
+        #expect((waiting?.split(separator: " ").last.flatMap { Double($0) } ?? 0) > 1e9, "\(metrics)")
+        #expect(!metrics.contains("gtmd_dnssec_signing_ends_timestamp_seconds"), "key-expiry alert input while waiting")
+        // Nothing happens on a timer while the DS is not confirmed.
+        Thread.sleep(forTimeInterval: 2)
+        #expect(try phase() == "dnskey \(Self.list([t1, t2])) signer \(t1)")
+        // Wrong input is refused with what is wrong.
+        let wrongTag = try lab.gtmd(["dnssec", "ds-seen", "lab.example", t1])
+        #expect(wrongTag.status == 1 && wrongTag.stderr.contains("is not the successor"), "\(wrongTag.stderr)")
+        let wrongZone = try lab.gtmd(["dnssec", "ds-seen", "nothere.example"])
+        #expect(wrongZone.status == 1 && wrongZone.stderr.contains("no zone nothere.example"), "\(wrongZone.stderr)")
+        // 2. The parent holds both DSes; the operator confirms; the successor takes over, the old key goes.
+        let both = try run(GtmdServer.binary, ["dnssec", "ds", k1 + ".key", k2 + ".key"])
+        #expect(both.status == 0 && both.stdout.split(separator: "\n").count == 2, "\(both.stderr)")
+        let r = try resolver(lab, anchor: both.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        let seen = try lab.gtmd(["dnssec", "ds-seen", "lab.example", t2])
+        #expect(seen.status == 0 && seen.stdout.contains("DS of CSK \(t2) seen"), "\(seen.stdout)\(seen.stderr)")
+        let phases = try Self.watch(r, lab, deadline: 30, phase: phase) { $0 == "dnskey \(t2) signer \(t2)" }
+        let allowed = [
+            "dnskey \(Self.list([t1, t2])) signer \(t1)", "dnskey \(Self.list([t1, t2])) signer \(t2)",
+            "dnskey \(t2) signer \(t2)",
+        ]
+        #expect(phases.allSatisfy(allowed.contains) && phases.last == allowed[2], "\(phases)\n\(lab.server.log)")
+        let after = try dig("lab.example", "CDS", port: lab.server.port)
+        #expect(after.answer.count == 1 && after.answerData[0].hasPrefix("\(t2) "), "\(after)")
+        // The decision is on disk: the old key's file carries its Inactive and Delete times.
+        let old = try String(contentsOfFile: k1 + ".private", encoding: .utf8)
+        #expect(old.contains("Inactive: ") && old.contains("Delete: "), "\(old)")
+    }
 }
