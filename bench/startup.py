@@ -43,6 +43,8 @@ import sys
 import tempfile
 import time
 
+from proctree import tree
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -65,26 +67,6 @@ def free_port(avoid):
             avoid.add(port)
             return port
     raise SystemExit("startup.py: no free port in 25600-25999")
-
-
-def tree(pid):
-    """pid and all its descendants."""
-    children = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(d))
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(children.get(p, []))
-    return out
 
 
 def memory(pid):

@@ -36,6 +36,8 @@ import tempfile
 import time
 import urllib.request
 
+from proctree import tree
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ZONE = "lab.example"
 PRIMARY = bytes([127, 0, 0, 11])
@@ -98,27 +100,6 @@ class Prober:
 
     def close(self):
         self.sock.close()
-
-
-def tree(pid):
-    """pid and all its descendants (from /proc)."""
-    children = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                s = f.read()
-            ppid = int(s[s.rindex(")") + 2:].split()[1])
-        except (OSError, ValueError):
-            continue
-        children.setdefault(ppid, []).append(int(d))
-    out, todo = [], [pid]
-    while todo:
-        p = todo.pop()
-        out.append(p)
-        todo.extend(children.get(p, []))
-    return out
 
 
 def cpu_seconds(pids):

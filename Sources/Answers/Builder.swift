@@ -687,24 +687,10 @@ public final class CompiledZones {
 
     func zoneOf(_ name: DNSName) -> Int? {
         var best: Int? = nil
-        for (i, o) in origins.enumerated() where CompiledZones.isAtOrBelow(name.wire, o.wire) {
+        for (i, o) in origins.enumerated() where wireNameIsAtOrBelow(name.wire, o.wire) {
             if best == nil || o.wire.count > origins[best!].wire.count { best = i }
         }
         return best
-    }
-
-    /// `DNSName.isSubdomain(of:)` without copies: `a` at or below `b` (`b` lower case).
-    static func isAtOrBelow(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        guard a.count >= b.count else { return false }
-        let off = a.count - b.count
-        var k = 0
-        while k < b.count {
-            if asciiLower(a[off + k]) != b[k] { return false }
-            k += 1
-        }
-        var i = 0
-        while i < off { i += Int(a[i]) + 1 }
-        return i == off
     }
 
     /// The name in lower case, sharing the storage when it already is.

@@ -206,6 +206,21 @@ public struct DNSName: Hashable, Sendable, CustomStringConvertible, Comparable {
 
 @inline(__always) public func asciiLower(_ b: UInt8) -> UInt8 { (b >= 0x41 && b <= 0x5A) ? b | 0x20 : b }
 
+/// `DNSName.isSubdomain(of:)` on wire bytes without copies: name `a` is at or below name `b` (`b` in lower case).
+/// Used where names are compared in bulk (zone loading, finding a name's zone at compile).
+public func wireNameIsAtOrBelow(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    guard a.count >= b.count else { return false }
+    let off = a.count - b.count
+    var k = 0
+    while k < b.count {
+        if asciiLower(a[off + k]) != b[k] { return false }
+        k += 1
+    }
+    var i = 0
+    while i < off { i += Int(a[i]) + 1 }
+    return i == off
+}
+
 public enum NameError: Error, Equatable, CustomStringConvertible {
     case empty
     case emptyLabel(String)

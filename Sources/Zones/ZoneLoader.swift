@@ -90,20 +90,6 @@ struct Reader {
         return v
     }
 
-    /// `DNSName.isSubdomain(of:)` without copies: wire name `a` at or below `b` (`b` lower case).
-    static func isAtOrBelow(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        guard a.count >= b.count else { return false }
-        let off = a.count - b.count
-        var k = 0
-        while k < b.count {
-            if asciiLower(a[off + k]) != b[k] { return false }
-            k += 1
-        }
-        var i = 0
-        while i < off { i += Int(a[i]) + 1 }
-        return i == off
-    }
-
     mutating func problem(_ file: String, _ line: Int?, _ message: String, warning: Bool = false) {
         problems.append(ZoneProblem(file: file, line: line, message: message, severity: warning ? .warning : .error))
     }
@@ -390,7 +376,7 @@ struct Reader {
             problem(display, e.line, "TTL \(ttlText) is above 2147483647 (RFC 2181 §8): '\(shownText())'")
             return
         }
-        guard Reader.isAtOrBelow(owner.wire, apexLower) else {
+        guard wireNameIsAtOrBelow(owner.wire, apexLower) else {
             problem(display, e.line, "\(owner) is outside the zone \(apex): '\(shownText())'")
             return
         }
