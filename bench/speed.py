@@ -16,7 +16,8 @@
   bench/speed.py syscalls   [--secs 5]                 system calls and context switches per query under the saturating load
                                                       (perf tracepoints, /proc/<pid>/task/*/status; a diagnostic)
 
-Common options: --servers gtmd,gdnsd (also gtmd-b: the same gtmd config on --gtmd-b BINARY, for before/after),
+Common options: --servers gtmd,gdnsd (also gtmd-b: the same gtmd config on --gtmd-b BINARY, for before/after;
+--gtmd-env / --gtmd-b-env KEY=VALUE set environment variables of either),
 --gtmd BINARY (default .build/release/gtmd, built if missing), --quiet-pct 10 (wait until other processes use less
 than this share of a core before each run; a run during which they used more is repeated, at most --retries times).
 
@@ -234,6 +235,13 @@ def probe_targets(n):
     return [f"127.100.{i // 250}.{i % 250 + 1}" for i in range(n)]
 
 
+def probe_groups(n, size=100):
+    """The probe targets in groups of `size`: one pool + service (gtmd) or multifo resource (gdnsd, which refuses
+    more than 360 addresses in one result) per group, behind many<G>.lab.example (never queried)."""
+    t = probe_targets(n)
+    return [t[k:k + size] for k in range(0, len(t), size)]
+
+
 def render(kind, run, port, workers, probes, probe_port):
     nets = geo_nets()
     v = {"ADDR": ADDR, "PORT": str(port), "RUN": run, "WORKERS": str(workers), "NETS": f"{len(nets)} rules",
@@ -248,9 +256,12 @@ def render(kind, run, port, workers, probes, probe_port):
         if probes:
             v["GTMD_CHECKS"] = (f"checks:\n  conn: {{ type: tcp, port: {probe_port}, interval: 2s, timeout: 1s, "
                                 f"fall: 3, rise: 2 }}")
-            v["GTMD_PROBE_POOL"] = ("  many:\n    checks: [conn]\n    members:\n"
-                                    + "\n".join(f"      - {a}" for a in probe_targets(probes)))
-            v["GTMD_PROBE_SERVICE"] = "  many.lab.example: { policy: all, pools: [many], ttl: 30 }"
+            groups = probe_groups(probes)
+            v["GTMD_PROBE_POOL"] = "\n".join(
+                f"  many{g}:\n    checks: [conn]\n    members:\n" + "\n".join(f"      - {a}" for a in members)
+                for g, members in enumerate(groups))
+            v["GTMD_PROBE_SERVICE"] = "\n".join(
+                f"  many{g}.lab.example: {{ policy: all, pools: [many{g}], ttl: 30 }}" for g in range(len(groups)))
     else:
         with open(os.path.join(run, "nets.gdnsd"), "w") as f:
             for net, region in nets:
@@ -261,10 +272,12 @@ def render(kind, run, port, workers, probes, probe_port):
             v["GDNSD_SERVICE_TYPES"] = ("service_types => {\n  conn => { plugin => tcp_connect, port => "
                                         f"{probe_port}, interval => 2, timeout => 1, up_thresh => 2, ok_thresh => 2, "
                                         "down_thresh => 3 }\n}")
-            v["GDNSD_PROBE_PLUGIN"] = ("  multifo => {\n    many => {\n      service_types => [ conn ]\n"
-                                       + "\n".join(f"      m{i} => {a}" for i, a in enumerate(probe_targets(probes)))
-                                       + "\n    }\n  }")
-            zone += "many 30 DYNA multifo!many\n"
+            groups = probe_groups(probes)
+            v["GDNSD_PROBE_PLUGIN"] = "  multifo => {\n" + "\n".join(
+                f"    many{g} => {{\n      service_types => [ conn ]\n"
+                + "\n".join(f"      m{i} => {a}" for i, a in enumerate(members)) + "\n    }"
+                for g, members in enumerate(groups)) + "\n  }"
+            zone += "".join(f"many{g} 30 DYNA multifo!many{g}\n" for g in range(len(groups)))
     with open(os.path.join(run, "lab.example.zone"), "w") as f:
         f.write(zone)
     d = os.path.join(BENCH, "peers", SERVERS_DIR[kind])
@@ -404,6 +417,7 @@ def one_run(args, figure, mon, name, row, rnd, variant):
     gen_cpu = "1"
     port = 25460 + list(SERVERS).index(name)
     binary = {"gtmd": args.gtmd, "gtmd-b": args.gtmd_b}.get(name)
+    env = dict(kv.split("=", 1) for kv in {"gtmd": args.gtmd_env, "gtmd-b": args.gtmd_b_env}.get(name) or [])
     res = dict(figure=figure, row=row, server=name, round=rnd, workers=workers, probes=probes)
     acceptor = None
     srv = None
@@ -411,7 +425,8 @@ def one_run(args, figure, mon, name, row, rnd, variant):
         if probes:
             acceptor = subprocess.Popen(["taskset", "-c", "0", gen("acceptor"), str(args.probe_port),
                                          str(args.secs + 120)], stdout=subprocess.PIPE, text=True)
-        srv = Server(name, binary, port, workers, cpus, probes, args.probe_port, args.out, f"-{figure}-{row}-{rnd}")
+        srv = Server(name, binary, port, workers, cpus, probes, args.probe_port, args.out, f"-{figure}-{row}-{rnd}",
+                     env=env)
         if probes:
             time.sleep(args.probe_settle)  # every target probed a few times: the steady state
         subprocess.run(load_cmd(args, figure, row, port, 2, gen_cpu), capture_output=True, timeout=60)
@@ -690,6 +705,8 @@ def main():
     p.add_argument("--window", type=int, default=64, help="blast queries in flight per socket")
     p.add_argument("--gtmd", default=None)
     p.add_argument("--gtmd-b", default=None)
+    p.add_argument("--gtmd-env", action="append", metavar="KEY=VALUE", help="environment of gtmd (repeatable)")
+    p.add_argument("--gtmd-b-env", action="append", metavar="KEY=VALUE", help="environment of gtmd-b (repeatable)")
     p.add_argument("--quiet-pct", type=float, default=10.0)
     p.add_argument("--dirty-pct", type=float, default=10.0)
     p.add_argument("--retries", type=int, default=3)
