@@ -290,13 +290,10 @@ extension AnswerTable {
             out[o + 6] = q.ecsSourcePrefix
             out[o + 7] = scratch.ecsScope
             o += 8
-            var k = 0
-            while k < ecsAddress {
-                out[o + k] =
-                    k < 8
-                    ? UInt8(truncatingIfNeeded: q.ecsAddress.0 >> UInt64(56 - 8 * k))
-                    : UInt8(truncatingIfNeeded: q.ecsAddress.1 >> UInt64(56 - 8 * (k - 8)))
-                k += 1
+            // The address bytes in network order: the words big-endian, then the first `ecsAddress` (≤ 16) of them.
+            var wire = (q.ecsAddress.0.bigEndian, q.ecsAddress.1.bigEndian)
+            withUnsafeBytes(of: &wire) {
+                (out.baseAddress! + o).copyMemory(from: $0.baseAddress!, byteCount: ecsAddress)
             }
             o += ecsAddress
         }

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Room for one IP_PKTINFO or IPV6_PKTINFO control message, suitably aligned. */
@@ -26,20 +27,24 @@ struct gtmd_batch {
      * do not all map to the same cache sets (a 4096-byte stride would alias in L1/L2). */
     unsigned in_stride;
     unsigned out_stride;
-    uint8_t *in;                      /* n * in_size */
+    /* Entries of the mmsghdr/descriptor arrays the last receive wrote (only these need resetting). */
+    unsigned used;
+    int pktinfo;
+    long spin_ns;                     /* EXPERIMENT: busy-poll this long before blocking (GTMD_X_SPIN_NS) */
+    uint8_t *in;                      /* n * in_stride */
     uint8_t *out;                     /* n * out_stride, inside out_base */
     uint8_t *out_base;
-    unsigned *out_len;                /* n */
+    gtmd_pkt *pkts;                   /* n */
     struct sockaddr_storage *peers;   /* n */
     struct iovec *rvec;               /* n */
     struct mmsghdr *rmsg;             /* n */
     struct iovec *svec;               /* n */
     struct mmsghdr *smsg;             /* n, compacted list of replies to send */
-    union ctrl *rctrl;                /* n, received IP_PKTINFO / IPV6_PKTINFO (wildcard sockets) */
-    union ctrl *sctrl;                /* n, source-address control data for the replies */
+    union ctrl *rctrl;                /* n with pktinfo, else NULL: received IP_PKTINFO / IPV6_PKTINFO */
+    union ctrl *sctrl;                /* n with pktinfo, else NULL: source-address control data of replies */
 };
 
-gtmd_batch *gtmd_batch_new(unsigned n, unsigned in_size, unsigned out_size) {
+gtmd_batch *gtmd_batch_new(unsigned n, unsigned in_size, unsigned out_size, int pktinfo) {
     if (n == 0 || n > 1024 || in_size == 0 || out_size == 0 || in_size > 65536 || out_size > 65536)
         return NULL;
     gtmd_batch *b = calloc(1, sizeof *b);
@@ -47,22 +52,27 @@ gtmd_batch *gtmd_batch_new(unsigned n, unsigned in_size, unsigned out_size) {
     b->n = n;
     b->in_size = in_size;
     b->out_size = out_size;
+    b->pktinfo = pktinfo != 0;
+    const char *spin = getenv("GTMD_X_SPIN_NS");
+    b->spin_ns = spin ? atol(spin) : 0;
     b->in_stride = ((in_size + 63u) & ~63u) + 64u;
     b->out_stride = ((out_size + 63u) & ~63u) + 64u;
     b->in = malloc((size_t)n * b->in_stride);
     /* Skew the reply slots by half a page against the query slots. */
     b->out_base = malloc((size_t)n * b->out_stride + 2048u);
     b->out = b->out_base ? b->out_base + 2048u : NULL;
-    b->out_len = calloc(n, sizeof *b->out_len);
+    b->pkts = calloc(n, sizeof *b->pkts);
     b->peers = calloc(n, sizeof *b->peers);
     b->rvec = calloc(n, sizeof *b->rvec);
     b->rmsg = calloc(n, sizeof *b->rmsg);
     b->svec = calloc(n, sizeof *b->svec);
     b->smsg = calloc(n, sizeof *b->smsg);
-    b->rctrl = calloc(n, sizeof *b->rctrl);
-    b->sctrl = calloc(n, sizeof *b->sctrl);
-    if (!b->in || !b->out || !b->out_len || !b->peers || !b->rvec || !b->rmsg || !b->svec || !b->smsg ||
-        !b->rctrl || !b->sctrl) {
+    if (b->pktinfo) {
+        b->rctrl = calloc(n, sizeof *b->rctrl);
+        b->sctrl = calloc(n, sizeof *b->sctrl);
+    }
+    if (!b->in || !b->out || !b->pkts || !b->peers || !b->rvec || !b->rmsg || !b->svec || !b->smsg ||
+        (b->pktinfo && (!b->rctrl || !b->sctrl))) {
         gtmd_batch_free(b);
         return NULL;
     }
@@ -72,6 +82,13 @@ gtmd_batch *gtmd_batch_new(unsigned n, unsigned in_size, unsigned out_size) {
         b->rmsg[i].msg_hdr.msg_iov = &b->rvec[i];
         b->rmsg[i].msg_hdr.msg_iovlen = 1;
         b->rmsg[i].msg_hdr.msg_name = &b->peers[i];
+        b->rmsg[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_storage);
+        if (b->pktinfo) {
+            b->rmsg[i].msg_hdr.msg_control = b->rctrl[i].buf;
+            b->rmsg[i].msg_hdr.msg_controllen = sizeof b->rctrl[i].buf;
+        }
+        b->pkts[i].in = b->in + (size_t)i * b->in_stride;
+        b->pkts[i].out = b->out + (size_t)i * b->out_stride;
     }
     return b;
 }
@@ -80,7 +97,7 @@ void gtmd_batch_free(gtmd_batch *b) {
     if (!b) return;
     free(b->in);
     free(b->out_base);
-    free(b->out_len);
+    free(b->pkts);
     free(b->peers);
     free(b->rvec);
     free(b->rmsg);
@@ -93,69 +110,76 @@ void gtmd_batch_free(gtmd_batch *b) {
 
 unsigned gtmd_batch_capacity(const gtmd_batch *b) { return b->n; }
 
+gtmd_pkt *gtmd_batch_pkts(gtmd_batch *b) { return b->pkts; }
+
+static long elapsed_ns(const struct timespec *a, const struct timespec *b) {
+    return (long)(b->tv_sec - a->tv_sec) * 1000000000L + (b->tv_nsec - a->tv_nsec);
+}
+
 int gtmd_batch_recv(gtmd_batch *b, int fd) {
-    for (unsigned i = 0; i < b->n; i++) {
+    /* recvmmsg writes only the entries it fills: reset those of the last receive. */
+    for (unsigned i = 0; i < b->used; i++) {
         b->rmsg[i].msg_hdr.msg_namelen = sizeof(struct sockaddr_storage);
-        b->rmsg[i].msg_hdr.msg_control = b->rctrl[i].buf;
-        b->rmsg[i].msg_hdr.msg_controllen = sizeof b->rctrl[i].buf;
+        if (b->pktinfo) b->rmsg[i].msg_hdr.msg_controllen = sizeof b->rctrl[i].buf;
         b->rmsg[i].msg_hdr.msg_flags = 0;
         b->rmsg[i].msg_len = 0;
-        b->out_len[i] = 0;
+    }
+    b->used = 0;
+    int r;
+    if (b->spin_ns > 0) {
+        struct timespec t0, t;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        for (;;) {
+            r = recvmmsg(fd, b->rmsg, b->n, MSG_DONTWAIT, NULL);
+            if (r > 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) break;
+            clock_gettime(CLOCK_MONOTONIC, &t);
+            if (elapsed_ns(&t0, &t) >= b->spin_ns) {
+                r = -1;
+                errno = EAGAIN;
+                break;
+            }
+        }
+        if (r >= 0) goto got;
     }
     for (;;) {
-        int r = recvmmsg(fd, b->rmsg, b->n, MSG_WAITFORONE, NULL);
-        if (r >= 0) return r;
+        r = recvmmsg(fd, b->rmsg, b->n, MSG_WAITFORONE, NULL);
+        if (r >= 0) break;
         if (errno == EINTR) continue;
         return -errno;
     }
-}
-
-const uint8_t *gtmd_batch_in(const gtmd_batch *b, unsigned i) {
-    return b->in + (size_t)(i < b->n ? i : 0) * b->in_stride;
-}
-
-unsigned gtmd_batch_in_len(const gtmd_batch *b, unsigned i) {
-    if (i >= b->n) return 0;
-    unsigned len = b->rmsg[i].msg_len;
-    return len > b->in_size ? b->in_size : len;
-}
-
-int gtmd_batch_in_truncated(const gtmd_batch *b, unsigned i) {
-    if (i >= b->n) return 1;
-    return (b->rmsg[i].msg_hdr.msg_flags & MSG_TRUNC) != 0 || b->rmsg[i].msg_len > b->in_size;
-}
-
-int gtmd_batch_peer(const gtmd_batch *b, unsigned i, void *addr16, uint16_t *port) {
-    memset(addr16, 0, 16);
-    *port = 0;
-    if (i >= b->n) return 0;
-    const struct sockaddr_storage *ss = &b->peers[i];
-    socklen_t len = b->rmsg[i].msg_hdr.msg_namelen;
-    if (ss->ss_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
-        const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
-        memcpy(addr16, &sin->sin_addr, 4);
-        *port = ntohs(sin->sin_port);
-        return 4;
+got:
+    b->used = (unsigned)r;
+    for (int i = 0; i < r; i++) {
+        const struct msghdr *h = &b->rmsg[i].msg_hdr;
+        gtmd_pkt *p = &b->pkts[i];
+        unsigned len = b->rmsg[i].msg_len;
+        p->truncated = (h->msg_flags & MSG_TRUNC) != 0 || len > b->in_size;
+        p->len = len > b->in_size ? b->in_size : len;
+        p->out_len = 0;
+        const struct sockaddr_storage *ss = &b->peers[i];
+        if (ss->ss_family == AF_INET && h->msg_namelen >= sizeof(struct sockaddr_in)) {
+            const struct sockaddr_in *sin = (const struct sockaddr_in *)ss;
+            p->addr[0] = 0;
+            p->addr[1] = 0;
+            memcpy(p->addr, &sin->sin_addr, 4);
+            p->port = ntohs(sin->sin_port);
+            p->family = 4;
+        } else if (ss->ss_family == AF_INET6 && h->msg_namelen >= sizeof(struct sockaddr_in6)) {
+            const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
+            memcpy(p->addr, &sin6->sin6_addr, 16);
+            p->port = ntohs(sin6->sin6_port);
+            p->family = 6;
+        } else {
+            p->addr[0] = 0;
+            p->addr[1] = 0;
+            p->port = 0;
+            p->family = 0;
+        }
     }
-    if (ss->ss_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
-        const struct sockaddr_in6 *sin6 = (const struct sockaddr_in6 *)ss;
-        memcpy(addr16, &sin6->sin6_addr, 16);
-        *port = ntohs(sin6->sin6_port);
-        return 6;
-    }
-    return 0;
-}
-
-uint8_t *gtmd_batch_out(gtmd_batch *b, unsigned i) {
-    return b->out + (size_t)(i < b->n ? i : 0) * b->out_stride;
+    return r;
 }
 
 unsigned gtmd_batch_out_cap(const gtmd_batch *b) { return b->out_size; }
-
-void gtmd_batch_set_out_len(gtmd_batch *b, unsigned i, unsigned len) {
-    if (i >= b->n) return;
-    b->out_len[i] = len <= b->out_size ? len : 0;
-}
 
 /* Puts one control message (level, type, data) into the reply's own control buffer. */
 static void put_cmsg(gtmd_batch *b, unsigned i, struct msghdr *h, int level, int type, const void *data, size_t len) {
@@ -194,12 +218,12 @@ static void set_reply_source(gtmd_batch *b, unsigned i, struct msghdr *h) {
 }
 
 int gtmd_batch_send(gtmd_batch *b, int fd, unsigned count) {
-    if (count > b->n) count = b->n;
+    if (count > b->used) count = b->used;
     unsigned k = 0;
     for (unsigned i = 0; i < count; i++) {
-        unsigned len = b->out_len[i];
-        if (len == 0) continue;
-        b->svec[k].iov_base = b->out + (size_t)i * b->out_stride;
+        unsigned len = b->pkts[i].out_len;
+        if (len == 0 || len > b->out_size) continue;
+        b->svec[k].iov_base = b->pkts[i].out;
         b->svec[k].iov_len = len;
         struct msghdr *h = &b->smsg[k].msg_hdr;
         h->msg_name = &b->peers[i];
@@ -209,7 +233,7 @@ int gtmd_batch_send(gtmd_batch *b, int fd, unsigned count) {
         h->msg_control = NULL;
         h->msg_controllen = 0;
         h->msg_flags = 0;
-        set_reply_source(b, i, h);
+        if (b->pktinfo) set_reply_source(b, i, h);
         b->smsg[k].msg_len = 0;
         k++;
     }
@@ -227,6 +251,17 @@ int gtmd_batch_send(gtmd_batch *b, int fd, unsigned count) {
         done += 1;
     }
     return (int)sent;
+}
+
+int gtmd_udp_has_pktinfo(int fd) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0) return 0;
+    int on = 0;
+    socklen_t olen = sizeof on;
+    if (ss.ss_family == AF_INET && getsockopt(fd, IPPROTO_IP, IP_PKTINFO, &on, &olen) == 0) return on != 0;
+    if (ss.ss_family == AF_INET6 && getsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &on, &olen) == 0) return on != 0;
+    return 0;
 }
 
 /* Fills `ss` from an IP literal; returns the family (4/6) or 0. */

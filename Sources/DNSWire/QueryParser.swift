@@ -81,33 +81,25 @@ public enum QueryParser {
         let isQuery = q.opcode == Opcode.query
         guard q.qdcount == 1 else { return isQuery ? .formErrNoQuestion : .notImp }
 
-        // Question name: no compression allowed, labels ≤ 63, name ≤ 255.
+        // Question name: no compression allowed, labels ≤ 63, name ≤ 255. First the label structure, then the
+        // whole name is copied in lower case at once (length bytes are ≤ 63, so lowering leaves them alone).
         var i = 12
-        var len = 0
         var labels = 0
         while true {
             guard i < n else { return isQuery ? .formErrNoQuestion : .notImp }
             let l = Int(pkt[i])
             if l == 0 {
-                lowerName[len] = 0
-                len += 1
                 i += 1
                 break
             }
             guard l <= 63, labels < 127 else { return isQuery ? .formErrNoQuestion : .notImp }
-            guard i + 1 + l <= n, len + 1 + l < 255 else { return isQuery ? .formErrNoQuestion : .notImp }
-            labelOffsets[labels] = UInt8(len)
+            guard i + 1 + l <= n, i - 12 + 1 + l < 255 else { return isQuery ? .formErrNoQuestion : .notImp }
+            labelOffsets[labels] = UInt8(i - 12)
             labels += 1
-            lowerName[len] = UInt8(l)
-            len += 1
-            var j = 1
-            while j <= l {
-                lowerName[len] = asciiLower(pkt[i + j])
-                len += 1
-                j += 1
-            }
             i += l + 1
         }
+        let len = i - 12
+        lowerCopy(pkt.baseAddress! + 12, to: lowerName, count: len)
         guard i + 4 <= n else { return isQuery ? .formErrNoQuestion : .notImp }
         q.qnameLength = len
         q.labelCount = labels
@@ -170,6 +162,28 @@ public enum QueryParser {
         return .ok
     }
 
+    /// Copies `count` bytes to `to`, ASCII upper case lowered: eight bytes per step (SWAR: a byte is upper case
+    /// when its low seven bits are in 0x41...0x5A and its top bit is clear; 0x20 is added to exactly those), then
+    /// byte by byte.
+    @inline(__always)
+    static func lowerCopy(_ from: UnsafeRawPointer, to: UnsafeMutablePointer<UInt8>, count: Int) {
+        let dst = UnsafeMutableRawPointer(to)
+        var k = 0
+        while k + 8 <= count {
+            let x = from.loadUnaligned(fromByteOffset: k, as: UInt64.self)
+            let low7 = x & 0x7F7F_7F7F_7F7F_7F7F
+            let atLeastA = low7 &+ 0x3F3F_3F3F_3F3F_3F3F
+            let aboveZ = low7 &+ 0x2525_2525_2525_2525
+            let upper = atLeastA & ~aboveZ & ~x & 0x8080_8080_8080_8080
+            dst.storeBytes(of: x | (upper >> 2), toByteOffset: k, as: UInt64.self)
+            k += 8
+        }
+        while k < count {
+            to[k] = asciiLower(from.load(fromByteOffset: k, as: UInt8.self))
+            k += 1
+        }
+    }
+
     /// RFC 7871 §6: FAMILY (1 or 2), SOURCE PREFIX-LENGTH within the family's width, SCOPE 0 in queries,
     /// exactly ceil(source/8) address bytes, and no bits set beyond the source prefix.
     static func parseECS(_ pkt: UnsafeRawBufferPointer, at o: Int, length: Int, into q: inout QueryFields) -> Bool {
@@ -186,19 +200,17 @@ public enum QueryParser {
         guard source <= width, scope == 0 else { return false }
         let addrLen = (source + 7) / 8
         guard length - 4 == addrLen else { return false }
-        var hi: UInt64 = 0
-        var lo: UInt64 = 0
-        var k = 0
-        while k < addrLen {
-            var b = pkt[o + 4 + k]
-            if k == addrLen - 1 && source % 8 != 0 {
-                let mask = UInt8(truncatingIfNeeded: 0xFF << (8 - source % 8))
-                guard b & ~mask == 0 else { return false }
-                b &= mask
-            }
-            if k < 8 { hi |= UInt64(b) << (56 - 8 * k) } else { lo |= UInt64(b) << (56 - 8 * (k - 8)) }
-            k += 1
+        // The address bytes into two zeroed words (network order), then read big-endian.
+        var words: (UInt64, UInt64) = (0, 0)
+        withUnsafeMutableBytes(of: &words) {
+            $0.baseAddress!.copyMemory(from: pkt.baseAddress! + o + 4, byteCount: addrLen)
         }
+        if source % 8 != 0 {
+            let mask = UInt8(truncatingIfNeeded: 0xFF << (8 - source % 8))
+            guard pkt[o + 4 + addrLen - 1] & ~mask == 0 else { return false }
+        }
+        let hi = UInt64(bigEndian: words.0)
+        let lo = UInt64(bigEndian: words.1)
         q.hasECS = true
         q.ecsFamily = family
         q.ecsSourcePrefix = UInt8(source)

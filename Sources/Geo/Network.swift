@@ -173,28 +173,38 @@ public struct NetworkMap: Sendable {
         }
     }
 
-    /// Longest-prefix match of `a` over its first `bits` bits.
+    /// Longest-prefix match of `a` over its first `bits` bits. Per query on nearest answers: the walk reads the
+    /// arrays through unsafe buffers (no bounds check or retain per bit) and shifts the address word instead of
+    /// extracting bit `depth` each time.
     @inline(__always)
     public func lookup(_ a: AddressBits, bits: Int) -> Match {
-        var node = a.family == 4 ? 0 : 1
-        var best: Int32 = -1
-        var bestLength = 0
-        var depth = 0
-        if values[node] >= 0 { best = values[node] }
-        while depth < bits {
-            let c = Int(children[2 * node + a.bit(depth)])
-            if c < 0 { break }
-            node = c
-            depth += 1
-            if values[node] >= 0 {
-                best = values[node]
-                bestLength = depth
+        children.withUnsafeBufferPointer { children in
+            values.withUnsafeBufferPointer { values in
+                var node = a.family == 4 ? 0 : 1
+                var best: Int32 = -1
+                var bestLength = 0
+                var depth = 0
+                if values[node] >= 0 { best = values[node] }
+                let limit = min(bits, 128)
+                var word = a.hi
+                while depth < limit {
+                    if depth == 64 { word = a.lo }
+                    let c = Int(children[2 * node + Int(truncatingIfNeeded: word >> 63)])
+                    if c < 0 { break }
+                    word <<= 1
+                    node = c
+                    depth += 1
+                    if values[node] >= 0 {
+                        best = values[node]
+                        bestLength = depth
+                    }
+                }
+                // Addresses that share the walked bits plus the next one end on this node too; when every bit
+                // was walked and rules lie deeper, the bits given do not decide: one more is needed.
+                let hasChildren = children[2 * node] >= 0 || children[2 * node + 1] >= 0
+                let scope = hasChildren && bits > 0 ? depth + 1 : depth
+                return Match(value: best, ruleLength: bestLength, scope: min(scope, a.width))
             }
         }
-        // Addresses that share the walked bits plus the next one end on this node too; when every bit
-        // was walked and rules lie deeper, the bits given do not decide: one more is needed.
-        let hasChildren = children[2 * node] >= 0 || children[2 * node + 1] >= 0
-        let scope = hasChildren && bits > 0 ? depth + 1 : depth
-        return Match(value: best, ruleLength: bestLength, scope: min(scope, a.width))
     }
 }

@@ -67,7 +67,14 @@ final class ResponseRateLimiter {
     private let capacity: Int64
     private let slip: UInt32
     private let v4Prefix: Int, v6Prefix: Int
-    private let exempt: [IPNetwork]
+    /// The exempt networks as masks over the address words, so the check (once per reply) is a few ANDs and
+    /// compares inline rather than calls into Geo.
+    private struct Exempt {
+        var family: UInt8
+        var maskHi: UInt64, maskLo: UInt64
+        var hi: UInt64, lo: UInt64
+    }
+    private let exempt: ContiguousArray<Exempt>
 
     init(_ o: RateLimitOptions) {
         var size = 1024
@@ -80,7 +87,18 @@ final class ResponseRateLimiter {
         slip = UInt32(max(0, o.slip))
         v4Prefix = o.ipv4Prefix
         v6Prefix = o.ipv6Prefix
-        exempt = o.exempt
+        exempt = ContiguousArray(
+            o.exempt.map { net in
+                let ones = AddressBits(family: net.base.family, hi: .max, lo: .max).masked(net.length)
+                return Exempt(
+                    family: net.base.family,
+                    maskHi: ones.hi,
+                    maskLo: ones.lo,
+                    hi: net.base.hi,
+                    lo: net.base.lo
+                )
+            }
+        )
     }
 
     deinit { buckets.deallocate() }
@@ -94,12 +112,22 @@ final class ResponseRateLimiter {
 
     /// Decides whether the reply `respond` just wrote for `client` may go out.
     func check(client: ClientInfo, reply: UnsafeRawBufferPointer, scratch: QueryScratch, nowMs: Int64) -> Verdict {
-        let a = client.addressBits
-        var e = 0
-        while e < exempt.count {
-            if exempt[e].contains(a) { return .send }
-            e += 1
+        // The address words as `AddressBits` has them (host order; IPv4 in the top 32 bits of `hi`).
+        let v4 = client.family == 4
+        let family: UInt8 = v4 ? 4 : 6
+        let hi = UInt64(bigEndian: client.address.0) & (v4 ? 0xFFFF_FFFF_0000_0000 : .max)
+        let lo = v4 ? 0 : UInt64(bigEndian: client.address.1)
+        let isExempt = exempt.withUnsafeBufferPointer { list -> Bool in
+            var e = 0
+            while e < list.count {
+                let x = list[e]
+                if x.family == family && hi & x.maskHi == x.hi && lo & x.maskLo == x.lo { return true }
+                e += 1
+            }
+            return false
         }
+        if isExempt { return .send }
+        let a = AddressBits(family: family, hi: hi, lo: lo)
         let n = a.masked(client.family == 4 ? v4Prefix : v6Prefix)
         let (nh, nl) = (n.hi, n.lo)
         var hasher = Hasher()

@@ -46,11 +46,15 @@ final class UDPWorker {
         logger: Logger,
         rateLimit: RateLimitOptions = RateLimitOptions()
     ) {
+        // EXPERIMENT (issue 17): GTMD_X_BATCH overrides the batch size.
+        var size = batchSize
+        if let v = getenv("GTMD_X_BATCH"), let n = Int(String(cString: v)), (1...1024).contains(n) { size = n }
         guard
             let batch = gtmd_batch_new(
-                UInt32(batchSize),
+                UInt32(size),
                 UInt32(Self.maxQuerySize),
-                UInt32(AnswerTable.maxUDPPayload)
+                UInt32(AnswerTable.maxUDPPayload),
+                gtmd_udp_has_pktinfo(fd)
             )
         else { return nil }
         self.fd = fd
@@ -68,6 +72,7 @@ final class UDPWorker {
     /// buffer, send all replies with one sendmmsg, publish the counters. No allocation, no lock per packet.
     func run() {
         let outCap = Int(gtmd_batch_out_cap(batch))
+        let pkts = gtmd_batch_pkts(batch)!
         var errorsLogged = 0
         while !stop.isSet {
             let n = gtmd_batch_recv(batch, fd)
@@ -87,26 +92,25 @@ final class UDPWorker {
             let nowMs = limiter == nil ? 0 : ResponseRateLimiter.nowMs()
             // A plain counting loop: a `for in` over a Range goes through an unspecialised generic iterator
             // in debug builds, which allocates.
-            var i: UInt32 = 0
-            while i < UInt32(n) {
-                defer { i += 1 }
-                let len = Int(gtmd_batch_in_len(batch, i))
+            var i = 0
+            while i < Int(n) {
+                let p = pkts + i
+                i += 1
+                let len = Int(p.pointee.len)
                 // Zero-length datagrams (also what a shutdown wake-up looks like) are ignored.
                 if len == 0 { continue }
-                if gtmd_batch_in_truncated(batch, i) != 0 {
+                if p.pointee.truncated != 0 || p.pointee.family == 0 {
                     scratch.counters.dropped += 1
                     continue
                 }
-                var address: (UInt64, UInt64) = (0, 0)
-                var port: UInt16 = 0
-                let family = withUnsafeMutableBytes(of: &address) { gtmd_batch_peer(batch, i, $0.baseAddress, &port) }
-                if family == 0 {
-                    scratch.counters.dropped += 1
-                    continue
-                }
-                let client = ClientInfo(transport: .udp, family: UInt8(family), address: address, port: port)
-                let query = UnsafeRawBufferPointer(start: gtmd_batch_in(batch, i), count: len)
-                let out = UnsafeMutableRawBufferPointer(start: gtmd_batch_out(batch, i), count: outCap)
+                let client = ClientInfo(
+                    transport: .udp,
+                    family: p.pointee.family,
+                    address: p.pointee.addr,
+                    port: p.pointee.port
+                )
+                let query = UnsafeRawBufferPointer(start: p.pointee.in, count: len)
+                let out = UnsafeMutableRawBufferPointer(start: p.pointee.out, count: outCap)
                 var replyLength = table.respond(query, into: out, client: client, scratch: scratch)
                 if replyLength > 0, let limiter {
                     switch limiter.check(
@@ -124,9 +128,7 @@ final class UDPWorker {
                         scratch.counters.rrlSlipped += 1
                     }
                 }
-                if replyLength > 0 && replyLength <= outCap {
-                    gtmd_batch_set_out_len(batch, i, UInt32(replyLength))
-                }
+                p.pointee.out_len = replyLength > 0 && replyLength <= outCap ? UInt32(replyLength) : 0
             }
             _ = gtmd_batch_send(batch, fd, UInt32(n))
             slot.publish(scratch.counters)

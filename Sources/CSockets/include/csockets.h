@@ -16,47 +16,54 @@
 extern "C" {
 #endif
 
-/* One batch of datagrams: n input buffers, n output buffers, n peer addresses, and the
- * mmsghdr arrays for recvmmsg/sendmmsg. Allocated once per worker, reused for every batch.
- * Not thread-safe: one batch belongs to one thread. */
+/* One batch of datagrams: n receive slots, n reply slots, n peer addresses, the mmsghdr arrays for
+ * recvmmsg/sendmmsg and one `gtmd_pkt` descriptor per slot. Allocated once per worker, reused for every
+ * batch. Not thread-safe: one batch belongs to one thread. */
 typedef struct gtmd_batch gtmd_batch;
 
-/* Allocates a batch of `n` messages (1...1024) with `in_size`-byte receive buffers and
- * `out_size`-byte reply buffers. Returns NULL on bad arguments or out of memory. */
-gtmd_batch *gtmd_batch_new(unsigned n, unsigned in_size, unsigned out_size);
+/* What the worker needs of one received datagram, filled by gtmd_batch_recv in one pass so the answering
+ * loop reads plain fields instead of calling an accessor per field. */
+typedef struct gtmd_pkt {
+    const uint8_t *in;   /* the query bytes (len of them) */
+    uint8_t *out;        /* the reply slot (gtmd_batch_out_cap bytes) */
+    uint64_t addr[2];    /* sender address bytes in network order (IPv4: first 4 bytes, rest 0) */
+    uint32_t len;        /* query length; 0 for an empty datagram */
+    uint32_t out_len;    /* set by the caller: reply length, 0 = send nothing; above the capacity = nothing */
+    uint16_t port;       /* sender port, host order */
+    uint8_t family;      /* 4 or 6; 0 = unknown address family (drop) */
+    uint8_t truncated;   /* 1 = the datagram did not fit the slot (MSG_TRUNC): drop */
+} gtmd_pkt;
+
+/* Allocates a batch of `n` messages (1...1024) with `in_size`-byte receive slots and `out_size`-byte
+ * reply slots. `pktinfo` != 0: the socket delivers IP_PKTINFO / IPV6_PKTINFO (wildcard binds), so every
+ * receive gets a control buffer and every reply leaves from the address its query was sent to; 0: no
+ * control buffers at all. Returns NULL on bad arguments or out of memory. */
+gtmd_batch *gtmd_batch_new(unsigned n, unsigned in_size, unsigned out_size, int pktinfo);
 void gtmd_batch_free(gtmd_batch *b);
 
 /* Capacity (number of messages) of the batch. */
 unsigned gtmd_batch_capacity(const gtmd_batch *b);
 
-/* Blocking recvmmsg(MSG_WAITFORONE) into the batch: waits for at least one datagram (or the
- * socket's receive timeout), then takes whatever else is already queued, up to capacity.
- * Resets every reply length to 0. Returns the number of datagrams received (>= 0), or -errno
- * (-EAGAIN/-EWOULDBLOCK on receive timeout). EINTR is retried internally. */
+/* Blocking recvmmsg(MSG_WAITFORONE) into the batch: waits for at least one datagram (or the socket's
+ * receive timeout), then takes whatever else is already queued, up to capacity. Fills the descriptors
+ * of the datagrams received (out_len = 0). Returns the number received (>= 0), or -errno (-EAGAIN /
+ * -EWOULDBLOCK on receive timeout). EINTR is retried internally. */
 int gtmd_batch_recv(gtmd_batch *b, int fd);
 
-/* Accessors for the i-th received datagram (i < value returned by gtmd_batch_recv). */
-const uint8_t *gtmd_batch_in(const gtmd_batch *b, unsigned i);
-unsigned gtmd_batch_in_len(const gtmd_batch *b, unsigned i);
-/* 1 if the datagram did not fit the receive buffer (MSG_TRUNC), else 0. */
-int gtmd_batch_in_truncated(const gtmd_batch *b, unsigned i);
+/* The descriptors; the first (value returned by gtmd_batch_recv) are valid after a receive. */
+gtmd_pkt *gtmd_batch_pkts(gtmd_batch *b);
 
-/* Copies the i-th sender's address into addr16 (16 bytes, network order; IPv4 uses the first 4
- * bytes and zeroes the rest) and its port (host order) into *port. Returns 4 or 6 for the
- * address family, or 0 if the family is unknown (addr16 zeroed, *port = 0). */
-int gtmd_batch_peer(const gtmd_batch *b, unsigned i, void *addr16, uint16_t *port);
-
-/* Reply buffer for the i-th datagram and its capacity. */
-uint8_t *gtmd_batch_out(gtmd_batch *b, unsigned i);
+/* Capacity of every reply slot. */
 unsigned gtmd_batch_out_cap(const gtmd_batch *b);
-/* Sets the i-th reply length; 0 = send nothing. Lengths above the capacity are treated as 0. */
-void gtmd_batch_set_out_len(gtmd_batch *b, unsigned i, unsigned len);
 
-/* sendmmsg's every reply with length > 0 to the peer it came from (from the address the query was
- * sent to, on wildcard sockets). Loops on partial sends;
- * a message the kernel refuses (EAGAIN, ECONNREFUSED, EPERM, ENETUNREACH, ...) is skipped.
- * `count` is the number of datagrams of the last receive. Returns the number of replies sent. */
+/* sendmmsg's every reply with 0 < out_len <= capacity to the peer it came from (from the address the
+ * query was sent to, with pktinfo). Loops on partial sends; a message the kernel refuses (EAGAIN,
+ * ECONNREFUSED, EPERM, ENETUNREACH, ...) is skipped. `count` is the number of datagrams of the last
+ * receive. Returns the number of replies sent. */
 int gtmd_batch_send(gtmd_batch *b, int fd, unsigned count);
+
+/* 1 if the UDP socket was set up to deliver packet info (IP_PKTINFO / IPV6_RECVPKTINFO), else 0. */
+int gtmd_udp_has_pktinfo(int fd);
 
 /* Parses an IPv4 or IPv6 literal. Returns 4 or 6, or 0 if `host` is neither. */
 int gtmd_parse_family(const char *host);
