@@ -30,7 +30,6 @@ struct gtmd_batch {
     /* Entries of the mmsghdr/descriptor arrays the last receive wrote (only these need resetting). */
     unsigned used;
     int pktinfo;
-    long spin_ns;                     /* EXPERIMENT: busy-poll this long before blocking (GTMD_X_SPIN_NS) */
     uint8_t *in;                      /* n * in_stride */
     uint8_t *out;                     /* n * out_stride, inside out_base */
     uint8_t *out_base;
@@ -53,8 +52,6 @@ gtmd_batch *gtmd_batch_new(unsigned n, unsigned in_size, unsigned out_size, int 
     b->in_size = in_size;
     b->out_size = out_size;
     b->pktinfo = pktinfo != 0;
-    const char *spin = getenv("GTMD_X_SPIN_NS");
-    b->spin_ns = spin ? atol(spin) : 0;
     b->in_stride = ((in_size + 63u) & ~63u) + 64u;
     b->out_stride = ((out_size + 63u) & ~63u) + 64u;
     b->in = malloc((size_t)n * b->in_stride);
@@ -112,10 +109,6 @@ unsigned gtmd_batch_capacity(const gtmd_batch *b) { return b->n; }
 
 gtmd_pkt *gtmd_batch_pkts(gtmd_batch *b) { return b->pkts; }
 
-static long elapsed_ns(const struct timespec *a, const struct timespec *b) {
-    return (long)(b->tv_sec - a->tv_sec) * 1000000000L + (b->tv_nsec - a->tv_nsec);
-}
-
 int gtmd_batch_recv(gtmd_batch *b, int fd) {
     /* recvmmsg writes only the entries it fills: reset those of the last receive. */
     for (unsigned i = 0; i < b->used; i++) {
@@ -126,28 +119,12 @@ int gtmd_batch_recv(gtmd_batch *b, int fd) {
     }
     b->used = 0;
     int r;
-    if (b->spin_ns > 0) {
-        struct timespec t0, t;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
-        for (;;) {
-            r = recvmmsg(fd, b->rmsg, b->n, MSG_DONTWAIT, NULL);
-            if (r > 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) break;
-            clock_gettime(CLOCK_MONOTONIC, &t);
-            if (elapsed_ns(&t0, &t) >= b->spin_ns) {
-                r = -1;
-                errno = EAGAIN;
-                break;
-            }
-        }
-        if (r >= 0) goto got;
-    }
     for (;;) {
         r = recvmmsg(fd, b->rmsg, b->n, MSG_WAITFORONE, NULL);
         if (r >= 0) break;
         if (errno == EINTR) continue;
         return -errno;
     }
-got:
     b->used = (unsigned)r;
     for (int i = 0; i < r; i++) {
         const struct msghdr *h = &b->rmsg[i].msg_hdr;

@@ -46,12 +46,9 @@ final class UDPWorker {
         logger: Logger,
         rateLimit: RateLimitOptions = RateLimitOptions()
     ) {
-        // EXPERIMENT (issue 17): GTMD_X_BATCH overrides the batch size.
-        var size = batchSize
-        if let v = getenv("GTMD_X_BATCH"), let n = Int(String(cString: v)), (1...1024).contains(n) { size = n }
         guard
             let batch = gtmd_batch_new(
-                UInt32(size),
+                UInt32(batchSize),
                 UInt32(Self.maxQuerySize),
                 UInt32(AnswerTable.maxUDPPayload),
                 gtmd_udp_has_pktinfo(fd)
