@@ -2,6 +2,8 @@
 `sh -c`/`timeout` is measured with all its descendants."""
 
 import os
+import signal
+import subprocess
 
 
 def tree(pid):
@@ -23,3 +25,18 @@ def tree(pid):
         out.append(p)
         todo.extend(children.get(p, []))
     return out
+
+
+def stop_group(proc, grace=10):
+    """Stop a server started with start_new_session=True: SIGTERM to its process group, SIGKILL after grace s."""
+    if proc.poll() is not None:
+        return
+    try:
+        os.killpg(proc.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()

@@ -46,6 +46,8 @@ import tempfile
 import threading
 import time
 
+from proctree import stop_group
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
 GEN_OUT = os.path.join(ROOT, ".build", "bench", "gen")
@@ -380,16 +382,7 @@ class Server:
         return proc_jiffies(self.pid)
 
     def stop(self):
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop_group(self.proc)
         shutil.rmtree(self.run, ignore_errors=True)
 
 

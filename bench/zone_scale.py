@@ -36,7 +36,7 @@ import tempfile
 import time
 import urllib.request
 
-from proctree import tree
+from proctree import stop_group, tree
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ZONE = "lab.example"
@@ -173,16 +173,7 @@ class Server:
         return self.proc.poll() is None
 
     def stop(self):
-        if self.proc.poll() is None:
-            try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            except ProcessLookupError:
-                pass
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait()
+        stop_group(self.proc)
         self.log.close()
         shutil.rmtree(self.run, ignore_errors=True)
 
