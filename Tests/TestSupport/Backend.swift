@@ -59,14 +59,26 @@ public enum LoopbackNet {
         return "127.\(10 + (pid % 200)).\(n % 250 + 1)."
     }
 
-    /// A TCP port that is free on every address given (checked by binding).
+    /// A port that is free for TCP and UDP on every address given (checked by binding), taken below the
+    /// kernel's ephemeral range. A listening port inside that range can be handed to a client (dig, unbound's
+    /// upstream socket) as its own source port; a connected UDP socket from 127.0.0.1:P to 127.0.0.1:P then
+    /// receives its own query back as the "answer" (seen once in CI: a reply without QR, the query's cookie).
     public static func freePort(on addresses: [String]) throws -> Int {
-        for _ in 0..<50 {
-            let port = Int.random(in: 20000...60000)
-            if addresses.allSatisfy({ canBind($0, port) }) { return port }
+        let ports = listenPorts
+        for _ in 0..<100 {
+            let port = Int.random(in: ports)
+            if addresses.allSatisfy({ canBind($0, port) && canBindUDP($0, port) }) { return port }
         }
-        throw TestError.failed("no free port on \(addresses)")
+        throw TestError.failed("no free port in \(ports) on \(addresses)")
     }
+
+    /// 10000 up to the start of net.ipv4.ip_local_port_range (32768 on Linux by default).
+    static let listenPorts: ClosedRange<Int> = {
+        let text = (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_local_port_range", encoding: .utf8)) ?? ""
+        let low = text.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" }).first.flatMap { Int($0) }
+        guard let low, low > 12000 else { return 61000...65000 }  // a range moved down: use the ports above it
+        return 10000...(low - 1)
+    }()
 }
 
 func sockaddrIn(_ address: String, _ port: Int) -> sockaddr_in {
@@ -77,9 +89,12 @@ func sockaddrIn(_ address: String, _ port: Int) -> sockaddr_in {
     return sa
 }
 
-/// Runs `call` (bind or connect) on a new TCP socket with `address:port`; true when it returns 0.
-func onTCPSocket(_ address: String, _ port: Int, _ call: (Int32, UnsafePointer<sockaddr>, socklen_t) -> Int32) -> Bool {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+/// Runs `call` (bind or connect) on a new socket of `type` with `address:port`; true when it returns 0.
+func onSocket(
+    _ type: __socket_type, _ address: String, _ port: Int,
+    _ call: (Int32, UnsafePointer<sockaddr>, socklen_t) -> Int32
+) -> Bool {
+    let fd = socket(AF_INET, Int32(type.rawValue), 0)
     guard fd >= 0 else { return false }
     defer { close(fd) }
     var sa = sockaddrIn(address, port)
@@ -90,6 +105,9 @@ func onTCPSocket(_ address: String, _ port: Int, _ call: (Int32, UnsafePointer<s
     }
 }
 
-func canBind(_ address: String, _ port: Int) -> Bool { onTCPSocket(address, port, bind) }
+func canBind(_ address: String, _ port: Int) -> Bool { onSocket(SOCK_STREAM, address, port, bind) }
 
-public func tcpConnects(_ address: String, _ port: Int) -> Bool { onTCPSocket(address, port, connect) }
+/// True when a UDP socket can bind `address:port`.
+func canBindUDP(_ address: String, _ port: Int) -> Bool { onSocket(SOCK_DGRAM, address, port, bind) }
+
+public func tcpConnects(_ address: String, _ port: Int) -> Bool { onSocket(SOCK_STREAM, address, port, connect) }
