@@ -17,7 +17,7 @@ ROUNDS=${2:-3}
 SECS=${3:-5}
 PARTS=${PARTS:-12345}
 BIN=${GTMD_BIN:-.build/release/gtmd}
-[ -x "$BIN" ] || swift build -c release --product gtmd --static-swift-stdlib
+[ -x "$BIN" ] || scripts/build-release.sh
 BIN=$(realpath "$BIN")
 work=$(mktemp -d)
 mkdir -p .build/bench

@@ -153,7 +153,7 @@ def main():
     a = ap.parse_args()
     gtmd = a.gtmd or os.path.join(ROOT, ".build/release/gtmd")
     if not os.access(gtmd, os.X_OK):
-        raise SystemExit(f"no gtmd binary at {gtmd} (swift build -c release, or --gtmd PATH)")
+        raise SystemExit(f"no gtmd binary at {gtmd} (scripts/build-release.sh, or --gtmd PATH)")
     gtmd = os.path.abspath(gtmd)
     peers = a.peers.split(",")
     logdir = os.path.join(ROOT, ".build/bench", time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-failover")

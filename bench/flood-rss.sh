@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-180}
 BIN=${GTMD_BIN:-.build/release/gtmd}
-[ -x "$BIN" ] || swift build -c release --product gtmd --static-swift-stdlib
+[ -x "$BIN" ] || scripts/build-release.sh
 work=$(mktemp -d); pids=()
 trap 'for p in "${pids[@]}"; do kill $p 2>/dev/null; done; rm -rf "$work"' EXIT
 rss() { awk '/VmRSS/ {print $2}' /proc/$1/status; }

@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}; secs=${2:-10}; rules=${3:-10000}
 scripts/deps.sh --bench >/dev/null
-swift build -c release --product gtmd --static-swift-stdlib >/dev/null
+scripts/build-release.sh >/dev/null
 bin=$PWD/.build/release/gtmd
 out=.build/bench/$(date +%Y%m%d-%H%M%S)-geo-qps; mkdir -p "$out"
 port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

@@ -17,7 +17,7 @@ while [ $# -gt 0 ]; do
 done
 [ "$(id -u)" -eq 0 ] || { echo "bench/lab.sh: the lab needs root (network namespaces)" >&2; exit 2; }
 scripts/deps.sh
-if [ -z "$gtmd" ]; then swift build -c release --product gtmd --static-swift-stdlib; gtmd=.build/release/gtmd; fi
+if [ -z "$gtmd" ]; then scripts/build-release.sh; gtmd=.build/release/gtmd; fi
 out=".build/bench/lab/$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$out"
 pids=()

@@ -29,7 +29,7 @@ while [ $# -gt 0 ]; do
 done
 scripts/deps.sh --bench
 if [ -z "$gtmd" ]; then
-  swift build -c release --product gtmd --static-swift-stdlib >/dev/null
+  scripts/build-release.sh >/dev/null
   gtmd=$root/.build/release/gtmd
 fi
 export GTMD=$gtmd GTMD_B=${gtmd_b:-$gtmd}

@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000}; SECS=${2:-30}; QPS=${3:-20000}
 BIN=${GTMD_BIN:-.build/release/gtmd}
-[ -x "$BIN" ] || swift build -c release --product gtmd --static-swift-stdlib
+[ -x "$BIN" ] || scripts/build-release.sh
 work=$(mktemp -d); pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT

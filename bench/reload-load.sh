@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-20}; QPS=${2:-20000}
 BIN=${GTMD_BIN:-.build/release/gtmd}
-[ -x "$BIN" ] || swift build -c release --product gtmd --static-swift-stdlib
+[ -x "$BIN" ] || scripts/build-release.sh
 work=$(mktemp -d); gp=
 trap '[ -n "$gp" ] && kill $gp 2>/dev/null; rm -rf "$work"' EXIT
 cp bench/zones/lab.example.zone "$work/good.zone"

@@ -149,7 +149,7 @@ def main():
     else:
         path = os.path.join(ROOT, ".build", "release", "gtmd")
         if not os.path.exists(path):
-            subprocess.run(["swift", "build", "-c", "release", "--product", "gtmd", "--static-swift-stdlib"], cwd=ROOT, check=True)
+            subprocess.run([os.path.join(ROOT, "scripts", "build-release.sh")], cwd=ROOT, check=True)
         gtmds["gtmd"] = path
     if a.gtmd_b:
         gtmds["gtmd-b"] = os.path.abspath(a.gtmd_b)

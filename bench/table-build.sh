@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-100000}
 BIN=${GTMD_BIN:-.build/release/gtmd}
-[ -x "$BIN" ] || swift build -c release --product gtmd --static-swift-stdlib
+[ -x "$BIN" ] || scripts/build-release.sh
 work=$(mktemp -d); trap 'kill $gp 2>/dev/null || true; rm -rf "$work"' EXIT
 {
   echo '$ORIGIN big.test.'; echo '$TTL 300'

@@ -16,7 +16,7 @@ args=("$@")
 have_gtmd=0
 for a in "$@"; do [ "$a" = --gtmd ] && have_gtmd=1; done
 if [ "$have_gtmd" = 0 ]; then
-  swift build -c release --product gtmd >/dev/null
+  scripts/build-release.sh >/dev/null
   args+=(--gtmd "$PWD/.build/release/gtmd")
 fi
 exec python3 bench/zone_scale.py "${args[@]}"

@@ -181,7 +181,7 @@ def gtmd_binary(explicit):
               os.path.join(REPO, ".build/debug/gtmd")]:
         if c and os.access(c, os.X_OK):
             return os.path.abspath(c)
-    raise LabError("no gtmd binary: build it (swift build -c release --product gtmd --static-swift-stdlib) or pass --gtmd PATH")
+    raise LabError("no gtmd binary: build it (scripts/build-release.sh) or pass --gtmd PATH")
 
 
 def check_prerequisites():

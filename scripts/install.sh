@@ -21,7 +21,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 [ "$DEPS" = 1 ] && scripts/deps.sh
-if [ -z "$BINARY" ]; then swift build -c release --product gtmd --static-swift-stdlib; BINARY=.build/release/gtmd; fi
+if [ -z "$BINARY" ]; then scripts/build-release.sh; BINARY=.build/release/gtmd; fi
 etc="$DESTDIR/etc/gtmd"
 install -D -m 0755 "$BINARY" "$DESTDIR$PREFIX/bin/gtmd"
 install -d -m 0755 "$etc/zones"

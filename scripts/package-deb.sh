@@ -27,7 +27,7 @@ command -v dpkg-deb >/dev/null && command -v dpkg-shlibdeps >/dev/null || {
 # Its own build folder, so the static link does not disturb .build (tests, scripts/run-lab.sh).
 scratch=.build-deb
 if [ -z "$BINARY" ]; then
-  swift build --scratch-path "$scratch" -c release --product gtmd --static-swift-stdlib
+  scripts/build-release.sh --scratch-path "$scratch"
   BINARY=$scratch/release/gtmd
 fi
 # The man page from the argument parser: `--help` makes swift-argument-parser's generate-manual plugin build
@@ -41,7 +41,7 @@ manual=$scratch/manual/gtmd.1
 [ -f "$manual" ] || { echo "package-deb.sh: generate-manual did not write $manual" >&2; exit 1; }
 # Refuse a binary that still needs the toolchain's runtime libraries.
 if ldd "$BINARY" | grep -E 'libswift|libFoundation|libdispatch|libBlocksRuntime|/opt/swift|not found' >&2; then
-  echo "package-deb.sh: $BINARY links the Swift runtime dynamically (build with --static-swift-stdlib)" >&2; exit 1
+  echo "package-deb.sh: $BINARY links the Swift runtime dynamically (build it with scripts/build-release.sh)" >&2; exit 1
 fi
 
 version=$("$BINARY" --version)

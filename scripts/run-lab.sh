@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
-swift build -c release --product gtmd --static-swift-stdlib
+scripts/build-release.sh
 # The control API token config/lab.yaml names (random, readable by this user only; kept when present).
 mkdir -p .lab-state
 if [ ! -s .lab-state/control.token ]; then

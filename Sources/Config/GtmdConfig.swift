@@ -130,7 +130,10 @@ public enum ConfigLoader {
     {
         let node: Node?
         do {
-            node = try Yams.compose(yaml: text)
+            // The basic resolver: every plain scalar stays a string (YAMLReader reads the text and says what
+            // is wrong with it). Yams' default resolver compiles seven ICU regular expressions for implicit
+            // types that nothing here asks for: ~5 % of the start-up's CPU and ICU's regex code in memory.
+            node = try Yams.compose(yaml: text, .basic)
         } catch let e as YamlError {
             return .failure(ConfigProblems([yamlProblem(e, file: file)]))
         } catch {

@@ -1,0 +1,138 @@
+#!/usr/bin/env python3
+"""Writes scripts/link/gtmd.order: the functions a gtmd server runs, for the release link's symbol ordering.
+
+The release link (Package.swift, Linux) passes this file to lld as --symbol-ordering-file, so the code that
+start-up and serving run sits together at the front of .text. The kernel maps 64 KiB around every page a process
+touches in its binary; with start-up code spread over the 26 MB of .text, ~16 MB of it ended up resident.
+Packed, the same work touches a few MB. An outdated list costs nothing but RSS: symbols that no longer exist are
+skipped (the link says so with --no-warn-symbol-ordering off), new functions land after the listed ones.
+
+How: a release gtmd runs under valgrind's callgrind (every function executed, by its symbol) on config/lab.yaml
+with the lab's two backends (started here on loopback), then answers a spread of queries (UDP, TCP, EDNS, ECS,
+DNSSEC OK, NXDOMAIN, NODATA), the control API (status, metrics, a pool forced down and the override cleared), a SIGHUP reload
+and a few probe rounds, then stops on SIGTERM. Nothing leaves 127.0.0.0/8 and ::1; every wait is bounded.
+
+  scripts/link/make-order.py [--gtmd PATH]     (default: .build/release/gtmd, built if missing)
+"""
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+from startup import free_port, lab_config  # noqa: E402  (bench/startup.py: the same lab set-up)
+
+OUT = os.path.join(ROOT, "scripts", "link", "gtmd.order")
+
+
+def wait_for(what, cond, timeout):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"make-order.py: timed out waiting for {what}")
+
+
+def dig(port, *args):
+    r = subprocess.run(["dig", "@127.0.0.1", "-p", str(port), "+time=5", "+tries=1"] + list(args),
+                       capture_output=True, text=True, timeout=30)
+    return r.stdout
+
+
+def get(cport, path):
+    return subprocess.run(["curl", "-s", "-m", "20", f"http://127.0.0.1:{cport}{path}"],
+                          capture_output=True, text=True, timeout=30).stdout
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--gtmd")
+    a = ap.parse_args()
+    gtmd = a.gtmd or os.path.join(ROOT, ".build", "release", "gtmd")
+    if not os.path.exists(gtmd):
+        subprocess.run([os.path.join(ROOT, "scripts", "build-release.sh")], cwd=ROOT, check=True)
+    for tool in ("valgrind", "dig", "curl"):
+        if not shutil.which(tool):
+            raise SystemExit(f"make-order.py: {tool} is missing (scripts/deps.sh --bench installs it)")
+
+    run = tempfile.mkdtemp(prefix="gtmd-order-")
+    used = set()
+    port, cport, bport = free_port(used), None, None
+    used.add(port)
+    cport = free_port(used)
+    used.add(cport)
+    bport = free_port(used)
+    procs = []
+    try:
+        for addr in ("127.0.0.11", "127.0.0.12"):
+            procs.append(subprocess.Popen(
+                [sys.executable, os.path.join(ROOT, "Tests", "tools", "lab_backend.py"), addr, str(bport)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        out = os.path.join(run, "callgrind.out")
+        # valgrind 3.19 (Debian 12) cannot read the DWARF 5 of a Swift build: run a copy without debug info (the
+        # symbol table, which is all this needs, stays).
+        plain = os.path.join(run, "gtmd")
+        subprocess.run(["objcopy", "--strip-debug", gtmd, plain], check=True)
+        argv = ["valgrind", "--tool=callgrind", "--demangle=no", "--dump-instr=no", "--separate-recs=1",
+                f"--callgrind-out-file={out}", plain] + lab_config(run, port, cport, bport)
+        log = open(os.path.join(run, "gtmd.log"), "w")
+        server = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+        procs.append(server)
+        wait_for("the first answer", lambda: "127.0.0.11" in dig(port, "+short", "www.lab.example", "A"), 300)
+        queries = [
+            ["www.lab.example", "A"], ["www.lab.example", "AAAA"], ["lab.example", "SOA"], ["lab.example", "NS"],
+            ["nothere.lab.example", "A"], ["www.lab.example", "TXT"], ["www.lab.example", "A", "+tcp"],
+            ["www.lab.example", "A", "+subnet=192.0.2.0/24"], ["www.lab.example", "A", "+dnssec"],
+            ["www.lab.example", "A", "+noedns"], ["example.test", "SOA"], ["lab.example", "ANY"],
+            ["www.lab.example", "A", "+nsid", "+cookie"], ["version.bind", "TXT", "CH"],
+        ]
+        for q in queries * 3:
+            dig(port, *q)
+        subprocess.run(["dig", "@::1", "-p", str(port), "www.lab.example", "A"], capture_output=True, timeout=30)
+        for path in ("/status", "/metrics", "/healthz", "/readyz", "/v1/overrides", "/v1/events"):
+            get(cport, path)
+        at = ["--config", os.path.join(run, "lab.yaml"), "--control", f"127.0.0.1:{cport}", "--timeout", "60"]
+        for cmd in (["pool"] + at + ["primary", "down", "--note", "order"], ["clear"] + at + ["pool", "primary"]):
+            subprocess.run([gtmd, "override"] + cmd, check=True, capture_output=True, timeout=120)
+            want = "127.0.0.12" if "down" in cmd else "127.0.0.11"
+            wait_for(f"www A {want}", lambda: want in dig(port, "+short", "www.lab.example", "A"), 60)
+        server.send_signal(signal.SIGHUP)
+        time.sleep(3)  # a few probe rounds and steering ticks (interval 1 s) under valgrind
+        for q in queries:
+            dig(port, *q)
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=120)
+        names = set()
+        with open(out, errors="replace") as f:
+            for line in f:
+                m = re.match(r"^c?fn=\(\d+\) (\S+)", line)
+                if m and not m.group(1).startswith("0x"):
+                    names.add(re.sub(r"'\d+$", "", m.group(1)))
+        if len(names) < 1000:
+            raise SystemExit(f"make-order.py: only {len(names)} functions seen; see {run}/gtmd.log")
+        with open(OUT, "w") as f:
+            f.write("".join(n + "\n" for n in sorted(names)))
+        print(f"make-order.py: {len(names)} functions -> {os.path.relpath(OUT, ROOT)}")
+    except BaseException:
+        print(f"make-order.py: failed; the server's log: {run}/gtmd.log", file=sys.stderr)
+        run = None
+        raise
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        if run:
+            shutil.rmtree(run, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
