@@ -21,6 +21,19 @@ struct Gtmd: AsyncParsableCommand {
         ],
         defaultSubcommand: nil
     )
+
+    /// `gtmd serve ...` is parsed by `Serve` alone: building the parser of the whole command tree (every
+    /// subcommand's options, names from type metadata) cost more CPU than anything else before the config is
+    /// read. Anything `Serve` alone does not accept (help, a mistake) goes the usual way, so its messages and
+    /// exit codes are the usual ones.
+    static func main() async {
+        let args = Array(CommandLine.arguments.dropFirst())
+        if args.first == "serve", let serve = try? Serve.parse(Array(args.dropFirst())) {
+            do { try await serve.run() } catch { exit(withError: error) }
+            return
+        }
+        await main(nil)
+    }
 }
 
 struct ZoneOptions: ParsableArguments {

@@ -5,7 +5,8 @@ The release link (Package.swift, Linux) passes this file to lld as --symbol-orde
 start-up and serving run sits together at the front of .text. The kernel maps 64 KiB around every page a process
 touches in its binary; with start-up code spread over the 26 MB of .text, ~16 MB of it ended up resident.
 Packed, the same work touches a few MB. An outdated list costs nothing but RSS: symbols that no longer exist are
-skipped (the link says so with --no-warn-symbol-ordering off), new functions land after the listed ones.
+skipped (scripts/build-release.sh passes --no-warn-symbol-ordering), new functions land after the listed ones.
+Remake it after large changes to start-up or serving code, from a binary built by scripts/build-release.sh.
 
 How: a release gtmd runs under valgrind's callgrind (every function executed, by its symbol) on config/lab.yaml
 with the lab's two backends (started here on loopback), then answers a spread of queries (UDP, TCP, EDNS, ECS,
@@ -116,6 +117,16 @@ def main():
                 m = re.match(r"^c?fn=\(\d+\) (\S+)", line)
                 if m and not m.group(1).startswith("0x"):
                     names.add(re.sub(r"'\d+$", "", m.group(1)))
+        # A name defined more than once (local copies of outlined helpers and value witnesses, `$sSqwxx`,
+        # `objectdestroyTm`, one in each object) would pull every copy to the front, with the whole .text of the
+        # runtime's objects that hold one: about 1.5 MB of code nobody runs. Those names stay where they are.
+        counts = {}
+        nm = subprocess.run(["nm", "--defined-only", gtmd], capture_output=True, text=True, check=True).stdout
+        for line in nm.splitlines():
+            parts = line.split()
+            if len(parts) == 3:
+                counts[parts[2]] = counts.get(parts[2], 0) + 1
+        names = {n for n in names if counts.get(n) == 1}
         if len(names) < 1000:
             raise SystemExit(f"make-order.py: only {len(names)} functions seen; see {run}/gtmd.log")
         with open(OUT, "w") as f:
