@@ -91,7 +91,9 @@ func sockaddrIn(_ address: String, _ port: Int) -> sockaddr_in {
 
 /// Runs `call` (bind or connect) on a new socket of `type` with `address:port`; true when it returns 0.
 func onSocket(
-    _ type: __socket_type, _ address: String, _ port: Int,
+    _ type: __socket_type,
+    _ address: String,
+    _ port: Int,
     _ call: (Int32, UnsafePointer<sockaddr>, socklen_t) -> Int32
 ) -> Bool {
     let fd = socket(AF_INET, Int32(type.rawValue), 0)
