@@ -69,10 +69,7 @@ public enum DnssecKeys {
 
     /// A file's modification time (seconds since 1970).
     static func modified(_ path: String) -> Int64? {
-        guard let d = try? FileManager.default.attributesOfItem(atPath: path)[.modificationDate] as? Date else {
-            return nil
-        }
-        return Int64(d.timeIntervalSince1970)
+        StateFile.mtime(path).map { Int64($0.timeIntervalSince1970) }
     }
 
     /// `key` with other timing metadata (the same key pair).

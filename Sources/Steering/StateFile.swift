@@ -98,9 +98,13 @@ public enum StateFile {
         return content
     }
 
-    /// Modification time (nanoseconds where the file system keeps them), to notice changes cheaply.
+    /// Modification time (nanoseconds where the file system keeps them), to notice changes cheaply: one
+    /// `stat`. (FileManager's attributes also resolve the owner's user and group names, which read
+    /// /etc/passwd and /etc/group on every steering tick.)
     public static func mtime(_ path: String) -> Date? {
-        (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return Date(timeIntervalSince1970: TimeInterval(st.st_mtim.tv_sec) + TimeInterval(st.st_mtim.tv_nsec) / 1e9)
     }
 }
 
