@@ -1,4 +1,5 @@
-/* Query files for the bench generators (blast.c, ratelat.c): one query per line,
+/* What the bench generators (blast.c, ratelat.c) share: their query files, the sockets to the server, the
+ * sendmmsg/recvmmsg vectors and the dnsperf-like statistics block. Query files have one query per line,
  *
  *     NAME TYPE [edns] [do] [ecs=ADDRESS/PREFIX]
  *
@@ -10,15 +11,21 @@
 #ifndef BENCH_DNSQ_H
 #define BENCH_DNSQ_H
 
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
 #include <arpa/inet.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
+#include <time.h>
 
 #define DNSQ_MAX 8192
 #define DNSQ_LEN 320
+#define DNSQ_RX_LEN 4096
 
 struct dnsq {
     uint8_t wire[DNSQ_LEN];
@@ -144,6 +151,77 @@ static const char *dnsq_rcode_name(int rc) {
                                     "YXDOMAIN", "YXRRSET", "NXRRSET", "NOTAUTH", "NOTZONE", "RCODE11",
                                     "RCODE12", "RCODE13", "RCODE14", "RCODE15"};
     return names[rc & 15];
+}
+
+static uint64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* SERVER:PORT into `to`; 0, or -1 with a message (PROG: -s must be an IPv4 loopback address). */
+static int dnsq_target(const char *prog, const char *server, int port, struct sockaddr_in *to) {
+    memset(to, 0, sizeof *to);
+    to->sin_family = AF_INET;
+    to->sin_port = htons((uint16_t)port);
+    if (inet_pton(AF_INET, server, &to->sin_addr) != 1 || (ntohl(to->sin_addr.s_addr) >> 24) != 127) {
+        fprintf(stderr, "%s: -s must be an IPv4 loopback address\n", prog);
+        return -1;
+    }
+    return 0;
+}
+
+/* A non-blocking UDP socket connected to `to`, with a 4 MiB receive buffer (and send buffer when `sndbuf`);
+ * the fd, or -1 with perror. */
+static int dnsq_socket(const struct sockaddr_in *to, int sndbuf) {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+    int buf = 4 << 20;
+    setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
+    if (sndbuf) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof buf);
+    if (fd < 0 || connect(fd, (const struct sockaddr *)to, sizeof *to) != 0) {
+        perror("socket");
+        return -1;
+    }
+    return fd;
+}
+
+/* Points the first `n` send and receive messages at one buffer each (tx: DNSQ_LEN, rx: DNSQ_RX_LEN bytes). */
+static void dnsq_mmsg_init(struct mmsghdr *tmsg, struct iovec *tvec, uint8_t (*tx)[DNSQ_LEN], struct mmsghdr *rmsg,
+                           struct iovec *rvec, uint8_t (*rx)[DNSQ_RX_LEN], int n) {
+    memset(tmsg, 0, sizeof *tmsg * (size_t)n);
+    memset(rmsg, 0, sizeof *rmsg * (size_t)n);
+    for (int i = 0; i < n; i++) {
+        tvec[i].iov_base = tx[i];
+        tmsg[i].msg_hdr.msg_iov = &tvec[i];
+        tmsg[i].msg_hdr.msg_iovlen = 1;
+        rvec[i].iov_base = rx[i];
+        rvec[i].iov_len = sizeof rx[i];
+        rmsg[i].msg_hdr.msg_iov = &rvec[i];
+        rmsg[i].msg_hdr.msg_iovlen = 1;
+    }
+}
+
+/* The head of the statistics block (the lines dnsperf prints first). */
+static void dnsq_print_counts(uint64_t sent, uint64_t answered, uint64_t lost, uint64_t late) {
+    printf("Statistics:\n\n");
+    printf("  Queries sent:         %llu\n", (unsigned long long)sent);
+    printf("  Queries completed:    %llu (%.2f%%)\n", (unsigned long long)answered, sent ? 100.0 * (double)answered / (double)sent : 0.0);
+    printf("  Queries lost:         %llu (%.2f%%)\n", (unsigned long long)lost, sent ? 100.0 * (double)lost / (double)sent : 0.0);
+    printf("  Late replies:         %llu\n", (unsigned long long)late);
+}
+
+/* The tail of the statistics block: response codes, run time, queries per second. */
+static void dnsq_print_rates(const uint64_t rcodes[16], uint64_t answered, double elapsed) {
+    printf("  Response codes:       ");
+    const char *sep = "";
+    for (int i = 0; i < 16; i++)
+        if (rcodes[i]) {
+            printf("%s%s %llu (%.2f%%)", sep, dnsq_rcode_name(i), (unsigned long long)rcodes[i],
+                   100.0 * (double)rcodes[i] / (double)(answered ? answered : 1));
+            sep = ", ";
+        }
+    printf("\n  Run time (s):         %.6f\n", elapsed);
+    printf("  Queries per second:   %.6f\n", (double)answered / elapsed);
 }
 
 #endif

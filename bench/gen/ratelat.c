@@ -47,12 +47,6 @@ struct hist {
     uint64_t n, sum, max;
 };
 
-static uint64_t now_ns(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
-
 static unsigned bucket_of(uint64_t v) {
     if (v < 2 * SUB) return (unsigned)v;
     unsigned shift = (unsigned)(63 - __builtin_clzll(v)) - 7;
@@ -117,34 +111,18 @@ int main(int argc, char **argv) {
         return 2;
     }
     int nq = dnsq_load(file, queries, DNSQ_MAX);
-    struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-    if (inet_pton(AF_INET, server, &to.sin_addr) != 1 || (ntohl(to.sin_addr.s_addr) >> 24) != 127) {
-        fprintf(stderr, "ratelat: -s must be an IPv4 loopback address\n");
-        return 2;
-    }
+    struct sockaddr_in to;
+    if (dnsq_target("ratelat", server, port, &to) != 0) return 2;
     struct sock *socks = calloc((size_t)nsock, sizeof *socks);
     if (!socks) { perror("calloc"); return 1; }
     for (int s = 0; s < nsock; s++) {
-        socks[s].fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
-        int buf = 4 << 20;
-        setsockopt(socks[s].fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof buf);
-        if (socks[s].fd < 0 || connect(socks[s].fd, (struct sockaddr *)&to, sizeof to) != 0) { perror("socket"); return 1; }
+        if ((socks[s].fd = dnsq_socket(&to, 0)) < 0) return 1;
         socks[s].next_id = (uint16_t)(s * 7919);
     }
-    static uint8_t tx[MAX_BATCH][DNSQ_LEN], rx[MAX_BATCH][4096];
+    static uint8_t tx[MAX_BATCH][DNSQ_LEN], rx[MAX_BATCH][DNSQ_RX_LEN];
     struct iovec tvec[MAX_BATCH], rvec[MAX_BATCH];
     struct mmsghdr tmsg[MAX_BATCH], rmsg[MAX_BATCH];
-    memset(tmsg, 0, sizeof tmsg);
-    memset(rmsg, 0, sizeof rmsg);
-    for (int i = 0; i < MAX_BATCH; i++) {
-        tvec[i].iov_base = tx[i];
-        tmsg[i].msg_hdr.msg_iov = &tvec[i];
-        tmsg[i].msg_hdr.msg_iovlen = 1;
-        rvec[i].iov_base = rx[i];
-        rvec[i].iov_len = sizeof rx[i];
-        rmsg[i].msg_hdr.msg_iov = &rvec[i];
-        rmsg[i].msg_hdr.msg_iovlen = 1;
-    }
+    dnsq_mmsg_init(tmsg, tvec, tx, rmsg, rvec, rx, MAX_BATCH);
     uint64_t sent = 0, answered = 0, lost = 0, late = 0, malformed = 0, rcodes[16] = {0}, lagged = 0, send_failed = 0;
     uint64_t timeout = (uint64_t)timeout_ms * 1000000u;
     double period = 1e9 / rate;
@@ -236,23 +214,10 @@ int main(int argc, char **argv) {
         }
     }
     double elapsed = secs;
-    printf("Statistics:\n\n");
-    printf("  Queries sent:         %llu\n", (unsigned long long)sent);
-    printf("  Queries completed:    %llu (%.2f%%)\n", (unsigned long long)answered, sent ? 100.0 * (double)answered / (double)sent : 0.0);
-    printf("  Queries lost:         %llu (%.2f%%)\n", (unsigned long long)lost, sent ? 100.0 * (double)lost / (double)sent : 0.0);
-    printf("  Late replies:         %llu\n", (unsigned long long)late);
+    dnsq_print_counts(sent, answered, lost, late);
     printf("  Send failures:        %llu\n", (unsigned long long)send_failed);
     printf("  Malformed replies:    %llu\n\n", (unsigned long long)malformed);
-    printf("  Response codes:       ");
-    const char *sep = "";
-    for (int i = 0; i < 16; i++)
-        if (rcodes[i]) {
-            printf("%s%s %llu (%.2f%%)", sep, dnsq_rcode_name(i), (unsigned long long)rcodes[i],
-                   100.0 * (double)rcodes[i] / (double)(answered ? answered : 1));
-            sep = ", ";
-        }
-    printf("\n  Run time (s):         %.6f\n", elapsed);
-    printf("  Queries per second:   %.6f\n", (double)answered / elapsed);
+    dnsq_print_rates(rcodes, answered, elapsed);
     printf("latency_us p50=%.2f p90=%.2f p99=%.2f p999=%.2f p9999=%.2f max=%.2f mean=%.2f\n",
            hist_pct(&latency, 50), hist_pct(&latency, 90), hist_pct(&latency, 99), hist_pct(&latency, 99.9),
            hist_pct(&latency, 99.99), (double)latency.max / 1000.0,
