@@ -1,4 +1,4 @@
-"""Process-tree helper shared by the bench scripts (startup.py, zone_scale.py): a server started through
+"""Process-tree helper shared by the bench scripts (startup.py, zone_scale.py, speed.py): a server started through
 `sh -c`/`timeout` is measured with all its descendants."""
 
 import os
@@ -6,19 +6,27 @@ import signal
 import subprocess
 
 
-def tree(pid):
-    """pid and all its descendants (from /proc)."""
-    children = {}
+def stat_table():
+    """pid -> (ppid, utime+stime in clock ticks) for every process (from /proc/<pid>/stat)."""
+    t = {}
     for d in os.listdir("/proc"):
         if not d.isdigit():
             continue
         try:
             with open(f"/proc/{d}/stat") as f:
                 s = f.read()
-            ppid = int(s[s.rindex(")") + 2 :].split()[1])
+            f = s[s.rindex(")") + 2 :].split()
+            t[int(d)] = (int(f[1]), int(f[11]) + int(f[12]))
         except (OSError, ValueError, IndexError):
-            continue
-        children.setdefault(ppid, []).append(int(d))
+            pass
+    return t
+
+
+def tree(pid):
+    """pid and all its descendants (from /proc)."""
+    children = {}
+    for p, (ppid, _) in stat_table().items():
+        children.setdefault(ppid, []).append(p)
     out, todo = [], [pid]
     while todo and len(out) < 100000:
         p = todo.pop()

@@ -46,7 +46,7 @@ import tempfile
 import threading
 import time
 
-from proctree import stop_group
+from proctree import stat_table, stop_group
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
@@ -129,22 +129,6 @@ def proc_jiffies(pid):
         return None
 
 
-def proc_table():
-    """pid -> (ppid, utime+stime) for every process."""
-    t = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/stat") as f:
-                s = f.read()
-            f = s[s.rindex(")") + 2:].split()
-            t[int(d)] = (int(f[1]), int(f[11]) + int(f[12]))
-        except (OSError, ValueError, IndexError):
-            pass
-    return t
-
-
 class Foreign:
     """CPU used by processes that are neither this harness nor its descendants ('foreign' load), sampled every
     second from /proc/<pid>/stat, in % of one core."""
@@ -170,7 +154,7 @@ class Foreign:
 
     def _loop(self):
         while True:
-            t = proc_table()
+            t = stat_table()
             ours = self._ours(t)
             if self.prev is not None:
                 d = 0
