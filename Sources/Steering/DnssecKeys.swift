@@ -175,6 +175,14 @@ public enum DnssecKeys {
             case .auto:
                 let folder = autoFolder(stateFile: stateFile)
                 let bases = autoKeyBases(zone: z.origin, folder: folder)
+                /// Writes a key made here into the folder and tells the operator, with its DS for the parent.
+                func announce(_ key: SigningKey, _ notice: (_ base: String, _ ds: String) -> String) throws(DnssecError)
+                {
+                    let base = try write(key, folder: folder)
+                    let text = notice(base, key.ds().map(LdnsRR.presentation) ?? "?")
+                    out.notices.append(text)
+                    out.keysMade["\(z.origin)".lowercased()] = text
+                }
                 if bases.isEmpty {
                     do {
                         let key = try SigningKey.generate(
@@ -184,12 +192,9 @@ public enum DnssecKeys {
                             timing: KeyTiming(created: now)
                         )
                         if createKeys {
-                            let base = try write(key, folder: folder)
-                            let ds = key.ds().map(LdnsRR.presentation) ?? "?"
-                            let notice =
+                            try announce(key) { base, ds in
                                 "dnssec: new CSK for \(z.origin) (\(d.algorithm), key tag \(key.keyTag)) in \(base).private; give the parent this DS: \(ds)"
-                            out.notices.append(notice)
-                            out.keysMade["\(z.origin)".lowercased()] = notice
+                            }
                         }
                         keys.append(key)
                     } catch {
@@ -220,12 +225,9 @@ public enum DnssecKeys {
                                 now: now
                             )
                             if createKeys {
-                                let base = try write(key, folder: folder)
-                                let ds = key.ds().map(LdnsRR.presentation) ?? "?"
-                                let notice =
+                                try announce(key) { base, ds in
                                     "dnssec: key_lifetime reached: successor CSK for \(z.origin) (\(d.algorithm), key tag \(key.keyTag)) published in \(base).private; the old CSK keeps signing until the parent serves this DS and you confirm it (gtmd dnssec ds-seen \(z.origin) \(key.keyTag)): \(ds)"
-                                out.notices.append(notice)
-                                out.keysMade["\(z.origin)".lowercased()] = notice
+                                }
                                 keys.append(key)
                             }
                         } catch {
