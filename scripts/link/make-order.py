@@ -65,12 +65,11 @@ def main():
             raise SystemExit(f"make-order.py: {tool} is missing (scripts/deps.sh --bench installs it)")
 
     run = tempfile.mkdtemp(prefix="gtmd-order-")
-    used = set()
-    port, cport, bport = free_port(used), None, None
-    used.add(port)
-    cport = free_port(used)
-    used.add(cport)
-    bport = free_port(used)
+    used, ports = set(), []
+    for _ in range(3):  # DNS, control API, the lab's backends
+        ports.append(free_port(used))
+        used.add(ports[-1])
+    port, cport, bport = ports
     procs = []
     try:
         for addr in ("127.0.0.11", "127.0.0.12"):
