@@ -1,3 +1,4 @@
+import CoreFoundation  // struct stat's fields come through CoreFoundation's libc headers on Linux
 import Foundation
 import Glibc
 import Policy
