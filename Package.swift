@@ -33,6 +33,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.80.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.30.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
@@ -50,7 +51,7 @@ let package = Package(
             pkgConfig: "libmaxminddb",
             providers: [.apt(["libmaxminddb-dev"])]
         ),
-        .target(name: "CSockets"),
+        .target(name: "CSockets", exclude: ["README.md"]),
         .target(
             name: "Geo",
             dependencies: ["CMaxMindDB"],
@@ -77,7 +78,9 @@ let package = Package(
         .target(
             name: "Health",
             dependencies: [
-                "HealthModel",
+                "CSockets", "HealthModel",
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -162,7 +165,7 @@ let package = Package(
             name: "App",
             dependencies: [
                 "Answers", "Config", "Control", "DNSWire", "Fleet", "Health", "HealthModel", "Policy", "Server",
-                "Steering",
+                "Steering", "Zones",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

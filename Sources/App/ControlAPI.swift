@@ -7,6 +7,7 @@ import Logging
 import Policy
 import Steering
 import Synchronization
+import Zones
 
 /// What the control API needs from the running server, and nothing more.
 protocol ControlBackend: Sendable {

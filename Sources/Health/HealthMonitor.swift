@@ -42,12 +42,8 @@ public struct HealthMonitorOptions: Sendable {
 public final class HealthMonitor: Service, Sendable {
     public let options: HealthMonitorOptions
     private let logger: Logger
-    private let prober: Prober
-    private let inFlight: AsyncSemaphore
+    private let scheduler: ProbeScheduler
     private let state: Mutex<MonitorState>
-    /// Check loops to start (after `update(targets:)`), consumed by `run()`.
-    private let spawns: AsyncStream<CheckKey>
-    private let spawn: AsyncStream<CheckKey>.Continuation
 
     /// The monitored targets (after `update(targets:)`, the new list).
     public var targets: [ProbeTarget] { state.withLock { $0.targets.map(\.spec) } }
@@ -66,10 +62,8 @@ public final class HealthMonitor: Service, Sendable {
         }
         self.options = options
         self.logger = logger
-        self.prober = Prober(group: options.eventLoopGroup)
-        self.inFlight = AsyncSemaphore(permits: options.maxInFlight)
+        self.scheduler = ProbeScheduler(prober: Prober(group: options.eventLoopGroup), maxInFlight: options.maxInFlight)
         self.state = Mutex(MonitorState(targets: kept))
-        (spawns, spawn) = AsyncStream.makeStream(of: CheckKey.self)
     }
 
     /// Replaces the monitored targets (reload). A target equal to one monitored now (same id, address,
@@ -79,8 +73,12 @@ public final class HealthMonitor: Service, Sendable {
     public func update(targets new: [ProbeTarget]) -> (kept: Int, started: Int, removed: Int) {
         var seen = Set<String>()
         let list = new.filter { seen.insert($0.id).inserted }
-        let (out, keys) = state.withLock { s in s.replace(list) }
-        for k in keys { spawn.yield(k) }
+        let (out, keys, running) = state.withLock { s in
+            let (out, keys) = s.replace(list)
+            return (out, keys, s.started && !s.finished)
+        }
+        // Before run() starts, it schedules every check itself; after it ends, nothing is probed.
+        if running, !keys.isEmpty { scheduler.post(.start(keys)) }
         if let snap = out.snapshot { for c in out.snapshotSubscribers { c.yield(snap) } }
         logger.notice(
             "health: targets updated",
@@ -116,6 +114,8 @@ public final class HealthMonitor: Service, Sendable {
         }
         let bound = firstRoundBound
         let targets = self.targets
+        // update() posts the checks it starts once run() is marked started; one read here as well, and the
+        // scheduler runs a check whose loop token it already has only once.
         let keys = state.withLock { s in
             s.targets.flatMap { t in t.checks.map { CheckKey(target: t.spec.id, check: $0.index, token: $0.token) } }
         }
@@ -132,13 +132,8 @@ public final class HealthMonitor: Service, Sendable {
                     try? await Task.sleep(for: bound)
                     if !Task.isCancelled { self.endFirstRound(complete: false) }
                 }
-                for k in keys {
-                    group.addTask { await self.checkLoop(k) }
-                }
-                // Checks started by update(targets:); ends when the run is cancelled.
-                for await k in self.spawns {
-                    group.addTask { await self.checkLoop(k) }
-                }
+                // Ends when the run is cancelled.
+                group.addTask { await self.scheduler.run(monitor: self, keys: keys) }
             }
         }
         endFirstRound(complete: false, log: false)
@@ -234,43 +229,37 @@ public final class HealthMonitor: Service, Sendable {
     }
 
     /// Probes in flight right now (for tests and metrics).
-    public var probesInFlight: Int { inFlight.inUse }
+    public var probesInFlight: Int { scheduler.inFlight.load(ordering: .relaxed) }
 
     // MARK: Scheduling
 
-    /// Probes one check until the run ends or the check is replaced or removed by `update(targets:)`.
-    private func checkLoop(_ key: CheckKey) async {
-        // One loop per token (a check started by update() before run() would otherwise run twice).
-        guard state.withLock({ $0.running.insert(key.token).inserted }) else { return }
-        defer { _ = state.withLock { $0.running.remove(key.token) } }
-        var first = true
-        while !Task.isCancelled {
-            guard let (spec, resolved) = state.withLock({ $0.check(key) }) else { return }
-            let start = ContinuousClock.now
-            let result: ProbeResult
-            switch resolved {
-            case .success(let check):
-                do { try await inFlight.acquire() } catch { return }
-                result = await prober.probe(check)
-                inFlight.release()
-            case .failure(let problem):
-                result = ProbeResult(ok: false, reason: "invalid check: \(problem.message)", latency: .zero)
-            }
-            if Task.isCancelled { return }
-            guard let inDoubt = record(key, result: result) else { return }
-            var wait = inDoubt ? spec.effectiveFastInterval : spec.interval
-            if wait <= .zero { wait = CheckDefaults.interval }
-            if first, options.spreadStart, !inDoubt {
-                wait = wait * Double.random(in: 0.5...1.0)
-            } else if options.jitter > 0 {
-                let j = min(options.jitter, 0.5)
-                wait = wait * Double.random(in: (1 - j)...(1 + j))
-            }
-            first = false
-            // Never before the previous probe ended (they run in sequence), never in lockstep.
-            let next = max(start + wait, ContinuousClock.now)
-            do { try await Task.sleep(until: next, clock: .continuous) } catch { return }
+    /// The spec and probe plan of check `key`; nil when its loop was replaced or removed (it stops).
+    func probePlan(_ key: CheckKey) -> (CheckSpec, Result<ResolvedCheck, HealthSpecError>)? {
+        state.withLock { $0.check(key) }
+    }
+
+    /// How long after a probe's start the check's next probe starts: `interval`, or `fastInterval` while in
+    /// doubt; a settled check's second probe after a random 50–100 % of it (`spreadStart`), every other wait
+    /// scaled by a random `1 ± jitter`, so checks started together do not fire in lockstep.
+    func nextWait(_ spec: CheckSpec, inDoubt: Bool, first: Bool) -> Duration {
+        var wait = inDoubt ? spec.effectiveFastInterval : spec.interval
+        if wait <= .zero { wait = CheckDefaults.interval }
+        if first, options.spreadStart, !inDoubt {
+            wait = wait * Double.random(in: 0.5...1.0)
+        } else if options.jitter > 0 {
+            let j = min(options.jitter, 0.5)
+            wait = wait * Double.random(in: (1 - j)...(1 + j))
         }
+        return wait
+    }
+
+    /// The probe thread could not start (no epoll set or eventfd): nothing is probed; said loudly, since every
+    /// target then keeps its initial state.
+    func probeThreadFailed(_ problem: String) {
+        logger.critical(
+            "health: cannot start the probe thread; no target is probed",
+            metadata: ["problem": "\(problem)"]
+        )
     }
 
     private func endFirstRound(complete: Bool, log: Bool = true) {
@@ -297,8 +286,9 @@ public final class HealthMonitor: Service, Sendable {
         )
     }
 
-    /// Stores one result; returns whether the check is in doubt (probe again at the fast interval).
-    private func record(_ key: CheckKey, result: ProbeResult) -> Bool? {
+    /// Stores one result; returns whether the check is in doubt (probe again at the fast interval), or nil when
+    /// the check's loop was replaced or removed.
+    func record(_ key: CheckKey, result: ProbeResult) -> Bool? {
         let now = Date()
         guard let out = state.withLock({ s in s.record(key, result: result, at: now) }) else { return nil }
         for change in out.changes {

@@ -31,31 +31,46 @@ final class Prober: Sendable {
     /// Probes once. Never throws: every problem is a failed result with a reason.
     /// Cancelling the calling task ends the probe at once (a failure, reason `cancelled`).
     func probe(_ check: ResolvedCheck) async -> ProbeResult {
+        let (loop, box, result) = launch(check)
+        return await withTaskCancellationHandler {
+            (try? await result.get()) ?? ProbeResult(ok: false, reason: "cancelled", latency: .zero)
+        } onCancel: {
+            // Runs after the launch's `execute` (same loop, FIFO), so the attempt exists.
+            loop.execute { box.value?.finish(ok: false, reason: "cancelled") }
+        }
+    }
+
+    /// Probes once and calls `completion` with the result, on the probe's event loop.
+    func start(_ check: ResolvedCheck, completion: @escaping @Sendable (ProbeResult) -> Void) {
+        launch(check).result.whenComplete { r in
+            completion((try? r.get()) ?? ProbeResult(ok: false, reason: "cancelled", latency: .zero))
+        }
+    }
+
+    private func launch(
+        _ check: ResolvedCheck
+    ) -> (loop: any EventLoop, box: NIOLoopBoundBox<ProbeAttempt?>, result: EventLoopFuture<ProbeResult>) {
         let loop = group.next()
+        let box = NIOLoopBoundBox.makeEmptyBox(valueType: ProbeAttempt.self, eventLoop: loop)
         let sslContext: NIOSSLContext?
         if check.spec.kind == .https {
             do {
                 sslContext = try tlsContext(verify: check.spec.tlsVerify, caFile: check.spec.caFile)
             } catch {
                 let what = check.spec.caFile.map { "ca_file '\($0)'" } ?? "the system trust roots"
-                return ProbeResult(ok: false, reason: "tls: cannot load \(what) (\(error))", latency: .zero)
+                let failed = ProbeResult(ok: false, reason: "tls: cannot load \(what) (\(error))", latency: .zero)
+                return (loop, box, loop.makeSucceededFuture(failed))
             }
         } else {
             sslContext = nil
         }
         let promise = loop.makePromise(of: ProbeResult.self)
-        let box = NIOLoopBoundBox.makeEmptyBox(valueType: ProbeAttempt.self, eventLoop: loop)
         loop.execute {
             let attempt = ProbeAttempt(check: check, loop: loop, promise: promise)
             box.value = attempt
             attempt.start(sslContext: sslContext)
         }
-        return await withTaskCancellationHandler {
-            (try? await promise.futureResult.get()) ?? ProbeResult(ok: false, reason: "cancelled", latency: .zero)
-        } onCancel: {
-            // Runs after the `execute` above (same loop, FIFO), so the attempt exists.
-            loop.execute { box.value?.finish(ok: false, reason: "cancelled") }
-        }
+        return (loop, box, promise.futureResult)
     }
 
     private func tlsContext(verify: Bool, caFile: String?) throws -> NIOSSLContext {

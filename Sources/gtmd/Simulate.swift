@@ -2,6 +2,7 @@ import ArgumentParser
 import Config
 import Control
 import Foundation
+import HealthModel
 import Steering
 
 /// `gtmd simulate`: rehearse a failure on the real config (Steering.Drill); nothing is probed, served or written.

@@ -305,6 +305,70 @@ struct MonitorTests {
         }
     }
 
+    /// TCP checks of an address are connects on the probe thread itself: every outcome, IPv4 and IPv6, under
+    /// the in-flight limit shared with the HTTP checks (which run on NIO).
+    @Test func tcpChecksOnTheProbeThread() async throws {
+        let b = try await Backend.shared.value
+        let tcp = { (id: String, address: String, port: Int) in
+            ProbeTarget(
+                id: id,
+                address: address,
+                checks: [
+                    CheckSpec(
+                        name: "tcp",
+                        kind: .tcp,
+                        port: port,
+                        timeout: .milliseconds(300),
+                        interval: .milliseconds(400)
+                    )
+                ]
+            )
+        }
+        let targets = [
+            tcp("t/up", "127.0.0.1", b.ports.http),
+            tcp("t/refused", "127.0.0.1", b.ports.closed),
+            tcp("t/refused6", "::1", b.ports.closed),
+            tcp("t/hang1", "127.0.0.1", b.ports.blackhole),
+            tcp("t/hang2", "127.0.0.1", b.ports.blackhole),
+            ProbeTarget(id: "t/http", address: "127.0.0.1", checks: [httpCheck(b.ports.http, "/ok")]),
+        ]
+        let m = HealthMonitor(
+            targets: targets,
+            options: HealthMonitorOptions(maxInFlight: 2, jitter: 0, spreadStart: false),
+            logger: Self.logger
+        )
+        try await running(m) {
+            let sampler = Task {
+                var most = 0
+                for _ in 0..<150 {
+                    most = max(most, m.probesInFlight)
+                    try? await Task.sleep(for: .milliseconds(5))
+                }
+                return most
+            }
+            // Two 300 ms timeouts hold both slots for a while; the round still completes.
+            #expect(await eventually(.seconds(5)) { m.snapshot().firstRoundDone })
+            #expect(await m.waitForFirstRound())
+            let s = m.snapshot()
+            #expect(s["t/up"]?.state == .up)
+            #expect(s["t/up"]?.checks.first?.lastResult?.reason == "connected")
+            #expect(s["t/up"]?.checks.first?.lastResult?.latency ?? .zero > .zero)
+            #expect(s["t/refused"]?.checks.first?.lastResult?.reason == "connection refused")
+            #expect(s["t/refused6"]?.state == .down)
+            for id in ["t/hang1", "t/hang2"] {
+                let r = try #require(s[id]?.checks.first?.lastResult)
+                #expect(!r.ok && r.reason == "timeout (connect)", "\(id): \(r.reason)")
+                #expect(r.latency >= .milliseconds(290) && r.latency < .milliseconds(900), "\(id): \(r.latency)")
+            }
+            #expect(s["t/http"]?.state == .up)
+            // The checks go on at their interval.
+            #expect(await eventually(.seconds(5)) { (m.snapshot()["t/up"]?.checks.first?.probes ?? 0) >= 3 })
+            let most = await sampler.value
+            #expect(most >= 1 && most <= 2, "most in flight \(most)")
+        }
+        #expect(m.probesInFlight == 0)
+    }
+
     @Test func snapshotUpdatesAreCoalesced() async throws {
         let b = try await Backend.shared.value
         let m = HealthMonitor(

@@ -2,7 +2,8 @@
 #define GTMD_CSOCKETS_H
 
 /*
- * Small C shim for the UDP fast path: batched receive/send (recvmmsg/sendmmsg) and socket setup.
+ * Small C shim for the UDP fast path: batched receive/send (recvmmsg/sendmmsg) and socket setup; and
+ * for the health prober's TCP connects (an epoll set and non-blocking connects, connect_probe.c).
  * Swift's Glibc module does not expose mmsghdr/recvmmsg, so everything GNU-specific stays in
  * csockets.c. This header only uses opaque types, fixed-width integers and plain pointers so it
  * imports cleanly into Swift.
@@ -90,6 +91,31 @@ int gtmd_set_thread_name(const char *name);
 
 /* Human-readable text for a (positive) errno value; never NULL. */
 const char *gtmd_strerror(int err);
+
+/* TCP connect probes (connect_probe.c): one epoll set per probing thread. Tags are the caller's 64-bit
+ * handles, returned by gtmd_poll_wait for each ready descriptor. */
+
+/* A new epoll set (close-on-exec), or -errno. */
+int gtmd_poll_new(void);
+
+/* An eventfd in set `ep` reported with `tag`: gtmd_poll_wake from any thread ends a wait. */
+int gtmd_poll_wake_new(int ep, uint64_t tag);
+int gtmd_poll_wake(int wake_fd);
+/* Reads the eventfd's counter back to zero. */
+void gtmd_poll_wake_drain(int wake_fd);
+
+/* Waits up to timeout_ms (-1: no limit) for at most `max` (<= 64) ready descriptors of `ep` and writes
+ * their tags; returns how many (0 on timeout or signal), or -errno. */
+int gtmd_poll_wait(int ep, uint64_t *tags, int max, int timeout_ms);
+
+/* Starts a non-blocking TCP connect to `addr` (a sockaddr_in or sockaddr_in6 of addr_len bytes). Returns
+ * the socket: with *connected = 1 when the connect already succeeded, else in progress and watched by
+ * `ep` under `tag` (one writable event when the handshake ends). Returns -errno when it failed at once. */
+int gtmd_connect_start(int ep, const void *addr, uint32_t addr_len, uint64_t tag, int *connected);
+
+/* The outcome of a connect that gtmd_connect_start left in progress (0: connected, or -errno), and
+ * closes the socket. */
+int gtmd_connect_finish(int fd);
 
 #ifdef __cplusplus
 }

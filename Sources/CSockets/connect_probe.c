@@ -1,0 +1,80 @@
+/* TCP connect probes without an event-loop framework: a non-blocking connect watched by one epoll set,
+ * and an eventfd that wakes the waiting thread. Used by the health scheduler's thread (one thread owns
+ * one poller). See csockets.h for the contract. */
+#define _GNU_SOURCE
+#include "csockets.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+int gtmd_poll_new(void) {
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    return ep < 0 ? -errno : ep;
+}
+
+int gtmd_poll_wake_new(int ep, uint64_t tag) {
+    int fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (fd < 0) return -errno;
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = tag};
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+int gtmd_poll_wake(int wake_fd) {
+    uint64_t one = 1;
+    return write(wake_fd, &one, sizeof one) < 0 && errno != EAGAIN ? -errno : 0;
+}
+
+void gtmd_poll_wake_drain(int wake_fd) {
+    uint64_t n;
+    while (read(wake_fd, &n, sizeof n) > 0) {}
+}
+
+int gtmd_poll_wait(int ep, uint64_t *tags, int max, int timeout_ms) {
+    struct epoll_event evs[64];
+    if (max > 64) max = 64;
+    int n = epoll_wait(ep, evs, max, timeout_ms);
+    if (n < 0) return errno == EINTR ? 0 : -errno;
+    for (int i = 0; i < n; i++) tags[i] = evs[i].data.u64;
+    return n;
+}
+
+int gtmd_connect_start(int ep, const void *addr, uint32_t addr_len, uint64_t tag, int *connected) {
+    const struct sockaddr *sa = addr;
+    int fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    *connected = 0;
+    if (connect(fd, sa, (socklen_t)addr_len) == 0) {
+        *connected = 1;
+        return fd;
+    }
+    if (errno != EINPROGRESS) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    /* Writable when the handshake ends either way; one event is all a probe needs. */
+    struct epoll_event ev = {.events = EPOLLOUT | EPOLLONESHOT, .data.u64 = tag};
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+int gtmd_connect_finish(int fd) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+    close(fd); /* also leaves the epoll set: the probe held the only reference */
+    return -err;
+}

@@ -1,0 +1,327 @@
+import CSockets
+import DequeModule
+import Foundation
+import HealthModel
+import HeapModule
+import NIOCore
+import Synchronization
+
+/// Every check's probe schedule, on one thread (`gtmd-probe`), with TCP connect checks done right there.
+///
+/// The thread sleeps in one `epoll_wait` until the earliest due probe, a finished connect or a command from
+/// another thread; then it handles everything that is ready in one pass (probes due in the same millisecond
+/// share one wake-up). A TCP check of an IP address is a non-blocking connect in the thread's epoll set
+/// (socket, connect, one writable event, `SO_ERROR`, close): no channel, no promise, no hop to another
+/// thread. HTTP and HTTPS checks, and TCP checks of a host name, run on NIO (`Prober`), which posts the
+/// result back. Results are recorded into the monitor on this thread: one writer.
+///
+/// The rules are the ones the monitor documents: a check's probes never overlap, the next starts at
+/// `previous start + wait` (or when the previous ended, if later), at most `maxInFlight` are in flight
+/// (more wait in line, first come first served), and a check whose loop token is gone stops.
+final class ProbeScheduler: Sendable {
+    /// What other threads hand the probe thread.
+    enum Command: Sendable {
+        case start([CheckKey])
+        case result(ProbeLoop.Pending, ProbeResult)
+    }
+
+    private struct Inbox {
+        var commands: [Command] = []
+        var stopping = false
+        var ended = false
+    }
+
+    private let inbox = Mutex(Inbox())
+    /// The epoll set and its wake-up eventfd (-1 when they could not be made: then `run` ends at once).
+    let poll: CInt
+    let wake: CInt
+    let setupError: String?
+    let prober: Prober
+    let maxInFlight: Int
+    /// Probes in flight (read by other threads for status and tests).
+    let inFlight = Atomic<Int>(0)
+
+    static let wakeTag = UInt64.max
+
+    init(prober: Prober, maxInFlight: Int) {
+        self.prober = prober
+        self.maxInFlight = max(1, maxInFlight)
+        let ep = gtmd_poll_new()
+        let w = ep >= 0 ? gtmd_poll_wake_new(ep, Self.wakeTag) : ep
+        if ep < 0 || w < 0 {
+            if ep >= 0 { _ = gtmd_close(ep) }
+            setupError = String(cString: gtmd_strerror(-(ep < 0 ? ep : w)))
+            poll = -1
+            wake = -1
+        } else {
+            setupError = nil
+            poll = ep
+            wake = w
+        }
+    }
+
+    deinit {
+        if poll >= 0 {
+            _ = gtmd_close(wake)
+            _ = gtmd_close(poll)
+        }
+    }
+
+    /// Hands the probe thread a command; dropped once the thread has ended.
+    func post(_ command: Command) {
+        let accepted = inbox.withLock { s -> Bool in
+            guard !s.ended else { return false }
+            s.commands.append(command)
+            return true
+        }
+        if accepted { _ = gtmd_poll_wake(wake) }
+    }
+
+    /// Asks the probe thread to end (probes in flight are dropped, their results ignored).
+    func stop() {
+        inbox.withLock { $0.stopping = true }
+        if wake >= 0 { _ = gtmd_poll_wake(wake) }
+    }
+
+    /// Takes the commands waiting; nil when the thread must end (which it then records).
+    func take() -> [Command]? {
+        inbox.withLock { s in
+            if s.stopping {
+                s.ended = true
+                s.commands = []
+                return nil
+            }
+            defer { s.commands = [] }
+            return s.commands
+        }
+    }
+
+    /// Runs the probe thread until `stop()` or cancellation of the caller; returns when the thread has ended.
+    func run(monitor: HealthMonitor, keys: [CheckKey]) async {
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
+                let thread = Thread { [self] in
+                    _ = gtmd_set_thread_name("gtmd-probe")
+                    let loop = ProbeLoop(scheduler: self, monitor: monitor)
+                    loop.run(initial: keys)
+                    done.resume()
+                }
+                thread.name = "gtmd-probe"
+                thread.start()
+            }
+        } onCancel: {
+            stop()
+        }
+    }
+}
+
+/// The probe thread's own state; touched by that thread only.
+final class ProbeLoop {
+    /// One probe started: what the result is recorded against.
+    struct Pending: Sendable {
+        var key: CheckKey
+        var spec: CheckSpec
+        var first: Bool
+        var start: ContinuousClock.Instant
+    }
+
+    /// A timer: a check's next probe, or the deadline of a connect in flight.
+    struct Due: Comparable {
+        enum What {
+            case probe(CheckKey, first: Bool)
+            case deadline(slot: Int, serial: UInt32)
+        }
+        var at: ContinuousClock.Instant
+        var seq: UInt64
+        var what: What
+
+        static func < (a: Due, b: Due) -> Bool { a.at < b.at || (a.at == b.at && a.seq < b.seq) }
+        static func == (a: Due, b: Due) -> Bool { a.seq == b.seq }
+    }
+
+    /// A connect in flight, in slot `tag >> 32`; `serial` tells a slot's uses apart.
+    struct Connect {
+        var pending: Pending
+        var fd: CInt
+        var serial: UInt32
+        var timeout: Duration
+    }
+
+    private let scheduler: ProbeScheduler
+    private let monitor: HealthMonitor
+    private var timers = Heap<Due>()
+    private var seq: UInt64 = 0
+    private var connects: [Connect?] = []
+    private var freeSlots: [Int] = []
+    private var serial: UInt32 = 0
+    /// Loop tokens of the checks scheduled here (a token started twice runs once).
+    private var running: Set<UInt64> = []
+    /// Checks due while `maxInFlight` probes were in flight, first come first served.
+    private var waiting = Deque<(CheckKey, Bool)>()
+    private var inFlight = 0 {
+        didSet { scheduler.inFlight.store(inFlight, ordering: .relaxed) }
+    }
+    /// Set while `finished` starts waiting checks (a probe that fails at once ends inside that loop).
+    private var draining = false
+
+    init(scheduler: ProbeScheduler, monitor: HealthMonitor) {
+        self.scheduler = scheduler
+        self.monitor = monitor
+    }
+
+    func run(initial: [CheckKey]) {
+        guard scheduler.poll >= 0 else {
+            monitor.probeThreadFailed(scheduler.setupError ?? "unknown error")
+            _ = scheduler.take()
+            return
+        }
+        start(initial)
+        var tags = [UInt64](repeating: 0, count: 64)
+        while true {
+            let n = tags.withUnsafeMutableBufferPointer { buf in
+                gtmd_poll_wait(scheduler.poll, buf.baseAddress, 64, waitMilliseconds())
+            }
+            if n > 0 {
+                for i in 0..<Int(n) {
+                    if tags[i] == ProbeScheduler.wakeTag {
+                        gtmd_poll_wake_drain(scheduler.wake)
+                    } else {
+                        connected(tag: tags[i])
+                    }
+                }
+            }
+            guard let commands = scheduler.take() else { break }
+            for c in commands {
+                switch c {
+                case .start(let keys): start(keys)
+                case .result(let p, let r): finished(p, r)
+                }
+            }
+            fireDue()
+        }
+        for case let c? in connects { _ = gtmd_close(c.fd) }
+        connects = []
+        inFlight = 0
+    }
+
+    /// Milliseconds until the earliest timer (rounded up, so a wake-up never comes early); -1: none.
+    private func waitMilliseconds() -> CInt {
+        guard let next = timers.min else { return -1 }
+        let left = next.at - .now
+        if left <= .zero { return 0 }
+        let (s, atto) = left.components
+        let ms = s * 1000 + (atto + 999_999_999_999_999) / 1_000_000_000_000_000
+        return CInt(clamping: ms)
+    }
+
+    private func schedule(_ what: Due.What, at: ContinuousClock.Instant) {
+        seq &+= 1
+        timers.insert(Due(at: at, seq: seq, what: what))
+    }
+
+    private func start(_ keys: [CheckKey]) {
+        let now = ContinuousClock.now
+        for k in keys where running.insert(k.token).inserted {
+            schedule(.probe(k, first: true), at: now)
+        }
+    }
+
+    private func fireDue() {
+        let now = ContinuousClock.now
+        while let t = timers.min, t.at <= now {
+            _ = timers.removeMin()
+            switch t.what {
+            case .probe(let key, let first): due(key, first: first)
+            case .deadline(let slot, let serial): expired(slot: slot, serial: serial)
+            }
+        }
+    }
+
+    /// A check's probe is due: start it now, or queue it behind the in-flight limit.
+    private func due(_ key: CheckKey, first: Bool) {
+        guard let (spec, resolved) = monitor.probePlan(key) else {
+            running.remove(key.token)
+            return
+        }
+        guard inFlight < scheduler.maxInFlight else {
+            waiting.append((key, first))
+            return
+        }
+        let pending = Pending(key: key, spec: spec, first: first, start: .now)
+        switch resolved {
+        case .failure(let problem):
+            record(pending, ProbeResult(ok: false, reason: "invalid check: \(problem.message)", latency: .zero))
+        case .success(let check):
+            inFlight += 1
+            if check.spec.kind == .tcp, let address = check.socketAddress {
+                connect(pending, to: address, timeout: check.spec.timeout)
+            } else {
+                let scheduler = self.scheduler
+                scheduler.prober.start(check) { result in scheduler.post(.result(pending, result)) }
+            }
+        }
+    }
+
+    private func connect(_ pending: Pending, to address: SocketAddress, timeout: Duration) {
+        let slot = freeSlots.popLast() ?? connects.count
+        if slot == connects.count { connects.append(nil) }
+        serial &+= 1
+        let tag = UInt64(slot) << 32 | UInt64(serial)
+        var isConnected: CInt = 0
+        let fd = address.withSockAddr { sa, len in
+            gtmd_connect_start(scheduler.poll, sa, UInt32(len), tag, &isConnected)
+        }
+        if fd < 0 || isConnected != 0 {
+            freeSlots.append(slot)
+            if fd >= 0 { _ = gtmd_close(fd) }
+            let ok = fd >= 0
+            finished(pending, result(pending, ok: ok, reason: ok ? "connected" : errnoReason(-fd)))
+            return
+        }
+        connects[slot] = Connect(pending: pending, fd: fd, serial: serial, timeout: timeout)
+        schedule(.deadline(slot: slot, serial: serial), at: pending.start + timeout)
+    }
+
+    /// The handshake of the connect tagged `tag` ended.
+    private func connected(tag: UInt64) {
+        let slot = Int(tag >> 32)
+        guard slot < connects.count, let c = connects[slot], c.serial == UInt32(truncatingIfNeeded: tag) else { return }
+        connects[slot] = nil
+        freeSlots.append(slot)
+        let rc = gtmd_connect_finish(c.fd)
+        finished(c.pending, result(c.pending, ok: rc == 0, reason: rc == 0 ? "connected" : errnoReason(-rc)))
+    }
+
+    private func expired(slot: Int, serial: UInt32) {
+        guard slot < connects.count, let c = connects[slot], c.serial == serial else { return }
+        connects[slot] = nil
+        freeSlots.append(slot)
+        _ = gtmd_close(c.fd)
+        finished(c.pending, result(c.pending, ok: false, reason: "timeout (connect)"))
+    }
+
+    private func result(_ p: Pending, ok: Bool, reason: String) -> ProbeResult {
+        ProbeResult(ok: ok, reason: reason, latency: .now - p.start)
+    }
+
+    /// A probe that was in flight ended.
+    private func finished(_ p: Pending, _ r: ProbeResult) {
+        inFlight -= 1
+        record(p, r)
+        guard !draining else { return }
+        draining = true
+        defer { draining = false }
+        while inFlight < scheduler.maxInFlight, let (key, first) = waiting.popFirst() {
+            due(key, first: first)
+        }
+    }
+
+    private func record(_ p: Pending, _ r: ProbeResult) {
+        guard let inDoubt = monitor.record(p.key, result: r) else {
+            running.remove(p.key.token)
+            return
+        }
+        let wait = monitor.nextWait(p.spec, inDoubt: inDoubt, first: p.first)
+        schedule(.probe(p.key, first: false), at: max(p.start + wait, .now))
+    }
+}
