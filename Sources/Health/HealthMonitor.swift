@@ -253,11 +253,11 @@ public final class HealthMonitor: Service, Sendable {
         return wait
     }
 
-    /// The probe thread could not start (no epoll set or eventfd): nothing is probed; said loudly, since every
-    /// target then keeps its initial state.
+    /// The probe thread could not start or wait (no epoll set or eventfd, or a broken one): nothing is probed
+    /// from then on; said loudly, since every target keeps its last state.
     func probeThreadFailed(_ problem: String) {
         logger.critical(
-            "health: cannot start the probe thread; no target is probed",
+            "health: the probe thread cannot run; no target is probed",
             metadata: ["problem": "\(problem)"]
         )
     }

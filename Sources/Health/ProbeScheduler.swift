@@ -29,6 +29,16 @@ final class ProbeScheduler: Sendable {
         var commands: [Command] = []
         var stopping = false
         var ended = false
+        /// Set by `run`: what the thread is started with, once there is a check to probe.
+        var launch: (monitor: HealthMonitor, done: CheckedContinuation<Void, Never>)?
+        var threadStarted = false
+
+        /// Marks the thread started when `run` has begun, it has not, and a check waits; the caller starts it.
+        mutating func shouldStartThread() -> (HealthMonitor, CheckedContinuation<Void, Never>)? {
+            guard let launch, !threadStarted, !ended, !stopping, !commands.isEmpty else { return nil }
+            threadStarted = true
+            return launch
+        }
     }
 
     private let inbox = Mutex(Inbox())
@@ -67,20 +77,34 @@ final class ProbeScheduler: Sendable {
         }
     }
 
-    /// Hands the probe thread a command; dropped once the thread has ended.
+    /// Hands the probe thread a command (starting the thread if this is the first check to probe); dropped
+    /// once the thread has ended.
     func post(_ command: Command) {
-        let accepted = inbox.withLock { s -> Bool in
-            guard !s.ended else { return false }
+        let (accepted, launch) = inbox.withLock { s -> (Bool, (HealthMonitor, CheckedContinuation<Void, Never>)?) in
+            guard !s.ended else { return (false, nil) }
             s.commands.append(command)
-            return true
+            return (true, s.shouldStartThread())
         }
-        if accepted { _ = gtmd_poll_wake(wake) }
+        if let (monitor, done) = launch {
+            startThread(monitor: monitor, done: done)
+        } else if accepted {
+            _ = gtmd_poll_wake(wake)
+        }
     }
 
     /// Asks the probe thread to end (probes in flight are dropped, their results ignored).
     func stop() {
-        inbox.withLock { $0.stopping = true }
-        if wake >= 0 { _ = gtmd_poll_wake(wake) }
+        let unstarted = inbox.withLock { s -> CheckedContinuation<Void, Never>? in
+            s.stopping = true
+            guard let launch = s.launch, !s.threadStarted, !s.ended else { return nil }
+            s.ended = true
+            return launch.done
+        }
+        if let unstarted {
+            unstarted.resume()
+        } else if wake >= 0 {
+            _ = gtmd_poll_wake(wake)
+        }
     }
 
     /// Takes the commands waiting; nil when the thread must end (which it then records).
@@ -96,22 +120,40 @@ final class ProbeScheduler: Sendable {
         }
     }
 
-    /// Runs the probe thread until `stop()` or cancellation of the caller; returns when the thread has ended.
+    /// Probes `keys`, and the checks posted later, until `stop()` or cancellation of the caller; returns when
+    /// the probe thread has ended. The thread starts with the first check to probe: a config without checks
+    /// has none.
     func run(monitor: HealthMonitor, keys: [CheckKey]) async {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-                let thread = Thread { [self] in
-                    _ = gtmd_set_thread_name("gtmd-probe")
-                    let loop = ProbeLoop(scheduler: self, monitor: monitor)
-                    loop.run(initial: keys)
-                    done.resume()
+                let launch = inbox.withLock { s -> (HealthMonitor, CheckedContinuation<Void, Never>)?? in
+                    if s.stopping || s.ended || s.launch != nil {
+                        s.ended = true
+                        return .some(nil)  // cancelled already (or run twice): end at once
+                    }
+                    s.launch = (monitor, done)
+                    if !keys.isEmpty { s.commands.insert(.start(keys), at: 0) }
+                    return s.shouldStartThread()
                 }
-                thread.name = "gtmd-probe"
-                thread.start()
+                switch launch {
+                case .some(nil): done.resume()
+                case .some(.some(let (monitor, done))): startThread(monitor: monitor, done: done)
+                case .none: break  // waits for a check (post) or stop()
+                }
             }
         } onCancel: {
             stop()
         }
+    }
+
+    private func startThread(monitor: HealthMonitor, done: CheckedContinuation<Void, Never>) {
+        let thread = Thread { [self] in
+            _ = gtmd_set_thread_name("gtmd-probe")
+            ProbeLoop(scheduler: self, monitor: monitor).run()
+            done.resume()
+        }
+        thread.name = "gtmd-probe"
+        thread.start()
     }
 }
 
@@ -169,28 +211,16 @@ final class ProbeLoop {
         self.monitor = monitor
     }
 
-    func run(initial: [CheckKey]) {
+    /// Until the scheduler is stopped: commands, due timers, then one wait for the next of either or a connect.
+    func run() {
         guard scheduler.poll >= 0 else {
             monitor.probeThreadFailed(scheduler.setupError ?? "unknown error")
+            scheduler.stop()
             _ = scheduler.take()
             return
         }
-        start(initial)
         var tags = [UInt64](repeating: 0, count: 64)
-        while true {
-            let n = tags.withUnsafeMutableBufferPointer { buf in
-                gtmd_poll_wait(scheduler.poll, buf.baseAddress, 64, waitMilliseconds())
-            }
-            if n > 0 {
-                for i in 0..<Int(n) {
-                    if tags[i] == ProbeScheduler.wakeTag {
-                        gtmd_poll_wake_drain(scheduler.wake)
-                    } else {
-                        connected(tag: tags[i])
-                    }
-                }
-            }
-            guard let commands = scheduler.take() else { break }
+        while let commands = scheduler.take() {
             for c in commands {
                 switch c {
                 case .start(let keys): start(keys)
@@ -198,6 +228,21 @@ final class ProbeLoop {
                 }
             }
             fireDue()
+            let n = tags.withUnsafeMutableBufferPointer { buf in
+                gtmd_poll_wait(scheduler.poll, buf.baseAddress, 64, waitMilliseconds())
+            }
+            if n < 0 {  // not a signal: the epoll set itself is broken, waiting again would spin
+                monitor.probeThreadFailed("epoll_wait: \(String(cString: gtmd_strerror(-n)))")
+                scheduler.stop()
+                continue
+            }
+            for i in 0..<Int(n) {
+                if tags[i] == ProbeScheduler.wakeTag {
+                    gtmd_poll_wake_drain(scheduler.wake)
+                } else {
+                    connected(tag: tags[i])
+                }
+            }
         }
         for case let c? in connects { _ = gtmd_close(c.fd) }
         connects = []
