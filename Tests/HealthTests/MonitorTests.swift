@@ -414,4 +414,21 @@ struct MonitorTests {
         #expect(await m.waitForFirstRound())
         #expect(m.snapshot().targets.isEmpty)
     }
+
+    /// Started without checks (no probe thread yet), a reload that adds one gets it probed.
+    @Test func checksAddedToAMonitorStartedWithoutAny() async throws {
+        let b = try await Backend.shared.value
+        let m = HealthMonitor(targets: [], options: Self.steady, logger: Self.logger)
+        try await running(m) {
+            #expect(await m.waitForFirstRound())
+            let t = ProbeTarget(
+                id: "late/a",
+                address: "127.0.0.1",
+                checks: [CheckSpec(name: "tcp", kind: .tcp, port: b.ports.http, interval: .milliseconds(200))]
+            )
+            #expect(m.update(targets: [t]).started == 1)
+            #expect(await eventually(.seconds(5)) { (m.snapshot()["late/a"]?.checks.first?.probes ?? 0) >= 2 })
+            #expect(m.snapshot()["late/a"]?.state == .up)
+        }
+    }
 }
