@@ -228,6 +228,9 @@ public final class HealthMonitor: Service, Sendable {
         return stream
     }
 
+    /// Whether `run()` has started and not ended.
+    public var isRunning: Bool { state.withLock { $0.started && !$0.finished } }
+
     /// Probes in flight right now (for tests and metrics).
     public var probesInFlight: Int { scheduler.inFlight.load(ordering: .relaxed) }
 

@@ -126,19 +126,21 @@ final class ProbeScheduler: Sendable {
     func run(monitor: HealthMonitor, keys: [CheckKey]) async {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-                let launch = inbox.withLock { s -> (HealthMonitor, CheckedContinuation<Void, Never>)?? in
+                enum Next { case end, startThread(HealthMonitor, CheckedContinuation<Void, Never>), waitForCheck }
+                let next = inbox.withLock { s -> Next in
                     if s.stopping || s.ended || s.launch != nil {
                         s.ended = true
-                        return .some(nil)  // cancelled already (or run twice): end at once
+                        return .end  // cancelled already (or run twice)
                     }
                     s.launch = (monitor, done)
                     if !keys.isEmpty { s.commands.insert(.start(keys), at: 0) }
-                    return s.shouldStartThread()
+                    if let (m, d) = s.shouldStartThread() { return .startThread(m, d) }
+                    return .waitForCheck  // until post(.start) or stop()
                 }
-                switch launch {
-                case .some(nil): done.resume()
-                case .some(.some(let (monitor, done))): startThread(monitor: monitor, done: done)
-                case .none: break  // waits for a check (post) or stop()
+                switch next {
+                case .end: done.resume()
+                case .startThread(let m, let d): startThread(monitor: m, done: d)
+                case .waitForCheck: break
                 }
             }
         } onCancel: {

@@ -421,14 +421,20 @@ struct MonitorTests {
         let m = HealthMonitor(targets: [], options: Self.steady, logger: Self.logger)
         try await running(m) {
             #expect(await m.waitForFirstRound())
+            // Running, with no probe thread, past its first-round bound (the end of its other task); the check
+            // below is then posted to the scheduler, not read at start.
+            #expect(await eventually(.seconds(3)) { m.isRunning })
+            let stopped = await eventually(m.firstRoundBound * 3) { !m.isRunning }
+            #expect(!stopped, "a monitor without checks ended by itself")
             let t = ProbeTarget(
                 id: "late/a",
                 address: "127.0.0.1",
-                checks: [CheckSpec(name: "tcp", kind: .tcp, port: b.ports.http, interval: .milliseconds(200))]
+                checks: [CheckSpec(name: "tcp", kind: .tcp, port: b.ports.http, interval: .milliseconds(400))]
             )
             #expect(m.update(targets: [t]).started == 1)
             #expect(await eventually(.seconds(5)) { (m.snapshot()["late/a"]?.checks.first?.probes ?? 0) >= 2 })
             #expect(m.snapshot()["late/a"]?.state == .up)
+            #expect(m.isRunning, "the monitor goes on past its first-round bound")
         }
     }
 }
