@@ -126,7 +126,11 @@ final class ProbeScheduler: Sendable {
     func run(monitor: HealthMonitor, keys: [CheckKey]) async {
         await withTaskCancellationHandler {
             await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-                enum Next { case end, startThread(HealthMonitor, CheckedContinuation<Void, Never>), waitForCheck }
+                enum Next {
+                    case end
+                    case startThread(HealthMonitor, CheckedContinuation<Void, Never>)
+                    case waitForCheck
+                }
                 let next = inbox.withLock { s -> Next in
                     if s.stopping || s.ended || s.launch != nil {
                         s.ended = true
