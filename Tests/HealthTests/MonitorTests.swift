@@ -25,6 +25,18 @@ struct MonitorTests {
         return s
     }
 
+    /// The most probes in flight seen in `samples` looks, `every` apart.
+    func mostInFlight(_ m: HealthMonitor, samples: Int, every: Duration) -> Task<Int, Never> {
+        Task {
+            var most = 0
+            for _ in 0..<samples {
+                most = max(most, m.probesInFlight)
+                try? await Task.sleep(for: every)
+            }
+            return most
+        }
+    }
+
     /// Runs `monitor` for the duration of `body`, then cancels it and checks it stops promptly.
     func running<T: Sendable>(_ monitor: HealthMonitor, _ body: () async throws -> T) async throws -> T {
         let task = Task { try await monitor.run() }
@@ -283,14 +295,7 @@ struct MonitorTests {
         #expect(m.firstRoundBound == .milliseconds(650))
         try await running(m) {
             let start = ContinuousClock.now
-            let sampler = Task {
-                var most = 0
-                for _ in 0..<100 {
-                    most = max(most, m.probesInFlight)
-                    try? await Task.sleep(for: .milliseconds(10))
-                }
-                return most
-            }
+            let sampler = mostInFlight(m, samples: 100, every: .milliseconds(10))
             let complete = await m.waitForFirstRound()
             let took = ContinuousClock.now - start
             #expect(!complete)
@@ -338,14 +343,7 @@ struct MonitorTests {
             logger: Self.logger
         )
         try await running(m) {
-            let sampler = Task {
-                var most = 0
-                for _ in 0..<150 {
-                    most = max(most, m.probesInFlight)
-                    try? await Task.sleep(for: .milliseconds(5))
-                }
-                return most
-            }
+            let sampler = mostInFlight(m, samples: 150, every: .milliseconds(5))
             // Two 300 ms timeouts hold both slots for a while; the round still completes.
             #expect(await eventually(.seconds(5)) { m.snapshot().firstRoundDone })
             #expect(await m.waitForFirstRound())
