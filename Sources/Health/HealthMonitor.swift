@@ -16,7 +16,8 @@ public struct HealthMonitorOptions: Sendable {
     public var spreadStart: Bool
     /// Added to the largest check timeout to bound `waitForFirstRound()`.
     public var firstRoundGrace: Duration
-    /// Event loops for the probes; nil: one shared thread.
+    /// Event loops for the NIO probes (HTTP, HTTPS, TCP of a host name); nil: one shared thread. TCP checks of an
+    /// address run on the monitor's own probe thread.
     public var eventLoopGroup: (any EventLoopGroup)?
 
     public init(
