@@ -75,6 +75,14 @@ int gtmd_connect_finish(int fd) {
     int err = 0;
     socklen_t len = sizeof err;
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
-    close(fd); /* also leaves the epoll set: the probe held the only reference */
+    gtmd_connect_close(fd);
     return -err;
+}
+
+void gtmd_connect_close(int fd) {
+    /* Reset rather than FIN: no TIME_WAIT socket per probe on this side (a thousand probes a second would
+     * keep some 60,000 of them and could use up the source ports towards one busy address). */
+    struct linger reset = {.l_onoff = 1, .l_linger = 0};
+    setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof reset);
+    close(fd); /* also leaves the epoll set: the probe held the only reference */
 }

@@ -254,7 +254,7 @@ final class ProbeLoop {
                 }
             }
         }
-        for case let c? in connects { _ = gtmd_close(c.fd) }
+        for case let c? in connects { gtmd_connect_close(c.fd) }
         connects = []
         inFlight = 0
     }
@@ -350,7 +350,7 @@ final class ProbeLoop {
         }
         if fd < 0 || isConnected != 0 {
             freeSlots.append(slot)
-            if fd >= 0 { _ = gtmd_close(fd) }
+            if fd >= 0 { gtmd_connect_close(fd) }
             let ok = fd >= 0
             finished(pending, result(pending, ok: ok, reason: ok ? "connected" : errnoReason(-fd)))
             return
@@ -373,7 +373,7 @@ final class ProbeLoop {
         guard slot < connects.count, let c = connects[slot], c.serial == serial else { return }
         connects[slot] = nil
         freeSlots.append(slot)
-        _ = gtmd_close(c.fd)
+        gtmd_connect_close(c.fd)
         finished(c.pending, result(c.pending, ok: false, reason: "timeout (connect)"))
     }
 

@@ -114,8 +114,11 @@ int gtmd_poll_wait(int ep, uint64_t *tags, int max, int timeout_ms);
 int gtmd_connect_start(int ep, const void *addr, uint32_t addr_len, uint64_t tag, int *connected);
 
 /* The outcome of a connect that gtmd_connect_start left in progress (0: connected, or -errno), and
- * closes the socket. */
+ * closes the socket with gtmd_connect_close. */
 int gtmd_connect_finish(int fd);
+
+/* Closes a probe's socket with a reset (SO_LINGER 0), leaving no TIME_WAIT socket behind. */
+void gtmd_connect_close(int fd);
 
 #ifdef __cplusplus
 }
