@@ -8,6 +8,10 @@
                                                       p50/p99/p99.9 at a fixed rate (bench/gen/ratelat.c), lab query mix,
                                                       without and with health probes (PROBES TCP-checked targets every 2 s:
                                                       1,000 probes a second with the default)
+  bench/speed.py probes     [--rounds 5] [--secs 10] [--probes 2000] [--probe-kind tcp]
+                                                      the CPU of health probing alone: PROBES targets every 2 s (1,000
+                                                      probes a second with the default), no DNS load; server CPU µs
+                                                      per probe (--probe-kind http: gen/acceptor answers 200 OK)
   bench/speed.py multicore  [--rounds 5] [--secs 10]   both cores for the server, udp_workers / udp_threads 1 and 2; the
                                                       generator shares a core, so the figure is server CPU per query
   bench/speed.py instructions [--secs 10]             user-space instructions per query (valgrind --tool=callgrind: counters
@@ -65,6 +69,7 @@ ROWS = {
     "failover": ("fo.txt", ("fo.txt", [])),
     "nearest-ecs": ("near-ecs.txt", ("near.txt", ["-E", "8:000118000a0203"])),  # 10.2.3.0/24
     "mix": ("mix.txt", ("mix.txt", [])),
+    "idle": (None, None),  # the probes figure: no queries
 }
 
 
@@ -217,6 +222,9 @@ ORDER = {"region-a": ["region-a", "region-b", "region-c"], "region-b": ["region-
          "region-c": ["region-c", "region-b", "region-a"]}
 
 
+PROBE_KIND = ["tcp"]  # set from --probe-kind
+
+
 def probe_targets(n):
     return [f"127.100.{i // 250}.{i % 250 + 1}" for i in range(n)]
 
@@ -240,7 +248,8 @@ def render(kind, run, port, workers, probes, probe_port):
         v["GTMD_NETS"] = "\n".join(f"    {r}: [{', '.join(l)}]" for r, l in by.items())
         v["GTMD_CHECKS"] = v["GTMD_PROBE_POOL"] = v["GTMD_PROBE_SERVICE"] = ""
         if probes:
-            v["GTMD_CHECKS"] = (f"checks:\n  conn: {{ type: tcp, port: {probe_port}, interval: 2s, timeout: 1s, "
+            check = "type: http, path: /healthz" if PROBE_KIND[0] == "http" else "type: tcp"
+            v["GTMD_CHECKS"] = (f"checks:\n  conn: {{ {check}, port: {probe_port}, interval: 2s, timeout: 1s, "
                                 f"fall: 3, rise: 2 }}")
             groups = probe_groups(probes)
             v["GTMD_PROBE_POOL"] = "\n".join(
@@ -255,7 +264,8 @@ def render(kind, run, port, workers, probes, probe_port):
         zone += "fo 30 DYNA simplefo!fo\nnear 30 DYNA geoip!near\n"
         v["GDNSD_SERVICE_TYPES"] = v["GDNSD_PROBE_PLUGIN"] = ""
         if probes:
-            v["GDNSD_SERVICE_TYPES"] = ("service_types => {\n  conn => { plugin => tcp_connect, port => "
+            plugin = "http_status, url_path => /healthz" if PROBE_KIND[0] == "http" else "tcp_connect"
+            v["GDNSD_SERVICE_TYPES"] = ("service_types => {\n  conn => { plugin => " + plugin + ", port => "
                                         f"{probe_port}, interval => 2, timeout => 1, up_thresh => 2, ok_thresh => 2, "
                                         "down_thresh => 3 }\n}")
             groups = probe_groups(probes)
@@ -401,22 +411,33 @@ def one_run(args, figure, mon, name, row, rnd, variant):
     try:
         if probes:
             acceptor = subprocess.Popen(["taskset", "-c", "0", gen("acceptor"), str(args.probe_port),
-                                         str(args.secs + 120)], stdout=subprocess.PIPE, text=True)
+                                         str(args.secs + 120)] + (["http"] if args.probe_kind == "http" else []),
+                                        stdout=subprocess.PIPE, text=True)
         srv = Server(name, binary, port, workers, cpus, probes, args.probe_port, args.out, f"-{figure}-{row}-{rnd}",
                      env=env)
         if probes:
             time.sleep(args.probe_settle)  # every target probed a few times: the steady state
-        subprocess.run(load_cmd(args, figure, row, port, 2, gen_cpu), capture_output=True, timeout=60)
+        if figure != "probes":
+            subprocess.run(load_cmd(args, figure, row, port, 2, gen_cpu), capture_output=True, timeout=60)
         waited, pre = mon.wait_quiet(args.quiet_pct) if args.quiet_pct > 0 else (0, 0)
         res.update(quiet_wait_s=round(waited, 1), foreign_pre_pct=round(pre, 1))
         m = mon.mark()
         c0, j0, t0 = cpu_times(), srv.jiffies(), time.monotonic()
-        r = subprocess.run(load_cmd(args, figure, row, port, args.secs, gen_cpu), capture_output=True, text=True,
-                           timeout=args.secs + 60)
+        if figure == "probes":
+            time.sleep(args.secs)
+            r = subprocess.CompletedProcess([], 0, "", "")
+        else:
+            r = subprocess.run(load_cmd(args, figure, row, port, args.secs, gen_cpu), capture_output=True,
+                               text=True, timeout=args.secs + 60)
         c1, j1, t1 = cpu_times(), srv.jiffies(), time.monotonic()
         res["foreign_pct"] = round(mon.since(m), 1)
         if srv.proc.poll() is not None:
             raise RuntimeError(f"{name} died during the run")
+        if figure == "probes":
+            res["probe_us"] = round((j1 - j0) / CLK * 1e6 / (probes / 2.0 * (t1 - t0)), 1)
+            res["srv_cpu_pct"] = round(100.0 * (j1 - j0) / CLK / (t1 - t0), 1)
+            res["ok"] = 1
+            return res
         with open(os.path.join(args.out, f"{name}-{figure}-{row}-{rnd}-{variant.get('label', '')}.gen.txt"), "w") as f:
             f.write(r.stdout + r.stderr)
         res.update(parse_stats(r.stdout))
@@ -455,7 +476,7 @@ def clean_run(args, figure, mon, name, row, rnd, variant):
     return r
 
 
-FIELDS = ["figure", "row", "server", "round", "workers", "probes", "qps", "answered", "sent", "lost", "core_us",
+FIELDS = ["figure", "row", "server", "round", "workers", "probes", "probe_us", "qps", "answered", "sent", "lost", "core_us",
           "proc_us", "srv_cpu_pct", "cpu0_busy_pct", "cpu1_busy_pct", "lat_p50_us", "lat_p90_us", "lat_p99_us",
           "lat_p999_us", "lat_p9999_us", "lat_max_us", "lat_mean_us", "sendlag_p99", "sendlag_max", "sendlag_over50us",
           "rcodes", "probe_accepts", "foreign_pre_pct", "foreign_pct", "quiet_wait_s", "attempt", "clean", "ok",
@@ -484,6 +505,7 @@ def run_figure(args, figure, rows, variants):
                                f"{r.get('proc_us')} µs/q  lost {r.get('lost')}"
                                + (f"  p99 {r.get('lat_p99_us')} p99.9 {r.get('lat_p999_us')} µs" if figure == "latency"
                                   else "")
+                               + (f"  {r.get('probe_us')} µs/probe" if figure == "probes" else "")
                                + f"  foreign {r.get('foreign_pct')}%" if r.get("ok") else f"FAILED {r.get('error')}"))
     return runs
 
@@ -669,7 +691,8 @@ def syscalls(args):
 # ---------------------------------------------------------------------------------------------------------------
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("figure", choices=["saturated", "dnsperf", "latency", "multicore", "instructions", "syscalls"])
+    p.add_argument("figure", choices=["saturated", "dnsperf", "latency", "probes", "multicore", "instructions",
+                                      "syscalls"])
     p.add_argument("--servers", default="gtmd,gdnsd")
     p.add_argument("--rows", default=None, help="comma-separated rows (default per figure)")
     p.add_argument("--rounds", type=int, default=None)
@@ -677,6 +700,7 @@ def main():
     p.add_argument("--rate", type=int, default=50000, help="latency: queries per second")
     p.add_argument("--probes", type=int, default=2000, help="latency: probe targets (interval 2 s)")
     p.add_argument("--probe-port", type=int, default=25479)
+    p.add_argument("--probe-kind", choices=["tcp", "http"], default="tcp", help="latency, probes: the check type")
     p.add_argument("--probe-settle", type=float, default=6.0)
     p.add_argument("--sockets", type=int, default=4, help="blast sockets")
     p.add_argument("--window", type=int, default=64, help="blast queries in flight per socket")
@@ -690,7 +714,8 @@ def main():
     p.add_argument("--out", default=None)
     args = p.parse_args()
     defaults = {"saturated": (5, 10, "static,failover,nearest-ecs"), "dnsperf": (5, 10, "static,failover,nearest-ecs"),
-                "latency": (3, 20, "mix"), "multicore": (5, 10, "static"), "syscalls": (1, 5, "static,failover,nearest-ecs"),
+                "latency": (3, 20, "mix"), "probes": (5, 10, "idle"), "multicore": (5, 10, "static"),
+                "syscalls": (1, 5, "static,failover,nearest-ecs"),
                 "instructions": (1, 10, "static,failover,nearest-ecs")}
     rounds, secs, rows = defaults[args.figure]
     args.rounds = args.rounds or rounds
@@ -717,7 +742,11 @@ def main():
     if args.figure == "instructions":
         return instructions(args)
     rows = args.rows.split(",")
-    if args.figure == "latency":
+    PROBE_KIND[0] = args.probe_kind
+    if args.figure == "probes":
+        variants = [{"label": f"{args.probes} {args.probe_kind} targets", "probes": args.probes}]
+        metrics = [("probe_us", "server CPU µs/probe", True), ("srv_cpu_pct", "server CPU %", False)]
+    elif args.figure == "latency":
         variants = [{"label": "no probes"}, {"label": f"{args.probes} targets", "probes": args.probes}]
         metrics = [("qps", "qps", False), ("lat_p50_us", "p50 µs", True), ("lat_p99_us", "p99 µs", True),
                    ("lat_p999_us", "p99.9 µs", True), ("lat_max_us", "max µs", False), ("lost", "lost", False),
