@@ -50,12 +50,24 @@ public struct AnswerTableBuilder {
 
     final class BNode {
         let name: DNSName  // lower case
-        let zone: Int
         var rrsets: RRsetMap = [:]
-        var index: Int = -1
+        private let zone32: Int32
+        private var index32: Int32 = -1
+        /// Index in `CompiledZones.order` of the highest zone cut at or above this node; -1 = none.
+        var cutIndex: Int32 = -1
+        /// Index in `CompiledZones.order` of the node `*.<name>`; -1 = none.
+        var wildcardIndex: Int32 = -1
+        /// A service name (its answers come from a policy).
+        var isService = false
+        var zone: Int { Int(zone32) }
+        /// Index in `CompiledZones.order` (canonical order).
+        var index: Int {
+            get { Int(index32) }
+            set { index32 = Int32(newValue) }
+        }
         init(name: DNSName, zone: Int) {
             self.name = name
-            self.zone = zone
+            self.zone32 = Int32(zone)
         }
         /// The types in the order they were first added (the zone file's order).
         var typeOrder: [UInt16] { rrsets.keys }
@@ -128,9 +140,20 @@ public struct AnswerTableBuilder {
         /// Denial entries (table indexes) the proofs above hold, so the responder does not repeat them.
         var skipEntries: [Int32] = []
         let anchor: DNSName?
-        /// Names a pointer may target → the `Reloc` target (≥ 0: a suffix of the question of that length;
-        /// < 0: an offset in `bytes`).
-        var known: [DNSName: Int32] = [:]
+        /// The anchor's wire form in lower case: its suffixes (but the root) are pointer targets into the
+        /// question (`Reloc` target = the suffix's length).
+        let anchorLower: [UInt8]
+        /// Names written so far that later names may point at (`Reloc` target < 0: an offset in `bytes`):
+        /// their wire forms in lower case, one after the other in `knownBytes`. A few names per answer: a
+        /// linear search (hash first) costs less than a hash table per answer.
+        var known: [KnownName] = []
+        var knownBytes: [UInt8] = []
+        struct KnownName {
+            var hash: UInt32
+            var start: Int32
+            var length: Int32
+            var target: Int32
+        }
         /// Pointers reach 16383; a reply puts up to ~1 KiB (question, DNAME synthesis) before an answer.
         static let maxTarget = 0x3FFF - 1024
 
@@ -138,28 +161,78 @@ public struct AnswerTableBuilder {
         /// given only to exact matches); its suffixes are pointer targets in the question.
         init(anchor: DNSName? = nil) {
             self.anchor = anchor
-            guard var n = anchor?.lowercased else { return }
-            while n.wire.count > 1 {
-                known[n] = Int32(n.wire.count)
-                n = n.parent!
+            guard let a = anchor else {
+                anchorLower = []
+                return
             }
+            anchorLower = a.wire.contains { $0 >= 0x41 && $0 <= 0x5A } ? a.wire.map(asciiLower) : a.wire
+        }
+
+        /// FNV-1a of a name's wire bytes in lower case.
+        static func nameHash(_ s: ArraySlice<UInt8>) -> UInt32 {
+            var h: UInt32 = 2_166_136_261
+            for b in s { h = (h ^ UInt32(asciiLower(b))) &* 16_777_619 }
+            return h
+        }
+
+        /// The pointer target of name `s` (a suffix of a name's wire form, root label included): a suffix of
+        /// the anchor (but the root), else the first written name equal to it (case-insensitively).
+        func target(of s: ArraySlice<UInt8>, hash: UInt32) -> Int32? {
+            let n = s.count
+            if n > 1 && n <= anchorLower.count {
+                // On a label boundary of the anchor?
+                var i = 0
+                while anchorLower[i] != 0 && anchorLower.count - i > n { i += Int(anchorLower[i]) + 1 }
+                if anchorLower.count - i == n && Draft.equalLower(s, anchorLower, at: i) { return Int32(n) }
+            }
+            for k in known where k.hash == hash && Int(k.length) == n {
+                if Draft.equalLower(s, knownBytes, at: Int(k.start)) { return k.target }
+            }
+            return nil
+        }
+
+        /// `s` equals `lower[at..<at + s.count]` when `s` is lower-cased (`lower` is).
+        static func equalLower(_ s: ArraySlice<UInt8>, _ lower: [UInt8], at: Int) -> Bool {
+            var j = at
+            for b in s {
+                if asciiLower(b) != lower[j] { return false }
+                j += 1
+            }
+            return true
         }
 
         /// Writes `name`: its longest known suffix as a pointer, the labels before it in full. With
         /// `register`, the labels written become pointer targets for later names.
         mutating func writeName(_ wire: ArraySlice<UInt8>, compress: Bool, register: Bool) {
             var i = wire.startIndex
+            // Where this name's lower-case form went in `knownBytes` (from label `registeredFrom` on), once.
+            var poolStart = -1
+            var registeredFrom = 0
             while i < wire.endIndex && wire[i] != 0 {
                 if compress || register {
-                    let suffix = DNSName(uncheckedWire: Array(wire[i...]))
-                    if compress, let t = known[suffix] {
+                    let suffix = wire[i...]
+                    let h = Draft.nameHash(suffix)
+                    let t = target(of: suffix, hash: h)
+                    if compress, let t {
                         relocs.append(Reloc(position: Int32(bytes.count), target: t))
                         bytes.append(0xC0)
                         bytes.append(0)
                         return
                     }
-                    if register && bytes.count < Draft.maxTarget && known[suffix] == nil {
-                        known[suffix] = -Int32(bytes.count) - 1
+                    if register && bytes.count < Draft.maxTarget && t == nil {
+                        if poolStart < 0 {
+                            poolStart = knownBytes.count
+                            registeredFrom = i
+                            for b in suffix { knownBytes.append(asciiLower(b)) }
+                        }
+                        known.append(
+                            KnownName(
+                                hash: h,
+                                start: Int32(poolStart + i - registeredFrom),
+                                length: Int32(suffix.count),
+                                target: -Int32(bytes.count) - 1
+                            )
+                        )
                     }
                 }
                 let l = Int(wire[i])
@@ -200,29 +273,44 @@ public struct AnswerTableBuilder {
             let lengthAt = bytes.count
             bytes.append(0)
             bytes.append(0)
-            var ok = layout.names > 0 && d.count >= layout.fixedBefore
-            var offsets: [(Int, Int)] = []
-            if ok {
-                var at = layout.fixedBefore
-                for _ in 0..<layout.names {
-                    guard let n = Draft.nameLength(d, at) else {
-                        ok = false
-                        break
-                    }
-                    offsets.append((at, n))
-                    at += n
-                }
-                if rr.type != RRType.SOA && at != d.count { ok = false }
-                if rr.type == RRType.SOA && d.count - at != 20 { ok = false }
+            guard layout.names > 0 && d.count >= layout.fixedBefore else {
+                bytes.append(contentsOf: d)
+                Draft.patchLength(&bytes, at: lengthAt)
+                return
             }
+            // At most two names (SOA, MINFO): their (offset, length), without an array per record.
+            var names = (first: (at: 0, n: 0), second: (at: 0, n: 0))
+            var ok = true
+            var at = layout.fixedBefore
+            for k in 0..<layout.names {
+                guard let n = Draft.nameLength(d, at) else {
+                    ok = false
+                    break
+                }
+                if k == 0 { names.first = (at, n) } else { names.second = (at, n) }
+                at += n
+            }
+            if rr.type != RRType.SOA && at != d.count { ok = false }
+            if rr.type == RRType.SOA && d.count - at != 20 { ok = false }
             if ok {
                 bytes.append(contentsOf: d[0..<layout.fixedBefore])
-                for (at, n) in offsets { writeName(d[at..<(at + n)], compress: compress, register: true) }
-                let tail = offsets.last.map { $0.0 + $0.1 } ?? 0
-                bytes.append(contentsOf: d[tail...])
+                writeName(d[names.first.at..<(names.first.at + names.first.n)], compress: compress, register: true)
+                if layout.names > 1 {
+                    writeName(
+                        d[names.second.at..<(names.second.at + names.second.n)],
+                        compress: compress,
+                        register: true
+                    )
+                }
+                bytes.append(contentsOf: d[at...])
             } else {
                 bytes.append(contentsOf: d)
             }
+            Draft.patchLength(&bytes, at: lengthAt)
+        }
+
+        /// Fills in the RDLENGTH written as two zero bytes at `at` (the rdata follows it to the end).
+        static func patchLength(_ bytes: inout [UInt8], at lengthAt: Int) {
             let len = bytes.count - lengthAt - 2
             bytes[lengthAt] = UInt8(len >> 8)
             bytes[lengthAt + 1] = UInt8(len & 0xFF)
@@ -239,7 +327,8 @@ public struct AnswerTableBuilder {
             guard !rrset.isEmpty else { return }
             ops.append(Op(rrset: rrset, owner: owner, section: section, required: required, signedOnly: signedOnly))
             if signedOnly { return }
-            for rr in rrset + sigs {
+            for k in 0..<(rrset.count + sigs.count) {
+                let rr = k < rrset.count ? rrset[k] : sigs[k - rrset.count]
                 switch owner {
                 case .qname:
                     relocs.append(Reloc(position: Int32(bytes.count), target: 0))
@@ -269,7 +358,8 @@ public struct AnswerTableBuilder {
             cuts.append(Cut(length: Int32(bytes.count), an: an, ns: ns, ar: ar, tc: false))
         }
 
-        func emit(into e: inout Emitter) -> Int32 {
+        /// `plain`: the answer without DNSSEC data (no per-query proof, no denial entries to skip).
+        func emit(into e: inout Emitter, plain: Bool = false) -> Int32 {
             var a = Answer(
                 blobStart: Int32(e.blobEnd),
                 blobLength: Int32(bytes.count),
@@ -283,9 +373,11 @@ public struct AnswerTableBuilder {
                 rcode: rcode,
                 aa: aa
             )
-            a.proof = proof
-            if skipEntries.count > 0 { a.skip0 = skipEntries[0] }
-            if skipEntries.count > 1 { a.skip1 = skipEntries[1] }
+            if !plain {
+                a.proof = proof
+                if skipEntries.count > 0 { a.skip0 = skipEntries[0] }
+                if skipEntries.count > 1 { a.skip1 = skipEntries[1] }
+            }
             if !ede.isEmpty {
                 a.edeStart = Int32(e.extrasBase + e.extras.count)
                 a.edeLength = Int32(ede.count)
@@ -393,7 +485,6 @@ public final class CompiledZones {
     let origins: [DNSName]
     var nodes: [DNSName: BNode] = [:]
     var order: [BNode] = []
-    var cutOf: [ObjectIdentifier: BNode] = [:]
     var soaOf: [[ResourceRecord]] = []
     /// Per zone: the zone we serve directly above it (its parent side holds the DS, RFC 4035 §3.1.4.1).
     var parentZone: [Int?] = []
@@ -420,6 +511,8 @@ public final class CompiledZones {
     /// Per zone: its signer (nil = unsigned) and its NSEC/NSEC3 chain (Signing.swift).
     var signers: [ZoneSigner?] = []
     var chains: [DenialChain?] = []
+    /// Some zone has a chain (is signed): answers get signed twins.
+    var anySigned = false
     /// The base table's denial entries and their keys; `table(dynamic:)` re-makes the service names' entries.
     var baseDenial = ContiguousArray<DenialEntry>()
     var denialKeys = ContiguousArray<UInt8>()
@@ -470,8 +563,14 @@ public final class CompiledZones {
                     )
                 }
             }
+            // The node of the previous record: the records of a name are usually written together.
+            var last: BNode? = nil
             for zr in zone.records {
                 let owner = CompiledZones.lower(zr.record.owner)
+                if let l = last, l.name.wire == owner.wire {
+                    l.add(zr.record)
+                    continue
+                }
                 guard zoneOf(owner) == zi else {
                     // A more specific zone we serve has this name; the parent side keeps only its DS.
                     if zr.record.type == RRType.DS, let child = origins.firstIndex(of: owner), parentZone[child] == zi {
@@ -480,32 +579,37 @@ public final class CompiledZones {
                     continue
                 }
                 guard !belowDNAME(owner) else { continue }
-                node(owner, zi).add(zr.record)
-                addEmptyNonTerminals(owner, zi)
+                let existing = nodes[owner]
+                let n = existing ?? node(owner, zi)
+                n.add(zr.record)
+                // A node's ancestors up to the apex are nodes from the moment it is made.
+                if existing == nil { addEmptyNonTerminals(owner, zi) }
+                last = n
             }
         }
         for raw in serviceNames {
             let name = raw.lowercased
             guard let zi = zoneOf(name), !belowDNAME(name) else { continue }
             let n = node(name, zi)
+            n.isService = true
             addEmptyNonTerminals(name, zi)
             serviceNodes[name] = n.rrsets
         }
         inject(initial)
         // Canonical order (parents before children) from a precomputed key: labels right to left.
-        var keyed = order.map { (key: CompiledZones.sortKey($0.name), node: $0) }
-        keyed.sort { CompiledZones.precedes($0.key, $1.key) }
-        order = keyed.map(\.node)
-        keyed = []
+        order = CompiledZones.canonicalOrder(order)
         for (i, n) in order.enumerated() { n.index = i }
 
         // 2. Zone cuts: a non-apex node with NS; the highest cut at or above each node, in canonical order.
         for n in order {
             guard n.name.wire.count > origins[n.zone].wire.count else { continue }
-            if let parent = n.name.parent, let pn = nodes[parent], let c = cutOf[ObjectIdentifier(pn)] {
-                cutOf[ObjectIdentifier(n)] = c
+            if let parent = n.name.parent, let pn = nodes[parent], pn.cutIndex >= 0 {
+                n.cutIndex = pn.cutIndex
             } else if n.rrsets[RRType.NS] != nil {
-                cutOf[ObjectIdentifier(n)] = n
+                n.cutIndex = Int32(n.index)
+            }
+            if n.name.isWildcard, let parent = n.name.parent, let pn = nodes[parent] {
+                pn.wildcardIndex = Int32(n.index)
             }
         }
 
@@ -540,15 +644,16 @@ public final class CompiledZones {
 
         // 3. Per node answers; note which nodes read a service name.
         let services = Set(serviceNodes.keys)
+        touched.reserveCapacity(16)
         for n in order {
-            touched = []
+            touched.removeAll(keepingCapacity: true)
             var entries: [TypeEntry] = []
             var node = emitNode(n, into: &base, entries: &entries)
             node.nameStart = Int32(names.count)
             node.typeStart = Int32(baseTypes.count)
             names.append(contentsOf: n.name.wire)
             baseTypes.append(contentsOf: entries)
-            if services.contains(n.name) || !touched.isDisjoint(with: services) {
+            if n.isService || (!touched.isEmpty && !touched.isDisjoint(with: services)) {
                 // Re-emitted at every publish: a table serves this node from its top part.
                 node.overlay = Int32(affected.count)
                 affected.append(n)
@@ -621,39 +726,54 @@ public final class CompiledZones {
 
     // MARK: - Building blocks
 
-    /// The labels of a lower-case name right to left, each followed by a zero byte (canonical order, RFC 4034
-    /// §6.1, when compared bytewise).
-    static func sortKey(_ name: DNSName) -> [UInt8] {
-        name.wire.withUnsafeBufferPointer { w -> [UInt8] in
-            var starts: [Int] = []
-            var i = 0
-            while w[i] != 0 {
-                starts.append(i)
-                i += Int(w[i]) + 1
-            }
-            var key: [UInt8] = []
-            key.reserveCapacity(w.count)
-            for s in starts.reversed() {
-                key.append(contentsOf: UnsafeBufferPointer(rebasing: w[(s + 1)..<(s + 1 + Int(w[s]))]))
-                key.append(0)
-            }
-            return key
-        }
-    }
-
-    /// Bytewise order of two sort keys (a prefix first).
-    static func precedes(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        a.withUnsafeBufferPointer { x in
-            b.withUnsafeBufferPointer { y in
-                let n = min(x.count, y.count)
-                var i = 0
-                while i < n {
-                    if x[i] != y[i] { return x[i] < y[i] }
-                    i += 1
+    /// `nodes` in canonical order (RFC 4034 §6.1): each name's sort key (its labels right to left, each followed
+    /// by a zero byte; lower-case names compare bytewise, a prefix first) in one buffer, an index array sorted.
+    static func canonicalOrder(_ nodes: [BNode]) -> [BNode] {
+        var keys: [UInt8] = []
+        var spans: [(start: Int32, length: Int32)] = []
+        spans.reserveCapacity(nodes.count)
+        keys.reserveCapacity(nodes.reduce(0) { $0 + $1.name.wire.count })
+        for n in nodes {
+            let start = keys.count
+            n.name.wire.withUnsafeBufferPointer { w in
+                // Label starts right to left: walk left to right into a fixed buffer (at most 128 labels).
+                withUnsafeTemporaryAllocation(of: Int.self, capacity: 128) { starts in
+                    var count = 0
+                    var i = 0
+                    while w[i] != 0 {
+                        starts[count] = i
+                        count += 1
+                        i += Int(w[i]) + 1
+                    }
+                    while count > 0 {
+                        count -= 1
+                        let s = starts[count]
+                        keys.append(contentsOf: UnsafeBufferPointer(rebasing: w[(s + 1)..<(s + 1 + Int(w[s]))]))
+                        keys.append(0)
+                    }
                 }
-                return x.count < y.count
+            }
+            spans.append((Int32(start), Int32(keys.count - start)))
+        }
+        var idx = Array(0..<nodes.count)
+        keys.withUnsafeBufferPointer { k in
+            spans.withUnsafeBufferPointer { sp in
+                idx.sort { a, b in
+                    let x = sp[a]
+                    let y = sp[b]
+                    let n = Int(min(x.length, y.length))
+                    let p = k.baseAddress! + Int(x.start)
+                    let q = k.baseAddress! + Int(y.start)
+                    var i = 0
+                    while i < n {
+                        if p[i] != q[i] { return p[i] < q[i] }
+                        i += 1
+                    }
+                    return x.length < y.length
+                }
             }
         }
+        return idx.map { nodes[$0] }
     }
 
     @discardableResult
@@ -719,12 +839,15 @@ public final class CompiledZones {
         }
     }
 
+    /// The highest zone cut at or above node `n` (nil: none).
+    func cutOf(_ n: BNode) -> BNode? { n.cutIndex < 0 ? nil : order[Int(n.cutIndex)] }
+
     func cutAbove(_ name: DNSName, zone: Int) -> BNode? {
-        if let n = nodes[name] { return cutOf[ObjectIdentifier(n)] }
+        if let n = nodes[name] { return cutOf(n) }
         // Not a node: the cut above its closest existing ancestor.
         var p = name.parent
         while let q = p, q.wire.count >= origins[zone].wire.count {
-            if let n = nodes[q] { return cutOf[ObjectIdentifier(n)] }
+            if let n = nodes[q] { return cutOf(n) }
             p = q.parent
         }
         return nil
@@ -835,11 +958,11 @@ public final class CompiledZones {
             wildcard: -1,
             zone: Int32(zi)
         )
-        if let w = nodes[n.name.prepending(label: "*")] { node.wildcard = Int32(w.index) }
+        node.wildcard = n.wildcardIndex
         let zoneChain = chains[zi]
         emittingWildcard = zoneChain != nil && n.name.isWildcard
         defer { emittingWildcard = false }
-        if zoneChain != nil && node.wildcard < 0 && cutAbove(n.name, zone: zi) == nil {
+        if zoneChain != nil && node.wildcard < 0 && cutOf(n) == nil {
             (node.nxProof0, node.nxProof1) = nxProofEntries(n, zone: zi)
         }
         let apex = OwnerRef.name(origins[zi])
@@ -847,7 +970,7 @@ public final class CompiledZones {
         // the question. Other nodes' answers serve exactly their own name.
         let anchor = n.name.isWildcard ? n.name.parent! : n.name
         let owner: OwnerRef = .qname
-        if let cut = cutAbove(n.name, zone: zi) {
+        if let cut = cutOf(n) {
             node.referral = referral(cut, into: &e)
             node.isCut = cut === n
             if node.isCut, let ds = n.rrsets[RRType.DS] {
