@@ -1,6 +1,12 @@
 import DNSWire
 import Zones
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// Builds an immutable `AnswerTable` from loaded zones: every answer a query can get is serialised here,
 /// once, so the responder only copies bytes. Pure: same zones and options give the same table.
 public struct AnswerTableBuilder {
@@ -563,6 +569,13 @@ public final class CompiledZones {
                     )
                 }
             }
+            // Roughly one node per run of records with one owner: the table is sized once.
+            var runs = 0
+            for i in zone.records.indices
+            where i == 0 || zone.records[i].record.owner.wire != zone.records[i - 1].record.owner.wire {
+                runs += 1
+            }
+            nodes.reserveCapacity(nodes.count + runs)
             // The node of the previous record: the records of a name are usually written together.
             var last: BNode? = nil
             for zr in zone.records {
@@ -579,11 +592,15 @@ public final class CompiledZones {
                     continue
                 }
                 guard !belowDNAME(owner) else { continue }
-                let existing = nodes[owner]
-                let n = existing ?? node(owner, zi)
+                let n: BNode
+                if let existing = nodes[owner] {
+                    n = existing
+                } else {
+                    n = newNode(owner, zi)
+                    // A node's ancestors up to the apex are nodes from the moment it is made.
+                    addEmptyNonTerminals(owner, zi)
+                }
                 n.add(zr.record)
-                // A node's ancestors up to the apex are nodes from the moment it is made.
-                if existing == nil { addEmptyNonTerminals(owner, zi) }
                 last = n
             }
         }
@@ -776,15 +793,12 @@ public final class CompiledZones {
                 idx.sort { a, b in
                     let x = sp[a]
                     let y = sp[b]
-                    let n = Int(min(x.length, y.length))
-                    let p = k.baseAddress! + Int(x.start)
-                    let q = k.baseAddress! + Int(y.start)
-                    var i = 0
-                    while i < n {
-                        if p[i] != q[i] { return p[i] < q[i] }
-                        i += 1
-                    }
-                    return x.length < y.length
+                    let c = memcmp(
+                        k.baseAddress! + Int(x.start),
+                        k.baseAddress! + Int(y.start),
+                        Int(min(x.length, y.length))
+                    )
+                    return c != 0 ? c < 0 : x.length < y.length
                 }
             }
         }
@@ -794,6 +808,12 @@ public final class CompiledZones {
     @discardableResult
     func node(_ name: DNSName, _ zone: Int) -> BNode {
         if let n = nodes[name] { return n }
+        return newNode(name, zone)
+    }
+
+    /// A node for `name`, which has none yet.
+    @discardableResult
+    func newNode(_ name: DNSName, _ zone: Int) -> BNode {
         let n = BNode(name: name, zone: zone)
         nodes[name] = n
         order.append(n)
@@ -804,7 +824,7 @@ public final class CompiledZones {
     func addEmptyNonTerminals(_ name: DNSName, _ zone: Int) {
         var p = name.parent
         while let q = p, q.wire.count > origins[zone].wire.count, nodes[q] == nil {
-            node(q, zone)
+            newNode(q, zone)
             p = q.parent
         }
     }
