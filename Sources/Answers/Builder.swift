@@ -694,21 +694,6 @@ public final class CompiledZones {
         baseExpiry = expiry
         baseRenew = renew
         for s in self.signers { s?.prune() }
-
-        // The base arrays were grown by appending (up to twice what they hold); every table shares them as they
-        // are now, so they are copied once at their size.
-        base.blob = base.blob.trimmed()
-        base.relocs = base.relocs.trimmed()
-        base.cuts = base.cuts.trimmed()
-        base.answers = base.answers.trimmed()
-        base.dnames = base.dnames.trimmed()
-        base.extras = base.extras.trimmed()
-        baseNodes = baseNodes.trimmed()
-        baseTypes = baseTypes.trimmed()
-        names = names.trimmed()
-        baseDenial = baseDenial.trimmed()
-        denialKeys = denialKeys.trimmed()
-        order = Array(order.trimmed())
     }
 
     /// A table with the policy answers in `dynamic` (service names not given keep their zone data). The table
@@ -1272,14 +1257,5 @@ public final class CompiledZones {
             return (links, .data(n, target))
         }
         return (links, .stop)
-    }
-}
-
-extension Collection {
-    /// A copy whose capacity is its count (an array grown by appending may hold up to twice what it needs).
-    func trimmed() -> ContiguousArray<Element> {
-        ContiguousArray(unsafeUninitializedCapacity: count) { buf, n in
-            n = buf.initialize(fromContentsOf: self)
-        }
     }
 }
