@@ -130,7 +130,9 @@ public struct AnswerTableBuilder {
         /// Extended DNS Error option sent with this answer (RFC 8914), empty for none.
         var ede: [UInt8] = []
         /// What was added, in order, so the signed twin can be written with RRSIGs (`CompiledZones.emitAnswer`).
+        /// Kept only with `keepOps` (some zone is signed).
         var ops: [Op] = []
+        let keepOps: Bool
         struct Op {
             var rrset: [ResourceRecord]
             var owner: OwnerRef
@@ -165,8 +167,11 @@ public struct AnswerTableBuilder {
 
         /// `anchor`: a name every question this answer serves ends with (the question itself for an answer
         /// given only to exact matches); its suffixes are pointer targets in the question.
-        init(anchor: DNSName? = nil) {
+        init(anchor: DNSName? = nil, keepOps: Bool = true) {
             self.anchor = anchor
+            self.keepOps = keepOps
+            // One allocation for the bytes of a typical answer instead of a few as it grows.
+            bytes.reserveCapacity(128)
             guard let a = anchor else {
                 anchorLower = []
                 return
@@ -331,7 +336,11 @@ public struct AnswerTableBuilder {
             signedOnly: Bool = false
         ) {
             guard !rrset.isEmpty else { return }
-            ops.append(Op(rrset: rrset, owner: owner, section: section, required: required, signedOnly: signedOnly))
+            if keepOps {
+                ops.append(
+                    Op(rrset: rrset, owner: owner, section: section, required: required, signedOnly: signedOnly)
+                )
+            }
             if signedOnly { return }
             for k in 0..<(rrset.count + sigs.count) {
                 let rr = k < rrset.count ? rrset[k] : sigs[k - rrset.count]
@@ -640,11 +649,11 @@ public final class CompiledZones {
             soa.ttl = zone.negativeTTL
             soaOf.append([soa])
             let apexRef = OwnerRef.name(origins[zi])
-            var nx = Draft(anchor: origins[zi])
+            var nx = Draft(anchor: origins[zi], keepOps: anySigned)
             nx.rcode = Rcode.nxDomain
             nx.add([soa], owner: apexRef, section: .authority, required: true)
             if chains[zi] != nil { nx.proof = Proof.nxdomain }
-            var nd = Draft(anchor: origins[zi])
+            var nd = Draft(anchor: origins[zi], keepOps: anySigned)
             nd.add([soa], owner: apexRef, section: .authority, required: true)
             var entry = ZoneEntry(
                 apexNode: Int32(nodes[origins[zi]]!.index),
@@ -877,7 +886,7 @@ public final class CompiledZones {
     /// below it gets its referral during the base build, so later tables reuse those answers.
     func referral(_ cut: BNode, into e: inout Emitter) -> Int32 {
         if let r = referralOf[cut.name] { return r }
-        var d = Draft(anchor: cut.name)
+        var d = Draft(anchor: cut.name, keepOps: anySigned)
         d.aa = false
         addReferral(cut, to: &d)
         let r = emitAnswer(d, into: &e)
@@ -953,7 +962,7 @@ public final class CompiledZones {
 
     /// Positive answer for an RRset, appended to `prefix` (or to a new answer for the exact name `anchor`).
     func positive(_ rrset: [ResourceRecord], owner: OwnerRef, anchor: DNSName, prefix: Draft? = nil) -> Draft {
-        var d = prefix ?? Draft(anchor: anchor)
+        var d = prefix ?? Draft(anchor: anchor, keepOps: anySigned)
         d.add(rrset, owner: owner, section: .answer, required: true)
         if let t = rrset.first?.type, CompiledZones.additionalTypes.contains(t) {
             addAdditional(rrset, to: &d)
@@ -1004,7 +1013,7 @@ public final class CompiledZones {
             }
             if node.isCut && zoneChain != nil && n.rrsets[RRType.DS] == nil {
                 // DS asked at an unsigned delegation: NODATA with the cut's NSEC (NS, no DS).
-                var nd = Draft(anchor: anchor)
+                var nd = Draft(anchor: anchor, keepOps: anySigned)
                 nd.add(soaOf[zi], owner: apex, section: .authority, required: true)
                 nd.proofs = nodeProof(n)
                 node.nodata = emitAnswer(nd, into: &e)
@@ -1019,7 +1028,7 @@ public final class CompiledZones {
             if let ds = parentDS[n.name] {
                 d = positive(ds, owner: owner, anchor: anchor)
             } else {
-                var nd = Draft(anchor: anchor)
+                var nd = Draft(anchor: anchor, keepOps: anySigned)
                 nd.add(soaOf[pz], owner: .name(origins[pz]), section: .authority, required: true)
                 d = nd
             }
@@ -1027,7 +1036,7 @@ public final class CompiledZones {
         }
         if let dname = n.rrsets[RRType.DNAME]?.first {
             // Names below: the DNAME (owner a pointer into the question), target written in full (§2.5).
-            var d = Draft(anchor: n.name)
+            var d = Draft(anchor: n.name, keepOps: anySigned)
             d.add([dname], owner: .name(n.name), section: .answer, required: true)
             let entry = DNAMEEntry(
                 answer: emitAnswer(d, into: &e),
@@ -1040,7 +1049,7 @@ public final class CompiledZones {
         }
         if let cname = n.rrsets[RRType.CNAME] {
             let chain = followChain(from: n, cname: cname)
-            var base = Draft(anchor: anchor)
+            var base = Draft(anchor: anchor, keepOps: anySigned)
             for (i, link) in chain.links.enumerated() {
                 base.add([link], owner: i == 0 ? owner : .name(link.owner), section: .answer, required: true)
             }
@@ -1085,7 +1094,7 @@ public final class CompiledZones {
                         r.owner = n.name
                         return r
                     }
-                    var draft = Draft(anchor: anchor)
+                    var draft = Draft(anchor: anchor, keepOps: anySigned)
                     let region = d.byRegion ? i / max(1, d.perRegion) : i
                     if d.servfailVariants.contains(region) {
                         draft.rcode = Rcode.servFail
@@ -1133,7 +1142,7 @@ public final class CompiledZones {
             } else if let d, d.extendedError != nil {
                 // NODATA for the address types this answer lacks, with the EDE (the zone's NODATA has none).
                 for t in [RRType.A, RRType.AAAA] where !n.typeOrder.contains(t) {
-                    var nd = Draft(anchor: anchor)
+                    var nd = Draft(anchor: anchor, keepOps: anySigned)
                     nd.add(soaOf[zi], owner: apex, section: .authority, required: true)
                     if zoneChain != nil { nd.proofs = nodeProof(n) }
                     nd.ede = ede(d, nil)
@@ -1141,7 +1150,7 @@ public final class CompiledZones {
                 }
             }
             if let d, d.servfail {
-                var sf = Draft()
+                var sf = Draft(keepOps: anySigned)
                 sf.rcode = Rcode.servFail
                 sf.aa = false
                 sf.ede = ede(d, nil)
@@ -1153,7 +1162,7 @@ public final class CompiledZones {
             }
             if zoneChain != nil {
                 // NODATA at this name: its own NSEC/NSEC3 (or, NSEC at an empty non-terminal, the one covering it).
-                var nd = Draft(anchor: anchor)
+                var nd = Draft(anchor: anchor, keepOps: anySigned)
                 nd.add(soaOf[zi], owner: apex, section: .authority, required: true)
                 nd.proofs = nodeProof(n)
                 if n.name.isWildcard, let c = zoneChain {
@@ -1183,7 +1192,7 @@ public final class CompiledZones {
         } while !rest.isEmpty
         for s in names {
             guard let name = try? DNSName(s) else { continue }
-            var d = Draft(anchor: name)
+            var d = Draft(anchor: name, keepOps: anySigned)
             d.add(
                 [ResourceRecord(owner: name, type: RRType.TXT, rrClass: RRClass.CH, ttl: 0, rdata: rdata)],
                 owner: .qname,

@@ -255,7 +255,7 @@ extension CompiledZones {
     }
 
     func emitTwin(_ d: Draft, of idx: Int32, into e: inout Emitter) {
-        var s = Draft(anchor: d.anchor)
+        var s = Draft(anchor: d.anchor, keepOps: false)
         s.rcode = d.rcode
         s.aa = d.aa
         s.ede = d.ede
