@@ -37,16 +37,16 @@ enum FastRdata {
             return [UInt8(p >> 8), UInt8(p & 0xFF)] + name
         case RRType.SRV:
             // Priority, weight, port, target.
-            guard tokens.count == 4 else { return nil }
+            guard tokens.count == 4, let last = tokens.last, !last.quoted,
+                let name = plainName(last.text, origin: origin)
+            else { return nil }
+            // Exactly its size: the rdata is kept for as long as the zone is served.
             var out: [UInt8] = []
-            out.reserveCapacity(6 + 64)
+            out.reserveCapacity(6 + name.count)
             for t in tokens.prefix(3) {
                 guard !t.quoted, let v = preference(t.text) else { return nil }
                 out.append(UInt8(v >> 8))
                 out.append(UInt8(v & 0xFF))
-            }
-            guard let last = tokens.last, !last.quoted, let name = plainName(last.text, origin: origin) else {
-                return nil
             }
             out.append(contentsOf: name)
             return out
@@ -58,7 +58,9 @@ enum FastRdata {
     /// TXT: quoted strings of printable ASCII without backslashes, each 1 to 255 bytes.
     static func txt(_ tokens: ArraySlice<MasterFileLexer.Token>) -> [UInt8]? {
         guard !tokens.isEmpty else { return nil }
+        // Exactly its size (a length byte per string; the token's quotes are not kept).
         var out: [UInt8] = []
+        out.reserveCapacity(tokens.reduce(0) { $0 + $1.text.utf8.count - 1 })
         for t in tokens {
             guard t.quoted else { return nil }
             let start = out.count
