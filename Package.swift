@@ -51,6 +51,7 @@ let package = Package(
             providers: [.apt(["libmaxminddb-dev"])]
         ),
         .target(name: "CSockets"),
+        .target(name: "CMalloc", exclude: ["README.md"]),
         .target(
             name: "Geo",
             dependencies: ["CMaxMindDB"],
@@ -115,7 +116,7 @@ let package = Package(
         .target(
             name: "Steering",
             dependencies: [
-                "Answers", "Config", "DNSWire", "HealthModel", "Policy", "Zones",
+                "Answers", "CMalloc", "Config", "DNSWire", "HealthModel", "Policy", "Zones",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
