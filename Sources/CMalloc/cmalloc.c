@@ -1,5 +1,8 @@
 #include "cmalloc.h"
 
+/* Any C library header defines __GLIBC__ on glibc (through features.h). */
+#include <stdlib.h>
+
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
