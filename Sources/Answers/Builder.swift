@@ -25,35 +25,74 @@ public struct AnswerTableBuilder {
         case name(DNSName)
     }
 
-    /// A node's RRsets by type, in the order their types first appeared: one small array (a node has a few
-    /// types), not a hash table per name.
+    /// A node's RRsets by type, in the order their types first appeared: the first inline (most names have one
+    /// type), the others in one small array; not a hash table per name. Invariant: `rest` is empty when `first`
+    /// is nil.
     struct RRsetMap: ExpressibleByDictionaryLiteral {
-        var sets: [(type: UInt16, records: [ResourceRecord])] = []
+        private var first: [ResourceRecord]? = nil
+        private var rest: [(type: UInt16, records: [ResourceRecord])] = []
+        private var firstType: UInt16 = 0
 
         init(dictionaryLiteral elements: (UInt16, [ResourceRecord])...) {
-            sets = elements.map { (type: $0.0, records: $0.1) }
+            for (t, records) in elements { self[t] = records }
         }
 
         subscript(type: UInt16) -> [ResourceRecord]? {
             get {
-                for s in sets where s.type == type { return s.records }
+                if let f = first, firstType == type { return f }
+                for s in rest where s.type == type { return s.records }
                 return nil
             }
             set {
-                let i = sets.firstIndex { $0.type == type }
+                guard first != nil else {
+                    if let v = newValue {
+                        first = v
+                        firstType = type
+                    }
+                    return
+                }
+                if firstType == type {
+                    if let v = newValue {
+                        first = v
+                    } else if rest.isEmpty {
+                        first = nil
+                    } else {
+                        // The next type moves up: the order of the others stays.
+                        let next = rest.removeFirst()
+                        first = next.records
+                        firstType = next.type
+                    }
+                    return
+                }
+                let i = rest.firstIndex { $0.type == type }
                 switch (i, newValue) {
-                case (let i?, let v?): sets[i].records = v
-                case (let i?, nil): sets.remove(at: i)
-                case (nil, let v?): sets.append((type, v))
+                case (let i?, let v?): rest[i].records = v
+                case (let i?, nil): rest.remove(at: i)
+                case (nil, let v?): rest.append((type, v))
                 case (nil, nil): break
                 }
             }
         }
 
-        var isEmpty: Bool { sets.isEmpty }
-        var keys: [UInt16] { sets.map(\.type) }
+        /// Adds `rr` to its type's RRset unless an identical record is there.
+        mutating func add(_ rr: ResourceRecord) {
+            if first == nil {
+                first = [rr]
+                firstType = rr.type
+            } else if firstType == rr.type {
+                if !first!.contains(rr) { first!.append(rr) }
+            } else if let i = rest.firstIndex(where: { $0.type == rr.type }) {
+                if !rest[i].records.contains(rr) { rest[i].records.append(rr) }
+            } else {
+                rest.append((rr.type, [rr]))
+            }
+        }
+
+        var isEmpty: Bool { first == nil }
+        var keys: [UInt16] { first == nil ? [] : [firstType] + rest.map(\.type) }
     }
 
+    /// A name of the zones being compiled. 56 bytes with the object header: one 64-byte block per name.
     final class BNode {
         let name: DNSName  // lower case
         var rrsets: RRsetMap = [:]
@@ -61,10 +100,6 @@ public struct AnswerTableBuilder {
         private var index32: Int32 = -1
         /// Index in `CompiledZones.order` of the highest zone cut at or above this node; -1 = none.
         var cutIndex: Int32 = -1
-        /// Index in `CompiledZones.order` of the node `*.<name>`; -1 = none.
-        var wildcardIndex: Int32 = -1
-        /// A service name (its answers come from a policy).
-        var isService = false
         var zone: Int { Int(zone32) }
         /// Index in `CompiledZones.order` (canonical order).
         var index: Int {
@@ -77,13 +112,7 @@ public struct AnswerTableBuilder {
         }
         /// The types in the order they were first added (the zone file's order).
         var typeOrder: [UInt16] { rrsets.keys }
-        func add(_ rr: ResourceRecord) {
-            if let i = rrsets.sets.firstIndex(where: { $0.type == rr.type }) {
-                if !rrsets.sets[i].records.contains(rr) { rrsets.sets[i].records.append(rr) }
-            } else {
-                rrsets.sets.append((rr.type, [rr]))
-            }
-        }
+        func add(_ rr: ResourceRecord) { rrsets.add(rr) }
     }
 
     /// Accumulates answers into the flat arrays of the table: the compiled base, or a publish's top part,
@@ -500,6 +529,8 @@ public final class CompiledZones {
     let origins: [DNSName]
     var nodes: [DNSName: BNode] = [:]
     var order: [BNode] = []
+    /// Node index → index of the node `*.<name>` (names with a wildcard child only).
+    var wildcardOf: [Int32: Int32] = [:]
     var soaOf: [[ResourceRecord]] = []
     /// Per zone: the zone we serve directly above it (its parent side holds the DS, RFC 4035 §3.1.4.1).
     var parentZone: [Int?] = []
@@ -617,7 +648,6 @@ public final class CompiledZones {
             let name = raw.lowercased
             guard let zi = zoneOf(name), !belowDNAME(name) else { continue }
             let n = node(name, zi)
-            n.isService = true
             addEmptyNonTerminals(name, zi)
             serviceNodes[name] = n.rrsets
         }
@@ -635,7 +665,7 @@ public final class CompiledZones {
                 n.cutIndex = Int32(n.index)
             }
             if n.name.isWildcard, let parent = n.name.parent, let pn = nodes[parent] {
-                pn.wildcardIndex = Int32(n.index)
+                wildcardOf[Int32(pn.index)] = Int32(n.index)
             }
         }
 
@@ -679,7 +709,9 @@ public final class CompiledZones {
             node.typeStart = Int32(baseTypes.count)
             names.append(contentsOf: n.name.wire)
             baseTypes.append(contentsOf: entries)
-            if n.isService || (!touched.isEmpty && !touched.isDisjoint(with: services)) {
+            if (!services.isEmpty && services.contains(n.name))
+                || (!touched.isEmpty && !touched.isDisjoint(with: services))
+            {
                 // Re-emitted at every publish: a table serves this node from its top part.
                 node.overlay = Int32(affected.count)
                 affected.append(n)
@@ -987,7 +1019,7 @@ public final class CompiledZones {
             wildcard: -1,
             zone: Int32(zi)
         )
-        node.wildcard = n.wildcardIndex
+        node.wildcard = wildcardOf[Int32(n.index)] ?? -1
         let zoneChain = chains[zi]
         emittingWildcard = zoneChain != nil && n.name.isWildcard
         defer { emittingWildcard = false }
