@@ -52,6 +52,7 @@ let package = Package(
             providers: [.apt(["libmaxminddb-dev"])]
         ),
         .target(name: "CSockets", exclude: ["README.md"]),
+        .target(name: "CMalloc", exclude: ["README.md"]),
         .target(
             name: "Geo",
             dependencies: ["CMaxMindDB"],
@@ -118,7 +119,7 @@ let package = Package(
         .target(
             name: "Steering",
             dependencies: [
-                "Answers", "Config", "DNSWire", "HealthModel", "Policy", "Zones",
+                "Answers", "CMalloc", "Config", "DNSWire", "HealthModel", "Policy", "Zones",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],

@@ -1,6 +1,12 @@
 import DNSWire
 import Zones
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// Builds an immutable `AnswerTable` from loaded zones: every answer a query can get is serialised here,
 /// once, so the responder only copies bytes. Pure: same zones and options give the same table.
 public struct AnswerTableBuilder {
@@ -19,53 +25,94 @@ public struct AnswerTableBuilder {
         case name(DNSName)
     }
 
-    /// A node's RRsets by type, in the order their types first appeared: one small array (a node has a few
-    /// types), not a hash table per name.
+    /// A node's RRsets by type, in the order their types first appeared: the first inline (most names have one
+    /// type), the others in one small array; not a hash table per name. Invariant: `rest` is empty when `first`
+    /// is nil.
     struct RRsetMap: ExpressibleByDictionaryLiteral {
-        var sets: [(type: UInt16, records: [ResourceRecord])] = []
+        private var first: [ResourceRecord]? = nil
+        private var rest: [(type: UInt16, records: [ResourceRecord])] = []
+        private var firstType: UInt16 = 0
 
         init(dictionaryLiteral elements: (UInt16, [ResourceRecord])...) {
-            sets = elements.map { (type: $0.0, records: $0.1) }
+            for (t, records) in elements { self[t] = records }
         }
 
         subscript(type: UInt16) -> [ResourceRecord]? {
             get {
-                for s in sets where s.type == type { return s.records }
+                if let f = first, firstType == type { return f }
+                for s in rest where s.type == type { return s.records }
                 return nil
             }
             set {
-                let i = sets.firstIndex { $0.type == type }
+                guard first != nil else {
+                    if let v = newValue {
+                        first = v
+                        firstType = type
+                    }
+                    return
+                }
+                if firstType == type {
+                    if let v = newValue {
+                        first = v
+                    } else if rest.isEmpty {
+                        first = nil
+                    } else {
+                        // The next type moves up: the order of the others stays.
+                        let next = rest.removeFirst()
+                        first = next.records
+                        firstType = next.type
+                    }
+                    return
+                }
+                let i = rest.firstIndex { $0.type == type }
                 switch (i, newValue) {
-                case (let i?, let v?): sets[i].records = v
-                case (let i?, nil): sets.remove(at: i)
-                case (nil, let v?): sets.append((type, v))
+                case (let i?, let v?): rest[i].records = v
+                case (let i?, nil): rest.remove(at: i)
+                case (nil, let v?): rest.append((type, v))
                 case (nil, nil): break
                 }
             }
         }
 
-        var isEmpty: Bool { sets.isEmpty }
-        var keys: [UInt16] { sets.map(\.type) }
+        /// Adds `rr` to its type's RRset unless an identical record is there.
+        mutating func add(_ rr: ResourceRecord) {
+            if first == nil {
+                first = [rr]
+                firstType = rr.type
+            } else if firstType == rr.type {
+                if !first!.contains(rr) { first!.append(rr) }
+            } else if let i = rest.firstIndex(where: { $0.type == rr.type }) {
+                if !rest[i].records.contains(rr) { rest[i].records.append(rr) }
+            } else {
+                rest.append((rr.type, [rr]))
+            }
+        }
+
+        var isEmpty: Bool { first == nil }
+        var keys: [UInt16] { first == nil ? [] : [firstType] + rest.map(\.type) }
     }
 
+    /// A name of the zones being compiled. 56 bytes with the object header: one 64-byte block per name.
     final class BNode {
         let name: DNSName  // lower case
-        let zone: Int
         var rrsets: RRsetMap = [:]
-        var index: Int = -1
+        private let zone32: Int32
+        private var index32: Int32 = -1
+        /// Index in `CompiledZones.order` of the highest zone cut at or above this node; -1 = none.
+        var cutIndex: Int32 = -1
+        var zone: Int { Int(zone32) }
+        /// Index in `CompiledZones.order` (canonical order).
+        var index: Int {
+            get { Int(index32) }
+            set { index32 = Int32(newValue) }
+        }
         init(name: DNSName, zone: Int) {
             self.name = name
-            self.zone = zone
+            self.zone32 = Int32(zone)
         }
         /// The types in the order they were first added (the zone file's order).
         var typeOrder: [UInt16] { rrsets.keys }
-        func add(_ rr: ResourceRecord) {
-            if let i = rrsets.sets.firstIndex(where: { $0.type == rr.type }) {
-                if !rrsets.sets[i].records.contains(rr) { rrsets.sets[i].records.append(rr) }
-            } else {
-                rrsets.sets.append((rr.type, [rr]))
-            }
-        }
+        func add(_ rr: ResourceRecord) { rrsets.add(rr) }
     }
 
     /// Accumulates answers into the flat arrays of the table: the compiled base, or a publish's top part,
@@ -112,7 +159,9 @@ public struct AnswerTableBuilder {
         /// Extended DNS Error option sent with this answer (RFC 8914), empty for none.
         var ede: [UInt8] = []
         /// What was added, in order, so the signed twin can be written with RRSIGs (`CompiledZones.emitAnswer`).
+        /// Kept only with `keepOps` (some zone is signed).
         var ops: [Op] = []
+        let keepOps: Bool
         struct Op {
             var rrset: [ResourceRecord]
             var owner: OwnerRef
@@ -128,38 +177,102 @@ public struct AnswerTableBuilder {
         /// Denial entries (table indexes) the proofs above hold, so the responder does not repeat them.
         var skipEntries: [Int32] = []
         let anchor: DNSName?
-        /// Names a pointer may target → the `Reloc` target (≥ 0: a suffix of the question of that length;
-        /// < 0: an offset in `bytes`).
-        var known: [DNSName: Int32] = [:]
+        /// The anchor's wire form in lower case: its suffixes (but the root) are pointer targets into the
+        /// question (`Reloc` target = the suffix's length).
+        let anchorLower: [UInt8]
+        /// Names written so far that later names may point at (`Reloc` target < 0: an offset in `bytes`):
+        /// their wire forms in lower case, one after the other in `knownBytes`. A few names per answer: a
+        /// linear search (hash first) costs less than a hash table per answer.
+        var known: [KnownName] = []
+        var knownBytes: [UInt8] = []
+        struct KnownName {
+            var hash: UInt32
+            var start: Int32
+            var length: Int32
+            var target: Int32
+        }
         /// Pointers reach 16383; a reply puts up to ~1 KiB (question, DNAME synthesis) before an answer.
         static let maxTarget = 0x3FFF - 1024
 
         /// `anchor`: a name every question this answer serves ends with (the question itself for an answer
         /// given only to exact matches); its suffixes are pointer targets in the question.
-        init(anchor: DNSName? = nil) {
+        init(anchor: DNSName? = nil, keepOps: Bool = true) {
             self.anchor = anchor
-            guard var n = anchor?.lowercased else { return }
-            while n.wire.count > 1 {
-                known[n] = Int32(n.wire.count)
-                n = n.parent!
+            self.keepOps = keepOps
+            // One allocation for the bytes of a typical answer instead of a few as it grows.
+            bytes.reserveCapacity(128)
+            guard let a = anchor else {
+                anchorLower = []
+                return
             }
+            anchorLower = a.wire.contains { $0 >= 0x41 && $0 <= 0x5A } ? a.wire.map(asciiLower) : a.wire
+        }
+
+        /// FNV-1a of a name's wire bytes in lower case.
+        static func nameHash(_ s: ArraySlice<UInt8>) -> UInt32 {
+            var h: UInt32 = 2_166_136_261
+            for b in s { h = (h ^ UInt32(asciiLower(b))) &* 16_777_619 }
+            return h
+        }
+
+        /// The pointer target of name `s` (a suffix of a name's wire form, root label included): a suffix of
+        /// the anchor (but the root), else the first written name equal to it (case-insensitively).
+        func target(of s: ArraySlice<UInt8>, hash: UInt32) -> Int32? {
+            let n = s.count
+            if n > 1 && n <= anchorLower.count {
+                // On a label boundary of the anchor?
+                var i = 0
+                while anchorLower[i] != 0 && anchorLower.count - i > n { i += Int(anchorLower[i]) + 1 }
+                if anchorLower.count - i == n && Draft.equalLower(s, anchorLower, at: i) { return Int32(n) }
+            }
+            for k in known where k.hash == hash && Int(k.length) == n {
+                if Draft.equalLower(s, knownBytes, at: Int(k.start)) { return k.target }
+            }
+            return nil
+        }
+
+        /// `s` equals `lower[at..<at + s.count]` when `s` is lower-cased (`lower` is).
+        static func equalLower(_ s: ArraySlice<UInt8>, _ lower: [UInt8], at: Int) -> Bool {
+            var j = at
+            for b in s {
+                if asciiLower(b) != lower[j] { return false }
+                j += 1
+            }
+            return true
         }
 
         /// Writes `name`: its longest known suffix as a pointer, the labels before it in full. With
         /// `register`, the labels written become pointer targets for later names.
         mutating func writeName(_ wire: ArraySlice<UInt8>, compress: Bool, register: Bool) {
             var i = wire.startIndex
+            // Where this name's lower-case form went in `knownBytes` (from label `registeredFrom` on), once.
+            var poolStart = -1
+            var registeredFrom = 0
             while i < wire.endIndex && wire[i] != 0 {
                 if compress || register {
-                    let suffix = DNSName(uncheckedWire: Array(wire[i...]))
-                    if compress, let t = known[suffix] {
+                    let suffix = wire[i...]
+                    let h = Draft.nameHash(suffix)
+                    let t = target(of: suffix, hash: h)
+                    if compress, let t {
                         relocs.append(Reloc(position: Int32(bytes.count), target: t))
                         bytes.append(0xC0)
                         bytes.append(0)
                         return
                     }
-                    if register && bytes.count < Draft.maxTarget && known[suffix] == nil {
-                        known[suffix] = -Int32(bytes.count) - 1
+                    if register && bytes.count < Draft.maxTarget && t == nil {
+                        if poolStart < 0 {
+                            poolStart = knownBytes.count
+                            registeredFrom = i
+                            for b in suffix { knownBytes.append(asciiLower(b)) }
+                        }
+                        known.append(
+                            KnownName(
+                                hash: h,
+                                start: Int32(poolStart + i - registeredFrom),
+                                length: Int32(suffix.count),
+                                target: -Int32(bytes.count) - 1
+                            )
+                        )
                     }
                 }
                 let l = Int(wire[i])
@@ -200,29 +313,44 @@ public struct AnswerTableBuilder {
             let lengthAt = bytes.count
             bytes.append(0)
             bytes.append(0)
-            var ok = layout.names > 0 && d.count >= layout.fixedBefore
-            var offsets: [(Int, Int)] = []
-            if ok {
-                var at = layout.fixedBefore
-                for _ in 0..<layout.names {
-                    guard let n = Draft.nameLength(d, at) else {
-                        ok = false
-                        break
-                    }
-                    offsets.append((at, n))
-                    at += n
-                }
-                if rr.type != RRType.SOA && at != d.count { ok = false }
-                if rr.type == RRType.SOA && d.count - at != 20 { ok = false }
+            guard layout.names > 0 && d.count >= layout.fixedBefore else {
+                bytes.append(contentsOf: d)
+                Draft.patchLength(&bytes, at: lengthAt)
+                return
             }
+            // At most two names (SOA, MINFO): their (offset, length), without an array per record.
+            var names = (first: (at: 0, n: 0), second: (at: 0, n: 0))
+            var ok = true
+            var at = layout.fixedBefore
+            for k in 0..<layout.names {
+                guard let n = Draft.nameLength(d, at) else {
+                    ok = false
+                    break
+                }
+                if k == 0 { names.first = (at, n) } else { names.second = (at, n) }
+                at += n
+            }
+            if rr.type != RRType.SOA && at != d.count { ok = false }
+            if rr.type == RRType.SOA && d.count - at != 20 { ok = false }
             if ok {
                 bytes.append(contentsOf: d[0..<layout.fixedBefore])
-                for (at, n) in offsets { writeName(d[at..<(at + n)], compress: compress, register: true) }
-                let tail = offsets.last.map { $0.0 + $0.1 } ?? 0
-                bytes.append(contentsOf: d[tail...])
+                writeName(d[names.first.at..<(names.first.at + names.first.n)], compress: compress, register: true)
+                if layout.names > 1 {
+                    writeName(
+                        d[names.second.at..<(names.second.at + names.second.n)],
+                        compress: compress,
+                        register: true
+                    )
+                }
+                bytes.append(contentsOf: d[at...])
             } else {
                 bytes.append(contentsOf: d)
             }
+            Draft.patchLength(&bytes, at: lengthAt)
+        }
+
+        /// Fills in the RDLENGTH written as two zero bytes at `at` (the rdata follows it to the end).
+        static func patchLength(_ bytes: inout [UInt8], at lengthAt: Int) {
             let len = bytes.count - lengthAt - 2
             bytes[lengthAt] = UInt8(len >> 8)
             bytes[lengthAt + 1] = UInt8(len & 0xFF)
@@ -237,9 +365,14 @@ public struct AnswerTableBuilder {
             signedOnly: Bool = false
         ) {
             guard !rrset.isEmpty else { return }
-            ops.append(Op(rrset: rrset, owner: owner, section: section, required: required, signedOnly: signedOnly))
+            if keepOps {
+                ops.append(
+                    Op(rrset: rrset, owner: owner, section: section, required: required, signedOnly: signedOnly)
+                )
+            }
             if signedOnly { return }
-            for rr in rrset + sigs {
+            for k in 0..<(rrset.count + sigs.count) {
+                let rr = k < rrset.count ? rrset[k] : sigs[k - rrset.count]
                 switch owner {
                 case .qname:
                     relocs.append(Reloc(position: Int32(bytes.count), target: 0))
@@ -269,7 +402,8 @@ public struct AnswerTableBuilder {
             cuts.append(Cut(length: Int32(bytes.count), an: an, ns: ns, ar: ar, tc: false))
         }
 
-        func emit(into e: inout Emitter) -> Int32 {
+        /// `plain`: the answer without DNSSEC data (no per-query proof, no denial entries to skip).
+        func emit(into e: inout Emitter, plain: Bool = false) -> Int32 {
             var a = Answer(
                 blobStart: Int32(e.blobEnd),
                 blobLength: Int32(bytes.count),
@@ -283,9 +417,11 @@ public struct AnswerTableBuilder {
                 rcode: rcode,
                 aa: aa
             )
-            a.proof = proof
-            if skipEntries.count > 0 { a.skip0 = skipEntries[0] }
-            if skipEntries.count > 1 { a.skip1 = skipEntries[1] }
+            if !plain {
+                a.proof = proof
+                if skipEntries.count > 0 { a.skip0 = skipEntries[0] }
+                if skipEntries.count > 1 { a.skip1 = skipEntries[1] }
+            }
             if !ede.isEmpty {
                 a.edeStart = Int32(e.extrasBase + e.extras.count)
                 a.edeLength = Int32(ede.count)
@@ -393,7 +529,8 @@ public final class CompiledZones {
     let origins: [DNSName]
     var nodes: [DNSName: BNode] = [:]
     var order: [BNode] = []
-    var cutOf: [ObjectIdentifier: BNode] = [:]
+    /// Node index → index of the node `*.<name>` (names with a wildcard child only).
+    var wildcardOf: [Int32: Int32] = [:]
     var soaOf: [[ResourceRecord]] = []
     /// Per zone: the zone we serve directly above it (its parent side holds the DS, RFC 4035 §3.1.4.1).
     var parentZone: [Int?] = []
@@ -420,6 +557,8 @@ public final class CompiledZones {
     /// Per zone: its signer (nil = unsigned) and its NSEC/NSEC3 chain (Signing.swift).
     var signers: [ZoneSigner?] = []
     var chains: [DenialChain?] = []
+    /// Some zone has a chain (is signed): answers get signed twins.
+    var anySigned = false
     /// The base table's denial entries and their keys; `table(dynamic:)` re-makes the service names' entries.
     var baseDenial = ContiguousArray<DenialEntry>()
     var denialKeys = ContiguousArray<UInt8>()
@@ -470,8 +609,21 @@ public final class CompiledZones {
                     )
                 }
             }
+            // Roughly one node per run of records with one owner: the table is sized once.
+            var runs = 0
+            for i in zone.records.indices
+            where i == 0 || zone.records[i].record.owner.wire != zone.records[i - 1].record.owner.wire {
+                runs += 1
+            }
+            nodes.reserveCapacity(nodes.count + runs)
+            // The node of the previous record: the records of a name are usually written together.
+            var last: BNode? = nil
             for zr in zone.records {
                 let owner = CompiledZones.lower(zr.record.owner)
+                if let l = last, l.name.wire == owner.wire {
+                    l.add(zr.record)
+                    continue
+                }
                 guard zoneOf(owner) == zi else {
                     // A more specific zone we serve has this name; the parent side keeps only its DS.
                     if zr.record.type == RRType.DS, let child = origins.firstIndex(of: owner), parentZone[child] == zi {
@@ -480,8 +632,16 @@ public final class CompiledZones {
                     continue
                 }
                 guard !belowDNAME(owner) else { continue }
-                node(owner, zi).add(zr.record)
-                addEmptyNonTerminals(owner, zi)
+                let n: BNode
+                if let existing = nodes[owner] {
+                    n = existing
+                } else {
+                    n = newNode(owner, zi)
+                    // A node's ancestors up to the apex are nodes from the moment it is made.
+                    addEmptyNonTerminals(owner, zi)
+                }
+                n.add(zr.record)
+                last = n
             }
         }
         for raw in serviceNames {
@@ -493,19 +653,19 @@ public final class CompiledZones {
         }
         inject(initial)
         // Canonical order (parents before children) from a precomputed key: labels right to left.
-        var keyed = order.map { (key: CompiledZones.sortKey($0.name), node: $0) }
-        keyed.sort { CompiledZones.precedes($0.key, $1.key) }
-        order = keyed.map(\.node)
-        keyed = []
+        order = CompiledZones.canonicalOrder(order)
         for (i, n) in order.enumerated() { n.index = i }
 
         // 2. Zone cuts: a non-apex node with NS; the highest cut at or above each node, in canonical order.
         for n in order {
             guard n.name.wire.count > origins[n.zone].wire.count else { continue }
-            if let parent = n.name.parent, let pn = nodes[parent], let c = cutOf[ObjectIdentifier(pn)] {
-                cutOf[ObjectIdentifier(n)] = c
+            if let parent = n.name.parent, let pn = nodes[parent], pn.cutIndex >= 0 {
+                n.cutIndex = pn.cutIndex
             } else if n.rrsets[RRType.NS] != nil {
-                cutOf[ObjectIdentifier(n)] = n
+                n.cutIndex = Int32(n.index)
+            }
+            if n.name.isWildcard, let parent = n.name.parent, let pn = nodes[parent] {
+                wildcardOf[Int32(pn.index)] = Int32(n.index)
             }
         }
 
@@ -519,11 +679,11 @@ public final class CompiledZones {
             soa.ttl = zone.negativeTTL
             soaOf.append([soa])
             let apexRef = OwnerRef.name(origins[zi])
-            var nx = Draft(anchor: origins[zi])
+            var nx = Draft(anchor: origins[zi], keepOps: anySigned)
             nx.rcode = Rcode.nxDomain
             nx.add([soa], owner: apexRef, section: .authority, required: true)
             if chains[zi] != nil { nx.proof = Proof.nxdomain }
-            var nd = Draft(anchor: origins[zi])
+            var nd = Draft(anchor: origins[zi], keepOps: anySigned)
             nd.add([soa], owner: apexRef, section: .authority, required: true)
             var entry = ZoneEntry(
                 apexNode: Int32(nodes[origins[zi]]!.index),
@@ -540,15 +700,18 @@ public final class CompiledZones {
 
         // 3. Per node answers; note which nodes read a service name.
         let services = Set(serviceNodes.keys)
+        touched.reserveCapacity(16)
         for n in order {
-            touched = []
+            touched.removeAll(keepingCapacity: true)
             var entries: [TypeEntry] = []
             var node = emitNode(n, into: &base, entries: &entries)
             node.nameStart = Int32(names.count)
             node.typeStart = Int32(baseTypes.count)
             names.append(contentsOf: n.name.wire)
             baseTypes.append(contentsOf: entries)
-            if services.contains(n.name) || !touched.isDisjoint(with: services) {
+            if (!services.isEmpty && services.contains(n.name))
+                || (!touched.isEmpty && !touched.isDisjoint(with: services))
+            {
                 // Re-emitted at every publish: a table serves this node from its top part.
                 node.overlay = Int32(affected.count)
                 affected.append(n)
@@ -621,44 +784,62 @@ public final class CompiledZones {
 
     // MARK: - Building blocks
 
-    /// The labels of a lower-case name right to left, each followed by a zero byte (canonical order, RFC 4034
-    /// §6.1, when compared bytewise).
-    static func sortKey(_ name: DNSName) -> [UInt8] {
-        name.wire.withUnsafeBufferPointer { w -> [UInt8] in
-            var starts: [Int] = []
-            var i = 0
-            while w[i] != 0 {
-                starts.append(i)
-                i += Int(w[i]) + 1
-            }
-            var key: [UInt8] = []
-            key.reserveCapacity(w.count)
-            for s in starts.reversed() {
-                key.append(contentsOf: UnsafeBufferPointer(rebasing: w[(s + 1)..<(s + 1 + Int(w[s]))]))
-                key.append(0)
-            }
-            return key
-        }
-    }
-
-    /// Bytewise order of two sort keys (a prefix first).
-    static func precedes(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        a.withUnsafeBufferPointer { x in
-            b.withUnsafeBufferPointer { y in
-                let n = min(x.count, y.count)
-                var i = 0
-                while i < n {
-                    if x[i] != y[i] { return x[i] < y[i] }
-                    i += 1
+    /// `nodes` in canonical order (RFC 4034 §6.1): each name's sort key (its labels right to left, each followed
+    /// by a zero byte; lower-case names compare bytewise, a prefix first) in one buffer, an index array sorted.
+    static func canonicalOrder(_ nodes: [BNode]) -> [BNode] {
+        var keys: [UInt8] = []
+        var spans: [(start: Int32, length: Int32)] = []
+        spans.reserveCapacity(nodes.count)
+        keys.reserveCapacity(nodes.reduce(0) { $0 + $1.name.wire.count })
+        for n in nodes {
+            let start = keys.count
+            n.name.wire.withUnsafeBufferPointer { w in
+                // Label starts right to left: walk left to right into a fixed buffer (at most 128 labels).
+                withUnsafeTemporaryAllocation(of: Int.self, capacity: 128) { starts in
+                    var count = 0
+                    var i = 0
+                    while w[i] != 0 {
+                        starts[count] = i
+                        count += 1
+                        i += Int(w[i]) + 1
+                    }
+                    while count > 0 {
+                        count -= 1
+                        let s = starts[count]
+                        keys.append(contentsOf: UnsafeBufferPointer(rebasing: w[(s + 1)..<(s + 1 + Int(w[s]))]))
+                        keys.append(0)
+                    }
                 }
-                return x.count < y.count
+            }
+            spans.append((Int32(start), Int32(keys.count - start)))
+        }
+        var idx = Array(0..<nodes.count)
+        keys.withUnsafeBufferPointer { k in
+            spans.withUnsafeBufferPointer { sp in
+                idx.sort { a, b in
+                    let x = sp[a]
+                    let y = sp[b]
+                    let c = memcmp(
+                        k.baseAddress! + Int(x.start),
+                        k.baseAddress! + Int(y.start),
+                        Int(min(x.length, y.length))
+                    )
+                    return c != 0 ? c < 0 : x.length < y.length
+                }
             }
         }
+        return idx.map { nodes[$0] }
     }
 
     @discardableResult
     func node(_ name: DNSName, _ zone: Int) -> BNode {
         if let n = nodes[name] { return n }
+        return newNode(name, zone)
+    }
+
+    /// A node for `name`, which has none yet.
+    @discardableResult
+    func newNode(_ name: DNSName, _ zone: Int) -> BNode {
         let n = BNode(name: name, zone: zone)
         nodes[name] = n
         order.append(n)
@@ -669,7 +850,7 @@ public final class CompiledZones {
     func addEmptyNonTerminals(_ name: DNSName, _ zone: Int) {
         var p = name.parent
         while let q = p, q.wire.count > origins[zone].wire.count, nodes[q] == nil {
-            node(q, zone)
+            newNode(q, zone)
             p = q.parent
         }
     }
@@ -719,12 +900,15 @@ public final class CompiledZones {
         }
     }
 
+    /// The highest zone cut at or above node `n` (nil: none).
+    func cutOf(_ n: BNode) -> BNode? { n.cutIndex < 0 ? nil : order[Int(n.cutIndex)] }
+
     func cutAbove(_ name: DNSName, zone: Int) -> BNode? {
-        if let n = nodes[name] { return cutOf[ObjectIdentifier(n)] }
+        if let n = nodes[name] { return cutOf(n) }
         // Not a node: the cut above its closest existing ancestor.
         var p = name.parent
         while let q = p, q.wire.count >= origins[zone].wire.count {
-            if let n = nodes[q] { return cutOf[ObjectIdentifier(n)] }
+            if let n = nodes[q] { return cutOf(n) }
             p = q.parent
         }
         return nil
@@ -734,7 +918,7 @@ public final class CompiledZones {
     /// below it gets its referral during the base build, so later tables reuse those answers.
     func referral(_ cut: BNode, into e: inout Emitter) -> Int32 {
         if let r = referralOf[cut.name] { return r }
-        var d = Draft(anchor: cut.name)
+        var d = Draft(anchor: cut.name, keepOps: anySigned)
         d.aa = false
         addReferral(cut, to: &d)
         let r = emitAnswer(d, into: &e)
@@ -810,7 +994,7 @@ public final class CompiledZones {
 
     /// Positive answer for an RRset, appended to `prefix` (or to a new answer for the exact name `anchor`).
     func positive(_ rrset: [ResourceRecord], owner: OwnerRef, anchor: DNSName, prefix: Draft? = nil) -> Draft {
-        var d = prefix ?? Draft(anchor: anchor)
+        var d = prefix ?? Draft(anchor: anchor, keepOps: anySigned)
         d.add(rrset, owner: owner, section: .answer, required: true)
         if let t = rrset.first?.type, CompiledZones.additionalTypes.contains(t) {
             addAdditional(rrset, to: &d)
@@ -835,11 +1019,11 @@ public final class CompiledZones {
             wildcard: -1,
             zone: Int32(zi)
         )
-        if let w = nodes[n.name.prepending(label: "*")] { node.wildcard = Int32(w.index) }
+        node.wildcard = wildcardOf[Int32(n.index)] ?? -1
         let zoneChain = chains[zi]
         emittingWildcard = zoneChain != nil && n.name.isWildcard
         defer { emittingWildcard = false }
-        if zoneChain != nil && node.wildcard < 0 && cutAbove(n.name, zone: zi) == nil {
+        if zoneChain != nil && node.wildcard < 0 && cutOf(n) == nil {
             (node.nxProof0, node.nxProof1) = nxProofEntries(n, zone: zi)
         }
         let apex = OwnerRef.name(origins[zi])
@@ -847,7 +1031,7 @@ public final class CompiledZones {
         // the question. Other nodes' answers serve exactly their own name.
         let anchor = n.name.isWildcard ? n.name.parent! : n.name
         let owner: OwnerRef = .qname
-        if let cut = cutAbove(n.name, zone: zi) {
+        if let cut = cutOf(n) {
             node.referral = referral(cut, into: &e)
             node.isCut = cut === n
             if node.isCut, let ds = n.rrsets[RRType.DS] {
@@ -861,7 +1045,7 @@ public final class CompiledZones {
             }
             if node.isCut && zoneChain != nil && n.rrsets[RRType.DS] == nil {
                 // DS asked at an unsigned delegation: NODATA with the cut's NSEC (NS, no DS).
-                var nd = Draft(anchor: anchor)
+                var nd = Draft(anchor: anchor, keepOps: anySigned)
                 nd.add(soaOf[zi], owner: apex, section: .authority, required: true)
                 nd.proofs = nodeProof(n)
                 node.nodata = emitAnswer(nd, into: &e)
@@ -876,7 +1060,7 @@ public final class CompiledZones {
             if let ds = parentDS[n.name] {
                 d = positive(ds, owner: owner, anchor: anchor)
             } else {
-                var nd = Draft(anchor: anchor)
+                var nd = Draft(anchor: anchor, keepOps: anySigned)
                 nd.add(soaOf[pz], owner: .name(origins[pz]), section: .authority, required: true)
                 d = nd
             }
@@ -884,7 +1068,7 @@ public final class CompiledZones {
         }
         if let dname = n.rrsets[RRType.DNAME]?.first {
             // Names below: the DNAME (owner a pointer into the question), target written in full (§2.5).
-            var d = Draft(anchor: n.name)
+            var d = Draft(anchor: n.name, keepOps: anySigned)
             d.add([dname], owner: .name(n.name), section: .answer, required: true)
             let entry = DNAMEEntry(
                 answer: emitAnswer(d, into: &e),
@@ -897,7 +1081,7 @@ public final class CompiledZones {
         }
         if let cname = n.rrsets[RRType.CNAME] {
             let chain = followChain(from: n, cname: cname)
-            var base = Draft(anchor: anchor)
+            var base = Draft(anchor: anchor, keepOps: anySigned)
             for (i, link) in chain.links.enumerated() {
                 base.add([link], owner: i == 0 ? owner : .name(link.owner), section: .answer, required: true)
             }
@@ -942,7 +1126,7 @@ public final class CompiledZones {
                         r.owner = n.name
                         return r
                     }
-                    var draft = Draft(anchor: anchor)
+                    var draft = Draft(anchor: anchor, keepOps: anySigned)
                     let region = d.byRegion ? i / max(1, d.perRegion) : i
                     if d.servfailVariants.contains(region) {
                         draft.rcode = Rcode.servFail
@@ -990,7 +1174,7 @@ public final class CompiledZones {
             } else if let d, d.extendedError != nil {
                 // NODATA for the address types this answer lacks, with the EDE (the zone's NODATA has none).
                 for t in [RRType.A, RRType.AAAA] where !n.typeOrder.contains(t) {
-                    var nd = Draft(anchor: anchor)
+                    var nd = Draft(anchor: anchor, keepOps: anySigned)
                     nd.add(soaOf[zi], owner: apex, section: .authority, required: true)
                     if zoneChain != nil { nd.proofs = nodeProof(n) }
                     nd.ede = ede(d, nil)
@@ -998,7 +1182,7 @@ public final class CompiledZones {
                 }
             }
             if let d, d.servfail {
-                var sf = Draft()
+                var sf = Draft(keepOps: anySigned)
                 sf.rcode = Rcode.servFail
                 sf.aa = false
                 sf.ede = ede(d, nil)
@@ -1010,7 +1194,7 @@ public final class CompiledZones {
             }
             if zoneChain != nil {
                 // NODATA at this name: its own NSEC/NSEC3 (or, NSEC at an empty non-terminal, the one covering it).
-                var nd = Draft(anchor: anchor)
+                var nd = Draft(anchor: anchor, keepOps: anySigned)
                 nd.add(soaOf[zi], owner: apex, section: .authority, required: true)
                 nd.proofs = nodeProof(n)
                 if n.name.isWildcard, let c = zoneChain {
@@ -1040,7 +1224,7 @@ public final class CompiledZones {
         } while !rest.isEmpty
         for s in names {
             guard let name = try? DNSName(s) else { continue }
-            var d = Draft(anchor: name)
+            var d = Draft(anchor: name, keepOps: anySigned)
             d.add(
                 [ResourceRecord(owner: name, type: RRType.TXT, rrClass: RRClass.CH, ttl: 0, rdata: rdata)],
                 owner: .qname,

@@ -49,7 +49,7 @@ extension CompiledZones {
             guard let signer = signers[zi] else { continue }
             var names: [DNSName] = []
             for n in order where n.zone == zi {
-                if let cut = cutOf[ObjectIdentifier(n)], cut !== n { continue }  // below a delegation: not ours
+                if let cut = cutOf(n), cut !== n { continue }  // below a delegation: not ours
                 // NSEC skips empty non-terminals; a service name with no zone data of its own is not one (its
                 // types are its answers').
                 if n.rrsets.isEmpty && !signer.nsec3 && serviceNodes[n.name] == nil { continue }
@@ -69,6 +69,7 @@ extension CompiledZones {
             )
             for (i, n) in c.names.enumerated() { c.indexOf[n] = i }
             chains[zi] = c
+            anySigned = true
             for i in c.names.indices {
                 let (start, length, count) = writeEntry(zi, i, into: &base)
                 baseDenial.append(
@@ -90,7 +91,7 @@ extension CompiledZones {
     func currentTypes(_ name: DNSName) -> Set<UInt16> {
         guard let n = nodes[name] else { return [] }
         var types = Set(n.rrsets.keys)
-        if let cut = cutOf[ObjectIdentifier(n)], cut === n { types.formIntersection([RRType.NS, RRType.DS]) }
+        if let cut = cutOf(n), cut === n { types.formIntersection([RRType.NS, RRType.DS]) }
         if let d = dyn[name] {
             for v in d.variants { for r in v { types.insert(r.type) } }
         }
@@ -105,7 +106,7 @@ extension CompiledZones {
         let next = (i + 1) % c.names.count
         if c.nsec3 {
             let unsignedCut =
-                nodes[name].map { cutOf[ObjectIdentifier($0)] === $0 } == true && !types.contains(RRType.DS)
+                nodes[name].map { cutOf($0) === $0 } == true && !types.contains(RRType.DS)
             if !types.isEmpty && !unsignedCut { types.insert(RRType.RRSIG) }
             let rdata: [UInt8] = [1, 0, 0, 0, 0, 20] + c.keys[next] + Denial.typeBitmap(types)
             return ResourceRecord(owner: c.owners[i], type: RRType.NSEC3, ttl: c.ttl, rdata: rdata)
@@ -235,7 +236,9 @@ extension CompiledZones {
     /// Emits `d`, and when it holds data of a signed zone, its signed twin (RRSIGs after each signed RRset,
     /// denial records at the end of the authority section) for queries with DO=1.
     func emitAnswer(_ d: Draft, into e: inout Emitter) -> Int32 {
-        emitAnswers([d], into: &e)
+        let idx = d.emit(into: &e, plain: true)
+        if anySigned { emitTwin(d, of: idx, into: &e) }
+        return idx
     }
 
     /// Emits `drafts` as consecutive answers (per-region and weighted variants are found by offset), then
@@ -243,19 +246,16 @@ extension CompiledZones {
     func emitAnswers(_ drafts: [Draft], into e: inout Emitter) -> Int32 {
         var first: Int32 = -1
         for d in drafts {
-            var plain = d
-            plain.proof = 0
-            plain.skipEntries = []
-            let idx = plain.emit(into: &e)
+            let idx = d.emit(into: &e, plain: true)
             if first < 0 { first = idx }
         }
-        guard chains.contains(where: { $0 != nil }) else { return first }
+        guard anySigned else { return first }
         for (i, d) in drafts.enumerated() { emitTwin(d, of: first + Int32(i), into: &e) }
         return first
     }
 
     func emitTwin(_ d: Draft, of idx: Int32, into e: inout Emitter) {
-        var s = Draft(anchor: d.anchor)
+        var s = Draft(anchor: d.anchor, keepOps: false)
         s.rcode = d.rcode
         s.aa = d.aa
         s.ede = d.ede

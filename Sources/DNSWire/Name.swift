@@ -37,56 +37,93 @@ public struct DNSName: Hashable, Sendable, CustomStringConvertible, Comparable {
             self = .root
             return
         }
-        var wire: [UInt8] = []
-        var label: [UInt8] = []
-        let bytes = Array(text.utf8)
-        guard !bytes.isEmpty else { throw .empty }
-        var i = 0
-        var absolute = false
-        func flush() throws(NameError) {
-            guard !label.isEmpty else { throw .emptyLabel(text) }
-            guard label.count <= 63 else { throw .labelTooLong(text) }
-            wire.append(UInt8(label.count))
-            wire.append(contentsOf: label)
-            label.removeAll(keepingCapacity: true)
+        // The text's UTF-8 bytes in place; labels are written straight into the wire form (a length byte, then
+        // the label, the length filled in when the label ends): one allocation per name.
+        var t = text
+        let parsed = t.withUTF8 { DNSName.parseWire($0, origin: origin) }
+        guard let wire = parsed.wire else { throw DNSName.error(parsed.failure!, text) }
+        self.wire = wire
+    }
+
+    /// Why `parseWire` failed (the error is made with the text by the caller).
+    enum ParseFailure { case empty, emptyLabel, labelTooLong, nameTooLong, badEscape }
+
+    static func error(_ f: ParseFailure, _ text: String) -> NameError {
+        switch f {
+        case .empty: return .empty
+        case .emptyLabel: return .emptyLabel(text)
+        case .labelTooLong: return .labelTooLong(text)
+        case .nameTooLong: return .nameTooLong(text)
+        case .badEscape: return .badEscape(text)
         }
-        while i < bytes.count {
+    }
+
+    /// The wire form of presentation text (not "@" or "."), relative names completed with `origin` (or the root).
+    static func parseWire(
+        _ bytes: UnsafeBufferPointer<UInt8>,
+        origin: DNSName?
+    ) -> (wire: [UInt8]?, failure: ParseFailure?) {
+        let count = bytes.count
+        guard count > 0 else { return (nil, .empty) }
+        var wire: [UInt8] = []
+        // Exactly its size for a name without escapes (the wire form is kept with every record).
+        let absoluteText = bytes[count - 1] == UInt8(ascii: ".")
+        wire.reserveCapacity(count + 1 + (absoluteText ? 0 : (origin?.wire.count ?? 1)))
+        var lengthAt = 0
+        wire.append(0)
+        var n = 0
+        var absolute = false
+        var i = 0
+        while i < count {
             let c = bytes[i]
             if c == UInt8(ascii: "\\") {
-                guard i + 1 < bytes.count else { throw .badEscape(text) }
+                guard i + 1 < count else { return (nil, .badEscape) }
                 let d = bytes[i + 1]
                 if d >= 0x30 && d <= 0x39 {
-                    guard i + 3 < bytes.count + 0, i + 3 <= bytes.count - 0 else { throw .badEscape(text) }
-                    let digits = bytes[(i + 1)...(i + 3)]
-                    guard digits.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) else { throw .badEscape(text) }
-                    let v = digits.reduce(0) { $0 * 10 + Int($1 - 0x30) }
-                    guard v <= 255 else { throw .badEscape(text) }
-                    label.append(UInt8(v))
+                    guard i + 3 < count else { return (nil, .badEscape) }
+                    let d2 = bytes[i + 2]
+                    let d3 = bytes[i + 3]
+                    guard d2 >= 0x30 && d2 <= 0x39 && d3 >= 0x30 && d3 <= 0x39 else { return (nil, .badEscape) }
+                    let v = Int(d - 0x30) * 100 + Int(d2 - 0x30) * 10 + Int(d3 - 0x30)
+                    guard v <= 255 else { return (nil, .badEscape) }
+                    wire.append(UInt8(v))
                     i += 4
                 } else {
-                    label.append(d)
+                    wire.append(d)
                     i += 2
                 }
+                n += 1
                 continue
             }
             if c == UInt8(ascii: ".") {
-                try flush()
-                if i == bytes.count - 1 { absolute = true }
+                guard n > 0 else { return (nil, .emptyLabel) }
+                guard n <= 63 else { return (nil, .labelTooLong) }
+                wire[lengthAt] = UInt8(n)
+                if i == count - 1 {
+                    absolute = true
+                    break
+                }
+                lengthAt = wire.count
+                wire.append(0)
+                n = 0
                 i += 1
                 continue
             }
-            label.append(c)
+            wire.append(c)
+            n += 1
             i += 1
         }
-        if !label.isEmpty { try flush() }
         if absolute {
             wire.append(0)
         } else {
-            let o = origin ?? .root
-            wire.append(contentsOf: o.wire)
+            // The last label (never empty here: a text ending in an unescaped dot is absolute).
+            guard n > 0 else { return (nil, .emptyLabel) }
+            guard n <= 63 else { return (nil, .labelTooLong) }
+            wire[lengthAt] = UInt8(n)
+            wire.append(contentsOf: (origin ?? .root).wire)
         }
-        guard wire.count <= 255 else { throw .nameTooLong(text) }
-        self.wire = wire
+        guard wire.count <= 255 else { return (nil, .nameTooLong) }
+        return (wire, nil)
     }
 
     /// An operator-written name that is always absolute: `lab.example` and `lab.example.` are the same
@@ -183,16 +220,43 @@ public struct DNSName: Hashable, Sendable, CustomStringConvertible, Comparable {
         }
     }
 
-    /// Hashes the lower-cased wire bytes in one call (names are at most 255 bytes).
+    /// Hashes the lower-cased wire bytes: an FNV-style multiply over them eight at a time, then that one word into
+    /// the hasher (a table of names hashes one on every lookup; feeding the hasher the bytes cost far more).
     public func hash(into h: inout Hasher) {
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 256) { buf in
+        var x: UInt64 = 0xcbf2_9ce4_8422_2325
+        wire.withUnsafeBytes { raw in
+            // Eight bytes at a time, lower-cased together; the last few packed into one word.
+            let n = raw.count
             var i = 0
-            for b in wire {
-                buf[i] = asciiLower(b)
-                i += 1
+            while i + 8 <= n {
+                x = (x ^ DNSName.lower8(raw.loadUnaligned(fromByteOffset: i, as: UInt64.self))) &* 0x100_0000_01b3
+                x ^= x >> 29
+                i += 8
             }
-            h.combine(bytes: UnsafeRawBufferPointer(rebasing: UnsafeRawBufferPointer(buf)[0..<i]))
+            if i < n {
+                var tail: UInt64 = 0
+                var shift: UInt64 = 0
+                while i < n {
+                    tail |= UInt64(raw[i]) << shift
+                    shift += 8
+                    i += 1
+                }
+                x = (x ^ DNSName.lower8(tail)) &* 0x100_0000_01b3
+                x ^= x >> 29
+            }
         }
+        h.combine(x)
+    }
+
+    /// ASCII upper-case letters lower-cased in each of the eight bytes of `v` (other bytes unchanged).
+    @inline(__always)
+    static func lower8(_ v: UInt64) -> UInt64 {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let low7 = v & (0x7F &* ones)
+        let atLeastA = low7 &+ ((0x80 - 0x41) &* ones)  // bit 7 set where the byte is ≥ "A"
+        let pastZ = low7 &+ ((0x80 - 0x5B) &* ones)  // bit 7 set where the byte is > "Z"
+        let upper = atLeastA & ~pastZ & ~v & (0x80 &* ones)
+        return v | (upper >> 2)
     }
 
     /// Canonical DNS order (RFC 4034 §6.1): compare labels right to left, case-insensitively.

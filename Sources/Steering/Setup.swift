@@ -218,8 +218,10 @@ public enum Setup {
             }
             let service = "the service \(s.name) (\(config.file): services.\(s.name))"
             for zr in zone.records {
-                let owner = zr.record.owner.lowercased
                 let type = zr.record.type
+                // Only records at the name, delegations and DNAMEs can conflict (`==` ignores case).
+                guard type == RRType.NS || type == RRType.DNAME || zr.record.owner == name else { continue }
+                let owner = zr.record.owner.lowercased
                 let why: String
                 if owner == name {
                     if type == RRType.A || type == RRType.AAAA {

@@ -1,4 +1,5 @@
 import Answers
+import CMalloc
 import Config
 import Foundation
 import HealthModel
@@ -98,7 +99,12 @@ public final class SteeringCore {
     public let store: AnswerStore
     public let stateFile: String
     let logger: Logger
-    public internal(set) var publisher: Publisher
+    public internal(set) var publisher: Publisher {
+        didSet { releaseMemoryAfterInstall = true }
+    }
+    /// A zone compile happened since the last table was installed: once its first table serves, the memory the
+    /// load and compile freed goes back to the system (glibc keeps it in its arenas otherwise).
+    var releaseMemoryAfterInstall = true
     /// nil until the first health snapshot: nothing is installed before it.
     public private(set) var health: HealthSnapshot?
     public private(set) var overrides = OverrideSet()
@@ -557,6 +563,10 @@ public final class SteeringCore {
             now: now
         )
         store.install(p.table)
+        if releaseMemoryAfterInstall {
+            releaseMemoryAfterInstall = false
+            _ = gtmd_release_free_memory()
+        }
         generation = p.table.generation
         dirty = false
         publishedHealth = health

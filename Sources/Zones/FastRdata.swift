@@ -8,15 +8,17 @@ import Musl
 import Darwin
 #endif
 
-/// The rdata of the commonest record types in big zones (A, AAAA, NS, CNAME, PTR, MX) read without a round trip
+/// The rdata of the commonest record types in big zones (A, AAAA, NS, CNAME, PTR, MX, SRV, TXT) read without a round trip
 /// through ldns's text parser, only for inputs whose reading is not in doubt: an address that `inet_pton`
 /// takes (what ldns calls for A and AAAA), names of plain characters (letters, digits, `-`, `_`, `*`, dots;
-/// relative to the origin as ldns reads them), an MX preference of plain digits up to 65535. Anything else
+/// relative to the origin as ldns reads them), an MX preference and SRV numbers of plain digits up to 65535, TXT
+/// strings quoted, of printable ASCII without escapes (nor `;`, `(`, `)`), 1 to 255 bytes each. Anything else
 /// (escapes, `@`, `\#` generic rdata, extra tokens, a bad value) returns nil and goes to ldns, which reads it or
 /// reports the problem in its words. ldns still parses every other type. Tested against ldns record by record
 /// (`FastRdataTests`).
 enum FastRdata {
     static func parse(type: UInt16, _ tokens: ArraySlice<MasterFileLexer.Token>, origin: DNSName) -> [UInt8]? {
+        if type == RRType.TXT { return txt(tokens) }
         guard let first = tokens.first, !first.quoted else { return nil }
         switch type {
         case RRType.A:
@@ -33,9 +35,55 @@ enum FastRdata {
                 let name = plainName(last.text, origin: origin)
             else { return nil }
             return [UInt8(p >> 8), UInt8(p & 0xFF)] + name
+        case RRType.SRV:
+            // Priority, weight, port, target.
+            guard tokens.count == 4, let last = tokens.last, !last.quoted,
+                let name = plainName(last.text, origin: origin)
+            else { return nil }
+            // Exactly its size: the rdata is kept for as long as the zone is served.
+            var out: [UInt8] = []
+            out.reserveCapacity(6 + name.count)
+            for t in tokens.prefix(3) {
+                guard !t.quoted, let v = preference(t.text) else { return nil }
+                out.append(UInt8(v >> 8))
+                out.append(UInt8(v & 0xFF))
+            }
+            out.append(contentsOf: name)
+            return out
         default:
             return nil
         }
+    }
+
+    /// TXT: quoted strings of printable ASCII without backslashes, each 1 to 255 bytes.
+    static func txt(_ tokens: ArraySlice<MasterFileLexer.Token>) -> [UInt8]? {
+        guard !tokens.isEmpty else { return nil }
+        // Exactly its size (a length byte per string; the token's quotes are not kept).
+        var out: [UInt8] = []
+        out.reserveCapacity(tokens.reduce(0) { $0 + $1.text.utf8.count - 1 })
+        for t in tokens {
+            guard t.quoted else { return nil }
+            let start = out.count
+            out.append(0)
+            var first = true
+            for c in t.text.utf8 {
+                if first {
+                    first = false
+                    continue
+                }
+                guard
+                    c >= 0x20 && c <= 0x7E && c != UInt8(ascii: "\\") && c != UInt8(ascii: ";")
+                        && c != UInt8(ascii: "(") && c != UInt8(ascii: ")")
+                else { return nil }
+                out.append(c)
+            }
+            // Drop the closing quote (the lexer always writes one).
+            guard out.count > start + 1, out.removeLast() == UInt8(ascii: "\"") else { return nil }
+            let n = out.count - start - 1
+            guard n >= 1 && n <= 255 else { return nil }
+            out[start] = UInt8(n)
+        }
+        return out
     }
 
     static func address(_ text: String, family: Int32, length: Int) -> [UInt8]? {

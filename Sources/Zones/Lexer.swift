@@ -132,9 +132,23 @@ struct MasterFileLexer {
                     i += 1
                 }
             default:
-                startToken()
-                appendPlain(c, to: &tok, inQuotes: false)
-                i += 1
+                guard MasterFileLexer.isPlain(c) else {
+                    startToken()
+                    appendPlain(c, to: &tok, inQuotes: false)
+                    i += 1
+                    continue
+                }
+                // A run of plain bytes at once; a token that is nothing else is made from the file's bytes.
+                var j = i + 1
+                while j < b.count && MasterFileLexer.isPlain(b[j]) { j += 1 }
+                if !inToken && (j == b.count || MasterFileLexer.endsToken(b[j])) {
+                    if tokens.isEmpty { entryLine = line }
+                    tokens.append(Token(text: String(decoding: b[i..<j], as: UTF8.self), quoted: false))
+                } else {
+                    startToken()
+                    tok.append(contentsOf: b[i..<j])
+                }
+                i = j
             }
         }
         endToken()
@@ -142,6 +156,20 @@ struct MasterFileLexer {
             report(Problem(line: parenLine, message: "'(' not closed before the end of the file"))
         }
         endEntry()
+    }
+
+    /// Printable ASCII that is kept as it is in a token and does not end it (not `;`, `(`, `)`, `"` or `\`).
+    @inline(__always)
+    static func isPlain(_ c: UInt8) -> Bool {
+        c >= 0x21 && c <= 0x7E && c != UInt8(ascii: ";") && c != UInt8(ascii: "(") && c != UInt8(ascii: ")")
+            && c != UInt8(ascii: "\"") && c != UInt8(ascii: "\\")
+    }
+
+    /// A byte that ends the token before it (a blank, a line end, a comment, a parenthesis or a quote).
+    @inline(__always)
+    static func endsToken(_ c: UInt8) -> Bool {
+        c == 0x20 || c == 0x09 || c == 0x0A || c == 0x0D || c == UInt8(ascii: ";") || c == UInt8(ascii: "(")
+            || c == UInt8(ascii: ")") || c == UInt8(ascii: "\"")
     }
 
     /// The byte after a backslash. Digits stay as they are (start of `\DDD`), bytes that ldns's splitter

@@ -77,6 +77,18 @@ struct Reader {
     var classNames: [String: Int32] = [:]
 
     mutating func typeValue(_ text: String) -> UInt16? {
+        // The commonest spellings without hashing (ldns gives the same values).
+        switch text {
+        case "A": return RRType.A
+        case "AAAA": return RRType.AAAA
+        case "CNAME": return RRType.CNAME
+        case "MX": return RRType.MX
+        case "NS": return RRType.NS
+        case "TXT": return RRType.TXT
+        case "SRV": return RRType.SRV
+        case "IN": return nil
+        default: break
+        }
         if let v = typeNames[text] { return v < 0 ? nil : UInt16(v) }
         let v = LdnsRR.typeValue(text)
         if typeNames.count < 1024 { typeNames[text] = v.map(Int32.init) ?? -1 }
@@ -84,6 +96,7 @@ struct Reader {
     }
 
     mutating func classValue(_ text: String) -> UInt16? {
+        if text == "IN" { return RRClass.IN }
         if let v = classNames[text] { return v < 0 ? nil : UInt16(v) }
         let v = LdnsRR.classValue(text)
         if classNames.count < 1024 { classNames[text] = v.map(Int32.init) ?? -1 }

@@ -115,24 +115,29 @@ struct Serve: AsyncParsableCommand {
             etcd: etcd
         )
         request.createKeys = true
-        let prepared: Prepared
-        switch Setup.prepare(request) {
-        case .success(let p):
-            prepared = p
-            for n in p.notices { logger.notice("\(n)") }
-            for w in p.warnings { logger.warning("\(w)") }
-        case .failure(let f):
-            for p in f.problems { printError(p) }
-            printError("gtmd: \(f.problems.count) problem(s); not starting")
-            throw ExitCode(1)
+        // The loaded zones (every record) end with this scope: the compiled zones keep what serving needs, and a
+        // `prepared` alive across `run()` would hold a big zone's records for the life of the server.
+        let runtime: GtmdRuntime
+        do {
+            let prepared: Prepared
+            switch Setup.prepare(request) {
+            case .success(let p):
+                prepared = p
+                for n in p.notices { logger.notice("\(n)") }
+                for w in p.warnings { logger.warning("\(w)") }
+            case .failure(let f):
+                for p in f.problems { printError(p) }
+                printError("gtmd: \(f.problems.count) problem(s); not starting")
+                throw ExitCode(1)
+            }
+            runtime = try GtmdRuntime(
+                request: request,
+                prepared: prepared,
+                udpWorkers: udpWorkers,
+                readyFile: readyFile,
+                logger: logger
+            )
         }
-        let runtime = try GtmdRuntime(
-            request: request,
-            prepared: prepared,
-            udpWorkers: udpWorkers,
-            readyFile: readyFile,
-            logger: logger
-        )
         try await runtime.run()
     }
 }

@@ -71,6 +71,28 @@ import Testing
         #expect(try DNSName("www.lab.example.") != DNSName("www.lab.example.net."))
     }
 
+    /// The hash lower-cases eight bytes at a time: every byte value at every place of the word is lower-cased as
+    /// `asciiLower` does it, and names that differ only in case hash alike at every length (the packed tail too).
+    @Test func hashLowerCasesEveryByteLikeAsciiLower() throws {
+        for place in 0..<8 {
+            for b in 0...255 {
+                let v = UInt64(b) << UInt64(place * 8) | 0x4100_5A00_7A00_4000 & ~(0xFF << UInt64(place * 8))
+                var expected: UInt64 = 0
+                for k in 0..<8 {
+                    expected |= UInt64(asciiLower(UInt8(truncatingIfNeeded: v >> UInt64(k * 8)))) << UInt64(k * 8)
+                }
+                #expect(DNSName.lower8(v) == expected, "byte \(b) at \(place)")
+            }
+        }
+        for length in 1...40 {
+            let label = String((0..<length).map { Character(UnicodeScalar(UInt8(0x41 + $0 % 26))) })
+            let upper = try DNSName(label + ".Example.")
+            let lower = try DNSName(label.lowercased() + ".example.")
+            #expect(upper.hashValue == lower.hashValue, "length \(length)")
+            #expect(Set([upper, lower]).count == 1)
+        }
+    }
+
     /// RFC 4034 §6.1's example, already in canonical order.
     @Test func canonicalOrder() throws {
         let ordered = try [

@@ -5,7 +5,7 @@ import Testing
 
 @testable import Zones
 
-/// The loader reads A, AAAA, NS, CNAME, PTR and MX rdata itself when the text is plain (FastRdata.swift):
+/// The loader reads A, AAAA, NS, CNAME, PTR, MX, SRV and TXT rdata itself when the text is plain (FastRdata.swift):
 /// whatever it reads must be what ldns reads, and whatever is not plain must go to ldns.
 @Suite struct FastRdataTests {
     let origin = try! DNSName("t.example.")
@@ -24,7 +24,10 @@ import Testing
         ("AAAA", "2001:db8::1"), ("AAAA", "::"), ("AAAA", "::ffff:192.0.2.1"), ("AAAA", "2001:DB8:0:0:0:0:0:FF"),
         ("NS", "ns1"), ("NS", "ns1.t.example."), ("NS", "NS1.Other.Example."), ("CNAME", "a-b_c.d"),
         ("CNAME", "*.wild"), ("PTR", "host.example.net."), ("CNAME", "."), ("MX", "10 mail"), ("MX", "0 ."),
-        ("MX", "65535 mx.example.net."), ("MX", "010 mail"),
+        ("MX", "65535 mx.example.net."), ("MX", "010 mail"), ("SRV", "10 60 5060 h14.d14"),
+        ("SRV", "0 0 0 ."), ("SRV", "65535 65535 65535 sip.example.net."), ("TXT", "\"v=spf1 -all\""),
+        ("TXT", "\"one\" \"two\""), ("TXT", "\"a\""), ("TXT", "\"" + String(repeating: "x", count: 255) + "\""),
+        ("TXT", "\" spaces  inside \""),
     ])
     func plainTextReadsAsLdnsDoes(_ type: String, _ rdata: String) throws {
         let t = try #require(LdnsRR.typeValue(type))
@@ -37,6 +40,9 @@ import Testing
         ("AAAA", "2001:db8::g"), ("AAAA", "192.0.2.1"), ("NS", "@"), ("NS", "a\\.b"), ("NS", "a..b"), ("NS", ".a"),
         ("CNAME", "\\065bc"), ("MX", "70000 mail"), ("MX", "-1 mail"), ("MX", "+1 mail"), ("MX", "10"),
         ("MX", "10 a b"), ("MX", "1x mail"), ("CNAME", String(repeating: "a", count: 64)),
+        ("SRV", "10 60 5060"), ("SRV", "10 60 70000 h"), ("SRV", "10 60 5060 @"), ("SRV", "a 60 5060 h"),
+        ("TXT", "plain"), ("TXT", "\"\""), ("TXT", "\"a\\\"b\""), ("TXT", "\"a\\065\""), ("TXT", "\"a;b\""),
+        ("TXT", "\"" + String(repeating: "x", count: 256) + "\""), ("TXT", "\"a\" b"),
     ])
     func anythingElseGoesToLdns(_ type: String, _ rdata: String) throws {
         let t = try #require(LdnsRR.typeValue(type))
