@@ -96,12 +96,14 @@ def run(driver, a):
         time.sleep(0.05)
     if dns_at is None or page_at is None:
         fail(f"after 30 s: dns switched {dns_at is not None}, page shows the switch {page_at is not None}")
-    li = next(li for li in driver.find_elements(By.CSS_SELECTOR, '#timeline li[data-kind="switch"]')
-              if "primary \u2192 standby" in li.text and f" {a.service} " in li.text)
-    timing = li.text
+    def switch_and_ttl():
+        # Read in one go, again if the page re-renders under us (a stale element): the text, not the element.
+        timing = next(li.text for li in driver.find_elements(By.CSS_SELECTOR, '#timeline li[data-kind="switch"]')
+                      if "primary \u2192 standby" in li.text and f" {a.service} " in li.text)
+        return timing, driver.find_element(By.CSS_SELECTOR, row + " td.ttl").text
+    timing, ttl = wait("the switch's timeline entry and the service's TTL", 5, switch_and_ttl)
     if "caches may hold the old answer (TTL 30 s)" not in timing or "after the first failed probe" not in timing:
         fail(f"the switch in the timeline lacks its detection time or cache window: {timing!r}")
-    ttl = driver.find_element(By.CSS_SELECTOR, row + " td.ttl").text
     driver.save_screenshot(a.screenshot)
 
     # With the token: a wrong one is refused; the right one sets an override, which counts down, then clears it.
