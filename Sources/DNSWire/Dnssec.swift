@@ -1,5 +1,4 @@
 import CLdns
-import Synchronization
 
 #if canImport(Glibc)
 import Glibc
@@ -28,11 +27,8 @@ public struct DnssecError: Error, Sendable, Equatable, CustomStringConvertible {
 
 /// A zone signing key: the private key (in ldns) and its DNSKEY record.
 /// Invariant: `dnskey` is the public half of the private key, owned by `zone`, with `flags`; `keyTag` is its tag.
-public final class SigningKey: @unchecked Sendable {  // the ldns key: signing sets its times, under `signing`
+public final class SigningKey: @unchecked Sendable {  // the ldns key is only read after init (signing reads it)
     private let key: UnsafeMutablePointer<ldns_key>
-    /// Held while one signature is made: ldns takes inception and expiration from the key itself, so two signers
-    /// sharing a key (two zones, or two compiles) would otherwise sign with each other's times.
-    private let signing = Mutex(())
     public let zone: DNSName
     public let algorithm: DnssecAlgorithm
     /// 257 (zone key + SEP: a KSK or CSK) or 256 (a ZSK).
@@ -220,18 +216,11 @@ public final class SigningKey: @unchecked Sendable {  // the ldns key: signing s
             ldns_key_list_set_key_count(keys, 0)
             ldns_key_list_free(keys)
         }
-        let key = self.key
-        // The address as a number: a pointer cannot leave the lock's closure.
-        let made = signing.withLock { _ -> UInt in
-            ldns_key_set_inception(key, inception)
-            ldns_key_set_expiration(key, expiration)
-            ldns_key_set_use(key, true)
-            _ = ldns_key_list_push_key(keys, key)
-            return UInt(bitPattern: ldns_sign_public(list, keys))
-        }
-        guard let sigs = UnsafeMutablePointer<ldns_rr_list>(bitPattern: made) else {
-            throw DnssecError("ldns could not sign \(first.owner)")
-        }
+        ldns_key_set_inception(key, inception)
+        ldns_key_set_expiration(key, expiration)
+        ldns_key_set_use(key, true)
+        _ = ldns_key_list_push_key(keys, key)
+        guard let sigs = ldns_sign_public(list, keys) else { throw DnssecError("ldns could not sign \(first.owner)") }
         defer { ldns_rr_list_deep_free(sigs) }
         guard ldns_rr_list_rr_count(sigs) == 1, let rr = ldns_rr_list_rr(sigs, 0), let sig = LdnsRR.makeRecord(rr)
         else {
