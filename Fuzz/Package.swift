@@ -1,6 +1,6 @@
 // swift-tools-version:6.0
 // libFuzzer harness for gtmd (see scripts/fuzz.sh and Fuzz/README.md). A separate package so the normal
-// build never links libFuzzer: Sources/{CLdns,CMaxMindDB,Geo,DNSWire,Zones,Answers,HealthModel,ConfigText,Config,Policy,
+// build never links libFuzzer: Sources/{CLdns,CMalloc,CMaxMindDB,Geo,DNSWire,Zones,Answers,HealthModel,ConfigText,Config,Policy,
 // Steering}
 // are symlinks to the main
 // package's targets, and `Config` needs only `HealthModel` (no NIO), so the fuzz build pulls in Yams and
@@ -51,13 +51,14 @@ let package = Package(
         .target(
             name: "Steering",
             dependencies: [
-                "Answers", "Config", "DNSWire", "HealthModel", "Policy", "Zones",
+                "Answers", "CMalloc", "Config", "DNSWire", "HealthModel", "Policy", "Zones",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             exclude: ["README.md"],
             swiftSettings: instrument
         ),
+        .target(name: "CMalloc", exclude: ["README.md"]),
         .target(name: "CFuzz"),
         // Linked with libclang_rt.fuzzer_no_main (scripts/fuzz.sh passes its path with -Xlinker).
         .executableTarget(
