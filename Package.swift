@@ -222,7 +222,7 @@ let package = Package(
         .testTarget(
             name: "SteeringTests",
             dependencies: [
-                "Answers", "Config", "HealthModel", "Policy", "Steering", "TestSupport",
+                "Answers", "Config", "DNSWire", "HealthModel", "Policy", "Steering", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings

@@ -27,7 +27,7 @@ public struct DnssecError: Error, Sendable, Equatable, CustomStringConvertible {
 
 /// A zone signing key: the private key (in ldns) and its DNSKEY record.
 /// Invariant: `dnskey` is the public half of the private key, owned by `zone`, with `flags`; `keyTag` is its tag.
-public final class SigningKey: @unchecked Sendable {  // the ldns key is only read after init (signing reads it)
+public final class SigningKey: @unchecked Sendable {  // the ldns key is only read after init (signing copies it)
     private let key: UnsafeMutablePointer<ldns_key>
     public let zone: DNSName
     public let algorithm: DnssecAlgorithm
@@ -216,11 +216,19 @@ public final class SigningKey: @unchecked Sendable {  // the ldns key is only re
             ldns_key_list_set_key_count(keys, 0)
             ldns_key_list_free(keys)
         }
-        ldns_key_set_inception(key, inception)
-        ldns_key_set_expiration(key, expiration)
-        ldns_key_set_use(key, true)
-        _ = ldns_key_list_push_key(keys, key)
-        guard let sigs = ldns_sign_public(list, keys) else { throw DnssecError("ldns could not sign \(first.owner)") }
+        // ldns takes the signature's times from the key object. Signers share one key (zones, compiles, threads),
+        // so each call signs with its own shallow copy: same private key (read only), its own times.
+        var signer = key.pointee
+        let signed = withUnsafeMutablePointer(to: &signer) { signer in
+            ldns_key_set_inception(signer, inception)
+            ldns_key_set_expiration(signer, expiration)
+            ldns_key_set_use(signer, true)
+            _ = ldns_key_list_push_key(keys, signer)
+            let sigs = ldns_sign_public(list, keys)
+            ldns_key_list_set_key_count(keys, 0)  // the copy is gone after this closure
+            return sigs
+        }
+        guard let sigs = signed else { throw DnssecError("ldns could not sign \(first.owner)") }
         defer { ldns_rr_list_deep_free(sigs) }
         guard ldns_rr_list_rr_count(sigs) == 1, let rr = ldns_rr_list_rr(sigs, 0), let sig = LdnsRR.makeRecord(rr)
         else {

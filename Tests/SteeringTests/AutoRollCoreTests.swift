@@ -1,5 +1,6 @@
 import Answers
 import Config
+import DNSWire
 import Foundation
 import Steering
 import TestSupport
