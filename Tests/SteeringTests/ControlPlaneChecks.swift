@@ -46,7 +46,7 @@ public final class ControlPlaneChecks: @unchecked Sendable {  // all mutable sta
               www.lab.example: { pools: [primary, standby], ttl: 30, degraded_ttl: 5, hold_down: 1h, failback: manual }
             """
         let file = dir + "/gtmd.yaml"
-        FileManager.default.createFile(atPath: file, contents: Data(yaml.utf8))
+        _ = FileManager.default.createFile(atPath: file, contents: Data(yaml.utf8))
         guard case .success(let p) = Setup.prepare(SetupRequest(configPath: file)) else {
             preconditionFailure("fuzz: the control-plane config does not load (zones: \(zonesDirectory))")
         }
@@ -66,7 +66,7 @@ public final class ControlPlaneChecks: @unchecked Sendable {  // all mutable sta
     /// Any state file: read or refused with a message; what is read starts a writer that publishes, expires
     /// overrides and evaluates timers (a day later) without trapping.
     func state(_ data: [UInt8]) -> String? {
-        FileManager.default.createFile(atPath: stateFile, contents: Data(data))
+        _ = FileManager.default.createFile(atPath: stateFile, contents: Data(data))
         let read: StateFileContent?
         do { read = try StateFile.read(stateFile) } catch {
             if error.description.isEmpty { return "refused with no message" }
