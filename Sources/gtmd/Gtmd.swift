@@ -51,7 +51,13 @@ struct ZoneOptions: ParsableArguments {
 }
 
 struct Serve: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Serve the configured zones.")
+    // `_superCommandName` matters only when `Serve` is parsed as the root (`Gtmd.main`'s fast path): the
+    // parser then skips its check for `--generate-completion-script`, which builds two more parsers with
+    // reflection (~60 % of the parse). That option goes to the whole tree, as `Serve` alone refuses it.
+    static let configuration = CommandConfiguration(
+        _superCommandName: "gtmd",
+        abstract: "Serve the configured zones."
+    )
 
     @OptionGroup var zones: ZoneOptions
 
