@@ -14,12 +14,32 @@
 # bench/README.md has what each of these gave.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-link=(-Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs -Xlinker --no-export-dynamic
+# - Static libstdc++, libldns, libmaxminddb and zlib (Debian's own archives from the -dev packages): the dynamic
+#   loader no longer resolves libstdc++'s 4,300 symbol relocations, nor ldns's, at every start. OpenSSL stays a
+#   shared library, so Debian's security updates reach it. The linker takes `-lX` from the first directory that
+#   has either file, so a directory holding only the archives goes first: the system libraries' pkg-config files
+#   (which SwiftPM reads for the -L of CLdns and CMaxMindDB) are copied with that directory as their libdir.
+static=.build/static-libs
+mkdir -p "$static/pkgconfig"
+for a in "$(gcc -print-file-name=libstdc++.a)" \
+  "$(pkg-config --variable=libdir ldns)/libldns.a" \
+  "$(pkg-config --variable=libdir libmaxminddb)/libmaxminddb.a" \
+  "$(pkg-config --variable=libdir zlib)/libz.a"; do
+  [ -f "$a" ] && [ "$(dirname "$(readlink -f "$a")")" != "$(readlink -f "$static")" ] ||
+    { echo "build-release.sh: $a missing (scripts/deps.sh installs it)" >&2; exit 1; }
+  ln -sf "$(readlink -f "$a")" "$static/"
+done
+for pc in ldns libmaxminddb; do
+  sed "s#^libdir=.*#libdir=$PWD/$static#" "$(pkg-config --variable=pcfiledir "$pc")/$pc.pc" >"$static/pkgconfig/$pc.pc"
+done
+export PKG_CONFIG_PATH="$PWD/$static/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+static_link=(-Xlinker --as-needed -Xlinker -lcrypto)  # ldns's own dependency, no longer pulled in by libldns.so
+link=("${static_link[@]}" -Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs -Xlinker --no-export-dynamic
   -Xlinker --symbol-ordering-file="$PWD/scripts/link/gtmd.order" -Xlinker --no-warn-symbol-ordering)
 # The Swift toolchains for Linux ship lld next to swift; without it, the system linker and no ordering.
 if [ ! -x "$(dirname "$(readlink -f "$(command -v swift)")")/ld.lld" ]; then
   echo "build-release.sh: no ld.lld beside swift: linking without the symbol ordering (more memory)" >&2
-  link=()
+  link=("${static_link[@]}")
 fi
 exec swift build -c release --product gtmd --static-swift-stdlib \
   -Xswiftc -Xfrontend -Xswiftc -function-sections "${link[@]}" "$@"
