@@ -15,7 +15,7 @@ public struct GtmdLogHandler: LogHandler {
 
     public init(
         level: Logger.Level,
-        journal: Bool = ProcessInfo.processInfo.environment["JOURNAL_STREAM"] != nil,
+        journal: Bool = getenv("JOURNAL_STREAM") != nil,  // not `ProcessInfo.environment`: a dictionary per logger
         sink: @escaping @Sendable (String) -> Void = GtmdLogHandler.standardError
     ) {
         self.logLevel = level

@@ -1,3 +1,4 @@
+import Config
 import Foundation
 
 /// The node's local copy of what it last knew from the store: the shared overrides and the last fleet
@@ -29,15 +30,6 @@ public struct FleetCache: Sendable {
         let e = JSONEncoder()
         e.outputFormatting = [.sortedKeys]
         let data = try e.encode(content)
-        let dir = (path as NSString).deletingLastPathComponent
-        if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
-        let tmp = path + ".tmp.\(getpid())"
-        guard FileManager.default.createFile(atPath: tmp, contents: data, attributes: [.posixPermissions: 0o600]) else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: tmp])
-        }
-        guard rename(tmp, path) == 0 else {
-            unlink(tmp)
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: path])
-        }
+        try ReplaceFile.write(data, to: path)
     }
 }

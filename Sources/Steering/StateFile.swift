@@ -1,3 +1,4 @@
+import Config
 import CoreFoundation  // struct stat's fields come through CoreFoundation's libc headers on Linux
 import Foundation
 import Glibc
@@ -77,7 +78,9 @@ public enum StateFile {
         _ change: (inout StateFileContent) throws -> Void
     ) throws -> StateFileContent {
         let dir = (path as NSString).deletingLastPathComponent
-        if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        if !dir.isEmpty, access(dir, F_OK) != 0 {
+            try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        }
         let lockFD = open(path + ".lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
         guard lockFD >= 0 else {
             throw StateFileError(description: "\(path).lock: \(String(cString: strerror(errno)))")
@@ -88,24 +91,38 @@ public enum StateFile {
         var content = try read(path)
         try change(&content)
         let data = try encoder.encode(content)
-        let tmp = path + ".tmp.\(getpid())"
-        guard FileManager.default.createFile(atPath: tmp, contents: data, attributes: [.posixPermissions: 0o600]) else {
-            throw StateFileError(description: "\(tmp): cannot write")
-        }
-        guard rename(tmp, path) == 0 else {
-            unlink(tmp)
-            throw StateFileError(description: "\(path): cannot replace: \(String(cString: strerror(errno)))")
-        }
+        do { try ReplaceFile.write(data, to: path) } catch { throw StateFileError(description: error.description) }
         return content
     }
 
-    /// Modification time (nanoseconds where the file system keeps them), to notice changes cheaply: one
-    /// `stat`. (FileManager's attributes also resolve the owner's user and group names, which read
-    /// /etc/passwd and /etc/group on every steering tick.)
+    /// Modification time (nanoseconds where the file system keeps them): one `stat`. (FileManager's attributes
+    /// also resolve the owner's user and group names, which read /etc/passwd and /etc/group.)
     public static func mtime(_ path: String) -> Date? {
         var st = stat()
         guard stat(path, &st) == 0 else { return nil }
         return Date(timeIntervalSince1970: TimeInterval(st.st_mtim.tv_sec) + TimeInterval(st.st_mtim.tv_nsec) / 1e9)
+    }
+
+    /// Which file is at `path` now, to notice a change cheaply (one `stat` per steering tick). The time alone
+    /// is not enough: the kernel stamps files with a clock that moves every few milliseconds, so a write right
+    /// after ours can carry our time. Every write replaces the file (a rename), and the replaced file is still
+    /// linked while its successor is made, so the successor has another inode.
+    public struct Version: Equatable, Sendable {
+        let device: UInt64
+        let inode: UInt64
+        let size: Int64
+        let mtime: Date
+    }
+
+    public static func version(_ path: String) -> Version? {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return nil }
+        return Version(
+            device: UInt64(st.st_dev),
+            inode: UInt64(st.st_ino),
+            size: Int64(st.st_size),
+            mtime: Date(timeIntervalSince1970: TimeInterval(st.st_mtim.tv_sec) + TimeInterval(st.st_mtim.tv_nsec) / 1e9)
+        )
     }
 }
 

@@ -133,7 +133,7 @@ public final class SteeringCore {
     var publishedHealth: [String: Bool]?
     /// A publish changed the services' remembered state and it is not saved yet (`save`).
     var servicesUnsaved = false
-    var stateFileMTime: Date?
+    var stateFileVersion: StateFile.Version?
     /// The event history, restored from the state file and saved with it.
     public private(set) var events: EventLog
     /// Events were added since the last save.
@@ -151,7 +151,7 @@ public final class SteeringCore {
         self.stateFile = stateFile
         self.logger = logger
         self.publisher = Publisher(prepared: prepared)
-        stateFileMTime = StateFile.mtime(stateFile)
+        stateFileVersion = StateFile.version(stateFile)
         events = EventLog()
         do {
             let content = try StateFile.read(stateFile)
@@ -486,7 +486,7 @@ public final class SteeringCore {
                 content.overrides = set.all
                 if let states { content.services = states }
             }
-            stateFileMTime = StateFile.mtime(stateFile)
+            stateFileVersion = StateFile.version(stateFile)
             servicesUnsaved = false
             eventsUnsaved = false
             eventsSavedAt = ContinuousClock.now
@@ -727,9 +727,9 @@ public final class SteeringCore {
 
     /// Takes in overrides written to the state file by another process (`gtmd override --offline`).
     func checkStateFile() -> Bool {
-        let m = StateFile.mtime(stateFile)
-        guard m != stateFileMTime else { return false }
-        stateFileMTime = m
+        let m = StateFile.version(stateFile)
+        guard m != stateFileVersion else { return false }
+        stateFileVersion = m
         do {
             let content = try StateFile.read(stateFile)
             let o = OverrideSet(content.overrides)
