@@ -71,10 +71,36 @@ public enum StateFile {
         }
     }
 
+    /// What this process last read from or wrote to the file, and which file that was (`version`).
+    public struct Snapshot: Sendable {
+        public let version: Version
+        public let content: StateFileContent
+    }
+
+    /// Reads the file with its version (taken first: a change in between makes the next comparison differ).
+    public static func readSnapshot(_ path: String) throws(StateFileError) -> (StateFileContent, Snapshot?) {
+        let v = version(path)
+        let content = try read(path)
+        return (content, v.map { Snapshot(version: $0, content: content) })
+    }
+
     /// Read-modify-write under the lock.
     @discardableResult
     public static func update(
         _ path: String,
+        _ change: (inout StateFileContent) throws -> Void
+    ) throws -> StateFileContent {
+        var none: Snapshot? = nil
+        return try update(path, known: &none, change)
+    }
+
+    /// Read-modify-write under the lock; the read is skipped when the file is still the one `known` describes
+    /// (the server's own last write: decoding a full event history again on every save cost milliseconds).
+    /// `known` is the written file afterwards.
+    @discardableResult
+    public static func update(
+        _ path: String,
+        known: inout Snapshot?,
         _ change: (inout StateFileContent) throws -> Void
     ) throws -> StateFileContent {
         let dir = (path as NSString).deletingLastPathComponent
@@ -88,10 +114,12 @@ public enum StateFile {
         defer { close(lockFD) }
         guard flock(lockFD, LOCK_EX) == 0 else { throw StateFileError(description: "\(path).lock: cannot lock") }
         defer { flock(lockFD, LOCK_UN) }
-        var content = try read(path)
+        var content: StateFileContent
+        if let known, known.version == version(path) { content = known.content } else { content = try read(path) }
         try change(&content)
         let data = try encoder.encode(content)
         do { try ReplaceFile.write(data, to: path) } catch { throw StateFileError(description: error.description) }
+        known = version(path).map { Snapshot(version: $0, content: content) }
         return content
     }
 

@@ -133,6 +133,9 @@ public final class SteeringCore {
     var publishedHealth: [String: Bool]?
     /// A publish changed the services' remembered state and it is not saved yet (`save`).
     var servicesUnsaved = false
+    /// The state file as last read or written here (its content is reused by the next save while the file is
+    /// unchanged), and the version `checkStateFile` last looked at (an offline edit changes it).
+    var stateFileSnapshot: StateFile.Snapshot?
     var stateFileVersion: StateFile.Version?
     /// The event history, restored from the state file and saved with it.
     public private(set) var events: EventLog
@@ -153,8 +156,13 @@ public final class SteeringCore {
         self.publisher = Publisher(prepared: prepared)
         stateFileVersion = StateFile.version(stateFile)
         events = EventLog()
+        // The history was just read: new events (the start's own) are written with the next save, at the latest
+        // one `eventSaveInterval` on, not before the first answer.
+        eventsSavedAt = ContinuousClock.now
         do {
-            let content = try StateFile.read(stateFile)
+            let (content, snapshot) = try StateFile.readSnapshot(stateFile)
+            stateFileSnapshot = snapshot
+            stateFileVersion = snapshot?.version
             overrides = OverrideSet(content.overrides)
             services = content.services
             events = EventLog(restoring: content.events)
@@ -469,7 +477,7 @@ public final class SteeringCore {
         do {
             // With a fleet that knows its overrides, the file is their cache: it holds exactly what is in force.
             let mirror = fleet?.overrides != nil ? overrides : nil
-            let content = try StateFile.update(stateFile) { content in
+            let content = try StateFile.update(stateFile, known: &stateFileSnapshot) { content in
                 content.events = history
                 if let mirror {
                     content.overrides = mirror.all
@@ -486,7 +494,7 @@ public final class SteeringCore {
                 content.overrides = set.all
                 if let states { content.services = states }
             }
-            stateFileVersion = StateFile.version(stateFile)
+            stateFileVersion = stateFileSnapshot?.version
             servicesUnsaved = false
             eventsUnsaved = false
             eventsSavedAt = ContinuousClock.now
@@ -731,7 +739,8 @@ public final class SteeringCore {
         guard m != stateFileVersion else { return false }
         stateFileVersion = m
         do {
-            let content = try StateFile.read(stateFile)
+            let (content, snapshot) = try StateFile.readSnapshot(stateFile)
+            stateFileSnapshot = snapshot
             let o = OverrideSet(content.overrides)
             guard o != overrides else { return false }
             let before = Dictionary(overrides.all.map { ($0.key, $0) }) { _, b in b }

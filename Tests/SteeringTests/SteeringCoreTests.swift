@@ -220,6 +220,27 @@ import Testing
         #expect(core.tick(now: t0 + 3) == false)
     }
 
+    /// The core's save reuses what it last wrote while the file is unchanged; an offline edit in between (no
+    /// tick yet) is read, kept in the file and taken in.
+    @Test func aSaveRightAfterAnOfflineEditKeepsIt() throws {
+        let lab = try SteeringLab()
+        let core = try lab.core()
+        core.step(.health(bothUp), at: t0)
+        let pin = Override(scope: .service, target: "www.lab.example.", action: .pin, pool: "standby", setAt: t0)
+        core.step(.override(.set(pin)), at: t0)
+        #expect(core.persist(.set(pin)) == nil)
+        try OverrideStore.set(
+            Override(scope: .pool, target: "primary", action: .down, setAt: t0),
+            stateFile: lab.stateFile
+        )
+        core.step(.override(.clear(scope: .service, target: "www.lab.example.")), at: t0 + 1)
+        #expect(core.persist(.clear(scope: .service, target: "www.lab.example.")) == nil)
+        let saved = try StateFile.read(lab.stateFile).overrides
+        #expect(saved.map(\.summary) == ["pool primary down"])
+        core.publishIfDirty(now: t0 + 1)
+        #expect(lab.answer == ["192.0.2.2/5"])  // the offline pool override is in force
+    }
+
     @Test func aReloadIsInstalledWholeAndKeepsOverridesAndServiceState() throws {
         let lab = try SteeringLab()
         let core = try lab.core(service: "failback: manual")
