@@ -79,6 +79,39 @@ int gtmd_connect_finish(int fd) {
     return -err;
 }
 
+int gtmd_connect_error(int fd) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
+    return -err;
+}
+
+int gtmd_poll_rearm(int ep, int fd, uint64_t tag, int readable) {
+    struct epoll_event ev = {.events = (readable ? EPOLLIN | EPOLLRDHUP : EPOLLOUT) | EPOLLONESHOT, .data.u64 = tag};
+    if (epoll_ctl(ep, EPOLL_CTL_MOD, fd, &ev) == 0) return 0;
+    if (errno == ENOENT && epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) == 0) return 0;
+    return -errno;
+}
+
+long gtmd_stream_send(int fd, const void *buf, size_t len) {
+    for (;;) {
+        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n >= 0) return (long)n;
+        if (errno == EINTR) continue;
+        return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+    }
+}
+
+long gtmd_stream_recv(int fd, void *buf, size_t len) {
+    for (;;) {
+        ssize_t n = recv(fd, buf, len, MSG_DONTWAIT);
+        if (n > 0) return (long)n;
+        if (n == 0) return GTMD_STREAM_EOF;
+        if (errno == EINTR) continue;
+        return errno == EAGAIN || errno == EWOULDBLOCK ? 0 : -errno;
+    }
+}
+
 void gtmd_connect_close(int fd) {
     /* Reset rather than FIN: no TIME_WAIT socket per probe on this side (a thousand probes a second would
      * keep some 60,000 of them and could use up the source ports towards one busy address). */

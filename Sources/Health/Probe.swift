@@ -321,15 +321,7 @@ final class HTTPProbeHandler: ChannelInboundHandler, RemovableChannelHandler {
     func channelActive(context: ChannelHandlerContext) {
         let spec = attempt.check.spec
         var headers = HTTPHeaders()
-        headers.add(name: "Host", value: attempt.check.hostHeader)
-        if !spec.headers.keys.contains(where: { $0.lowercased() == "user-agent" }) {
-            headers.add(name: "User-Agent", value: CheckDefaults.userAgent)
-        }
-        headers.add(name: "Accept", value: "*/*")
-        for (name, value) in spec.headers.sorted(by: { $0.key < $1.key }) {
-            headers.add(name: name, value: value)
-        }
-        headers.add(name: "Connection", value: "close")
+        for (name, value) in attempt.check.requestHeaders { headers.add(name: name, value: value) }
         let head = HTTPRequestHead(
             version: .http1_1,
             method: spec.method == .head ? .HEAD : .GET,

@@ -188,12 +188,14 @@ final class ProbeLoop {
         static func == (a: Due, b: Due) -> Bool { a.seq == b.seq }
     }
 
-    /// A connect in flight, in slot `tag >> 32`; `serial` tells a slot's uses apart.
+    /// A connect (and for a plain HTTP check, its exchange) in flight, in slot `tag >> 32`; `serial` tells a
+    /// slot's uses apart.
     struct Connect {
         var pending: Pending
         var fd: CInt
         var serial: UInt32
         var timeout: Duration
+        var http: HTTPStatusExchange?
     }
 
     private let scheduler: ProbeScheduler
@@ -201,6 +203,8 @@ final class ProbeLoop {
     private var timers = Heap<Due>()
     private var seq: UInt64 = 0
     private var connects: [Connect?] = []
+    /// Where an HTTP probe's response is read into, before it is appended to the exchange's.
+    private var receive = [UInt8](repeating: 0, count: 4096)
     private var freeSlots: [Int] = []
     private var serial: UInt32 = 0
     /// The checks scheduled here, by slot; each is in exactly one place: the timers, `waiting`, or in flight.
@@ -250,7 +254,7 @@ final class ProbeLoop {
                 if tags[i] == ProbeScheduler.wakeTag {
                     gtmd_poll_wake_drain(scheduler.wake)
                 } else {
-                    connected(tag: tags[i])
+                    ready(tag: tags[i])
                 }
             }
         }
@@ -333,7 +337,9 @@ final class ProbeLoop {
         case .success(let check):
             inFlight += 1
             if check.spec.kind == .tcp, let address = check.socketAddress {
-                connect(pending, to: address, timeout: check.spec.timeout)
+                connect(pending, to: address, timeout: check.spec.timeout, http: nil)
+            } else if check.isPlainStatusCheck, let address = check.socketAddress {
+                connect(pending, to: address, timeout: check.spec.timeout, http: HTTPStatusExchange(check))
             } else {
                 let scheduler = self.scheduler
                 scheduler.prober.start(check) { result in scheduler.post(.result(pending, result)) }
@@ -341,7 +347,7 @@ final class ProbeLoop {
         }
     }
 
-    private func connect(_ pending: Pending, to address: SocketAddress, timeout: Duration) {
+    private func connect(_ pending: Pending, to address: SocketAddress, timeout: Duration, http: HTTPStatusExchange?) {
         let slot = freeSlots.popLast() ?? connects.count
         if slot == connects.count { connects.append(nil) }
         serial &+= 1
@@ -350,33 +356,100 @@ final class ProbeLoop {
         let fd = address.withSockAddr { sa, len in
             gtmd_connect_start(scheduler.poll, sa, UInt32(len), tag, &isConnected)
         }
-        if fd < 0 || isConnected != 0 {
+        if fd < 0 || (isConnected != 0 && http == nil) {
             freeSlots.append(slot)
             if fd >= 0 { gtmd_connect_close(fd) }
             let ok = fd >= 0
             finished(pending, result(pending, ok: ok, reason: ok ? "connected" : errnoReason(-fd)))
             return
         }
-        connects[slot] = Connect(pending: pending, fd: fd, serial: serial, timeout: timeout)
+        connects[slot] = Connect(pending: pending, fd: fd, serial: serial, timeout: timeout, http: http)
         schedule(.deadline(slot: slot, serial: serial), at: pending.start + timeout)
+        if isConnected != 0 { exchange(slot: slot, tag: tag, connected: true) }
     }
 
-    /// The handshake of the connect tagged `tag` ended.
-    private func connected(tag: UInt64) {
+    /// The socket of the probe tagged `tag` is ready: its connect ended, or (HTTP) it can take more of the
+    /// request or has more of the response.
+    private func ready(tag: UInt64) {
         let slot = Int(tag >> 32)
         guard slot < connects.count, let c = connects[slot], c.serial == UInt32(truncatingIfNeeded: tag) else { return }
+        if c.http != nil {
+            exchange(slot: slot, tag: tag, connected: false)
+            return
+        }
         connects[slot] = nil
         freeSlots.append(slot)
         let rc = gtmd_connect_finish(c.fd)
         finished(c.pending, result(c.pending, ok: rc == 0, reason: rc == 0 ? "connected" : errnoReason(-rc)))
     }
 
-    private func expired(slot: Int, serial: UInt32) {
-        guard slot < connects.count, let c = connects[slot], c.serial == serial else { return }
+    /// Moves a plain HTTP probe on: the connect's outcome, the request, the response; ends it with the status
+    /// once the header block is in, or waits for the socket again.
+    private func exchange(slot: Int, tag: UInt64, connected: Bool) {
+        guard var c = connects[slot], var http = c.http else { return }
+        if !http.connected {
+            let rc = connected ? 0 : gtmd_connect_error(c.fd)
+            guard rc == 0 else { return end(slot, ok: false, reason: errnoReason(-rc)) }
+            http.connected = true
+        }
+        while http.sent < http.request.count {
+            let n = http.request.withUnsafeBytes { b in
+                gtmd_stream_send(c.fd, b.baseAddress! + http.sent, b.count - http.sent)
+            }
+            if n < 0 { return end(slot, ok: false, reason: errnoReason(CInt(-n))) }
+            if n == 0 {
+                c.http = http
+                connects[slot] = c
+                return rearm(slot, tag: tag, readable: false)
+            }
+            http.sent += n
+        }
+        var ended = false
+        while http.verdict == nil, http.response.count <= HTTPStatusExchange.maxHeaderBytes {
+            let n = receive.withUnsafeMutableBytes { gtmd_stream_recv(c.fd, $0.baseAddress, $0.count) }
+            if n == GTMD_STREAM_EOF {
+                ended = true
+                break
+            }
+            if n < 0 { return end(slot, ok: false, reason: errnoReason(CInt(-n))) }
+            if n == 0 { break }
+            http.response.append(contentsOf: receive[..<n])
+        }
+        switch http.verdict {
+        case .status(let code):
+            end(slot, ok: http.expect.contains(code), reason: "status \(code)", statusCode: code)
+        case .invalid(let what):
+            end(slot, ok: false, reason: "invalid http response (\(what))")
+        case nil where ended:
+            end(slot, ok: false, reason: "connection closed before response")
+        case nil:
+            c.http = http
+            connects[slot] = c
+            rearm(slot, tag: tag, readable: true)
+        }
+    }
+
+    private func rearm(_ slot: Int, tag: UInt64, readable: Bool) {
+        guard let c = connects[slot] else { return }
+        let rc = gtmd_poll_rearm(scheduler.poll, c.fd, tag, readable ? 1 : 0)
+        if rc < 0 { end(slot, ok: false, reason: "epoll: \(errnoReason(-rc))") }
+    }
+
+    /// Ends the probe in `slot`: closes its socket and records the result.
+    private func end(_ slot: Int, ok: Bool, reason: String, statusCode: Int? = nil) {
+        guard let c = connects[slot] else { return }
         connects[slot] = nil
         freeSlots.append(slot)
         gtmd_connect_close(c.fd)
-        finished(c.pending, result(c.pending, ok: false, reason: "timeout (connect)"))
+        var r = result(c.pending, ok: ok, reason: reason)
+        r.statusCode = statusCode
+        finished(c.pending, r)
+    }
+
+    private func expired(slot: Int, serial: UInt32) {
+        guard slot < connects.count, let c = connects[slot], c.serial == serial else { return }
+        let waiting = c.http?.connected == true
+        end(slot, ok: false, reason: waiting ? "timeout (waiting for response)" : "timeout (connect)")
     }
 
     private func result(_ p: Pending, ok: Bool, reason: String) -> ProbeResult {

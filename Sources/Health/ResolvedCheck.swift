@@ -82,3 +82,24 @@ struct ResolvedCheck: Sendable, Hashable {
         )
     }
 }
+
+extension ResolvedCheck {
+    /// The request headers of an http(s) probe, in the order sent: Host, User-Agent (unless the check sets
+    /// its own), Accept, the check's own headers by name, Connection: close. One list for both ways a probe
+    /// is made (on the probe thread, and with NIO for HTTPS and body checks).
+    var requestHeaders: [(name: String, value: String)] {
+        var h: [(name: String, value: String)] = [("Host", hostHeader)]
+        if !spec.headers.keys.contains(where: { $0.lowercased() == "user-agent" }) {
+            h.append(("User-Agent", CheckDefaults.userAgent))
+        }
+        h.append(("Accept", "*/*"))
+        for (name, value) in spec.headers.sorted(by: { $0.key < $1.key }) { h.append((name, value)) }
+        h.append(("Connection", "close"))
+        return h
+    }
+
+    /// A plain HTTP check of an address that judges the status only: made on the probe thread, without NIO.
+    var isPlainStatusCheck: Bool {
+        spec.kind == .http && socketAddress != nil && (spec.expectBody == nil || spec.method == .head)
+    }
+}

@@ -54,6 +54,54 @@ struct MonitorTests {
         }
     }
 
+    /// Plain HTTP checks of an address run on the probe thread without NIO; the verdict, reason and status are
+    /// the NIO prober's for the same check (which still makes HTTPS, host-name and body checks).
+    @Test func plainHTTPOnTheProbeThreadMatchesTheProber() async throws {
+        let b = try await Backend.shared.value
+        let quick = { (path: String, configure: (inout CheckSpec) -> Void) -> CheckSpec in
+            self.httpCheck(b.ports.http, path) {
+                $0.timeout = .milliseconds(400)
+                configure(&$0)
+            }
+        }
+        let cases: [(id: String, spec: CheckSpec)] = [
+            ("ok", quick("/ok") { _ in }),
+            ("503", quick("/status/503") { _ in }),
+            ("302", quick("/status/302") { _ in }),
+            ("close", quick("/close") { _ in }),
+            ("hang", quick("/hang") { _ in }),
+            ("head-404", quick("/status/404") { $0.method = .head }),
+            ("list", quick("/status/503") { $0.expectStatus = StatusRanges([200...299, 503...503]) }),
+            ("refused", self.httpCheck(b.ports.closed, "/ok") { $0.timeout = .milliseconds(400) }),
+        ]
+        for c in cases {
+            #expect(try ResolvedCheck.resolve(c.spec, address: "127.0.0.1").get().isPlainStatusCheck, "\(c.id)")
+        }
+        let m = HealthMonitor(
+            targets: cases.map { ProbeTarget(id: "h/\($0.id)", address: "127.0.0.1", checks: [$0.spec]) },
+            options: Self.steady,
+            logger: Self.logger
+        )
+        let prober = Prober(group: nil)
+        try await running(m) {
+            let all = await eventually(.seconds(5)) {
+                cases.allSatisfy { m.snapshot()["h/\($0.id)"]?.checks[0].lastResult != nil }
+            }
+            #expect(all, "every check has a result")
+            for c in cases {
+                let thread = try #require(m.snapshot()["h/\(c.id)"]?.checks[0].lastResult, "\(c.id)")
+                let nio = await prober.probe(try ResolvedCheck.resolve(c.spec, address: "127.0.0.1").get())
+                #expect(thread.ok == nio.ok, "\(c.id): \(thread.reason) / \(nio.reason)")
+                #expect(thread.reason == nio.reason, "\(c.id)")
+                #expect(thread.statusCode == nio.statusCode, "\(c.id)")
+            }
+            let ok = m.snapshot()["h/ok"]?.checks[0].lastResult
+            #expect(ok?.ok == true && ok?.reason == "status 200" && ok?.statusCode == 200)
+            #expect(m.snapshot()["h/hang"]?.checks[0].lastResult?.reason == "timeout (waiting for response)")
+            #expect(m.snapshot()["h/refused"]?.checks[0].lastResult?.reason == "connection refused")
+        }
+    }
+
     @Test func firstRoundGivesVerdicts() async throws {
         let b = try await Backend.shared.value
         let m = HealthMonitor(

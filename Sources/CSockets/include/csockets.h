@@ -11,6 +11,7 @@
  * Error convention: functions returning int return a negative errno value on failure.
  */
 
+#include <stddef.h>
 #include <stdint.h>
 
 #ifdef __cplusplus
@@ -92,7 +93,7 @@ int gtmd_set_thread_name(const char *name);
 /* Human-readable text for a (positive) errno value; never NULL. */
 const char *gtmd_strerror(int err);
 
-/* TCP connect probes (connect_probe.c): one epoll set per probing thread. Tags are the caller's 64-bit
+/* TCP connect and plain HTTP probes (connect_probe.c): one epoll set per probing thread. Tags are the caller's 64-bit
  * handles, returned by gtmd_poll_wait for each ready descriptor. */
 
 /* A new epoll set (close-on-exec), or -errno. */
@@ -116,6 +117,23 @@ int gtmd_connect_start(int ep, const void *addr, uint32_t addr_len, uint64_t tag
 /* The outcome of a connect that gtmd_connect_start left in progress (0: connected, or -errno), and
  * closes the socket with gtmd_connect_close. */
 int gtmd_connect_finish(int fd);
+
+/* The outcome of a connect that gtmd_connect_start left in progress (0: connected, or -errno); the socket
+ * stays open (an HTTP probe goes on on it). */
+int gtmd_connect_error(int fd);
+
+/* Watches `fd` in `ep` under `tag` for one event: readable (or the peer's end) when `readable`, else
+ * writable. Returns 0 or -errno. */
+int gtmd_poll_rearm(int ep, int fd, uint64_t tag, int readable);
+
+/* Non-blocking send (no SIGPIPE) of up to len bytes: how many went (0: the socket buffer is full), or -errno. */
+long gtmd_stream_send(int fd, const void *buf, size_t len);
+
+/* gtmd_stream_recv's result at the end of the stream. */
+#define GTMD_STREAM_EOF (-1000000L)
+
+/* Non-blocking receive of up to len bytes: how many came (0: none yet), GTMD_STREAM_EOF, or -errno. */
+long gtmd_stream_recv(int fd, void *buf, size_t len);
 
 /* Closes a probe's socket with a reset (SO_LINGER 0), leaving no TIME_WAIT socket behind. */
 void gtmd_connect_close(int fd);
