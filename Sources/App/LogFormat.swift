@@ -48,8 +48,20 @@ public struct GtmdLogHandler: LogHandler {
         if journal {
             sink("<\(GtmdLogHandler.priority(event.level))>\(body)\n")
         } else {
-            sink("\(Date().formatted(.iso8601)) \(body)\n")
+            sink("\(GtmdLogHandler.timestamp()) \(body)\n")
         }
+    }
+
+    /// The time now as ISO 8601 in UTC to the second (`2026-11-30T04:42:42Z`, what `Date.ISO8601FormatStyle`
+    /// writes), from `gmtime_r`: Foundation's formatter builds its calendar caches on the first line logged.
+    static func timestamp(_ t: time_t = time(nil)) -> String {
+        var tm = tm()
+        var t = t
+        gmtime_r(&t, &tm)
+        func two(_ v: Int32) -> String { v < 10 ? "0\(v)" : "\(v)" }
+        let year = Int(tm.tm_year) + 1900
+        let y = year < 1000 ? String(repeating: "0", count: 4 - String(year).count) + String(year) : String(year)
+        return "\(y)-\(two(tm.tm_mon + 1))-\(two(tm.tm_mday))T\(two(tm.tm_hour)):\(two(tm.tm_min)):\(two(tm.tm_sec))Z"
     }
 
     static func quote(_ v: String) -> String {
@@ -59,6 +71,15 @@ public struct GtmdLogHandler: LogHandler {
 
     private static let stderrLock = Mutex<Void>(())
     @Sendable public static func standardError(_ line: String) {
-        stderrLock.withLock { _ in FileHandle.standardError.write(Data(line.utf8)) }
+        stderrLock.withLock { _ in
+            var bytes = Array(line.utf8)
+            var done = 0
+            while done < bytes.count {
+                let n = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress! + done, $0.count - done) }
+                if n < 0, errno == EINTR { continue }
+                guard n > 0 else { return }  // stderr gone: the line is lost, as FileHandle would lose it
+                done += n
+            }
+        }
     }
 }

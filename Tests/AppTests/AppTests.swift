@@ -1,8 +1,9 @@
-import App
 import Foundation
 import Logging
 import Synchronization
 import Testing
+
+@testable import App
 
 final class Lines: Sendable {
     let value = Mutex<[String]>([])
@@ -31,6 +32,15 @@ final class Lines: Sendable {
         } else {
             #expect(lines.all.first?.hasSuffix(expected) == true)
         }
+    }
+}
+
+@Suite struct LogTimestamp {
+    /// The terminal format's time is Foundation's ISO 8601 text, made without Foundation's formatter.
+    @Test(arguments: [0, 1, 59, 951_782_400, 1_796_010_162, 2_147_483_647, 4_102_444_799, 253_402_300_799])
+    func sameAsFoundation(_ seconds: Int) {
+        let foundation = Date(timeIntervalSince1970: TimeInterval(seconds)).formatted(.iso8601)
+        #expect(GtmdLogHandler.timestamp(time_t(seconds)) == foundation)
     }
 }
 
