@@ -2,7 +2,7 @@
 """Cold start and memory of gtmd next to gdnsd, NSD and Knot DNS on the same zone, measured in one run.
 
     bench/startup.py [--peers gdnsd,nsd,knot,gtmd,gtmd-lab] [--rounds 9] [--gtmd PATH] [--gtmd-b PATH]
-                     [--variant LABEL=PATH ...] [--idle 1.0] [--burst 1] [--no-pin] [--out DIR]
+                     [--variant LABEL=PATH ...] [--idle 1.0] [--burst 1] [--history N] [--no-pin] [--out DIR]
 
 Cold start: the time from exec of the server to its first correct answer on loopback (`www.lab.example A`
 with the A record 127.0.0.11), taken by bench/startprobe.c: it forks and execs the server itself and sends a
@@ -21,6 +21,8 @@ Peers: gdnsd, nsd, knot with their bench/peers/<name>/ configs (rendered as benc
 --gtmd PATH (default .build/release/gtmd, built when missing) is LABEL gtmd; --gtmd-b PATH adds LABEL gtmd-b
 (before/after in one run); --variant LABEL=PATH adds any other; add the labels to --peers (`gtmd-b,gtmd-b-lab`).
 --env LABEL:VAR=VALUE sets an environment variable for that label's runs (e.g. MALLOC_ARENA_MAX).
+--history N starts every gtmd with a state file that already holds N events (a server that has run a while
+keeps the newest 1,000): the start reads that history.
 
 Before every start the server's binary is read whole (page-cache warm: the kernel maps cached pages around each
 page fault, so RSS would otherwise depend on what ran before); "cold" is the process, not the disk.
@@ -31,6 +33,7 @@ to CPU 0, the prober and dnsperf to CPU 1 (--no-pin: unpinned). Prints medians a
 (every run) and the markdown table go to .build/bench/<time>-startup/. Nothing is written outside the run dirs.
 """
 import argparse
+import json
 import os
 import re
 import shlex
@@ -139,6 +142,7 @@ def main():
     ap.add_argument("--env", action="append", default=[], metavar="LABEL:VAR=VALUE")
     ap.add_argument("--idle", type=float, default=1.0)
     ap.add_argument("--burst", type=int, default=1)
+    ap.add_argument("--history", type=int, default=0)
     ap.add_argument("--no-pin", action="store_true")
     ap.add_argument("--out")
     a = ap.parse_args()
@@ -239,6 +243,8 @@ def measure(a, name, r, gtmds, envs, probe, server_cpu, my_cpu, pin, used, bport
                 prep, argv = render("gtmd", run, port)
                 if prep:
                     subprocess.run(["sh", "-c", prep], cwd=run, check=True, env=env)
+        if name not in ("gdnsd", "nsd", "knot") and a.history > 0:
+            write_history(os.path.join(run, "state.json"), a.history)
         argv = [os.path.expandvars(x) if "$" in x else x for x in argv]
         argv = [env["GTMD"] if x in ("$GTMD", "${GTMD}") else x for x in argv]
         # The binary wholly in the page cache before every start: the kernel maps pages around each fault
@@ -275,6 +281,15 @@ def measure(a, name, r, gtmds, envs, probe, server_cpu, my_cpu, pin, used, bport
         return row
     finally:
         shutil.rmtree(run, ignore_errors=True)
+
+
+def write_history(path, n):
+    """A state file holding n server-start events, as a server that has run a while has them."""
+    events = [{"action": "start", "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(1_790_000_000 + 60 * i)),
+               "kind": "server", "reason": "gtmd started with gtmd.yaml (1 services)", "seq": i + 1}
+              for i in range(n)]
+    with open(path, "w") as f:
+        json.dump({"events": events}, f, indent=2, sort_keys=True)
 
 
 def summarize(rows, names, a):

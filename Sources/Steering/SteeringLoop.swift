@@ -147,6 +147,10 @@ public final class SteeringLoop: Service, Sendable {
                     self.published.withLock { $0 = step.view }
                     self.notifyListeners(step.view.events)
                     for (e, o) in zip(batch, step.outcomes) { e.reply?(o) }
+                    // The first table's save comes after start-up heard of it (see `step`).
+                    if step.saveAfterReplies, let view = self.saveAfterFirstTable() {
+                        self.published.withLock { $0 = view }
+                    }
                     c.resume(returning: step.coalesceUntil)
                 }
             }
@@ -163,10 +167,24 @@ public final class SteeringLoop: Service, Sendable {
         for e in rest { e.reply?(SteeringOutcome(generation: g, installed: false, problem: "shutting down")) }
     }
 
+    /// The save the first table's step left for after its replies. A change made meanwhile to the state file by
+    /// another process is taken in and published at once, as in `step`; returns the new view then.
+    func saveAfterFirstTable() -> SteeringView? {
+        core.withLock { core in
+            _ = core.save([])
+            guard core.dirty, core.publishIfDirty(now: Date()) != nil else { return nil }
+            _ = core.save([])
+            return core.view
+        }
+    }
+
     struct Step: Sendable {
         var outcomes: [SteeringOutcome]
         var view: SteeringView
         var coalesceUntil: ContinuousClock.Instant?
+        /// The state file is written after the replies: the first table at start (nothing to persist for an
+        /// operator yet; the services' state and history may be large, and start-up waits for this step).
+        var saveAfterReplies = false
     }
 
     /// One step of the writer: applies the batch, publishes at most once, saves override changes. Runs on
@@ -181,7 +199,8 @@ public final class SteeringLoop: Service, Sendable {
         var coalesceUntil = coalesceUntil
         return core.withLock { core -> Step in
             // Operator actions and reloads publish at once; so does the very first snapshot (start-up waits for it).
-            var urgent = core.generation == 0
+            let first = core.generation == 0
+            var urgent = first
             var outcomes: [SteeringOutcome] = []
             for e in batch {
                 outcomes.append(core.apply(e.input, now: now))
@@ -209,6 +228,19 @@ public final class SteeringLoop: Service, Sendable {
             let changes = batch.compactMap { e -> OverrideChange? in
                 if case .override(let change) = e.input { return change }
                 return nil
+            }
+            if first, installed, changes.isEmpty, core.fleetChanges.isEmpty {
+                return Step(
+                    outcomes: outcomes.map {
+                        var o = $0
+                        o.generation = core.generation
+                        o.installed = true
+                        return o
+                    },
+                    view: core.view,
+                    coalesceUntil: coalesceUntil,
+                    saveAfterReplies: true
+                )
             }
             if let problem = core.save(changes) {
                 for (i, e) in batch.enumerated() { if case .override = e.input { outcomes[i].problem = problem } }
