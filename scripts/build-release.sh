@@ -21,13 +21,13 @@ cd "$(dirname "$0")/.."
 #   (which SwiftPM reads for the -L of CLdns and CMaxMindDB) are copied with that directory as their libdir.
 static=.build/static-libs
 mkdir -p "$static/pkgconfig"
-for a in "$(gcc -print-file-name=libstdc++.a)" \
+rm -f "$static"/*.a
+for a in "$(gcc -print-file-name=libstdc++.a 2>/dev/null || true)" \
   "$(pkg-config --variable=libdir ldns)/libldns.a" \
   "$(pkg-config --variable=libdir libmaxminddb)/libmaxminddb.a" \
-  "$(pkg-config --variable=libdir zlib)/libz.a"; do
-  [ -f "$a" ] && [ "$(dirname "$(readlink -f "$a")")" != "$(readlink -f "$static")" ] ||
-    { echo "build-release.sh: $a missing (scripts/deps.sh installs it)" >&2; exit 1; }
-  ln -sf "$(readlink -f "$a")" "$static/"
+  "$(pkg-config --variable=libdir zlib 2>/dev/null || echo /usr/lib/x86_64-linux-gnu)/libz.a"; do
+  # Without an archive the shared library is linked instead (a larger start, same behaviour).
+  if [ -f "$a" ]; then ln -sf "$(readlink -f "$a")" "$static/"; else echo "build-release.sh: no ${a:-libstdc++.a}; linking its shared library" >&2; fi
 done
 for pc in ldns libmaxminddb; do
   sed "s#^libdir=.*#libdir=$PWD/$static#" "$(pkg-config --variable=pcfiledir "$pc")/$pc.pc" >"$static/pkgconfig/$pc.pc"
