@@ -196,7 +196,13 @@ final class ProbeLoop {
         var serial: UInt32
         var timeout: Duration
         var http: HTTPStatusExchange?
+        /// An HTTP probe whose result is recorded: the rest of the response is read and dropped until the server
+        /// closes (at most `drainLimit` bytes, until the probe's deadline), so the socket is not reset under a
+        /// server still writing its body (which its log would show as an error per probe).
+        var drained: Int?
     }
+
+    static let drainLimit = 64 * 1024
 
     private let scheduler: ProbeScheduler
     private let monitor: HealthMonitor
@@ -373,6 +379,10 @@ final class ProbeLoop {
     private func ready(tag: UInt64) {
         let slot = Int(tag >> 32)
         guard slot < connects.count, let c = connects[slot], c.serial == UInt32(truncatingIfNeeded: tag) else { return }
+        if c.drained != nil {
+            drain(slot: slot, tag: tag)
+            return
+        }
         if c.http != nil {
             exchange(slot: slot, tag: tag, connected: false)
             return
@@ -417,7 +427,16 @@ final class ProbeLoop {
         }
         switch http.verdict {
         case .status(let code):
-            end(slot, ok: http.expect.contains(code), reason: "status \(code)", statusCode: code)
+            let ok = http.expect.contains(code)
+            if ended { return end(slot, ok: ok, reason: "status \(code)", statusCode: code) }
+            // The verdict is in; the socket stays until the server has sent the rest and closed.
+            var r = result(c.pending, ok: ok, reason: "status \(code)")
+            r.statusCode = code
+            c.http = nil
+            c.drained = 0
+            connects[slot] = c
+            finished(c.pending, r)
+            rearm(slot, tag: tag, readable: true)
         case .invalid(let what):
             end(slot, ok: false, reason: "invalid http response (\(what))")
         case nil where ended:
@@ -432,7 +451,33 @@ final class ProbeLoop {
     private func rearm(_ slot: Int, tag: UInt64, readable: Bool) {
         guard let c = connects[slot] else { return }
         let rc = gtmd_poll_rearm(scheduler.poll, c.fd, tag, readable ? 1 : 0)
-        if rc < 0 { end(slot, ok: false, reason: "epoll: \(errnoReason(-rc))") }
+        guard rc < 0 else { return }
+        if c.drained != nil { return closeDrained(slot) }
+        end(slot, ok: false, reason: "epoll: \(errnoReason(-rc))")
+    }
+
+    /// Reads and drops what a server still sends after the verdict; closes at its end, an error, or the limit.
+    private func drain(slot: Int, tag: UInt64) {
+        guard var c = connects[slot], var drained = c.drained else { return }
+        while drained <= Self.drainLimit {
+            let n = receive.withUnsafeMutableBytes { gtmd_stream_recv(c.fd, $0.baseAddress, $0.count) }
+            if n == 0 {
+                c.drained = drained
+                connects[slot] = c
+                return rearm(slot, tag: tag, readable: true)
+            }
+            guard n > 0 else { break }  // the end of the stream, or an error
+            drained += n
+        }
+        closeDrained(slot)
+    }
+
+    /// Closes the socket of a probe whose result is already recorded.
+    private func closeDrained(_ slot: Int) {
+        guard let c = connects[slot] else { return }
+        connects[slot] = nil
+        freeSlots.append(slot)
+        gtmd_connect_close(c.fd)
     }
 
     /// Ends the probe in `slot`: closes its socket and records the result.
@@ -448,6 +493,7 @@ final class ProbeLoop {
 
     private func expired(slot: Int, serial: UInt32) {
         guard slot < connects.count, let c = connects[slot], c.serial == serial else { return }
+        if c.drained != nil { return closeDrained(slot) }
         let waiting = c.http?.connected == true
         end(slot, ok: false, reason: waiting ? "timeout (waiting for response)" : "timeout (connect)")
     }

@@ -102,6 +102,33 @@ struct MonitorTests {
         }
     }
 
+    /// A plain HTTP probe records its verdict at the status line but keeps the connection until the server has
+    /// sent the rest: a reset under a server still writing its body would be an error in its log per probe.
+    @Test func theProbeThreadLetsTheServerFinishItsResponse() async throws {
+        let b = try await Backend.shared.value
+        let key = "k\(UInt32.random(in: 0...UInt32.max))"
+        let check = httpCheck(b.ports.http, "/late-body/\(key)") { $0.timeout = .seconds(1) }
+        let m = HealthMonitor(
+            targets: [ProbeTarget(id: "late", address: "127.0.0.1", checks: [check])],
+            options: Self.steady,
+            logger: Self.logger
+        )
+        let prober = Prober(group: nil)
+        let result = try ResolvedCheck.resolve(httpCheck(b.ports.http, "/late-result/\(key)"), address: "127.0.0.1")
+            .get()
+        try await running(m) {
+            #expect(await eventually(.seconds(3)) { m.snapshot()["late"]?.checks[0].lastResult != nil })
+            #expect(m.snapshot()["late"]?.checks[0].lastResult?.reason == "status 200")
+            // The backend records its body write 50 ms after the headers: 404 until then.
+            var seen = 404
+            for _ in 0..<60 where seen == 404 {
+                seen = await prober.probe(result).statusCode ?? 0
+                if seen == 404 { try await Task.sleep(for: .milliseconds(50)) }
+            }
+            #expect(seen == 200, "the backend's body write: \(seen) (500: the connection was reset)")
+        }
+    }
+
     @Test func firstRoundGivesVerdicts() async throws {
         let b = try await Backend.shared.value
         let m = HealthMonitor(

@@ -56,6 +56,30 @@ class Handler(BaseHTTPRequestHandler):
                 time.sleep(60)
                 return
             return self.send(code, b"flip %d\n" % code)
+        if head == "late-body":
+            # Headers first, the body 50 ms later: whether that write reached an open connection is kept
+            # under the key, for /late-result/<key> (200: written, 500: the prober had reset the connection).
+            body = b"late body\n"
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.flush()
+            time.sleep(0.05)
+            try:
+                self.wfile.write(body)
+                self.wfile.flush()
+                code = 200
+            except OSError:
+                code = 500
+            with lock:
+                state["late:" + parts[1]] = code
+            self.close_connection = True
+            return
+        if head == "late-result":
+            with lock:
+                code = state.get("late:" + parts[1], 404)
+            return self.send(code, b"")
         if head == "slow":
             time.sleep(int(parts[1]) / 1000.0)
             return self.send(200, b"slow\n")
