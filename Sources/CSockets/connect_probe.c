@@ -71,14 +71,6 @@ int gtmd_connect_start(int ep, const void *addr, uint32_t addr_len, uint64_t tag
     return fd;
 }
 
-int gtmd_connect_finish(int fd) {
-    int err = 0;
-    socklen_t len = sizeof err;
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0) err = errno;
-    gtmd_connect_close(fd);
-    return -err;
-}
-
 int gtmd_connect_error(int fd) {
     int err = 0;
     socklen_t len = sizeof err;

@@ -7,10 +7,7 @@ import Glibc
 /// `createFile` writes its own temporary file and renames it, then reads the attributes back.
 public enum ReplaceFile {
     public static func write(_ data: Data, to path: String) throws(ReplaceFileError) {
-        let dir = (path as NSString).deletingLastPathComponent
-        if !dir.isEmpty, access(dir, F_OK) != 0 {
-            try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        }
+        makeFolder(of: path)
         let tmp = path + ".tmp.\(getpid())"
         let fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw ReplaceFileError(path: tmp, errno: errno) }
@@ -38,6 +35,16 @@ public enum ReplaceFile {
             let e = errno
             unlink(tmp)
             throw ReplaceFileError(path: path, errno: e)
+        }
+    }
+}
+
+extension ReplaceFile {
+    /// Makes the folder `path` is in when it is missing (a failure shows when the file is opened).
+    public static func makeFolder(of path: String) {
+        let dir = (path as NSString).deletingLastPathComponent
+        if !dir.isEmpty, access(dir, F_OK) != 0 {
+            try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         }
     }
 }

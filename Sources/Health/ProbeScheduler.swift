@@ -387,10 +387,8 @@ final class ProbeLoop {
             exchange(slot: slot, tag: tag, connected: false)
             return
         }
-        connects[slot] = nil
-        freeSlots.append(slot)
-        let rc = gtmd_connect_finish(c.fd)
-        finished(c.pending, result(c.pending, ok: rc == 0, reason: rc == 0 ? "connected" : errnoReason(-rc)))
+        let rc = gtmd_connect_error(c.fd)
+        end(slot, ok: rc == 0, reason: rc == 0 ? "connected" : errnoReason(-rc))
     }
 
     /// Moves a plain HTTP probe on: the connect's outcome, the request, the response; ends it with the status
@@ -415,7 +413,8 @@ final class ProbeLoop {
             http.sent += n
         }
         var ended = false
-        while http.verdict == nil, http.response.count <= HTTPStatusExchange.maxHeaderBytes {
+        var verdict = http.verdict
+        while verdict == nil, http.response.count <= HTTPStatusExchange.maxHeaderBytes {
             let n = receive.withUnsafeMutableBytes { gtmd_stream_recv(c.fd, $0.baseAddress, $0.count) }
             if n == GTMD_STREAM_EOF {
                 ended = true
@@ -424,8 +423,9 @@ final class ProbeLoop {
             if n < 0 { return end(slot, ok: false, reason: errnoReason(CInt(-n))) }
             if n == 0 { break }
             http.response.append(contentsOf: receive[..<n])
+            verdict = http.verdict
         }
-        switch http.verdict {
+        switch verdict {
         case .status(let code):
             let ok = http.expect.contains(code)
             if ended { return end(slot, ok: ok, reason: "status \(code)", statusCode: code) }
@@ -452,7 +452,10 @@ final class ProbeLoop {
         guard let c = connects[slot] else { return }
         let rc = gtmd_poll_rearm(scheduler.poll, c.fd, tag, readable ? 1 : 0)
         guard rc < 0 else { return }
-        if c.drained != nil { return closeDrained(slot) }
+        guard c.drained == nil else {
+            closeSlot(slot)
+            return
+        }
         end(slot, ok: false, reason: "epoll: \(errnoReason(-rc))")
     }
 
@@ -469,23 +472,22 @@ final class ProbeLoop {
             guard n > 0 else { break }  // the end of the stream, or an error
             drained += n
         }
-        closeDrained(slot)
+        closeSlot(slot)
     }
 
-    /// Closes the socket of a probe whose result is already recorded.
-    private func closeDrained(_ slot: Int) {
-        guard let c = connects[slot] else { return }
+    /// Closes the socket in `slot` and frees the slot; returns what was there.
+    @discardableResult
+    private func closeSlot(_ slot: Int) -> Connect? {
+        guard let c = connects[slot] else { return nil }
         connects[slot] = nil
         freeSlots.append(slot)
         gtmd_connect_close(c.fd)
+        return c
     }
 
     /// Ends the probe in `slot`: closes its socket and records the result.
     private func end(_ slot: Int, ok: Bool, reason: String, statusCode: Int? = nil) {
-        guard let c = connects[slot] else { return }
-        connects[slot] = nil
-        freeSlots.append(slot)
-        gtmd_connect_close(c.fd)
+        guard let c = closeSlot(slot) else { return }
         var r = result(c.pending, ok: ok, reason: reason)
         r.statusCode = statusCode
         finished(c.pending, r)
@@ -493,7 +495,10 @@ final class ProbeLoop {
 
     private func expired(slot: Int, serial: UInt32) {
         guard slot < connects.count, let c = connects[slot], c.serial == serial else { return }
-        if c.drained != nil { return closeDrained(slot) }
+        guard c.drained == nil else {
+            closeSlot(slot)
+            return
+        }
         let waiting = c.http?.connected == true
         end(slot, ok: false, reason: waiting ? "timeout (waiting for response)" : "timeout (connect)")
     }

@@ -103,10 +103,7 @@ public enum StateFile {
         known: inout Snapshot?,
         _ change: (inout StateFileContent) throws -> Void
     ) throws -> StateFileContent {
-        let dir = (path as NSString).deletingLastPathComponent
-        if !dir.isEmpty, access(dir, F_OK) != 0 {
-            try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        }
+        ReplaceFile.makeFolder(of: path)
         let lockFD = open(path + ".lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
         guard lockFD >= 0 else {
             throw StateFileError(description: "\(path).lock: \(String(cString: strerror(errno)))")
@@ -125,11 +122,7 @@ public enum StateFile {
 
     /// Modification time (nanoseconds where the file system keeps them): one `stat`. (FileManager's attributes
     /// also resolve the owner's user and group names, which read /etc/passwd and /etc/group.)
-    public static func mtime(_ path: String) -> Date? {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return nil }
-        return Date(timeIntervalSince1970: TimeInterval(st.st_mtim.tv_sec) + TimeInterval(st.st_mtim.tv_nsec) / 1e9)
-    }
+    public static func mtime(_ path: String) -> Date? { version(path)?.mtime }
 
     /// Which file is at `path` now, to notice a change cheaply (one `stat` per steering tick). The time alone
     /// is not enough: the kernel stamps files with a clock that moves every few milliseconds, so a write right

@@ -154,7 +154,6 @@ public final class SteeringCore {
         self.stateFile = stateFile
         self.logger = logger
         self.publisher = Publisher(prepared: prepared)
-        stateFileVersion = StateFile.version(stateFile)
         events = EventLog()
         // The history was just read: new events (the start's own) are written with the next save, at the latest
         // one `eventSaveInterval` on, not before the first answer.
@@ -175,6 +174,7 @@ public final class SteeringCore {
                 )
             }
         } catch {
+            stateFileVersion = StateFile.version(stateFile)  // not read again until it changes
             logger.error("state file unreadable; starting without overrides", metadata: ["problem": "\(error)"])
         }
         record(

@@ -171,11 +171,19 @@ public final class SteeringLoop: Service, Sendable {
     /// another process is taken in and published at once, as in `step`; returns the new view then.
     func saveAfterFirstTable() -> SteeringView? {
         core.withLock { core in
-            _ = core.save([])
-            guard core.dirty, core.publishIfDirty(now: Date()) != nil else { return nil }
-            _ = core.save([])
-            return core.view
+            let generation = core.generation
+            _ = save(core, [], installed: true, now: Date())
+            return core.generation == generation ? nil : core.view
         }
+    }
+
+    /// Saves `changes` (and the services' state and history when due). When the step installed a table and the
+    /// save took in a change another process made to the state file meanwhile, that change is in force at once
+    /// too. Returns the problem when the overrides could not be saved.
+    private func save(_ core: SteeringCore, _ changes: [OverrideChange], installed: Bool, now: Date) -> String? {
+        let problem = core.save(changes)
+        if installed, core.dirty, core.publishIfDirty(now: now) != nil { _ = core.save([]) }
+        return problem
     }
 
     struct Step: Sendable {
@@ -229,29 +237,16 @@ public final class SteeringLoop: Service, Sendable {
                 if case .override(let change) = e.input { return change }
                 return nil
             }
-            if first, installed, changes.isEmpty, core.fleetChanges.isEmpty {
-                return Step(
-                    outcomes: outcomes.map {
-                        var o = $0
-                        o.generation = core.generation
-                        o.installed = true
-                        return o
-                    },
-                    view: core.view,
-                    coalesceUntil: coalesceUntil,
-                    saveAfterReplies: true
-                )
-            }
-            if let problem = core.save(changes) {
+            // The first table's save waits until start-up has heard of the table (`saveAfterFirstTable`).
+            let saveLater = first && installed && changes.isEmpty && core.fleetChanges.isEmpty
+            if !saveLater, let problem = save(core, changes, installed: installed, now: now) {
                 for (i, e) in batch.enumerated() { if case .override = e.input { outcomes[i].problem = problem } }
             }
-            // The state file held a change made meanwhile by another process: in force at once too.
-            if installed, core.dirty, core.publishIfDirty(now: now) != nil { _ = core.save([]) }
             for i in outcomes.indices {
                 outcomes[i].generation = core.generation
                 outcomes[i].installed = installed
             }
-            return Step(outcomes: outcomes, view: core.view, coalesceUntil: coalesceUntil)
+            return Step(outcomes: outcomes, view: core.view, coalesceUntil: coalesceUntil, saveAfterReplies: saveLater)
         }
     }
 }

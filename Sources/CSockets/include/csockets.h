@@ -114,12 +114,8 @@ int gtmd_poll_wait(int ep, uint64_t *tags, int max, int timeout_ms);
  * `ep` under `tag` (one writable event when the handshake ends). Returns -errno when it failed at once. */
 int gtmd_connect_start(int ep, const void *addr, uint32_t addr_len, uint64_t tag, int *connected);
 
-/* The outcome of a connect that gtmd_connect_start left in progress (0: connected, or -errno), and
- * closes the socket with gtmd_connect_close. */
-int gtmd_connect_finish(int fd);
-
 /* The outcome of a connect that gtmd_connect_start left in progress (0: connected, or -errno); the socket
- * stays open (an HTTP probe goes on on it). */
+ * stays open (an HTTP probe goes on on it; gtmd_connect_close ends it). */
 int gtmd_connect_error(int fd);
 
 /* Watches `fd` in `ep` under `tag` for one event: readable (or the peer's end) when `readable`, else
