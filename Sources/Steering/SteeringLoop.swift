@@ -225,7 +225,12 @@ public final class SteeringLoop: Service, Sendable {
                 let windowOver = coalesceUntil.map { clock >= $0 } ?? false
                 if urgent || options.coalesceWindow == .zero || windowOver {
                     installed = core.publishIfDirty(now: now) != nil
-                    if installed { coalesceUntil = nil }
+                    if installed {
+                        coalesceUntil = nil
+                        // Readers (metrics, status, explain) see the table's decisions as it goes into force,
+                        // not after the save below: a client that got the new answer finds it in the API too.
+                        self.published.withLock { $0 = core.view }
+                    }
                 } else if coalesceUntil == nil {
                     coalesceUntil = clock + options.coalesceWindow
                 }

@@ -91,8 +91,10 @@ import Testing
         try waitFor("certificate seen", timeout: 6) {
             try scrape().keys.contains { $0.hasPrefix("gtmd_check_certificate_expiry_timestamp_seconds{") }
         }
+        try waitFor("standby gauge back to 0", timeout: 3) {
+            try scrape()["gtmd_service_standby{service=\"www.lab.example.\"}"] == 0
+        }
         let m = try scrape()
-        #expect(m["gtmd_service_standby{service=\"www.lab.example.\"}"] == 0)
         #expect(
             (m["gtmd_failover_detection_seconds{service=\"www.lab.example.\"}"] ?? 0) > 0,
             "detection gone after failback"
