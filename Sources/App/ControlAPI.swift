@@ -16,6 +16,9 @@ protocol ControlBackend: Sendable {
     var isReady: Bool { get }
     /// The steering loop's state after its last step.
     var view: SteeringView { get }
+    /// The same once the saved event history is in it (just after start the loop decodes it after the first
+    /// answers): what the event endpoints read.
+    var eventsView: SteeringView { get }
     /// The prober's newest snapshot (for display: the loop gets its own copy of each).
     var health: HealthSnapshot { get }
     func metricsInput() -> MetricsInput
@@ -45,6 +48,7 @@ enum SharedChange: Sendable, Equatable {
 }
 
 extension ControlBackend {
+    var eventsView: SteeringView { view }
     func share(_ change: OverrideChange) -> SharedChange { .notShared }
     var fleetReport: FleetReport? { nil }
     /// The snapshot as the answers use it (the fleet's verdicts where it has one).
@@ -454,7 +458,7 @@ extension ControlAPI {
         case .success(let x): q = x
         case .failure(let e): return .error(400, e.description)
         }
-        let v = backend.view
+        let v = backend.eventsView
         return .json(
             EventList(
                 events: q.select(v.events.events, pools: Self.servicePools(v)),
@@ -508,6 +512,8 @@ extension ControlAPI {
                     }
                 }
             }
+            // Waits (outside the lock: the writer may be handing live events to it) until the saved history is in.
+            _ = backend.eventsView
             sent.last.withLock { last in
                 let v = backend.view
                 let backlog = query.select(v.events.events, pools: ControlAPI.servicePools(v))

@@ -375,6 +375,7 @@ final class RuntimeStats: Sendable {
 extension GtmdRuntime: ControlBackend {
     var isReady: Bool { ready.load(ordering: .acquiring) }
     var view: SteeringView { steering.view }
+    var eventsView: SteeringView { steering.viewWithHistory() }
     var health: HealthSnapshot { monitor.snapshot() }
 
     func metricsInput() -> MetricsInput {

@@ -107,6 +107,29 @@ public struct EventLog: Sendable, Hashable {
         nextSeq = (kept.last?.seq ?? 0) + 1
     }
 
+    /// An empty history whose first event gets `nextSeq`: the saved history follows later (`restore(older:)`).
+    public init(capacity: Int = EventLog.defaultCapacity, nextSeq: UInt64) {
+        self.capacity = max(1, capacity)
+        self.nextSeq = max(1, nextSeq)
+    }
+
+    /// Puts the saved history before the events added since `init(capacity:nextSeq:)`. Those keep their seqs
+    /// when they come after the saved ones (the saved `nextSeq` was right); otherwise (a file edited by hand)
+    /// they are numbered again after the saved history.
+    public mutating func restore(older saved: [GtmdEvent]) {
+        var log = EventLog(capacity: capacity, restoring: saved)
+        for e in events {
+            if e.seq >= log.nextSeq {
+                log.events.append(e)
+                log.nextSeq = e.seq + 1
+            } else {
+                log.append(e)
+            }
+        }
+        if log.events.count > capacity { log.events.removeFirst(log.events.count - capacity) }
+        self = log
+    }
+
     /// Adds an event with the next seq; drops the oldest beyond the capacity. Returns the event as stored.
     @discardableResult
     public mutating func append(_ e: GtmdEvent) -> GtmdEvent {

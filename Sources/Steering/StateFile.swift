@@ -8,25 +8,58 @@ import Policy
 /// services' remembered state (written by the server: current pool, manual-failback hold). JSON, replaced
 /// atomically (write + rename) under an exclusive lock on `<file>.lock`, so the CLI and the server can
 /// both update their own part without losing the other's.
-/// The server also keeps its recent event history here (`events`, the newest `EventLog.defaultCapacity`); a file
-/// written before there was one (no `events` key) loads with an empty history.
+/// The server also keeps its recent event history here (`events`, the newest `EventLog.defaultCapacity`) and the
+/// seq its next event gets (`eventsNextSeq`); a file written before there was one (no `events` key) loads with an
+/// empty history.
 public struct StateFileContent: Codable, Sendable, Equatable {
     public var overrides: [Override] = []
     public var services: [String: ServiceState] = [:]
     public var events: [GtmdEvent] = []
-    public init(overrides: [Override] = [], services: [String: ServiceState] = [:], events: [GtmdEvent] = []) {
+    /// The seq after the history's last: lets the server number its new events before it has decoded the history
+    /// (`StateFile.readAtStart`). Absent in files written before it was kept.
+    public var eventsNextSeq: UInt64?
+    public init(
+        overrides: [Override] = [],
+        services: [String: ServiceState] = [:],
+        events: [GtmdEvent] = [],
+        eventsNextSeq: UInt64? = nil
+    ) {
         self.overrides = overrides
         self.services = services
         self.events = events
+        self.eventsNextSeq = eventsNextSeq
     }
 
-    enum CodingKeys: String, CodingKey { case overrides, services, events }
+    enum CodingKeys: String, CodingKey { case overrides, services, events, eventsNextSeq }
 
     public init(from decoder: any Decoder) throws {
+        try self.init(from: decoder, history: true)
+    }
+
+    /// Without `history` the events are left undecoded (most of the file's decoding time when it holds a full
+    /// history): `events` stays empty.
+    init(from decoder: any Decoder, history: Bool) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         overrides = try c.decodeIfPresent([Override].self, forKey: .overrides) ?? []
         services = try c.decodeIfPresent([String: ServiceState].self, forKey: .services) ?? [:]
-        events = try c.decodeIfPresent([GtmdEvent].self, forKey: .events) ?? []
+        eventsNextSeq = try c.decodeIfPresent(UInt64.self, forKey: .eventsNextSeq)
+        if history { events = try c.decodeIfPresent([GtmdEvent].self, forKey: .events) ?? [] }
+    }
+
+    /// Everything but the event history.
+    struct Head: Decodable {
+        let content: StateFileContent
+        init(from decoder: any Decoder) throws { content = try StateFileContent(from: decoder, history: false) }
+    }
+
+    /// The event history alone.
+    struct History: Decodable {
+        let events: [GtmdEvent]
+        enum CodingKeys: String, CodingKey { case events }
+        init(from decoder: any Decoder) throws {
+            events = try decoder.container(keyedBy: CodingKeys.self).decodeIfPresent([GtmdEvent].self, forKey: .events)
+                ?? []
+        }
     }
 }
 
@@ -61,14 +94,52 @@ public enum StateFile {
 
     /// Reads the file; a missing file is empty state. A corrupt file is an error (never silently dropped).
     public static func read(_ path: String) throws(StateFileError) -> StateFileContent {
-        guard FileManager.default.fileExists(atPath: path) else { return StateFileContent() }
+        guard let data = try contents(path) else { return StateFileContent() }
+        return try decode(StateFileContent.self, data, path)
+    }
+
+    /// The file's bytes; nil for a missing or empty file.
+    static func contents(_ path: String) throws(StateFileError) -> Data? {
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw StateFileError(description: "\(path): cannot read the state file")
         }
-        if data.isEmpty { return StateFileContent() }
-        do { return try decoder.decode(StateFileContent.self, from: data) } catch {
+        return data.isEmpty ? nil : data
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, _ data: Data, _ path: String) throws(StateFileError) -> T {
+        do { return try decoder.decode(type, from: data) } catch {
             throw StateFileError(description: "\(path): not a valid gtmd state file: \(error)")
         }
+    }
+
+    /// What the server reads at start: the file without its event history, and the bytes that hold the history
+    /// (`history`, for `decodeHistory` once the server answers). A file that does not say where its events' seqs
+    /// go on (`eventsNextSeq`: written before it was kept) is decoded whole at once, and `history` is nil.
+    public struct AtStart: Sendable {
+        public let content: StateFileContent
+        public let snapshot: Snapshot?
+        public let history: Data?
+    }
+
+    /// Reads the file for a starting server (`AtStart`). The whole file must be valid JSON; its events are
+    /// checked when they are decoded.
+    public static func readAtStart(_ path: String) throws(StateFileError) -> AtStart {
+        let v = version(path)
+        guard let data = try contents(path) else {
+            return AtStart(content: StateFileContent(), snapshot: v.map { Snapshot(version: $0, content: StateFileContent()) }, history: nil)
+        }
+        let head = try decode(StateFileContent.Head.self, data, path).content
+        guard head.eventsNextSeq != nil else {
+            let content = try decode(StateFileContent.self, data, path)
+            return AtStart(content: content, snapshot: v.map { Snapshot(version: $0, content: content) }, history: nil)
+        }
+        return AtStart(content: head, snapshot: v.map { Snapshot(version: $0, content: head) }, history: data)
+    }
+
+    /// The event history of a file `readAtStart` read.
+    public static func decodeHistory(_ data: Data, path: String) throws(StateFileError) -> [GtmdEvent] {
+        try decode(StateFileContent.History.self, data, path).events
     }
 
     /// What this process last read from or wrote to the file, and which file that was (`version`).

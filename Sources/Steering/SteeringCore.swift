@@ -149,7 +149,20 @@ public final class SteeringCore {
     /// Overrides whose expiry is already in the history (`key@until`).
     var expiredSeen: Set<String> = []
 
-    public init(prepared: Prepared, store: AnswerStore, stateFile: String, logger: Logger) {
+    /// The saved event history, read but not decoded yet (`restoreHistory`).
+    var pendingHistory: Data?
+    public var historyPending: Bool { pendingHistory != nil }
+
+    /// `deferHistory`: the state file's event history is decoded by `restoreHistory` (or the first save), not
+    /// here: with a full history that decoding was the largest part of start-up, and nothing needs the history
+    /// before the first answer. New events are numbered after it meanwhile (`eventsNextSeq` of the file).
+    public init(
+        prepared: Prepared,
+        store: AnswerStore,
+        stateFile: String,
+        deferHistory: Bool = false,
+        logger: Logger
+    ) {
         self.store = store
         self.stateFile = stateFile
         self.logger = logger
@@ -159,12 +172,19 @@ public final class SteeringCore {
         // one `eventSaveInterval` on, not before the first answer.
         eventsSavedAt = ContinuousClock.now
         do {
-            let (content, snapshot) = try StateFile.readSnapshot(stateFile)
-            stateFileSnapshot = snapshot
-            stateFileVersion = snapshot?.version
+            let read = try StateFile.readAtStart(stateFile)
+            let content = read.content
+            stateFileSnapshot = read.snapshot
+            stateFileVersion = read.snapshot?.version
             overrides = OverrideSet(content.overrides)
             services = content.services
-            events = EventLog(restoring: content.events)
+            if let history = read.history, let next = content.eventsNextSeq {
+                events = EventLog(nextSeq: next)
+                pendingHistory = history
+                if !deferHistory { restoreHistory() }
+            } else {
+                events = EventLog(restoring: content.events)
+            }
             let now = Date()
             for o in content.overrides where !o.isActive(at: now) { expiredSeen.insert(Self.expiryKey(o)) }
             if !content.overrides.isEmpty {
@@ -472,13 +492,16 @@ public final class SteeringCore {
         let eventsDue =
             eventsUnsaved && (eventsSavedAt.map { ContinuousClock.now - $0 >= eventSaveInterval } ?? true)
         guard !changes.isEmpty || servicesUnsaved || eventsDue else { return nil }
+        restoreHistory()
         let states = servicesUnsaved ? services : nil
         let history = events.events
+        let nextSeq = events.nextSeq
         do {
             // With a fleet that knows its overrides, the file is their cache: it holds exactly what is in force.
             let mirror = fleet?.overrides != nil ? overrides : nil
             let content = try StateFile.update(stateFile, known: &stateFileSnapshot) { content in
                 content.events = history
+                content.eventsNextSeq = nextSeq
                 if let mirror {
                     content.overrides = mirror.all
                     if let states { content.services = states }
@@ -517,6 +540,20 @@ public final class SteeringCore {
                 metadata: ["state.file": "\(stateFile)", "problem": "\(error)"]
             )
             return "in force, but not saved: \(error)"
+        }
+    }
+
+    /// Decodes the saved history `init` left for later and puts it before the events added since. A history that
+    /// cannot be decoded is logged, and the state file is then read again (and its error reported) by every save
+    /// instead of being overwritten, as when the whole file is unreadable at start.
+    public func restoreHistory() {
+        guard let data = pendingHistory else { return }
+        pendingHistory = nil
+        do {
+            events.restore(older: try StateFile.decodeHistory(data, path: stateFile))
+        } catch {
+            stateFileSnapshot = nil
+            logger.error("state file's event history unreadable", metadata: ["problem": "\(error)"])
         }
     }
 
@@ -739,8 +776,10 @@ public final class SteeringCore {
         guard m != stateFileVersion else { return false }
         stateFileVersion = m
         do {
-            let (content, snapshot) = try StateFile.readSnapshot(stateFile)
-            stateFileSnapshot = snapshot
+            // The history in the file is this server's own: only the overrides are taken in.
+            let read = try StateFile.readAtStart(stateFile)
+            let content = read.content
+            stateFileSnapshot = read.snapshot
             let o = OverrideSet(content.overrides)
             guard o != overrides else { return false }
             let before = Dictionary(overrides.all.map { ($0.key, $0) }) { _, b in b }

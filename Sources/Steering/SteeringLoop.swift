@@ -34,6 +34,9 @@ public final class SteeringLoop: Service, Sendable {
     private let queue = Mutex<[Envelope]>([])
     private let bell = Doorbell()
     private let published: Mutex<SteeringView>
+    /// Entered while the saved history is not in the published view yet (`viewWithHistory`).
+    private let historyIn = DispatchGroup()
+    private let historyWaiting = Mutex(false)
     /// The writer's own thread for its steps (table builds, zone compiles, state file writes).
     private let work = DispatchQueue(label: "gtmd.steering")
     /// Who hears of new events (the control API's event streams), and the last seq handed to them.
@@ -48,8 +51,18 @@ public final class SteeringLoop: Service, Sendable {
         options: SteeringOptions = SteeringOptions(),
         logger: Logger
     ) {
-        let core = SteeringCore(prepared: prepared, store: store, stateFile: stateFile, logger: logger)
+        let core = SteeringCore(
+            prepared: prepared,
+            store: store,
+            stateFile: stateFile,
+            deferHistory: true,
+            logger: logger
+        )
         self.published = Mutex(core.view)
+        if core.historyPending {
+            historyIn.enter()
+            historyWaiting.withLock { $0 = true }
+        }
         self.listeners.withLock { $0.seen = core.events.nextSeq - 1 }
         self.core = Mutex(core)
         self.options = options
@@ -58,6 +71,25 @@ public final class SteeringLoop: Service, Sendable {
 
     /// What the writer holds now (after its last step).
     public var view: SteeringView { published.withLock { $0 } }
+
+    /// The view once the saved event history is in it: right after start the writer decodes the history only
+    /// after the first answers (`SteeringCore.restoreHistory`); readers of the history wait for that (at most
+    /// `timeout`) instead of seeing a history that starts with this run. Not for the writer's own thread.
+    public func viewWithHistory(timeout: Duration = .seconds(2)) -> SteeringView {
+        if historyWaiting.withLock({ $0 }) {
+            _ = historyIn.wait(timeout: .now() + .milliseconds(Int(DurationText.milliseconds(timeout))))
+        }
+        return view
+    }
+
+    /// Lets `viewWithHistory` readers go once the published view holds the saved history.
+    private func historyPublished() {
+        let wasWaiting = historyWaiting.withLock { w in
+            defer { w = false }
+            return w
+        }
+        if wasWaiting { historyIn.leave() }
+    }
 
     /// Calls `listener` from the writer's thread with the events of each step that added some, in order, until
     /// `unsubscribeEvents`. Returns its id.
@@ -147,10 +179,12 @@ public final class SteeringLoop: Service, Sendable {
                     self.published.withLock { $0 = step.view }
                     self.notifyListeners(step.view.events)
                     for (e, o) in zip(batch, step.outcomes) { e.reply?(o) }
-                    // The first table's save comes after start-up heard of it (see `step`).
-                    if step.saveAfterReplies, let view = self.saveAfterFirstTable() {
+                    // The saved history's decoding and the first table's save come after start-up heard of
+                    // it (see `step`).
+                    if step.afterReplies, let view = self.afterFirstReplies() {
                         self.published.withLock { $0 = view }
                     }
+                    if !step.historyPending || step.afterReplies { self.historyPublished() }
                     c.resume(returning: step.coalesceUntil)
                 }
             }
@@ -165,15 +199,18 @@ public final class SteeringLoop: Service, Sendable {
             return c.generation
         }
         for e in rest { e.reply?(SteeringOutcome(generation: g, installed: false, problem: "shutting down")) }
+        historyPublished()
     }
 
-    /// The save the first table's step left for after its replies. A change made meanwhile to the state file by
-    /// another process is taken in and published at once, as in `step`; returns the new view then.
-    func saveAfterFirstTable() -> SteeringView? {
+    /// What the first table's step left for after its replies: the saved history's decoding (`restoreHistory`)
+    /// and the save. A change made meanwhile to the state file by another process is taken in and published at
+    /// once, as in `step`. Returns the new view when something changed.
+    func afterFirstReplies() -> SteeringView? {
         core.withLock { core in
-            let generation = core.generation
+            let (generation, restoring) = (core.generation, core.historyPending)
+            core.restoreHistory()
             _ = save(core, [], installed: true, now: Date())
-            return core.generation == generation ? nil : core.view
+            return core.generation == generation && !restoring ? nil : core.view
         }
     }
 
@@ -190,9 +227,11 @@ public final class SteeringLoop: Service, Sendable {
         var outcomes: [SteeringOutcome]
         var view: SteeringView
         var coalesceUntil: ContinuousClock.Instant?
-        /// The state file is written after the replies: the first table at start (nothing to persist for an
+        /// `afterFirstReplies` runs after the replies: the first table at start (nothing to persist for an
         /// operator yet; the services' state and history may be large, and start-up waits for this step).
-        var saveAfterReplies = false
+        var afterReplies = false
+        /// The saved history was not decoded yet when the step ended.
+        var historyPending = false
     }
 
     /// One step of the writer: applies the batch, publishes at most once, saves override changes. Runs on
@@ -242,7 +281,7 @@ public final class SteeringLoop: Service, Sendable {
                 if case .override(let change) = e.input { return change }
                 return nil
             }
-            // The first table's save waits until start-up has heard of the table (`saveAfterFirstTable`).
+            // The first table's save waits until start-up has heard of the table (`afterFirstReplies`).
             let saveLater = first && installed && changes.isEmpty && core.fleetChanges.isEmpty
             if !saveLater, let problem = save(core, changes, installed: installed, now: now) {
                 for (i, e) in batch.enumerated() { if case .override = e.input { outcomes[i].problem = problem } }
@@ -251,7 +290,13 @@ public final class SteeringLoop: Service, Sendable {
                 outcomes[i].generation = core.generation
                 outcomes[i].installed = installed
             }
-            return Step(outcomes: outcomes, view: core.view, coalesceUntil: coalesceUntil, saveAfterReplies: saveLater)
+            return Step(
+                outcomes: outcomes,
+                view: core.view,
+                coalesceUntil: coalesceUntil,
+                afterReplies: saveLater || (core.historyPending && core.generation > 0),
+                historyPending: core.historyPending
+            )
         }
     }
 }

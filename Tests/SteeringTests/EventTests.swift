@@ -102,6 +102,103 @@ import Testing
         }
     }
 
+    /// The saved history put before events numbered meanwhile (a start that decodes the history after its first
+    /// answers); events numbered before a hand-edited history's end are numbered again after it.
+    @Test func aRestoredHistoryGoesBeforeTheNewEvents() {
+        var saved = EventLog()
+        for i in 0..<4 { saved.append(GtmdEvent(at: t0 + Double(i), kind: .health, action: "up", reason: "\(i)")) }
+        var log = EventLog(capacity: 5, nextSeq: saved.nextSeq)
+        log.append(GtmdEvent(at: t0 + 10, kind: .server, action: "start", reason: "new"))
+        log.append(GtmdEvent(at: t0 + 11, kind: .reload, action: "ok", reason: "new"))
+        log.restore(older: saved.events)
+        #expect(log.events.map(\.seq) == [2, 3, 4, 5, 6] && log.nextSeq == 7, "\(log.events.map(\.seq))")
+        #expect(log.events.map(\.reason) == ["1", "2", "3", "new", "new"])
+
+        var early = EventLog(nextSeq: 2)
+        early.append(GtmdEvent(at: t0 + 10, kind: .server, action: "start", reason: "new"))
+        early.restore(older: saved.events)
+        #expect(early.events.map(\.seq) == [1, 2, 3, 4, 5] && early.events.last?.reason == "new")
+        #expect(early.nextSeq == 6)
+    }
+
+    /// A server start leaves the saved history undecoded (`deferHistory`) and numbers its events after it; the
+    /// history comes in with `restoreHistory` or the first save, and the file says where the seqs go on.
+    @Test func aStartDecodesTheHistoryAfterItsFirstAnswers() throws {
+        let lab = try SteeringLab()
+        let first = try lab.core()
+        first.step(.health(bothUp), at: t0)
+        first.step(.health(snapshot([SteeringLab.primary: false, SteeringLab.standby: true])), at: t0 + 10)
+        first.flushEvents()
+        let saved = first.events.events
+        let nextSeq = try StateFile.read(lab.stateFile).eventsNextSeq
+        #expect(saved.count == 4 && nextSeq == 5)
+
+        func deferred() throws -> SteeringCore {
+            SteeringCore(
+                prepared: try lab.prepared(),
+                store: lab.store,
+                stateFile: lab.stateFile,
+                deferHistory: true,
+                logger: lab.log.logger()
+            )
+        }
+        let core = try deferred()
+        #expect(core.historyPending)
+        #expect(core.events.events.map(\.seq) == [5] && core.events.events.first?.action == "start")
+        core.step(.health(bothUp), at: t0 + 20)
+        core.restoreHistory()
+        #expect(!core.historyPending)
+        // (Times left out: the file keeps whole seconds.)
+        func key(_ e: GtmdEvent) -> String { "\(e.seq) \(e.kind) \(e.action) \(e.reason)" }
+        #expect(core.events.events.prefix(4).map(key) == saved.map(key), "\(core.events.events)")
+        #expect(core.events.events.map(\.seq) == Array(1...6) && core.events.nextSeq == 7)
+
+        // Not restored by hand: the first save takes the history in before it writes.
+        core.flushEvents()
+        let third = try deferred()
+        let down = Override(scope: .pool, target: "standby", action: .down, setAt: t0 + 30)
+        third.step(.override(.set(down)), at: t0 + 30)
+        let file = try StateFile.read(lab.stateFile)
+        #expect(file.events.map(\.seq) == Array(1...8) && file.eventsNextSeq == 9, "\(file.events.map(\.seq))")
+        #expect(file.events.prefix(4).map(key) == saved.map(key))
+
+        // A file written before `eventsNextSeq` was kept: its history is decoded at once.
+        var old = file
+        old.eventsNextSeq = nil
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        try encoder.encode(old).write(to: URL(fileURLWithPath: lab.stateFile))
+        let fourth = try deferred()
+        #expect(!fourth.historyPending && fourth.events.events.map(\.seq) == Array(1...9))
+    }
+
+    /// A history that does not decode (valid JSON, an unknown kind) is reported when it is decoded; the overrides
+    /// in the file are in force, and the file is not overwritten (every save reports it instead).
+    @Test func anUnreadableHistoryIsReportedAndTheFileKept() throws {
+        let lab = try SteeringLab()
+        let text = """
+            {"eventsNextSeq": 3, "services": {},
+             "overrides": [{"scope": "pool", "target": "standby", "action": "down", "setAt": "2026-01-01T00:00:00Z"}],
+             "events": [{"seq": 1, "at": "2026-01-01T00:00:00Z", "kind": "weather", "action": "rain", "reason": "x"}]}
+            """
+        try text.write(toFile: lab.stateFile, atomically: true, encoding: .utf8)
+        let core = SteeringCore(
+            prepared: try lab.prepared(),
+            store: lab.store,
+            stateFile: lab.stateFile,
+            deferHistory: true,
+            logger: lab.log.logger()
+        )
+        #expect(core.view.overrides.all.map(\.target) == ["standby"])
+        core.step(.health(bothUp), at: t0)
+        core.restoreHistory()
+        #expect(!lab.log.matching("event history unreadable", "weather").isEmpty, "\(lab.log.all)")
+        core.flushEvents()
+        let after = try String(contentsOfFile: lab.stateFile, encoding: .utf8)
+        #expect(after == text)
+        #expect(!lab.log.matching("cannot save service state").isEmpty, "\(lab.log.all)")
+    }
+
     @Test func theServiceFilterTakesItsPoolsAndGeneralEvents() {
         let pools = ["a.example.": ["p1", "p2"], "b.example.": ["p3"]]
         let q = EventQuery(service: "a.example.")
