@@ -284,12 +284,13 @@ def measure(a, name, r, gtmds, envs, probe, server_cpu, my_cpu, pin, used, bport
 
 
 def write_history(path, n):
-    """A state file holding n server-start events, as a server that has run a while has them."""
+    """A state file holding n server-start events, as a server that has run a while has them (with the seq its
+    next event gets, which a server writes since session 9)."""
     events = [{"action": "start", "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(1_790_000_000 + 60 * i)),
                "kind": "server", "reason": "gtmd started with gtmd.yaml (1 services)", "seq": i + 1}
               for i in range(n)]
     with open(path, "w") as f:
-        json.dump({"events": events}, f, indent=2, sort_keys=True)
+        json.dump({"events": events, "eventsNextSeq": n + 1}, f, indent=2, sort_keys=True)
 
 
 def summarize(rows, names, a):

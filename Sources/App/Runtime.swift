@@ -73,7 +73,7 @@ public final class GtmdRuntime: Sendable {
             prepared: prepared,
             store: store,
             stateFile: stateFile,
-            options: SteeringOptions(coalesceWindow: config.health.coalesceWindow),
+            options: SteeringOptions(coalesceWindow: config.health.coalesceWindow, startWorkWaitsForServing: true),
             logger: logger
         )
         self.steering = steering
@@ -293,6 +293,8 @@ public final class GtmdRuntime: Sendable {
             let json = "{\"pid\": \(getpid()), \"listen\": [\(list.joined(separator: ", "))]\(control)}\n"
             try json.write(toFile: readyFile, atomically: true, encoding: .utf8)
         }
+        // The first table's save and the saved event history's decoding were left until now.
+        steering.serving()
     }
 }
 

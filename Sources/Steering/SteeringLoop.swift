@@ -13,9 +13,18 @@ public struct SteeringOptions: Sendable {
     public var coalesceWindow: Duration = .milliseconds(100)
     /// How often the state file's modification time is checked for `gtmd override --offline`.
     public var stateFileCheck: Duration = .milliseconds(250)
-    public init(coalesceWindow: Duration = .milliseconds(100), stateFileCheck: Duration = .milliseconds(250)) {
+    /// The first table's save and the saved history's decoding wait for `SteeringLoop.serving()` (the runtime
+    /// calls it once its listeners are bound). Without it they run right after the first table's replies, which
+    /// on a server held to one core competes with binding the listeners and the first answers.
+    public var startWorkWaitsForServing = false
+    public init(
+        coalesceWindow: Duration = .milliseconds(100),
+        stateFileCheck: Duration = .milliseconds(250),
+        startWorkWaitsForServing: Bool = false
+    ) {
         self.coalesceWindow = coalesceWindow
         self.stateFileCheck = stateFileCheck
+        self.startWorkWaitsForServing = startWorkWaitsForServing
     }
 }
 
@@ -37,6 +46,8 @@ public final class SteeringLoop: Service, Sendable {
     /// Entered while the saved history is not in the published view yet (`viewWithHistory`).
     private let historyIn = DispatchGroup()
     private let historyWaiting = Mutex(false)
+    /// Start-up's own work left for later (`afterStart`): whether some is due, and whether it may run.
+    private let startWork: Mutex<(pending: Bool, mayRun: Bool)>
     /// The writer's own thread for its steps (table builds, zone compiles, state file writes).
     private let work = DispatchQueue(label: "gtmd.steering")
     /// Who hears of new events (the control API's event streams), and the last seq handed to them.
@@ -59,6 +70,7 @@ public final class SteeringLoop: Service, Sendable {
             logger: logger
         )
         self.published = Mutex(core.view)
+        self.startWork = Mutex((false, !options.startWorkWaitsForServing))
         if core.historyPending {
             historyIn.enter()
             historyWaiting.withLock { $0 = true }
@@ -180,11 +192,15 @@ public final class SteeringLoop: Service, Sendable {
                     self.notifyListeners(step.view.events)
                     for (e, o) in zip(batch, step.outcomes) { e.reply?(o) }
                     // The saved history's decoding and the first table's save come after start-up heard of
-                    // it (see `step`).
-                    if step.afterReplies, let view = self.afterFirstReplies() {
+                    // the table, and once it serves (see `step`).
+                    let later = self.startWork.withLock { w in
+                        defer { if w.mayRun { w.pending = false } }
+                        return w.pending && w.mayRun
+                    }
+                    if later, let view = self.afterStart() {
                         self.published.withLock { $0 = view }
                     }
-                    if !step.historyPending || step.afterReplies { self.historyPublished() }
+                    if !step.historyPending || later { self.historyPublished() }
                     c.resume(returning: step.coalesceUntil)
                 }
             }
@@ -202,10 +218,16 @@ public final class SteeringLoop: Service, Sendable {
         historyPublished()
     }
 
-    /// What the first table's step left for after its replies: the saved history's decoding (`restoreHistory`)
-    /// and the save. A change made meanwhile to the state file by another process is taken in and published at
-    /// once, as in `step`. Returns the new view when something changed.
-    func afterFirstReplies() -> SteeringView? {
+    /// The runtime serves (its listeners are bound): start-up's own work may run (`startWorkWaitsForServing`).
+    public func serving() {
+        startWork.withLock { $0.mayRun = true }
+        bell.ring()
+    }
+
+    /// What the first table's step left for later: the saved history's decoding (`restoreHistory`) and the save.
+    /// A change made meanwhile to the state file by another process is taken in and published at once, as in
+    /// `step`. Returns the new view when something changed.
+    func afterStart() -> SteeringView? {
         core.withLock { core in
             let (generation, restoring) = (core.generation, core.historyPending)
             core.restoreHistory()
@@ -227,9 +249,6 @@ public final class SteeringLoop: Service, Sendable {
         var outcomes: [SteeringOutcome]
         var view: SteeringView
         var coalesceUntil: ContinuousClock.Instant?
-        /// `afterFirstReplies` runs after the replies: the first table at start (nothing to persist for an
-        /// operator yet; the services' state and history may be large, and start-up waits for this step).
-        var afterReplies = false
         /// The saved history was not decoded yet when the step ended.
         var historyPending = false
     }
@@ -281,8 +300,10 @@ public final class SteeringLoop: Service, Sendable {
                 if case .override(let change) = e.input { return change }
                 return nil
             }
-            // The first table's save waits until start-up has heard of the table (`afterFirstReplies`).
+            // The first table's save waits until start-up has heard of the table and serves (`afterStart`):
+            // nothing to persist for an operator yet; the services' state and history may be large.
             let saveLater = first && installed && changes.isEmpty && core.fleetChanges.isEmpty
+            if saveLater || (core.historyPending && core.generation > 0) { startWork.withLock { $0.pending = true } }
             if !saveLater, let problem = save(core, changes, installed: installed, now: now) {
                 for (i, e) in batch.enumerated() { if case .override = e.input { outcomes[i].problem = problem } }
             }
@@ -294,7 +315,6 @@ public final class SteeringLoop: Service, Sendable {
                 outcomes: outcomes,
                 view: core.view,
                 coalesceUntil: coalesceUntil,
-                afterReplies: saveLater || (core.historyPending && core.generation > 0),
                 historyPending: core.historyPending
             )
         }

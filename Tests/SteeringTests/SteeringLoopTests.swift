@@ -48,6 +48,37 @@ import Testing
         #expect(try StateFile.read(lab.stateFile).overrides.isEmpty)
     }
 
+    /// With `startWorkWaitsForServing` the first table's save and the saved history's decoding wait for
+    /// `serving()`; readers of the history wait for it, then see the saved events before this start's.
+    @Test func startWorkWaitsUntilTheServerServes() async throws {
+        let lab = try SteeringLab()
+        let before = try lab.core()
+        before.step(.health(bothUp), at: Date())
+        before.flushEvents()
+        let savedCount = before.events.events.count
+        let savedAt = try #require(StateFile.version(lab.stateFile))
+        let loop = SteeringLoop(
+            prepared: try lab.prepared(),
+            store: lab.store,
+            stateFile: lab.stateFile,
+            options: SteeringOptions(coalesceWindow: .zero, startWorkWaitsForServing: true),
+            logger: lab.log.logger()
+        )
+        try await running(loop) {
+            #expect(await loop.apply(.health(bothUp)).installed)
+            // Answered, not serving yet: the history is not in the view, the file not written.
+            #expect(loop.view.events.events.map(\.action) == ["start"], "\(loop.view.events.events)")
+            #expect(StateFile.version(lab.stateFile) == savedAt)
+            let waiting = Task.detached { loop.viewWithHistory(timeout: .seconds(30)).events.events.count }
+            loop.serving()
+            #expect(await waiting.value == savedCount + 1)
+            #expect(loop.view.events.events.map(\.seq) == Array(1...UInt64(savedCount + 1)))
+            try await eventually("the first table's save", timeout: 10) {
+                (try? StateFile.read(lab.stateFile).events.count) == savedCount + 1
+            }
+        }
+    }
+
     @Test func healthChangesWithinTheWindowGiveOneSwap() async throws {
         let lab = try SteeringLab()
         let loop = SteeringLoop(
