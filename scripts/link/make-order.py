@@ -9,7 +9,7 @@ skipped (scripts/build-release.sh passes --no-warn-symbol-ordering), new functio
 Remake it after large changes to start-up or serving code, from a binary built by scripts/build-release.sh.
 
 How: a release gtmd runs under valgrind's callgrind (every function executed, by its symbol) on config/lab.yaml
-with the lab's two backends (started here on loopback), then answers a spread of queries (UDP, TCP, EDNS, ECS,
+with the lab's two backends (started here on loopback) and a state file holding a short event history, then answers a spread of queries (UDP, TCP, EDNS, ECS,
 DNSSEC OK, NXDOMAIN, NODATA), the control API (status, metrics, a pool forced down and the override cleared), a SIGHUP reload
 and a few probe rounds, then stops on SIGTERM. Nothing leaves 127.0.0.0/8 and ::1; every wait is bounded.
 
@@ -28,7 +28,7 @@ import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
-from startup import free_port, lab_config  # noqa: E402  (bench/startup.py: the same lab set-up)
+from startup import free_port, lab_config, write_history  # noqa: E402  (bench/startup.py: the same lab set-up)
 
 OUT = os.path.join(ROOT, "scripts", "link", "gtmd.order")
 
@@ -83,6 +83,8 @@ def main():
         subprocess.run(["objcopy", "--strip-debug", gtmd, plain], check=True)
         argv = ["valgrind", "--tool=callgrind", "--demangle=no", "--dump-instr=no", "--separate-recs=1",
                 f"--callgrind-out-file={out}", plain] + lab_config(run, port, cport, bport)
+        # A state file with a history, as a server that has run before has: its reading is part of a start.
+        write_history(os.path.join(run, "state.json"), 20)
         log = open(os.path.join(run, "gtmd.log"), "w")
         server = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         procs.append(server)
