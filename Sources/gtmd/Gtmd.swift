@@ -26,11 +26,19 @@ struct Gtmd: AsyncParsableCommand {
     /// subcommand's options, names from type metadata) cost more CPU than anything else before the config is
     /// read. Anything `Serve` alone does not accept (help, a mistake) goes the usual way, so its messages and
     /// exit codes are the usual ones.
+    /// The usual form of `gtmd serve` (`--name value` pairs) is read without ArgumentParser at all
+    /// (`ServeArguments(plain:)`: its reflection was the largest cost of a start before the config).
     static func main() async {
         let args = Array(CommandLine.arguments.dropFirst())
-        if args.first == "serve", let serve = try? Serve.parse(Array(args.dropFirst())) {
-            do { try await serve.run() } catch { exit(withError: error) }
-            return
+        if args.first == "serve" {
+            if let plain = ServeArguments(plain: args.dropFirst()) {
+                do { try await Serve.run(plain) } catch { exit(withError: error) }
+                return
+            }
+            if let serve = try? Serve.parse(Array(args.dropFirst())) {
+                do { try await serve.run() } catch { exit(withError: error) }
+                return
+            }
         }
         await main(nil)
     }
@@ -104,21 +112,38 @@ struct Serve: AsyncParsableCommand {
     var logLevel: String = "info"
 
     func validate() throws {
-        if let n = udpWorkers, !(0...64).contains(n) {
+        if let n = udpWorkers, !ServeArguments.udpWorkerRange.contains(n) {
             throw ValidationError("--udp-workers \(n) is out of range 0...64 (0 = one per core)")
         }
     }
 
-    func run() async throws {
-        let logger = makeLogger(level: logLevel)
+    var arguments: ServeArguments {
+        var a = ServeArguments()
+        a.config = zones.config
+        a.zone = zones.zone
+        a.listen = listen
+        a.udpWorkers = udpWorkers
+        a.readyFile = readyFile
+        a.stateFile = stateFile
+        a.control = control
+        a.node = node
+        a.etcd = etcd
+        a.logLevel = logLevel
+        return a
+    }
+
+    func run() async throws { try await Self.run(arguments) }
+
+    static func run(_ a: ServeArguments) async throws {
+        let logger = makeLogger(level: a.logLevel)
         var request = SetupRequest(
-            configPath: zones.config,
-            zoneArguments: zones.zone,
-            listen: listen,
-            stateFile: stateFile,
-            control: control,
-            node: node,
-            etcd: etcd
+            configPath: a.config,
+            zoneArguments: a.zone,
+            listen: a.listen,
+            stateFile: a.stateFile,
+            control: a.control,
+            node: a.node,
+            etcd: a.etcd
         )
         request.createKeys = true
         // The loaded zones (every record) end with this scope: the compiled zones keep what serving needs, and a
@@ -139,8 +164,8 @@ struct Serve: AsyncParsableCommand {
             runtime = try GtmdRuntime(
                 request: request,
                 prepared: prepared,
-                udpWorkers: udpWorkers,
-                readyFile: readyFile,
+                udpWorkers: a.udpWorkers,
+                readyFile: a.readyFile,
                 logger: logger
             )
         }
