@@ -54,6 +54,7 @@ public struct RateLimitOptions: Sendable, Hashable {
 final class ResponseRateLimiter {
     enum Verdict { case send, drop, slip }
 
+    /// Invariant: the empty bucket is all zero bytes (the table is made with calloc).
     struct Bucket {
         var key: UInt64 = 0  // 0 = empty
         var tokens: Int64 = 0  // milli-responses
@@ -79,8 +80,10 @@ final class ResponseRateLimiter {
     init(_ o: RateLimitOptions) {
         var size = 1024
         while size < o.tableSize && size < (1 << 24) { size <<= 1 }
-        buckets = .allocate(capacity: size)
-        buckets.initialize(repeating: Bucket(), count: size)
+        // An empty bucket is all zero bytes: calloc gives pages the kernel fills on first touch, so the table
+        // (512 KiB per worker by default) costs memory only where clients hash to, and nothing at start.
+        guard let zeroed = calloc(size, MemoryLayout<Bucket>.stride) else { fatalError("rate limiter: out of memory") }
+        buckets = zeroed.bindMemory(to: Bucket.self, capacity: size)
         mask = size - 1
         rate = Int64(max(1, o.responsesPerSecond))
         capacity = Int64(max(1, o.responsesPerSecond)) * Int64(max(1, o.window)) * 1000
@@ -101,7 +104,7 @@ final class ResponseRateLimiter {
         )
     }
 
-    deinit { buckets.deallocate() }
+    deinit { free(buckets) }
 
     /// Monotonic milliseconds (read once per batch).
     static func nowMs() -> Int64 {

@@ -1,7 +1,8 @@
 import Answers
 import Geo
-import Server
 import Testing
+
+@testable import Server
 
 #if canImport(Glibc)
 import Glibc
@@ -26,6 +27,11 @@ func limitedServer(slip: Int) throws -> (DNSServer, UDPClient) {
 }
 
 @Suite struct RateLimitTests {
+    /// The limiter's table is calloc'd: an empty bucket must be all zero bytes.
+    @Test func anEmptyBucketIsAllZeroBytes() {
+        withUnsafeBytes(of: ResponseRateLimiter.Bucket()) { bytes in #expect(bytes.allSatisfy { $0 == 0 }) }
+    }
+
     /// An empty table (every query REFUSED) behind RRL of 5/s with no exemptions: a burst of 100
     /// identical queries gets 5 answers, every excess reply is either dropped or slipped (slip 2), and
     /// `counters()` reports both.
