@@ -1,4 +1,5 @@
 import ConfigText
+import DNSWire
 import Foundation
 
 extension ConfigLoader {
@@ -8,22 +9,13 @@ extension ConfigLoader {
         func fail(_ m: String) -> Result<Data, ConfigProblem> {
             .failure(ConfigProblem(file: path, line: nil, path: "", message: m))
         }
-        guard let attributes = try? FileManager.default.attributesOfItem(atPath: path) else {
-            return fail("cannot read the file")
+        switch BoundedFile.read(path, maxBytes: maxBytes) {
+        case .bytes(let b): return .success(Data(b))
+        case .missing, .unreadable: return fail("cannot read the file")
+        case .directory: return fail("is a directory")
+        case .notRegular: return fail("is not a regular file (a FIFO, device or socket cannot be a config)")
+        case .tooBig(let size?): return fail("file is \(size) bytes; the limit is \(maxBytes)")
+        case .tooBig(nil): return fail("file is over the limit of \(maxBytes) bytes")
         }
-        if let type = attributes[.type] as? FileAttributeType, type != .typeRegular {
-            return fail(
-                type == .typeDirectory
-                    ? "is a directory" : "is not a regular file (a FIFO, device or socket cannot be a config)"
-            )
-        }
-        if let size = attributes[.size] as? NSNumber, size.intValue > maxBytes {
-            return fail("file is \(size.intValue) bytes; the limit is \(maxBytes)")
-        }
-        guard let fh = FileHandle(forReadingAtPath: path) else { return fail("cannot read the file") }
-        defer { try? fh.close() }
-        guard let data = try? fh.read(upToCount: maxBytes + 1) else { return fail("cannot read the file") }
-        guard data.count <= maxBytes else { return fail("file is over the limit of \(maxBytes) bytes") }
-        return .success(data)
     }
 }

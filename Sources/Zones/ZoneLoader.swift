@@ -119,56 +119,33 @@ struct Reader {
         let whereFile = includedFrom?.file ?? display
         let whereLine = includedFrom?.line
         let prefix = includedFrom == nil ? "" : "$INCLUDE \(display): "
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: fsPath, isDirectory: &isDir) else {
+        let budget = maxBytes - bytesRead
+        let data: [UInt8]
+        switch BoundedFile.read(fsPath, maxBytes: budget) {
+        case .bytes(let b): data = b
+        case .missing:
             problem(whereFile, whereLine, prefix + "no such file")
             return
-        }
-        guard !isDir.boolValue else {
+        case .directory:
             problem(whereFile, whereLine, prefix + "is a directory")
             return
-        }
-        let budget = maxBytes - bytesRead
-        let attributes = try? FileManager.default.attributesOfItem(atPath: fsPath)
-        // A FIFO or device would block the reader (or never end): only regular files are zone text.
-        if let type = attributes?[.type] as? FileAttributeType, type != .typeRegular {
+        case .notRegular:
+            // A FIFO or device would block the reader (or never end): only regular files are zone text.
             problem(whereFile, whereLine, prefix + "is not a regular file (a FIFO, device or socket cannot be a zone)")
             return
-        }
-        if let size = attributes?[.size] as? NSNumber, size.intValue > budget {
-            problem(
-                whereFile,
-                whereLine,
-                prefix + "too big (\(size.intValue) bytes; the limit is \(maxBytes) "
-                    + "for the zone and its includes)"
-            )
+        case .tooBig(let size):
+            let detail = size.map { "\($0) bytes; the limit is \(maxBytes)" } ?? "the limit is \(maxBytes) bytes"
+            problem(whereFile, whereLine, prefix + "too big (\(detail) for the zone and its includes)")
             return
-        }
-        guard let fh = FileHandle(forReadingAtPath: fsPath) else {
-            problem(whereFile, whereLine, prefix + "cannot be read (permission denied?)")
-            return
-        }
-        defer { try? fh.close() }
-        let data: Data
-        do {
-            data = try fh.read(upToCount: budget + 1) ?? Data()
-        } catch {
-            problem(whereFile, whereLine, prefix + "cannot be read: \(error.localizedDescription)")
-            return
-        }
-        guard data.count <= budget else {
-            problem(
-                whereFile,
-                whereLine,
-                prefix + "too big (the limit is \(maxBytes) bytes for the zone and its includes)"
-            )
+        case .unreadable(let why):
+            problem(whereFile, whereLine, prefix + "cannot be read (\(why.lowercased()))")
             return
         }
         bytesRead += data.count
         if !files.contains(display) { files.append(display) }
         stack.append(ZoneLoader.canonical(fsPath))
         defer { stack.removeLast() }
-        parse([UInt8](data), display: display, origin: origin, inherited: inherited, depth: depth)
+        parse(data, display: display, origin: origin, inherited: inherited, depth: depth)
     }
 
     mutating func parse(
