@@ -57,7 +57,8 @@ public struct StateFileContent: Codable, Sendable, Equatable {
         let events: [GtmdEvent]
         enum CodingKeys: String, CodingKey { case events }
         init(from decoder: any Decoder) throws {
-            events = try decoder.container(keyedBy: CodingKeys.self).decodeIfPresent([GtmdEvent].self, forKey: .events)
+            events =
+                try decoder.container(keyedBy: CodingKeys.self).decodeIfPresent([GtmdEvent].self, forKey: .events)
                 ?? []
         }
     }
@@ -127,7 +128,11 @@ public enum StateFile {
     public static func readAtStart(_ path: String) throws(StateFileError) -> AtStart {
         let v = version(path)
         guard let data = try contents(path) else {
-            return AtStart(content: StateFileContent(), snapshot: v.map { Snapshot(version: $0, content: StateFileContent()) }, history: nil)
+            return AtStart(
+                content: StateFileContent(),
+                snapshot: v.map { Snapshot(version: $0, content: StateFileContent()) },
+                history: nil
+            )
         }
         let head = try decode(StateFileContent.Head.self, data, path).content
         guard head.eventsNextSeq != nil else {

@@ -28,7 +28,8 @@ import Testing
     @Test(arguments: [
         ["--help"], ["-h"], ["--config=gtmd.yaml"], ["--config"], ["--config", "a", "--config", "b"],
         ["--udp-workers", "65"], ["--udp-workers", "-1"], ["--udp-workers", "two"], ["--listen", "--config"],
-        ["--colour", "blue"], ["gtmd.yaml"], ["--config", "a", "extra"], ["--log-level", "info", "--log-level", "debug"],
+        ["--colour", "blue"], ["gtmd.yaml"], ["--config", "a", "extra"],
+        ["--log-level", "info", "--log-level", "debug"],
         ["--generate-completion-script", "bash"], ["--version"],
     ])
     func anythingElseGoesToArgumentParser(_ args: [String]) {
@@ -56,7 +57,9 @@ import Testing
         defer { server.stop() }
         #expect(try dig("mail.lab.example", port: server.port).answerData == ["192.0.2.25"])
         #expect(server.log.contains("debug"), "\(server.log)")
-        let config = FileManager.default.temporaryDirectory.appendingPathComponent("gtmd-args-\(UUID().uuidString).yaml")
+        let config = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "gtmd-args-\(UUID().uuidString).yaml"
+        )
         try "zones:\n  - { origin: lab.example, file: \(zone) }\n".write(to: config, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: config) }
         let bad = try run(GtmdServer.binary, ["serve", "--config", config.path, "--udp-workers", "99"])
