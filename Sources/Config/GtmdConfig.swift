@@ -133,7 +133,9 @@ public enum ConfigLoader {
             // The basic resolver: every plain scalar stays a string (YAMLReader reads the text and says what
             // is wrong with it). Yams' default resolver compiles seven ICU regular expressions for implicit
             // types that nothing here asks for: ~5 % of the start-up's CPU and ICU's regex code in memory.
-            node = try Yams.compose(yaml: text, .basic)
+            // No constructor tables either: the reader never asks a node for `.any` (the only use of them), and
+            // Yams' default tables are built on first use with a protocol-conformance look-up per entry.
+            node = try Yams.compose(yaml: text, .basic, Constructor([:], [:], [:]), .utf8)
         } catch let e as YamlError {
             return .failure(ConfigProblems([yamlProblem(e, file: file)]))
         } catch {
