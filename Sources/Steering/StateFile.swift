@@ -16,7 +16,7 @@ public struct StateFileContent: Codable, Sendable, Equatable {
     public var services: [String: ServiceState] = [:]
     public var events: [GtmdEvent] = []
     /// The seq after the history's last: lets the server number its new events before it has decoded the history
-    /// (`StateFile.readAtStart`). Absent in files written before it was kept.
+    /// (`StateFile.readDeferringHistory`). Absent in files written before it was kept.
     public var eventsNextSeq: UInt64?
     public init(
         overrides: [Override] = [],
@@ -114,35 +114,38 @@ public enum StateFile {
         }
     }
 
-    /// What the server reads at start: the file without its event history, and the bytes that hold the history
-    /// (`history`, for `decodeHistory` once the server answers). A file that does not say where its events' seqs
-    /// go on (`eventsNextSeq`: written before it was kept) is decoded whole at once, and `history` is nil.
-    public struct AtStart: Sendable {
+    /// The file without its event history, and the bytes that hold the history (`history`, for `decodeHistory`
+    /// later): what the server reads at start and when another process changed the file (the history there is
+    /// its own). A file that does not say where its events' seqs go on (`eventsNextSeq`: written before it was
+    /// kept) is decoded whole at once, and `history` is nil.
+    public struct DeferredRead: Sendable {
         public let content: StateFileContent
         public let snapshot: Snapshot?
         public let history: Data?
     }
 
-    /// Reads the file for a starting server (`AtStart`). The whole file must be valid JSON; its events are
-    /// checked when they are decoded.
-    public static func readAtStart(_ path: String) throws(StateFileError) -> AtStart {
+    /// Reads the file leaving its history undecoded (`DeferredRead`). The whole file must be valid JSON; its
+    /// events are checked when they are decoded.
+    public static func readDeferringHistory(_ path: String) throws(StateFileError) -> DeferredRead {
         let v = version(path)
-        guard let data = try contents(path) else {
-            return AtStart(
-                content: StateFileContent(),
-                snapshot: v.map { Snapshot(version: $0, content: StateFileContent()) },
-                history: nil
-            )
+        var content = StateFileContent()
+        var history: Data? = nil
+        if let data = try contents(path) {
+            content = try decode(StateFileContent.Head.self, data, path).content
+            if content.eventsNextSeq == nil {
+                content = try decode(StateFileContent.self, data, path)
+            } else {
+                history = data
+            }
         }
-        let head = try decode(StateFileContent.Head.self, data, path).content
-        guard head.eventsNextSeq != nil else {
-            let content = try decode(StateFileContent.self, data, path)
-            return AtStart(content: content, snapshot: v.map { Snapshot(version: $0, content: content) }, history: nil)
-        }
-        return AtStart(content: head, snapshot: v.map { Snapshot(version: $0, content: head) }, history: data)
+        return DeferredRead(
+            content: content,
+            snapshot: v.map { Snapshot(version: $0, content: content) },
+            history: history
+        )
     }
 
-    /// The event history of a file `readAtStart` read.
+    /// The event history of a file `readDeferringHistory` read.
     public static func decodeHistory(_ data: Data, path: String) throws(StateFileError) -> [GtmdEvent] {
         try decode(StateFileContent.History.self, data, path).events
     }
@@ -151,13 +154,6 @@ public enum StateFile {
     public struct Snapshot: Sendable {
         public let version: Version
         public let content: StateFileContent
-    }
-
-    /// Reads the file with its version (taken first: a change in between makes the next comparison differ).
-    public static func readSnapshot(_ path: String) throws(StateFileError) -> (StateFileContent, Snapshot?) {
-        let v = version(path)
-        let content = try read(path)
-        return (content, v.map { Snapshot(version: $0, content: content) })
     }
 
     /// Read-modify-write under the lock.

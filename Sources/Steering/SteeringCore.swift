@@ -172,7 +172,7 @@ public final class SteeringCore {
         // one `eventSaveInterval` on, not before the first answer.
         eventsSavedAt = ContinuousClock.now
         do {
-            let read = try StateFile.readAtStart(stateFile)
+            let read = try StateFile.readDeferringHistory(stateFile)
             let content = read.content
             stateFileSnapshot = read.snapshot
             stateFileVersion = read.snapshot?.version
@@ -777,7 +777,7 @@ public final class SteeringCore {
         stateFileVersion = m
         do {
             // The history in the file is this server's own: only the overrides are taken in.
-            let read = try StateFile.readAtStart(stateFile)
+            let read = try StateFile.readDeferringHistory(stateFile)
             let content = read.content
             stateFileSnapshot = read.snapshot
             let o = OverrideSet(content.overrides)

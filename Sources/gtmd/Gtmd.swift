@@ -26,19 +26,16 @@ struct Gtmd: AsyncParsableCommand {
     /// subcommand's options, names from type metadata) cost more CPU than anything else before the config is
     /// read. Anything `Serve` alone does not accept (help, a mistake) goes the usual way, so its messages and
     /// exit codes are the usual ones.
-    /// The usual form of `gtmd serve` (`--name value` pairs) is read without ArgumentParser at all
-    /// (`ServeArguments(plain:)`: its reflection was the largest cost of a start before the config).
+    /// Its usual form (`--name value` pairs) is read without ArgumentParser at all (`ServeArguments(plain:)`: its
+    /// reflection was the largest cost of a start before the config).
     static func main() async {
         let args = Array(CommandLine.arguments.dropFirst())
-        if args.first == "serve" {
-            if let plain = ServeArguments(plain: args.dropFirst()) {
-                do { try await Serve.run(plain) } catch { exit(withError: error) }
-                return
-            }
-            if let serve = try? Serve.parse(Array(args.dropFirst())) {
-                do { try await serve.run() } catch { exit(withError: error) }
-                return
-            }
+        if args.first == "serve",
+            let serve = ServeArguments(plain: args.dropFirst())
+                ?? (try? Serve.parse(Array(args.dropFirst())))?.arguments
+        {
+            do { try await Serve.run(serve) } catch { exit(withError: error) }
+            return
         }
         await main(nil)
     }
@@ -113,7 +110,9 @@ struct Serve: AsyncParsableCommand {
 
     func validate() throws {
         if let n = udpWorkers, !ServeArguments.udpWorkerRange.contains(n) {
-            throw ValidationError("--udp-workers \(n) is out of range 0...64 (0 = one per core)")
+            throw ValidationError(
+                "--udp-workers \(n) is out of range \(ServeArguments.udpWorkerRange) (0 = one per core)"
+            )
         }
     }
 
