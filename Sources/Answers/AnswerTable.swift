@@ -318,6 +318,19 @@ public final class AnswerTable: Sendable {
     /// Finds the node for a lower-case wire name; -1 when absent.
     @inline(__always)
     func find(_ p: UnsafePointer<UInt8>, _ n: Int) -> Int {
+        AnswerTable.find(p, n, index: index, nodes: nodes.base, names: names)
+    }
+
+    /// The node of a lower-case wire name in a table's hash `index` over `nodes` (names in `names`); -1 when
+    /// absent. The compiled zones look names up in their base table's arrays with it too.
+    @inline(__always)
+    static func find(
+        _ p: UnsafePointer<UInt8>,
+        _ n: Int,
+        index: ContiguousArray<Int32>,
+        nodes: ContiguousArray<Node>,
+        names: ContiguousArray<UInt8>
+    ) -> Int {
         let h = AnswerTable.hashName(p, n)
         return index.withUnsafeBufferPointer { idx -> Int in
             let mask = idx.count - 1
@@ -326,7 +339,7 @@ public final class AnswerTable: Sendable {
             while probes <= mask {
                 let v = Int(idx[slot])
                 if v == 0 { return -1 }
-                let node = nodes.base[v - 1]  // name and hash: the same in the top part
+                let node = nodes[v - 1]  // name and hash: the same in the top part
                 if node.hash == h && Int(node.nameLength) == n {
                     let equal = names.withUnsafeBufferPointer { nb in
                         memcmpBytes(nb.baseAddress! + Int(node.nameStart), p, n)

@@ -90,6 +90,13 @@ public struct AnswerTableBuilder {
 
         var isEmpty: Bool { first == nil }
         var keys: [UInt16] { first == nil ? [] : [firstType] + rest.map(\.type) }
+
+        /// Each RRset with its type, in the order of `keys`.
+        func eachRRset(_ body: (UInt16, [ResourceRecord]) -> Void) {
+            guard let f = first else { return }
+            body(firstType, f)
+            for s in rest { body(s.type, s.records) }
+        }
     }
 
     /// A name of the zones being compiled. 56 bytes with the object header: one 64-byte block per name.
@@ -141,6 +148,17 @@ public struct AnswerTableBuilder {
 
         /// The table index of the next byte of `blob`.
         var blobEnd: Int { blobBase + blob.count }
+
+        /// Each array copied into storage of its own size (the compiled base is kept; appends left up to
+        /// half of each array's storage unused).
+        mutating func shrinkToFit() {
+            blob = blob.fitted()
+            relocs = relocs.fitted()
+            cuts = cuts.fitted()
+            answers = answers.fitted()
+            dnames = dnames.fitted()
+            extras = extras.fitted()
+        }
     }
 
     /// One answer under construction: RRsets appended section by section, every name compressed as far
@@ -527,8 +545,13 @@ public final class CompiledZones {
 
     let options: ResponseOptions
     let origins: [DNSName]
+    /// The graph while compiling: nodes by name and in canonical order. Emptied by `freeze()` at the end of
+    /// the compile; read nodes through `nodeNamed`, `nodeAt` and `nodeIndex`, which work before and after.
     var nodes: [DNSName: BNode] = [:]
     var order: [BNode] = []
+    /// After the compile: the graph (FrozenGraph.swift), and the nodes made from it or kept as objects.
+    var frozen: FrozenGraph? = nil
+    var live: [Int32: BNode] = [:]
     /// Node index → index of the node `*.<name>` (names with a wildcard child only).
     var wildcardOf: [Int32: Int32] = [:]
     var soaOf: [[ResourceRecord]] = []
@@ -735,6 +758,11 @@ public final class CompiledZones {
         baseExpiry = expiry
         baseRenew = renew
         for s in self.signers { s?.prune() }
+        // The base lives as long as the compiled zones; appends grew its arrays by doubling.
+        base.shrinkToFit()
+        baseNodes = baseNodes.fitted()
+        baseTypes = baseTypes.fitted()
+        names = names.fitted()
     }
 
     /// A table with the policy answers in `dynamic` (service names not given keep their zone data). The table
@@ -885,7 +913,7 @@ public final class CompiledZones {
         for (k, v) in dynamic { given[k.lowercased] = v }
         dyn = [:]
         for (name, saved) in serviceNodes {
-            let n = nodes[name]!
+            let n = nodeNamed(name)!
             n.rrsets = saved
             guard let d = given[name] else { continue }
             dyn[name] = d
@@ -901,14 +929,14 @@ public final class CompiledZones {
     }
 
     /// The highest zone cut at or above node `n` (nil: none).
-    func cutOf(_ n: BNode) -> BNode? { n.cutIndex < 0 ? nil : order[Int(n.cutIndex)] }
+    func cutOf(_ n: BNode) -> BNode? { n.cutIndex < 0 ? nil : nodeAt(Int(n.cutIndex)) }
 
     func cutAbove(_ name: DNSName, zone: Int) -> BNode? {
-        if let n = nodes[name] { return cutOf(n) }
+        if let n = nodeNamed(name) { return cutOf(n) }
         // Not a node: the cut above its closest existing ancestor.
         var p = name.parent
         while let q = p, q.wire.count >= origins[zone].wire.count {
-            if let n = nodes[q] { return cutOf(n) }
+            if let n = nodeNamed(q) { return cutOf(n) }
             p = q.parent
         }
         return nil
@@ -941,7 +969,7 @@ public final class CompiledZones {
             }
         }
         for rr in ns {
-            guard let t = rr.targetName?.lowercased, let g = nodes[t] else { continue }
+            guard let t = rr.targetName?.lowercased, let g = nodeNamed(t) else { continue }
             let glue = t.isSubdomain(of: cut.name)
             if !glue {
                 guard zoneOf(t) != nil, cutAbove(t, zone: g.zone) == nil else { continue }
@@ -978,7 +1006,7 @@ public final class CompiledZones {
         for rr in rrset {
             guard let t = CompiledZones.additionalTarget(rr)?.lowercased else { continue }
             touched.insert(t)
-            guard let g = nodes[t], zoneOf(t) != nil else { continue }
+            guard let g = nodeNamed(t), zoneOf(t) != nil else { continue }
             // Glue below a cut is only given with referrals, except for NS targets.
             if cutAbove(t, zone: g.zone) != nil && rr.type != RRType.NS { continue }
             guard d.seen.insert(t.wire).inserted else { continue }
@@ -1257,13 +1285,13 @@ public final class CompiledZones {
             guard !seen.contains(target), zoneOf(target) == start.zone else { return (links, .stop) }
             if let cut = cutAbove(target, zone: start.zone) { return (links, .referral(cut)) }
             seen.insert(target)
-            var hit = nodes[target]
+            var hit = nodeNamed(target)
             var synthesized = false
             if hit == nil {
                 // DNAME or wildcard at the closest encloser?
                 var p = target.parent
                 while let q = p {
-                    if let enc = nodes[q] {
+                    if let enc = nodeNamed(q) {
                         if let dname = enc.rrsets[RRType.DNAME]?.first, let to = DNSName(wire: dname.rdata) {
                             let prefix = target.wire.count - q.wire.count
                             guard prefix + to.wire.count <= 255 else { return (links, .stop) }
@@ -1279,7 +1307,7 @@ public final class CompiledZones {
                             synthesized = true
                             break
                         }
-                        hit = nodes[q.prepending(label: "*")]
+                        hit = nodeNamed(q.prepending(label: "*"))
                         if hit == nil { return (links, .nxdomain) }
                         break
                     }
@@ -1298,5 +1326,16 @@ public final class CompiledZones {
             return (links, .data(n, target))
         }
         return (links, .stop)
+    }
+}
+
+extension ContiguousArray {
+    /// A copy in storage sized to the count (the original keeps whatever capacity growth left it).
+    func fitted() -> ContiguousArray {
+        guard capacity > count else { return self }
+        var copy = ContiguousArray()
+        copy.reserveCapacity(count)
+        copy.append(contentsOf: self)
+        return copy
     }
 }

@@ -89,7 +89,7 @@ extension CompiledZones {
     /// The types a name holds now, as its NSEC/NSEC3 bitmap lists them (a delegation: NS and DS only; a
     /// service name: its zone data and every type its current answers give).
     func currentTypes(_ name: DNSName) -> Set<UInt16> {
-        guard let n = nodes[name] else { return [] }
+        guard let n = nodeNamed(name) else { return [] }
         var types = Set(n.rrsets.keys)
         if let cut = cutOf(n), cut === n { types.formIntersection([RRType.NS, RRType.DS]) }
         if let d = dyn[name] {
@@ -106,7 +106,7 @@ extension CompiledZones {
         let next = (i + 1) % c.names.count
         if c.nsec3 {
             let unsignedCut =
-                nodes[name].map { cutOf($0) === $0 } == true && !types.contains(RRType.DS)
+                nodeNamed(name).map { cutOf($0) === $0 } == true && !types.contains(RRType.DS)
             if !types.isEmpty && !unsignedCut { types.insert(RRType.RRSIG) }
             let rdata: [UInt8] = [1, 0, 0, 0, 0, 20] + c.keys[next] + Denial.typeBitmap(types)
             return ResourceRecord(owner: c.owners[i], type: RRType.NSEC3, ttl: c.ttl, rdata: rdata)
@@ -142,7 +142,7 @@ extension CompiledZones {
     /// Re-makes the chain entries of the service names (their types follow the policy's answers).
     func remakeServiceEntries(_ denial: inout ContiguousArray<DenialEntry>, into e: inout Emitter) {
         for name in serviceNodes.keys {
-            guard let n = nodes[name], let c = chains[n.zone], let i = c.indexOf[name] else { continue }
+            guard let n = nodeNamed(name), let c = chains[n.zone], let i = c.indexOf[name] else { continue }
             let (start, length, count) = writeEntry(n.zone, i, into: &e)
             let k = Int(c.entryStart) + i
             denial[k].blobStart = start
@@ -181,7 +181,7 @@ extension CompiledZones {
         guard let c = chains[zi] else { return [] }
         var encloser = target
         var nextCloser = target
-        while nodes[encloser] == nil, let p = encloser.parent {
+        while nodeIndex(encloser) == nil, let p = encloser.parent {
             nextCloser = encloser
             encloser = p
         }

@@ -7,7 +7,8 @@ extension CompiledZones {
     public func servedZone(_ origin: DNSName) -> [ResourceRecord]? {
         guard let zi = origins.firstIndex(of: origin.lowercased) else { return nil }
         var out: [ResourceRecord] = []
-        for n in order where n.zone == zi {
+        forEachNode { n in
+            guard n.zone == zi else { return }
             let types = n.typeOrder.sorted {
                 ($0 == RRType.SOA ? 0 : Int($0) + 1) < ($1 == RRType.SOA ? 0 : Int($1) + 1)
             }

@@ -102,9 +102,14 @@ public final class SteeringCore {
     public internal(set) var publisher: Publisher {
         didSet { releaseMemoryAfterInstall = true }
     }
-    /// A zone compile happened since the last table was installed: once its first table serves, the memory the
-    /// load and compile freed goes back to the system (glibc keeps it in its arenas otherwise).
+    /// A zone compile happened since the last table was installed: once its first table serves, the compiled
+    /// zones are compacted (`Publisher.compact`) and the memory the load and compile freed goes back to the
+    /// system (glibc keeps it in its arenas otherwise): `compactIfPending`.
     var releaseMemoryAfterInstall = true
+    /// Start-up: the compaction after the first table waits for `compactIfPending` (the steering loop calls it
+    /// once the server answers), so the first answers do not wait for it. Later compiles compact at install.
+    public var deferCompaction = false
+    public private(set) var compactionPending = false
     /// nil until the first health snapshot: nothing is installed before it.
     public private(set) var health: HealthSnapshot?
     public private(set) var overrides = OverrideSet()
@@ -543,6 +548,16 @@ public final class SteeringCore {
         }
     }
 
+    /// Compacts the compiled zones and hands freed memory back, when an install left that to do; from now on
+    /// installs do it themselves (`deferCompaction` ends).
+    public func compactIfPending() {
+        deferCompaction = false
+        guard compactionPending else { return }
+        compactionPending = false
+        publisher.compact()
+        _ = gtmd_release_free_memory()
+    }
+
     /// Decodes the saved history `init` left for later and puts it before the events added since. A history that
     /// cannot be decoded is logged, and the state file is then read again (and its error reported) by every save
     /// instead of being overwritten, as when the whole file is unreadable at start.
@@ -610,7 +625,8 @@ public final class SteeringCore {
         store.install(p.table)
         if releaseMemoryAfterInstall {
             releaseMemoryAfterInstall = false
-            _ = gtmd_release_free_memory()
+            compactionPending = true
+            if !deferCompaction { compactIfPending() }
         }
         generation = p.table.generation
         dirty = false

@@ -69,6 +69,7 @@ public final class SteeringLoop: Service, Sendable {
             deferHistory: true,
             logger: logger
         )
+        core.deferCompaction = true
         self.published = Mutex(core.view)
         self.startWork = Mutex((false, !options.startWorkWaitsForServing))
         if core.historyPending {
@@ -224,13 +225,15 @@ public final class SteeringLoop: Service, Sendable {
         bell.ring()
     }
 
-    /// What the first table's step left for later: the saved history's decoding (`restoreHistory`) and the save.
+    /// What the first table's step left for later: the saved history's decoding (`restoreHistory`), the compaction
+    /// of the compiled zones (`compactIfPending`) and the save.
     /// A change made meanwhile to the state file by another process is taken in and published at once, as in
     /// `step`. Returns the new view when something changed.
     func afterStart() -> SteeringView? {
         core.withLock { core in
             let (generation, restoring) = (core.generation, core.historyPending)
             core.restoreHistory()
+            core.compactIfPending()
             _ = save(core, [], installed: true, now: Date())
             return core.generation == generation && !restoring ? nil : core.view
         }
@@ -303,7 +306,9 @@ public final class SteeringLoop: Service, Sendable {
             // The first table's save waits until start-up has heard of the table and serves (`afterStart`):
             // nothing to persist for an operator yet; the services' state and history may be large.
             let saveLater = first && installed && changes.isEmpty && core.fleetChanges.isEmpty
-            if saveLater || (core.historyPending && core.generation > 0) { startWork.withLock { $0.pending = true } }
+            if saveLater || (core.historyPending && core.generation > 0) || core.compactionPending {
+                startWork.withLock { $0.pending = true }
+            }
             if !saveLater, let problem = save(core, changes, installed: installed, now: now) {
                 for (i, e) in batch.enumerated() { if case .override = e.input { outcomes[i].problem = problem } }
             }

@@ -236,15 +236,18 @@ import Zones
         #expect(DnssecVerify.failure(rrset: soa, signature: sig, keys: [Self.key.dnskey], now: clock.now) == nil)
     }
 
-    /// The zone as served (`gtmd dnssec dump`) passes ldns-verify-zone: every RRSIG, and the chain.
-    @Test(arguments: [false, true])
-    func theServedZonePassesLdnsVerifyZone(nsec3: Bool) throws {
+    /// The zone as served (`gtmd dnssec dump`) passes ldns-verify-zone: every RRSIG, and the chain; also once the
+    /// graph is frozen (as a server's is after its first table), and a publish then signs against it.
+    @Test(arguments: [false, true], [false, true])
+    func theServedZonePassesLdnsVerifyZone(nsec3: Bool, frozen: Bool) throws {
         let compiled = AnswerTableBuilder().compile(
             zones: [Self.zone],
             serviceNames: [Self.www],
             signers: [Self.origin: Self.signer(nsec3: nsec3)]
         )
-        _ = compiled.table(dynamic: [Self.www: Self.standby], generation: 1)
+        _ = compiled.table(dynamic: [Self.www: Self.primary], generation: 1)
+        if frozen { compiled.freeze() }
+        _ = compiled.table(dynamic: [Self.www: Self.standby], generation: 2)
         let records = try #require(compiled.servedZone(Self.origin))
         #expect(records.first?.type == RRType.SOA)
         #expect(records.contains { $0.owner == Self.www && LdnsRR.rdataPresentation($0) == "127.0.0.12" })

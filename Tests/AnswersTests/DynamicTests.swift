@@ -75,8 +75,11 @@ import Zones
         #expect(aaaa.answer.map(\.type) == [RRType.CNAME])
     }
 
-    @Test func incrementalTablesMatchFullBuilds() throws {
+    /// Also with the graph frozen (`CompiledZones.freeze`, as the steering core leaves it after the first table).
+    @Test(arguments: [false, true])
+    func incrementalTablesMatchFullBuilds(frozen: Bool) throws {
         let compiled = AnswerTableBuilder().compile(zones: [zone], serviceNames: [www])
+        if frozen { compiled.freeze() }
         // www itself, and alias and chain, whose CNAME chains end at www.
         #expect(compiled.affectedCount == 3)
         let x = AnswerTableBuilder.Dynamic(variants: [[a("127.0.0.12")]])

@@ -37,11 +37,13 @@ import Zones
         }
     }
 
-    @Test(arguments: [false, true])
-    func olderTablesKeepTheirAnswersAndShareTheBase(signed: Bool) throws {
+    /// Signed or not; with the graph frozen after the compile or not (`CompiledZones.freeze`).
+    @Test(arguments: [false, true], [false, true])
+    func olderTablesKeepTheirAnswersAndShareTheBase(signed: Bool, frozen: Bool) throws {
         let key = try SigningKey.generate(zone: Self.origin, algorithm: .ecdsaP256SHA256, keySigning: true)
         let signers = signed ? [Self.origin: ZoneSigner(zone: Self.origin, keys: [key], nsec3: false)] : [:]
         let compiled = AnswerTableBuilder().compile(zones: [Self.zone], serviceNames: [Self.www], signers: signers)
+        if frozen { compiled.freeze() }
         let answers = (0..<4).map { Self.answer("192.0.2.\($0 + 1)", ttl: 30 + UInt32($0)) }
         var tables: [AnswerTable] = []
         var first: [[UInt8]] = []
