@@ -116,16 +116,36 @@ struct FrozenGraph {
     }
 }
 
+/// The node objects a freeze let go of, until `drop()`. Nothing else refers to them but the live nodes (which
+/// keep theirs), so they may be dropped on another thread; one thread at a time holds this.
+public final class ReleasedGraph: @unchecked Sendable {
+    private var nodes: [DNSName: AnswerTableBuilder.BNode]
+    private var order: [AnswerTableBuilder.BNode]
+    init(nodes: [DNSName: AnswerTableBuilder.BNode], order: [AnswerTableBuilder.BNode]) {
+        self.nodes = nodes
+        self.order = order
+    }
+    /// Frees the objects (those no live node keeps).
+    public func drop() {
+        nodes = [:]
+        order = []
+    }
+}
+
 extension CompiledZones {
     /// The graph becomes a `FrozenGraph`, and only the nodes a publish re-emits stay objects (`live`); once,
     /// after the first table (the steering core does it off the path to the first answers). Tables are the same
-    /// before and after. Without it (records beyond 32-bit offsets) the objects stay.
-    public func freeze() {
-        guard frozen == nil, let g = FrozenGraph(order) else { return }
+    /// before and after. Without it (records beyond 32-bit offsets) the objects stay. Returns the objects let
+    /// go, for the caller to drop where freeing a big zone's millions of them delays nothing (nil: none).
+    @discardableResult
+    public func freeze() -> ReleasedGraph? {
+        guard frozen == nil, let g = FrozenGraph(order) else { return nil }
         frozen = g
         for n in affected { live[Int32(n.index)] = n }
+        let released = ReleasedGraph(nodes: nodes, order: order)
         nodes = [:]
         order = []
+        return released
     }
 
     /// The index (canonical order) of the node named `name` (lower case); nil when there is none.

@@ -43,8 +43,9 @@ public struct Publisher {
     }
 
     /// Compacts what the compiled zones keep for publishes (`CompiledZones.freeze`): a big zone's names and
-    /// records then cost a fraction of the memory. Publishes give the same tables before and after.
-    public func compact() { compiled.freeze() }
+    /// records then cost a fraction of the memory. Publishes give the same tables before and after. Returns
+    /// the objects let go, to be dropped by the caller.
+    public func compact() -> ReleasedGraph? { compiled.freeze() }
 
     /// A signature of the static answers is due to be made again: compile anew (`SteeringCore` does, with the
     /// same signers, whose caches keep every signature not yet due).

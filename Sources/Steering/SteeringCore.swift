@@ -554,8 +554,13 @@ public final class SteeringCore {
         deferCompaction = false
         guard compactionPending else { return }
         compactionPending = false
-        publisher.compact()
-        _ = gtmd_release_free_memory()
+        let released = publisher.compact()
+        // Freeing the old objects (millions with a big zone) and handing memory back take seconds there: not on
+        // the steering thread, where they would hold up the next switch.
+        DispatchQueue.global(qos: .utility).async {
+            released?.drop()
+            _ = gtmd_release_free_memory()
+        }
     }
 
     /// Decodes the saved history `init` left for later and puts it before the events added since. A history that

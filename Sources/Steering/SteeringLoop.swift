@@ -219,6 +219,9 @@ public final class SteeringLoop: Service, Sendable {
         historyPublished()
     }
 
+    /// The compiled zones still wait for their compaction (`SteeringCore.compactIfPending`).
+    var compactionPending: Bool { core.withLock { $0.compactionPending } }
+
     /// The runtime serves (its listeners are bound): start-up's own work may run (`startWorkWaitsForServing`).
     public func serving() {
         startWork.withLock { $0.mayRun = true }

@@ -91,6 +91,24 @@ import Testing
         #expect(lab.answer == ["192.0.2.2/5"])
     }
 
+    /// Each compile's graph is compacted once its first table is in force: at start-up when the loop says so
+    /// (`deferCompaction`), afterwards at the install; answers and switches are the same after it.
+    @Test func compiledZonesAreCompactedAfterTheirFirstTable() throws {
+        let lab = try SteeringLab()
+        let core = try lab.core()
+        core.deferCompaction = true
+        core.step(.health(bothUp), at: t0)
+        #expect(core.compactionPending && lab.answer == ["192.0.2.1/30"])
+        core.compactIfPending()
+        #expect(!core.compactionPending && !core.deferCompaction)
+        core.step(.health(primaryDown), at: t0 + 10)
+        #expect(lab.answer == ["192.0.2.2/5"])
+        core.step(.reload(try lab.prepared(ttl: 60)), at: t0 + 20)
+        #expect(!core.compactionPending, "a reload's compile is compacted at its install")
+        core.step(.health(bothUp), at: t0 + 30)
+        #expect(lab.answer == ["192.0.2.1/60"])
+    }
+
     /// A reload with the same keys keeps the zone's signer and its cache: nothing is signed again.
     @Test func reloadWithTheSameKeysSignsNothingAgain() throws {
         let lab = try SteeringLab()

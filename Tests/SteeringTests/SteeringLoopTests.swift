@@ -69,6 +69,8 @@ import Testing
             // Answered, not serving yet: the history is not in the view, the file not written.
             #expect(loop.view.events.events.map(\.action) == ["start"], "\(loop.view.events.events)")
             #expect(StateFile.version(lab.stateFile) == savedAt)
+            // The compiled zones' compaction waits as well.
+            #expect(loop.compactionPending)
             let waiting = Task.detached { loop.viewWithHistory(timeout: .seconds(30)).events.events.count }
             loop.serving()
             #expect(await waiting.value == savedCount + 1)
@@ -76,6 +78,7 @@ import Testing
             try await eventually("the first table's save", timeout: 10) {
                 (try? StateFile.read(lab.stateFile).events.count) == savedCount + 1
             }
+            #expect(!loop.compactionPending)
         }
     }
 
