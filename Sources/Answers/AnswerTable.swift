@@ -318,7 +318,11 @@ public final class AnswerTable: Sendable {
     /// Finds the node for a lower-case wire name; -1 when absent.
     @inline(__always)
     func find(_ p: UnsafePointer<UInt8>, _ n: Int) -> Int {
-        AnswerTable.find(p, n, index: index, nodes: nodes.base, names: names)
+        index.withUnsafeBufferPointer { idx in
+            nodes.base.withUnsafeBufferPointer { nb in
+                names.withUnsafeBufferPointer { AnswerTable.find(p, n, index: idx, nodes: nb, names: $0) }
+            }
+        }
     }
 
     /// The node of a lower-case wire name in a table's hash `index` over `nodes` (names in `names`); -1 when
@@ -327,30 +331,27 @@ public final class AnswerTable: Sendable {
     static func find(
         _ p: UnsafePointer<UInt8>,
         _ n: Int,
-        index: ContiguousArray<Int32>,
-        nodes: ContiguousArray<Node>,
-        names: ContiguousArray<UInt8>
+        index idx: UnsafeBufferPointer<Int32>,
+        nodes: UnsafeBufferPointer<Node>,
+        names: UnsafeBufferPointer<UInt8>
     ) -> Int {
         let h = AnswerTable.hashName(p, n)
-        return index.withUnsafeBufferPointer { idx -> Int in
-            let mask = idx.count - 1
-            var slot = Int(h) & mask
-            var probes = 0
-            while probes <= mask {
-                let v = Int(idx[slot])
-                if v == 0 { return -1 }
-                let node = nodes[v - 1]  // name and hash: the same in the top part
-                if node.hash == h && Int(node.nameLength) == n {
-                    let equal = names.withUnsafeBufferPointer { nb in
-                        memcmpBytes(nb.baseAddress! + Int(node.nameStart), p, n)
-                    }
-                    if equal { return v - 1 }
-                }
-                slot = (slot + 1) & mask
-                probes += 1
+        let mask = idx.count - 1
+        var slot = Int(h) & mask
+        var probes = 0
+        while probes <= mask {
+            let v = Int(idx[slot])
+            if v == 0 { return -1 }
+            let node = nodes[v - 1]  // name and hash: the same in the top part
+            if node.hash == h && Int(node.nameLength) == n
+                && memcmpBytes(names.baseAddress! + Int(node.nameStart), p, n)
+            {
+                return v - 1
             }
-            return -1
+            slot = (slot + 1) & mask
+            probes += 1
         }
+        return -1
     }
 }
 
