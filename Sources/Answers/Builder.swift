@@ -428,7 +428,7 @@ public struct AnswerTableBuilder {
                 relocStart: Int32(e.relocBase + e.relocs.count),
                 relocCount: Int32(relocs.count),
                 cutStart: Int32(e.cutBase + e.cuts.count),
-                cutCount: Int32(cuts.count),
+                cutCount: Int32(cuts.count - 1),
                 an: an,
                 ns: ns,
                 ar: ar,
@@ -447,7 +447,9 @@ public struct AnswerTableBuilder {
             }
             e.blob.append(contentsOf: bytes)
             e.relocs.append(contentsOf: relocs)
-            e.cuts.append(contentsOf: cuts)
+            // Cut 0 (nothing, with TC) is the same for every answer: the responder knows it, the table does not
+            // hold it.
+            e.cuts.append(contentsOf: cuts.dropFirst())
             e.answers.append(a)
             return Int32(e.answerBase + e.answers.count - 1)
         }

@@ -541,14 +541,13 @@ extension AnswerTable {
         return end
     }
 
-    /// The largest cut of `a` within `space` bytes (cut 0, empty with TC, always exists).
+    /// The largest cut of `a` within `space` bytes; none fits: nothing, with TC (cut 0, not stored).
     @inline(__always)
     func largestCut(_ a: Answer, space: Int) -> Cut {
         var c = Int(a.cutStart) + Int(a.cutCount) - 1
-        while c > Int(a.cutStart) && Int(cuts[c].length) > space { c -= 1 }
-        let cut = cuts[c]
-        if Int(cut.length) > space { return Cut(length: 0, an: 0, ns: 0, ar: 0, tc: true) }
-        return cut
+        while c >= Int(a.cutStart) && Int(cuts[c].length) > space { c -= 1 }
+        if c < Int(a.cutStart) { return Cut(length: 0, an: 0, ns: 0, ar: 0, tc: true) }
+        return cuts[c]
     }
 
     /// Copies the first `length` bytes of answer `a` to `out` at `at` and patches its pointers. Pointers to
