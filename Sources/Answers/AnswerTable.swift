@@ -42,24 +42,26 @@ struct Answer {
     var relocCount: Int32
     var cutStart: Int32
     var cutCount: Int32
-    var an: UInt16, ns: UInt16, ar: UInt16
-    var rcode: UInt8
-    var aa: Bool
     /// Extended DNS Error option (RFC 8914: code, length, INFO-CODE, EXTRA-TEXT) sent with the OPT, as a
-    /// range of `AnswerTable.extras`; length 0 = none.
+    /// range of `AnswerTable.extras` (`edeLength` below); length 0 = none.
     var edeStart: Int32 = 0
-    var edeLength: Int32 = 0
     /// The same answer with DNSSEC records (RRSIGs, NSEC/NSEC3 proofs), sent when the query has DO=1; -1 = none
     /// (unsigned zone, or nothing to sign).
     var signed: Int32 = -1
+    /// Denial entries this answer already holds (a wildcard's NODATA): a per-query cover equal to one is left out.
+    var skip0: Int32 = -1
+    var skip1: Int32 = -1
+    // The narrow fields last, so that the answer is 52 bytes, not 56 (one is stored per name and type).
+    var an: UInt16, ns: UInt16, ar: UInt16
+    /// Bytes of the EDE option at `edeStart` (at most 206: `AnswerTableBuilder.extendedError`).
+    var edeLength: UInt16 = 0
+    var rcode: UInt8
+    var aa: Bool
     /// In a signed answer: denial records the responder appends to the authority section per query (the
     /// answer then has no additional section). 0 none; `Proof.cover`: the record covering the question (NSEC)
     /// or its next closer name (NSEC3), for wildcard answers; `Proof.nxdomain`: that plus the closest
     /// encloser's records (`Node.nxProof0/1`: no wildcard; NSEC3: the encloser's match).
     var proof: UInt8 = 0
-    /// Denial entries this answer already holds (a wildcard's NODATA): a per-query cover equal to one is left out.
-    var skip0: Int32 = -1
-    var skip1: Int32 = -1
 }
 
 enum Proof {
@@ -104,10 +106,9 @@ struct Cut {
     var tc: Bool
 }
 
-/// A name in the table (existing owner or empty non-terminal).
+/// A name in the table (existing owner or empty non-terminal). The narrow fields last: 56 bytes, not 60.
 struct Node {
     var nameStart: Int32
-    var nameLength: Int32
     var hash: UInt32
     var typeStart: Int32
     var typeCount: Int32
@@ -117,7 +118,6 @@ struct Node {
     var any: Int32
     /// Referral answer when the node is at or below a zone cut (else -1).
     var referral: Int32
-    var isCut: Bool
     /// Node index of `*.<this>` (else -1).
     var wildcard: Int32
     var zone: Int32
@@ -131,6 +131,9 @@ struct Node {
     /// A node whose answers a publish makes again (a service name, or a name whose answers read one): its
     /// index in each table's `NodeTable.top`, which holds the node as that publish made it; -1 = none.
     var overlay: Int32 = -1
+    /// The name's wire length (a name has at most 255 bytes).
+    var nameLength: UInt8
+    var isCut: Bool
 }
 
 /// An array in two parts with one index space: `base`, the compiled zones' entries shared by every table made

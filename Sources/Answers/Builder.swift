@@ -442,7 +442,7 @@ public struct AnswerTableBuilder {
             }
             if !ede.isEmpty {
                 a.edeStart = Int32(e.extrasBase + e.extras.count)
-                a.edeLength = Int32(ede.count)
+                a.edeLength = UInt16(ede.count)
                 e.extras.append(contentsOf: ede)
             }
             e.blob.append(contentsOf: bytes)
@@ -1038,16 +1038,16 @@ public final class CompiledZones {
         let zoneNodata = zoneEntries[zi].nodata
         var node = Node(
             nameStart: 0,
-            nameLength: Int32(n.name.wire.count),
             hash: n.name.wire.withUnsafeBufferPointer { AnswerTable.hashName($0.baseAddress!, $0.count) },
             typeStart: 0,
             typeCount: 0,
             nodata: zoneNodata,
             any: zoneNodata,
             referral: -1,
-            isCut: false,
             wildcard: -1,
-            zone: Int32(zi)
+            zone: Int32(zi),
+            nameLength: UInt8(n.name.wire.count),
+            isCut: false
         )
         node.wildcard = wildcardOf[Int32(n.index)] ?? -1
         let zoneChain = chains[zi]

@@ -75,3 +75,14 @@ import Zones
         }
     }
 }
+
+/// The table's per-name records keep their sizes (one `Node` per name, an `Answer` per name and type): a new
+/// field that widens them shows here, with its cost in bytes a name.
+@Suite struct TableLayout {
+    @Test func perNameRecordsKeepTheirSize() {
+        #expect(MemoryLayout<Node>.stride == 56)
+        #expect(MemoryLayout<Answer>.stride == 52)
+        #expect(MemoryLayout<Cut>.stride == 12)
+        #expect(MemoryLayout<TypeEntry>.stride == 12)
+    }
+}
