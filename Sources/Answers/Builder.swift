@@ -547,8 +547,9 @@ public final class CompiledZones {
 
     let options: ResponseOptions
     let origins: [DNSName]
-    /// The graph while compiling: nodes by name and in canonical order. Emptied by `freeze()` at the end of
-    /// the compile; read nodes through `nodeNamed`, `nodeAt` and `nodeIndex`, which work before and after.
+    /// The graph while compiling: nodes by name and in canonical order. Emptied by `freeze()` (the steering core
+    /// calls it after the compile's first table); read nodes through `nodeNamed`, `nodeAt` and `nodeIndex`,
+    /// which work before and after.
     var nodes: [DNSName: BNode] = [:]
     var order: [BNode] = []
     /// After the compile: the graph (FrozenGraph.swift), and the nodes made from it or kept as objects.
