@@ -74,15 +74,16 @@ public struct AnswerTableBuilder {
             }
         }
 
-        /// Adds `rr` to its type's RRset unless an identical record is there.
-        mutating func add(_ rr: ResourceRecord) {
+        /// Adds `rr` to its type's RRset unless an identical record is there (`distinct`: the caller knows there
+        /// is none, and the RRset is not searched).
+        mutating func add(_ rr: ResourceRecord, distinct: Bool = false) {
             if first == nil {
                 first = [rr]
                 firstType = rr.type
             } else if firstType == rr.type {
-                if !first!.contains(rr) { first!.append(rr) }
+                if distinct || !first!.contains(rr) { first!.append(rr) }
             } else if let i = rest.firstIndex(where: { $0.type == rr.type }) {
-                if !rest[i].records.contains(rr) { rest[i].records.append(rr) }
+                if distinct || !rest[i].records.contains(rr) { rest[i].records.append(rr) }
             } else {
                 rest.append((rr.type, [rr]))
             }
@@ -119,7 +120,7 @@ public struct AnswerTableBuilder {
         }
         /// The types in the order they were first added (the zone file's order).
         var typeOrder: [UInt16] { rrsets.keys }
-        func add(_ rr: ResourceRecord) { rrsets.add(rr) }
+        func add(_ rr: ResourceRecord, distinct: Bool = false) { rrsets.add(rr, distinct: distinct) }
     }
 
     /// Accumulates answers into the flat arrays of the table: the compiled base, or a publish's top part,
@@ -389,7 +390,10 @@ public struct AnswerTableBuilder {
                 )
             }
             if signedOnly { return }
-            for k in 0..<(rrset.count + sigs.count) {
+            // A header counts at most 65,535 records a section. The zone loader refuses an RRset no message can
+            // hold; a policy's answer (a pool of that many members) is cut here, and needs TC over any transport.
+            let room = Int(UInt16.max) - Int(max(an, ns, ar))
+            for k in 0..<min(rrset.count + sigs.count, room) {
                 let rr = k < rrset.count ? rrset[k] : sigs[k - rrset.count]
                 switch owner {
                 case .qname:
@@ -923,10 +927,13 @@ public final class CompiledZones {
             for t in [RRType.A, RRType.AAAA, RRType.CNAME] { n.rrsets[t] = nil }
             let first = d.variants.first ?? []
             if first.contains(where: { $0.type == RRType.CNAME }) { n.rrsets = [:] }  // a CNAME stands alone
+            // Identical records kept once, with a set: a pool's answer can be long, and a search of the RRset
+            // for each record would take quadratic time.
+            var seen = Set<ResourceRecord>(minimumCapacity: first.count)
             for rr in first {
                 var r = rr
                 r.owner = name
-                n.add(r)
+                if seen.insert(r).inserted { n.add(r, distinct: true) }
             }
         }
     }

@@ -4,7 +4,8 @@ import DNSWire
 /// one SOA, at the apex; NS at the apex; CNAME alone at its name (RFC 1034 §3.6.2, RFC 2181 §10.1;
 /// RRSIG and NSEC may sit beside it, RFC 4035 §2.5) and only one; one TTL per RRset (RFC 2181 §5.2,
 /// a warning: the RRset is given its lowest TTL); identical records merged silently; one DNAME per name
-/// and nothing below it (RFC 6672 §2.3, 2.4); no DNSSEC records (gtmd signs zones itself).
+/// and nothing below it (RFC 6672 §2.3, 2.4); no DNSSEC records (gtmd signs zones itself); no RRset too large for
+/// any DNS message (65,535 bytes).
 struct ZoneChecks {
     let apex: DNSName
     let topFile: String
@@ -30,6 +31,7 @@ struct ZoneChecks {
         var ids = rrsetIDs()
         normaliseTTLs(ids)
         mergeDuplicates(&ids)
+        checkRRsetSizes(ids)
         checkSOA()
         checkApexNS()
         checkCNAMEs(ids)
@@ -148,6 +150,37 @@ struct ZoneChecks {
         }
         records = keptRecords
         sets.ids = keptIDs
+    }
+
+    /// The largest DNS message (RFC 1035 §4.2.2: TCP's two-byte length).
+    static let largestMessage = 65_535
+
+    /// An RRset that no DNS message can hold: even with its owner compressed to a two-byte pointer, its records
+    /// (2 + 10 bytes of owner, type, class, TTL and RDLENGTH, then the rdata) and the header and question of the
+    /// smallest reply exceed 65,535 bytes. It could never be answered whole (and its record count would not fit
+    /// the header's 16-bit ANCOUNT). Reported once per RRset, at its first record.
+    mutating func checkRRsetSizes(_ sets: (ids: [Int32], count: Int)) {
+        var bytes = [Int](repeating: 0, count: sets.count)
+        var first = [Int32](repeating: -1, count: sets.count)
+        var count = [Int32](repeating: 0, count: sets.count)
+        for i in records.indices {
+            let k = Int(sets.ids[i])
+            bytes[k] += 12 + records[i].record.rdata.count
+            count[k] += 1
+            if first[k] < 0 { first[k] = Int32(i) }
+        }
+        for k in 0..<sets.count {
+            let r = records[Int(first[k])]
+            // The header (12) and the question (owner, type and class).
+            let size = 12 + r.record.owner.wire.count + 4 + bytes[k]
+            guard size > ZoneChecks.largestMessage else { continue }
+            error(
+                r,
+                "the \(LdnsRR.typeName(r.record.type)) RRset at \(r.record.owner) has \(count[k]) records and needs "
+                    + "at least \(size) bytes in a reply, more than the 65535 a DNS message can hold; "
+                    + "split it over several names"
+            )
+        }
     }
 
     /// The rdata with the domain names it embeds lower-cased, for the types whose rdata names are

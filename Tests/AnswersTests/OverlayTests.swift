@@ -76,6 +76,25 @@ import Zones
     }
 }
 
+/// A policy's answer of more records than a header counts (a pool of 70,000 members): the table is built (the
+/// answer cut at 65,535 records) and the reply is truncated, with the rest of the zone answered as before.
+@Test func aPolicyAnswerOfMoreRecordsThanAHeaderCountsIsTruncated() throws {
+    let many = (0..<70_000).map { (i: Int) -> ResourceRecord in
+        let rdata: [UInt8] = [10, UInt8(i >> 16), UInt8((i >> 8) & 255), UInt8(i & 255)]
+        return ResourceRecord(owner: OverlayTables.www, type: RRType.A, ttl: 30, rdata: rdata)
+    }
+    let t = AnswerTableBuilder().build(
+        zones: [OverlayTables.zone],
+        dynamic: [OverlayTables.www: .init(variants: [many])]
+    )
+    let reply = TableQuery.ask(QueryBuilder("www.lab.example", RRType.A, edns: 1232).bytes, table: t)
+    #expect(reply.count > 3 && reply[2] & 0x02 != 0, "TC expected: \(reply.prefix(12))")
+    let mail = try #require(
+        LdnsRR.parsePacket(TableQuery.ask(QueryBuilder("mail.lab.example", RRType.A).bytes, table: t))
+    )
+    #expect(!mail.answer.isEmpty)
+}
+
 /// The table's per-name records keep their sizes (one `Node` per name, an `Answer` per name and type): a new
 /// field that widens them shows here, with its cost in bytes a name.
 @Suite struct TableLayout {

@@ -14,6 +14,11 @@ struct BadZone: Sendable, CustomTestStringConvertible {
     var testDescription: String { name }
 }
 
+/// `n` A records at `owner`, each its own address in 10.0.0.0/16.
+func aRecords(_ n: Int, owner: String) -> String {
+    (0..<n).map { "\(owner) A 10.0.\($0 >> 8).\($0 & 255)\n" }.joined()
+}
+
 let badZones: [BadZone] = [
     // Files
     BadZone(name: "missing file", files: [:], expected: ["none.zone: no such file"], main: "none.zone"),
@@ -188,6 +193,15 @@ let badZones: [BadZone] = [
         files: ["z.zone": head + "old DNAME a.example.\nold CNAME b.example.\n"],
         expected: ["z.zone:6: CNAME at old.t.example. beside other data (DNAME)"]
     ),
+    // An RRset no DNS message can hold (65,535 bytes): reported at its first record, duplicates merged first
+    BadZone(
+        name: "RRset too large for a message",
+        files: ["z.zone": head + "x A 192.0.2.1\n" + aRecords(4095, owner: "big") + "big A 10.0.0.1\n"],
+        expected: [
+            "z.zone:6: the A RRset at big.t.example. has 4095 records and needs at least 65551 bytes in a reply, "
+                + "more than the 65535 a DNS message can hold; split it over several names"
+        ]
+    ),
     // Signed zones: refused until gtmd serves DNSSEC (one error per DNSSEC type, at its first record)
     BadZone(
         name: "signed zone",
@@ -305,6 +319,13 @@ let badZones: [BadZone] = [
             ]
         )
         #expect(p.description.split(separator: "\n").count == 9)
+    }
+
+    /// The largest RRset a message holds is loaded: 4,094 A records at big.t.example. make a 65,535-byte reply
+    /// (header 12, question 15 + 4, each record 2 + 10 + 4).
+    @Test func anRRsetThatFillsAMessageExactlyIsLoaded() throws {
+        let z = try loaded(head + aRecords(4094, owner: "big"))
+        #expect(z.records.filter { $0.record.type == RRType.A }.count == 4094)
     }
 
     @Test func problemDescriptions() {
