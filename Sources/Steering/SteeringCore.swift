@@ -151,6 +151,9 @@ public final class SteeringCore {
     /// takes them along, and shutdown flushes them.
     var eventsSavedAt: ContinuousClock.Instant? = nil
     public var eventSaveInterval: Duration = .seconds(1)
+    /// How long after a zone compile's first table the pages of code that the start or reload ran once are
+    /// released (`gtmd_release_loaded_pages`): after the first save of the start's own event.
+    public var codeSettleTime: Duration = .seconds(2)
     /// Overrides whose expiry is already in the history (`key@until`).
     var expiredSeen: Set<String> = []
 
@@ -561,6 +564,11 @@ public final class SteeringCore {
             released?.drop()
             _ = gtmd_release_free_memory()
         }
+        // The code and constant data that the start or the reload ran once (config reader, zone loader,
+        // compiler, the first save) stop counting as resident once that work is over: the start's own event is
+        // saved one `eventSaveInterval` after the first answer. The page cache keeps them.
+        let settled = DispatchTime.now() + .milliseconds(Int(codeSettleTime / .milliseconds(1)))
+        DispatchQueue.global(qos: .utility).asyncAfter(deadline: settled) { _ = gtmd_release_loaded_pages() }
     }
 
     /// Decodes the saved history `init` left for later and puts it before the events added since. A history that

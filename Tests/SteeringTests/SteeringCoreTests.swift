@@ -1,4 +1,5 @@
 import Answers
+import CMalloc
 import Foundation
 import Policy
 import Steering
@@ -107,6 +108,22 @@ import Testing
         #expect(!core.compactionPending, "a reload's compile is compacted at its install")
         core.step(.health(bothUp), at: t0 + 30)
         #expect(lab.answer == ["192.0.2.1/60"])
+    }
+
+    /// The read-only pages of loaded code released (`gtmd_release_loaded_pages`, what the compaction does once
+    /// start-up settles) come back when they run again: this process goes on calling into the Swift runtime,
+    /// Foundation and the C library through their relocated tables (left alone: they hold private copies),
+    /// compiles a zone and answers from it.
+    @Test func releasedCodePagesComeBackWhenTheyRun() throws {
+        #expect(gtmd_release_loaded_pages() > 0)
+        let lab = try SteeringLab()
+        let core = try lab.core()
+        core.step(.health(bothUp), at: t0)
+        #expect(lab.answer == ["192.0.2.1/30"])
+        #expect(String(format: "%05.1f", 2.5) == "002.5")
+        #expect(gtmd_release_loaded_pages() > 0)
+        core.step(.health(primaryDown), at: t0 + 10)
+        #expect(lab.answer == ["192.0.2.2/5"])
     }
 
     /// A reload with the same keys keeps the zone's signer and its cache: nothing is signed again.
