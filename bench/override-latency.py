@@ -8,7 +8,11 @@ measured from just before the HTTP request is sent to the first reply with the n
 Prints the median, min and max of both directions, and how often the first query sent after the API's reply
 already got the new answer. Loopback only; every loop is bounded.
 
-Usage: bench/override-latency.py [--gtmd PATH] [--reps N]
+--starts N starts the server N times (REPS overrides each) and reports the first override after each start on
+its own line (median over the starts); --cpus LIST runs the server with that CPU affinity (taskset; `0` holds it
+to one CPU, as a container with one CPU does); --gtmd-b PATH interleaves a second binary's starts.
+
+Usage: bench/override-latency.py [--gtmd PATH] [--gtmd-b PATH] [--reps N] [--starts N] [--cpus LIST]
 """
 import argparse, http.client, json, os, shutil, signal, socket, statistics, struct, subprocess, sys, tempfile, time
 
@@ -40,8 +44,30 @@ def wait_answer(sock, port, want, bound):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--gtmd", default=os.path.join(ROOT, ".build/debug/gtmd"))
+    ap.add_argument("--gtmd-b")
     ap.add_argument("--reps", type=int, default=30)
+    ap.add_argument("--starts", type=int, default=1)
+    ap.add_argument("--cpus")
     a = ap.parse_args()
+    binaries = [("gtmd", a.gtmd)] + ([("gtmd-b", a.gtmd_b)] if a.gtmd_b else [])
+    results = {label: {"first": [], "down": [], "up": [], "at_reply": 0} for label, _ in binaries}
+    for _ in range(a.starts):
+        for label, path in binaries:
+            run(path, a.reps, a.cpus, results[label])
+    ms = lambda xs: f"median {statistics.median(xs) * 1000:.1f} ms (min {min(xs) * 1000:.1f}, max {max(xs) * 1000:.1f})"
+    for label, _ in binaries:
+        r = results[label]
+        if len(binaries) > 1 or a.starts > 1:
+            print(f"{label}:")
+        if a.starts > 1:
+            print(f"first override after start -> changed answer: {ms(r['first'])}  n={a.starts}")
+        print(f"override set -> changed answer:     {ms(r['down'])}  n={len(r['down'])}")
+        print(f"override cleared -> changed answer: {ms(r['up'])}  n={len(r['up'])}")
+        print(f"new answer already served at the API reply: {r['at_reply']}/{len(r['down']) + len(r['up'])}")
+
+
+def run(binary, reps, cpus, out):
+    """One start of `binary`: `reps` overrides set and cleared; times appended to `out`."""
     d = tempfile.mkdtemp(prefix="gtmd-ovl-")
     token = "bench-token"
     open(os.path.join(d, "token"), "w").write(token + "\n")
@@ -60,7 +86,8 @@ services:
 """)
     ready = os.path.join(d, "ready.json")
     log = open(os.path.join(d, "gtmd.log"), "w")
-    p = subprocess.Popen([a.gtmd, "serve", "--config", os.path.join(d, "gtmd.yaml"), "--listen", "127.0.0.1:0",
+    pin = ["taskset", "-c", cpus] if cpus else []
+    p = subprocess.Popen(pin + [binary, "serve", "--config", os.path.join(d, "gtmd.yaml"), "--listen", "127.0.0.1:0",
                           "--control", "127.0.0.1:0", "--ready-file", ready, "--udp-workers", "1", "--log-level", "warning"],
                          stdout=log, stderr=log)
     try:
@@ -78,27 +105,24 @@ services:
         wait_answer(sock, dns_port, PRIMARY, 5)
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
         body = json.dumps({"scope": "pool", "target": "primary", "action": "down"})
-        down, up = [], []
-        at_reply = 0  # replies after which the very first query already got the new answer
-        for _ in range(a.reps):
+        down, up = out["down"], out["up"]
+        first = len(down)
+        for _ in range(reps):
             c = http.client.HTTPConnection("127.0.0.1", ctl_port, timeout=5)
             t0 = time.monotonic()
             c.request("POST", "/v1/overrides", body=body, headers=headers)
             r = c.getresponse(); r.read(); c.close()
             assert r.status == 200, r.status
-            at_reply += query(sock, dns_port, 1) == STANDBY
+            out["at_reply"] += query(sock, dns_port, 1) == STANDBY
             down.append(wait_answer(sock, dns_port, STANDBY, 5) - t0)
             c = http.client.HTTPConnection("127.0.0.1", ctl_port, timeout=5)
             t0 = time.monotonic()
             c.request("DELETE", "/v1/overrides?scope=pool&target=primary", headers=headers)
             r = c.getresponse(); r.read(); c.close()
             assert r.status == 200, r.status
-            at_reply += query(sock, dns_port, 2) == PRIMARY
+            out["at_reply"] += query(sock, dns_port, 2) == PRIMARY
             up.append(wait_answer(sock, dns_port, PRIMARY, 5) - t0)
-        ms = lambda xs: f"median {statistics.median(xs) * 1000:.1f} ms (min {min(xs) * 1000:.1f}, max {max(xs) * 1000:.1f})"
-        print(f"override set -> changed answer:     {ms(down)}  n={a.reps}")
-        print(f"override cleared -> changed answer: {ms(up)}  n={a.reps}")
-        print(f"new answer already served at the API reply: {at_reply}/{2 * a.reps}")
+        out["first"].append(down[first])
     finally:
         p.send_signal(signal.SIGTERM)
         try:

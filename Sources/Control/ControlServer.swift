@@ -137,12 +137,16 @@ final class StreamCount: Sendable {
     let value = Atomic<Int>(0)
 }
 
-/// Runs the handler off the event loop, on a concurrent queue: one thread per request in flight (so a request
-/// that waits, a reload until the new config serves or an override until it is in force, does not hold up
-/// `/metrics` and `/status`), and none while the listener is idle (the queue's threads end when unused).
+/// Runs the handler off the event loop, each request on a serial queue of its own: one thread per request in
+/// flight (so a request that waits, a reload until the new config serves or an override until it is in force,
+/// does not hold up `/metrics` and `/status`), and none while the listener is idle (the threads end when unused).
 /// Connections are bounded (`maxConnections`), and so are the handlers running at once.
+/// Not one concurrent queue: that runs on libdispatch's width-limited pool (as many threads as CPUs), the pool
+/// Swift concurrency's tasks run on too. A handler waiting there held a thread that the steering loop's task
+/// needed to put the override in force; with one CPU the override then waited until libdispatch noticed the
+/// blocked thread and added one (0.1–0.9 s). A serial queue runs on the overcommit pool, which adds a thread
+/// whenever a queue has work.
 final class HandlerRunner: Sendable {
-    private let queue = DispatchQueue(label: "gtmd.control.handler", attributes: .concurrent)
     private let active = Atomic<Bool>(true)
 
     /// The handler's response, completed on `loop`; a failed future once the listener is stopping.
@@ -155,7 +159,7 @@ final class HandlerRunner: Sendable {
             return loop.makeFailedFuture(ControlError(description: "the control listener is stopping"))
         }
         let promise = loop.makePromise(of: ControlResponse.self)
-        queue.async { promise.succeed(handler.handle(request)) }
+        DispatchQueue(label: "gtmd.control.request").async { promise.succeed(handler.handle(request)) }
         return promise.futureResult
     }
 

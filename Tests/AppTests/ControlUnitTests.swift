@@ -4,6 +4,7 @@ import Control
 import DNSWire
 import Foundation
 import HealthModel
+import Logging
 import Policy
 import Steering
 import TestSupport
@@ -165,5 +166,52 @@ import Testing
             now: now
         )
         #expect(o.target == "www.lab.example." && o.until == now.addingTimeInterval(1800))
+    }
+}
+
+/// A handler that, like an override's, waits on its thread for work done by a Swift concurrency task (the
+/// steering loop's): at most `wait`, then 503.
+struct WaitsForATask: ControlHandler {
+    let wait: Duration
+    func handle(_ request: ControlRequest) -> ControlResponse {
+        let done = DispatchSemaphore(value: 0)
+        Task { done.signal() }
+        let ms = Int(wait / .milliseconds(1))
+        guard done.wait(timeout: .now() + .milliseconds(ms)) == .success else {
+            return .text(503, "the task did not run")
+        }
+        return .text(200, "ok")
+    }
+}
+
+@Suite struct ControlHandlerThreads {
+    /// More requests at once than the machine has CPUs, each waiting on its thread for a task: every task
+    /// runs at once, because the handlers do not hold the threads tasks run on. (With the handlers on one
+    /// concurrent queue, they filled libdispatch's width-limited pool, which Swift concurrency shares, and each
+    /// task waited until libdispatch noticed the blocked threads and added one, about a second each.)
+    @Test func handlersWaitingForTasksDoNotStarveThem() async throws {
+        let server = ControlServer(
+            host: "127.0.0.1",
+            port: 0,
+            handler: WaitsForATask(wait: .seconds(2)),
+            logger: Logger(label: "test")
+        )
+        let port = try server.start().port
+        defer { server.stop() }
+        let n = 2 * ProcessInfo.processInfo.activeProcessorCount + 2
+        let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<n {
+                group.addTask {
+                    // A thread of its own: the client's blocking socket calls must not hold a concurrency thread.
+                    try await withCheckedThrowingContinuation { c in
+                        Thread.detachNewThread {
+                            c.resume(with: Result { try httpRequest("127.0.0.1", port, "GET", "/").status })
+                        }
+                    }
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(statuses == Array(repeating: 200, count: n), "\(statuses)")
     }
 }
