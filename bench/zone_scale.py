@@ -7,7 +7,8 @@ For each size N (bench/gen-zone.py N, cached in .build/bench/zones/) and each ro
   load      exec of the server to its first correct answer for `sentinel.lab.example A` (the zone's last
             name), polled over UDP every few milliseconds: wall time, and the server's CPU time (user + system,
             all its processes) at that moment. The CPU time is the steadier figure on a shared machine.
-  memory    once settled after that answer (from 1 s on, when the server's CPU time grew by < 10 ms in 0.5 s):
+  memory    once settled after that answer (from 3 s on, when the server's CPU time grew by < 10 ms in 0.5 s;
+            gtmd releases the pages of code that only its start ran 2 s after its first table):
             RSS and PSS (proportional: pages shared between processes counted once) summed over the server's
             processes, PSS per name, and the server's CPU time at that moment (`settled`).
   switch    the answer of `www.lab.example A` changed from 127.0.0.11 to 127.0.0.12 by each server's own way of
@@ -251,10 +252,11 @@ def measure(name, port, zone, names, binary, out, rnd, rows, timeout):
         pids = tree(s.proc.pid)
         row["load_ms"] = (t - s.t0) * 1000
         row["load_cpu_ms"] = cpu_seconds(pids) * 1000
-        # Settled: from one second after the answer, once the server is idle (its CPU time grew by < 10 ms in
+        # Settled: from three seconds after the answer, once the server is idle (its CPU time grew by < 10 ms in
         # half a second; at most 60 s), so work a server does after its first answer (gtmd compacts
-        # its zone graph then) is in the memory figure, and its CPU in `settled_cpu_ms`.
-        time.sleep(1.0)
+        # its zone graph then, and releases start-up's code pages 2 s after its first table) is in the memory
+        # figure, and its CPU in `settled_cpu_ms`.
+        time.sleep(3.0)
         settle_end = time.monotonic() + 60
         cpu = cpu_seconds(tree(s.proc.pid))
         while time.monotonic() < settle_end:
