@@ -54,7 +54,7 @@ extension OverrideRequest {
         var until: Date? = nil
         if let u = try f.string("until", example: "\"2026-11-21T18:00:00Z\"") {
             guard let d = parseUntil(u) else {
-                throw OverrideError("field 'until': '\(u)' is not an ISO 8601 time (e.g. 2026-11-21T18:00:00Z)")
+                throw OverrideError("field 'until': '\(u)' \(untilProblem)")
             }
             until = d
         }
@@ -79,8 +79,17 @@ extension OverrideRequest {
         return (try f.required("scope", example: "\"pool\""), try f.required("target", example: "\"primary\""))
     }
 
-    /// `--until` on the command line and the body's `until`: an ISO 8601 time, or nil.
-    public static func parseUntil(_ text: String) -> Date? { ISO8601DateFormatter().date(from: text) }
+    /// `--until` on the command line and the body's `until`: an ISO 8601 time in the years 1 to 9999, or nil. A
+    /// longer year (the fuzz target's `27777777777777027-01-01T00:00:00Z`) parsed to a time that did not come
+    /// back the same in ISO 8601, so the CLI would have sent another time than the one given.
+    public static func parseUntil(_ text: String) -> Date? {
+        guard let d = ISO8601DateFormatter().date(from: text), d >= firstUntil, d <= lastUntil else { return nil }
+        return d
+    }
+    /// 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z.
+    static let firstUntil = Date(timeIntervalSince1970: -62_135_596_800)
+    static let lastUntil = Date(timeIntervalSince1970: 253_402_300_799)
+    public static let untilProblem = "is not an ISO 8601 time in the years 1 to 9999 (e.g. 2026-11-21T18:00:00Z)"
 }
 
 public struct OverrideError: Error, CustomStringConvertible, Sendable {

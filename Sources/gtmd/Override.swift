@@ -123,7 +123,7 @@ struct Expiry: ParsableArguments {
         }
         if let u = until {
             guard let d = OverrideRequest.parseUntil(u) else {
-                throw ValidationError("--until '\(u)' is not an ISO 8601 time (e.g. 2026-11-21T18:00:00Z)")
+                throw ValidationError("--until '\(u)' \(OverrideRequest.untilProblem)")
             }
             date = d
         }

@@ -197,6 +197,10 @@ import Testing
             "field 'until': 'tomorrow' is not an ISO 8601 time"
         ),
         ("POST", "/v1/overrides", valid + #", "until": "9999-01-01T00:00:00Z"}"#, "more than 10000 days ahead"),
+        (
+            "POST", "/v1/overrides", valid + #", "until": "27777777777777027-01-01T00:00:00Z"}"#,
+            "field 'until': '27777777777777027-01-01T00:00:00Z' is not an ISO 8601 time in the years 1 to 9999"
+        ),
         ("POST", "/v1/overrides", valid + #", "for": "0s"}"#, "must be longer than 0s"),
         ("POST", "/v1/overrides", valid + #", "note": "a\nb"}"#, "control character U+000A"),
         (
