@@ -321,9 +321,22 @@ public final class AnswerTable: Sendable {
     /// Finds the node for a lower-case wire name; -1 when absent.
     @inline(__always)
     func find(_ p: UnsafePointer<UInt8>, _ n: Int) -> Int {
+        AnswerTable.find(p, n, index: index, nodes: nodes.base, names: names)
+    }
+
+    /// `find` below over a table's arrays (the responder's and the compiled zones' base table), their buffers
+    /// taken once for the whole probe sequence.
+    @inline(__always)
+    static func find(
+        _ p: UnsafePointer<UInt8>,
+        _ n: Int,
+        index: ContiguousArray<Int32>,
+        nodes: ContiguousArray<Node>,
+        names: ContiguousArray<UInt8>
+    ) -> Int {
         index.withUnsafeBufferPointer { idx in
-            nodes.base.withUnsafeBufferPointer { nb in
-                names.withUnsafeBufferPointer { AnswerTable.find(p, n, index: idx, nodes: nb, names: $0) }
+            nodes.withUnsafeBufferPointer { nb in
+                names.withUnsafeBufferPointer { find(p, n, index: idx, nodes: nb, names: $0) }
             }
         }
     }

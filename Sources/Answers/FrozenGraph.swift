@@ -151,14 +151,8 @@ extension CompiledZones {
     /// The index (canonical order) of the node named `name` (lower case); nil when there is none.
     func nodeIndex(_ name: DNSName) -> Int? {
         guard frozen != nil else { return nodes[name]?.index }
-        let i = name.wire.withUnsafeBufferPointer { w in
-            index.withUnsafeBufferPointer { idx in
-                baseNodes.withUnsafeBufferPointer { nb in
-                    names.withUnsafeBufferPointer {
-                        AnswerTable.find(w.baseAddress!, w.count, index: idx, nodes: nb, names: $0)
-                    }
-                }
-            }
+        let i = name.wire.withUnsafeBufferPointer {
+            AnswerTable.find($0.baseAddress!, $0.count, index: index, nodes: baseNodes, names: names)
         }
         return i < 0 ? nil : i
     }

@@ -1,11 +1,11 @@
 #define _GNU_SOURCE
 #include "cmalloc.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <unistd.h>
 
 /* One mapping of /proc/self/smaps, as far as the choice below needs it. */
 struct mapping {
@@ -48,13 +48,12 @@ long gtmd_release_loaded_pages(void) {
             memcpy(m->perms, perms, sizeof m->perms);
             snprintf(m->path, sizeof m->path, "%s", line + path_at);
             m->path[strcspn(m->path, "\n")] = 0;
-            m->anonymous_kb = 0;
+            m->anonymous_kb = ULONG_MAX; /* not read: the mapping is left alone */
         } else if (n > 0 && sscanf(line, "Anonymous: %lu kB", &kb) == 1) {
             maps[n - 1].anonymous_kb = kb;
         }
     }
     fclose(f);
-    long page = sysconf(_SC_PAGESIZE);
     long released = 0;
     for (int i = 0; i < n; i++) {
         const struct mapping *m = &maps[i];
@@ -62,10 +61,8 @@ long gtmd_release_loaded_pages(void) {
          * now but holds private copies, which MADV_DONTNEED would throw away), of an object with code. */
         if (m->perms[1] != '-' || m->perms[3] != 'p' || m->path[0] != '/' || m->anonymous_kb != 0) continue;
         if (!has_code(maps, n, m->path)) continue;
-        unsigned long start = (m->start + page - 1) & ~(unsigned long)(page - 1);
-        unsigned long end = m->end & ~(unsigned long)(page - 1);
-        if (end <= start) continue;
-        if (madvise((void *)start, end - start, MADV_DONTNEED) == 0) released += (long)(end - start);
+        /* Mappings are whole pages. */
+        if (madvise((void *)m->start, m->end - m->start, MADV_DONTNEED) == 0) released += (long)(m->end - m->start);
     }
     free(maps);
     return released;

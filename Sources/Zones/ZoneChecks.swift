@@ -177,7 +177,7 @@ struct ZoneChecks {
             error(
                 r,
                 "the \(LdnsRR.typeName(r.record.type)) RRset at \(r.record.owner) has \(count[k]) records and needs "
-                    + "at least \(size) bytes in a reply, more than the 65535 a DNS message can hold; "
+                    + "at least \(size) bytes in a reply, more than the \(ZoneChecks.largestMessage) a DNS message can hold; "
                     + "split it over several names"
             )
         }
