@@ -31,17 +31,23 @@ import Testing
         // Every reply carries one answer. A query dig got no reply to (UDP on a loaded CI machine: one of 400
         // went missing twice in a full run, with two tries of 2 s) is not what this test is about: up to 1 %
         // may be missing, and they are printed.
-        let replies = r.stdout.components(separatedBy: "->>HEADER<<-").count - 1
-        let answered = out.values.reduce(0, +)
-        // A reply without an answer record: seen twice in full CI runs (399 answers in 400 replies), not
-        // explained yet (the table answers every query ID of a ramp step, checked offline). Recorded as a
-        // known issue with the reply itself, so the next one shows what it was; any other shortfall fails.
-        let empty = r.stdout.components(separatedBy: "; <<>> DiG").filter {
-            $0.contains("->>HEADER<<-") && !$0.contains(";; ANSWER SECTION:")
+        // dig once took a packet without QR for a reply: its own query come back (flags `ad` only, ANSWER 0, its
+        // client cookie "echoed", the query's 56 bytes), in two full CI runs of about ten. gtmd sets QR on every
+        // reply, so it is not one of gtmd's; where it comes from is not known (issue 17's note, session 11). Such
+        // packets are not counted as replies and are recorded as a known issue with the packet itself; every
+        // real reply must carry its answer.
+        let blocks = r.stdout.components(separatedBy: "; <<>> DiG").filter { $0.contains("->>HEADER<<-") }
+        let notReplies = blocks.filter { b in
+            !b.split(separator: "\n").contains {
+                $0.hasPrefix(";; flags:")
+                    && $0.dropFirst(9).prefix(while: { $0 != ";" }).split(separator: " ").contains("qr")
+            }
         }
-        #expect(answered == replies - empty.count, "\(replies) replies, \(answered) answers\n\(r.stdout.suffix(2000))")
-        withKnownIssue("a reply without an answer (issue 17's note, session 11)", isIntermittent: true) {
-            #expect(empty.isEmpty, "replies without an answer:\n\(empty.joined(separator: "\n---\n"))")
+        let replies = blocks.count - notReplies.count
+        let answered = out.values.reduce(0, +)
+        #expect(answered == replies, "\(replies) replies, \(answered) answers\n\(r.stdout.suffix(2000))")
+        withKnownIssue("dig took a packet without QR for a reply (issue 17's note, session 11)", isIntermittent: true) {
+            #expect(notReplies.isEmpty, "packets without QR:\n\(notReplies.joined(separator: "\n---\n"))")
         }
         #expect(replies >= count - count / 100, "\(replies) replies to \(count) queries\n\(r.stdout.suffix(2000))")
         if replies < count {
@@ -84,7 +90,8 @@ import Testing
         // Step 3 (100%): the switch; every answer the primary again, at the full TTL.
         try waitFor("the switch back logged\n\(lab.server.log)", timeout: 6) { switchedBack(lab) }
         let three = try batch(lab, 200)
-        #expect(three == [p: 200], "step 3: \(three)")
+        // Every reply the primary (`batch` holds the replies to at least 99 % of the queries).
+        #expect(three.keys.sorted() == [p] && (three[p] ?? 0) >= 200 - 200 / 100, "step 3: \(three)")
         #expect(try lab.answer().answer.first?.contains("\t30\t") == true)
         print(
             "ramp over dig: step 1 \(one[p] ?? 0)/400 primary, step 2 \(two[p] ?? 0)/400, step 3 \(three[p] ?? 0)/200"
