@@ -119,7 +119,7 @@ let package = Package(
         .target(
             name: "Steering",
             dependencies: [
-                "Answers", "CMalloc", "Config", "DNSWire", "HealthModel", "Policy", "Zones",
+                "Answers", "CMalloc", "Config", "ConfigText", "DNSWire", "HealthModel", "Policy", "Zones",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
@@ -165,7 +165,8 @@ let package = Package(
         .target(
             name: "App",
             dependencies: [
-                "Answers", "Config", "Control", "DNSWire", "Fleet", "Health", "HealthModel", "Policy", "Server",
+                "Answers", "Config", "ConfigText", "Control", "DNSWire", "Fleet", "Health", "HealthModel", "Policy",
+                "Server",
                 "Steering", "Zones",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),

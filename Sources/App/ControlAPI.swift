@@ -1,4 +1,5 @@
 import Config
+import ConfigText
 import Control
 import DNSWire
 import Foundation
@@ -169,7 +170,7 @@ struct ControlAPI: ControlHandler {
             )
             return .error(403, "mutating requests are refused: the control token file cannot be read (see gtmd's log)")
         }
-        let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let token = String(decoding: data, as: UTF8.self).trimmedSpace(newlines: true)
         guard !token.isEmpty else {
             backend.logger.error(
                 "control: token file empty; refusing mutating requests",

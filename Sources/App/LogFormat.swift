@@ -66,7 +66,13 @@ public struct GtmdLogHandler: LogHandler {
 
     static func quote(_ v: String) -> String {
         guard v.isEmpty || v.contains(where: { $0 == " " || $0 == "\"" || $0 == "=" }) else { return v }
-        return "\"" + v.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+        var out = "\""
+        out.reserveCapacity(v.utf8.count + 8)
+        for c in v.unicodeScalars {
+            if c == "\\" || c == "\"" { out.unicodeScalars.append("\\") }
+            out.unicodeScalars.append(c)
+        }
+        return out + "\""
     }
 
     private static let stderrLock = Mutex<Void>(())

@@ -214,23 +214,16 @@ public final class GtmdRuntime: Sendable {
     public func run() async throws {
         // Each service is named here: without a name, ServiceLifecycle prints the service value with
         // reflection (`"\(service)"`), ~2 ms of dynamic casts at every start.
+        let control = steering.view.prepared.config.control.listen.map {
+            ControlServer(host: $0.host, port: $0.port, handler: ControlAPI(backend: self), logger: logger)
+        }
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: monitor, successTerminationBehavior: .ignore, serviceName: "health"),
             .init(service: steering, serviceName: "steering"),
-            .init(service: ServeService(runtime: self), serviceName: "serve"),
+            .init(service: ServeService(runtime: self, control: control), serviceName: "serve"),
             .init(service: ReloadService(runtime: self), serviceName: "reload"),
         ]
-        if let listen = steering.view.prepared.config.control.listen {
-            let control = ControlServer(
-                host: listen.host,
-                port: listen.port,
-                handler: ControlAPI(backend: self),
-                logger: logger
-            )
-            let bound = try control.start()
-            controlAddress.withLock { $0 = ListenAddress(host: bound.host, port: bound.port).description }
-            services.append(.init(service: control, serviceName: "control"))
-        }
+        if let control { services.append(.init(service: control, serviceName: "control")) }
         if let fleet {
             // First in, last out: the node revokes its lease after the listeners stopped.
             services.insert(.init(service: FleetService(fleet: fleet.node), serviceName: "fleet"), at: 0)
@@ -302,8 +295,16 @@ public final class GtmdRuntime: Sendable {
 /// is: the loop never pulls health itself) and counts state changes. Stops the listeners on graceful shutdown.
 struct ServeService: Service {
     let runtime: GtmdRuntime
+    /// Bound here, while the first probe round is out (the health service starts first): its set-up overlaps
+    /// the wait for the backends instead of coming before it (~1 ms of a start). It is bound before anything
+    /// is served; a failure to bind ends the server.
+    let control: ControlServer?
 
     func run() async throws {
+        if let control {
+            let bound = try control.start()
+            runtime.controlAddress.withLock { $0 = ListenAddress(host: bound.host, port: bound.port).description }
+        }
         try await runtime.startServing()
         defer {
             runtime.logger.notice("shutting down")

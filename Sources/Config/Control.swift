@@ -43,7 +43,7 @@ public struct ControlSettings: Sendable, Equatable {
         guard access(path, R_OK) == 0, let data = FileManager.default.contents(atPath: path) else {
             return "'\(path)' cannot be read by this user (uid \(getuid())): \(String(cString: strerror(errno)))"
         }
-        if String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+        if String(decoding: data, as: UTF8.self).trimmedSpace(newlines: true).isEmpty {
             return "'\(path)' is empty"
         }
         return nil

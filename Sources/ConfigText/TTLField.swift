@@ -7,7 +7,7 @@ import Yams
 /// zone files (`1h30m`). Never traps: a number too big to hold is out of range, not a crash.
 public func parseTTL(_ text: String) -> Int? {
     // The zone files' reader (DNSWire's TTLText): saturates above UInt32.max, so too big is out of range.
-    TTLText.parse(text.trimmingCharacters(in: .whitespaces)).map { Int($0) }
+    TTLText.parse(text.trimmedSpace()).map { Int($0) }
 }
 
 extension YAMLReader {

@@ -41,7 +41,8 @@ public final class ControlServer: Service, Sendable {
     let handler: any ControlHandler
     let options: ControlOptions
     let logger: Logger
-    let group: MultiThreadedEventLoopGroup
+    /// The listener's event-loop thread: made by `start()`, so a server that has not bound yet has none.
+    private let group = Mutex<MultiThreadedEventLoopGroup?>(nil)
     let runner = HandlerRunner()
     let open = Atomic<Int>(0)
     let streams = StreamCount()
@@ -59,12 +60,16 @@ public final class ControlServer: Service, Sendable {
         self.handler = handler
         self.options = options
         self.logger = logger
-        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     }
 
     /// Binds the listener; returns the bound address and port (port 0 picks one).
     public func start() throws(ControlError) -> (host: String, port: Int) {
         let where_ = host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        let group = self.group.withLock { g in
+            if let g { return g }
+            g = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+            return g!
+        }
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 64)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -101,7 +106,7 @@ public final class ControlServer: Service, Sendable {
 
     private func shutdownResources() {
         runner.stop()
-        try? group.syncShutdownGracefully()
+        try? group.withLock { $0 }?.syncShutdownGracefully()
     }
 
     private func initialize(_ channel: any Channel) throws {

@@ -68,7 +68,7 @@ public enum FailoverPolicy: PolicyUnit {
                     continue
                 }
                 let digits = text.hasSuffix("%") ? String(text.dropLast()) : text
-                guard let v = Int(digits.trimmingCharacters(in: .whitespaces)), (1...100).contains(v) else {
+                guard let v = Int(digits.trimmedSpace()), (1...100).contains(v) else {
                     r.problem(item, at, "'\(text)' is not a percentage from 1% to 100%")
                     ok = false
                     continue

@@ -1,3 +1,4 @@
+import ConfigText
 import DNSWire
 import Foundation
 import Geo
@@ -22,7 +23,7 @@ public enum AvailabilityRule: Sendable, Hashable, CustomStringConvertible {
     }
 
     public static func parse(_ s: String) -> AvailabilityRule? {
-        let t = s.trimmingCharacters(in: .whitespaces).lowercased()
+        let t = s.trimmedSpace().lowercased()
         if t == "any" { return .any }
         if t == "all" { return .all }
         if t.hasSuffix("%"), let p = Int(t.dropLast()), (1...100).contains(p) { return .percent(p) }

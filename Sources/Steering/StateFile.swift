@@ -1,4 +1,5 @@
 import Config
+import ConfigText
 import CoreFoundation  // struct stat's fields come through CoreFoundation's libc headers on Linux
 import Foundation
 import Glibc
@@ -269,6 +270,6 @@ extension StateFile {
         var buf = [UInt8](repeating: 0, count: 32)
         let n = buf.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
         let text = n > 0 ? String(decoding: buf[..<n], as: UTF8.self) : ""
-        return Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+        return Int32(text.trimmedSpace(newlines: true)) ?? 0
     }
 }

@@ -1,6 +1,7 @@
 import Answers
 import CMalloc
 import Config
+import ConfigText
 import Foundation
 import HealthModel
 import Logging
@@ -644,16 +645,13 @@ public final class SteeringCore {
         generation = p.table.generation
         dirty = false
         publishedHealth = health
-        let took = String(
-            format: "%.2fms",
-            Double(p.buildTime.components.seconds) * 1000
-                + Double(p.buildTime.components.attoseconds) / 1e15
-        )
+        // Made only for a line that is logged.
+        let took = { DurationText.fixed(p.buildTime / .microseconds(1) / 1000, places: 2) + "ms" }
         logger.debug(
             "answer table installed",
             metadata: [
                 "table.generation": "\(p.table.generation)", "table.names": "\(p.table.nodeCount)",
-                "table.build": "\(took)",
+                "table.build": "\(took())",
             ]
         )
         let changed = services != p.services
@@ -761,9 +759,9 @@ public final class SteeringCore {
                     "failover switch",
                     metadata: [
                         "service": "\(name)", "from": "\(sw.from ?? "-")", "to": "\(sw.to ?? "-")",
-                        "reason": "\(sw.reason)", "ttl": "\(d.ttl)", "table.build": "\(took)",
+                        "reason": "\(sw.reason)", "ttl": "\(d.ttl)", "table.build": "\(took())",
                         "table.generation": "\(p.table.generation)",
-                        "detection": "\(t?.detectionSeconds.map { String(format: "%.3fs", $0) } ?? "-")",
+                        "detection": "\(t?.detectionSeconds.map { DurationText.fixed($0, places: 3) + "s" } ?? "-")",
                         "stale_ttl": "\(t?.staleTTL.map(String.init) ?? "-")",
                     ]
                 )

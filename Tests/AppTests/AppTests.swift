@@ -35,6 +35,19 @@ final class Lines: Sendable {
     }
 }
 
+@Suite struct LogQuoting {
+    /// A value with a space, `"` or `=` is quoted, with `\\` and `"` escaped inside; others are left as they are.
+    @Test func quotedWhereAParserNeedsIt() {
+        #expect(GtmdLogHandler.quote("primary") == "primary")
+        #expect(GtmdLogHandler.quote("") == "\"\"")
+        #expect(GtmdLogHandler.quote("a b") == "\"a b\"")
+        #expect(GtmdLogHandler.quote("k=v") == "\"k=v\"")
+        #expect(GtmdLogHandler.quote(#"say "hi" \ bye"#) == #""say \"hi\" \\ bye""#)
+        #expect(GtmdLogHandler.quote("a\\b") == "a\\b")
+        #expect(GtmdLogHandler.quote("région é") == "\"région é\"")
+    }
+}
+
 @Suite struct LogTimestamp {
     /// The terminal format's time is Foundation's ISO 8601 text, made without Foundation's formatter.
     @Test(arguments: [0, 1, 59, 951_782_400, 1_796_010_162, 2_147_483_647, 4_102_444_799, 253_402_300_799])

@@ -1,4 +1,5 @@
 import Config
+import ConfigText
 import Foundation
 import TestSupport
 import Testing
@@ -189,5 +190,31 @@ import Testing
         #expect(DurationText.format(.zero) == "0ms")
         #expect(DurationText.milliseconds(.seconds(Int64.max)) == .max)
         #expect(DurationText.milliseconds(.seconds(Int64.min)) == .min)
+    }
+
+    /// Log lines print times with `fixed`, which must read as `%.Nf` would print them.
+    @Test(arguments: [0, 1.5, 0.001, 0.0049, 12.3456, -3.14159, 2.5e-7, 123_456.789, -0.0004, 99.999_9, 1e12 + 0.25])
+    func fixedPrintsWhatPercentFPrints(_ v: Double) {
+        for places in 0...4 {
+            #expect(DurationText.fixed(v, places: places) == String(format: "%.\(places)f", v), "places \(places)")
+        }
+    }
+
+    /// The config's text fields are trimmed as Foundation's `trimmingCharacters(in:)` trims them.
+    @Test(arguments: [
+        "", " ", "any", "  any ", "\tall\t", "50 %", " 3\n", "\n\r 2 \u{85}", "\u{A0}any\u{3000}", "\u{2028}x\u{2029}",
+        "é ", " 🇩🇪 ", "a\u{200B}", "\u{1680}b\u{202F}", "\u{0B}\u{0C}",
+    ])
+    func trimmedAsFoundationTrims(_ text: String) {
+        #expect(text.trimmedSpace() == text.trimmingCharacters(in: .whitespaces))
+        #expect(text.trimmedSpace(newlines: true) == text.trimmingCharacters(in: .whitespacesAndNewlines))
+        #expect(text.dropFirst(0).trimmedSpace() == text.trimmingCharacters(in: .whitespaces))
+    }
+
+    @Test func fixedOutsideTheNumbers() {
+        #expect(DurationText.fixed(.nan, places: 2) == "nan")
+        #expect(DurationText.fixed(-.infinity, places: 2) == "-inf")
+        #expect(DurationText.fixed(3e20, places: 2) == "300000000000000000000")
+        #expect(DurationText.fixed(1.25, places: 42) == "1.250000000")
     }
 }
