@@ -166,8 +166,7 @@ let package = Package(
             name: "App",
             dependencies: [
                 "Answers", "Config", "ConfigText", "Control", "DNSWire", "Fleet", "Health", "HealthModel", "Policy",
-                "Server",
-                "Steering", "Zones",
+                "Server", "Steering", "Zones",
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
