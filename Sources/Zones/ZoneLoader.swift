@@ -34,8 +34,23 @@ public enum ZoneLoader {
         return r.finish(topFile: file)
     }
 
+    /// The file's absolute path with symbolic links, `.` and `..` resolved (realpath(3)), to tell an `$INCLUDE`
+    /// loop; the path as given when it cannot be resolved (a missing file: reading it reports that). Foundation's
+    /// URL did the same at ~0.5 ms for the first file of a start.
     static func canonical(_ path: String) -> String {
-        URL(fileURLWithPath: path).standardizedFileURL.resolvingSymlinksInPath().path
+        guard let resolved = realpath(path, nil) else { return path }
+        defer { free(resolved) }
+        return String(cString: resolved)
+    }
+
+    /// Tokens' text with one space between them: a record as written, and the rdata handed to ldns.
+    static func spaced(_ tokens: ArraySlice<MasterFileLexer.Token>) -> String {
+        var out = ""
+        for i in tokens.indices {
+            if i != tokens.startIndex { out += " " }
+            out += tokens[i].text
+        }
+        return out
     }
 }
 
@@ -287,7 +302,7 @@ struct Reader {
     ) {
         let tokens = e.tokens
         /// The record as written, for problems (made only when one is reported).
-        func shownText() -> String { (e.blankOwner ? "  " : "") + tokens.map(\.text).joined(separator: " ") }
+        func shownText() -> String { (e.blankOwner ? "  " : "") + ZoneLoader.spaced(tokens[...]) }
         var i = 0
         let owner: DNSName
         if e.blankOwner {
@@ -392,7 +407,7 @@ struct Reader {
         if let ttl = finalTTL, let rdata = FastRdata.parse(type: type, tokens[(i + 1)...], origin: origin) {
             rr = ResourceRecord(owner: owner, type: type, rrClass: RRClass.IN, ttl: ttl, rdata: rdata)
         } else {
-            let rdata = tokens[(i + 1)...].map(\.text).joined(separator: " ")
+            let rdata = ZoneLoader.spaced(tokens[(i + 1)...])
             let text = "\(owner) \(finalTTL ?? 0) IN \(typeText)" + (rdata.isEmpty ? "" : " " + rdata)
             do throws(RecordParseError) {
                 rr = try LdnsRR.parse(text, origin: origin, defaultTTL: finalTTL ?? 0)
