@@ -43,8 +43,11 @@ public struct GtmdLogHandler: LogHandler {
     public func log(event: LogEvent) {
         var all = metadata
         if let m = event.metadata { all.merge(m) { $1 } }
-        let fields = all.sorted { $0.key < $1.key }.map { "\($0.key)=\(GtmdLogHandler.quote("\($0.value)"))" }
-        let body = ([event.level.rawValue, "\(event.message)"] + fields).joined(separator: " ")
+        // Appended, not `joined(separator:)`: the generic join's first use costs ~0.3 ms of type look-ups.
+        var body = event.level.rawValue + " \(event.message)"
+        for (key, value) in all.sorted(by: { $0.key < $1.key }) {
+            body += " " + key + "=" + GtmdLogHandler.quote("\(value)")
+        }
         if journal {
             sink("<\(GtmdLogHandler.priority(event.level))>\(body)\n")
         } else {

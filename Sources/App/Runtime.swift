@@ -95,6 +95,9 @@ public final class GtmdRuntime: Sendable {
             options: options,
             logger: logger
         )
+        // The first probe round goes out now: its wait for the backends overlaps the rest of the start (the
+        // service group, the control listener), and nothing is answered before it ends (`startServing`).
+        monitor.start()
     }
 
     /// `server.rrl` as the server's options (loopback exempt when no exemptions are configured).

@@ -99,17 +99,19 @@ public enum DurationText {
     private static func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
 
     /// `value` with exactly `places` decimals (0...9), rounded to the nearest: what `%.Nf` prints (an exact tie
-    /// such as 0.125 rounds away from zero here, to even there), without
-    /// Foundation's `String(format:)` (its locale machinery made the first log line of a start cost ~0.3 ms).
-    /// Not finite: `nan`, `inf`, `-inf`; beyond ±1e15 the whole number is printed with no decimals.
+    /// such as 0.125 rounds away from zero here, to even there) while `|value| × 10^places` stays below 2^53,
+    /// which covers the times and ratios that log lines show; beyond that Swift's own `description` of the
+    /// number (`3e+20`); `nan`, `inf`, `-inf` when not finite. Without Foundation's `String(format:)`, whose
+    /// locale machinery made the first log line of a start cost ~0.3 ms.
     public static func fixed(_ value: Double, places: Int) -> String {
         guard value.isFinite else { return value.isNaN ? "nan" : (value < 0 ? "-inf" : "inf") }
         let places = min(max(places, 0), 9)
-        guard abs(value) < 1e15 else { return String(Int64(value.rounded())) }
         var scale: Int64 = 1
         for _ in 0..<places { scale *= 10 }
-        let scaled = Int64((abs(value) * Double(scale)).rounded())
-        let sign = value < 0 && scaled != 0 ? "-" : ""
+        let magnitude = (abs(value) * Double(scale)).rounded()
+        guard magnitude < 9_007_199_254_740_992 else { return value.description }
+        let scaled = Int64(magnitude)
+        let sign = value.sign == .minus ? "-" : ""  // as %f: -0.0004 is "-0.00"
         guard places > 0 else { return sign + String(scaled) }
         let fraction = String(scaled % scale)
         return sign + String(scaled / scale) + "." + String(repeating: "0", count: places - fraction.count) + fraction

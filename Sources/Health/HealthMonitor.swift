@@ -94,7 +94,7 @@ public final class HealthMonitor: Service, Sendable {
         self.init(targets: targets, options: HealthMonitorOptions(maxInFlight: maxInFlight), logger: logger)
     }
 
-    /// The longest `waitForFirstRound()` can take once `run()` has started.
+    /// The longest `waitForFirstRound()` can take once probing has started.
     public var firstRoundBound: Duration {
         let longest = targets.flatMap(\.checks).map(\.timeout).max() ?? .zero
         return longest + options.firstRoundGrace
@@ -102,39 +102,52 @@ public final class HealthMonitor: Service, Sendable {
 
     // MARK: Service
 
-    /// Probes until graceful shutdown or cancellation. The first round starts at once. Call once.
+    /// Starts probing now, the first round at once, before `run()`: the server calls it as soon as the monitor
+    /// is built, so the first round's wait for the backends overlaps the rest of its start (the control
+    /// listener's set-up). Idempotent; `run()` starts probing itself when this was not called. Probing ends
+    /// with `run()`.
+    public func start() {
+        // update() posts the checks it starts once probing is marked started; the keys are read in the same
+        // lock, and the scheduler runs a check whose loop token it already has only once.
+        let keys = state.withLock { s -> [CheckKey]? in
+            guard !s.started else { return nil }
+            s.started = true
+            s.startedAt = .now
+            return s.targets.flatMap { t in
+                t.checks.map { CheckKey(target: t.spec.id, check: $0.index, token: $0.token) }
+            }
+        }
+        guard let keys else { return }
+        logger.info(
+            "health: monitoring started",
+            metadata: [
+                "targets": "\(targets.count)", "checks": "\(keys.count)", "max_in_flight": "\(options.maxInFlight)",
+            ]
+        )
+        scheduler.launch(monitor: self, keys: keys)
+    }
+
+    /// Probes until graceful shutdown or cancellation (starting, unless `start()` did). Call once.
     public func run() async throws {
         let firstRun = state.withLock { s -> Bool in
-            guard !s.started else { return false }
-            s.started = true
+            guard !s.runCalled else { return false }
+            s.runCalled = true
             return true
         }
         guard firstRun else {
             logger.error("health: HealthMonitor.run() called twice; ignoring the second call")
             return
         }
-        let bound = firstRoundBound
-        let targets = self.targets
-        // update() posts the checks it starts once run() is marked started; one read here as well, and the
-        // scheduler runs a check whose loop token it already has only once.
-        let keys = state.withLock { s in
-            s.targets.flatMap { t in t.checks.map { CheckKey(target: t.spec.id, check: $0.index, token: $0.token) } }
-        }
-        logger.info(
-            "health: monitoring started",
-            metadata: [
-                "targets": "\(targets.count)", "checks": "\(targets.reduce(0) { $0 + $1.checks.count })",
-                "max_in_flight": "\(options.maxInFlight)",
-            ]
-        )
+        start()
+        let firstRoundEnd = state.withLock { $0.startedAt ?? .now } + firstRoundBound
         await cancelWhenGracefulShutdown {
             await withDiscardingTaskGroup { group in
                 group.addTask {
-                    try? await Task.sleep(for: bound)
+                    try? await Task.sleep(until: firstRoundEnd, clock: .continuous)
                     if !Task.isCancelled { self.endFirstRound(complete: false) }
                 }
                 // Ends when the run is cancelled.
-                group.addTask { await self.scheduler.run(monitor: self, keys: keys) }
+                group.addTask { await self.scheduler.waitForEnd() }
             }
         }
         endFirstRound(complete: false, log: false)
@@ -158,7 +171,7 @@ public final class HealthMonitor: Service, Sendable {
         state.withLock { $0.snapshot() }
     }
 
-    /// Waits until every check has finished its first probe, or `firstRoundBound` has passed since `run()`
+    /// Waits until every check has finished its first probe, or `firstRoundBound` has passed since probing
     /// started (also returns if `run()` ends or the caller is cancelled). Returns true when every check got
     /// a verdict. Targets still unknown then count as their `initialState`.
     @discardableResult
@@ -417,7 +430,10 @@ struct MonitorState {
     var changeSubscribers: [UInt64: AsyncStream<HealthChange>.Continuation] = [:]
     var snapshotSubscribers: [UInt64: AsyncStream<HealthSnapshot>.Continuation] = [:]
     var nextID: UInt64 = 0
+    /// Probing has started (`start()`), and when.
     var started = false
+    var startedAt: ContinuousClock.Instant?
+    var runCalled = false
     var finished = false
 
     init(targets: [ProbeTarget]) {

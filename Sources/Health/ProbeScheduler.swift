@@ -28,16 +28,29 @@ final class ProbeScheduler: Sendable {
     private struct Inbox {
         var commands: [Command] = []
         var stopping = false
+        /// The thread must end (or has): set when it takes the stop, or by `stop()` before it started.
         var ended = false
-        /// Set by `run`: what the thread is started with, once there is a check to probe.
-        var launch: (monitor: HealthMonitor, done: CheckedContinuation<Void, Never>)?
+        /// Set by `launch`: the monitor the thread is started with, once there is a check to probe.
+        var launch: HealthMonitor?
         var threadStarted = false
+        /// The thread ran and returned, or never will (stopped before it started): `waitForEnd` returns.
+        var finished = false
+        /// The caller of `waitForEnd`, resumed when `finished` is set.
+        var waiter: CheckedContinuation<Void, Never>?
 
-        /// Marks the thread started when `run` has begun, it has not, and a check waits; the caller starts it.
-        mutating func shouldStartThread() -> (HealthMonitor, CheckedContinuation<Void, Never>)? {
+        /// Marks the thread started when `launch` has been called, it has not, and a check waits; the caller
+        /// starts it.
+        mutating func shouldStartThread() -> HealthMonitor? {
             guard let launch, !threadStarted, !ended, !stopping, !commands.isEmpty else { return nil }
             threadStarted = true
             return launch
+        }
+
+        /// Marks the run finished; the waiter to resume, if one waits.
+        mutating func finish() -> CheckedContinuation<Void, Never>? {
+            finished = true
+            defer { waiter = nil }
+            return waiter
         }
     }
 
@@ -80,13 +93,13 @@ final class ProbeScheduler: Sendable {
     /// Hands the probe thread a command (starting the thread if this is the first check to probe); dropped
     /// once the thread has ended.
     func post(_ command: Command) {
-        let (accepted, launch) = inbox.withLock { s -> (Bool, (HealthMonitor, CheckedContinuation<Void, Never>)?) in
+        let (accepted, launch) = inbox.withLock { s -> (Bool, HealthMonitor?) in
             guard !s.ended else { return (false, nil) }
             s.commands.append(command)
             return (true, s.shouldStartThread())
         }
-        if let (monitor, done) = launch {
-            startThread(monitor: monitor, done: done)
+        if let monitor = launch {
+            startThread(monitor: monitor)
         } else if accepted {
             _ = gtmd_poll_wake(wake)
         }
@@ -94,14 +107,14 @@ final class ProbeScheduler: Sendable {
 
     /// Asks the probe thread to end (probes in flight are dropped, their results ignored).
     func stop() {
-        let unstarted = inbox.withLock { s -> CheckedContinuation<Void, Never>? in
+        let (unstarted, waiter) = inbox.withLock { s -> (Bool, CheckedContinuation<Void, Never>?) in
             s.stopping = true
-            guard let launch = s.launch, !s.threadStarted, !s.ended else { return nil }
+            guard !s.threadStarted, !s.ended else { return (false, nil) }
             s.ended = true
-            return launch.done
+            return (true, s.finish())
         }
-        if let unstarted {
-            unstarted.resume()
+        if unstarted {
+            waiter?.resume()
         } else if wake >= 0 {
             _ = gtmd_poll_wake(wake)
         }
@@ -120,43 +133,41 @@ final class ProbeScheduler: Sendable {
         }
     }
 
-    /// Probes `keys`, and the checks posted later, until `stop()` or cancellation of the caller; returns when
-    /// the probe thread has ended. The thread starts with the first check to probe: a config without checks
-    /// has none.
-    func run(monitor: HealthMonitor, keys: [CheckKey]) async {
+    /// Starts probing `keys`, and the checks posted later, until `stop()`: the thread starts now when there is a
+    /// check to probe (a config without checks has none until one is posted). Once only; after `stop()` nothing
+    /// starts. `waitForEnd()` waits for the thread.
+    func launch(monitor: HealthMonitor, keys: [CheckKey]) {
+        let start = inbox.withLock { s -> HealthMonitor? in
+            guard !s.stopping, !s.ended, s.launch == nil else { return nil }
+            s.launch = monitor
+            if !keys.isEmpty { s.commands.insert(.start(keys), at: 0) }
+            return s.shouldStartThread()
+        }
+        if let start { startThread(monitor: start) }
+    }
+
+    /// Returns when the probe thread has ended, or at once when it never will (stopped before it started);
+    /// cancelling the caller stops it (`stop()`).
+    func waitForEnd() async {
         await withTaskCancellationHandler {
-            await withCheckedContinuation { (done: CheckedContinuation<Void, Never>) in
-                enum Next {
-                    case end
-                    case startThread(HealthMonitor, CheckedContinuation<Void, Never>)
-                    case waitForCheck
+            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+                let now = inbox.withLock { s -> Bool in
+                    if s.finished { return true }
+                    s.waiter = c
+                    return false
                 }
-                let next = inbox.withLock { s -> Next in
-                    if s.stopping || s.ended || s.launch != nil {
-                        s.ended = true
-                        return .end  // cancelled already (or run twice)
-                    }
-                    s.launch = (monitor, done)
-                    if !keys.isEmpty { s.commands.insert(.start(keys), at: 0) }
-                    if let (m, d) = s.shouldStartThread() { return .startThread(m, d) }
-                    return .waitForCheck  // until post(.start) or stop()
-                }
-                switch next {
-                case .end: done.resume()
-                case .startThread(let m, let d): startThread(monitor: m, done: d)
-                case .waitForCheck: break
-                }
+                if now { c.resume() }
             }
         } onCancel: {
             stop()
         }
     }
 
-    private func startThread(monitor: HealthMonitor, done: CheckedContinuation<Void, Never>) {
+    private func startThread(monitor: HealthMonitor) {
         let thread = Thread { [self] in
             _ = gtmd_set_thread_name("gtmd-probe")
             ProbeLoop(scheduler: self, monitor: monitor).run()
-            done.resume()
+            inbox.withLock { $0.finish() }?.resume()
         }
         thread.name = "gtmd-probe"
         thread.start()

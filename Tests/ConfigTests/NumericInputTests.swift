@@ -193,7 +193,7 @@ import Testing
     }
 
     /// Log lines print times with `fixed`, which must read as `%.Nf` would print them.
-    @Test(arguments: [0, 1.5, 0.001, 0.0049, 12.3456, -3.14159, 2.5e-7, 123_456.789, -0.0004, 99.999_9, 1e12 + 0.25])
+    @Test(arguments: [0, 1.5, 0.001, 0.0049, 12.3456, -3.14159, 2.5e-7, 123_456.789, -0.0004, 99.999_9, 86_399.5e3])
     func fixedPrintsWhatPercentFPrints(_ v: Double) {
         for places in 0...4 {
             #expect(DurationText.fixed(v, places: places) == String(format: "%.\(places)f", v), "places \(places)")
@@ -214,7 +214,10 @@ import Testing
     @Test func fixedOutsideTheNumbers() {
         #expect(DurationText.fixed(.nan, places: 2) == "nan")
         #expect(DurationText.fixed(-.infinity, places: 2) == "-inf")
-        #expect(DurationText.fixed(3e20, places: 2) == "300000000000000000000")
+        #expect(DurationText.fixed(3e20, places: 2) == "3e+20")
+        #expect(DurationText.fixed(-1e15, places: 2) == (-1e15).description)
+        #expect(DurationText.fixed(-0.0, places: 1) == "-0.0")
+        #expect(DurationText.fixed(1e15, places: 0) == "1000000000000000")
         #expect(DurationText.fixed(1.25, places: 42) == "1.250000000")
     }
 }

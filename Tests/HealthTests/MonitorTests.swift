@@ -482,6 +482,36 @@ struct MonitorTests {
         #expect(m.snapshot()["g/a"]?.state == .up)
     }
 
+    /// `start()` probes before `run()` (the server's first round overlaps the rest of its start); `run()` then
+    /// goes on from there (no second first round, no second thread) and its cancellation ends the probing.
+    @Test func startProbesBeforeRunAndRunTakesOver() async throws {
+        let b = try await Backend.shared.value
+        let t = ProbeTarget(
+            id: "early/a",
+            address: "127.0.0.1",
+            checks: [CheckSpec(name: "tcp", kind: .tcp, port: b.ports.http, interval: .milliseconds(200))]
+        )
+        let m = HealthMonitor(targets: [t], options: Self.steady, logger: Self.logger)
+        m.start()
+        m.start()
+        #expect(await eventually(.seconds(3)) { m.snapshot()["early/a"]?.state == .up })
+        #expect(await m.waitForFirstRound(), "the first round ended by its probes, before run()")
+        try await running(m) {
+            let probes = m.snapshot()["early/a"]?.checks.first?.probes ?? 0
+            #expect(
+                await eventually(.seconds(3)) { (m.snapshot()["early/a"]?.checks.first?.probes ?? 0) >= probes + 2 }
+            )
+            #expect(m.isRunning)
+            #expect(m.probesInFlight <= 1, "one check: never two of its probes at once")
+        }
+        #expect(!m.isRunning)
+        let after = m.snapshot()["early/a"]?.checks.first?.probes ?? 0
+        #expect(
+            await eventually(.milliseconds(600)) { (m.snapshot()["early/a"]?.checks.first?.probes ?? 0) > after }
+                == false
+        )
+    }
+
     @Test func emptyMonitorIsReadyAtOnce() async throws {
         let m = HealthMonitor(targets: [], logger: Self.logger)
         #expect(await m.waitForFirstRound())
