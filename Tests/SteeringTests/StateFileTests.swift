@@ -26,6 +26,28 @@ import Testing
         #expect(c.services["www.lab.example."]?.pool == "standby")
     }
 
+    /// The server's hold writes its pid over what a previous server left (a longer pid and more) and cuts the
+    /// file to it; a second hold on the same file is refused and names that pid.
+    @Test func serverHoldWritesItsPidOverTheOld() throws {
+        let path = temp()
+        let lock = StateFile.serverLockPath(path)
+        try FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent,
+            withIntermediateDirectories: true
+        )
+        try "4294967295\nleft over by an older server\n".write(toFile: lock, atomically: false, encoding: .utf8)
+        let hold = try StateFile.holdForServer(path).get()
+        #expect(try String(contentsOfFile: lock, encoding: .utf8) == "\(getpid())\n")
+        #expect(StateFile.heldByServer(path) == getpid())
+        // flock is per open file: a second open in this process is refused like another process would be.
+        guard case .failure(let e) = StateFile.holdForServer(path) else {
+            Issue.record("a second hold was granted")
+            return
+        }
+        #expect("\(e)".contains("pid \(getpid())"))
+        withExtendedLifetime(hold) {}
+    }
+
     @Test func corruptFileIsAnErrorNotEmpty() throws {
         let path = temp()
         try FileManager.default.createDirectory(
