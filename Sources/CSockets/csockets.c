@@ -301,6 +301,27 @@ fail:;
     return -e;
 }
 
+int gtmd_tcp_listener(const char *host, uint16_t port, int backlog) {
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int fam = parse_addr(host, port, &ss, &len);
+    if (fam == 0) return -EAFNOSUPPORT;
+    int fd = socket(fam == 4 ? AF_INET : AF_INET6, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return -errno;
+    int one = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0) goto fail;
+    if (fam == 6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0) goto fail;
+    if (bind(fd, (struct sockaddr *)&ss, len) < 0) goto fail;
+    if (listen(fd, backlog) < 0) goto fail;
+    return fd;
+fail:;
+    int e = errno;
+    close(fd);
+    return -e;
+}
+
+int gtmd_listen(int fd, int backlog) { return listen(fd, backlog) < 0 ? -errno : 0; }
+
 int gtmd_local_port(int fd) {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;

@@ -29,6 +29,8 @@ public final class DNSServer: Sendable {
         var threads: [pthread_t] = []
         var udpSlots: [CounterSlot] = []
         var tcpListeners: [Channel] = []
+        /// Bound, listening TCP sockets not yet handed to NIO (closed by a tear-down).
+        var tcpFDs: [Int32] = []
         var tcp: TCPService?
         var group: MultiThreadedEventLoopGroup?
     }
@@ -147,11 +149,14 @@ public final class DNSServer: Sendable {
         let tcp = TCPService(group: group, store: store, options: options, logger: logger)
         r.tcp = tcp
 
+        // Every socket is bound first, so a taken address fails the start before anything is served; then the
+        // UDP threads start, and NIO takes the TCP sockets after them: its channel set-up (~1 ms at a cold
+        // start) is no longer between the first table and the first UDP answer.
         var bound: [ListenEndpoint] = []
         for ep in endpoints {
-            let (fds, listener, port) = try bind(ep, udpSockets: workers, group: group, tcp: tcp)
+            let (fds, tcpFD, port) = try bind(ep, udpSockets: workers)
             r.udpFDs += fds
-            r.tcpListeners.append(listener)
+            r.tcpFDs.append(tcpFD)
             bound.append(ListenEndpoint(host: ep.host, port: port))
         }
 
@@ -175,17 +180,18 @@ public final class DNSServer: Sendable {
             r.threads.append(try startThread(worker, name: "gtmd-udp-\(index)"))
             index += 1
         }
+        for ep in bound {
+            // NIO owns the socket from here (it closes it with the channel).
+            let fd = r.tcpFDs.removeFirst()
+            r.tcpListeners.append(try tcpListener(fd, ep, group: group, tcp: tcp))
+        }
         return bound
     }
 
-    /// Binds `udpSockets` UDP sockets and one TCP listener on one endpoint. With port 0, the first UDP socket
-    /// picks the port and the rest follow it; if TCP cannot get that port, everything is retried on a new one.
-    private func bind(
-        _ ep: ListenEndpoint,
-        udpSockets: Int,
-        group: MultiThreadedEventLoopGroup,
-        tcp: TCPService
-    ) throws -> ([Int32], Channel, Int) {
+    /// Binds `udpSockets` UDP sockets and one listening TCP socket on one endpoint. With port 0, the first UDP
+    /// socket picks the port and the rest follow it; if TCP cannot get that port, everything is retried on a
+    /// new one.
+    private func bind(_ ep: ListenEndpoint, udpSockets: Int) throws -> ([Int32], Int32, Int) {
         let attempts = ep.port == 0 ? 8 : 1
         var attempt = 0
         while true {
@@ -208,8 +214,7 @@ public final class DNSServer: Sendable {
                 throw error
             }
             do {
-                let listener = try tcpListener(ep, port: port, group: group, tcp: tcp)
-                return (fds, listener, port)
+                return (fds, try tcpSocket(ep, port: port), port)
             } catch {
                 for fd in fds { _ = gtmd_close(fd) }
                 // The OS-chosen UDP port may be taken for TCP: try another one.
@@ -232,23 +237,26 @@ public final class DNSServer: Sendable {
         return fd
     }
 
+    /// The TCP listeners' backlog.
+    static let tcpBacklog: Int32 = 256
+
+    private func tcpSocket(_ ep: ListenEndpoint, port: Int) throws -> Int32 {
+        let fd = gtmd_tcp_listener(ep.host, UInt16(port), Self.tcpBacklog)
+        guard fd >= 0 else {
+            let shown = ListenEndpoint(host: ep.host, port: port)
+            throw ServerError(endpoint: shown, message: "cannot bind TCP: \(errnoText(-fd))")
+        }
+        return fd
+    }
+
+    /// The NIO listener on a bound, listening socket (`tcpSocket`).
     private func tcpListener(
+        _ fd: Int32,
         _ ep: ListenEndpoint,
-        port: Int,
         group: MultiThreadedEventLoopGroup,
         tcp: TCPService
     ) throws -> Channel {
-        var bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 256)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-        if gtmd_parse_family(ep.host) == 6 {
-            bootstrap = bootstrap.serverChannelOption(
-                ChannelOptions.Types.SocketOption(level: .ipv6, name: .ipv6_v6only),
-                value: 1
-            )
-        }
-        bootstrap =
-            bootstrap
+        let bootstrap = ServerBootstrap(group: group)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             // Small reads bound the work and reply bytes one read can produce (all complete queries of
             // a read are answered before back-pressure can stop reading) and keep the event loop fair
@@ -260,10 +268,12 @@ public final class DNSServer: Sendable {
                 channel.eventLoop.makeCompletedFuture { try tcp.initialize(channel) }
             }
         do {
-            return try bootstrap.bind(host: ep.host, port: port).wait()
+            let channel = try bootstrap.withBoundSocket(fd).wait()
+            // NIO listens again with its own default backlog (128) when it takes a socket: ours back.
+            _ = gtmd_listen(fd, Self.tcpBacklog)
+            return channel
         } catch {
-            let shown = ListenEndpoint(host: ep.host, port: port)
-            throw ServerError(endpoint: shown, message: "cannot bind TCP: \(describe(error))")
+            throw ServerError(endpoint: ep, message: "cannot listen on TCP: \(describe(error))")
         }
     }
 
@@ -275,6 +285,7 @@ public final class DNSServer: Sendable {
         for fd in r.udpFDs { _ = gtmd_shutdown_read(fd) }
         // Stop accepting TCP.
         for listener in r.tcpListeners { try? listener.close().wait() }
+        for fd in r.tcpFDs { _ = gtmd_close(fd) }
         for thread in r.threads { _ = pthread_join(thread, nil) }
         for fd in r.udpFDs { _ = gtmd_close(fd) }
         // Closes the remaining TCP connections.

@@ -79,6 +79,11 @@ int gtmd_udp_socket(const char *host, uint16_t port, int buf_bytes, int recv_tim
 
 /* The local port a socket is bound to (host order), or -errno. */
 int gtmd_local_port(int fd);
+/* A listening TCP socket on host:port (SO_REUSEADDR, IPV6_V6ONLY for IPv6, non-blocking, close-on-exec), for
+ * the DNS listener to bind before anything serves and to hand to NIO later; -errno on failure. */
+int gtmd_tcp_listener(const char *host, uint16_t port, int backlog);
+/* listen(2) again on a listening socket: sets its backlog (NIO listens with its own default). */
+int gtmd_listen(int fd, int backlog);
 
 /* shutdown(fd, SHUT_RD): wakes a thread blocked in gtmd_batch_recv (Linux), while replies of a
  * batch in progress can still be sent. Returns 0 or -errno (-ENOTCONN is normal for UDP). */
