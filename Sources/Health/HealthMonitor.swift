@@ -111,7 +111,6 @@ public final class HealthMonitor: Service, Sendable {
         // lock, and the scheduler runs a check whose loop token it already has only once.
         let keys = state.withLock { s -> [CheckKey]? in
             guard !s.started else { return nil }
-            s.started = true
             s.startedAt = .now
             return s.targets.flatMap { t in
                 t.checks.map { CheckKey(target: t.spec.id, check: $0.index, token: $0.token) }
@@ -430,9 +429,9 @@ struct MonitorState {
     var changeSubscribers: [UInt64: AsyncStream<HealthChange>.Continuation] = [:]
     var snapshotSubscribers: [UInt64: AsyncStream<HealthSnapshot>.Continuation] = [:]
     var nextID: UInt64 = 0
-    /// Probing has started (`start()`), and when.
-    var started = false
+    /// When probing started (`start()`); nil before.
     var startedAt: ContinuousClock.Instant?
+    var started: Bool { startedAt != nil }
     var runCalled = false
     var finished = false
 

@@ -230,21 +230,21 @@ public final class DNSServer: Sendable {
             Int32(clamping: options.socketBufferSize),
             UDPWorker.receiveTimeoutMs
         )
-        guard fd >= 0 else {
-            let shown = ListenEndpoint(host: ep.host, port: port)
-            throw ServerError(endpoint: shown, message: "cannot bind UDP: \(errnoText(-fd))")
-        }
-        return fd
+        return try Self.bound(fd, "UDP", ep, port: port)
     }
 
     /// The TCP listeners' backlog.
     static let tcpBacklog: Int32 = 256
 
     private func tcpSocket(_ ep: ListenEndpoint, port: Int) throws -> Int32 {
-        let fd = gtmd_tcp_listener(ep.host, UInt16(port), Self.tcpBacklog)
+        try Self.bound(gtmd_tcp_listener(ep.host, UInt16(port), Self.tcpBacklog), "TCP", ep, port: port)
+    }
+
+    /// `fd` from a CSockets socket maker, or the error naming the address and the OS reason (`-fd`).
+    private static func bound(_ fd: Int32, _ transport: String, _ ep: ListenEndpoint, port: Int) throws -> Int32 {
         guard fd >= 0 else {
             let shown = ListenEndpoint(host: ep.host, port: port)
-            throw ServerError(endpoint: shown, message: "cannot bind TCP: \(errnoText(-fd))")
+            throw ServerError(endpoint: shown, message: "cannot bind \(transport): \(errnoText(-fd))")
         }
         return fd
     }
