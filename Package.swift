@@ -11,6 +11,7 @@ import PackageDescription
 //   Control (NIO HTTP listener) --------------------------------------------------------/
 //   Config -> Fleet (etcd over AsyncHTTPClient) -----------------------------------------/
 //
+// CLibcrypto (OpenSSL's libcrypto, loaded when DNSSEC first needs it) is DNSWire's other C dependency.
 // Policy owns the service model and one unit per policy (its keys, its checks, its decision); Config reads the
 // sections and hands each service's policy keys to its unit. ConfigText is the YAML reader and the duration and
 // TTL grammars that every section (and the control API's `for`) shares.
@@ -52,6 +53,7 @@ let package = Package(
             providers: [.apt(["libmaxminddb-dev"])]
         ),
         .target(name: "CSockets", exclude: ["README.md"]),
+        .target(name: "CLibcrypto", exclude: ["README.md"]),
         .target(name: "CMalloc", exclude: ["README.md"]),
         .target(
             name: "Geo",
@@ -61,7 +63,7 @@ let package = Package(
         ),
         .target(
             name: "DNSWire",
-            dependencies: ["CLdns"],
+            dependencies: ["CLdns", "CLibcrypto"],
             exclude: ["README.md"],
             swiftSettings: swiftSettings
         ),
@@ -194,7 +196,11 @@ let package = Package(
             path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),
-        .testTarget(name: "DNSWireTests", dependencies: ["DNSWire", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "DNSWireTests",
+            dependencies: ["DNSWire", "CLibcrypto", "TestSupport"],
+            swiftSettings: swiftSettings
+        ),
         .testTarget(name: "GeoTests", dependencies: ["Geo", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ZonesTests",

@@ -21,7 +21,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # - Static libstdc++, libldns, libmaxminddb and zlib (Debian's own archives from the -dev packages): the dynamic
 #   loader no longer resolves libstdc++'s 4,300 symbol relocations, nor ldns's, at every start. OpenSSL stays a
-#   shared library, so Debian's security updates reach it. The linker takes `-lX` from the first directory that
+#   shared library, so Debian's security updates reach it, but no -lcrypto: it is loaded when DNSSEC first needs
+#   it (Sources/CLibcrypto; mapping it and its 3,500 symbol relocations were ~1.6 ms of every start). The linker takes `-lX` from the first directory that
 #   has either file, so a directory holding only the archives goes first: the system libraries' pkg-config files
 #   (which SwiftPM reads for the -L of CLdns and CMaxMindDB) are copied with that directory as their libdir.
 static=.build/static-libs
@@ -38,13 +39,12 @@ for pc in ldns libmaxminddb; do
   sed "s#^libdir=.*#libdir=$PWD/$static#" "$(pkg-config --variable=pcfiledir "$pc")/$pc.pc" >"$static/pkgconfig/$pc.pc"
 done
 export PKG_CONFIG_PATH="$PWD/$static/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
-static_link=(-Xlinker --as-needed -Xlinker -lcrypto)  # ldns's own dependency, no longer pulled in by libldns.so
-link=("${static_link[@]}" -Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs -Xlinker --no-export-dynamic
+link=(-Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs -Xlinker --no-export-dynamic
   -Xlinker --symbol-ordering-file="$PWD/scripts/link/gtmd.order" -Xlinker --no-warn-symbol-ordering)
 # The Swift toolchains for Linux ship lld next to swift; without it, the system linker and no ordering.
 if [ ! -x "$(dirname "$(readlink -f "$(command -v swift)")")/ld.lld" ]; then
   echo "build-release.sh: no ld.lld beside swift: linking without the symbol ordering (more memory)" >&2
-  link=("${static_link[@]}")
+  link=()
 fi
 exec swift build -c release --product gtmd --static-swift-stdlib \
   -Xswiftc -Xfrontend -Xswiftc -function-sections "${link[@]}" \

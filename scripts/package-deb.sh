@@ -4,8 +4,8 @@
 #   scripts/package-deb.sh --out DIR        # another output folder
 #   scripts/package-deb.sh --binary FILE    # package this (already static) binary instead of building
 # The binary is a release build with the Swift runtime and Foundation linked statically
-# (`--static-swift-stdlib`); the system C libraries (libldns, libmaxminddb, libc) stay dynamic and are
-# declared as dependencies (dpkg-shlibdeps). The package holds the binary, the systemd unit, the default
+# (`--static-swift-stdlib`), libldns and libmaxminddb too; libc and OpenSSL's libcrypto (loaded when DNSSEC
+# first needs it) stay shared and are declared as dependencies (dpkg-shlibdeps, and libssl3 by name). The package holds the binary, the systemd unit, the default
 # config and zones under /etc/gtmd (conffiles: dpkg never overwrites an edited one on upgrade), a man
 # page made by swift-argument-parser's generate-manual plugin, and bash/zsh/fish completions from the
 # argument parser. The unit uses DynamicUser, so no user is created. postinst writes a random control API
@@ -75,6 +75,12 @@ install -d "$work/debian"
 printf 'Source: gtmd\n\nPackage: gtmd\nArchitecture: any\n' > "$work/debian/control"
 depends=$(cd "$work" && dpkg-shlibdeps -O -e"gtmd/usr/bin/gtmd" 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
 [ -n "$depends" ] || { echo "package-deb.sh: dpkg-shlibdeps found no dependencies" >&2; exit 1; }
+# OpenSSL's libcrypto is loaded when DNSSEC first needs it (Sources/CLibcrypto), so it is no DT_NEEDED entry
+# that dpkg-shlibdeps could see: its package is named here.
+if ! readelf -d "$root/usr/bin/gtmd" | grep -q 'libcrypto\.so' && grep -qa 'libcrypto\.so\.3' "$root/usr/bin/gtmd"; then
+  crypto_pkg=$(dpkg-query -S '*/libcrypto.so.3' 2>/dev/null | head -1 | cut -d: -f1)
+  depends="$depends, ${crypto_pkg:-libssl3} (>= 3.0.0)"
+fi
 rm -rf "$work/debian"
 
 install -d "$root/DEBIAN"

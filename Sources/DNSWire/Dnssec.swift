@@ -1,4 +1,5 @@
 import CLdns
+import CLibcrypto
 
 #if canImport(Glibc)
 import Glibc
@@ -9,6 +10,20 @@ import Musl
 // DNSSEC through libldns: signing keys (generated, or read from the `K<zone>+<alg>+<tag>.key/.private`
 // files that ldns-keygen and BIND write), DNSKEY and DS records, RRset signatures, and verification (the
 // oracle for tests and `gtmd check`). Key timing metadata: KeyTiming.swift.
+
+/// OpenSSL's libcrypto, which ldns signs, verifies and makes keys with, is loaded on first use (CLibcrypto).
+/// Every way to a key or a verification asks for it here first, so a missing library is an error that names the
+/// key or record, not an abort inside ldns.
+enum Libcrypto {
+    static func require() throws(DnssecError) {
+        var reason = [CChar](repeating: 0, count: 256)
+        guard gtmd_libcrypto_load(&reason, UInt(reason.count)) != 0 else { return }
+        throw DnssecError(
+            "DNSSEC needs OpenSSL's libcrypto.so.3 (Debian: libssl3), which cannot be loaded: "
+                + String(decoding: reason.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        )
+    }
+}
 
 /// The signing algorithms gtmd offers (RFC 8624 recommends both for signing).
 public enum DnssecAlgorithm: UInt8, Sendable, CaseIterable, CustomStringConvertible {
@@ -85,6 +100,7 @@ public final class SigningKey: @unchecked Sendable {  // the ldns key is only re
         ttl: UInt32 = 3600,
         timing: KeyTiming = KeyTiming()
     ) throws(DnssecError) -> SigningKey {
+        try Libcrypto.require()
         guard let k = ldns_key_new_frm_algorithm(algorithm.signing, 256) else {
             throw DnssecError("ldns cannot generate a \(algorithm) key (is libldns built with it?)")
         }
@@ -102,6 +118,7 @@ public final class SigningKey: @unchecked Sendable {  // the ldns key is only re
     /// and `privateText` (the `.private` file, Private-key-format v1.x, with BIND's timing lines if any).
     /// `name` is used in errors.
     public static func read(name: String, publicText: String, privateText: String) throws(DnssecError) -> SigningKey {
+        do { try Libcrypto.require() } catch { throw DnssecError("\(name): \(error)") }
         let line = publicText.split(separator: "\n").map { $0.drop { $0 == " " || $0 == "\t" } }
             .first { !$0.isEmpty && !$0.hasPrefix(";") }
         guard let line else { throw DnssecError("\(name).key: no DNSKEY record") }
@@ -248,6 +265,7 @@ public enum DnssecVerify {
         keys: [ResourceRecord],
         now: UInt32
     ) -> String? {
+        do { try Libcrypto.require() } catch { return error.description }
         guard let set = LdnsRR.makeLdnsList(rrset), let keyList = LdnsRR.makeLdnsList(keys),
             let sig = LdnsRR.makeLdnsRR(signature), let good = ldns_rr_list_new()
         else { return "records ldns cannot read" }

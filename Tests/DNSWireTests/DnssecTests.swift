@@ -1,3 +1,4 @@
+import CLibcrypto
 import DNSWire
 import Foundation
 import TestSupport
@@ -13,6 +14,22 @@ import Testing
             try LdnsRR.parse("www.lab.example. 30 IN A 127.0.0.11", origin: zone, defaultTTL: 30),
             try LdnsRR.parse("www.lab.example. 30 IN A 127.0.0.12", origin: zone, defaultTTL: 30),
         ]
+    }
+
+    /// CLibcrypto's functions forward to libcrypto.so.3, loaded at the first call (in this debug build ldns links
+    /// the library itself, so its calls do not come this way; the release build's do).
+    @Test func libcryptoCallsReachTheLibrary() throws {
+        var digest = [UInt8](repeating: 0, count: 32)
+        let abc: [UInt8] = Array("abc".utf8)
+        #expect(gtmd_libcrypto_sha256(abc, UInt(abc.count), &digest) == 0)
+        // FIPS 180-2, appendix B.1.
+        #expect(
+            digest.map { String($0, radix: 16).count == 1 ? "0" + String($0, radix: 16) : String($0, radix: 16) }
+                .joined() == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        )
+        #expect(gtmd_libcrypto_loaded() == 1)
+        var reason = [CChar](repeating: 0, count: 64)
+        #expect(gtmd_libcrypto_load(&reason, UInt(reason.count)) == 0)
     }
 
     @Test(arguments: DnssecAlgorithm.allCases)
