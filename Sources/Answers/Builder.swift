@@ -848,22 +848,42 @@ public final class CompiledZones {
             }
             spans.append((Int32(start), Int32(keys.count - start)))
         }
-        var idx = Array(0..<nodes.count)
+        // Every key starts with the same bytes when the names share a zone (its labels come first): the sort
+        // compares from the first byte that differs somewhere, and first by the next eight bytes as one
+        // big-endian word (zeros past a key's end: a key that ends there is a prefix, so it sorts first, as
+        // in the full comparison). Two keys with the same word are compared in full.
+        var idx: [(word: UInt64, node: Int32)] = []
+        idx.reserveCapacity(nodes.count)
         keys.withUnsafeBufferPointer { k in
             spans.withUnsafeBufferPointer { sp in
+                var common = sp.first.map { Int($0.length) } ?? 0
+                for s in sp.dropFirst() where common > 0 {
+                    let n = min(common, Int(s.length))
+                    var i = 0
+                    while i < n, k[Int(sp[0].start) + i] == k[Int(s.start) + i] { i += 1 }
+                    common = i
+                }
+                for (i, s) in sp.enumerated() {
+                    var word: UInt64 = 0
+                    let from = Int(s.start) + common
+                    let end = Int(s.start) + Int(s.length)
+                    for j in 0..<8 { word = word << 8 | UInt64(from + j < end ? k[from + j] : 0) }
+                    idx.append((word, Int32(i)))
+                }
                 idx.sort { a, b in
-                    let x = sp[a]
-                    let y = sp[b]
+                    if a.word != b.word { return a.word < b.word }
+                    let x = sp[Int(a.node)]
+                    let y = sp[Int(b.node)]
                     let c = memcmp(
-                        k.baseAddress! + Int(x.start),
-                        k.baseAddress! + Int(y.start),
-                        Int(min(x.length, y.length))
+                        k.baseAddress! + Int(x.start) + common,
+                        k.baseAddress! + Int(y.start) + common,
+                        Int(min(x.length, y.length)) - common
                     )
                     return c != 0 ? c < 0 : x.length < y.length
                 }
             }
         }
-        return idx.map { nodes[$0] }
+        return idx.map { nodes[Int($0.node)] }
     }
 
     @discardableResult
