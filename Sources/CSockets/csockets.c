@@ -282,6 +282,17 @@ int gtmd_udp_socket(const char *host, uint16_t port, int buf_bytes, int recv_tim
         setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one) < 0) goto fail;
     if (fam == 6 && IN6_IS_ADDR_UNSPECIFIED(&((struct sockaddr_in6 *)&ss)->sin6_addr) &&
         setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one) < 0) goto fail;
+    /* Replies never carry DF and ignore the path MTU that ICMP "fragmentation needed" messages report, which
+     * anyone can forge to have a server fragment its answers (the attacks on DNS through fragments); replies
+     * are kept small by the EDNS buffer size instead. The route's MTU is not looked up per reply either.
+     * Best effort: IP_PMTUDISC_OMIT needs Linux 3.15, DONT is the older equivalent without the ICMP part. */
+    {
+        int omit = fam == 4 ? IP_PMTUDISC_OMIT : IPV6_PMTUDISC_OMIT;
+        int dont = fam == 4 ? IP_PMTUDISC_DONT : IPV6_PMTUDISC_DONT;
+        int level = fam == 4 ? IPPROTO_IP : IPPROTO_IPV6;
+        int opt = fam == 4 ? IP_MTU_DISCOVER : IPV6_MTU_DISCOVER;
+        if (setsockopt(fd, level, opt, &omit, sizeof omit) < 0) (void)setsockopt(fd, level, opt, &dont, sizeof dont);
+    }
     if (buf_bytes > 0) {
         /* Best effort: the kernel clamps to net.core.{r,w}mem_max. */
         (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf_bytes, sizeof buf_bytes);

@@ -1,4 +1,5 @@
 import Answers
+import CSockets
 import Server
 import TestSupport
 import Testing
@@ -72,6 +73,21 @@ private func expectStubReply(_ reply: [UInt8]?, id: UInt16, sourceLocation: Sour
             }
             #expect(eventually { server.counters().queries >= waves * perWave })
         }
+    }
+
+    /// UDP listeners never set DF and ignore the path MTU that ICMP reports (anyone can forge it to have
+    /// answers fragmented): IP_PMTUDISC_OMIT / IPV6_PMTUDISC_OMIT, as the kernel reports it back.
+    @Test(arguments: [
+        ("127.0.0.1", Int(IPPROTO_IP), Int(IP_MTU_DISCOVER)), ("::1", Int(IPPROTO_IPV6), Int(IPV6_MTU_DISCOVER)),
+    ])
+    func udpListenersIgnorePathMTU(_ host: String, _ level: Int, _ option: Int) throws {
+        let fd = gtmd_udp_socket(host, 0, 0, 0)
+        try #require(fd >= 0, "socket on \(host): errno \(-fd)")
+        defer { close(fd) }
+        var value: Int32 = -1
+        var length = socklen_t(MemoryLayout<Int32>.size)
+        #expect(getsockopt(fd, Int32(level), Int32(option), &value, &length) == 0)
+        #expect(value == 5)  // IP_PMTUDISC_OMIT, IPV6_PMTUDISC_OMIT
     }
 
     /// On a wildcard socket the reply must leave from the address the query was sent to: a query to

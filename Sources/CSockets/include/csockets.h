@@ -71,7 +71,8 @@ int gtmd_udp_has_pktinfo(int fd);
 int gtmd_parse_family(const char *host);
 
 /* Creates a UDP socket bound to host:port with SO_REUSEPORT (and IPV6_V6ONLY for IPv6),
- * IP_PKTINFO / IPV6_RECVPKTINFO when host is the wildcard address (0.0.0.0 or ::),
+ * IP_PKTINFO / IPV6_RECVPKTINFO when host is the wildcard address (0.0.0.0 or ::), path MTU discovery
+ * off (IP_MTU_DISCOVER / IPV6_MTU_DISCOVER = *_PMTUDISC_OMIT: no DF, ICMP-reported MTUs ignored),
  * SO_RCVBUF/SO_SNDBUF set to `buf_bytes` (0 = kernel default) and a receive timeout of
  * `recv_timeout_ms` (0 = none). Returns the fd, or -errno (-EAFNOSUPPORT if host is not an IP
  * literal). The socket is blocking and close-on-exec. */
