@@ -268,6 +268,9 @@ final class ProbeLoop {
                 continue
             }
             for i in 0..<Int(n) {
+                // Between two probes' work the core goes to whoever waits for it (a DNS thread woken by a
+                // query): otherwise a pass over many ready probes runs to the end of the scheduler's slice.
+                if i > 0 { sched_yield() }
                 if tags[i] == ProbeScheduler.wakeTag {
                     gtmd_poll_wake_drain(scheduler.wake)
                 } else {
@@ -320,8 +323,11 @@ final class ProbeLoop {
     private func fireDue() {
         let now = ContinuousClock.now
         var notYet: [Due] = []
+        var started = false
         while let t = timers.min, t.at <= now + Self.slack {
             _ = timers.removeMin()
+            if started { sched_yield() }  // as between ready probes (`run`)
+            started = true
             switch t.what {
             case .probe(let slot, let first):
                 due(slot, first: first)
