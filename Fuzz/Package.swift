@@ -1,6 +1,6 @@
 // swift-tools-version:6.0
 // libFuzzer harness for gtmd (see scripts/fuzz.sh and Fuzz/README.md). A separate package so the normal
-// build never links libFuzzer: Sources/{CLdns,CMalloc,CMaxMindDB,Geo,DNSWire,Zones,Answers,HealthModel,ConfigText,Config,Policy,
+// build never links libFuzzer: Sources/{CLdns,CLibcrypto,CMalloc,CMaxMindDB,Geo,DNSWire,Zones,Answers,HealthModel,ConfigText,Config,Policy,
 // Steering}
 // are symlinks to the main
 // package's targets, and `Config` needs only `HealthModel` (no NIO), so the fuzz build pulls in Yams and
@@ -21,7 +21,13 @@ let package = Package(
         .systemLibrary(name: "CLdns", pkgConfig: "ldns"),
         .systemLibrary(name: "CMaxMindDB", pkgConfig: "libmaxminddb"),
         .target(name: "Geo", dependencies: ["CMaxMindDB"], exclude: ["README.md"], swiftSettings: instrument),
-        .target(name: "DNSWire", dependencies: ["CLdns"], exclude: ["README.md"], swiftSettings: instrument),
+        .target(name: "CLibcrypto", exclude: ["README.md"]),
+        .target(
+            name: "DNSWire",
+            dependencies: ["CLdns", "CLibcrypto"],
+            exclude: ["README.md"],
+            swiftSettings: instrument
+        ),
         .target(name: "Zones", dependencies: ["DNSWire"], exclude: ["README.md"], swiftSettings: instrument),
         .target(
             name: "Answers",
