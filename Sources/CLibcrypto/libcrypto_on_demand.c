@@ -21,7 +21,6 @@
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include <openssl/bn.h>
 #include <openssl/crypto.h>
@@ -56,11 +55,9 @@ static void load(void) {
     }
 }
 
-int gtmd_libcrypto_load(char *error, unsigned long size) {
+const char *gtmd_libcrypto_load(void) {
     pthread_once(&load_once, load);
-    if (atomic_load_explicit(&library, memory_order_acquire)) return 0;
-    if (error && size > 0) snprintf(error, size, "%s", load_error);
-    return -1;
+    return atomic_load_explicit(&library, memory_order_acquire) ? NULL : load_error;
 }
 
 int gtmd_libcrypto_loaded(void) { return atomic_load_explicit(&library, memory_order_acquire) != NULL; }
@@ -79,8 +76,8 @@ int gtmd_libcrypto_sha256(const void *bytes, unsigned long count, unsigned char 
  * of its own kind from here, so a library that cannot be loaded (or lacks the symbol) ends the process with the
  * reason; callers avoid that with gtmd_libcrypto_load first. */
 __attribute__((noinline, cold)) static void *resolve_slow(void *_Atomic *slot, const char *name) {
-    char why[256];
-    if (gtmd_libcrypto_load(why, sizeof why) != 0) {
+    const char *why = gtmd_libcrypto_load();
+    if (why) {
         fprintf(stderr, "gtmd: %s (for %s): %s\n", LIBCRYPTO_SONAME, name, why);
         abort();
     }

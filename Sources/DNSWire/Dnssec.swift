@@ -16,11 +16,9 @@ import Musl
 /// key or record, not an abort inside ldns.
 enum Libcrypto {
     static func require() throws(DnssecError) {
-        var reason = [CChar](repeating: 0, count: 256)
-        guard gtmd_libcrypto_load(&reason, UInt(reason.count)) != 0 else { return }
+        guard let why = gtmd_libcrypto_load() else { return }
         throw DnssecError(
-            "DNSSEC needs OpenSSL's libcrypto.so.3 (Debian: libssl3), which cannot be loaded: "
-                + String(decoding: reason.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            "DNSSEC needs OpenSSL's libcrypto.so.3 (Debian: libssl3), which cannot be loaded: \(String(cString: why))"
         )
     }
 }

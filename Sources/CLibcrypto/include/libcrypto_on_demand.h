@@ -1,11 +1,11 @@
 #ifndef GTMD_LIBCRYPTO_ON_DEMAND_H
 #define GTMD_LIBCRYPTO_ON_DEMAND_H
 
-/* Loads OpenSSL's libcrypto.so.3 now (once per process; later calls return the first result). Returns 0, or -1
- * with the dynamic loader's reason in `error` (NUL-terminated, at most `size` bytes). Code that is about to sign
+/* Loads OpenSSL's libcrypto.so.3 now (once per process; later calls return the first result). Returns NULL, or
+ * the dynamic loader's reason (a string that stays valid for the life of the process). Code that is about to sign
  * or verify calls this first, so that a missing library is an error it can report instead of an abort in the
  * middle of ldns. */
-int gtmd_libcrypto_load(char *error, unsigned long size);
+const char *gtmd_libcrypto_load(void);
 
 /* 1 once libcrypto.so.3 has been loaded into this process (by gtmd_libcrypto_load or a first call), else 0. */
 int gtmd_libcrypto_loaded(void);
