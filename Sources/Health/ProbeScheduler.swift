@@ -323,16 +323,18 @@ final class ProbeLoop {
     private func fireDue() {
         let now = ContinuousClock.now
         var notYet: [Due] = []
-        var started = false
+        var worked = false
         while let t = timers.min, t.at <= now + Self.slack {
             _ = timers.removeMin()
-            if started { sched_yield() }  // as between ready probes (`run`)
-            started = true
+            if case .deadline = t.what, t.at > now {
+                notYet.append(t)
+                continue
+            }
+            if worked { sched_yield() }  // between two probes' work, as between ready probes (`run`)
+            worked = true
             switch t.what {
-            case .probe(let slot, let first):
-                due(slot, first: first)
-            case .deadline(let slot, let serial):
-                if t.at <= now { expired(slot: slot, serial: serial) } else { notYet.append(t) }
+            case .probe(let slot, let first): due(slot, first: first)
+            case .deadline(let slot, let serial): expired(slot: slot, serial: serial)
             }
         }
         for t in notYet { timers.insert(t) }
