@@ -75,13 +75,13 @@ def read_trigger(path):
     return ""
 
 
-def functions(paths, keep):
-    """The function names of the callgrind files `paths` (in the order they were written) that `keep(path)` selects.
-    Names are compressed (`fn=(7) name` once, then `fn=(7)`), and a later dump may refer to a number an earlier
-    one defined, so every file is read for the numbers."""
-    numbered, names = {}, set()
+def functions(paths, chosen):
+    """The function names of the callgrind files `paths` (in the order they were written): all of them, and those
+    of the files in `chosen`. Names are compressed (`fn=(7) name` once, then `fn=(7)`), and a later dump may refer
+    to a number an earlier one defined, so every file is read for the numbers."""
+    numbered, every, picked = {}, set(), set()
     for path in paths:
-        chosen = keep(path)
+        into = (every, picked) if path in chosen else (every,)
         with open(path, errors="replace") as f:
             for line in f:
                 m = re.match(r"^c?fn=\((\d+)\)(?: (\S+))?", line)
@@ -90,9 +90,10 @@ def functions(paths, keep):
                 if m.group(2):
                     numbered[m.group(1)] = m.group(2)
                 name = numbered.get(m.group(1))
-                if chosen and name and not name.startswith("0x"):
-                    names.add(re.sub(r"'\d+$", "", name))
-    return names
+                if name and not name.startswith("0x"):
+                    for names in into:
+                        names.add(re.sub(r"'\d+$", "", name))
+    return every, picked
 
 
 def main():
@@ -161,12 +162,13 @@ def main():
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=120)
         # callgrind.out.1, .2 (the dumps), then callgrind.out (the rest, written at exit).
-        parts = sorted((f for f in os.listdir(run) if f.startswith("callgrind.out.")), key=lambda f: int(f.rsplit(".", 1)[1]))
+        parts = sorted((f for f in os.listdir(run) if f.startswith("callgrind.out.")),
+                       key=lambda f: int(f.rsplit(".", 1)[1]))
         parts = [os.path.join(run, f) for f in parts + ["callgrind.out"]]
-        if sum(read_trigger(p) == "steady" for p in parts) != 1:
+        steady_parts = [p for p in parts if read_trigger(p) == "steady"]
+        if len(steady_parts) != 1:
             raise SystemExit(f"make-order.py: no steady-state dump among {parts}")
-        steady = functions(parts, lambda p: read_trigger(p) == "steady")
-        names = functions(parts, lambda p: True)
+        names, steady = functions(parts, steady_parts)
         # A name defined more than once (local copies of outlined helpers and value witnesses, `$sSqwxx`,
         # `objectdestroyTm`, one in each object) would pull every copy to the front, with the whole .text of the
         # runtime's objects that hold one: about 1.5 MB of code nobody runs. Those names stay where they are.
