@@ -21,10 +21,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 # - Static libstdc++, libldns, libmaxminddb and zlib (Debian's own archives from the -dev packages): the dynamic
 #   loader no longer resolves libstdc++'s 4,300 symbol relocations, nor ldns's, at every start. OpenSSL stays a
-#   shared library, so Debian's security updates reach it, but no -lcrypto: it is loaded when DNSSEC first needs
-#   it (Sources/CLibcrypto; mapping it and its 3,500 symbol relocations were ~1.6 ms of every start). The linker takes `-lX` from the first directory that
-#   has either file, so a directory holding only the archives goes first: the system libraries' pkg-config files
-#   (which SwiftPM reads for the -L of CLdns and CMaxMindDB) are copied with that directory as their libdir.
+#   shared library, so Debian's security updates reach it, but there is no -lcrypto: it is loaded when DNSSEC
+#   first needs it (Sources/CLibcrypto; mapping it and its 3,500 symbol relocations were ~1.6 ms of every start).
+#   The linker takes `-lX` from the first directory that has either file, so a directory holding only the archives
+#   goes first: the system libraries' pkg-config files (which SwiftPM reads for the -L of CLdns and CMaxMindDB)
+#   are copied with that directory as their libdir.
 static=.build/static-libs
 mkdir -p "$static/pkgconfig"
 rm -f "$static"/*.a

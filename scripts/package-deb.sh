@@ -5,10 +5,10 @@
 #   scripts/package-deb.sh --binary FILE    # package this (already static) binary instead of building
 # The binary is a release build with the Swift runtime and Foundation linked statically
 # (`--static-swift-stdlib`), libldns and libmaxminddb too; libc and OpenSSL's libcrypto (loaded when DNSSEC
-# first needs it) stay shared and are declared as dependencies (dpkg-shlibdeps, and libssl3 by name). The package holds the binary, the systemd unit, the default
-# config and zones under /etc/gtmd (conffiles: dpkg never overwrites an edited one on upgrade), a man
-# page made by swift-argument-parser's generate-manual plugin, and bash/zsh/fish completions from the
-# argument parser. The unit uses DynamicUser, so no user is created. postinst writes a random control API
+# first needs it) stay shared and are declared as dependencies (dpkg-shlibdeps, and libssl3 by name). The
+# package holds the binary, the systemd unit, the default config and zones under /etc/gtmd (conffiles: dpkg
+# never overwrites an edited one on upgrade), a man page made by swift-argument-parser's generate-manual plugin,
+# and bash/zsh/fish completions from the argument parser. The unit uses DynamicUser, so no user is created. postinst writes a random control API
 # token to /etc/gtmd/control.token (0600) when there is none; the token is never part of the package.
 # The version is the binary's own (`gtmd --version`).
 set -euo pipefail
