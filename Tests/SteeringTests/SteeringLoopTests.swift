@@ -71,7 +71,8 @@ import Testing
             #expect(StateFile.version(lab.stateFile) == savedAt)
             // The compiled zones' compaction waits as well.
             #expect(loop.compactionPending)
-            let waiting = Task.detached { loop.viewWithHistory(timeout: .seconds(30)).events.events.count }
+            // A blocking reader, as the control API's are: on a thread of its own, not the cooperative pool's.
+            let waiting = Task { await onOwnThread { loop.viewWithHistory(timeout: .seconds(30)).events.events.count } }
             loop.serving()
             #expect(await waiting.value == savedCount + 1)
             #expect(loop.view.events.events.map(\.seq) == Array(1...UInt64(savedCount + 1)))
