@@ -315,20 +315,23 @@ public struct AnswerTableBuilder {
 
         /// RDATA with its names compressed where RFC 3597 §4 allows (the RFC 1035 types); other types as is.
         /// An SRV target (RFC 2782: never compressed) is written in full but may be pointed at, as Knot does.
+        /// Where the names a response compresses or points at are in a type's RDATA: how many (at the start of
+        /// the RDATA, after `fixedBefore` bytes), and whether they may be compressed. No names: copied as is.
+        static func rdataNames(_ type: UInt16) -> (names: Int, fixedBefore: Int, compress: Bool) {
+            switch type {
+            case RRType.NS, RRType.CNAME, RRType.PTR, 3, 4, 7, 8, 9: (1, 0, true)  // MD, MF, MB, MG, MR
+            case RRType.MX: (1, 2, true)
+            case RRType.SOA, 14: (2, 0, true)  // MINFO
+            case RRType.SRV: (1, 6, false)
+            default: (0, 0, true)
+            }
+        }
+
         mutating func writeRdata(_ rr: ResourceRecord) {
             let d = rr.rdata
             // (names at the start, bytes after them) for the compressible types.
-            let layout: (names: Int, fixedBefore: Int)
-            var compress = true
-            switch rr.type {
-            case RRType.NS, RRType.CNAME, RRType.PTR, 3, 4, 7, 8, 9: layout = (1, 0)  // MD, MF, MB, MG, MR
-            case RRType.MX: layout = (1, 2)
-            case RRType.SOA, 14: layout = (2, 0)  // MINFO
-            case RRType.SRV:
-                layout = (1, 6)
-                compress = false
-            default: layout = (0, 0)
-            }
+            let (nameCount, fixedBefore, compress) = Draft.rdataNames(rr.type)
+            let layout = (names: nameCount, fixedBefore: fixedBefore)
             let lengthAt = bytes.count
             bytes.append(0)
             bytes.append(0)
@@ -1060,6 +1063,49 @@ public final class CompiledZones {
         return d
     }
 
+    /// An RRset whose answer `emitPlain` writes: its type's RDATA holds no name (copied as is) and it adds
+    /// nothing to the additional section.
+    static func isPlain(_ type: UInt16) -> Bool {
+        Draft.rdataNames(type).names == 0 && !additionalTypes.contains(type)
+    }
+
+    /// The answer `emitAnswer(positive(rrset, owner: .qname, …), into: &e)` gives for an RRset of a plain type
+    /// (`isPlain`) in an unsigned zone, written straight into `e` without a `Draft` and its arrays: each record's
+    /// owner a pointer to the question, its RDATA as is; one cut, after the whole RRset. Most names of a big
+    /// zone have only such RRsets (addresses, TXT). `BuilderTests.plainAnswersAreTheDraftsAnswers` holds the
+    /// two ways to the same bytes.
+    func emitPlain(_ rrset: [ResourceRecord], into e: inout Emitter) -> Int32 {
+        let count = min(rrset.count, Int(UInt16.max))
+        let start = e.blob.count
+        for rr in rrset[..<count] {
+            e.relocs.append(Reloc(position: Int32(e.blob.count - start), target: 0))
+            let rdLength = rr.rdata.count
+            let fixed: (UInt64, UInt32) = (
+                UInt64(0xC00C) << 48 | UInt64(rr.type) << 32 | UInt64(rr.rrClass) << 16 | UInt64(rr.ttl >> 16),
+                (rr.ttl & 0xFFFF) << 16 | UInt32(rdLength)
+            )
+            withUnsafeBytes(of: (fixed.0.bigEndian, fixed.1.bigEndian)) { e.blob.append(contentsOf: $0.prefix(12)) }
+            e.blob.append(contentsOf: rr.rdata)
+        }
+        let length = e.blob.count - start
+        let a = Answer(
+            blobStart: Int32(e.blobBase + start),
+            blobLength: Int32(length),
+            relocStart: Int32(e.relocBase + e.relocs.count - count),
+            relocCount: Int32(count),
+            cutStart: Int32(e.cutBase + e.cuts.count),
+            cutCount: 1,
+            an: UInt16(count),
+            ns: 0,
+            ar: 0,
+            rcode: 0,
+            aa: true
+        )
+        e.cuts.append(Cut(length: Int32(length), an: UInt16(count), ns: 0, ar: 0, tc: false))
+        e.answers.append(a)
+        return Int32(e.answerBase + e.answers.count - 1)
+    }
+
     /// Emits every answer of node `n`; returns its table node (name and type offsets filled by the caller).
     func emitNode(_ n: BNode, into e: inout Emitter, entries: inout [TypeEntry]) -> Node {
         let zi = n.zone
@@ -1214,6 +1260,10 @@ public final class CompiledZones {
                 if parent != nil && t == RRType.DS { continue }
                 if let d, t == RRType.A || t == RRType.AAAA, d.variants.count > 1 {
                     entries.append(variantEntry(t, d))
+                    continue
+                }
+                if d == nil && !anySigned && CompiledZones.isPlain(t) {
+                    entries.append(TypeEntry(qtype: t, regions: 1, answer: emitPlain(n.rrsets[t]!, into: &e)))
                     continue
                 }
                 var draft = positive(n.rrsets[t]!, owner: owner, anchor: anchor)
