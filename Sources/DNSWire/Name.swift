@@ -220,9 +220,24 @@ public struct DNSName: Hashable, Sendable, CustomStringConvertible, Comparable {
         }
     }
 
-    /// Hashes the lower-cased wire bytes: an FNV-style multiply over them eight at a time, then that one word into
-    /// the hasher (a table of names hashes one on every lookup; feeding the hasher the bytes cost far more).
-    public func hash(into h: inout Hasher) {
+    /// Hashes the lower-cased wire bytes (`word`) into the hasher (a table of names hashes one on every lookup;
+    /// feeding the hasher the bytes cost far more).
+    public func hash(into h: inout Hasher) { h.combine(word) }
+
+    /// What dictionaries and sets of names use instead of a `Hasher`: `word`, mixed with the table's seed by a
+    /// 64-bit finalizer (MurmurHash3's), without SipHash's rounds and the hasher's set-up (those were half of the
+    /// cost of hashing a name, and a big zone's compile hashes one about eight times per name). The keys of such
+    /// tables are names from zone files, the configuration and the store, which the operator writes; the hot path
+    /// finds the names of queries in its own index (`AnswerTable`), not in a dictionary.
+    public func _rawHashValue(seed: Int) -> Int {
+        var x = word ^ UInt64(bitPattern: Int64(seed))
+        x = (x ^ (x >> 33)) &* 0xff51_afd7_ed55_8ccd
+        x = (x ^ (x >> 33)) &* 0xc4ce_b9fe_1a85_ec53
+        return Int(bitPattern: UInt(truncatingIfNeeded: x ^ (x >> 33)))
+    }
+
+    /// An FNV-style multiply over the lower-cased wire bytes, eight at a time.
+    var word: UInt64 {
         var x: UInt64 = 0xcbf2_9ce4_8422_2325
         wire.withUnsafeBytes { raw in
             // Eight bytes at a time, lower-cased together; the last few packed into one word.
@@ -245,7 +260,7 @@ public struct DNSName: Hashable, Sendable, CustomStringConvertible, Comparable {
                 x ^= x >> 29
             }
         }
-        h.combine(x)
+        return x
     }
 
     /// ASCII upper-case letters lower-cased in each of the eight bytes of `v` (other bytes unchanged).

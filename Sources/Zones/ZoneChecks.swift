@@ -42,6 +42,9 @@ struct ZoneChecks {
     struct RRsetKey: Hashable {
         var owner: DNSName
         var type: UInt16
+
+        /// The owner's hash (`DNSName._rawHashValue`) with the type in its seed.
+        func _rawHashValue(seed: Int) -> Int { owner._rawHashValue(seed: seed ^ Int(type)) }
     }
 
     /// Per record, its RRset (owner, type) as a number: RRsets numbered in order of first appearance, so the

@@ -93,6 +93,20 @@ import Testing
         }
     }
 
+    /// Dictionaries hash names with `_rawHashValue(seed:)` (no `Hasher`): 20,000 names like a big zone's
+    /// (`hNNN.dNN.lab.example.`) give 20,000 different values under one seed, and the seed changes every value.
+    @Test func rawHashSpreadsZoneLikeNamesAndTakesTheSeed() throws {
+        let names = try (0..<20_000).map { try DNSName("h\($0 / 64).d\($0 % 64).lab.example.") }
+        let seed = 0x5EED_F00D
+        #expect(Set(names.map { $0._rawHashValue(seed: seed) }).count == names.count)
+        #expect(names.allSatisfy { $0._rawHashValue(seed: seed) != $0._rawHashValue(seed: seed + 1) })
+        // The low bits pick the bucket: 16,384 buckets get names spread over most of them.
+        let buckets = Set(names.map { $0._rawHashValue(seed: seed) & 0x3FFF })
+        #expect(buckets.count > 11_000, "\(buckets.count)")
+        let table = Dictionary(uniqueKeysWithValues: names.enumerated().map { ($1, $0) })
+        #expect(try table[DNSName("H7.D3.Lab.Example.")] == 7 * 64 + 3)
+    }
+
     /// RFC 4034 §6.1's example, already in canonical order.
     @Test func canonicalOrder() throws {
         let ordered = try [
