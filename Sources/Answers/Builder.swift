@@ -91,6 +91,11 @@ public struct AnswerTableBuilder {
 
         var isEmpty: Bool { first == nil }
         var keys: [UInt16] { first == nil ? [] : [firstType] + rest.map(\.type) }
+        /// The number of RRsets, and each by its place in the order of `keys` (without making that array).
+        var count: Int { first == nil ? 0 : 1 + rest.count }
+        func rrset(at i: Int) -> (type: UInt16, records: [ResourceRecord]) {
+            i == 0 ? (firstType, first!) : rest[i - 1]
+        }
 
         /// Each RRset with its type, in the order of `keys`.
         func eachRRset(_ body: (UInt16, [ResourceRecord]) -> Void) {
@@ -734,9 +739,11 @@ public final class CompiledZones {
         // 3. Per node answers; note which nodes read a service name.
         let services = Set(serviceNodes.keys)
         touched.reserveCapacity(16)
+        var entries: [TypeEntry] = []
+        entries.reserveCapacity(8)
         for n in order {
             touched.removeAll(keepingCapacity: true)
-            var entries: [TypeEntry] = []
+            entries.removeAll(keepingCapacity: true)
             var node = emitNode(n, into: &base, entries: &entries)
             node.nameStart = Int32(names.count)
             node.typeStart = Int32(baseTypes.count)
@@ -1051,13 +1058,19 @@ public final class CompiledZones {
         }
     }
 
-    static let additionalTypes: Set<UInt16> = [RRType.NS, RRType.MX, RRType.SRV, RRType.SVCB, RRType.HTTPS]
+    /// The types whose answers carry the addresses of the names in their RDATA in the additional section.
+    static func addsAdditional(_ type: UInt16) -> Bool {
+        switch type {
+        case RRType.NS, RRType.MX, RRType.SRV, RRType.SVCB, RRType.HTTPS: true
+        default: false
+        }
+    }
 
     /// Positive answer for an RRset, appended to `prefix` (or to a new answer for the exact name `anchor`).
     func positive(_ rrset: [ResourceRecord], owner: OwnerRef, anchor: DNSName, prefix: Draft? = nil) -> Draft {
         var d = prefix ?? Draft(anchor: anchor, keepOps: anySigned)
         d.add(rrset, owner: owner, section: .answer, required: true)
-        if let t = rrset.first?.type, CompiledZones.additionalTypes.contains(t) {
+        if let t = rrset.first?.type, CompiledZones.addsAdditional(t) {
             addAdditional(rrset, to: &d)
         }
         return d
@@ -1066,7 +1079,7 @@ public final class CompiledZones {
     /// An RRset whose answer `emitPlain` writes: its type's RDATA holds no name (copied as is) and it adds
     /// nothing to the additional section.
     static func isPlain(_ type: UInt16) -> Bool {
-        Draft.rdataNames(type).names == 0 && !additionalTypes.contains(type)
+        Draft.rdataNames(type).names == 0 && !addsAdditional(type)
     }
 
     /// The answer `emitAnswer(positive(rrset, owner: .qname, …), into: &e)` gives for an RRset of a plain type
@@ -1123,7 +1136,7 @@ public final class CompiledZones {
             nameLength: UInt8(n.name.wire.count),
             isCut: false
         )
-        node.wildcard = wildcardOf[Int32(n.index)] ?? -1
+        node.wildcard = wildcardOf.isEmpty ? -1 : wildcardOf[Int32(n.index)] ?? -1
         let zoneChain = chains[zi]
         emittingWildcard = zoneChain != nil && n.name.isWildcard
         defer { emittingWildcard = false }
@@ -1256,17 +1269,19 @@ public final class CompiledZones {
                     perRegion: d.byRegion ? UInt16(max(1, d.perRegion)) : 1
                 )
             }
-            for t in n.typeOrder {
+            let rrsets = n.rrsets
+            for k in 0..<rrsets.count {
+                let (t, rrset) = rrsets.rrset(at: k)
                 if parent != nil && t == RRType.DS { continue }
                 if let d, t == RRType.A || t == RRType.AAAA, d.variants.count > 1 {
                     entries.append(variantEntry(t, d))
                     continue
                 }
                 if d == nil && !anySigned && CompiledZones.isPlain(t) {
-                    entries.append(TypeEntry(qtype: t, regions: 1, answer: emitPlain(n.rrsets[t]!, into: &e)))
+                    entries.append(TypeEntry(qtype: t, regions: 1, answer: emitPlain(rrset, into: &e)))
                     continue
                 }
-                var draft = positive(n.rrsets[t]!, owner: owner, anchor: anchor)
+                var draft = positive(rrset, owner: owner, anchor: anchor)
                 if let d, t == RRType.A || t == RRType.AAAA { draft.ede = ede(d, nil) }
                 entries.append(TypeEntry(qtype: t, regions: 1, answer: emitAnswer(draft, into: &e)))
             }

@@ -87,11 +87,16 @@ enum FastRdata {
     }
 
     static func address(_ text: String, family: Int32, length: Int) -> [UInt8]? {
-        var out = [UInt8](repeating: 0, count: length)
-        let ok = out.withUnsafeMutableBytes { buf in
-            text.withCString { inet_pton(family, $0, buf.baseAddress) }
-        }
-        return ok == 1 ? out : nil
+        // Read into 16 bytes on the stack; the rdata is made by appending to an empty array, whose allocation is
+        // specialised for UInt8 (`[UInt8](repeating:count:)` went through the unspecialised generic allocation,
+        // which looks the storage class's metadata up on every call: 650 instructions an address).
+        var buf: (UInt64, UInt64) = (0, 0)
+        let ok = withUnsafeMutableBytes(of: &buf) { b in text.withCString { inet_pton(family, $0, b.baseAddress) } }
+        guard ok == 1 else { return nil }
+        var out: [UInt8] = []
+        out.reserveCapacity(length)
+        withUnsafeBytes(of: &buf) { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[0..<length])) }
+        return out
     }
 
     static func preference(_ text: String) -> UInt16? {

@@ -91,17 +91,29 @@ struct Reader {
     var typeNames: [String: Int32] = [:]
     var classNames: [String: Int32] = [:]
 
+    /// The bytes of a spelling of up to eight bytes in one word (the first byte highest); nil for a longer one.
+    static func packed(_ text: String) -> UInt64? {
+        var key: UInt64 = 0
+        var n = 0
+        for c in text.utf8 {
+            guard n < 8 else { return nil }
+            key = key << 8 | UInt64(c)
+            n += 1
+        }
+        return key
+    }
+
     mutating func typeValue(_ text: String) -> UInt16? {
-        // The commonest spellings without hashing (ldns gives the same values).
-        switch text {
-        case "A": return RRType.A
-        case "AAAA": return RRType.AAAA
-        case "CNAME": return RRType.CNAME
-        case "MX": return RRType.MX
-        case "NS": return RRType.NS
-        case "TXT": return RRType.TXT
-        case "SRV": return RRType.SRV
-        case "IN": return nil
+        // The commonest spellings as one word, neither compared as strings nor hashed (ldns gives the same values).
+        switch Reader.packed(text) {
+        case 0x41: return RRType.A  // A
+        case 0x4141_4141: return RRType.AAAA  // AAAA
+        case 0x43_4E41_4D45: return RRType.CNAME  // CNAME
+        case 0x4D58: return RRType.MX  // MX
+        case 0x4E53: return RRType.NS  // NS
+        case 0x54_5854: return RRType.TXT  // TXT
+        case 0x53_5256: return RRType.SRV  // SRV
+        case 0x494E: return nil  // IN
         default: break
         }
         if let v = typeNames[text] { return v < 0 ? nil : UInt16(v) }
@@ -111,7 +123,7 @@ struct Reader {
     }
 
     mutating func classValue(_ text: String) -> UInt16? {
-        if text == "IN" { return RRClass.IN }
+        if Reader.packed(text) == 0x494E { return RRClass.IN }  // IN
         if let v = classNames[text] { return v < 0 ? nil : UInt16(v) }
         let v = LdnsRR.classValue(text)
         if classNames.count < 1024 { classNames[text] = v.map(Int32.init) ?? -1 }

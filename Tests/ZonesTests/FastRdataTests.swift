@@ -79,4 +79,16 @@ import Testing
             #expect(types.contains(t), "type \(t) in the generated zone")
         }
     }
+
+    /// The reader's fast spellings of types and the class (a packed word each) are ldns's values; other spellings,
+    /// lower case and longer ones still go to ldns.
+    @Test func typeAndClassSpellingsAreLdnsValues() {
+        var r = Reader(apex: origin, maxBytes: 1 << 20)
+        for t in ["A", "AAAA", "CNAME", "MX", "NS", "TXT", "SRV", "a", "cname", "NSEC3PARAM", "TYPE65280", "CAA"] {
+            #expect(r.typeValue(t) == LdnsRR.typeValue(t), "\(t)")
+        }
+        #expect(r.typeValue("IN") == nil && r.typeValue("NOTATYPE") == nil && r.typeValue("AAAAAAAAA") == nil)
+        #expect(r.classValue("IN") == RRClass.IN && r.classValue("in") == RRClass.IN && r.classValue("A") == nil)
+        #expect(r.classValue("CH") == LdnsRR.classValue("CH"))
+    }
 }
