@@ -174,7 +174,7 @@ public struct AnswerTableBuilder {
         enum Section { case answer, authority, additional }
         var bytes: [UInt8] = []
         var relocs: [Reloc] = []
-        var cuts: [Cut] = [Cut(length: 0, an: 0, ns: 0, ar: 0, tc: true)]
+        var cuts: [Cut] = []
         var an: UInt16 = 0, ns: UInt16 = 0, ar: UInt16 = 0
         var rcode: UInt8 = 0
         var aa = true
@@ -223,8 +223,12 @@ public struct AnswerTableBuilder {
         init(anchor: DNSName? = nil, keepOps: Bool = true) {
             self.anchor = anchor
             self.keepOps = keepOps
-            // One allocation for the bytes of a typical answer instead of a few as it grows.
+            // One allocation for the bytes of a typical answer instead of a few as it grows; the same for the
+            // cuts (the first cut, nothing with TC, and one per RRset). The pointers and the names that later
+            // names may point at get theirs when the first is written.
             bytes.reserveCapacity(128)
+            cuts.reserveCapacity(4)
+            cuts.append(Cut(length: 0, an: 0, ns: 0, ar: 0, tc: true))
             guard let a = anchor else {
                 anchorLower = []
                 return
@@ -284,6 +288,10 @@ public struct AnswerTableBuilder {
                         return
                     }
                     if register && bytes.count < Draft.maxTarget && t == nil {
+                        if known.capacity == 0 {
+                            known.reserveCapacity(8)
+                            knownBytes.reserveCapacity(64)
+                        }
                         if poolStart < 0 {
                             poolStart = knownBytes.count
                             registeredFrom = i
@@ -398,6 +406,7 @@ public struct AnswerTableBuilder {
                 )
             }
             if signedOnly { return }
+            if relocs.capacity == 0 { relocs.reserveCapacity(8) }
             // A header counts at most 65,535 records a section. The zone loader refuses an RRset no message can
             // hold; a policy's answer (a pool of that many members) is cut here, and needs TC over any transport.
             let room = Int(UInt16.max) - Int(max(an, ns, ar))
@@ -695,16 +704,21 @@ public final class CompiledZones {
         for (i, n) in order.enumerated() { n.index = i }
 
         // 2. Zone cuts: a non-apex node with NS; the highest cut at or above each node, in canonical order.
+        // That order puts a name's ancestors before it and its descendants right after it: `path`, the nodes from
+        // the top down to the previous node, ends with the parent once those above which the node is not are
+        // dropped (every name between a node and its apex is a node). No parent name is made and looked up.
+        var path: [BNode] = []
         for n in order {
+            while let top = path.last, !wireNameIsAtOrBelow(n.name.wire, top.name.wire) { path.removeLast() }
+            let parent = path.last
+            path.append(n)
             guard n.name.wire.count > origins[n.zone].wire.count else { continue }
-            if let parent = n.name.parent, let pn = nodes[parent], pn.cutIndex >= 0 {
+            if let pn = parent, pn.cutIndex >= 0 {
                 n.cutIndex = pn.cutIndex
             } else if n.rrsets[RRType.NS] != nil {
                 n.cutIndex = Int32(n.index)
             }
-            if n.name.isWildcard, let parent = n.name.parent, let pn = nodes[parent] {
-                wildcardOf[Int32(pn.index)] = Int32(n.index)
-            }
+            if n.name.isWildcard, let pn = parent { wildcardOf[Int32(pn.index)] = Int32(n.index) }
         }
 
         // Per signed zone: the NSEC/NSEC3 chain over the names it holds, and its entries in the base table.
