@@ -250,11 +250,16 @@ public struct DNSName: Hashable, Sendable, CustomStringConvertible, Comparable {
             }
             if i < n {
                 var tail: UInt64 = 0
-                var shift: UInt64 = 0
-                while i < n {
-                    tail |= UInt64(raw[i]) << shift
-                    shift += 8
-                    i += 1
+                if n >= 8 {
+                    // The last eight bytes, shifted so that the ones already hashed drop out.
+                    tail = raw.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self) >> UInt64(8 * (8 - (n - i)))
+                } else {
+                    var shift: UInt64 = 0
+                    while i < n {
+                        tail |= UInt64(raw[i]) << shift
+                        shift += 8
+                        i += 1
+                    }
                 }
                 x = (x ^ DNSName.lower8(tail)) &* 0x100_0000_01b3
                 x ^= x >> 29
@@ -290,14 +295,32 @@ public struct DNSName: Hashable, Sendable, CustomStringConvertible, Comparable {
 public func wireNameIsAtOrBelow(_ a: [UInt8], _ b: [UInt8]) -> Bool {
     guard a.count >= b.count else { return false }
     let off = a.count - b.count
-    var k = 0
-    while k < b.count {
-        if asciiLower(a[off + k]) != b[k] { return false }
-        k += 1
+    return a.withUnsafeBytes { x in
+        b.withUnsafeBytes { y in
+            // `b` against the end of `a` eight bytes at a time, `a`'s lower-cased together (`DNSName.lower8`); the
+            // last few as the last eight (again) when `b` has that many.
+            let n = y.count
+            var k = 0
+            while k + 8 <= n {
+                let word = x.loadUnaligned(fromByteOffset: off + k, as: UInt64.self)
+                if DNSName.lower8(word) != y.loadUnaligned(fromByteOffset: k, as: UInt64.self) { return false }
+                k += 8
+            }
+            if k < n && n >= 8 {
+                let word = x.loadUnaligned(fromByteOffset: off + n - 8, as: UInt64.self)
+                if DNSName.lower8(word) != y.loadUnaligned(fromByteOffset: n - 8, as: UInt64.self) { return false }
+            } else {
+                while k < n {
+                    if asciiLower(x[off + k]) != y[k] { return false }
+                    k += 1
+                }
+            }
+            // On a label boundary of `a`.
+            var i = 0
+            while i < off { i += Int(x[i]) + 1 }
+            return i == off
+        }
     }
-    var i = 0
-    while i < off { i += Int(a[i]) + 1 }
-    return i == off
 }
 
 public enum NameError: Error, Equatable, CustomStringConvertible {

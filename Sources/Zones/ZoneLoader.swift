@@ -93,14 +93,14 @@ struct Reader {
 
     /// The bytes of a spelling of up to eight bytes in one word (the first byte highest); nil for a longer one.
     static func packed(_ text: String) -> UInt64? {
-        var key: UInt64 = 0
-        var n = 0
-        for c in text.utf8 {
-            guard n < 8 else { return nil }
-            key = key << 8 | UInt64(c)
-            n += 1
+        // Through `withUTF8` (a short string's bytes copied out once), not `utf8`'s iterator (a step per byte).
+        var t = text
+        return t.withUTF8 { b -> UInt64? in
+            guard b.count <= 8 else { return nil }
+            var key: UInt64 = 0
+            for c in b { key = key << 8 | UInt64(c) }
+            return key
         }
-        return key
     }
 
     mutating func typeValue(_ text: String) -> UInt16? {

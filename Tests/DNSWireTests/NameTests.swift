@@ -107,6 +107,26 @@ import Testing
         #expect(try table[DNSName("H7.D3.Lab.Example.")] == 7 * 64 + 3)
     }
 
+    /// `wireNameIsAtOrBelow` (eight bytes at a time) agrees with `isSubdomain(of:)` for every pair of names of 1 to
+    /// 30 bytes, upper case in the first, a suffix that is not on a label boundary, and equal names.
+    @Test func wireNameIsAtOrBelowAgreesWithIsSubdomain() throws {
+        let texts = [
+            ".", "a.", "b.", "ab.", "b.ab.", "x.Example.", "example.", "xexample.", "a.b.c.d.example.", "c.d.example.",
+            "d.example.", "long-label-1234.example.", "1234.example.", "x.long-label-1234.EXAMPLE.",
+            "abcdefg.", "abcdefgh.", "x.abcdefgh.", "xabcdefgh.", "Q.q.abcdefghijklmnop.", "q.abcdefghijklmnop.",
+        ]
+        let names = try texts.map { try DNSName($0) }
+        var below = 0
+        for a in names {
+            for b in names {
+                let expected = a.isSubdomain(of: b)
+                #expect(wireNameIsAtOrBelow(a.wire, b.lowercased.wire) == expected, "\(a) below \(b)")
+                if expected { below += 1 }
+            }
+        }
+        #expect(below > names.count * 2)
+    }
+
     /// RFC 4034 §6.1's example, already in canonical order.
     @Test func canonicalOrder() throws {
         let ordered = try [
