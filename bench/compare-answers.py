@@ -2,9 +2,10 @@
 """Answers of two gtmd binaries compared byte for byte (a change that must not change answers, e.g. to the
 zone load or table build): both serve ZONE (www.ORIGIN is a failover service: give a zone without a www
 address record) on loopback (ports 25581-25584), and are asked every owner name written at the start of a
-line in ZONE plus made-up names (NXDOMAIN, below existing names, under wildcards) for A, AAAA, CNAME, MX,
-TXT, SRV, NS, SOA, DS and ANY, without EDNS, with EDNS and with DO; then both switch (override pool primary
-down over the control API) and are asked again. Exit 1 when any reply differs.
+line in ZONE and the names between them and ORIGIN (empty non-terminals), plus made-up names (NXDOMAIN, below
+existing names, under wildcards) for A, AAAA, CNAME, MX, TXT, SRV, NS, SOA, DS and ANY, without EDNS, with EDNS
+and with DO; then both switch (override pool primary down over the control API) and are asked again. Exit 1 when
+any reply differs.
 
     bench/compare-answers.py BIN_A BIN_B ZONE ORIGIN.
     e.g. grep -v '^www ' .build/bench/zones/lab-10000.zone > /tmp/z && bench/compare-answers.py old/gtmd new/gtmd /tmp/z lab.example.
@@ -18,6 +19,13 @@ for line in open(zone):
     if line[0] in " \t": continue
     o = line.split()[0]
     names.add(origin if o == "@" else (o if o.endswith(".") else o + "." + origin))
+# The names between each owner and the origin too (empty non-terminals: NODATA, or the referral above them).
+for n in list(names):
+    labels = n.rstrip(".").split(".")
+    for k in range(1, len(labels)):
+        parent = ".".join(labels[k:]) + "."
+        if parent.endswith(origin) and len(parent) > len(origin):
+            names.add(parent)
 names = sorted(names)
 rng = random.Random(5)
 extra = [f"nx{i}.{origin}" for i in range(50)] + [f"x.{n}" for n in rng.sample(names, min(300, len(names)))]

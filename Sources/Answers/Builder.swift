@@ -679,14 +679,8 @@ public final class CompiledZones {
                     continue
                 }
                 guard !belowDNAME(owner) else { continue }
-                let n: BNode
-                if let existing = nodes[owner] {
-                    n = existing
-                } else {
-                    n = newNode(owner, zi)
-                    // A node's ancestors up to the apex are nodes from the moment it is made.
-                    addEmptyNonTerminals(owner, zi)
-                }
+                // The names between it and the apex become nodes once the nodes are sorted.
+                let n = node(owner, zi)
                 n.add(zr.record)
                 last = n
             }
@@ -695,31 +689,12 @@ public final class CompiledZones {
             let name = raw.lowercased
             guard let zi = zoneOf(name), !belowDNAME(name) else { continue }
             let n = node(name, zi)
-            addEmptyNonTerminals(name, zi)
             serviceNodes[name] = n.rrsets
         }
         inject(initial)
-        // Canonical order (parents before children) from a precomputed key: labels right to left.
-        order = CompiledZones.canonicalOrder(order)
-        for (i, n) in order.enumerated() { n.index = i }
-
-        // 2. Zone cuts: a non-apex node with NS; the highest cut at or above each node, in canonical order.
-        // That order puts a name's ancestors before it and its descendants right after it: `path`, the nodes from
-        // the top down to the previous node, ends with the parent once those above which the node is not are
-        // dropped (every name between a node and its apex is a node). No parent name is made and looked up.
-        var path: [BNode] = []
-        for n in order {
-            while let top = path.last, !wireNameIsAtOrBelow(n.name.wire, top.name.wire) { path.removeLast() }
-            let parent = path.last
-            path.append(n)
-            guard n.name.wire.count > origins[n.zone].wire.count else { continue }
-            if let pn = parent, pn.cutIndex >= 0 {
-                n.cutIndex = pn.cutIndex
-            } else if n.rrsets[RRType.NS] != nil {
-                n.cutIndex = Int32(n.index)
-            }
-            if n.name.isWildcard, let pn = parent { wildcardOf[Int32(pn.index)] = Int32(n.index) }
-        }
+        // 2. Canonical order (parents before children) from a precomputed key (labels right to left), with the
+        // empty non-terminals; zone cuts: a non-apex node with NS; the highest cut at or above each node.
+        order = placed(CompiledZones.canonicalOrder(order))
 
         // Per signed zone: the NSEC/NSEC3 chain over the names it holds, and its entries in the base table.
         buildChains(zones)
@@ -925,13 +900,49 @@ public final class CompiledZones {
         return n
     }
 
-    /// Empty non-terminals between `name` and its zone's apex.
-    func addEmptyNonTerminals(_ name: DNSName, _ zone: Int) {
-        var p = name.parent
-        while let q = p, q.wire.count > origins[zone].wire.count, nodes[q] == nil {
-            newNode(q, zone)
-            p = q.parent
+    /// `sorted` (canonical order) with the empty non-terminals it lacks, each right before its first descendant, so
+    /// that every name between a node and its zone's apex is a node; sets each node's index, its highest zone cut
+    /// (a non-apex node with NS) and the wildcard child of each name that has one. Canonical order puts a name's
+    /// ancestors before it and its descendants right after it: `path`, the nodes from the top down to the previous
+    /// one, ends with the node's deepest existing ancestor once the others are dropped, and the names between the
+    /// two are made. No parent name is made and looked up per node.
+    func placed(_ sorted: [BNode]) -> [BNode] {
+        var out: [BNode] = []
+        out.reserveCapacity(sorted.count)
+        var path: [BNode] = []
+        func put(_ n: BNode) {
+            let parent = path.last
+            n.index = out.count
+            out.append(n)
+            path.append(n)
+            guard n.name.wire.count > origins[n.zone].wire.count else { return }
+            if let pn = parent, pn.cutIndex >= 0 {
+                n.cutIndex = pn.cutIndex
+            } else if n.rrsets[RRType.NS] != nil {
+                n.cutIndex = Int32(n.index)
+            }
+            if n.name.isWildcard, let pn = parent { wildcardOf[Int32(pn.index)] = Int32(n.index) }
         }
+        var missing: [Int] = []
+        for n in sorted {
+            while let top = path.last, !wireNameIsAtOrBelow(n.name.wire, top.name.wire) { path.removeLast() }
+            // The suffixes of the name longer than its deepest ancestor on the path and than its apex, top down.
+            let wire = n.name.wire
+            let above = max(path.last?.name.wire.count ?? 0, origins[n.zone].wire.count)
+            missing.removeAll(keepingCapacity: true)
+            var i = Int(wire[0]) + 1
+            while wire.count - i > above {
+                missing.append(i)
+                i += Int(wire[i]) + 1
+            }
+            for start in missing.reversed() {
+                let ent = BNode(name: DNSName(uncheckedWire: Array(wire[start...])), zone: n.zone)
+                nodes[ent.name] = ent
+                put(ent)
+            }
+            put(n)
+        }
+        return out
     }
 
     /// True when a proper ancestor of `name` (lower case) in its zone owns a DNAME.
