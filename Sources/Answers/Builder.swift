@@ -99,9 +99,10 @@ public struct AnswerTableBuilder {
 
         /// Each RRset with its type, in the order of `keys`.
         func eachRRset(_ body: (UInt16, [ResourceRecord]) -> Void) {
-            guard let f = first else { return }
-            body(firstType, f)
-            for s in rest { body(s.type, s.records) }
+            for i in 0..<count {
+                let (t, records) = rrset(at: i)
+                body(t, records)
+            }
         }
     }
 
@@ -326,8 +327,6 @@ public struct AnswerTableBuilder {
             return nil
         }
 
-        /// RDATA with its names compressed where RFC 3597 §4 allows (the RFC 1035 types); other types as is.
-        /// An SRV target (RFC 2782: never compressed) is written in full but may be pointed at, as Knot does.
         /// Where the names a response compresses or points at are in a type's RDATA: how many (at the start of
         /// the RDATA, after `fixedBefore` bytes), and whether they may be compressed. No names: copied as is.
         static func rdataNames(_ type: UInt16) -> (names: Int, fixedBefore: Int, compress: Bool) {
@@ -340,11 +339,12 @@ public struct AnswerTableBuilder {
             }
         }
 
+        /// RDATA with its names compressed where RFC 3597 §4 allows (the RFC 1035 types); other types as is.
+        /// An SRV target (RFC 2782: never compressed) is written in full but may be pointed at, as Knot does.
         mutating func writeRdata(_ rr: ResourceRecord) {
             let d = rr.rdata
             // (names at the start, bytes after them) for the compressible types.
-            let (nameCount, fixedBefore, compress) = Draft.rdataNames(rr.type)
-            let layout = (names: nameCount, fixedBefore: fixedBefore)
+            let layout = Draft.rdataNames(rr.type)
             let lengthAt = bytes.count
             bytes.append(0)
             bytes.append(0)
@@ -369,11 +369,15 @@ public struct AnswerTableBuilder {
             if rr.type == RRType.SOA && d.count - at != 20 { ok = false }
             if ok {
                 bytes.append(contentsOf: d[0..<layout.fixedBefore])
-                writeName(d[names.first.at..<(names.first.at + names.first.n)], compress: compress, register: true)
+                writeName(
+                    d[names.first.at..<(names.first.at + names.first.n)],
+                    compress: layout.compress,
+                    register: true
+                )
                 if layout.names > 1 {
                     writeName(
                         d[names.second.at..<(names.second.at + names.second.n)],
-                        compress: compress,
+                        compress: layout.compress,
                         register: true
                     )
                 }
@@ -885,15 +889,10 @@ public final class CompiledZones {
         return idx.map { nodes[Int($0.node)] }
     }
 
+    /// The node for `name`, made (unsorted, at the end of `order`) when there is none yet.
     @discardableResult
     func node(_ name: DNSName, _ zone: Int) -> BNode {
         if let n = nodes[name] { return n }
-        return newNode(name, zone)
-    }
-
-    /// A node for `name`, which has none yet.
-    @discardableResult
-    func newNode(_ name: DNSName, _ zone: Int) -> BNode {
         let n = BNode(name: name, zone: zone)
         nodes[name] = n
         order.append(n)
