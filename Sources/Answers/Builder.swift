@@ -179,8 +179,9 @@ public struct AnswerTableBuilder {
         var an: UInt16 = 0, ns: UInt16 = 0, ar: UInt16 = 0
         var rcode: UInt8 = 0
         var aa = true
-        /// Names already written (by owner ref) so an RRset is not added twice to additional.
-        var seen: Set<[UInt8]> = []
+        /// Names whose addresses are in the additional section already (lower case), so they are not added
+        /// twice. A few per answer: a linear search costs less than a set (hashing, storage) per answer.
+        var seen: [DNSName] = []
         /// Extended DNS Error option sent with this answer (RFC 8914), empty for none.
         var ede: [UInt8] = []
         /// What was added, in order, so the signed twin can be written with RRSIGs (`CompiledZones.emitAnswer`).
@@ -235,6 +236,13 @@ public struct AnswerTableBuilder {
                 return
             }
             anchorLower = a.wire.contains { $0 >= 0x41 && $0 <= 0x5A } ? a.wire.map(asciiLower) : a.wire
+        }
+
+        /// Notes `name` in `seen`; false when it was there.
+        mutating func firstSight(_ name: DNSName) -> Bool {
+            if seen.contains(name) { return false }
+            seen.append(name)
+            return true
         }
 
         /// FNV-1a of a name's wire bytes in lower case.
@@ -892,12 +900,22 @@ public final class CompiledZones {
     /// The node for `name`, made (unsorted, at the end of `order`) when there is none yet.
     @discardableResult
     func node(_ name: DNSName, _ zone: Int) -> BNode {
-        if let n = nodes[name] { return n }
-        let n = BNode(name: name, zone: zone)
-        nodes[name] = n
-        order.append(n)
+        // One hash lookup: the node is made (and put in `order`) only when the name has none.
+        var made = false
+        let n = CompiledZones.read(
+            &nodes[
+                name,
+                default: {
+                    made = true
+                    return BNode(name: name, zone: zone)
+                }()
+            ]
+        )
+        if made { order.append(n) }
         return n
     }
+
+    @inline(__always) static func read(_ n: inout BNode) -> BNode { n }
 
     /// `sorted` (canonical order) with the empty non-terminals it lacks, each right before its first descendant, so
     /// that every name between a node and its zone's apex is a node; sets each node's index, its highest zone cut
@@ -1039,7 +1057,7 @@ public final class CompiledZones {
                 guard zoneOf(t) != nil, cutAbove(t, zone: g.zone) == nil else { continue }
                 touched.insert(t)
             }
-            guard d.seen.insert(t.wire).inserted else { continue }
+            guard d.firstSight(t) else { continue }
             for type in [RRType.A, RRType.AAAA] {
                 if let set = g.rrsets[type] { d.add(set, owner: .name(t), section: .additional, required: glue) }
             }
@@ -1073,7 +1091,7 @@ public final class CompiledZones {
             guard let g = nodeNamed(t), zoneOf(t) != nil else { continue }
             // Glue below a cut is only given with referrals, except for NS targets.
             if cutAbove(t, zone: g.zone) != nil && rr.type != RRType.NS { continue }
-            guard d.seen.insert(t.wire).inserted else { continue }
+            guard d.firstSight(t) else { continue }
             for type in [RRType.A, RRType.AAAA] {
                 if let set = g.rrsets[type] {
                     d.add(set, owner: .name(t), section: .additional, required: false)

@@ -45,6 +45,17 @@ public struct DNSName: Hashable, Sendable, CustomStringConvertible, Comparable {
         self.wire = wire
     }
 
+    /// `init(_:origin:)` on the text's bytes (a zone file's token, without making a `String` of it).
+    public init(presentation text: UnsafeBufferPointer<UInt8>, origin: DNSName? = nil) throws(NameError) {
+        if text.count == 1 && (text[0] == UInt8(ascii: "@") || text[0] == UInt8(ascii: ".")) {
+            try self.init(String(decoding: text, as: UTF8.self), origin: origin)
+            return
+        }
+        let parsed = DNSName.parseWire(text, origin: origin)
+        guard let wire = parsed.wire else { throw DNSName.error(parsed.failure!, String(decoding: text, as: UTF8.self)) }
+        self.init(uncheckedWire: wire)
+    }
+
     /// Why `parseWire` failed (the error is made with the text by the caller).
     enum ParseFailure { case empty, emptyLabel, labelTooLong, nameTooLong, badEscape }
 
@@ -229,12 +240,7 @@ public struct DNSName: Hashable, Sendable, CustomStringConvertible, Comparable {
     /// cost of hashing a name, and a big zone's compile hashes one about eight times per name). The keys of such
     /// tables are names from zone files, the configuration and the store, which the operator writes; the hot path
     /// finds the names of queries in its own index (`AnswerTable`), not in a dictionary.
-    public func _rawHashValue(seed: Int) -> Int {
-        var x = word ^ UInt64(bitPattern: Int64(seed))
-        x = (x ^ (x >> 33)) &* 0xff51_afd7_ed55_8ccd
-        x = (x ^ (x >> 33)) &* 0xc4ce_b9fe_1a85_ec53
-        return Int(bitPattern: UInt(truncatingIfNeeded: x ^ (x >> 33)))
-    }
+    public func _rawHashValue(seed: Int) -> Int { mixedHash(word, seed: seed) }
 
     /// An FNV-style multiply over the lower-cased wire bytes, eight at a time.
     var word: UInt64 {
@@ -286,6 +292,15 @@ public struct DNSName: Hashable, Sendable, CustomStringConvertible, Comparable {
         for (x, y) in zip(la, lb) where x != y { return x.lexicographicallyPrecedes(y) }
         return la.count < lb.count
     }
+}
+
+/// `x` and a hash table's seed through MurmurHash3's 64-bit finalizer: the `_rawHashValue(seed:)` of keys that
+/// have a good word of their own (a name's `word`, small integers), without SipHash's rounds and set-up.
+@inline(__always) public func mixedHash(_ word: UInt64, seed: Int) -> Int {
+    var x = word ^ UInt64(bitPattern: Int64(seed))
+    x = (x ^ (x >> 33)) &* 0xff51_afd7_ed55_8ccd
+    x = (x ^ (x >> 33)) &* 0xc4ce_b9fe_1a85_ec53
+    return Int(bitPattern: UInt(truncatingIfNeeded: x ^ (x >> 33)))
 }
 
 @inline(__always) public func asciiLower(_ b: UInt8) -> UInt8 { (b >= 0x41 && b <= 0x5A) ? b | 0x20 : b }

@@ -17,34 +17,54 @@ import Darwin
 /// reports the problem in its words. ldns still parses every other type. Tested against ldns record by record
 /// (`FastRdataTests`).
 enum FastRdata {
-    static func parse(type: UInt16, _ tokens: ArraySlice<MasterFileLexer.Token>, origin: DNSName) -> [UInt8]? {
-        if type == RRType.TXT { return txt(tokens) }
+    /// The rdata of entry `e`'s tokens from `from` on, or nil for ldns to read.
+    static func parse(type: UInt16, _ e: MasterFileLexer.Entry, from: Int, origin: DNSName) -> [UInt8]? {
+        e.bytes.withUnsafeBufferPointer { buf in
+            parse(type: type, e.tokens[from...], buf, origin: origin)
+        }
+    }
+
+    static func parse(
+        type: UInt16,
+        _ tokens: ArraySlice<MasterFileLexer.Token>,
+        _ buf: UnsafeBufferPointer<UInt8>,
+        origin: DNSName
+    ) -> [UInt8]? {
+        func text(_ t: MasterFileLexer.Token) -> UnsafeBufferPointer<UInt8> {
+            UnsafeBufferPointer(rebasing: buf[Int(t.start)..<Int(t.end)])
+        }
+        if type == RRType.TXT { return txt(tokens.map(text), quoted: tokens.allSatisfy(\.quoted)) }
         guard let first = tokens.first, !first.quoted else { return nil }
         switch type {
         case RRType.A:
             guard tokens.count == 1 else { return nil }
-            return address(first.text, family: AF_INET, length: 4)
+            return address(text(first), family: AF_INET, length: 4)
         case RRType.AAAA:
             guard tokens.count == 1 else { return nil }
-            return address(first.text, family: AF_INET6, length: 16)
+            return address(text(first), family: AF_INET6, length: 16)
         case RRType.NS, RRType.CNAME, RRType.PTR:
             guard tokens.count == 1 else { return nil }
-            return plainName(first.text, origin: origin)
+            return plainName(text(first), origin: origin)
         case RRType.MX:
-            guard tokens.count == 2, let last = tokens.last, !last.quoted, let p = preference(first.text),
-                let name = plainName(last.text, origin: origin)
+            guard tokens.count == 2, let last = tokens.last, !last.quoted, let p = preference(text(first)),
+                let name = plainName(text(last), origin: origin)
             else { return nil }
-            return [UInt8(p >> 8), UInt8(p & 0xFF)] + name
+            var out: [UInt8] = []
+            out.reserveCapacity(2 + name.count)
+            out.append(UInt8(p >> 8))
+            out.append(UInt8(p & 0xFF))
+            out.append(contentsOf: name)
+            return out
         case RRType.SRV:
             // Priority, weight, port, target.
             guard tokens.count == 4, let last = tokens.last, !last.quoted,
-                let name = plainName(last.text, origin: origin)
+                let name = plainName(text(last), origin: origin)
             else { return nil }
             // Exactly its size: the rdata is kept for as long as the zone is served.
             var out: [UInt8] = []
             out.reserveCapacity(6 + name.count)
             for t in tokens.prefix(3) {
-                guard !t.quoted, let v = preference(t.text) else { return nil }
+                guard !t.quoted, let v = preference(text(t)) else { return nil }
                 out.append(UInt8(v >> 8))
                 out.append(UInt8(v & 0xFF))
             }
@@ -55,43 +75,44 @@ enum FastRdata {
         }
     }
 
-    /// TXT: quoted strings of printable ASCII without backslashes, each 1 to 255 bytes.
-    static func txt(_ tokens: ArraySlice<MasterFileLexer.Token>) -> [UInt8]? {
-        guard !tokens.isEmpty else { return nil }
+    /// TXT: quoted strings (`quoted`: every token is one) of printable ASCII without backslashes, each 1 to 255
+    /// bytes.
+    static func txt(_ tokens: [UnsafeBufferPointer<UInt8>], quoted: Bool) -> [UInt8]? {
+        guard !tokens.isEmpty, quoted else { return nil }
         // Exactly its size (a length byte per string; the token's quotes are not kept).
         var out: [UInt8] = []
-        out.reserveCapacity(tokens.reduce(0) { $0 + $1.text.utf8.count - 1 })
+        out.reserveCapacity(tokens.reduce(0) { $0 + $1.count - 1 })
         for t in tokens {
-            guard t.quoted else { return nil }
-            let start = out.count
-            out.append(0)
-            var first = true
-            for c in t.text.utf8 {
-                if first {
-                    first = false
-                    continue
-                }
+            // The lexer writes a quoted token with both quotes.
+            guard t.count >= 2, t[0] == UInt8(ascii: "\""), t[t.count - 1] == UInt8(ascii: "\"") else { return nil }
+            let n = t.count - 2
+            guard n >= 1 && n <= 255 else { return nil }
+            out.append(UInt8(n))
+            for c in t[1..<(t.count - 1)] {
                 guard
                     c >= 0x20 && c <= 0x7E && c != UInt8(ascii: "\\") && c != UInt8(ascii: ";")
-                        && c != UInt8(ascii: "(") && c != UInt8(ascii: ")")
+                        && c != UInt8(ascii: "(") && c != UInt8(ascii: ")") && c != UInt8(ascii: "\"")
                 else { return nil }
                 out.append(c)
             }
-            // Drop the closing quote (the lexer always writes one).
-            guard out.count > start + 1, out.removeLast() == UInt8(ascii: "\"") else { return nil }
-            let n = out.count - start - 1
-            guard n >= 1 && n <= 255 else { return nil }
-            out[start] = UInt8(n)
         }
         return out
     }
 
-    static func address(_ text: String, family: Int32, length: Int) -> [UInt8]? {
-        // Read into 16 bytes on the stack; the rdata is made by appending to an empty array, whose allocation is
-        // specialised for UInt8 (`[UInt8](repeating:count:)` went through the unspecialised generic allocation,
-        // which looks the storage class's metadata up on every call: 650 instructions an address).
+    static func address(_ text: UnsafeBufferPointer<UInt8>, family: Int32, length: Int) -> [UInt8]? {
+        // The text NUL-terminated on the stack (the longest address inet_pton reads is 45 bytes), read into 16
+        // bytes on the stack; the rdata is made by appending to an empty array, whose allocation is specialised for
+        // UInt8 (`[UInt8](repeating:count:)` went through the unspecialised generic allocation, which looks the
+        // storage class's metadata up on every call: 650 instructions an address).
+        guard text.count < 64 else { return nil }
+        var cText: (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0, 0, 0, 0, 0)
         var buf: (UInt64, UInt64) = (0, 0)
-        let ok = withUnsafeMutableBytes(of: &buf) { b in text.withCString { inet_pton(family, $0, b.baseAddress) } }
+        let ok = withUnsafeMutableBytes(of: &cText) { c in
+            c.copyMemory(from: UnsafeRawBufferPointer(text))
+            return withUnsafeMutableBytes(of: &buf) { b in
+                inet_pton(family, c.baseAddress!.assumingMemoryBound(to: CChar.self), b.baseAddress)
+            }
+        }
         guard ok == 1 else { return nil }
         var out: [UInt8] = []
         out.reserveCapacity(length)
@@ -99,24 +120,24 @@ enum FastRdata {
         return out
     }
 
-    static func preference(_ text: String) -> UInt16? {
-        guard !text.isEmpty, text.utf8.count <= 5 else { return nil }
+    static func preference(_ text: UnsafeBufferPointer<UInt8>) -> UInt16? {
+        guard !text.isEmpty, text.count <= 5 else { return nil }
         var v = 0
-        for c in text.utf8 {
+        for c in text {
             guard c >= 0x30 && c <= 0x39 else { return nil }
             v = v * 10 + Int(c - 0x30)
         }
         return v <= 65535 ? UInt16(v) : nil
     }
 
-    static func plainName(_ text: String, origin: DNSName) -> [UInt8]? {
-        for c in text.utf8 {
+    static func plainName(_ text: UnsafeBufferPointer<UInt8>, origin: DNSName) -> [UInt8]? {
+        for c in text {
             let plain =
                 (c >= 0x61 && c <= 0x7A) || (c >= 0x41 && c <= 0x5A) || (c >= 0x30 && c <= 0x39)
                 || c == UInt8(ascii: "-") || c == UInt8(ascii: "_") || c == UInt8(ascii: "*") || c == UInt8(ascii: ".")
             guard plain else { return nil }
         }
-        guard let name = try? DNSName(text, origin: origin) else { return nil }
+        guard let name = try? DNSName(presentation: text, origin: origin) else { return nil }
         return name.wire
     }
 }

@@ -6,8 +6,10 @@
 /// that ldns's own splitter would misread (non-ASCII, control characters, and escaped blanks, `;`, `(`, `)`
 /// and `"`) are rewritten as the equivalent `\DDD` escape, so a token can be handed to ldns as-is.
 struct MasterFileLexer {
+    /// A token's text is `Entry.bytes[start..<end]` (a quoted token with its quotes).
     struct Token: Equatable {
-        var text: String
+        var start: Int32
+        var end: Int32
         var quoted: Bool
     }
 
@@ -16,7 +18,15 @@ struct MasterFileLexer {
         var line: Int
         /// The entry's first line started with a blank: no owner field.
         var blankOwner: Bool
+        /// The text of every token, one after the other: the reader works on these bytes, and makes a `String`
+        /// only for what it reports or hands to ldns.
+        var bytes: [UInt8]
         var tokens: [Token]
+
+        func text(_ t: Token) -> String { String(decoding: bytes[Int(t.start)..<Int(t.end)], as: UTF8.self) }
+        func text(_ i: Int) -> String { text(tokens[i]) }
+        /// The first byte of a token's text (every token has one).
+        func first(_ t: Token) -> UInt8 { bytes[Int(t.start)] }
     }
 
     struct Problem {
@@ -34,29 +44,38 @@ struct MasterFileLexer {
     /// Hands each entry to `entry` as soon as it ends (a big zone's tokens are never all held at once), and
     /// each problem to `problem` where it is found (before the entry it belongs to).
     static func lex(_ b: [UInt8], problem report: (Problem) -> Void, entry emit: (Entry) -> Void) {
+        b.withUnsafeBufferPointer { lex($0, problem: report, entry: emit) }
+    }
+
+    static func lex(_ b: UnsafeBufferPointer<UInt8>, problem report: (Problem) -> Void, entry emit: (Entry) -> Void) {
         var line = 1
         var depth = 0
         var parenLine = 0
         var tokens: [Token] = []
+        var bytes: [UInt8] = []
         var entryLine = 0
         var blankOwner = false
         var atLineStart = true
-        var tok: [UInt8] = []
+        // The token being read runs from `tokenStart` to the end of `bytes`.
+        var tokenStart = 0
         var inToken = false
 
         func endToken() {
-            if inToken { tokens.append(Token(text: String(decoding: tok, as: UTF8.self), quoted: false)) }
-            tok.removeAll(keepingCapacity: true)
+            if inToken { tokens.append(Token(start: Int32(tokenStart), end: Int32(bytes.count), quoted: false)) }
             inToken = false
         }
         func startToken() {
-            if !inToken, tokens.isEmpty { entryLine = line }
+            if !inToken {
+                if tokens.isEmpty { entryLine = line }
+                tokenStart = bytes.count
+            }
             inToken = true
         }
         func endEntry() {
             endToken()
-            if !tokens.isEmpty { emit(Entry(line: entryLine, blankOwner: blankOwner, tokens: tokens)) }
+            if !tokens.isEmpty { emit(Entry(line: entryLine, blankOwner: blankOwner, bytes: bytes, tokens: tokens)) }
             tokens.removeAll(keepingCapacity: true)
+            bytes.removeAll(keepingCapacity: true)
         }
 
         var i = 0
@@ -95,7 +114,8 @@ struct MasterFileLexer {
             case UInt8(ascii: "\""):
                 endToken()
                 if tokens.isEmpty { entryLine = line }
-                var q: [UInt8] = [UInt8(ascii: "\"")]
+                let start = bytes.count
+                bytes.append(UInt8(ascii: "\""))
                 var j = i + 1
                 var closed = false
                 while j < b.count {
@@ -111,21 +131,21 @@ struct MasterFileLexer {
                             j += 1
                             continue
                         }
-                        appendEscaped(b[j + 1], to: &q)
+                        appendEscaped(b[j + 1], to: &bytes)
                         j += 2
                         continue
                     }
-                    appendPlain(d, to: &q, inQuotes: true)
+                    appendPlain(d, to: &bytes, inQuotes: true)
                     j += 1
                 }
                 if !closed { report(Problem(line: line, message: "quoted string not closed on its line")) }
-                q.append(UInt8(ascii: "\""))
-                tokens.append(Token(text: String(decoding: q, as: UTF8.self), quoted: true))
+                bytes.append(UInt8(ascii: "\""))
+                tokens.append(Token(start: Int32(start), end: Int32(bytes.count), quoted: true))
                 i = j
             case UInt8(ascii: "\\"):
                 startToken()
                 if i + 1 < b.count, b[i + 1] != 0x0A {
-                    appendEscaped(b[i + 1], to: &tok)
+                    appendEscaped(b[i + 1], to: &bytes)
                     i += 2
                 } else {
                     report(Problem(line: line, message: "'\\' at the end of a line"))
@@ -134,20 +154,15 @@ struct MasterFileLexer {
             default:
                 guard MasterFileLexer.isPlain(c) else {
                     startToken()
-                    appendPlain(c, to: &tok, inQuotes: false)
+                    appendPlain(c, to: &bytes, inQuotes: false)
                     i += 1
                     continue
                 }
-                // A run of plain bytes at once; a token that is nothing else is made from the file's bytes.
+                // A run of plain bytes at once.
                 var j = i + 1
                 while j < b.count && MasterFileLexer.isPlain(b[j]) { j += 1 }
-                if !inToken && (j == b.count || MasterFileLexer.endsToken(b[j])) {
-                    if tokens.isEmpty { entryLine = line }
-                    tokens.append(Token(text: String(decoding: b[i..<j], as: UTF8.self), quoted: false))
-                } else {
-                    startToken()
-                    tok.append(contentsOf: b[i..<j])
-                }
+                startToken()
+                bytes.append(contentsOf: UnsafeBufferPointer(rebasing: b[i..<j]))
                 i = j
             }
         }
@@ -161,15 +176,13 @@ struct MasterFileLexer {
     /// Printable ASCII that is kept as it is in a token and does not end it (not `;`, `(`, `)`, `"` or `\`).
     @inline(__always)
     static func isPlain(_ c: UInt8) -> Bool {
-        c >= 0x21 && c <= 0x7E && c != UInt8(ascii: ";") && c != UInt8(ascii: "(") && c != UInt8(ascii: ")")
-            && c != UInt8(ascii: "\"") && c != UInt8(ascii: "\\")
-    }
-
-    /// A byte that ends the token before it (a blank, a line end, a comment, a parenthesis or a quote).
-    @inline(__always)
-    static func endsToken(_ c: UInt8) -> Bool {
-        c == 0x20 || c == 0x09 || c == 0x0A || c == 0x0D || c == UInt8(ascii: ";") || c == UInt8(ascii: "(")
-            || c == UInt8(ascii: ")") || c == UInt8(ascii: "\"")
+        // One bit per byte value: 0x21...0x3F but `"`, `(`, `)` and `;`; 0x40...0x7E but `\`.
+        let bit = UInt64(1) &<< UInt64(c & 63)
+        switch c >> 6 {
+        case 0: return 0xF7FF_FCFA_0000_0000 & bit != 0
+        case 1: return 0x7FFF_FFFF_EFFF_FFFF & bit != 0
+        default: return false
+        }
     }
 
     /// The byte after a backslash. Digits stay as they are (start of `\DDD`), bytes that ldns's splitter

@@ -39,51 +39,66 @@ struct ZoneChecks {
         checkDNAMEs()
     }
 
-    struct RRsetKey: Hashable {
-        var owner: DNSName
-        var type: UInt16
-
-        /// The owner's hash (`DNSName._rawHashValue`) with the type in its seed.
-        func _rawHashValue(seed: Int) -> Int { owner._rawHashValue(seed: seed ^ Int(type)) }
+    /// Every record's RRset and every RRset's owner as numbers, so the checks below index arrays instead of
+    /// hashing names.
+    struct RRsets {
+        /// Per record, its RRset (owner, type): numbered in order of first appearance.
+        var ids: [Int32]
+        var count: Int
+        /// Per RRset, its owner: numbered in order of first appearance (names compared case-insensitively).
+        var ownerOf: [Int32]
+        var ownerCount: Int
     }
 
-    /// Per record, its RRset (owner, type) as a number: RRsets numbered in order of first appearance, so the
-    /// checks below index arrays instead of hashing names. One hash lookup per RRset run in the file (the
-    /// records of an RRset are usually written together).
-    func rrsetIDs() -> (ids: [Int32], count: Int) {
-        var map: [RRsetKey: Int32] = [:]
+    /// The value at `map[key]`, inserted as `map.count` when missing: one hash lookup either way.
+    static func number<K: Hashable>(_ map: inout [K: Int32], _ key: K) -> Int32 {
+        let next = Int32(map.count)
+        return read(&map[key, default: next])
+    }
+
+    @inline(__always) private static func read(_ v: inout Int32) -> Int32 { v }
+
+    /// An RRset's owner number and type in one word, hashed without SipHash (`mixedHash`).
+    struct SetKey: Hashable {
+        var word: Int
+        func _rawHashValue(seed: Int) -> Int { mixedHash(UInt64(bitPattern: Int64(word)), seed: seed) }
+    }
+
+    /// One name lookup per run of records with one owner, one integer lookup per run with one owner and type (the
+    /// records of a name, and of an RRset, are usually written together).
+    func rrsetIDs() -> RRsets {
+        var owners: [DNSName: Int32] = [:]
+        var sets: [SetKey: Int32] = [:]
         var ids: [Int32] = []
+        var ownerOf: [Int32] = []
         ids.reserveCapacity(records.count)
-        // About one RRset per run of records with one owner and type: the table is sized once.
+        // About one owner per run of records with one owner: the tables are sized once.
         var runs = 0
-        for i in records.indices
-        where i == 0 || records[i].record.type != records[i - 1].record.type
-            || records[i].record.owner.wire != records[i - 1].record.owner.wire
-        {
+        for i in records.indices where i == 0 || records[i].record.owner.wire != records[i - 1].record.owner.wire {
             runs += 1
         }
-        map.reserveCapacity(runs)
+        owners.reserveCapacity(runs)
+        sets.reserveCapacity(runs + runs / 2)
+        ownerOf.reserveCapacity(runs + runs / 2)
+        var owner: Int32 = -1
         for i in records.indices {
-            let r = records[i].record
-            if i > 0, records[i - 1].record.type == r.type, records[i - 1].record.owner == r.owner {
+            let type = records[i].record.type
+            if i == 0 || records[i - 1].record.owner != records[i].record.owner {
+                owner = ZoneChecks.number(&owners, records[i].record.owner)
+            } else if records[i - 1].record.type == type {
                 ids.append(ids[i - 1])
                 continue
             }
-            let k = RRsetKey(owner: r.owner, type: r.type)
-            if let id = map[k] {
-                ids.append(id)
-            } else {
-                let id = Int32(map.count)
-                map[k] = id
-                ids.append(id)
-            }
+            let id = ZoneChecks.number(&sets, SetKey(word: Int(owner) << 16 | Int(type)))
+            if Int(id) == ownerOf.count { ownerOf.append(owner) }
+            ids.append(id)
         }
-        return (ids, map.count)
+        return RRsets(ids: ids, count: sets.count, ownerOf: ownerOf, ownerCount: owners.count)
     }
 
     /// RFC 2181 §5.2: all records of an RRset share one TTL. Reported once per RRset, at the first record
     /// that disagrees with the first one; the whole RRset takes the lowest TTL.
-    mutating func normaliseTTLs(_ sets: (ids: [Int32], count: Int)) {
+    mutating func normaliseTTLs(_ sets: RRsets) {
         var firstIndex = [Int32](repeating: -1, count: sets.count)
         var lowest = [UInt32](repeating: 0, count: sets.count)
         var reported = [Bool](repeating: false, count: sets.count)
@@ -133,7 +148,7 @@ struct ZoneChecks {
 
     /// Identical records (same owner, type and rdata, names compared case-insensitively) are kept once.
     /// Only RRsets of more than one record are looked at.
-    mutating func mergeDuplicates(_ sets: inout (ids: [Int32], count: Int)) {
+    mutating func mergeDuplicates(_ sets: inout RRsets) {
         var size = [Int32](repeating: 0, count: sets.count)
         for k in sets.ids { size[Int(k)] += 1 }
         guard size.contains(where: { $0 > 1 }) else { return }
@@ -162,7 +177,7 @@ struct ZoneChecks {
     /// (2 + 10 bytes of owner, type, class, TTL and RDLENGTH, then the rdata) and the header and question of the
     /// smallest reply exceed 65,535 bytes. It could never be answered whole (and its record count would not fit
     /// the header's 16-bit ANCOUNT). Reported once per RRset, at its first record.
-    mutating func checkRRsetSizes(_ sets: (ids: [Int32], count: Int)) {
+    mutating func checkRRsetSizes(_ sets: RRsets) {
         var bytes = [Int](repeating: 0, count: sets.count)
         var first = [Int32](repeating: -1, count: sets.count)
         var count = [Int32](repeating: 0, count: sets.count)
@@ -226,19 +241,22 @@ struct ZoneChecks {
         }
     }
 
-    mutating func checkCNAMEs(_ sets: (ids: [Int32], count: Int)) {
-        // The owners that hold a CNAME, then every record at them (an RRset's owner is looked up once).
-        var group: [DNSName: Int] = [:]
-        for r in records where r.record.type == RRType.CNAME && group[r.record.owner] == nil {
-            group[r.record.owner] = group.count
+    mutating func checkCNAMEs(_ sets: RRsets) {
+        // The owners that hold a CNAME, then every record at them, grouped by owner.
+        var group = [Int32](repeating: -1, count: sets.ownerCount)
+        var groups = 0
+        for i in records.indices where records[i].record.type == RRType.CNAME {
+            let o = Int(sets.ownerOf[Int(sets.ids[i])])
+            if group[o] < 0 {
+                group[o] = Int32(groups)
+                groups += 1
+            }
         }
-        guard !group.isEmpty else { return }
-        var groupOfSet = [Int32](repeating: -2, count: sets.count)
-        var members = [[Int]](repeating: [], count: group.count)
+        guard groups > 0 else { return }
+        var members = [[Int]](repeating: [], count: groups)
         for i in records.indices {
-            let k = Int(sets.ids[i])
-            if groupOfSet[k] == -2 { groupOfSet[k] = Int32(group[records[i].record.owner] ?? -1) }
-            if groupOfSet[k] >= 0 { members[Int(groupOfSet[k])].append(i) }
+            let g = group[Int(sets.ownerOf[Int(sets.ids[i])])]
+            if g >= 0 { members[Int(g)].append(i) }
         }
         let besideAllowed: Set<UInt16> = [RRType.CNAME, RRType.RRSIG, RRType.NSEC]
         for idx in members {

@@ -43,14 +43,15 @@ public enum ZoneLoader {
         return String(cString: resolved)
     }
 
-    /// Tokens' text with one space between them: a record as written, and the rdata handed to ldns.
-    static func spaced(_ tokens: ArraySlice<MasterFileLexer.Token>) -> String {
-        var out = ""
-        for i in tokens.indices {
-            if i != tokens.startIndex { out += " " }
-            out += tokens[i].text
+    /// The text of entry `e`'s tokens from `from` on with one space between them: a record as written, and the
+    /// rdata handed to ldns.
+    static func spaced(_ e: MasterFileLexer.Entry, from: Int) -> String {
+        var out: [UInt8] = []
+        for t in e.tokens[from...] {
+            if !out.isEmpty { out.append(0x20) }
+            out.append(contentsOf: e.bytes[Int(t.start)..<Int(t.end)])
         }
-        return out
+        return String(decoding: out, as: UTF8.self)
     }
 }
 
@@ -92,20 +93,17 @@ struct Reader {
     var classNames: [String: Int32] = [:]
 
     /// The bytes of a spelling of up to eight bytes in one word (the first byte highest); nil for a longer one.
-    static func packed(_ text: String) -> UInt64? {
-        // Through `withUTF8` (a short string's bytes copied out once), not `utf8`'s iterator (a step per byte).
-        var t = text
-        return t.withUTF8 { b -> UInt64? in
-            guard b.count <= 8 else { return nil }
-            var key: UInt64 = 0
-            for c in b { key = key << 8 | UInt64(c) }
-            return key
-        }
+    static func packed(_ b: ArraySlice<UInt8>) -> UInt64? {
+        guard b.count <= 8 else { return nil }
+        var key: UInt64 = 0
+        for c in b { key = key << 8 | UInt64(c) }
+        return key
     }
 
-    mutating func typeValue(_ text: String) -> UInt16? {
-        // The commonest spellings as one word, neither compared as strings nor hashed (ldns gives the same values).
-        switch Reader.packed(text) {
+    /// The commonest type spellings as one word, neither compared as strings nor hashed (ldns gives the same
+    /// values); nil for any other spelling. `IN` is none.
+    static func commonType(_ packed: UInt64?) -> UInt16?? {
+        switch packed {
         case 0x41: return RRType.A  // A
         case 0x4141_4141: return RRType.AAAA  // AAAA
         case 0x43_4E41_4D45: return RRType.CNAME  // CNAME
@@ -113,9 +111,23 @@ struct Reader {
         case 0x4E53: return RRType.NS  // NS
         case 0x54_5854: return RRType.TXT  // TXT
         case 0x53_5256: return RRType.SRV  // SRV
-        case 0x494E: return nil  // IN
-        default: break
+        case 0x494E: return .some(nil)  // IN
+        default: return nil
         }
+    }
+
+    mutating func typeValue(_ text: String) -> UInt16? {
+        typeValue(Array(text.utf8)[...])
+    }
+
+    /// The type a token spells (nil: not a type).
+    mutating func typeValue(_ e: MasterFileLexer.Entry, _ t: MasterFileLexer.Token) -> UInt16? {
+        typeValue(e.bytes[Int(t.start)..<Int(t.end)])
+    }
+
+    mutating func typeValue(_ b: ArraySlice<UInt8>) -> UInt16? {
+        if let common = Reader.commonType(Reader.packed(b)) { return common }
+        let text = String(decoding: b, as: UTF8.self)
         if let v = typeNames[text] { return v < 0 ? nil : UInt16(v) }
         let v = LdnsRR.typeValue(text)
         if typeNames.count < 1024 { typeNames[text] = v.map(Int32.init) ?? -1 }
@@ -123,7 +135,12 @@ struct Reader {
     }
 
     mutating func classValue(_ text: String) -> UInt16? {
-        if Reader.packed(text) == 0x494E { return RRClass.IN }  // IN
+        classValue(Array(text.utf8)[...])
+    }
+
+    mutating func classValue(_ b: ArraySlice<UInt8>) -> UInt16? {
+        if Reader.packed(b) == 0x494E { return RRClass.IN }  // IN
+        let text = String(decoding: b, as: UTF8.self)
         if let v = classNames[text] { return v < 0 ? nil : UInt16(v) }
         let v = LdnsRR.classValue(text)
         if classNames.count < 1024 { classNames[text] = v.map(Int32.init) ?? -1 }
@@ -191,9 +208,9 @@ struct Reader {
             problem: { p in problem(display, p.line, p.message) },
             entry: { e in
                 let first = e.tokens[0]
-                if !first.quoted, first.text.hasPrefix("$") {
+                if !first.quoted, e.first(first) == UInt8(ascii: "$") {
                     if e.blankOwner {
-                        problem(display, e.line, "directive \(first.text) must start at the beginning of the line")
+                        problem(display, e.line, "directive \(e.text(first)) must start at the beginning of the line")
                         return
                     }
                     directive(e, display: display, origin: &origin, state: &state, depth: depth)
@@ -211,8 +228,8 @@ struct Reader {
         state: inout Inherited,
         depth: Int
     ) {
-        let name = e.tokens[0].text.uppercased()
-        let args = Array(e.tokens.dropFirst())
+        let name = e.text(0).uppercased()
+        let args = e.tokens.dropFirst().map { (text: e.text($0), quoted: $0.quoted) }
         switch name {
         case "$ORIGIN":
             guard args.count == 1, !args[0].quoted else {
@@ -301,7 +318,7 @@ struct Reader {
                 depth: depth + 1
             )
         default:
-            problem(display, e.line, "unknown directive \(e.tokens[0].text) (supported: $ORIGIN, $TTL, $INCLUDE)")
+            problem(display, e.line, "unknown directive \(e.text(0)) (supported: $ORIGIN, $TTL, $INCLUDE)")
         }
     }
 
@@ -314,7 +331,7 @@ struct Reader {
     ) {
         let tokens = e.tokens
         /// The record as written, for problems (made only when one is reported).
-        func shownText() -> String { (e.blankOwner ? "  " : "") + ZoneLoader.spaced(tokens[...]) }
+        func shownText() -> String { (e.blankOwner ? "  " : "") + ZoneLoader.spaced(e, from: 0) }
         var i = 0
         let owner: DNSName
         if e.blankOwner {
@@ -333,7 +350,9 @@ struct Reader {
                 return
             }
             do throws(NameError) {
-                owner = try DNSName(tokens[0].text, origin: origin)
+                owner = try e.bytes.withUnsafeBufferPointer { b throws(NameError) in
+                    try DNSName(presentation: UnsafeBufferPointer(rebasing: b[Int(tokens[0].start)..<Int(tokens[0].end)]), origin: origin)
+                }
             } catch {
                 problem(display, e.line, "bad owner name \(error)")
                 return
@@ -350,19 +369,20 @@ struct Reader {
         while i < tokens.count, i < (e.blankOwner ? 2 : 3) {
             let t = tokens[i]
             if t.quoted { break }
-            if ttl == nil, let f = t.text.utf8.first, f >= 0x30 && f <= 0x39 {
-                guard let v = TTLText.parse(t.text) else {
-                    problem(display, e.line, "bad TTL '\(t.text)': '\(shownText())'")
+            if ttl == nil, e.first(t) >= 0x30 && e.first(t) <= 0x39 {
+                let text = e.text(t)
+                guard let v = TTLText.parse(text) else {
+                    problem(display, e.line, "bad TTL '\(text)': '\(shownText())'")
                     return
                 }
                 ttl = v
-                ttlText = t.text
+                ttlText = text
                 i += 1
                 continue
             }
-            if rrClass == nil, typeValue(t.text) == nil, let c = classValue(t.text) {
+            if rrClass == nil, typeValue(e, t) == nil, let c = classValue(e.bytes[Int(t.start)..<Int(t.end)]) {
                 rrClass = c
-                classText = t.text
+                classText = e.text(t)
                 i += 1
                 continue
             }
@@ -372,12 +392,11 @@ struct Reader {
             problem(display, e.line, "record has no type: '\(shownText())'")
             return
         }
-        let typeText = tokens[i].text
-        guard let type = typeValue(typeText) else {
-            problem(display, e.line, "unknown type '\(typeText)': '\(shownText())'")
+        guard let type = typeValue(e, tokens[i]) else {
+            problem(display, e.line, "unknown type '\(e.text(i))': '\(shownText())'")
             return
         }
-        if Reader.metaTypes.contains(type) {
+        if Reader.isMetaType(type) {
             problem(
                 display,
                 e.line,
@@ -416,11 +435,11 @@ struct Reader {
         }
 
         var rr: ResourceRecord
-        if let ttl = finalTTL, let rdata = FastRdata.parse(type: type, tokens[(i + 1)...], origin: origin) {
+        if let ttl = finalTTL, let rdata = FastRdata.parse(type: type, e, from: i + 1, origin: origin) {
             rr = ResourceRecord(owner: owner, type: type, rrClass: RRClass.IN, ttl: ttl, rdata: rdata)
         } else {
-            let rdata = ZoneLoader.spaced(tokens[(i + 1)...])
-            let text = "\(owner) \(finalTTL ?? 0) IN \(typeText)" + (rdata.isEmpty ? "" : " " + rdata)
+            let rdata = ZoneLoader.spaced(e, from: i + 1)
+            let text = "\(owner) \(finalTTL ?? 0) IN \(e.text(i))" + (rdata.isEmpty ? "" : " " + rdata)
             do throws(RecordParseError) {
                 rr = try LdnsRR.parse(text, origin: origin, defaultTTL: finalTTL ?? 0)
             } catch {
@@ -443,10 +462,13 @@ struct Reader {
     }
 
     /// Types that only exist in messages (RFC 6895 §3.1: OPT, TKEY, TSIG, IXFR, AXFR, MAILB, MAILA, ANY) and 0.
-    static let metaTypes: Set<UInt16> = [
-        0, RRType.OPT, RRType.TKEY, RRType.TSIG, RRType.IXFR, RRType.AXFR,
-        RRType.MAILB, RRType.MAILA, RRType.ANY,
-    ]
+    static func isMetaType(_ type: UInt16) -> Bool {
+        switch type {
+        case 0, RRType.OPT, RRType.TKEY, RRType.TSIG, RRType.IXFR, RRType.AXFR, RRType.MAILB, RRType.MAILA, RRType.ANY:
+            true
+        default: false
+        }
+    }
 
     /// Whole-zone checks, then the result.
     mutating func finish(topFile: String) -> Result<Zone, ZoneProblems> {

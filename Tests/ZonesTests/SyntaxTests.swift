@@ -269,4 +269,13 @@ let syntaxCases: [SyntaxCase] = [
     func ttlText(_ s: String, _ v: UInt64?) {
         #expect(TTLText.parse(s) == v)
     }
+
+    /// The lexer's one-bit-per-byte table of plain bytes is printable ASCII but the bytes that end a token or
+    /// start an escape.
+    @Test func plainBytesArePrintableASCIIButDelimiters() {
+        for c in 0...255 {
+            let plain = c >= 0x21 && c <= 0x7E && !";()\"\\".utf8.contains(UInt8(c))
+            #expect(MasterFileLexer.isPlain(UInt8(c)) == plain, "\(c)")
+        }
+    }
 }
