@@ -52,7 +52,9 @@ public struct DNSName: Hashable, Sendable, CustomStringConvertible, Comparable {
             return
         }
         let parsed = DNSName.parseWire(text, origin: origin)
-        guard let wire = parsed.wire else { throw DNSName.error(parsed.failure!, String(decoding: text, as: UTF8.self)) }
+        guard let wire = parsed.wire else {
+            throw DNSName.error(parsed.failure!, String(decoding: text, as: UTF8.self))
+        }
         self.init(uncheckedWire: wire)
     }
 

@@ -351,7 +351,10 @@ struct Reader {
             }
             do throws(NameError) {
                 owner = try e.bytes.withUnsafeBufferPointer { b throws(NameError) in
-                    try DNSName(presentation: UnsafeBufferPointer(rebasing: b[Int(tokens[0].start)..<Int(tokens[0].end)]), origin: origin)
+                    try DNSName(
+                        presentation: UnsafeBufferPointer(rebasing: b[Int(tokens[0].start)..<Int(tokens[0].end)]),
+                        origin: origin
+                    )
                 }
             } catch {
                 problem(display, e.line, "bad owner name \(error)")
