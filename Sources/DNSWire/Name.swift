@@ -244,8 +244,9 @@ public struct DNSName: Hashable, Sendable, CustomStringConvertible, Comparable {
     /// finds the names of queries in its own index (`AnswerTable`), not in a dictionary.
     public func _rawHashValue(seed: Int) -> Int { mixedHash(word, seed: seed) }
 
-    /// An FNV-style multiply over the lower-cased wire bytes, eight at a time.
-    var word: UInt64 {
+    /// An FNV-style multiply over the lower-cased wire bytes, eight at a time: equal names (case-insensitively)
+    /// have equal words. Not mixed: take it through `mixedHash` for a table's slot.
+    public var word: UInt64 {
         var x: UInt64 = 0xcbf2_9ce4_8422_2325
         wire.withUnsafeBytes { raw in
             // Eight bytes at a time, lower-cased together; the last few packed into one word.

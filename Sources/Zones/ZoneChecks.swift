@@ -50,48 +50,45 @@ struct ZoneChecks {
         var ownerCount: Int
     }
 
-    /// The value at `map[key]`, inserted as `map.count` when missing: one hash lookup either way.
-    static func number<K: Hashable>(_ map: inout [K: Int32], _ key: K) -> Int32 {
-        let next = Int32(map.count)
-        return read(&map[key, default: next])
-    }
-
-    @inline(__always) private static func read(_ v: inout Int32) -> Int32 { v }
-
-    /// An RRset's owner number and type in one word, hashed without SipHash (`mixedHash`).
-    struct SetKey: Hashable {
-        var word: Int
-        func _rawHashValue(seed: Int) -> Int { mixedHash(UInt64(bitPattern: Int64(word)), seed: seed) }
-    }
-
-    /// One name lookup per run of records with one owner, one integer lookup per run with one owner and type (the
-    /// records of a name, and of an RRset, are usually written together).
+    /// One owner look-up per run of records with one owner, one RRset look-up per run with one owner and type (the
+    /// records of a name, and of an RRset, are usually written together), in `Numbering` tables.
     func rrsetIDs() -> RRsets {
-        var owners: [DNSName: Int32] = [:]
-        var sets: [SetKey: Int32] = [:]
         var ids: [Int32] = []
-        var ownerOf: [Int32] = []
         ids.reserveCapacity(records.count)
         // About one owner per run of records with one owner: the tables are sized once.
         var runs = 0
         for i in records.indices where i == 0 || records[i].record.owner.wire != records[i - 1].record.owner.wire {
             runs += 1
         }
-        owners.reserveCapacity(runs)
-        sets.reserveCapacity(runs + runs / 2)
+        var owners = Numbering(capacity: runs)
+        var sets = Numbering(capacity: runs + runs / 2)
+        // Per owner number, a record with that owner; per RRset number, its owner and type.
+        var ownerRecord: [Int32] = []
+        var ownerOf: [Int32] = []
+        var typeOf: [UInt16] = []
+        ownerRecord.reserveCapacity(runs)
         ownerOf.reserveCapacity(runs + runs / 2)
+        typeOf.reserveCapacity(runs + runs / 2)
         var owner: Int32 = -1
         for i in records.indices {
             let type = records[i].record.type
             if i == 0 || records[i - 1].record.owner != records[i].record.owner {
-                owner = ZoneChecks.number(&owners, records[i].record.owner)
+                let name = records[i].record.owner
+                let o = owners.number(name.word) { records[Int(ownerRecord[Int($0)])].record.owner == name }
+                if o.new { ownerRecord.append(Int32(i)) }
+                owner = o.number
             } else if records[i - 1].record.type == type {
                 ids.append(ids[i - 1])
                 continue
             }
-            let id = ZoneChecks.number(&sets, SetKey(word: Int(owner) << 16 | Int(type)))
-            if Int(id) == ownerOf.count { ownerOf.append(owner) }
-            ids.append(id)
+            let s = sets.number(UInt64(owner) << 16 | UInt64(type)) {
+                ownerOf[Int($0)] == owner && typeOf[Int($0)] == type
+            }
+            if s.new {
+                ownerOf.append(owner)
+                typeOf.append(type)
+            }
+            ids.append(s.number)
         }
         return RRsets(ids: ids, count: sets.count, ownerOf: ownerOf, ownerCount: owners.count)
     }
@@ -153,18 +150,30 @@ struct ZoneChecks {
         for k in sets.ids { size[Int(k)] += 1 }
         guard size.contains(where: { $0 > 1 }) else { return }
         var seen: Set<RecordKey> = []
-        var keptRecords: [ZoneRecord] = []
-        var keptIDs: [Int32] = []
-        keptRecords.reserveCapacity(records.count)
-        keptIDs.reserveCapacity(records.count)
+        var dropped: [Int] = []
         for i in records.indices {
             let k = sets.ids[i]
-            if size[Int(k)] > 1 {
-                guard seen.insert(RecordKey(set: k, rdata: ZoneChecks.canonicalRdata(records[i].record))).inserted
-                else { continue }
+            if size[Int(k)] > 1,
+                !seen.insert(RecordKey(set: k, rdata: ZoneChecks.canonicalRdata(records[i].record))).inserted
+            {
+                dropped.append(i)
+            }
+        }
+        // Most zones have no duplicate: the records are then left as they are (copying them touches every
+        // record's names and data again).
+        guard !dropped.isEmpty else { return }
+        var keptRecords: [ZoneRecord] = []
+        var keptIDs: [Int32] = []
+        keptRecords.reserveCapacity(records.count - dropped.count)
+        keptIDs.reserveCapacity(records.count - dropped.count)
+        var next = 0
+        for i in records.indices {
+            if next < dropped.count && dropped[next] == i {
+                next += 1
+                continue
             }
             keptRecords.append(records[i])
-            keptIDs.append(k)
+            keptIDs.append(sets.ids[i])
         }
         records = keptRecords
         sets.ids = keptIDs
