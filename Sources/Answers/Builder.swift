@@ -675,25 +675,32 @@ public final class CompiledZones {
                 runs += 1
             }
             nodes.reserveCapacity(nodes.count + runs)
-            // The node of the previous record: the records of a name are usually written together.
+            // The node of the previous record: the records of a name are usually written together. The loader
+            // merged identical records, so none is looked for in its RRset (`distinct`); the records are read in
+            // place (a copy of each `ZoneRecord` retained and released its names and file again).
             var last: BNode? = nil
-            for zr in zone.records {
-                let owner = CompiledZones.lower(zr.record.owner)
-                if let l = last, l.name.wire == owner.wire {
-                    l.add(zr.record)
+            let records = zone.records
+            for i in records.indices {
+                if let l = last, l.name == records[i].record.owner {
+                    l.add(records[i].record, distinct: true)
                     continue
                 }
+                let owner = CompiledZones.lower(records[i].record.owner)
                 guard zoneOf(owner) == zi else {
                     // A more specific zone we serve has this name; the parent side keeps only its DS.
-                    if zr.record.type == RRType.DS, let child = origins.firstIndex(of: owner), parentZone[child] == zi {
-                        parentDS[owner, default: []].append(zr.record)
+                    if records[i].record.type == RRType.DS, let child = origins.firstIndex(of: owner),
+                        parentZone[child] == zi
+                    {
+                        parentDS[owner, default: []].append(records[i].record)
                     }
+                    last = nil
                     continue
                 }
+                last = nil
                 guard !belowDNAME(owner) else { continue }
                 // The names between it and the apex become nodes once the nodes are sorted.
                 let n = node(owner, zi)
-                n.add(zr.record)
+                n.add(records[i].record, distinct: true)
                 last = n
             }
         }
@@ -706,6 +713,7 @@ public final class CompiledZones {
         inject(initial)
         // 2. Canonical order (parents before children) from a precomputed key (labels right to left), with the
         // empty non-terminals; zone cuts: a non-apex node with NS; the highest cut at or above each node.
+        let made = order
         order = placed(CompiledZones.canonicalOrder(order))
 
         // Per signed zone: the NSEC/NSEC3 chain over the names it holds, and its entries in the base table.
@@ -737,12 +745,15 @@ public final class CompiledZones {
             zoneEntries.append(entry)
         }
 
-        // 3. Per node answers; note which nodes read a service name.
+        // 3. Per node answers; note which nodes read a service name. The nodes are emitted in the order they were
+        // made (the zone files' order, then the empty non-terminals), each put at its index: the objects, their
+        // RRsets and records lie in memory in that order, and a walk in canonical order jumped across the heap.
         let services = Set(serviceNodes.keys)
         touched.reserveCapacity(16)
         var entries: [TypeEntry] = []
         entries.reserveCapacity(8)
-        for n in order {
+        var emitted = [Node?](repeating: nil, count: order.count)
+        func emit(_ n: BNode) {
             touched.removeAll(keepingCapacity: true)
             entries.removeAll(keepingCapacity: true)
             var node = emitNode(n, into: &base, entries: &entries)
@@ -757,8 +768,12 @@ public final class CompiledZones {
                 node.overlay = Int32(affected.count)
                 affected.append(n)
             }
-            baseNodes.append(node)
+            emitted[n.index] = node
         }
+        for n in made { emit(n) }
+        for n in order where emitted[n.index] == nil { emit(n) }
+        baseNodes.reserveCapacity(emitted.count)
+        for node in emitted { baseNodes.append(node!) }
 
         // 4. Hash index.
         var cap = 4
