@@ -55,6 +55,23 @@ public enum ZoneLoader {
     }
 }
 
+/// The owner of the last record of a file that wrote one: what a blank owner field repeats, and, with the text it
+/// was written as and the origin it was read against, the owner of the next record written the same way (the
+/// records of a name usually follow each other): that record shares its storage instead of parsing and allocating
+/// it again.
+struct PreviousOwner {
+    var name: DNSName? = nil
+    var text: [UInt8] = []
+    var origin: DNSName? = nil
+
+    func isWritten(as t: ArraySlice<UInt8>) -> Bool {
+        t.count == text.count
+            && t.withUnsafeBufferPointer { a in
+                text.withUnsafeBufferPointer { b in a.isEmpty || memcmp(a.baseAddress!, b.baseAddress!, a.count) == 0 }
+            }
+    }
+}
+
 /// Per-file parsing state that an `$INCLUDE`d file starts from.
 struct Inherited {
     /// `$TTL` in effect.
@@ -201,7 +218,7 @@ struct Reader {
     ) {
         var origin = startOrigin
         var state = inherited
-        var previousOwner: DNSName? = nil
+        var previousOwner = PreviousOwner()
         // Entries are read as the lexer ends them; its problems come before the entry they belong to.
         MasterFileLexer.lex(
             bytes,
@@ -327,7 +344,7 @@ struct Reader {
         display: String,
         origin: DNSName,
         state: inout Inherited,
-        previousOwner: inout DNSName?
+        previousOwner: inout PreviousOwner
     ) {
         let tokens = e.tokens
         /// The record as written, for problems (made only when one is reported).
@@ -335,7 +352,7 @@ struct Reader {
         var i = 0
         let owner: DNSName
         if e.blankOwner {
-            guard let p = previousOwner else {
+            guard let p = previousOwner.name else {
                 problem(
                     display,
                     e.line,
@@ -349,18 +366,25 @@ struct Reader {
                 problem(display, e.line, "quoted owner name: '\(shownText())'")
                 return
             }
-            do throws(NameError) {
-                owner = try e.bytes.withUnsafeBufferPointer { b throws(NameError) in
-                    try DNSName(
-                        presentation: UnsafeBufferPointer(rebasing: b[Int(tokens[0].start)..<Int(tokens[0].end)]),
-                        origin: origin
-                    )
+            let text = e.bytes[Int(tokens[0].start)..<Int(tokens[0].end)]
+            if let p = previousOwner.name, previousOwner.origin?.wire == origin.wire,
+                previousOwner.isWritten(as: text)
+            {
+                owner = p
+            } else {
+                do throws(NameError) {
+                    owner = try text.withUnsafeBufferPointer { b throws(NameError) in
+                        try DNSName(presentation: b, origin: origin)
+                    }
+                } catch {
+                    problem(display, e.line, "bad owner name \(error)")
+                    return
                 }
-            } catch {
-                problem(display, e.line, "bad owner name \(error)")
-                return
+                previousOwner.name = owner
+                previousOwner.origin = origin
+                previousOwner.text.removeAll(keepingCapacity: true)
+                previousOwner.text.append(contentsOf: text)
             }
-            previousOwner = owner
             i = 1
         }
 

@@ -32,6 +32,22 @@ let syntaxCases: [SyntaxCase] = [
         ]
     ),
     SyntaxCase(
+        name: "an owner written again, under another $ORIGIN",
+        body: """
+            www A 192.0.2.1
+            www AAAA 2001:db8::1
+            $ORIGIN sub.t.example.
+            www A 192.0.2.2
+            WWW TXT "case kept"
+            """,
+        expected: [
+            "www.t.example. 300 IN A 192.0.2.1",
+            "www.t.example. 300 IN AAAA 2001:db8::1",
+            "www.sub.t.example. 300 IN A 192.0.2.2",
+            "WWW.sub.t.example. 300 IN TXT \"case kept\"",
+        ]
+    ),
+    SyntaxCase(
         name: "blank owners",
         body: """
             dual A 192.0.2.30
