@@ -668,13 +668,9 @@ public final class CompiledZones {
                     )
                 }
             }
-            // Roughly one node per run of records with one owner: the table is sized once.
-            var runs = 0
-            for i in zone.records.indices
-            where i == 0 || zone.records[i].record.owner.wire != zone.records[i - 1].record.owner.wire {
-                runs += 1
-            }
-            nodes.reserveCapacity(nodes.count + runs)
+            // At most a node per record: the table is sized once (counting the runs of one owner first was a pass
+            // over every record's name, a cache miss each in a big zone).
+            nodes.reserveCapacity(nodes.count + zone.records.count)
             // The node of the previous record: the records of a name are usually written together. The loader
             // merged identical records, so none is looked for in its RRset (`distinct`); the records are read in
             // place (a copy of each `ZoneRecord` retained and released its names and file again).

@@ -220,11 +220,15 @@ public struct DNSName: Hashable, Sendable, CustomStringConvertible, Comparable {
     }
 
     public static func == (a: DNSName, b: DNSName) -> Bool {
+        // One storage (a zone's records of one name share their owner's, and its node's name): equal without reading
+        // it. An array is one reference to its storage; comparing those does not load the count from it (a cache
+        // miss in a big zone), as `count` and `withUnsafeBufferPointer` do.
+        if unsafeBitCast(a.wire, to: UnsafeRawPointer.self) == unsafeBitCast(b.wire, to: UnsafeRawPointer.self) {
+            return true
+        }
         guard a.wire.count == b.wire.count else { return false }
         return a.wire.withUnsafeBufferPointer { x in
             b.wire.withUnsafeBufferPointer { y in
-                // One storage (a zone's records of one name share their owner's): equal without reading it.
-                if x.baseAddress == y.baseAddress { return true }
                 var i = 0
                 while i < x.count {
                     if x[i] != y[i] && asciiLower(x[i]) != asciiLower(y[i]) { return false }

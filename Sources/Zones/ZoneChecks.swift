@@ -55,20 +55,17 @@ struct ZoneChecks {
     func rrsetIDs() -> RRsets {
         var ids: [Int32] = []
         ids.reserveCapacity(records.count)
-        // About one owner per run of records with one owner: the tables are sized once.
-        var runs = 0
-        for i in records.indices where i == 0 || records[i].record.owner.wire != records[i - 1].record.owner.wire {
-            runs += 1
-        }
-        var owners = Numbering(capacity: runs)
-        var sets = Numbering(capacity: runs + runs / 2)
+        // Sized for a name per record and grown when there are more: counting the runs of one owner first was a
+        // pass over every record's name (a cache miss each in a big zone).
+        var owners = Numbering(capacity: records.count / 2)
+        var sets = Numbering(capacity: records.count / 2)
         // Per owner number, a record with that owner; per RRset number, its owner and type.
         var ownerRecord: [Int32] = []
         var ownerOf: [Int32] = []
         var typeOf: [UInt16] = []
-        ownerRecord.reserveCapacity(runs)
-        ownerOf.reserveCapacity(runs + runs / 2)
-        typeOf.reserveCapacity(runs + runs / 2)
+        ownerRecord.reserveCapacity(records.count)
+        ownerOf.reserveCapacity(records.count)
+        typeOf.reserveCapacity(records.count)
         var owner: Int32 = -1
         for i in records.indices {
             let type = records[i].record.type
