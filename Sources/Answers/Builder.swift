@@ -106,6 +106,43 @@ public struct AnswerTableBuilder {
         }
     }
 
+    /// The compile's nodes by name (lower case): a `Numbering` of the names and the nodes in the order they were
+    /// made. A look-up compares the names of no other nodes and holds no names (a dictionary of a million names
+    /// compared keys in other slots, and retained and released them, all over the heap).
+    struct NodesByName {
+        private var numbers = Numbering(capacity: 0)
+        private var byNumber: [BNode] = []
+
+        var count: Int { byNumber.count }
+        var isEmpty: Bool { byNumber.isEmpty }
+
+        mutating func reserveCapacity(_ n: Int) {
+            guard byNumber.isEmpty else { return }
+            numbers = Numbering(capacity: n)
+            byNumber.reserveCapacity(n)
+        }
+
+        subscript(name: DNSName) -> BNode? {
+            numbers.find(name.word) { byNumber[Int($0)].name == name }.map { byNumber[Int($0)] }
+        }
+
+        /// The node named `name`, made in `zone` when there is none (`made`).
+        mutating func node(_ name: DNSName, _ zone: Int) -> (node: BNode, made: Bool) {
+            let r = numbers.number(name.word) { byNumber[Int($0)].name == name }
+            guard r.new else { return (byNumber[Int(r.number)], false) }
+            let n = BNode(name: name, zone: zone)
+            byNumber.append(n)
+            return (n, true)
+        }
+
+        /// Adds `n`, whose name has no node.
+        mutating func insert(_ n: BNode) {
+            let r = numbers.number(n.name.word) { byNumber[Int($0)].name == n.name }
+            precondition(r.new, "a second node named \(n.name)")
+            byNumber.append(n)
+        }
+    }
+
     /// A name of the zones being compiled. 56 bytes with the object header: one 64-byte block per name.
     final class BNode {
         let name: DNSName  // lower case
@@ -577,13 +614,14 @@ public final class CompiledZones {
     typealias Draft = AnswerTableBuilder.Draft
     typealias Emitter = AnswerTableBuilder.Emitter
     typealias Dynamic = AnswerTableBuilder.Dynamic
+    typealias NodesByName = AnswerTableBuilder.NodesByName
 
     let options: ResponseOptions
     let origins: [DNSName]
     /// The graph while compiling: nodes by name and in canonical order. Emptied by `freeze()` (the steering core
     /// calls it after the compile's first table); read nodes through `nodeNamed`, `nodeAt` and `nodeIndex`,
     /// which work before and after.
-    var nodes: [DNSName: BNode] = [:]
+    var nodes = NodesByName()
     var order: [BNode] = []
     /// After the compile: the graph (FrozenGraph.swift), and the nodes made from it or kept as objects.
     var frozen: FrozenGraph? = nil
@@ -670,7 +708,7 @@ public final class CompiledZones {
             }
             // At most a node per record: the table is sized once (counting the runs of one owner first was a pass
             // over every record's name, a cache miss each in a big zone).
-            nodes.reserveCapacity(nodes.count + zone.records.count)
+            nodes.reserveCapacity(zone.records.count)
             // The node of the previous record: the records of a name are usually written together. The loader
             // merged identical records, so none is looked for in its RRset (`distinct`); the records are read in
             // place (a copy of each `ZoneRecord` retained and released its names and file again).
@@ -911,22 +949,10 @@ public final class CompiledZones {
     /// The node for `name`, made (unsorted, at the end of `order`) when there is none yet.
     @discardableResult
     func node(_ name: DNSName, _ zone: Int) -> BNode {
-        // One hash lookup: the node is made (and put in `order`) only when the name has none.
-        var made = false
-        let n = CompiledZones.read(
-            &nodes[
-                name,
-                default: {
-                    made = true
-                    return BNode(name: name, zone: zone)
-                }()
-            ]
-        )
+        let (n, made) = nodes.node(name, zone)
         if made { order.append(n) }
         return n
     }
-
-    @inline(__always) static func read(_ n: inout BNode) -> BNode { n }
 
     /// `sorted` (canonical order) with the empty non-terminals it lacks, each right before its first descendant, so
     /// that every name between a node and its zone's apex is a node; sets each node's index, its highest zone cut
@@ -965,7 +991,7 @@ public final class CompiledZones {
             }
             for start in missing.reversed() {
                 let ent = BNode(name: DNSName(uncheckedWire: Array(wire[start...])), zone: n.zone)
-                nodes[ent.name] = ent
+                nodes.insert(ent)
                 put(ent)
             }
             put(n)

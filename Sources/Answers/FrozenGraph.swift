@@ -119,15 +119,15 @@ struct FrozenGraph {
 /// The node objects a freeze let go of, until `drop()`. Nothing else refers to them but the live nodes (which
 /// keep theirs), so they may be dropped on another thread; one thread at a time holds this.
 public final class ReleasedGraph: @unchecked Sendable {
-    private var nodes: [DNSName: AnswerTableBuilder.BNode]
+    private var nodes: AnswerTableBuilder.NodesByName
     private var order: [AnswerTableBuilder.BNode]
-    init(nodes: [DNSName: AnswerTableBuilder.BNode], order: [AnswerTableBuilder.BNode]) {
+    init(nodes: AnswerTableBuilder.NodesByName, order: [AnswerTableBuilder.BNode]) {
         self.nodes = nodes
         self.order = order
     }
     /// Frees the objects (those no live node keeps).
     public func drop() {
-        nodes = [:]
+        nodes = AnswerTableBuilder.NodesByName()
         order = []
     }
 }
@@ -143,7 +143,7 @@ extension CompiledZones {
         frozen = g
         for n in affected { live[Int32(n.index)] = n }
         let released = ReleasedGraph(nodes: nodes, order: order)
-        nodes = [:]
+        nodes = NodesByName()
         order = []
         return released
     }

@@ -1,6 +1,5 @@
+import DNSWire
 import Testing
-
-@testable import Zones
 
 /// `Numbering` (the zone checks' table of owners and RRsets) gives each key one number, in order of first sight,
 /// whatever the hashes: keys with equal hashes are told apart by `same`, and a table that grows keeps the numbers.
