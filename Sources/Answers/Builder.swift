@@ -786,7 +786,22 @@ public final class CompiledZones {
         touched.reserveCapacity(16)
         var entries: [TypeEntry] = []
         entries.reserveCapacity(8)
-        var emitted = [Node?](repeating: nil, count: order.count)
+        let unset = Node(
+            nameStart: 0, hash: 0, typeStart: 0, typeCount: 0, nodata: -1, any: -1, referral: -1, wildcard: -1,
+            zone: -1, nameLength: 0, isCut: false
+        )
+        baseNodes = ContiguousArray(repeating: unset, count: order.count)
+        var emitted = [Bool](repeating: false, count: order.count)
+        // The answers' arrays at once, from the record count (one RRset, answer, pointer and cut a record at most
+        // in a plain zone, ~40 bytes of answer): growing them by doubling copied each and touched twice its
+        // memory. What is not written is never touched; `shrinkToFit` below keeps what is.
+        let records = zones.reduce(0) { $0 + $1.records.count }
+        base.answers.reserveCapacity(records + order.count)
+        base.relocs.reserveCapacity(2 * records)
+        base.cuts.reserveCapacity(records + order.count)
+        base.blob.reserveCapacity(48 * records)
+        baseTypes.reserveCapacity(records)
+        names.reserveCapacity(32 * order.count)
         func emit(_ n: BNode) {
             touched.removeAll(keepingCapacity: true)
             entries.removeAll(keepingCapacity: true)
@@ -802,12 +817,11 @@ public final class CompiledZones {
                 node.overlay = Int32(affected.count)
                 affected.append(n)
             }
-            emitted[n.index] = node
+            baseNodes[n.index] = node
+            emitted[n.index] = true
         }
         for n in made { emit(n) }
-        for n in order where emitted[n.index] == nil { emit(n) }
-        baseNodes.reserveCapacity(emitted.count)
-        for node in emitted { baseNodes.append(node!) }
+        for n in order where !emitted[n.index] { emit(n) }
 
         // 4. Hash index.
         var cap = 4
