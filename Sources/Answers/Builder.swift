@@ -787,8 +787,17 @@ public final class CompiledZones {
         var entries: [TypeEntry] = []
         entries.reserveCapacity(8)
         let unset = Node(
-            nameStart: 0, hash: 0, typeStart: 0, typeCount: 0, nodata: -1, any: -1, referral: -1, wildcard: -1,
-            zone: -1, nameLength: 0, isCut: false
+            nameStart: 0,
+            hash: 0,
+            typeStart: 0,
+            typeCount: 0,
+            nodata: -1,
+            any: -1,
+            referral: -1,
+            wildcard: -1,
+            zone: -1,
+            nameLength: 0,
+            isCut: false
         )
         baseNodes = ContiguousArray(repeating: unset, count: order.count)
         var emitted = [Bool](repeating: false, count: order.count)
