@@ -908,25 +908,24 @@ public final class CompiledZones {
         var keys: [UInt8] = []
         var spans: [(start: Int32, length: Int32)] = []
         spans.reserveCapacity(nodes.count)
-        keys.reserveCapacity(nodes.reduce(0) { $0 + $1.name.wire.count })
+        keys.reserveCapacity(32 * nodes.count)
         for n in nodes {
             let start = keys.count
             n.name.wire.withUnsafeBufferPointer { w in
-                // Label starts right to left: walk left to right into a fixed buffer (at most 128 labels).
-                withUnsafeTemporaryAllocation(of: Int.self, capacity: 128) { starts in
-                    var count = 0
+                // The labels right to left, each followed by a 0: the label at offset i of the wire form (length l)
+                // goes to [L - i - l - 1, L - i - 1) of the key and its 0 to L - i - 1, where L = wire length - 1.
+                // Written into a buffer on the stack in one walk, then appended at once.
+                withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 256) { key in
+                    let length = w.count - 1
                     var i = 0
                     while w[i] != 0 {
-                        starts[count] = i
-                        count += 1
-                        i += Int(w[i]) + 1
+                        let l = Int(w[i])
+                        let to = length - i - l - 1
+                        for j in 0..<l { key[to + j] = w[i + 1 + j] }
+                        key[length - i - 1] = 0
+                        i += l + 1
                     }
-                    while count > 0 {
-                        count -= 1
-                        let s = starts[count]
-                        keys.append(contentsOf: UnsafeBufferPointer(rebasing: w[(s + 1)..<(s + 1 + Int(w[s]))]))
-                        keys.append(0)
-                    }
+                    keys.append(contentsOf: UnsafeBufferPointer(rebasing: key[0..<length]))
                 }
             }
             spans.append((Int32(start), Int32(keys.count - start)))
