@@ -135,26 +135,25 @@ struct ZoneChecks {
         }
     }
 
-    struct RecordKey: Hashable {
-        var set: Int32
-        var rdata: [UInt8]
-    }
-
     /// Identical records (same owner, type and rdata, names compared case-insensitively) are kept once.
-    /// Only RRsets of more than one record are looked at.
+    /// Only RRsets of more than one record are looked at; their records are numbered by (RRset, rdata) in a
+    /// `Numbering`, the rdata hashed and compared in place (no copy of each record's rdata in a set).
     mutating func mergeDuplicates(_ sets: inout RRsets) {
         var size = [Int32](repeating: 0, count: sets.count)
         for k in sets.ids { size[Int(k)] += 1 }
         guard size.contains(where: { $0 > 1 }) else { return }
-        var seen: Set<RecordKey> = []
+        var seen = Numbering(capacity: 64)
+        var first: [Int32] = []
         var dropped: [Int] = []
         for i in records.indices {
             let k = sets.ids[i]
-            if size[Int(k)] > 1,
-                !seen.insert(RecordKey(set: k, rdata: ZoneChecks.canonicalRdata(records[i].record))).inserted
-            {
-                dropped.append(i)
+            guard size[Int(k)] > 1 else { continue }
+            let r = records[i].record
+            let n = seen.number(ZoneChecks.canonicalHash(r, set: k)) { j in
+                let o = Int(first[Int(j)])
+                return sets.ids[o] == k && ZoneChecks.canonicallyEqual(records[o].record, r)
             }
+            if n.new { first.append(Int32(i)) } else { dropped.append(i) }
         }
         // Most zones have no duplicate: the records are then left as they are (copying them touches every
         // record's names and data again).
@@ -207,20 +206,43 @@ struct ZoneChecks {
         }
     }
 
-    /// The rdata with the domain names it embeds lower-cased, for the types whose rdata names are
-    /// compared case-insensitively. Lower-casing a whole name's wire form is safe: length bytes are ≤ 63.
-    static func canonicalRdata(_ r: ResourceRecord) -> [UInt8] {
-        var d = r.rdata
-        let nameRange: Range<Int>
+    /// Where a type's rdata holds domain names, whose case does not matter when records are compared (lower-casing a
+    /// whole name's wire form is safe: length bytes are ≤ 63); empty for other types.
+    static func nameRange(_ r: ResourceRecord) -> Range<Int> {
+        let n = r.rdata.count
         switch r.type {
-        case RRType.NS, RRType.CNAME, RRType.PTR, RRType.DNAME: nameRange = 0..<d.count
-        case RRType.MX: nameRange = min(2, d.count)..<d.count
-        case RRType.SRV: nameRange = min(6, d.count)..<d.count
-        case RRType.SOA: nameRange = 0..<max(0, d.count - 20)
-        default: return d
+        case RRType.NS, RRType.CNAME, RRType.PTR, RRType.DNAME: return 0..<n
+        case RRType.MX: return min(2, n)..<n
+        case RRType.SRV: return min(6, n)..<n
+        case RRType.SOA: return 0..<max(0, n - 20)
+        default: return 0..<0
         }
-        for i in nameRange { d[i] = asciiLower(d[i]) }
-        return d
+    }
+
+    /// FNV-1a of the RRset number and the rdata, its names lower-cased (`nameRange`).
+    static func canonicalHash(_ r: ResourceRecord, set: Int32) -> UInt64 {
+        let names = nameRange(r)
+        var h: UInt64 = 0xcbf2_9ce4_8422_2325 ^ UInt64(UInt32(bitPattern: set))
+        r.rdata.withUnsafeBufferPointer { d in
+            for i in 0..<d.count {
+                h = (h ^ UInt64(names.contains(i) ? asciiLower(d[i]) : d[i])) &* 0x100_0000_01b3
+            }
+        }
+        return h
+    }
+
+    /// The rdata of `a` and `b` (of one type) are the same, their names compared case-insensitively.
+    static func canonicallyEqual(_ a: ResourceRecord, _ b: ResourceRecord) -> Bool {
+        guard a.rdata.count == b.rdata.count else { return false }
+        let names = nameRange(a)
+        return a.rdata.withUnsafeBufferPointer { x in
+            b.rdata.withUnsafeBufferPointer { y in
+                for i in 0..<x.count where x[i] != y[i] {
+                    guard names.contains(i), asciiLower(x[i]) == asciiLower(y[i]) else { return false }
+                }
+                return true
+            }
+        }
     }
 
     mutating func checkSOA() {

@@ -366,6 +366,9 @@ let badZones: [BadZone] = [
         #expect(z.records.filter { $0.record.type == RRType.A }.count == 1)
         #expect(z.records.filter { $0.record.type == RRType.NS }.count == 1)
         #expect(z.records.first { $0.record.type == RRType.A }?.line == 5)
+        // Case counts in data that holds no name.
+        let t = try loaded(head + "txt TXT \"Ab\"\ntxt TXT \"ab\"\ntxt TXT \"Ab\"\n")
+        #expect(t.records.filter { $0.record.type == RRType.TXT }.count == 2)
     }
 
     /// RRSIG and NSEC beside a CNAME are not "other data" (RFC 4035 §2.5); the zone is refused only because
