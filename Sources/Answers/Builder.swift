@@ -135,11 +135,10 @@ public struct AnswerTableBuilder {
             return (n, true)
         }
 
-        /// Adds `n`, whose name has no node.
+        /// Adds `n` (an empty non-terminal: its name has no node), or makes it the node of its name.
         mutating func insert(_ n: BNode) {
             let r = numbers.number(n.name.word) { byNumber[Int($0)].name == n.name }
-            precondition(r.new, "a second node named \(n.name)")
-            byNumber.append(n)
+            if r.new { byNumber.append(n) } else { byNumber[Int(r.number)] = n }
         }
     }
 
