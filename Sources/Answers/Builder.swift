@@ -116,10 +116,10 @@ public struct AnswerTableBuilder {
         var count: Int { byNumber.count }
         var isEmpty: Bool { byNumber.isEmpty }
 
+        /// Room for `n` more nodes.
         mutating func reserveCapacity(_ n: Int) {
-            guard byNumber.isEmpty else { return }
-            numbers = Numbering(capacity: n)
-            byNumber.reserveCapacity(n)
+            numbers.reserveCapacity(count + n)
+            byNumber.reserveCapacity(count + n)
         }
 
         subscript(name: DNSName) -> BNode? {

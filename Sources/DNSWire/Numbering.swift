@@ -18,6 +18,11 @@ public struct Numbering: Sendable {
         mask = n - 1
     }
 
+    /// Room for `capacity` keys in all without growing (the table grows from the tags it holds: no key is asked).
+    public mutating func reserveCapacity(_ capacity: Int) {
+        while slots.count < capacity * 2 { grow() }
+    }
+
     /// The number of the key whose hash is `hash` and which `same` recognises; a new key gets `count` (and
     /// `new` is true).
     @inlinable

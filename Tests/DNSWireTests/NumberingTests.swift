@@ -4,11 +4,13 @@ import Testing
 /// `Numbering` (the zone checks' table of owners and RRsets) gives each key one number, in order of first sight,
 /// whatever the hashes: keys with equal hashes are told apart by `same`, and a table that grows keeps the numbers.
 @Suite struct NumberingTests {
-    func numbers(_ keys: [Int], hash: (Int) -> UInt64, capacity: Int) -> [Int32] {
+    /// The numbers `keys` get; with `reserveAt`, room for all keys is reserved after that many.
+    func numbers(_ keys: [Int], hash: (Int) -> UInt64, capacity: Int, reserveAt: Int? = nil) -> [Int32] {
         var table = Numbering(capacity: capacity)
         var keyOf: [Int] = []
         var out: [Int32] = []
-        for k in keys {
+        for (i, k) in keys.enumerated() {
+            if i == reserveAt { table.reserveCapacity(keys.count) }
             let r = table.number(hash(k)) { keyOf[Int($0)] == k }
             if r.new {
                 #expect(Int(r.number) == keyOf.count)
@@ -42,5 +44,7 @@ import Testing
         #expect(numbers(keys, hash: { UInt64($0) }, capacity: 1) == want)
         #expect(numbers(keys, hash: { UInt64($0 % 7) }, capacity: 1) == want)
         #expect(numbers(keys, hash: { _ in 42 }, capacity: 8000) == want)
+        #expect(numbers(keys, hash: { UInt64($0) }, capacity: 1, reserveAt: 1500) == want)
+        #expect(numbers(keys, hash: { UInt64($0 % 7) }, capacity: 1, reserveAt: 1500) == want)
     }
 }
