@@ -28,27 +28,25 @@ public struct DNSName: Hashable, Sendable, CustomStringConvertible, Comparable {
     /// Parses presentation format ("www.Example.com." or relative to `origin`), with `\DDD` and `\X` escapes.
     /// A name without a trailing dot is taken relative to `origin` (or to the root when origin is nil).
     public init(_ text: String, origin: DNSName? = nil) throws(NameError) {
-        if text == "@" {
-            guard let o = origin else { throw .relativeWithoutOrigin(text) }
+        // The text's UTF-8 bytes in place.
+        var t = text
+        let parsed = t.withUTF8 { b in
+            Result { () throws(NameError) in try DNSName(presentation: b, origin: origin) }
+        }
+        self = try parsed.get()
+    }
+
+    /// `init(_:origin:)` on the text's bytes (a zone file's token, without making a `String` of it). Labels are
+    /// written straight into the wire form (a length byte, then the label, the length filled in when the label
+    /// ends): one allocation per name.
+    public init(presentation text: UnsafeBufferPointer<UInt8>, origin: DNSName? = nil) throws(NameError) {
+        if text.count == 1 && text[0] == UInt8(ascii: "@") {
+            guard let o = origin else { throw .relativeWithoutOrigin("@") }
             self = o
             return
         }
-        if text == "." {
+        if text.count == 1 && text[0] == UInt8(ascii: ".") {
             self = .root
-            return
-        }
-        // The text's UTF-8 bytes in place; labels are written straight into the wire form (a length byte, then
-        // the label, the length filled in when the label ends): one allocation per name.
-        var t = text
-        let parsed = t.withUTF8 { DNSName.parseWire($0, origin: origin) }
-        guard let wire = parsed.wire else { throw DNSName.error(parsed.failure!, text) }
-        self.wire = wire
-    }
-
-    /// `init(_:origin:)` on the text's bytes (a zone file's token, without making a `String` of it).
-    public init(presentation text: UnsafeBufferPointer<UInt8>, origin: DNSName? = nil) throws(NameError) {
-        if text.count == 1 && (text[0] == UInt8(ascii: "@") || text[0] == UInt8(ascii: ".")) {
-            try self.init(String(decoding: text, as: UTF8.self), origin: origin)
             return
         }
         let parsed = DNSName.parseWire(text, origin: origin)

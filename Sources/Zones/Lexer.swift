@@ -23,7 +23,9 @@ struct MasterFileLexer {
         var bytes: [UInt8]
         var tokens: [Token]
 
-        func text(_ t: Token) -> String { String(decoding: bytes[Int(t.start)..<Int(t.end)], as: UTF8.self) }
+        /// A token's bytes.
+        func slice(_ t: Token) -> ArraySlice<UInt8> { bytes[Int(t.start)..<Int(t.end)] }
+        func text(_ t: Token) -> String { String(decoding: slice(t), as: UTF8.self) }
         func text(_ i: Int) -> String { text(tokens[i]) }
         /// The first byte of a token's text (every token has one).
         func first(_ t: Token) -> UInt8 { bytes[Int(t.start)] }

@@ -49,7 +49,7 @@ public enum ZoneLoader {
         var out: [UInt8] = []
         for t in e.tokens[from...] {
             if !out.isEmpty { out.append(0x20) }
-            out.append(contentsOf: e.bytes[Int(t.start)..<Int(t.end)])
+            out.append(contentsOf: e.slice(t))
         }
         return String(decoding: out, as: UTF8.self)
     }
@@ -135,11 +135,6 @@ struct Reader {
 
     mutating func typeValue(_ text: String) -> UInt16? {
         typeValue(Array(text.utf8)[...])
-    }
-
-    /// The type a token spells (nil: not a type).
-    mutating func typeValue(_ e: MasterFileLexer.Entry, _ t: MasterFileLexer.Token) -> UInt16? {
-        typeValue(e.bytes[Int(t.start)..<Int(t.end)])
     }
 
     mutating func typeValue(_ b: ArraySlice<UInt8>) -> UInt16? {
@@ -369,7 +364,7 @@ struct Reader {
                 problem(display, e.line, "quoted owner name: '\(shownText())'")
                 return
             }
-            let text = e.bytes[Int(tokens[0].start)..<Int(tokens[0].end)]
+            let text = e.slice(tokens[0])
             if let p = previousOwner.name, previousOwner.origin?.wire == origin.wire,
                 previousOwner.isWritten(as: text)
             {
@@ -410,7 +405,7 @@ struct Reader {
                 i += 1
                 continue
             }
-            if rrClass == nil, typeValue(e, t) == nil, let c = classValue(e.bytes[Int(t.start)..<Int(t.end)]) {
+            if rrClass == nil, typeValue(e.slice(t)) == nil, let c = classValue(e.slice(t)) {
                 rrClass = c
                 classText = e.text(t)
                 i += 1
@@ -422,7 +417,7 @@ struct Reader {
             problem(display, e.line, "record has no type: '\(shownText())'")
             return
         }
-        guard let type = typeValue(e, tokens[i]) else {
+        guard let type = typeValue(e.slice(tokens[i])) else {
             problem(display, e.line, "unknown type '\(e.text(i))': '\(shownText())'")
             return
         }
