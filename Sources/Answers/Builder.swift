@@ -635,7 +635,7 @@ public final class CompiledZones {
     /// DNAME owners (lower case): names below them are synthesized, never nodes (RFC 6672 §2.3).
     var dnameOwners: Set<DNSName> = []
     var zoneEntries = ContiguousArray<ZoneEntry>()
-    var referralOf: [DNSName: Int32] = [:]
+    var referralOf: [Int32: Int32] = [:]
     /// The base table's arrays, shared by every table `table(dynamic:)` makes (which adds a top part).
     var base = Emitter()
     var baseNodes = ContiguousArray<Node>()
@@ -1085,12 +1085,12 @@ public final class CompiledZones {
     /// Referral per cut: NS in authority (AA off) and the name servers' addresses. Every cut with a node
     /// below it gets its referral during the base build, so later tables reuse those answers.
     func referral(_ cut: BNode, into e: inout Emitter) -> Int32 {
-        if let r = referralOf[cut.name] { return r }
+        if let r = referralOf[Int32(cut.index)] { return r }
         var d = Draft(anchor: cut.name, keepOps: anySigned)
         d.aa = false
         addReferral(cut, to: &d)
         let r = emitAnswer(d, into: &e)
-        referralOf[cut.name] = r
+        referralOf[Int32(cut.index)] = r
         return r
     }
 
