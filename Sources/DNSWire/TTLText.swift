@@ -6,7 +6,12 @@ public enum TTLText {
     /// The value in seconds, or nil when `s` is not a TTL. Values above `max` are returned as they are
     /// (capped at UInt32.max + 1) so the caller can say what was too big.
     public static func parse(_ s: String) -> UInt64? {
-        let bytes = Array(s.utf8)
+        var s = s
+        return s.withUTF8 { parse(bytes: $0) }
+    }
+
+    /// `parse` of the text's bytes (a zone file's token, without a `String` made for it).
+    public static func parse(bytes: UnsafeBufferPointer<UInt8>) -> UInt64? {
         guard let first = bytes.first, first >= 0x30 && first <= 0x39 else { return nil }
         let cap: UInt64 = UInt64(UInt32.max) + 1
         var total: UInt64 = 0

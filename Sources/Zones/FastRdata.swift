@@ -10,7 +10,7 @@ import Darwin
 
 /// The rdata of the commonest record types in big zones (A, AAAA, NS, CNAME, PTR, MX, SRV, TXT) read without a round trip
 /// through ldns's text parser, only for inputs whose reading is not in doubt: an address that `inet_pton`
-/// takes (what ldns calls for A and AAAA), names of plain characters (letters, digits, `-`, `_`, `*`, dots;
+/// takes (what ldns calls for A and AAAA; a dotted quad is read here by its rules), names of plain characters (letters, digits, `-`, `_`, `*`, dots;
 /// relative to the origin as ldns reads them), an MX preference and SRV numbers of plain digits up to 65535, TXT
 /// strings quoted, of printable ASCII without escapes (nor `;`, `(`, `)`), 1 to 255 bytes each. Anything else
 /// (escapes, `@`, `\#` generic rdata, extra tokens, a bad value) returns nil and goes to ldns, which reads it or
@@ -38,7 +38,7 @@ enum FastRdata {
         switch type {
         case RRType.A:
             guard tokens.count == 1 else { return nil }
-            return address(text(first), family: AF_INET, length: 4)
+            return ipv4(text(first))
         case RRType.AAAA:
             guard tokens.count == 1 else { return nil }
             return address(text(first), family: AF_INET6, length: 16)
@@ -97,6 +97,34 @@ enum FastRdata {
             }
         }
         return out
+    }
+
+    /// A dotted quad as `inet_pton(AF_INET)` reads it (what ldns calls): four decimal octets of at most 255,
+    /// without a leading zero, nothing else; read here, as one in every few records of a big zone is an A record.
+    static func ipv4(_ text: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
+        guard text.count >= 7 && text.count <= 15 else { return nil }
+        var octets: UInt32 = 0
+        var value: UInt32 = 0
+        var digits = 0
+        var dots = 0
+        for c in text {
+            if c >= 0x30 && c <= 0x39 {
+                if digits == 1 && value == 0 { return nil }
+                value = value * 10 + UInt32(c &- 0x30)
+                guard value <= 255 else { return nil }
+                digits += 1
+            } else if c == UInt8(ascii: ".") && digits > 0 && dots < 3 {
+                octets = octets << 8 | value
+                value = 0
+                digits = 0
+                dots += 1
+            } else {
+                return nil
+            }
+        }
+        guard dots == 3 && digits > 0 else { return nil }
+        octets = octets << 8 | value
+        return [UInt8(octets >> 24), UInt8(truncatingIfNeeded: octets >> 16), UInt8(truncatingIfNeeded: octets >> 8), UInt8(truncatingIfNeeded: octets)]
     }
 
     static func address(_ text: UnsafeBufferPointer<UInt8>, family: Int32, length: Int) -> [UInt8]? {

@@ -387,27 +387,27 @@ struct Reader {
         }
 
         // [TTL] [class] in either order, then the type.
+        // The TTL and class tokens (for messages: no text is made for a good record).
         var ttl: UInt64? = nil
-        var ttlText = ""
+        var ttlToken: MasterFileLexer.Token? = nil
         var rrClass: UInt16? = nil
-        var classText = ""
+        var classToken: MasterFileLexer.Token? = nil
         while i < tokens.count, i < (e.blankOwner ? 2 : 3) {
             let t = tokens[i]
             if t.quoted { break }
             if ttl == nil, e.first(t) >= 0x30 && e.first(t) <= 0x39 {
-                let text = e.text(t)
-                guard let v = TTLText.parse(text) else {
-                    problem(display, e.line, "bad TTL '\(text)': '\(shownText())'")
+                guard let v = e.slice(t).withUnsafeBufferPointer({ TTLText.parse(bytes: $0) }) else {
+                    problem(display, e.line, "bad TTL '\(e.text(t))': '\(shownText())'")
                     return
                 }
                 ttl = v
-                ttlText = text
+                ttlToken = t
                 i += 1
                 continue
             }
             if rrClass == nil, typeValue(e.slice(t)) == nil, let c = classValue(e.slice(t)) {
                 rrClass = c
-                classText = e.text(t)
+                classToken = t
                 i += 1
                 continue
             }
@@ -429,12 +429,12 @@ struct Reader {
             )
             return
         }
-        if let c = rrClass, c != RRClass.IN {
-            problem(display, e.line, "class \(classText.uppercased()) is not supported (only IN): '\(shownText())'")
+        if let c = rrClass, c != RRClass.IN, let t = classToken {
+            problem(display, e.line, "class \(e.text(t).uppercased()) is not supported (only IN): '\(shownText())'")
             return
         }
-        if let v = ttl, v > TTLText.max {
-            problem(display, e.line, "TTL \(ttlText) is above 2147483647 (RFC 2181 §8): '\(shownText())'")
+        if let v = ttl, v > TTLText.max, let t = ttlToken {
+            problem(display, e.line, "TTL \(e.text(t)) is above 2147483647 (RFC 2181 §8): '\(shownText())'")
             return
         }
         guard wireNameIsAtOrBelow(owner.wire, apexLower) else {

@@ -17,6 +17,12 @@ import Testing
             ("\\\\.", nil, ["\\"], "\\\\."),
             ("*.wild.", nil, ["*", "wild"], "*.wild."),
             ("x\\255.", nil, ["x\u{FF}"], "x\\255."),
+            // A final escaped dot is part of the label: the name is relative (origin appended); an escaped
+            // backslash before a final dot leaves it absolute.
+            ("a\\.", "lab.example.", ["a.", "lab", "example"], "a\\..lab.example."),
+            ("a\\.", nil, ["a."], "a\\.."),
+            ("a\\\\.", "lab.example.", ["a\\"], "a\\\\."),
+            ("b\\046", "lab.example.", ["b.", "lab", "example"], "b\\..lab.example."),
         ] as [(String, String?, [String], String)]
     )
     func parsesAndPrints(_ text: String, _ origin: String?, _ labels: [String], _ printed: String) throws {
@@ -45,6 +51,14 @@ import Testing
     ])
     func rejects(_ text: String, _ error: NameError) {
         #expect(throws: error) { try DNSName(text) }
+    }
+
+    /// A relative name completed to exactly 255 bytes parses; one byte more does not.
+    @Test func relativeNameUpToTheLimit() throws {
+        let origin = try DNSName(String(repeating: "abcdefg.", count: 16))  // 129 bytes
+        let fits = String(repeating: "x", count: 62) + "." + String(repeating: "y", count: 62)  // 126 bytes
+        #expect(try DNSName(fits, origin: origin).wire.count == 255)
+        #expect(throws: NameError.nameTooLong(fits + "z")) { try DNSName(fits + "z", origin: origin) }
     }
 
     @Test func atWithoutOrigin() {

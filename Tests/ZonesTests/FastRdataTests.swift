@@ -21,7 +21,8 @@ import Testing
     }
 
     @Test(arguments: [
-        ("A", "192.0.2.1"), ("A", "0.0.0.0"), ("A", "255.255.255.255"), ("A", "10.0.0.1"),
+        ("A", "192.0.2.1"), ("A", "0.0.0.0"), ("A", "255.255.255.255"), ("A", "10.0.0.1"), ("A", "1.20.0.100"),
+        ("A", "249.250.199.9"),
         ("AAAA", "2001:db8::1"), ("AAAA", "::"), ("AAAA", "::ffff:192.0.2.1"), ("AAAA", "2001:DB8:0:0:0:0:0:FF"),
         ("NS", "ns1"), ("NS", "ns1.t.example."), ("NS", "NS1.Other.Example."), ("CNAME", "a-b_c.d"),
         ("CNAME", "*.wild"), ("PTR", "host.example.net."), ("CNAME", "."), ("MX", "10 mail"), ("MX", "0 ."),
@@ -38,6 +39,8 @@ import Testing
 
     @Test(arguments: [
         ("A", "192.0.2"), ("A", "192.0.2.256"), ("A", "192.0.2.1 x"), ("A", "\\# 4 c0000201"), ("A", "\"192.0.2.1\""),
+        ("A", "192.0.2.01"), ("A", "192.00.2.1"), ("A", "1.2.3.4.5"), ("A", "1..2.3"), ("A", ".1.2.3"), ("A", "1.2.3."),
+        ("A", "1.2.3.1000"), ("A", "0x1.2.3.4"), ("A", "1.2.3.-4"), ("A", "300.2.3.4"), ("A", "1.2.3.4a"),
         ("AAAA", "2001:db8::g"), ("AAAA", "192.0.2.1"), ("NS", "@"), ("NS", "a\\.b"), ("NS", "a..b"), ("NS", ".a"),
         ("CNAME", "\\065bc"), ("MX", "70000 mail"), ("MX", "-1 mail"), ("MX", "+1 mail"), ("MX", "10"),
         ("MX", "10 a b"), ("MX", "1x mail"), ("CNAME", String(repeating: "a", count: 64)),
@@ -48,6 +51,30 @@ import Testing
     func anythingElseGoesToLdns(_ type: String, _ rdata: String) throws {
         let t = try #require(LdnsRR.typeValue(type))
         #expect(fastRead(t, rdata) == nil, "\(type) \(rdata)")
+    }
+
+    /// The dotted-quad reader takes exactly what `inet_pton(AF_INET)` takes, with the same bytes, over octet
+    /// spellings with leading zeros, out of range, empty, signed or hexadecimal, three to five of them.
+    @Test func dottedQuadsReadAsInetPtonReadsThem() {
+        let parts = ["0", "00", "01", "1", "9", "10", "99", "100", "199", "255", "256", "1000", "", "-1", "0x1", "2a"]
+        var checked = 0
+        for a in parts {
+            for b in ["0", "01", "255", "256", ""] {
+                for c in ["1", "00", ""] {
+                    for last in parts {
+                        for text in ["\(a).\(b).\(c).\(last)", "\(a).\(b).\(last)", "\(a).\(b).\(c).\(last).1"] {
+                            let bytes = Array(text.utf8)
+                            let (ours, theirs) = bytes.withUnsafeBufferPointer {
+                                (FastRdata.ipv4($0), FastRdata.address($0, family: AF_INET, length: 4))
+                            }
+                            #expect(ours == theirs, "\(text)")
+                            checked += 1
+                        }
+                    }
+                }
+            }
+        }
+        #expect(checked == parts.count * 5 * 3 * parts.count * 3)
     }
 
     /// Every record of a generated benchmark zone (bench/gen-zone.py) is read as ldns reads its presentation form.
