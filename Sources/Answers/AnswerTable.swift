@@ -34,7 +34,8 @@ public struct ResponseOptions: Sendable, Equatable {
 
 /// One prebuilt answer: the bytes of the answer, authority and additional sections for a question,
 /// plus where owner-name pointers must be patched and where the answer may be cut for truncation.
-/// Invariant: `cuts` are ascending, the last equals the whole answer; cut 0 (empty, TC) is implicit, not stored.
+/// Invariant: `cuts` are ascending and shorter than the whole answer; cut 0 (empty, TC) and the whole answer are
+/// implicit, not stored (the responder cuts only an answer that does not fit).
 struct Answer {
     var blobStart: Int32
     var blobLength: Int32

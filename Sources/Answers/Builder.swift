@@ -491,13 +491,19 @@ public struct AnswerTableBuilder {
 
         /// `plain`: the answer without DNSSEC data (no per-query proof, no denial entries to skip).
         func emit(into e: inout Emitter, plain: Bool = false) -> Int32 {
+            // The last cut is the whole answer: the responder cuts only an answer that does not fit, so it never
+            // picks that one, and the table does not hold it (12 bytes an answer).
+            let last = cuts[cuts.count - 1]
+            let wholeLast =
+                cuts.count > 1 && Int(last.length) == bytes.count && last.an == an && last.ns == ns && last.ar == ar
+            let kept = cuts.count - 1 - (wholeLast ? 1 : 0)
             var a = Answer(
                 blobStart: Int32(e.blobEnd),
                 blobLength: Int32(bytes.count),
                 relocStart: Int32(e.relocBase + e.relocs.count),
                 relocCount: Int32(relocs.count),
                 cutStart: Int32(e.cutBase + e.cuts.count),
-                cutCount: Int32(cuts.count - 1),
+                cutCount: Int32(kept),
                 an: an,
                 ns: ns,
                 ar: ar,
@@ -518,7 +524,7 @@ public struct AnswerTableBuilder {
             e.relocs.append(contentsOf: relocs)
             // Cut 0 (nothing, with TC) is the same for every answer: the responder knows it, the table does not
             // hold it.
-            e.cuts.append(contentsOf: cuts.dropFirst())
+            if kept > 0 { e.cuts.append(contentsOf: cuts[1...kept]) }
             e.answers.append(a)
             return Int32(e.answerBase + e.answers.count - 1)
         }
@@ -1184,7 +1190,7 @@ public final class CompiledZones {
 
     /// The answer `emitAnswer(positive(rrset, owner: .qname, …), into: &e)` gives for an RRset of a plain type
     /// (`isPlain`) in an unsigned zone, written straight into `e` without a `Draft` and its arrays: each record's
-    /// owner a pointer to the question, its RDATA as is; one cut, after the whole RRset. Most names of a big
+    /// owner a pointer to the question, its RDATA as is; no cut (the only one is the whole RRset). Most names of a big
     /// zone have only such RRsets (addresses, TXT). `BuilderTests.plainAnswersAreTheDraftsAnswers` holds the
     /// two ways to the same bytes.
     func emitPlain(_ rrset: [ResourceRecord], into e: inout Emitter) -> Int32 {
@@ -1207,14 +1213,13 @@ public final class CompiledZones {
             relocStart: Int32(e.relocBase + e.relocs.count - count),
             relocCount: Int32(count),
             cutStart: Int32(e.cutBase + e.cuts.count),
-            cutCount: 1,
+            cutCount: 0,
             an: UInt16(count),
             ns: 0,
             ar: 0,
             rcode: 0,
             aa: true
         )
-        e.cuts.append(Cut(length: Int32(length), an: UInt16(count), ns: 0, ar: 0, tc: false))
         e.answers.append(a)
         return Int32(e.answerBase + e.answers.count - 1)
     }

@@ -541,7 +541,8 @@ extension AnswerTable {
         return end
     }
 
-    /// The largest cut of `a` within `space` bytes; none fits: nothing, with TC (cut 0, not stored).
+    /// The largest cut of `a` within `space` bytes, for an answer longer than `space` (the whole answer, not stored,
+    /// never fits); none fits: nothing, with TC (cut 0, not stored).
     @inline(__always)
     func largestCut(_ a: Answer, space: Int) -> Cut {
         var c = Int(a.cutStart) + Int(a.cutCount) - 1
