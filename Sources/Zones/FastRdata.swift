@@ -124,7 +124,10 @@ enum FastRdata {
         }
         guard dots == 3 && digits > 0 else { return nil }
         octets = octets << 8 | value
-        return [UInt8(octets >> 24), UInt8(truncatingIfNeeded: octets >> 16), UInt8(truncatingIfNeeded: octets >> 8), UInt8(truncatingIfNeeded: octets)]
+        return [
+            UInt8(octets >> 24), UInt8(truncatingIfNeeded: octets >> 16), UInt8(truncatingIfNeeded: octets >> 8),
+            UInt8(truncatingIfNeeded: octets),
+        ]
     }
 
     static func address(_ text: UnsafeBufferPointer<UInt8>, family: Int32, length: Int) -> [UInt8]? {
