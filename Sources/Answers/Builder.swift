@@ -926,7 +926,7 @@ public final class CompiledZones {
                     while w[i] != 0 {
                         let l = Int(w[i])
                         let to = length - i - l - 1
-                        for j in 0..<l { key[to + j] = w[i + 1 + j] }
+                        (key.baseAddress! + to).update(from: w.baseAddress! + i + 1, count: l)
                         key[length - i - 1] = 0
                         i += l + 1
                     }
