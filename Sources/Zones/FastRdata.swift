@@ -8,14 +8,14 @@ import Musl
 import Darwin
 #endif
 
-/// The rdata of the commonest record types in big zones (A, AAAA, NS, CNAME, PTR, MX, SRV, TXT) read without a round trip
-/// through ldns's text parser, only for inputs whose reading is not in doubt: an address that `inet_pton`
-/// takes (what ldns calls for A and AAAA; a dotted quad is read here by its rules), names of plain characters (letters, digits, `-`, `_`, `*`, dots;
-/// relative to the origin as ldns reads them), an MX preference and SRV numbers of plain digits up to 65535, TXT
-/// strings quoted, of printable ASCII without escapes (nor `;`, `(`, `)`), 1 to 255 bytes each. Anything else
-/// (escapes, `@`, `\#` generic rdata, extra tokens, a bad value) returns nil and goes to ldns, which reads it or
-/// reports the problem in its words. ldns still parses every other type. Tested against ldns record by record
-/// (`FastRdataTests`).
+/// The rdata of the commonest record types in big zones (A, AAAA, NS, CNAME, PTR, MX, SRV, TXT) read without a
+/// round trip through ldns's text parser, only for inputs whose reading is not in doubt: an address that
+/// `inet_pton` takes (what ldns calls for A and AAAA; a dotted quad is read here by its rules), names of plain
+/// characters (letters, digits, `-`, `_`, `*`, dots; relative to the origin as ldns reads them), an MX preference
+/// and SRV numbers of plain digits up to 65535, TXT strings quoted, of printable ASCII without escapes (nor `;`,
+/// `(`, `)`), 1 to 255 bytes each. Anything else (escapes, `@`, `\#` generic rdata, extra tokens, a bad value)
+/// returns nil and goes to ldns, which reads it or reports the problem in its words. ldns still parses every other
+/// type. Tested against ldns record by record (`FastRdataTests`).
 enum FastRdata {
     /// The rdata of entry `e`'s tokens from `from` on, or nil for ldns to read.
     static func parse(type: UInt16, _ e: MasterFileLexer.Entry, from: Int, origin: DNSName) -> [UInt8]? {

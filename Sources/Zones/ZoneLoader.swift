@@ -387,11 +387,9 @@ struct Reader {
         }
 
         // [TTL] [class] in either order, then the type.
-        // The TTL and class tokens (for messages: no text is made for a good record).
-        var ttl: UInt64? = nil
-        var ttlToken: MasterFileLexer.Token? = nil
-        var rrClass: UInt16? = nil
-        var classToken: MasterFileLexer.Token? = nil
+        // Each with its token, for messages: no text is made for a good record.
+        var ttl: (value: UInt64, token: MasterFileLexer.Token)? = nil
+        var rrClass: (value: UInt16, token: MasterFileLexer.Token)? = nil
         while i < tokens.count, i < (e.blankOwner ? 2 : 3) {
             let t = tokens[i]
             if t.quoted { break }
@@ -400,14 +398,12 @@ struct Reader {
                     problem(display, e.line, "bad TTL '\(e.text(t))': '\(shownText())'")
                     return
                 }
-                ttl = v
-                ttlToken = t
+                ttl = (v, t)
                 i += 1
                 continue
             }
             if rrClass == nil, typeValue(e.slice(t)) == nil, let c = classValue(e.slice(t)) {
-                rrClass = c
-                classToken = t
+                rrClass = (c, t)
                 i += 1
                 continue
             }
@@ -429,12 +425,16 @@ struct Reader {
             )
             return
         }
-        if let c = rrClass, c != RRClass.IN, let t = classToken {
-            problem(display, e.line, "class \(e.text(t).uppercased()) is not supported (only IN): '\(shownText())'")
+        if let c = rrClass, c.value != RRClass.IN {
+            problem(
+                display,
+                e.line,
+                "class \(e.text(c.token).uppercased()) is not supported (only IN): '\(shownText())'"
+            )
             return
         }
-        if let v = ttl, v > TTLText.max, let t = ttlToken {
-            problem(display, e.line, "TTL \(e.text(t)) is above 2147483647 (RFC 2181 §8): '\(shownText())'")
+        if let v = ttl, v.value > TTLText.max {
+            problem(display, e.line, "TTL \(e.text(v.token)) is above 2147483647 (RFC 2181 §8): '\(shownText())'")
             return
         }
         guard wireNameIsAtOrBelow(owner.wire, apexLower) else {
@@ -444,7 +444,7 @@ struct Reader {
 
         var finalTTL: UInt32? = nil
         var ttlNote: String? = nil
-        if let v = ttl {
+        if let v = ttl?.value {
             finalTTL = UInt32(v)
             state.lastTTL = UInt32(v)
         } else if let d = state.defaultTTL {
