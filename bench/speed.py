@@ -16,7 +16,9 @@
                                                       generator shares a core, so the figure is server CPU per query
   bench/speed.py instructions [--secs 10]             user-space instructions per query (valgrind --tool=callgrind: counters
                                                       zeroed after a warm-up, dumped after SECS of load, total / replies),
-                                                      rows static / failover / nearest+ECS; repeatable on a noisy machine
+                                                      rows static / failover / nearest+ECS; repeatable on a noisy machine.
+                                                      --rows idle --probes 200: no queries, instructions per health probe
+                                                      (the server's whole process; probes = its connect(2) calls)
   bench/speed.py syscalls   [--secs 5]                 system calls and context switches per query under the saturating load
                                                       (perf tracepoints, /proc/<pid>/task/*/status; a diagnostic)
 
@@ -132,6 +134,30 @@ def proc_jiffies(pid):
         return int(f[11]) + int(f[12])
     except (OSError, ValueError, IndexError):
         return None
+
+
+def thread_ns(pid):
+    """Thread name -> CPU time in ns of the threads of pid with that name (/proc/<pid>/task/*/schedstat)."""
+    out = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                name = f.read().strip()
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                ns = int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            continue
+        out[name] = out.get(name, 0) + ns
+    return out
+
+
+def is_dns_thread(name):
+    """A thread that answers UDP queries: gtmd-udp-N (gtmd), gdnsd-io-udp* (gdnsd)."""
+    return "udp" in name
 
 
 class Foreign:
@@ -422,14 +448,22 @@ def one_run(args, figure, mon, name, row, rnd, variant):
         waited, pre = mon.wait_quiet(args.quiet_pct) if args.quiet_pct > 0 else (0, 0)
         res.update(quiet_wait_s=round(waited, 1), foreign_pre_pct=round(pre, 1))
         m = mon.mark()
-        c0, j0, t0 = cpu_times(), srv.jiffies(), time.monotonic()
+        c0, j0, t0, th0 = cpu_times(), srv.jiffies(), time.monotonic(), thread_ns(srv.pid)
         if figure == "probes":
             time.sleep(args.secs)
             r = subprocess.CompletedProcess([], 0, "", "")
         else:
             r = subprocess.run(load_cmd(args, figure, row, port, args.secs, gen_cpu), capture_output=True,
                                text=True, timeout=args.secs + 60)
-        c1, j1, t1 = cpu_times(), srv.jiffies(), time.monotonic()
+        c1, j1, t1, th1 = cpu_times(), srv.jiffies(), time.monotonic(), thread_ns(srv.pid)
+        # Per thread: the DNS threads' CPU per query, the rest of the process (the probe thread, or gdnsd's main
+        # thread, which monitors) per probe; schedstat's run time, in ns.
+        used = {k: th1[k] - th0.get(k, 0) for k in th1}
+        res["threads_ms"] = " ".join(f"{k}={v / 1e6:.1f}" for k, v in sorted(used.items()) if v > 0)
+        dns_ns = sum(v for k, v in used.items() if is_dns_thread(k))
+        rest_ns = sum(v for k, v in used.items() if not is_dns_thread(k))
+        if probes:
+            res["rest_us_probe"] = round(rest_ns / 1e3 / (probes / 2.0 * (t1 - t0)), 1)
         res["foreign_pct"] = round(mon.since(m), 1)
         if srv.proc.poll() is not None:
             raise RuntimeError(f"{name} died during the run")
@@ -443,6 +477,7 @@ def one_run(args, figure, mon, name, row, rnd, variant):
         res.update(parse_stats(r.stdout))
         n = max(res["answered"], 1)
         res["proc_us"] = round((j1 - j0) / CLK * 1e6 / n, 3)
+        res["dns_us"] = round(dns_ns / 1e3 / n, 3)
         res["srv_cpu_pct"] = round(100.0 * (j1 - j0) / CLK / (t1 - t0), 1)
         for cpu in ("cpu0", "cpu1"):
             tot = c1[cpu][0] - c0[cpu][0]
@@ -476,8 +511,8 @@ def clean_run(args, figure, mon, name, row, rnd, variant):
     return r
 
 
-FIELDS = ["figure", "row", "server", "round", "workers", "probes", "probe_us", "qps", "answered", "sent", "lost", "core_us",
-          "proc_us", "srv_cpu_pct", "cpu0_busy_pct", "cpu1_busy_pct", "lat_p50_us", "lat_p90_us", "lat_p99_us",
+FIELDS = ["figure", "row", "server", "round", "workers", "probes", "probe_us", "rest_us_probe", "qps", "answered", "sent", "lost", "core_us",
+          "proc_us", "dns_us", "threads_ms", "srv_cpu_pct", "cpu0_busy_pct", "cpu1_busy_pct", "lat_p50_us", "lat_p90_us", "lat_p99_us",
           "lat_p999_us", "lat_p9999_us", "lat_max_us", "lat_mean_us", "sendlag_p99", "sendlag_max", "sendlag_over50us",
           "rcodes", "probe_accepts", "foreign_pre_pct", "foreign_pct", "quiet_wait_s", "attempt", "clean", "ok",
           "error"]
@@ -598,6 +633,47 @@ def ctx_switches(pid):
     return total
 
 
+def callgrind_total(args, cg):
+    """The instructions of every thread's dump of callgrind output file `cg` (--separate-threads is off: one
+    file per dump)."""
+    total = 0
+    for f in os.listdir(args.out):
+        if f.startswith(os.path.basename(cg)) and f != os.path.basename(cg):
+            m = re.search(r"^totals: (\d+)", open(os.path.join(args.out, f)).read(), re.M)
+            total += int(m.group(1)) if m else 0
+    return total
+
+
+def probe_instructions(args, name, binary, port, cg, wrap, env):
+    """The `idle` row of `instructions`: no queries, --probes TCP targets every 2 s; user-space instructions of the
+    whole server per probe (probes counted as connect(2) calls by a perf tracepoint over the same window)."""
+    acceptor = subprocess.Popen(["taskset", "-c", "1", gen("acceptor"), str(args.probe_port), str(args.secs + 300)]
+                                + (["http"] if args.probe_kind == "http" else []), stdout=subprocess.PIPE, text=True)
+    srv = None
+    try:
+        srv = Server(name, binary, port, 1, "0", args.probes, args.probe_port, out=args.out, tag="-callgrind-idle",
+                     wrap=wrap, timeout=180, env=env)
+        time.sleep(args.probe_settle)
+        # valgrind runs the server as one process (the tool's pid is the server's)
+        subprocess.run(["callgrind_control", "-z", str(srv.pid)], capture_output=True, check=True, timeout=60)
+        r = subprocess.run(["perf", "stat", "-x,", "-e", "syscalls:sys_enter_connect", "-p", str(srv.pid), "--",
+                            "sleep", str(args.secs)], capture_output=True, text=True, timeout=args.secs + 60)
+        subprocess.run(["callgrind_control", "-d", str(srv.pid)], capture_output=True, check=True, timeout=60)
+        m = re.search(r"^(\d+),,syscalls:sys_enter_connect", r.stderr, re.M)
+        if not m:
+            raise RuntimeError(f"perf stat gave no connect count: {r.stderr.strip()[:200]}")
+        probes = int(m.group(1))
+        total = callgrind_total(args, cg)
+        per = total / max(probes, 1)
+        log(f"       idle {name:>6}: {probes} probes, {total} instructions, {per:.0f} per probe")
+        return ("idle", name, probes, total, per, f"{args.probes} {args.probe_kind} targets")
+    finally:
+        if srv:
+            srv.stop()
+        acceptor.terminate()
+        acceptor.communicate()
+
+
 def instructions(args):
     """User-space instructions per reply under callgrind, per server and row."""
     if not shutil.which("valgrind"):
@@ -619,6 +695,9 @@ def instructions(args):
             cg = os.path.join(args.out, f"callgrind-{name}-{row}.out")
             wrap = f"valgrind --tool=callgrind --read-var-info=no --callgrind-out-file={cg}"
             env = {"LD_PRELOAD": shim} if SERVERS[name] == "gtmd" else {}
+            if row == "idle":
+                rows_out.append(probe_instructions(args, name, binary, port, cg, wrap, env))
+                continue
             srv = Server(name, binary, port, 1, "0", out=args.out, tag=f"-callgrind-{row}", wrap=wrap, timeout=180,
                          env=env)
             try:
@@ -633,11 +712,7 @@ def instructions(args):
                 subprocess.run(["callgrind_control", "-d", str(srv.pid)], capture_output=True, check=True, timeout=60)
                 s = parse_stats(r.stdout)
                 late = int(re.search(r"Late replies:\s+(\d+)", r.stdout).group(1))
-                total = 0
-                for f in os.listdir(args.out):
-                    if f.startswith(os.path.basename(cg)) and f != os.path.basename(cg):
-                        m = re.search(r"^totals: (\d+)", open(os.path.join(args.out, f)).read(), re.M)
-                        total += int(m.group(1)) if m else 0
+                total = callgrind_total(args, cg)
                 replies = s["answered"] + late
                 per = total / max(replies, 1)
                 rows_out.append((row, name, replies, total, per, s["rcodes"]))
@@ -646,7 +721,7 @@ def instructions(args):
                 srv.stop()
     lines = [f"instructions: user-space instructions per reply (valgrind {subprocess.run(['valgrind', '--version'], capture_output=True, text=True).stdout.strip()}, "
              f"callgrind, {args.secs} s of blast -c 4 -w 32 after a 3 s warm-up); {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
-             "| row | server | replies | instructions | per reply | ÷ gdnsd |", "|---|---|---|---|---|---|"]
+             "| row | server | replies (idle: probes) | instructions | per reply (idle: per probe) | ÷ gdnsd |", "|---|---|---|---|---|---|"]
     for row, name, replies, total, per, rc in rows_out:
         base = [x[4] for x in rows_out if x[0] == row and x[1] == "gdnsd"]
         lines.append(f"| {row} | {name} | {replies} | {total:,} | {per:,.0f} | {per / base[0]:.3f} |" if base
@@ -745,12 +820,14 @@ def main():
     PROBE_KIND[0] = args.probe_kind
     if args.figure == "probes":
         variants = [{"label": f"{args.probes} {args.probe_kind} targets", "probes": args.probes}]
-        metrics = [("probe_us", "server CPU µs/probe", True), ("srv_cpu_pct", "server CPU %", False)]
+        metrics = [("probe_us", "server CPU µs/probe", True), ("rest_us_probe", "non-DNS threads µs/probe", True),
+                   ("srv_cpu_pct", "server CPU %", False)]
     elif args.figure == "latency":
         variants = [{"label": "no probes"}, {"label": f"{args.probes} targets", "probes": args.probes}]
         metrics = [("qps", "qps", False), ("lat_p50_us", "p50 µs", True), ("lat_p99_us", "p99 µs", True),
                    ("lat_p999_us", "p99.9 µs", True), ("lat_max_us", "max µs", False), ("lost", "lost", False),
-                   ("proc_us", "proc µs/q", True), ("sendlag_over50us", "sends >50 µs late", False)]
+                   ("proc_us", "proc µs/q", True), ("dns_us", "DNS thread µs/q", True),
+                   ("rest_us_probe", "non-DNS threads µs/probe", True), ("sendlag_over50us", "sends >50 µs late", False)]
     elif args.figure == "multicore":
         variants = [{"label": "1 worker", "workers": 1}, {"label": "2 workers", "workers": 2}]
         metrics = [("qps", "qps", True), ("proc_us", "proc µs/q", True), ("srv_cpu_pct", "server CPU %", False),

@@ -9,6 +9,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 int gtmd_poll_new(void) {
@@ -36,6 +37,12 @@ int gtmd_poll_wake(int wake_fd) {
 void gtmd_poll_wake_drain(int wake_fd) {
     uint64_t n;
     while (read(wake_fd, &n, sizeof n) > 0) {}
+}
+
+int64_t gtmd_monotonic_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
 int gtmd_poll_wait(int ep, uint64_t *tags, int max, int timeout_ms) {

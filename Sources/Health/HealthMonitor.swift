@@ -112,8 +112,8 @@ public final class HealthMonitor: Service, Sendable {
         let keys = state.withLock { s -> [CheckKey]? in
             guard !s.started else { return nil }
             s.startedAt = .now
-            return s.targets.flatMap { t in
-                t.checks.map { CheckKey(target: t.spec.id, check: $0.index, token: $0.token) }
+            return s.targets.enumerated().flatMap { ti, t in
+                t.checks.map { CheckKey(target: t.spec.id, check: $0.index, token: $0.token, hint: ti) }
             }
         }
         guard let keys else { return }
@@ -261,22 +261,28 @@ public final class HealthMonitor: Service, Sendable {
 
     // MARK: Scheduling
 
-    /// The spec and probe plan of check `key`; nil when its loop was replaced or removed (it stops).
-    func probePlan(_ key: CheckKey) -> (CheckSpec, Result<ResolvedCheck, HealthSpecError>)? {
-        state.withLock { $0.check(key) }
+    /// The probe plan of check `key`; nil when its loop was replaced or removed (it stops).
+    func probePlan(_ key: CheckKey) -> ProbePlan? {
+        state.withLock { $0.plan(key) }
     }
 
     /// How long after a probe's start the check's next probe starts: `interval`, or `fastInterval` while in
     /// doubt; a settled check's second probe after a random 50–100 % of it (`spreadStart`), every other wait
-    /// scaled by a random `1 ± jitter`, so checks started together do not fire in lockstep.
-    func nextWait(_ spec: CheckSpec, inDoubt: Bool, first: Bool) -> Duration {
-        var wait = inDoubt ? spec.effectiveFastInterval : spec.interval
-        if wait <= .zero { wait = CheckDefaults.interval }
+    /// scaled by a random `1 ± jitter`, so checks started together do not fire in lockstep. In nanoseconds;
+    /// `random` is the caller's (the probe thread's own generator: no system call per probe).
+    func nextWait(
+        _ plan: ProbePlan,
+        inDoubt: Bool,
+        first: Bool,
+        using random: inout some RandomNumberGenerator
+    ) -> Int64 {
+        var wait = inDoubt ? plan.fastInterval : plan.interval
+        if wait <= 0 { wait = CheckDefaults.interval.nanoseconds }
         if first, options.spreadStart, !inDoubt {
-            wait = wait * Double.random(in: 0.5...1.0)
+            return Int64(Double(wait) * Double.random(in: 0.5...1.0, using: &random))
         } else if options.jitter > 0 {
             let j = min(options.jitter, 0.5)
-            wait = wait * Double.random(in: (1 - j)...(1 + j))
+            return Int64(Double(wait) * Double.random(in: (1 - j)...(1 + j), using: &random))
         }
         return wait
     }
@@ -377,6 +383,7 @@ struct MonitorState {
         /// Identifies this check's probe loop; a loop whose token is gone stops.
         var token: UInt64
         var resolved: Result<ResolvedCheck, HealthSpecError>
+        var plan: ProbePlan
         var endpoint: String
         var tracker: HealthTracker
         var lastResult: ProbeResult?
@@ -388,6 +395,26 @@ struct MonitorState {
         var failures: [String: Int] = [:]
         /// The last `CheckHealth.recentLimit` probes, oldest first.
         var recent: [RecentProbe] = []
+
+        /// Counts one probe's result: whether it was the check's first, the state change it made, and a
+        /// certificate warning that is new.
+        mutating func apply(
+            _ result: ProbeResult,
+            at now: Date
+        ) -> (first: Bool, transition: Transition?, newWarning: String?) {
+            let first = probes == 0
+            let oldWarning = lastResult?.certWarning
+            probes += 1
+            if result.ok { failingSince = nil } else if failingSince == nil { failingSince = now }
+            if !result.ok { failures[result.reasonClass, default: 0] += 1 }
+            lastResult = result
+            lastProbe = now
+            recent.append(RecentProbe(ok: result.ok, latency: result.latency))
+            if recent.count > CheckHealth.recentLimit { recent.removeFirst(recent.count - CheckHealth.recentLimit) }
+            let transition = tracker.record(pass: result.ok)
+            if transition != nil { lastChange = now }
+            return (first, transition, oldWarning == nil ? result.certWarning : nil)
+        }
     }
 
     struct TargetRuntime {
@@ -461,6 +488,7 @@ struct MonitorState {
                     index: i,
                     token: nextToken,
                     resolved: rc,
+                    plan: ProbePlan(spec: c, resolved: rc),
                     endpoint: endpoint,
                     tracker: HealthTracker(rise: c.rise, fall: c.fall)
                 )
@@ -468,11 +496,22 @@ struct MonitorState {
         )
     }
 
-    /// The spec and probe plan of a running check loop; nil when the loop was replaced or removed.
-    func check(_ key: CheckKey) -> (CheckSpec, Result<ResolvedCheck, HealthSpecError>)? {
-        guard let ti = index[key.target], key.check < targets[ti].checks.count else { return nil }
-        let c = targets[ti].checks[key.check]
-        return c.token == key.token ? (c.spec, c.resolved) : nil
+    /// The probe plan of a running check loop; nil when the loop was replaced or removed.
+    func plan(_ key: CheckKey) -> ProbePlan? {
+        locate(key).map { targets[$0].checks[key.check].plan }
+    }
+
+    /// The position of the target of check `key` while its loop is current; nil when the loop was replaced or
+    /// removed. Tokens are never reused, so a token found at the key's hint is the key's check.
+    func locate(_ key: CheckKey) -> Int? {
+        let h = key.hint
+        if h < targets.count, key.check < targets[h].checks.count, targets[h].checks[key.check].token == key.token {
+            return h
+        }
+        guard let ti = index[key.target], key.check < targets[ti].checks.count,
+            targets[ti].checks[key.check].token == key.token
+        else { return nil }
+        return ti
     }
 
     /// Installs a new target list, keeping the runtime state of targets that did not change; returns the
@@ -490,7 +529,8 @@ struct MonitorState {
                 out.kept += 1
             } else {
                 let r = fresh(t)
-                keys += r.checks.map { CheckKey(target: t.id, check: $0.index, token: $0.token) }
+                let ti = next.count
+                keys += r.checks.map { CheckKey(target: t.id, check: $0.index, token: $0.token, hint: ti) }
                 pendingDelta += r.checks.count
                 next.append(r)
                 out.started += 1
@@ -521,27 +561,16 @@ struct MonitorState {
     }
 
     mutating func record(_ key: CheckKey, result: ProbeResult, at now: Date) -> RecordOutcome? {
-        guard let ti = index[key.target], key.check < targets[ti].checks.count,
-            targets[ti].checks[key.check].token == key.token
-        else { return nil }
+        guard let ti = locate(key) else { return nil }
         let ci = key.check
         var out = RecordOutcome()
-        var c = targets[ti].checks[ci]
-        out.checkName = c.spec.name
-        let firstProbe = c.probes == 0
-        let oldWarning = c.lastResult?.certWarning
-        c.probes += 1
-        if result.ok { c.failingSince = nil } else if c.failingSince == nil { c.failingSince = now }
-        if !result.ok { c.failures[result.reasonClass, default: 0] += 1 }
-        c.lastResult = result
-        c.lastProbe = now
-        c.recent.append(RecentProbe(ok: result.ok, latency: result.latency))
-        if c.recent.count > CheckHealth.recentLimit { c.recent.removeFirst(c.recent.count - CheckHealth.recentLimit) }
-        if let w = result.certWarning, oldWarning == nil { out.newCertWarning = w }
-        let transition = c.tracker.record(pass: result.ok)
-        if transition != nil { c.lastChange = now }
-        out.inDoubt = c.tracker.inDoubt
-        targets[ti].checks[ci] = c
+        // In place (no copy of the check's state, so its arrays are not copied on write at every probe).
+        let (firstProbe, transition, newWarning) = targets[ti].checks[ci].apply(result, at: now)
+        if let w = newWarning {
+            out.newCertWarning = w
+            out.checkName = targets[ti].checks[ci].spec.name
+        }
+        out.inDoubt = targets[ti].checks[ci].tracker.inDoubt
 
         if firstProbe, case .pending(let remaining) = firstRound {
             if remaining <= 1 {
@@ -561,6 +590,7 @@ struct MonitorState {
                 targets[ti].lastChange = now
             }
             generation += 1
+            let c = targets[ti].checks[ci]
             out.changes.append(
                 HealthChange(
                     target: targets[ti].spec.id,
@@ -630,4 +660,7 @@ struct CheckKey: Sendable, Hashable {
     var target: String
     var check: Int
     var token: UInt64
+    /// Where the target was in the monitor's list when the loop started: looked at first (`MonitorState.locate`),
+    /// so a probe does not hash the target's name while the list is the same.
+    var hint: Int
 }

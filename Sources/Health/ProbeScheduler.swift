@@ -166,7 +166,8 @@ final class ProbeScheduler: Sendable {
     private func startThread(monitor: HealthMonitor) {
         let thread = Thread { [self] in
             _ = gtmd_set_thread_name("gtmd-probe")
-            ProbeLoop(scheduler: self, monitor: monitor).run()
+            var loop = ProbeLoop(scheduler: self, monitor: monitor)
+            loop.run()
             inbox.withLock { $0.finish() }?.resume()
         }
         thread.name = "gtmd-probe"
@@ -174,26 +175,33 @@ final class ProbeScheduler: Sendable {
     }
 }
 
-/// The probe thread's own state; touched by that thread only.
-final class ProbeLoop {
-    /// One probe started: what the result is recorded against.
+/// The probe thread's own state; touched by that thread only. A struct that the thread owns, so its fields are
+/// reached without the run-time exclusivity checks of a class's stored properties (a tenth of its instructions
+/// per probe as a class).
+struct ProbeLoop {
+    /// One probe started: what the result is recorded against (the check's plan is `plans[slot]`).
     struct Pending: Sendable {
         var slot: Int32
-        var spec: CheckSpec
         var first: Bool
-        var start: ContinuousClock.Instant
+        /// `gtmd_monotonic_ns()` when it started.
+        var start: Int64
     }
 
-    /// A timer: a check's next probe, or the deadline of a connect in flight. Plain values only (a check is
-    /// named by its slot in `checks`), so the heap moves them without reference counting.
+    /// A timer: a check's next probe, or the deadline of a connect in flight. Integers only (a check is named by
+    /// its slot in `checks`, the time is nanoseconds on the loop's own scale), so the heap compares and moves them
+    /// as plain words: with an enum payload and clock instants it went through the type's value witnesses, a
+    /// quarter of the thread's instructions per probe.
     struct Due: Comparable {
-        enum What {
-            case probe(slot: Int32, first: Bool)
-            case deadline(slot: Int, serial: UInt32)
+        enum Kind: UInt8 {
+            case probe, firstProbe, deadline
         }
-        var at: ContinuousClock.Instant
+        /// `gtmd_monotonic_ns()` when due.
+        var at: Int64
         var seq: UInt64
-        var what: What
+        /// The check's slot (a probe) or the connect's (a deadline).
+        var slot: Int32
+        var serial: UInt32
+        var kind: Kind
 
         static func < (a: Due, b: Due) -> Bool { a.at < b.at || (a.at == b.at && a.seq < b.seq) }
         static func == (a: Due, b: Due) -> Bool { a.seq == b.seq }
@@ -205,7 +213,6 @@ final class ProbeLoop {
         var pending: Pending
         var fd: CInt
         var serial: UInt32
-        var timeout: Duration
         var http: HTTPStatusExchange?
         /// An HTTP probe whose result is recorded: the rest of the response is read and dropped until the server
         /// closes (at most `drainLimit` bytes, until the probe's deadline), so the socket is not reset under a
@@ -217,6 +224,8 @@ final class ProbeLoop {
 
     private let scheduler: ProbeScheduler
     private let monitor: HealthMonitor
+    /// The spread of the checks' waits (`HealthMonitor.nextWait`): seeded once, no system call per probe.
+    private var random = SplitMix64(seed: UInt64.random(in: .min ... .max))
     private var timers = Heap<Due>()
     private var seq: UInt64 = 0
     private var connects: [Connect?] = []
@@ -226,6 +235,9 @@ final class ProbeLoop {
     private var serial: UInt32 = 0
     /// The checks scheduled here, by slot; each is in exactly one place: the timers, `waiting`, or in flight.
     private var checks: [CheckKey?] = []
+    /// The plan of the check in each slot, taken from the monitor when its probe is due (the token still
+    /// current); what its result is recorded with.
+    private var plans: [ProbePlan?] = []
     private var freeCheckSlots: [Int32] = []
     /// Slot by loop token (a token started twice runs once).
     private var slotOfToken: [UInt64: Int32] = [:]
@@ -243,7 +255,7 @@ final class ProbeLoop {
     }
 
     /// Until the scheduler is stopped: commands, due timers, then one wait for the next of either or a connect.
-    func run() {
+    mutating func run() {
         guard scheduler.poll >= 0 else {
             monitor.probeThreadFailed(scheduler.setupError ?? "unknown error")
             scheduler.stop()
@@ -251,6 +263,9 @@ final class ProbeLoop {
             return
         }
         var tags = [UInt64](repeating: 0, count: 64)
+        // Closures below take plain values, not `self`: a closure that reads a field of `self` gets a copy of the
+        // whole loop (a retain of each of its arrays).
+        let poll = scheduler.poll
         while let commands = scheduler.take() {
             for c in commands {
                 switch c {
@@ -259,8 +274,9 @@ final class ProbeLoop {
                 }
             }
             fireDue()
+            let wait = waitMilliseconds()
             let n = tags.withUnsafeMutableBufferPointer { buf in
-                gtmd_poll_wait(scheduler.poll, buf.baseAddress, 64, waitMilliseconds())
+                gtmd_poll_wait(poll, buf.baseAddress, 64, wait)
             }
             if n < 0 {  // not a signal: the epoll set itself is broken, waiting again would spin
                 monitor.probeThreadFailed("epoll_wait: \(String(cString: gtmd_strerror(-n)))")
@@ -286,68 +302,75 @@ final class ProbeLoop {
     /// Milliseconds until the earliest timer (rounded up, so a wake-up never comes early); -1: none.
     private func waitMilliseconds() -> CInt {
         guard let next = timers.min else { return -1 }
-        let left = next.at - .now
-        if left <= .zero { return 0 }
-        let (s, atto) = left.components
-        let ms = s * 1000 + (atto + 999_999_999_999_999) / 1_000_000_000_000_000
-        return CInt(clamping: ms)
+        let left = next.at - gtmd_monotonic_ns()
+        if left <= 0 { return 0 }
+        return CInt(clamping: left / 1_000_000 + (left % 1_000_000 == 0 ? 0 : 1))
     }
 
-    private func schedule(_ what: Due.What, at: ContinuousClock.Instant) {
+    private mutating func schedule(_ kind: Due.Kind, slot: Int32, serial: UInt32 = 0, at: Int64) {
         seq &+= 1
-        timers.insert(Due(at: at, seq: seq, what: what))
+        timers.insert(Due(at: at, seq: seq, slot: slot, serial: serial, kind: kind))
     }
 
-    private func start(_ keys: [CheckKey]) {
-        let now = ContinuousClock.now
+    private mutating func start(_ keys: [CheckKey]) {
+        let now = gtmd_monotonic_ns()
         for k in keys where slotOfToken[k.token] == nil {
             let slot = freeCheckSlots.popLast() ?? Int32(checks.count)
-            if slot == checks.count { checks.append(nil) }
+            if slot == checks.count {
+                checks.append(nil)
+                plans.append(nil)
+            }
             checks[Int(slot)] = k
             slotOfToken[k.token] = slot
-            schedule(.probe(slot: slot, first: true), at: now)
+            schedule(.firstProbe, slot: slot, at: now)
         }
     }
 
     /// The check in `slot` stopped (replaced or removed).
-    private func release(_ slot: Int32) {
+    private mutating func release(_ slot: Int32) {
         guard let k = checks[Int(slot)] else { return }
         slotOfToken[k.token] = nil
         checks[Int(slot)] = nil
+        plans[Int(slot)] = nil
         freeCheckSlots.append(slot)
     }
 
     /// Starts the probes due within `slack` from now and ends the connects whose deadline has passed. Probes up
     /// to a millisecond early share one wake-up of the thread with the ones due now; a connect's deadline is never
     /// early.
-    private func fireDue() {
-        let now = ContinuousClock.now
+    private mutating func fireDue() {
+        let now = gtmd_monotonic_ns()
         var notYet: [Due] = []
         var worked = false
         while let t = timers.min, t.at <= now + Self.slack {
             _ = timers.removeMin()
-            if case .deadline = t.what, t.at > now {
-                notYet.append(t)
-                continue
+            if t.kind == .deadline {
+                if t.at > now {
+                    notYet.append(t)
+                    continue
+                }
+                // Most probes end long before their deadline, which then finds nothing to do: no yield for it.
+                guard t.slot < connects.count, connects[Int(t.slot)]?.serial == t.serial else { continue }
             }
             if worked { sched_yield() }  // between two probes' work, as between ready probes (`run`)
             worked = true
-            switch t.what {
-            case .probe(let slot, let first): due(slot, first: first)
-            case .deadline(let slot, let serial): expired(slot: slot, serial: serial)
+            switch t.kind {
+            case .probe, .firstProbe: due(t.slot, first: t.kind == .firstProbe)
+            case .deadline: expired(slot: Int(t.slot), serial: t.serial)
             }
         }
         for t in notYet { timers.insert(t) }
     }
 
-    /// How early a probe may start to share a wake-up. Small on purpose: the probes started in one pass run back to
-    /// back, and with 10 ms (about ten probes, ~1 ms of CPU at 1,000 a second) that burst delayed the DNS thread on
-    /// a shared core: p99 at 50k qps was 3.1× gdnsd's, against 1.9× with 1 ms in the same run (bench/README.md).
-    static let slack: Duration = .milliseconds(1)
+    /// How early (in nanoseconds) a probe may start to share a wake-up. Small on purpose: the probes started in one
+    /// pass run back to back, and with 10 ms (about ten probes, ~1 ms of CPU at 1,000 a second) that burst delayed
+    /// the DNS thread on a shared core: p99 at 50k qps was 3.1× gdnsd's, against 1.9× with 1 ms in the same run
+    /// (bench/README.md).
+    static let slack: Int64 = 1_000_000
 
     /// A check's probe is due: start it now, or queue it behind the in-flight limit.
-    private func due(_ slot: Int32, first: Bool) {
-        guard let key = checks[Int(slot)], let (spec, resolved) = monitor.probePlan(key) else {
+    private mutating func due(_ slot: Int32, first: Bool) {
+        guard let key = checks[Int(slot)], let plan = monitor.probePlan(key) else {
             release(slot)
             return
         }
@@ -355,31 +378,33 @@ final class ProbeLoop {
             waiting.append((slot, first))
             return
         }
-        let pending = Pending(slot: slot, spec: spec, first: first, start: .now)
-        switch resolved {
-        case .failure(let problem):
-            record(pending, ProbeResult(ok: false, reason: "invalid check: \(problem.message)", latency: .zero))
-        case .success(let check):
+        plans[Int(slot)] = plan
+        let pending = Pending(slot: slot, first: first, start: gtmd_monotonic_ns())
+        switch plan.way {
+        case .invalid(let reason):
+            record(pending, ProbeResult(ok: false, reason: reason, latency: .zero))
+        case .connect:
             inFlight += 1
-            if check.spec.kind == .tcp, let address = check.socketAddress {
-                connect(pending, to: address, timeout: check.spec.timeout, http: nil)
-            } else if check.isPlainStatusCheck, let address = check.socketAddress {
-                connect(pending, to: address, timeout: check.spec.timeout, http: HTTPStatusExchange(check))
-            } else {
-                let scheduler = self.scheduler
-                scheduler.prober.start(check) { result in scheduler.post(.result(pending, result)) }
-            }
+            connect(pending, plan, http: nil)
+        case .httpStatus(let exchange):
+            inFlight += 1
+            connect(pending, plan, http: exchange)
+        case .nio(let check):
+            inFlight += 1
+            let scheduler = self.scheduler
+            scheduler.prober.start(check) { result in scheduler.post(.result(pending, result)) }
         }
     }
 
-    private func connect(_ pending: Pending, to address: SocketAddress, timeout: Duration, http: HTTPStatusExchange?) {
+    private mutating func connect(_ pending: Pending, _ plan: ProbePlan, http: HTTPStatusExchange?) {
         let slot = freeSlots.popLast() ?? connects.count
         if slot == connects.count { connects.append(nil) }
         serial &+= 1
         let tag = UInt64(slot) << 32 | UInt64(serial)
         var isConnected: CInt = 0
-        let fd = address.withSockAddr { sa, len in
-            gtmd_connect_start(scheduler.poll, sa, UInt32(len), tag, &isConnected)
+        let poll = scheduler.poll
+        let fd = plan.sockaddr.withUnsafeBytes { sa in
+            gtmd_connect_start(poll, sa.baseAddress, UInt32(sa.count), tag, &isConnected)
         }
         if fd < 0 || (isConnected != 0 && http == nil) {
             freeSlots.append(slot)
@@ -388,14 +413,14 @@ final class ProbeLoop {
             finished(pending, result(pending, ok: ok, reason: ok ? "connected" : errnoReason(-fd)))
             return
         }
-        connects[slot] = Connect(pending: pending, fd: fd, serial: serial, timeout: timeout, http: http)
-        schedule(.deadline(slot: slot, serial: serial), at: pending.start + timeout)
+        connects[slot] = Connect(pending: pending, fd: fd, serial: serial, http: http)
+        schedule(.deadline, slot: Int32(slot), serial: serial, at: pending.start + plan.timeout)
         if isConnected != 0 { exchange(slot: slot, tag: tag, connected: true) }
     }
 
     /// The socket of the probe tagged `tag` is ready: its connect ended, or (HTTP) it can take more of the
     /// request or has more of the response.
-    private func ready(tag: UInt64) {
+    private mutating func ready(tag: UInt64) {
         let slot = Int(tag >> 32)
         guard slot < connects.count, let c = connects[slot], c.serial == UInt32(truncatingIfNeeded: tag) else { return }
         if c.drained != nil {
@@ -412,7 +437,7 @@ final class ProbeLoop {
 
     /// Moves a plain HTTP probe on: the connect's outcome, the request, the response; ends it with the status
     /// once the header block is in, or waits for the socket again.
-    private func exchange(slot: Int, tag: UInt64, connected: Bool) {
+    private mutating func exchange(slot: Int, tag: UInt64, connected: Bool) {
         guard var c = connects[slot], var http = c.http else { return }
         if !http.connected {
             let rc = connected ? 0 : gtmd_connect_error(c.fd)
@@ -467,7 +492,7 @@ final class ProbeLoop {
         }
     }
 
-    private func rearm(_ slot: Int, tag: UInt64, readable: Bool) {
+    private mutating func rearm(_ slot: Int, tag: UInt64, readable: Bool) {
         guard let c = connects[slot] else { return }
         let rc = gtmd_poll_rearm(scheduler.poll, c.fd, tag, readable ? 1 : 0)
         guard rc < 0 else { return }
@@ -479,7 +504,7 @@ final class ProbeLoop {
     }
 
     /// Reads and drops what a server still sends after the verdict; closes at its end, an error, or the limit.
-    private func drain(slot: Int, tag: UInt64) {
+    private mutating func drain(slot: Int, tag: UInt64) {
         guard var c = connects[slot], var drained = c.drained else { return }
         while drained <= Self.drainLimit {
             let n = receive.withUnsafeMutableBytes { gtmd_stream_recv(c.fd, $0.baseAddress, $0.count) }
@@ -496,7 +521,7 @@ final class ProbeLoop {
 
     /// Closes the socket in `slot` and frees the slot; returns what was there.
     @discardableResult
-    private func closeSlot(_ slot: Int) -> Connect? {
+    private mutating func closeSlot(_ slot: Int) -> Connect? {
         guard let c = connects[slot] else { return nil }
         connects[slot] = nil
         freeSlots.append(slot)
@@ -505,14 +530,14 @@ final class ProbeLoop {
     }
 
     /// Ends the probe in `slot`: closes its socket and records the result.
-    private func end(_ slot: Int, ok: Bool, reason: String, statusCode: Int? = nil) {
+    private mutating func end(_ slot: Int, ok: Bool, reason: String, statusCode: Int? = nil) {
         guard let c = closeSlot(slot) else { return }
         var r = result(c.pending, ok: ok, reason: reason)
         r.statusCode = statusCode
         finished(c.pending, r)
     }
 
-    private func expired(slot: Int, serial: UInt32) {
+    private mutating func expired(slot: Int, serial: UInt32) {
         guard slot < connects.count, let c = connects[slot], c.serial == serial else { return }
         guard c.drained == nil else {
             closeSlot(slot)
@@ -523,11 +548,11 @@ final class ProbeLoop {
     }
 
     private func result(_ p: Pending, ok: Bool, reason: String) -> ProbeResult {
-        ProbeResult(ok: ok, reason: reason, latency: .now - p.start)
+        ProbeResult(ok: ok, reason: reason, latency: .nanoseconds(gtmd_monotonic_ns() - p.start))
     }
 
     /// A probe that was in flight ended.
-    private func finished(_ p: Pending, _ r: ProbeResult) {
+    private mutating func finished(_ p: Pending, _ r: ProbeResult) {
         inFlight -= 1
         record(p, r)
         guard !draining else { return }
@@ -538,12 +563,30 @@ final class ProbeLoop {
         }
     }
 
-    private func record(_ p: Pending, _ r: ProbeResult) {
-        guard let key = checks[Int(p.slot)], let inDoubt = monitor.record(key, result: r) else {
+    private mutating func record(_ p: Pending, _ r: ProbeResult) {
+        guard let key = checks[Int(p.slot)], let plan = plans[Int(p.slot)],
+            let inDoubt = monitor.record(key, result: r)
+        else {
             release(p.slot)
             return
         }
-        let wait = monitor.nextWait(p.spec, inDoubt: inDoubt, first: p.first)
-        schedule(.probe(slot: p.slot, first: false), at: max(p.start + wait, .now))
+        let wait = monitor.nextWait(plan, inDoubt: inDoubt, first: p.first, using: &random)
+        schedule(.probe, slot: p.slot, at: max(p.start + wait, gtmd_monotonic_ns()))
+    }
+}
+
+/// A small, fast pseudo-random generator (SplitMix64, Steele, Lea and Flood 2014) for spreading probe times: not
+/// for anything secret.
+struct SplitMix64: RandomNumberGenerator {
+    private var state: UInt64
+
+    init(seed: UInt64) { state = seed }
+
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }

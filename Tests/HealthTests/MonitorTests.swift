@@ -204,8 +204,15 @@ struct MonitorTests {
                 }
             )
             #expect((m.snapshot()["p/ok"]?.checks[0].probes ?? 99) < 3)
+            // A kept target that moves in the list goes on being probed and counted (its loop's key still names
+            // its old place, where another target is now).
+            let moved = m.update(targets: [added, dead])
+            #expect(moved.kept == 2 && moved.removed == 1)
+            let counted = m.snapshot()["p/dead"]?.checks[0].probes ?? 0
+            #expect(await eventually(.seconds(3)) { (m.snapshot()["p/dead"]?.checks[0].probes ?? 0) >= counted + 3 })
+            #expect(m.snapshot()["p/dead"]?.lastChange == before.lastChange)
             // Removed targets disappear and are no longer probed.
-            #expect(m.update(targets: [dead]).removed == 2)
+            #expect(m.update(targets: [dead]).removed == 1)
             #expect(m.snapshot().targets.keys.sorted() == ["p/dead"])
             #expect(m.targets == [dead])
         }

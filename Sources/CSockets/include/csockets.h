@@ -111,6 +111,9 @@ int gtmd_poll_wake(int wake_fd);
 /* Reads the eventfd's counter back to zero. */
 void gtmd_poll_wake_drain(int wake_fd);
 
+/* CLOCK_MONOTONIC in nanoseconds: the probe thread's clock (a vDSO read, no arithmetic on 128-bit durations). */
+int64_t gtmd_monotonic_ns(void);
+
 /* Waits up to timeout_ms (-1: no limit) for at most `max` (<= 64) ready descriptors of `ep` and writes
  * their tags; returns how many (0 on timeout or signal), or -errno. */
 int gtmd_poll_wait(int ep, uint64_t *tags, int max, int timeout_ms);
