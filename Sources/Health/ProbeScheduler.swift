@@ -9,7 +9,7 @@ import Synchronization
 /// Every check's probe schedule, on one thread (`gtmd-probe`), with TCP connect checks done right there.
 ///
 /// The thread sleeps in one `epoll_wait` until the earliest due probe, a finished connect or a command from
-/// another thread; then it handles everything that is ready in one pass (probes due in the same millisecond
+/// another thread; then it handles everything that is ready in one pass (probes due within 5 ms
 /// share one wake-up). A TCP check of an IP address is a non-blocking connect in the thread's epoll set
 /// (socket, connect, one writable event, `SO_ERROR`, close): no channel, no promise, no hop to another
 /// thread. HTTP and HTTPS checks, and TCP checks of a host name, run on NIO (`Prober`), which posts the
@@ -336,7 +336,7 @@ struct ProbeLoop {
     }
 
     /// Starts the probes due within `slack` from now and ends the connects whose deadline has passed. Probes up
-    /// to a millisecond early share one wake-up of the thread with the ones due now; a connect's deadline is never
+    /// to `slack` (5 ms) early share one wake-up of the thread with the ones due now; a connect's deadline is never
     /// early.
     private mutating func fireDue() {
         let now = gtmd_monotonic_ns()
@@ -362,11 +362,13 @@ struct ProbeLoop {
         for t in notYet { timers.insert(t) }
     }
 
-    /// How early (in nanoseconds) a probe may start to share a wake-up. Small on purpose: the probes started in one
-    /// pass run back to back, and with 10 ms (about ten probes, ~1 ms of CPU at 1,000 a second) that burst delayed
-    /// the DNS thread on a shared core: p99 at 50k qps was 3.1× gdnsd's, against 1.9× with 1 ms in the same run
-    /// (bench/README.md).
-    static let slack: Int64 = 1_000_000
+    /// How early (in nanoseconds) a probe may start to share a wake-up. Since the thread yields the core between two
+    /// probes' work, the probes of one pass no longer run back to back ahead of a waiting DNS thread (with 10 ms and
+    /// no yields, p99 at 50k qps was 3.1× gdnsd's); what a wider window saves is the thread's sleeps and wake-ups.
+    /// 5 ms against 1 ms (bench/README.md, "The CPU of health probing", session 18): 38 against 47 µs of server CPU
+    /// a probe without DNS load, 33 against 40 µs with it, p99 and p99.9 at 50k qps within the rounds' noise.
+    /// A probe starts at most 5 ms early: 5 % of the shortest fast interval (100 ms).
+    static let slack: Int64 = 5_000_000
 
     /// A check's probe is due: start it now, or queue it behind the in-flight limit.
     private mutating func due(_ slot: Int32, first: Bool) {
