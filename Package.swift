@@ -254,7 +254,7 @@ let package = Package(
         .testTarget(
             name: "ServerTests",
             dependencies: [
-                "Server", "Answers", "Geo", "TestSupport", "CSockets",
+                "Server", "Answers", "Geo", "HealthModel", "TestSupport", "CSockets",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "NIOTestUtils", package: "swift-nio"),

@@ -1,5 +1,6 @@
 import Answers
 import CSockets
+import HealthModel
 import Server
 import TestSupport
 import Testing
@@ -236,24 +237,16 @@ private func expectStubReply(_ reply: [UInt8]?, id: UInt16, sourceLocation: Sour
     }
 }
 
-/// Deterministic pseudo-random bytes (SplitMix64) so a failure can be reproduced.
-private struct SplitMix {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func bytes(_ n: Int) -> [UInt8] { (0..<n).map { _ in UInt8(truncatingIfNeeded: next()) } }
+/// Deterministic pseudo-random bytes so a failure can be reproduced.
+extension SplitMix64 {
+    fileprivate mutating func bytes(_ n: Int) -> [UInt8] { (0..<n).map { _ in UInt8(truncatingIfNeeded: next()) } }
 }
 
 @Suite struct RobustnessTests {
     @Test func garbageNeverStopsTheServer() throws {
         try withServer { _, bound in
             let ep = bound[0]
-            var rng = SplitMix(state: 2024)
+            var rng = SplitMix64(seed: 2024)
             let udp = try UDPClient(host: ep.host, port: ep.port)
             for i in 0..<300 {
                 var packet: [UInt8]
