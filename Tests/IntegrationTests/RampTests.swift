@@ -112,7 +112,9 @@ import Testing
             lab.server.log.contains("failback ramp aborted")
         }
         let after = try batch(lab, 200)
-        #expect(after == [s: 200], "after the abort: \(after)")
+        // Every reply the standby, within `batch`'s 1 % bound on replies (as step 3 of `trafficReturnsInSteps`):
+        // a packet without QR that dig took for a reply (the known issue in `batch`) is not counted.
+        #expect(after.keys.sorted() == [s] && (after[s] ?? 0) >= 200 - 200 / 100, "after the abort: \(after)")
         #expect(!stepLogged(lab, 50))
     }
 }
