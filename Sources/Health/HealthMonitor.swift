@@ -382,7 +382,6 @@ struct MonitorState {
         var index: Int
         /// Identifies this check's probe loop; a loop whose token is gone stops.
         var token: UInt64
-        var resolved: Result<ResolvedCheck, HealthSpecError>
         var plan: ProbePlan
         var endpoint: String
         var tracker: HealthTracker
@@ -487,7 +486,6 @@ struct MonitorState {
                     spec: c,
                     index: i,
                     token: nextToken,
-                    resolved: rc,
                     plan: ProbePlan(spec: c, resolved: rc),
                     endpoint: endpoint,
                     tracker: HealthTracker(rise: c.rise, fall: c.fall)

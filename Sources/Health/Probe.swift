@@ -479,14 +479,16 @@ func formatRemaining(_ seconds: Double) -> String {
 }
 
 extension Duration {
-    var timeAmount: TimeAmount {
+    /// Whole nanoseconds, saturating at the ends of `Int64` (about 292 years): no Duration can trap here (config
+    /// ranges keep timeouts far below the limit).
+    var nanoseconds: Int64 {
         let (s, atto) = components
-        // Saturating: no Duration can trap here (config ranges keep timeouts far below the limit).
         let (ns, overflow) = s.multipliedReportingOverflow(by: 1_000_000_000)
-        if overflow { return .nanoseconds(s < 0 ? .min : .max) }
+        if overflow { return s < 0 ? .min : .max }
         let (sum, o2) = ns.addingReportingOverflow(atto / 1_000_000_000)
-        return .nanoseconds(o2 ? .max : sum)
+        return o2 ? (s < 0 ? .min : .max) : sum
     }
+    var timeAmount: TimeAmount { .nanoseconds(nanoseconds) }
     var seconds: Double {
         let (s, atto) = components
         return Double(s) + Double(atto) / 1e18

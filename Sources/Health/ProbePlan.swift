@@ -48,14 +48,3 @@ final class ProbePlan: Sendable {
         }
     }
 }
-
-extension Duration {
-    /// Whole nanoseconds (saturating at the ends of `Int64`: about 292 years).
-    var nanoseconds: Int64 {
-        let (s, atto) = components
-        let (ns, overflow) = s.multipliedReportingOverflow(by: 1_000_000_000)
-        guard !overflow else { return s < 0 ? .min : .max }
-        let (sum, over) = ns.addingReportingOverflow(atto / 1_000_000_000)
-        return over ? (s < 0 ? .min : .max) : sum
-    }
-}

@@ -350,7 +350,7 @@ struct ProbeLoop {
                     continue
                 }
                 // Most probes end long before their deadline, which then finds nothing to do: no yield for it.
-                guard t.slot < connects.count, connects[Int(t.slot)]?.serial == t.serial else { continue }
+                guard current(slot: Int(t.slot), serial: t.serial) != nil else { continue }
             }
             if worked { sched_yield() }  // between two probes' work, as between ready probes (`run`)
             worked = true
@@ -424,7 +424,7 @@ struct ProbeLoop {
     /// request or has more of the response.
     private mutating func ready(tag: UInt64) {
         let slot = Int(tag >> 32)
-        guard slot < connects.count, let c = connects[slot], c.serial == UInt32(truncatingIfNeeded: tag) else { return }
+        guard let c = current(slot: slot, serial: UInt32(truncatingIfNeeded: tag)) else { return }
         if c.drained != nil {
             drain(slot: slot, tag: tag)
             return
@@ -521,6 +521,12 @@ struct ProbeLoop {
         closeSlot(slot)
     }
 
+    /// The probe `serial` in `slot` while it is in flight; nil once it has ended (the slot free or used again).
+    private func current(slot: Int, serial: UInt32) -> Connect? {
+        guard slot < connects.count, let c = connects[slot], c.serial == serial else { return nil }
+        return c
+    }
+
     /// Closes the socket in `slot` and frees the slot; returns what was there.
     @discardableResult
     private mutating func closeSlot(_ slot: Int) -> Connect? {
@@ -540,7 +546,7 @@ struct ProbeLoop {
     }
 
     private mutating func expired(slot: Int, serial: UInt32) {
-        guard slot < connects.count, let c = connects[slot], c.serial == serial else { return }
+        guard let c = current(slot: slot, serial: serial) else { return }
         guard c.drained == nil else {
             closeSlot(slot)
             return
