@@ -41,7 +41,8 @@ for pc in ldns libmaxminddb; do
 done
 export PKG_CONFIG_PATH="$PWD/$static/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 link=(-Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs -Xlinker --no-export-dynamic
-  -Xlinker --symbol-ordering-file="$PWD/scripts/link/gtmd.order" -Xlinker --no-warn-symbol-ordering)
+  -Xlinker --symbol-ordering-file="$PWD/scripts/link/gtmd.order" -Xlinker --no-warn-symbol-ordering
+  -Xlinker -T -Xlinker "$PWD/scripts/link/rodata.ld")
 # The Swift toolchains for Linux ship lld next to swift; without it, the system linker and no ordering.
 if [ ! -x "$(dirname "$(readlink -f "$(command -v swift)")")/ld.lld" ]; then
   echo "build-release.sh: no ld.lld beside swift: linking without the symbol ordering (more memory)" >&2
