@@ -8,6 +8,11 @@
                                                       p50/p99/p99.9 at a fixed rate (bench/gen/ratelat.c), lab query mix,
                                                       without and with health probes (PROBES TCP-checked targets every 2 s:
                                                       1,000 probes a second with the default)
+  bench/speed.py matched    [--rounds 3] [--secs 8] [--rate 200000]
+                                                      the saturated rows at one fixed rate for every server (ratelat):
+                                                      core and process µs/query at the same work, so the CPU per query
+                                                      of the two servers is compared like for like (under `saturated`
+                                                      each runs at its own rate); pick a rate both servers sustain
   bench/speed.py probes     [--rounds 5] [--secs 10] [--probes 2000] [--probe-kind tcp]
                                                       the CPU of health probing alone: PROBES targets every 2 s (1,000
                                                       probes a second with the default), no DNS load; server CPU µs
@@ -415,7 +420,7 @@ def load_cmd(args, figure, row, port, secs, gen_cpu):
         f, extra = ROWS[row][1]
         return ["taskset", "-c", gen_cpu, "dnsperf", "-s", ADDR, "-p", str(port), "-d", os.path.join(qdir, f),
                 "-l", str(secs), "-c", "1", "-T", "1", "-q", "100", "-t", "1"] + extra
-    if figure == "latency":
+    if figure in ("latency", "matched"):
         return ["taskset", "-c", gen_cpu, gen("ratelat"), "-p", str(port), "-d", os.path.join(qdir, ROWS[row][0]),
                 "-l", str(secs), "-r", str(args.rate)]
     return ["taskset", "-c", gen_cpu, gen("blast"), "-p", str(port), "-d", os.path.join(qdir, ROWS[row][0]),
@@ -538,7 +543,7 @@ def run_figure(args, figure, rows, variants):
                         log(f"round {rnd} {variant.get('label', ''):>12} {row:>11} {name:>6}: "
                             + (f"{r.get('qps', 0):>9.0f} qps  core {r.get('core_us', '-')} µs/q  proc "
                                f"{r.get('proc_us')} µs/q  lost {r.get('lost')}"
-                               + (f"  p99 {r.get('lat_p99_us')} p99.9 {r.get('lat_p999_us')} µs" if figure == "latency"
+                               + (f"  p99 {r.get('lat_p99_us')} p99.9 {r.get('lat_p999_us')} µs" if figure in ("latency", "matched")
                                   else "")
                                + (f"  {r.get('probe_us')} µs/probe" if figure == "probes" else "")
                                + f"  foreign {r.get('foreign_pct')}%" if r.get("ok") else f"FAILED {r.get('error')}"))
@@ -766,13 +771,14 @@ def syscalls(args):
 # ---------------------------------------------------------------------------------------------------------------
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("figure", choices=["saturated", "dnsperf", "latency", "probes", "multicore", "instructions",
+    p.add_argument("figure", choices=["saturated", "dnsperf", "latency", "matched", "probes", "multicore", "instructions",
                                       "syscalls"])
     p.add_argument("--servers", default="gtmd,gdnsd")
     p.add_argument("--rows", default=None, help="comma-separated rows (default per figure)")
     p.add_argument("--rounds", type=int, default=None)
     p.add_argument("--secs", type=float, default=None)
-    p.add_argument("--rate", type=int, default=50000, help="latency: queries per second")
+    p.add_argument("--rate", type=int, default=None, help="latency (default 50000), matched (default 200000): "
+                   "queries per second")
     p.add_argument("--probes", type=int, default=2000, help="latency: probe targets (interval 2 s)")
     p.add_argument("--probe-port", type=int, default=25479)
     p.add_argument("--probe-kind", choices=["tcp", "http"], default="tcp", help="latency, probes: the check type")
@@ -789,13 +795,14 @@ def main():
     p.add_argument("--out", default=None)
     args = p.parse_args()
     defaults = {"saturated": (5, 10, "static,failover,nearest-ecs"), "dnsperf": (5, 10, "static,failover,nearest-ecs"),
-                "latency": (3, 20, "mix"), "probes": (5, 10, "idle"), "multicore": (5, 10, "static"),
+                "latency": (3, 20, "mix"), "matched": (3, 8, "static,failover,nearest-ecs"), "probes": (5, 10, "idle"), "multicore": (5, 10, "static"),
                 "syscalls": (1, 5, "static,failover,nearest-ecs"),
                 "instructions": (1, 10, "static,failover,nearest-ecs")}
     rounds, secs, rows = defaults[args.figure]
     args.rounds = args.rounds or rounds
     args.secs = args.secs or secs
     args.rows = args.rows or rows
+    args.rate = args.rate or (200000 if args.figure == "matched" else 50000)
     if args.gtmd is None:
         args.gtmd = os.path.join(ROOT, ".build", "release", "gtmd")
         if not os.path.exists(args.gtmd):
@@ -828,6 +835,11 @@ def main():
                    ("lat_p999_us", "p99.9 µs", True), ("lat_max_us", "max µs", False), ("lost", "lost", False),
                    ("proc_us", "proc µs/q", True), ("dns_us", "DNS thread µs/q", True),
                    ("rest_us_probe", "non-DNS threads µs/probe", True), ("sendlag_over50us", "sends >50 µs late", False)]
+    elif args.figure == "matched":
+        variants = [{"label": f"{args.rate} qps"}]
+        metrics = [("qps", "qps", False), ("lost", "lost", False), ("core_us", "core µs/q", True),
+                   ("proc_us", "proc µs/q", True), ("dns_us", "DNS thread µs/q", True), ("lat_p99_us", "p99 µs", True),
+                   ("sendlag_over50us", "sends >50 µs late", False)]
     elif args.figure == "multicore":
         variants = [{"label": "1 worker", "workers": 1}, {"label": "2 workers", "workers": 2}]
         metrics = [("qps", "qps", True), ("proc_us", "proc µs/q", True), ("srv_cpu_pct", "server CPU %", False),

@@ -143,15 +143,10 @@ public final class DNSServer: Sendable {
             }
         }
         let workers = options.udpWorkersPerAddress > 0 ? options.udpWorkersPerAddress : System.coreCount
-        let tcpThreads = options.tcpThreads > 0 ? options.tcpThreads : System.coreCount
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: tcpThreads)
-        r.group = group
-        let tcp = TCPService(group: group, store: store, options: options, logger: logger)
-        r.tcp = tcp
-
         // Every socket is bound first, so a taken address fails the start before anything is served; then the
-        // UDP threads start, and NIO takes the TCP sockets after them: its channel set-up (~1 ms at a cold
-        // start) is no longer between the first table and the first UDP answer.
+        // UDP threads start, and NIO's event loops are made and take the TCP sockets after them: their threads
+        // and channel set-up (~1 ms at a cold start) are no longer between the first table and the first UDP
+        // answer. Connections that arrive meanwhile wait in the listen backlog.
         var bound: [ListenEndpoint] = []
         for ep in endpoints {
             let (fds, tcpFD, port) = try bind(ep, udpSockets: workers)
@@ -161,6 +156,7 @@ public final class DNSServer: Sendable {
         }
 
         var index = 0
+        let ready = ThreadsReady()
         for fd in r.udpFDs {
             let slot = CounterSlot()
             guard
@@ -177,9 +173,15 @@ public final class DNSServer: Sendable {
                 throw ServerError(endpoint: nil, message: "cannot allocate UDP buffers")
             }
             r.udpSlots.append(slot)
-            r.threads.append(try startThread(worker, name: "gtmd-udp-\(index)"))
+            r.threads.append(try startThread(worker, name: "gtmd-udp-\(index)", ready: ready))
             index += 1
         }
+        ready.wait(for: r.threads.count)
+        let tcpThreads = options.tcpThreads > 0 ? options.tcpThreads : System.coreCount
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: tcpThreads)
+        r.group = group
+        let tcp = TCPService(group: group, store: store, options: options, logger: logger)
+        r.tcp = tcp
         for ep in bound {
             // NIO owns the socket from here (it closes it with the channel).
             let fd = r.tcpFDs.removeFirst()

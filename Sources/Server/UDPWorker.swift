@@ -134,17 +134,38 @@ final class UDPWorker {
     }
 }
 
-/// Starts `worker.run()` on a new joinable OS thread named `name` (at most 15 bytes are kept).
-func startThread(_ worker: UDPWorker, name: String) throws(ServerError) -> pthread_t {
+/// Counts the UDP threads that have reached their receive loop.
+final class ThreadsReady: Sendable {
+    private let count = Atomic<Int>(0)
+
+    func arrive() { count.add(1, ordering: .releasing) }
+
+    /// Yields the CPU until `n` threads have arrived, for at most `limit` yields. On a server held to one core a
+    /// new thread otherwise waits for the starting thread's time slice to end, and the UDP threads should be
+    /// receiving before the start goes on with the TCP listener's set-up.
+    func wait(for n: Int, limit: Int = 10_000) {
+        var yields = 0
+        while count.load(ordering: .acquiring) < n && yields < limit {
+            sched_yield()
+            yields += 1
+        }
+    }
+}
+
+/// Starts `worker.run()` on a new joinable OS thread named `name` (at most 15 bytes are kept); the thread tells
+/// `ready` when it starts receiving.
+func startThread(_ worker: UDPWorker, name: String, ready: ThreadsReady) throws(ServerError) -> pthread_t {
     final class Start {
         let worker: UDPWorker
         let name: String
-        init(worker: UDPWorker, name: String) {
+        let ready: ThreadsReady
+        init(worker: UDPWorker, name: String, ready: ThreadsReady) {
             self.worker = worker
             self.name = name
+            self.ready = ready
         }
     }
-    let arg = Unmanaged.passRetained(Start(worker: worker, name: name)).toOpaque()
+    let arg = Unmanaged.passRetained(Start(worker: worker, name: name, ready: ready)).toOpaque()
     var thread = pthread_t()
     let rc = pthread_create(
         &thread,
@@ -152,6 +173,7 @@ func startThread(_ worker: UDPWorker, name: String) throws(ServerError) -> pthre
         { raw in
             let start = Unmanaged<Start>.fromOpaque(raw!).takeRetainedValue()
             _ = gtmd_set_thread_name(start.name)
+            start.ready.arrive()
             start.worker.run()
             return nil
         },
