@@ -8,7 +8,7 @@
                                                       p50/p99/p99.9 at a fixed rate (bench/gen/ratelat.c), lab query mix,
                                                       without and with health probes (PROBES TCP-checked targets every 2 s:
                                                       1,000 probes a second with the default)
-  bench/speed.py matched    [--rounds 3] [--secs 8] [--rate 200000]
+  bench/speed.py matched    [--rounds 3] [--secs 8] [--rate 100000]
                                                       the saturated rows at one fixed rate for every server (ratelat):
                                                       core and process µs/query at the same work, so the CPU per query
                                                       of the two servers is compared like for like (under `saturated`
@@ -777,7 +777,7 @@ def main():
     p.add_argument("--rows", default=None, help="comma-separated rows (default per figure)")
     p.add_argument("--rounds", type=int, default=None)
     p.add_argument("--secs", type=float, default=None)
-    p.add_argument("--rate", type=int, default=None, help="latency (default 50000), matched (default 200000): "
+    p.add_argument("--rate", type=int, default=None, help="latency (default 50000), matched (default 100000): "
                    "queries per second")
     p.add_argument("--probes", type=int, default=2000, help="latency: probe targets (interval 2 s)")
     p.add_argument("--probe-port", type=int, default=25479)
@@ -802,7 +802,7 @@ def main():
     args.rounds = args.rounds or rounds
     args.secs = args.secs or secs
     args.rows = args.rows or rows
-    args.rate = args.rate or (200000 if args.figure == "matched" else 50000)
+    args.rate = args.rate or (100000 if args.figure == "matched" else 50000)
     if args.gtmd is None:
         args.gtmd = os.path.join(ROOT, ".build", "release", "gtmd")
         if not os.path.exists(args.gtmd):

@@ -59,7 +59,8 @@ swift build -c release --product gtmd --static-swift-stdlib \
 # A toolchain or linker change that puts .rodata back in a writable segment fails the build here, not quietly.
 if [ ${#link[@]} -gt 0 ] && command -v readelf >/dev/null; then
   bin="$(swift build -c release "$@" --show-bin-path)/gtmd"
-  flags=$(readelf -SW "$bin" | sed -n 's/^ *\[ *[0-9]*\] \.rodata  *PROGBITS  *[0-9a-f]*  *[0-9a-f]*  *[0-9a-f]*  *[0-9a-f]*  *\([A-Za-z]*\) .*/\1/p')
+  # readelf -S: [Nr] Name Type Address Off Size ES Flg ...; the flags are the sixth field after the name.
+  flags=$(readelf -SW "$bin" | awk '{ for (i = 1; i <= NF; i++) if ($i == ".rodata") { print $(i + 6); exit } }')
   case "$flags" in
     *W*) echo "build-release.sh: $bin has a writable .rodata (flags $flags); see scripts/link/rodata.ld" >&2; exit 1 ;;
     "") echo "build-release.sh: no .rodata section found in $bin" >&2; exit 1 ;;

@@ -140,14 +140,14 @@ final class ThreadsReady: Sendable {
 
     func arrive() { count.add(1, ordering: .releasing) }
 
-    /// Yields the CPU until `n` threads have arrived, for at most `limit` yields. On a server held to one core a
-    /// new thread otherwise waits for the starting thread's time slice to end, and the UDP threads should be
-    /// receiving before the start goes on with the TCP listener's set-up.
-    func wait(for n: Int, limit: Int = 10_000) {
-        var yields = 0
-        while count.load(ordering: .acquiring) < n && yields < limit {
+    /// Yields the CPU until `n` threads have arrived, for at most `limitNs` of the monotonic clock (a yield can
+    /// last a whole time slice of another task, so a count of yields would not bound the time). On a server held
+    /// to one core a new thread otherwise waits for the starting thread's time slice to end, and the UDP threads
+    /// should be receiving before the start goes on with the TCP listener's set-up.
+    func wait(for n: Int, limitNs: Int64 = 50_000_000) {
+        let deadline = gtmd_monotonic_ns() + limitNs
+        while count.load(ordering: .acquiring) < n && gtmd_monotonic_ns() < deadline {
             sched_yield()
-            yields += 1
         }
     }
 }
