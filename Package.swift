@@ -6,7 +6,7 @@ import PackageDescription
 //
 //   CLdns -> DNSWire -> Zones ---------------------------> Answers -> Server ----------------> App -> gtmd
 //   CMaxMindDB -> Geo -----------------------------------/                                /
-//   ConfigText (Yams) -> Policy (HealthModel, Geo) -> Config -> Steering (Answers, Zones) -/
+//   ConfigText (CYAML) -> Policy (HealthModel, Geo) -> Config -> Steering (Answers, Zones) -/
 //   HealthModel -> Health (NIO, NIOSSL) -------------------------------------------------/
 //   Control (NIO HTTP listener) --------------------------------------------------------/
 //   Config -> Fleet (etcd over AsyncHTTPClient) -----------------------------------------/
@@ -51,6 +51,11 @@ let package = Package(
             name: "CLdns",
             pkgConfig: "ldns",
             providers: [.apt(["libldns-dev"])]
+        ),
+        .systemLibrary(
+            name: "CYAML",
+            pkgConfig: "yaml-0.1",
+            providers: [.apt(["libyaml-dev"])]
         ),
         .systemLibrary(
             name: "CMaxMindDB",
@@ -101,19 +106,19 @@ let package = Package(
         ),
         .target(
             name: "ConfigText",
-            dependencies: ["DNSWire", "Yams"],
+            dependencies: ["CYAML", "DNSWire"],
             exclude: ["README.md"],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "Config",
-            dependencies: ["ConfigText", "DNSWire", "Geo", "HealthModel", "Policy", "Yams"],
+            dependencies: ["ConfigText", "DNSWire", "Geo", "HealthModel", "Policy"],
             exclude: ["README.md"],
             swiftSettings: swiftSettings
         ),
         .target(
             name: "Policy",
-            dependencies: ["ConfigText", "DNSWire", "Geo", "HealthModel", "Yams"],
+            dependencies: ["ConfigText", "DNSWire", "Geo", "HealthModel"],
             exclude: ["README.md"],
             swiftSettings: swiftSettings
         ),
@@ -159,7 +164,7 @@ let package = Package(
         .target(
             name: "Fleet",
             dependencies: [
-                "Config",
+                "Config", "ConfigText",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -214,7 +219,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ConfigTests",
-            dependencies: ["Config", "DNSWire", "TestSupport", "Yams"],
+            dependencies: ["Config", "ConfigText", "DNSWire", "TestSupport", "Yams"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -240,7 +245,7 @@ let package = Package(
         ),
         .testTarget(
             name: "PolicyTests",
-            dependencies: ["Config", "ConfigText", "DNSWire", "Geo", "Policy", "TestSupport", "Yams"],
+            dependencies: ["Config", "ConfigText", "DNSWire", "Geo", "Policy", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

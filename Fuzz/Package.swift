@@ -1,9 +1,9 @@
 // swift-tools-version:6.0
 // libFuzzer harness for gtmd (see scripts/fuzz.sh and Fuzz/README.md). A separate package so the normal
-// build never links libFuzzer: Sources/{CLdns,CLibcrypto,CMalloc,CMaxMindDB,Geo,DNSWire,Zones,Answers,HealthModel,ConfigText,Config,Policy,
+// build never links libFuzzer: Sources/{CLdns,CLibcrypto,CMalloc,CMaxMindDB,CYAML,Geo,DNSWire,Zones,Answers,HealthModel,ConfigText,Config,Policy,
 // Steering}
 // are symlinks to the main
-// package's targets, and `Config` needs only `HealthModel` (no NIO), so the fuzz build pulls in Yams and
+// package's targets, and `Config` needs only `HealthModel` (no NIO), so the fuzz build pulls in
 // nothing of NIO. Only gtmd's own targets are instrumented
 // (coverage + AddressSanitizer); the dependencies are built plainly.
 import PackageDescription
@@ -13,13 +13,13 @@ let instrument: [SwiftSetting] = [.unsafeFlags(["-sanitize=fuzzer,address", "-O"
 let package = Package(
     name: "gtmd-fuzz",
     dependencies: [
-        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
     ],
     targets: [
         .systemLibrary(name: "CLdns", pkgConfig: "ldns"),
         .systemLibrary(name: "CMaxMindDB", pkgConfig: "libmaxminddb"),
+        .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1"),
         .target(name: "Geo", dependencies: ["CMaxMindDB"], exclude: ["README.md"], swiftSettings: instrument),
         .target(name: "CLibcrypto", exclude: ["README.md"]),
         .target(
@@ -38,19 +38,19 @@ let package = Package(
         .target(name: "HealthModel", exclude: ["README.md"], swiftSettings: instrument),
         .target(
             name: "ConfigText",
-            dependencies: ["DNSWire", "Yams"],
+            dependencies: ["CYAML", "DNSWire"],
             exclude: ["README.md"],
             swiftSettings: instrument
         ),
         .target(
             name: "Config",
-            dependencies: ["ConfigText", "DNSWire", "Geo", "HealthModel", "Policy", "Yams"],
+            dependencies: ["ConfigText", "DNSWire", "Geo", "HealthModel", "Policy"],
             exclude: ["README.md"],
             swiftSettings: instrument
         ),
         .target(
             name: "Policy",
-            dependencies: ["ConfigText", "DNSWire", "Geo", "HealthModel", "Yams"],
+            dependencies: ["ConfigText", "DNSWire", "Geo", "HealthModel"],
             exclude: ["README.md"],
             swiftSettings: instrument
         ),

@@ -3,8 +3,9 @@
 # built one way and never rebuilt between scripts (a change of flags recompiles every module: ~12 min on 2 cores).
 #   scripts/build-release.sh [swift build options, e.g. --scratch-path DIR]   -> .build/release/gtmd
 #
-# - --static-swift-stdlib: the Swift runtime, Foundation and ICU inside the binary; the system C libraries
-#   (libldns, libmaxminddb, libc) stay dynamic.
+# - --static-swift-stdlib: the Swift runtime and FoundationEssentials inside the binary (no source file of gtmd's
+#   or of its dependencies imports full Foundation, so neither CoreFoundation nor ICU is linked); libc stays
+#   dynamic.
 # - -function-sections, and lld with --symbol-ordering-file scripts/link/gtmd.order: the functions that start-up
 #   and serving run are packed at the front of .text. The kernel maps 64 KiB around every page a process touches,
 #   so code spread over the whole binary made most of .text resident. scripts/link/make-order.py remakes the list.
@@ -24,12 +25,12 @@
 # bench/README.md has what each of these gave.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# - Static libstdc++, libldns, libmaxminddb and zlib (Debian's own archives from the -dev packages): the dynamic
+# - Static libstdc++, libldns, libmaxminddb, libyaml and zlib (Debian's own archives from the -dev packages): the dynamic
 #   loader no longer resolves libstdc++'s 4,300 symbol relocations, nor ldns's, at every start. OpenSSL stays a
 #   shared library, so Debian's security updates reach it, but there is no -lcrypto: it is loaded when DNSSEC
 #   first needs it (Sources/CLibcrypto; mapping it and its 3,500 symbol relocations were ~1.6 ms of every start).
 #   The linker takes `-lX` from the first directory that has either file, so a directory holding only the archives
-#   goes first: the system libraries' pkg-config files (which SwiftPM reads for the -L of CLdns and CMaxMindDB)
+#   goes first: the system libraries' pkg-config files (which SwiftPM reads for the -L of CLdns, CMaxMindDB and CYAML)
 #   are copied with that directory as their libdir.
 static=.build/static-libs
 mkdir -p "$static/pkgconfig"
@@ -37,11 +38,12 @@ rm -f "$static"/*.a
 for a in "$(gcc -print-file-name=libstdc++.a 2>/dev/null || true)" \
   "$(pkg-config --variable=libdir ldns)/libldns.a" \
   "$(pkg-config --variable=libdir libmaxminddb)/libmaxminddb.a" \
+  "$(pkg-config --variable=libdir yaml-0.1)/libyaml.a" \
   "$(pkg-config --variable=libdir zlib 2>/dev/null || echo /usr/lib/x86_64-linux-gnu)/libz.a"; do
   # Without an archive the shared library is linked instead (a larger start, same behaviour).
   if [ -f "$a" ]; then ln -sf "$(readlink -f "$a")" "$static/"; else echo "build-release.sh: no ${a:-libstdc++.a}; linking its shared library" >&2; fi
 done
-for pc in ldns libmaxminddb; do
+for pc in ldns libmaxminddb yaml-0.1; do
   sed "s#^libdir=.*#libdir=$PWD/$static#" "$(pkg-config --variable=pcfiledir "$pc")/$pc.pc" >"$static/pkgconfig/$pc.pc"
 done
 export PKG_CONFIG_PATH="$PWD/$static/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
@@ -61,6 +63,12 @@ if [ ${#link[@]} -gt 0 ] && command -v readelf >/dev/null; then
   bin="$(swift build -c release "$@" --show-bin-path)/gtmd"
   # readelf -S: [Nr] Name Type Address Off Size ES Flg ...; the flags are the sixth field after the name.
   flags=$(readelf -SW "$bin" | awk '{ for (i = 1; i <= NF; i++) if ($i == ".rodata") { print $(i + 6); exit } }')
+  # Full Foundation (CoreFoundation's constant strings, ICU's 33 MB of data, their start-up constructors) must not
+  # come back through an `import Foundation`: FoundationEssentials is what gtmd needs.
+  if readelf -SW "$bin" | grep -q '\.cfstr\.data'; then
+    echo "build-release.sh: $bin links full Foundation (CoreFoundation); import FoundationEssentials instead" >&2
+    exit 1
+  fi
   case "$flags" in
     *W*) echo "build-release.sh: $bin has a writable .rodata (flags $flags); see scripts/link/rodata.ld" >&2; exit 1 ;;
     "") echo "build-release.sh: no .rodata section found in $bin" >&2; exit 1 ;;

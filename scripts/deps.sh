@@ -3,7 +3,7 @@
 # Usage: scripts/deps.sh [--bench]   (--bench adds the benchmark peers: dnsperf, nsd, knot, gdnsd)
 set -euo pipefail
 # etcd: the fleet's tests and lab. chromium + chromium-driver: the console's browser test (Tests/IntegrationTests/ConsoleTests.swift).
-pkgs=(libldns-dev ldnsutils libmaxminddb-dev zlib1g-dev bind9-dnsutils bind9-utils openssl python3 python3-pip iproute2 unbound etcd-server etcd-client chromium chromium-driver)
+pkgs=(libldns-dev ldnsutils libmaxminddb-dev libyaml-dev zlib1g-dev bind9-dnsutils bind9-utils openssl python3 python3-pip iproute2 unbound etcd-server etcd-client chromium chromium-driver)
 if [ "${1:-}" = "--bench" ]; then pkgs+=(dnsperf nsd knot gdnsd pdns-server pdns-backend-bind); fi
 missing=()
 for p in "${pkgs[@]}"; do

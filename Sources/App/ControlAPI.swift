@@ -2,7 +2,7 @@ import Config
 import ConfigText
 import Control
 import DNSWire
-import Foundation
+import FoundationEssentials
 import HealthModel
 import Logging
 import Policy

@@ -1,6 +1,9 @@
 import Config
+import ConfigText
+import Dispatch
 import Fleet
-import Foundation
+import FoundationEssentials
+import Glibc
 import HealthModel
 import Logging
 import Policy

@@ -1,7 +1,9 @@
 import Answers
 import Config
+import ConfigText
 import DNSWire
-import Foundation
+import FoundationEssentials
+import Glibc
 import HealthModel
 import Policy
 import Prometheus
@@ -343,7 +345,7 @@ struct ProcessStats {
         if let s = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
             let line = s.split(separator: "\n").first(where: { $0.hasPrefix("btime ") })
         {
-            bootTime = Double(line.dropFirst(6).trimmingCharacters(in: .whitespaces)) ?? 0
+            bootTime = Double(String(line.dropFirst(6)).trimmedSpace(newlines: false)) ?? 0
         }
         let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 0
         var limit = rlimit()

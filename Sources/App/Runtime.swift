@@ -1,8 +1,10 @@
 import Answers
 import Config
 import Control
+import Dispatch
 import Fleet
-import Foundation
+import FoundationEssentials
+import Glibc
 import Health
 import HealthModel
 import Logging

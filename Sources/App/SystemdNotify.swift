@@ -1,4 +1,5 @@
-import Foundation
+import Dispatch
+import FoundationEssentials
 import Glibc
 
 /// The systemd notify protocol (sd_notify(3)) without libsystemd: datagrams to `$NOTIFY_SOCKET`

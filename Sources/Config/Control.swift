@@ -1,6 +1,7 @@
 import ConfigText
-import Foundation
-import Yams
+import DNSWire
+import FoundationEssentials
+import Glibc
 
 /// The control listener (the `control:` section): HTTP on loopback for /metrics, /status, /explain,
 /// /v1/overrides, /healthz and /readyz.
@@ -23,7 +24,7 @@ public struct ControlSettings: Sendable, Equatable {
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) -> String {
         if let dir = environment["CREDENTIALS_DIRECTORY"] {
-            let candidate = (dir as NSString).appendingPathComponent((configured as NSString).lastPathComponent)
+            let candidate = FilePaths.join(dir, FilePaths.lastComponent(configured))
             if FileManager.default.fileExists(atPath: candidate) { return candidate }
         }
         return configured
@@ -35,11 +36,11 @@ public struct ControlSettings: Sendable, Equatable {
     public func tokenFileProblem(environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
         guard let configured = tokenFile else { return nil }
         let path = ControlSettings.tokenPath(configured, environment: environment)
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDir) else {
+        var st = stat()
+        guard stat(path, &st) == 0 else {
             return "'\(path)' does not exist (create it with a random token, mode 0600)"
         }
-        if isDir.boolValue { return "'\(path)' is a directory" }
+        if st.st_mode & S_IFMT == S_IFDIR { return "'\(path)' is a directory" }
         guard access(path, R_OK) == 0, let data = FileManager.default.contents(atPath: path) else {
             return "'\(path)' cannot be read by this user (uid \(getuid())): \(String(cString: strerror(errno)))"
         }
@@ -94,7 +95,7 @@ extension ConfigLoader {
                     "must not be empty (leave the key out to refuse mutating requests)"
                 )
             } else {
-                out.tokenFile = t.hasPrefix("/") ? t : (baseDirectory as NSString).appendingPathComponent(t)
+                out.tokenFile = FilePaths.resolve(t, in: baseDirectory)
                 out.tokenFileLine = c["token_file"]?.mark?.line
             }
         }

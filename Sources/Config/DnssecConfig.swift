@@ -1,6 +1,6 @@
+import ConfigText
 import DNSWire
-import Foundation
-import Yams
+import FoundationEssentials
 
 /// How a zone proves that a name or type does not exist.
 public enum DenialMode: String, Sendable, Hashable {
@@ -84,7 +84,7 @@ extension ConfigLoader {
                 if list.isEmpty { r.problem(k, "\(path).keys", "is empty: give key files or auto") }
                 var files: [String] = []
                 for (i, f) in list.enumerated() {
-                    var base = f.hasPrefix("/") ? f : (baseDirectory as NSString).appendingPathComponent(f)
+                    var base = FilePaths.resolve(f, in: baseDirectory)
                     for ext in [".key", ".private"] where base.hasSuffix(ext) { base.removeLast(ext.count) }
                     for ext in [".key", ".private"] where !FileManager.default.fileExists(atPath: base + ext) {
                         r.problem(k, "\(path).keys[\(i)]", "'\(base + ext)' does not exist")

@@ -1,5 +1,5 @@
-import Foundation
-import Yams
+import DNSWire
+import FoundationEssentials
 
 /// How many live vantage points must see a target down before the fleet counts it down.
 public enum FleetQuorum: Sendable, Hashable, CustomStringConvertible {
@@ -75,7 +75,7 @@ public struct FleetSettings: Sendable, Hashable {
     public static func isSafeName(_ s: String) -> Bool {
         !s.isEmpty && s.count <= 128 && s != "." && s != ".."
             && s.unicodeScalars.allSatisfy {
-                $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._-".unicodeScalars.contains($0))
+                $0.isASCII && (Character($0).isLetter || Character($0).isNumber || "._-".unicodeScalars.contains($0))
             }
     }
 
@@ -102,7 +102,7 @@ extension ConfigLoader {
         guard let node = root["fleet"] else { return }
         guard let f = r.mapping(node, "fleet", allowed: fleetKeys) else { return }
         func path(_ v: String) -> String {
-            v.hasPrefix("/") || v.hasPrefix("${") ? v : (baseDirectory as NSString).appendingPathComponent(v)
+            v.hasPrefix("/") || v.hasPrefix("${") ? v : FilePaths.join(baseDirectory, v)
         }
         var name = ""
         if let n = r.string(f["name"], "fleet.name") {

@@ -1,7 +1,7 @@
 import ConfigText
-import Foundation
+import DNSWire
+import FoundationEssentials
 import Policy
-import Yams
 
 extension YAMLReader {
     public func double(_ node: Node?, _ path: String, range: ClosedRange<Double>) -> Double? {
@@ -93,9 +93,9 @@ extension ConfigLoader {
         }
         var database: GeoDatabase? = nil
         if let path = r.string(g?["database"], "geo.database") {
-            let resolved = path.hasPrefix("/") ? path : (baseDirectory as NSString).appendingPathComponent(path)
+            let resolved = FilePaths.resolve(path, in: baseDirectory)
             do { database = try GeoDatabase(path: resolved) } catch {
-                r.problem(g?["database"], "geo.database", error.description)
+                r.problem(g?["database"], "geo.database", "\(error)")
             }
         }
         func codeMap(_ key: String, _ what: String) -> [UInt16: Int] {

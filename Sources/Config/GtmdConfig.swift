@@ -1,9 +1,8 @@
 import ConfigText
 import DNSWire
-import Foundation
+import FoundationEssentials
 import HealthModel
 import Policy
-import Yams
 
 /// A listen address: host literal (IPv4 or IPv6) and port. UDP and TCP are served on each.
 public struct ListenAddress: Sendable, Hashable, CustomStringConvertible {
@@ -123,23 +122,17 @@ public enum ConfigLoader {
         guard let text = String(data: data, encoding: .utf8) else {
             return .failure(ConfigProblems([ConfigProblem(file: path, line: nil, path: "", message: "not UTF-8 text")]))
         }
-        return parse(text, file: path, baseDirectory: (path as NSString).deletingLastPathComponent)
+        return parse(text, file: path, baseDirectory: FilePaths.directory(of: path))
     }
 
     public static func parse(_ text: String, file: String, baseDirectory: String) -> Result<GtmdConfig, ConfigProblems>
     {
         let node: Node?
         do {
-            // The basic resolver: every plain scalar stays a string (YAMLReader reads the text and says what
-            // is wrong with it). Yams' default resolver compiles seven ICU regular expressions for implicit
-            // types that nothing here asks for: ~5 % of the start-up's CPU and ICU's regex code in memory.
-            // No constructor tables either: the reader never asks a node for `.any` (the only use of them), and
-            // Yams' default tables are built on first use with a protocol-conformance look-up per entry.
-            node = try Yams.compose(yaml: text, .basic, Constructor([:], [:], [:]), .utf8)
-        } catch let e as YamlError {
-            return .failure(ConfigProblems([yamlProblem(e, file: file)]))
+            // Every plain scalar stays a string: YAMLReader reads the text and says what is wrong with it.
+            node = try Node.compose(text)
         } catch {
-            return .failure(ConfigProblems([ConfigProblem(file: file, line: nil, path: "", message: "\(error)")]))
+            return .failure(ConfigProblems([yamlProblem(error, file: file)]))
         }
         let r = YAMLReader(file: file)
         var config = GtmdConfig(file: file)
@@ -173,7 +166,7 @@ public enum ConfigLoader {
                 }
                 seen[origin.lowercased] = p
                 let resolved =
-                    fileText.hasPrefix("/") ? fileText : (baseDirectory as NSString).appendingPathComponent(fileText)
+                    FilePaths.resolve(fileText, in: baseDirectory)
                 if !FileManager.default.fileExists(atPath: resolved) {
                     r.problem(m["file"], "\(p).file", "'\(resolved)' does not exist")
                 }
@@ -189,7 +182,7 @@ public enum ConfigLoader {
         readControl(root, r, &config.control, baseDirectory: baseDirectory)
         readFleet(root, r, &config.fleet, baseDirectory: baseDirectory)
         if let v = r.string(root["state_file"], "state_file") {
-            config.stateFile = v.hasPrefix("/") ? v : (baseDirectory as NSString).appendingPathComponent(v)
+            config.stateFile = FilePaths.resolve(v, in: baseDirectory)
         }
         return r.problems.isEmpty ? .success(config) : .failure(ConfigProblems(r.problems))
     }
@@ -279,14 +272,12 @@ public enum ConfigLoader {
         }
     }
 
-    static func yamlProblem(_ e: YamlError, file: String) -> ConfigProblem {
-        switch e {
-        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _):
-            return ConfigProblem(file: file, line: mark.line, path: "", message: "YAML syntax: \(problem)")
-        case .composer(_, let problem, let mark, _):
-            return ConfigProblem(file: file, line: mark.line, path: "", message: "YAML: \(problem)")
-        default:
-            return ConfigProblem(file: file, line: nil, path: "", message: "YAML: \(e)")
-        }
+    static func yamlProblem(_ e: YAMLError, file: String) -> ConfigProblem {
+        ConfigProblem(
+            file: file,
+            line: e.line,
+            path: "",
+            message: (e.kind == .syntax ? "YAML syntax: " : "YAML: ") + e.problem
+        )
     }
 }

@@ -1,9 +1,8 @@
 import ConfigText
 import DNSWire
-import Foundation
+import FoundationEssentials
 import HealthModel
 import Policy
-import Yams
 
 /// One parser per section (`checks`, `health`, `pools`, `services`), each reading only its own section, then
 /// `checkReferences` with every check that spans sections (check names, pool names, zones, regions).
@@ -116,7 +115,7 @@ extension ConfigLoader {
         if let v = r.int(m["fall"], "\(p).fall", range: 1...100) { c.fall = v }
         if let v = r.bool(m["tls_verify"], "\(p).tls_verify") { c.tlsVerify = v }
         if let v = r.string(m["ca_file"], "\(p).ca_file") {
-            c.caFile = v.hasPrefix("/") ? v : (baseDirectory as NSString).appendingPathComponent(v)
+            c.caFile = FilePaths.resolve(v, in: baseDirectory)
         }
         c.sni = r.string(m["sni"], "\(p).sni")
         if let v = r.duration(

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Health-checking options that apply to every target.
 public struct HealthSettings: Sendable, Hashable {

@@ -1,5 +1,4 @@
 import ConfigText
-import Yams
 
 /// Response rate limiting (`server.rrl`), in the spirit of BIND's and Knot's RRL: per client network,
 /// at most `responsesPerSecond` identical UDP responses (same question name, type and rcode) per second;

@@ -1,6 +1,7 @@
 import ConfigText
 import DNSWire
-import Foundation
+import FoundationEssentials
+import Glibc
 
 extension ConfigLoader {
     /// Reads a config file of at most `maxBytes` bytes. Refuses FIFOs, devices and sockets (they would

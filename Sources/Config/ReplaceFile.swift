@@ -1,4 +1,5 @@
-import Foundation
+import DNSWire
+import FoundationEssentials
 import Glibc
 
 /// Replaces a file the server owns (the state file, the fleet cache) in one step: the bytes go to
@@ -42,7 +43,7 @@ public enum ReplaceFile {
 extension ReplaceFile {
     /// Makes the folder `path` is in when it is missing (a failure shows when the file is opened).
     public static func makeFolder(of path: String) {
-        let dir = (path as NSString).deletingLastPathComponent
+        let dir = FilePaths.directory(of: path)
         if !dir.isEmpty, access(dir, F_OK) != 0 {
             try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         }

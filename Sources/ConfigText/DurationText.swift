@@ -118,6 +118,44 @@ public enum DurationText {
     }
 }
 
+extension DurationText {
+    /// What `%g` prints for times and counts: six significant digits, no trailing zeros (`2.5`, `10`, `0.125`),
+    /// for magnitudes from 10^-4 to below 10^6; outside that, or not finite, Swift's own `description`. An exact
+    /// tie rounds away from zero, as in `fixed` (`%g` rounds it to even).
+    public static func general(_ value: Double) -> String {
+        guard value.isFinite else { return value.isNaN ? "nan" : (value < 0 ? "-inf" : "inf") }
+        if value == 0 { return value.sign == .minus ? "-0" : "0" }
+        let exponent = Int((abs(value)).log10Floor)
+        guard exponent >= -4, exponent < 6 else { return value.description }
+        var text = fixed(value, places: max(0, 5 - exponent))
+        if text.contains(".") {
+            while text.hasSuffix("0") { text.removeLast() }
+            if text.hasSuffix(".") { text.removeLast() }
+        }
+        return text
+    }
+}
+
+extension Double {
+    /// floor(log10(self)) for a positive finite number, by comparison (no libm rounding at powers of ten).
+    fileprivate var log10Floor: Double {
+        var e = 0.0
+        var p = 1.0
+        if self >= 1 {
+            while p * 10 <= self {
+                p *= 10
+                e += 1
+            }
+        } else {
+            while p > self {
+                p /= 10
+                e -= 1
+            }
+        }
+        return e
+    }
+}
+
 /// `DurationText.parse`, as an optional.
 public func parseDuration(_ text: String) -> Duration? { try? DurationText.parse(text).get() }
 

@@ -1,6 +1,5 @@
 import DNSWire
-import Foundation
-import Yams
+import FoundationEssentials
 
 /// TTL fields (`ttl`, `degraded_ttl`, `min_ttl`, `max_ttl`): whole seconds, written as a plain number (`30`)
 /// or with a unit like every other time in the config (`30s`, `5m`, `1h`, `1d`), or units combined as in

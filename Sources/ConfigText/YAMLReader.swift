@@ -1,5 +1,4 @@
-import Foundation
-import Yams
+import FoundationEssentials
 
 /// One problem in a config file: where (file, line, key path) and what.
 /// Printed as `config/lab.yaml:12: zones[0].file: 'x.zone' does not exist`.

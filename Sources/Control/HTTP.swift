@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// One request to the control listener, fully read (head and body) before it is handled.
 /// Invariant: `body.count <= ControlOptions.maxBodyBytes`, header names are lower-cased.
@@ -26,7 +26,7 @@ public struct ControlRequest: Sendable {
             for pair in parts[1].split(separator: "&") {
                 let kv = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
                 func decode(_ s: Substring) -> String {
-                    guard let d = String(s).replacingOccurrences(of: "+", with: " ").removingPercentEncoding else {
+                    guard let d = Self.percentDecoded(s) else {
                         if problem == nil {
                             problem = "query: '\(s)' is not valid percent-encoding (UTF-8 bytes as %XX)"
                         }
@@ -53,7 +53,40 @@ public struct ControlRequest: Sendable {
         guard let v = header("authorization") else { return nil }
         let parts = v.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        return parts[1].trimmingCharacters(in: .whitespaces)
+        return String(parts[1].drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
+    }
+
+    /// A query component decoded: `+` is a space, `%XX` a byte; nil when a `%` is not followed by two hex
+    /// digits or the bytes are not UTF-8.
+    static func percentDecoded(_ s: Substring) -> String? {
+        func hex(_ c: UInt8) -> UInt8? {
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+            default: nil
+            }
+        }
+        let bytes = Array(s.utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        var i = 0
+        while i < bytes.count {
+            switch bytes[i] {
+            case UInt8(ascii: "+"):
+                out.append(UInt8(ascii: " "))
+                i += 1
+            case UInt8(ascii: "%"):
+                guard i + 2 < bytes.count, let h = hex(bytes[i + 1]), let l = hex(bytes[i + 2])
+                else { return nil }
+                out.append(h << 4 | l)
+                i += 3
+            default:
+                out.append(bytes[i])
+                i += 1
+            }
+        }
+        return String(validating: out, as: UTF8.self)
     }
 }
 
@@ -79,11 +112,9 @@ public struct ControlResponse: Sendable {
 
     /// `{"error": message}` with the status.
     public static func error(_ status: Int, _ message: String) -> ControlResponse {
-        let data =
-            (try? JSONSerialization.data(
-                withJSONObject: ["error": message],
-                options: [.sortedKeys, .withoutEscapingSlashes]
-            )) ?? Data()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = (try? encoder.encode(["error": message])) ?? Data()
         return ControlResponse(status: status, contentType: "application/json", body: Array(data) + [10])
     }
 

@@ -1,5 +1,7 @@
 import AsyncHTTPClient
-import Foundation
+import ConfigText
+import FoundationEssentials
+import Glibc
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -238,7 +240,7 @@ public final class EtcdClient: Sendable {
                 let line = pending[pending.startIndex..<nl]
                 pending = Data(pending[(nl + 1)...])
                 guard !line.isEmpty else { continue }
-                guard let obj = try? JSONSerialization.jsonObject(with: line) as? [String: Any] else {
+                guard let obj = JSONText.object(line) else {
                     throw EtcdError.malformed("watch line is not JSON")
                 }
                 if let err = obj["error"] as? [String: Any] {
@@ -320,11 +322,11 @@ public final class EtcdClient: Sendable {
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         if let t = try await authToken(endpoint: endpoint) { request.headers.add(name: "Authorization", value: t) }
-        request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
+        request.body = .bytes(ByteBuffer(bytes: try JSONText.data(body)))
         let response = try await http.execute(request, timeout: timeout)
         let bytes = try await response.body.collect(upTo: 64 << 20)
         let data = Data(bytes.readableBytesView)
-        let obj = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+        let obj = JSONText.object(data)
         if response.status != .ok {
             let code = Int(Self.int64(obj?["code"]) ?? (response.status == .serviceUnavailable ? 14 : 2))
             throw EtcdError.server(code: code, message: obj?["message"] as? String ?? "HTTP \(response.status.code)")
@@ -354,7 +356,7 @@ public final class EtcdClient: Sendable {
                 if let t = try await authToken(endpoint: endpoint) {
                     request.headers.add(name: "Authorization", value: t)
                 }
-                request.body = .bytes(ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: body)))
+                request.body = .bytes(ByteBuffer(bytes: try JSONText.data(body)))
                 let response = try await http.execute(request, deadline: deadline)
                 if response.status == .ok { return (endpoint, response) }
                 if response.status == .unauthorized { token.withLock { $0 = nil } }
@@ -381,14 +383,14 @@ public final class EtcdClient: Sendable {
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.body = .bytes(
-            ByteBuffer(bytes: try JSONSerialization.data(withJSONObject: ["name": name, "password": password]))
+            ByteBuffer(bytes: try JSONText.data(["name": name, "password": password]))
         )
         let response = try await http.execute(
             request,
             timeout: .milliseconds(Int64(Self.millis(options.requestTimeout)))
         )
         let bytes = try await response.body.collect(upTo: 1 << 20)
-        let obj = (try? JSONSerialization.jsonObject(with: Data(bytes.readableBytesView))) as? [String: Any]
+        let obj = JSONText.object(bytes.readableBytesView)
         guard response.status == .ok, let t = obj?["token"] as? String, !t.isEmpty else {
             let message = obj?["message"] as? String ?? "HTTP \(response.status.code)"
             if response.status == .serviceUnavailable { throw EtcdError.server(code: 14, message: message) }
@@ -425,7 +427,9 @@ public final class EtcdClient: Sendable {
     /// int64 values come as JSON strings from the gateway (and as numbers from some versions).
     static func int64(_ v: Any?) -> Int64? {
         if let s = v as? String { return Int64(s) }
-        if let n = v as? NSNumber { return n.int64Value }
+        if let n = v as? Int64 { return n }
+        if let n = v as? Int { return Int64(n) }
+        if let d = v as? Double, d.rounded() == d, abs(d) < 9.2e18 { return Int64(d) }
         return nil
     }
 

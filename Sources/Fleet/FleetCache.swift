@@ -1,5 +1,6 @@
 import Config
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// The node's local copy of what it last knew from the store: the shared overrides and the last fleet
 /// verdicts, so a node that restarts while etcd is down still answers with the fleet's overrides and

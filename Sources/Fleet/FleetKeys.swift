@@ -1,5 +1,5 @@
 import Config
-import Foundation
+import FoundationEssentials
 
 /// The key layout under `/gtmd/<name>/`. Every key a node reads or writes is built or checked here; a
 /// key outside the prefix, or one that does not parse, is ignored.

@@ -1,5 +1,5 @@
 import Config
-import Foundation
+import FoundationEssentials
 
 /// What a node knows of the fleet: the live members, their observations and the shared overrides, as
 /// read from the store (a full read, then the watch's changes). A plain value; applying the same keys

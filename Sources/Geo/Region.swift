@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// A region: where a set of pools runs, and a place clients are mapped to.
 public struct Region: Sendable, Hashable {

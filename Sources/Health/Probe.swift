@@ -1,4 +1,5 @@
-import Foundation
+import FoundationEssentials
+import Glibc
 import HealthModel
 import NIOCore
 import NIOHTTP1
@@ -214,7 +215,7 @@ final class ProbeAttempt {
         certNotAfter = notAfter
         let left = notAfter.timeIntervalSinceNow
         let window = check.spec.certExpiryWarning.seconds
-        let at = ISO8601DateFormatter().string(from: notAfter)
+        let at = notAfter.formatted(.iso8601)
         if left <= 0 {
             certWarning = "tls: certificate expired \(formatRemaining(-left)) ago (\(at))"
         } else if left < window {
@@ -282,12 +283,15 @@ final class ProbeAttempt {
         case .sslError(let stack), .unknownError(let stack):
             guard let first = stack.first else { return "\(e)" }
             var text = first.description
-            if let r = text.range(of: "OPENSSL_internal:") {
+            if let r = text.firstRange(of: "OPENSSL_internal:") {
                 text = String(text[r.upperBound...])
-                if let at = text.range(of: " at ") { text = String(text[..<at.lowerBound]) }
-                return text.lowercased().replacingOccurrences(of: "_", with: " ")
+                if let at = text.firstRange(of: " at ") { text = String(text[..<at.lowerBound]) }
+                return text.lowercased().replacing("_", with: " ")
             }
-            if text.hasPrefix("Error: ") { text = String(text.dropFirst(7)).trimmingCharacters(in: .whitespaces) }
+            if text.hasPrefix("Error: ") {
+                let rest = text.dropFirst(7).drop { $0 == " " || $0 == "\t" }
+                text = String(rest.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
+            }
             return text
         case .zeroReturn, .syscallError:
             return "connection closed"

@@ -1,6 +1,7 @@
 import CSockets
 import DequeModule
-import Foundation
+import FoundationEssentials
+import Glibc
 import HealthModel
 import HeapModule
 import NIOCore
@@ -164,14 +165,38 @@ final class ProbeScheduler: Sendable {
     }
 
     private func startThread(monitor: HealthMonitor) {
-        let thread = Thread { [self] in
-            _ = gtmd_set_thread_name("gtmd-probe")
-            var loop = ProbeLoop(scheduler: self, monitor: monitor)
-            loop.run()
-            inbox.withLock { $0.finish() }?.resume()
+        /// The thread's work, handed through pthread_create's one pointer.
+        final class Body: @unchecked Sendable {
+            let run: () -> Void
+            init(_ run: @escaping () -> Void) { self.run = run }
         }
-        thread.name = "gtmd-probe"
-        thread.start()
+        let arg = Unmanaged.passRetained(
+            Body { [self] in
+                _ = gtmd_set_thread_name("gtmd-probe")
+                var loop = ProbeLoop(scheduler: self, monitor: monitor)
+                loop.run()
+                inbox.withLock { $0.finish() }?.resume()
+            }
+        ).toOpaque()
+        var attr = pthread_attr_t()
+        pthread_attr_init(&attr)
+        defer { pthread_attr_destroy(&attr) }
+        pthread_attr_setdetachstate(&attr, Int32(PTHREAD_CREATE_DETACHED))
+        var thread = pthread_t()
+        let rc = pthread_create(
+            &thread,
+            &attr,
+            { raw in
+                Unmanaged<Body>.fromOpaque(raw!).takeRetainedValue().run()
+                return nil
+            },
+            arg
+        )
+        // Without its probe thread the server would answer from health it never measures: stop loudly instead.
+        if rc != 0 {
+            Unmanaged<Body>.fromOpaque(arg).release()
+            fatalError("gtmd: cannot start the probe thread: \(String(cString: strerror(rc)))")
+        }
     }
 }
 

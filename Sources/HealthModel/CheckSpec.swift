@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 #if canImport(Glibc)
 import Glibc
@@ -358,7 +358,7 @@ package struct ProbeEndpoint: Sendable, Hashable {
         var rest = Substring(text)
         var scheme: CheckKind?
         var path: String?
-        if let r = rest.range(of: "://") {
+        if let r = rest.firstRange(of: "://") {
             let s = rest[..<r.lowerBound].lowercased()
             switch s {
             case "http": scheme = .http

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The outcome of one probe.
 public struct ProbeResult: Sendable, Hashable {

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// An immutable picture of every monitored target, for status pages, metrics and the failover policy.
 public struct HealthSnapshot: Sendable, Hashable {

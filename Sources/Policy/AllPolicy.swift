@@ -1,6 +1,5 @@
 import ConfigText
-import Foundation
-import Yams
+import FoundationEssentials
 
 /// `policy: all`: every up member of every available pool, in pool order. No keys of its own.
 public enum AllPolicy: PolicyUnit {

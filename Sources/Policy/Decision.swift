@@ -1,5 +1,5 @@
 import DNSWire
-import Foundation
+import FoundationEssentials
 
 /// A pool member with its effective state (health after overrides) and why.
 public struct MemberView: Sendable, Hashable {
@@ -271,5 +271,5 @@ public enum Policy {
     static func seconds(_ d: Duration) -> Double {
         Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
     }
-    static func fmt(_ d: Date) -> String { ISO8601DateFormatter().string(from: d) }
+    static func fmt(_ d: Date) -> String { d.formatted(.iso8601) }
 }

@@ -1,7 +1,6 @@
 import ConfigText
 import DNSWire
-import Foundation
-import Yams
+import FoundationEssentials
 
 /// `policy: failover`: the first available pool answers. Failing over away from a pool that is no longer
 /// available is never delayed. Failing back to a better pool waits for `failback: manual` (held until an

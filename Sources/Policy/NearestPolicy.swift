@@ -1,6 +1,5 @@
 import ConfigText
-import Foundation
-import Yams
+import FoundationEssentials
 
 /// `policy: nearest`: a failover per client region over that region's pool order
 /// (`ServiceConfig.regionOrder`, computed by Config from distances, or `order:`), each with its own state under

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// An operator's override: force a member or a pool up or down (drain), pin a service to a pool, or
 /// release a service held on a standby by `failback: manual`. Optionally until a time.
@@ -42,7 +42,7 @@ public struct Override: Codable, Sendable, Hashable {
     public var summary: String {
         var s = "\(scope.rawValue) \(target) \(action.rawValue)"
         if let pool { s += " \(pool)" }
-        if let until { s += " until \(ISO8601DateFormatter().string(from: until))" }
+        if let until { s += " until \(until.formatted(.iso8601))" }
         if let note { s += " (\(note))" }
         return s
     }

@@ -1,6 +1,5 @@
 import ConfigText
-import Foundation
-import Yams
+import FoundationEssentials
 
 /// One policy, the way a gdnsd plugin is one file: the service keys it reads (`parse`), the rules that need
 /// the other sections (`check`), and its pure decision (`decide`). Config reads the keys every service has

@@ -1,6 +1,6 @@
 import ConfigText
 import DNSWire
-import Foundation
+import FoundationEssentials
 import Geo
 import HealthModel
 

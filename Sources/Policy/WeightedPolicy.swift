@@ -1,6 +1,5 @@
 import ConfigText
-import Foundation
-import Yams
+import FoundationEssentials
 
 /// `policy: weighted`: members of the available pools by weight. `answers:` members per reply. The
 /// responder picks variant `query ID % variants`, so the distribution is deterministic and testable.

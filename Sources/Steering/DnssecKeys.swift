@@ -1,7 +1,8 @@
 import Answers
 import Config
 import DNSWire
-import Foundation
+import FoundationEssentials
+import Glibc
 import Zones
 
 /// Loads (or, with `keys: auto`, makes) each signed zone's keys and turns them into `ZoneSigner`s. Part of
@@ -9,7 +10,7 @@ import Zones
 public enum DnssecKeys {
     /// The folder `keys: auto` keeps its keys in: `dnssec/` beside the state file.
     public static func autoFolder(stateFile: String) -> String {
-        ((stateFile as NSString).deletingLastPathComponent as NSString).appendingPathComponent("dnssec")
+        FilePaths.join(FilePaths.directory(of: stateFile), "dnssec")
     }
 
     /// What loading found: signers by zone origin (lower case), notices to log (keys made, their DS), problems.
@@ -26,7 +27,7 @@ public enum DnssecKeys {
 
     /// Reads one key pair from `base.key` and `base.private`.
     public static func read(base: String) throws(DnssecError) -> SigningKey {
-        let name = (base as NSString).lastPathComponent
+        let name = FilePaths.lastComponent(base)
         guard let pub = try? String(contentsOfFile: base + ".key", encoding: .utf8) else {
             throw DnssecError("\(base).key: cannot be read")
         }
@@ -34,13 +35,13 @@ public enum DnssecKeys {
             throw DnssecError("\(base).private: cannot be read")
         }
         do { return try SigningKey.read(name: name, publicText: pub, privateText: priv) } catch {
-            throw DnssecError("\((base as NSString).deletingLastPathComponent)/\(error.description)")
+            throw DnssecError("\(FilePaths.directory(of: base))/\(error.description)")
         }
     }
 
     /// Writes `key` as `folder/K<zone>+<alg>+<tag>.key` and `.private` (mode 0600); returns the base path.
     public static func write(_ key: SigningKey, folder: String) throws(DnssecError) -> String {
-        let base = (folder as NSString).appendingPathComponent(key.fileName)
+        let base = FilePaths.join(folder, key.fileName)
         do {
             try FileManager.default.createDirectory(
                 atPath: folder,
@@ -62,7 +63,7 @@ public enum DnssecKeys {
         } catch let e as DnssecError {
             throw e
         } catch {
-            throw DnssecError("\(base): cannot be written: \(error.localizedDescription)")
+            throw DnssecError("\(base): cannot be written: \(error)")
         }
         return base
     }
@@ -139,7 +140,7 @@ public enum DnssecKeys {
         let prefix = "K\(zone.lowercased)+"
         let files = (try? FileManager.default.contentsOfDirectory(atPath: folder)) ?? []
         return files.filter { $0.hasPrefix(prefix) && $0.hasSuffix(".key") }.sorted().map {
-            (folder as NSString).appendingPathComponent(String($0.dropLast(4)))
+            FilePaths.join(folder, String($0.dropLast(4)))
         }.filter { FileManager.default.fileExists(atPath: $0 + ".private") }
     }
 

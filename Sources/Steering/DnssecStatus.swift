@@ -1,6 +1,6 @@
 import Answers
 import DNSWire
-import Foundation
+import FoundationEssentials
 
 /// The signed zones' keys as `/status`, `gtmd status` and `/metrics` show them: each key's role, state and
 /// timing, its next event, whether its DS belongs at the parent now, and when signing ends with no successor.
@@ -76,7 +76,7 @@ public struct DnssecZoneStatus: Codable, Sendable, Hashable {
                 signingEnds: s.schedule.signingEnds(from: t).map {
                     Ending(role: $0.role.rawValue, at: date($0.at)!, keys: $0.keys.map(\.fileName))
                 },
-                roll: s.rollStep(at: t)?.text.replacingOccurrences(of: "ZONE", with: "\(zone)"),
+                roll: s.rollStep(at: t)?.text.replacing("ZONE", with: "\(zone)"),
                 waitingForDSSince: {
                     if case .waitingForDS(_, _, let since) = s.rollStep(at: t) { return date(since) }
                     return nil

@@ -1,7 +1,8 @@
 import Answers
 import Config
+import ConfigText
 import DNSWire
-import Foundation
+import FoundationEssentials
 import HealthModel
 import Logging
 import Policy
@@ -448,12 +449,15 @@ public enum Drill {
 
     /// The timeline as text.
     public static func text(_ r: Report) -> String {
-        func ts(_ x: Double) -> String { String(format: "%8.2fs", x) }
+        func ts(_ x: Double) -> String {
+            let t = DurationText.fixed(x, places: 2)
+            return String(repeating: " ", count: max(0, 8 - t.count)) + t + "s"
+        }
         func who(_ e: Entry) -> String { (e.service ?? e.target ?? "-") + (e.region.map { " @\($0)" } ?? "") }
         var lines: [String] = []
-        let steps = r.steps.map { "\(String(format: "%g", $0.at))s \($0.target) \($0.condition.rawValue)" }
+        let steps = r.steps.map { "\(DurationText.general($0.at))s \($0.target) \($0.condition.rawValue)" }
         lines.append(
-            "drill on \(r.config): \(steps.joined(separator: ", ")); \(String(format: "%g", r.duration))s simulated"
+            "drill on \(r.config): \(steps.joined(separator: ", ")); \(DurationText.general(r.duration))s simulated"
                 + " (switch ranges over \(r.phases) probe phases and ±\(Int(r.jitter * 100))% jitter)"
         )
         lines.append("at the start:")
@@ -470,14 +474,14 @@ public enum Drill {
                 lines.append("\(ts(e.t))  health  \(e.target ?? "-") \(e.from ?? "-") -> \(e.to ?? "-") (\(e.reason))")
             case "switch":
                 var s = "\(ts(e.t))  switch  \(who(e)) \(e.from ?? "-") -> \(e.to ?? "-")"
-                if let a = e.earliest, let b = e.latest { s += String(format: " [%.2fs .. %.2fs", a, b) + "]" }
-                if let d = e.sinceStep { s += String(format: ", %.2fs after the step", d) }
+                if let a = e.earliest, let b = e.latest {
+                    s += " [\(DurationText.fixed(a, places: 2))s .. \(DurationText.fixed(b, places: 2))s]"
+                }
+                if let d = e.sinceStep { s += ", \(DurationText.fixed(d, places: 2))s after the step" }
                 if let ttl = e.staleTTL, let by = e.clientsBy {
-                    s += String(
-                        format: "; caches may hold the old answer %us more: every client has it by %.2fs",
-                        ttl,
-                        by
-                    )
+                    s +=
+                        "; caches may hold the old answer \(ttl)s more: every client has it by "
+                        + DurationText.fixed(by, places: 2) + "s"
                 }
                 lines.append(s)
             case "ramp": lines.append("\(ts(e.t))  ramp    \(who(e)) \(e.from ?? "-") -> \(e.to ?? "-"): \(e.reason)")

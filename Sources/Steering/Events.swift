@@ -1,4 +1,5 @@
-import Foundation
+import ConfigText
+import FoundationEssentials
 
 /// One entry of the event history: what the steering loop (the one writer) saw or did. Written only by
 /// `SteeringCore`; served by `/v1/events`, its event stream, `gtmd events` and the console.
@@ -225,10 +226,8 @@ public struct EventQuery: Sendable, Hashable {
     }
 
     static func parseSince(_ s: String, now: Date) -> Date? {
-        let f = ISO8601DateFormatter()
-        if let d = f.date(from: s) { return d }
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let d = f.date(from: s) { return d }
+        if let d = try? Date(s, strategy: .iso8601) { return d }
+        if let d = try? Date(s, strategy: Date.ISO8601FormatStyle(includingFractionalSeconds: true)) { return d }
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400)]
         for (u, mult) in units where s.hasSuffix(u) {
             let number = s.dropLast(u.count)
@@ -297,8 +296,7 @@ public enum EventTable {
 
     /// `time kind action subject from→to ttl reason`; a switch shows its detection time and the cache window.
     public static func line(_ e: GtmdEvent) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        let f = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
         var subject = e.service ?? e.target ?? "-"
         if let r = e.region { subject += " @" + r }
         if e.kind == .health || (e.kind == .override && e.service == nil), let t = e.target { subject = t }
@@ -310,12 +308,14 @@ public enum EventTable {
             ttl = "\(a)s"
         }
         var reason = e.reason
-        if let d = e.detectionSeconds { reason += String(format: " [detected %.2fs after the first failed probe]", d) }
+        if let d = e.detectionSeconds {
+            reason += " [detected \(DurationText.fixed(d, places: 2))s after the first failed probe]"
+        }
         if let end = e.cacheWindowEnd, e.kind == .switch {
-            reason += " [caches may hold the old answer until \(f.string(from: end))]"
+            reason += " [caches may hold the old answer until \(f.format(end))]"
         }
         return row(
-            time: f.string(from: e.at),
+            time: f.format(e.at),
             kind: e.kind.rawValue,
             action: e.action,
             subject: subject,

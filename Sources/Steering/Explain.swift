@@ -1,6 +1,6 @@
 import Config
 import DNSWire
-import Foundation
+import FoundationEssentials
 import HealthModel
 import Policy
 

@@ -1,7 +1,7 @@
 import Answers
 import Config
 import DNSWire
-import Foundation
+import FoundationEssentials
 import Logging
 import Zones
 

@@ -1,6 +1,7 @@
 import Config
+import ConfigText
 import DNSWire
-import Foundation
+import FoundationEssentials
 import Policy
 
 /// Where a client is and what each service answers it: `gtmd locate`, and the location part of explanations.
@@ -87,10 +88,8 @@ public enum Locate {
                     let km =
                         v.pool.region.flatMap { rn in locator.regions.first { $0.name == rn } }
                         .map {
-                            String(
-                                format: ", %.0f km",
-                                Distance.km(client.latitude, client.longitude, $0.latitude, $0.longitude)
-                            )
+                            let km = Distance.km(client.latitude, client.longitude, $0.latitude, $0.longitude)
+                            return ", \(DurationText.fixed(km, places: 0)) km"
                         } ?? ""
                     out +=
                         "    \(pn) (region \(v.pool.region ?? "-")\(km)): \(v.available ? "available" : "unavailable") (\(v.reason))\n"

@@ -1,6 +1,7 @@
 import Config
+import ConfigText
 import DNSWire
-import Foundation
+import FoundationEssentials
 import Policy
 
 /// What an operator asks for (the control API's POST body, and `gtmd override` offline): validated
@@ -83,7 +84,7 @@ extension OverrideRequest {
     /// longer year (the fuzz target's `27777777777777027-01-01T00:00:00Z`) parsed to a time that did not come
     /// back the same in ISO 8601, so the CLI would have sent another time than the one given.
     public static func parseUntil(_ text: String) -> Date? {
-        guard let d = ISO8601DateFormatter().date(from: text), d >= firstUntil, d <= lastUntil else { return nil }
+        guard let d = try? Date(text, strategy: .iso8601), d >= firstUntil, d <= lastUntil else { return nil }
         return d
     }
     /// 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z.
@@ -146,7 +147,7 @@ public enum OverrideStore {
             }
             if let c = note.unicodeScalars.first(where: { $0.properties.generalCategory == .control }) {
                 throw OverrideError(
-                    "note contains the control character U+\(String(format: "%04X", c.value)) (it is shown in logs and status: plain text only)"
+                    "note contains the control character U+\(Self.hex4(c.value)) (it is shown in logs and status: plain text only)"
                 )
             }
         }
@@ -167,6 +168,12 @@ public enum OverrideStore {
     /// Checks an override that was made elsewhere (a fleet's store) exactly as `make` checks a request: scope,
     /// action, names against this node's config; the target must be spelled as configured. Expiry is not
     /// checked: an expired override is simply not active.
+    /// A code point as four or more upper-case hex digits (`U+0007`).
+    static func hex4(_ v: UInt32) -> String {
+        let h = String(v, radix: 16, uppercase: true)
+        return String(repeating: "0", count: max(0, 4 - h.count)) + h
+    }
+
     public static func check(_ o: Override, config: GtmdConfig) throws(OverrideError) {
         let r = OverrideRequest(
             scope: o.scope.rawValue,
@@ -214,7 +221,7 @@ public enum OverrideStore {
             }
         }
         if let u = until {
-            let text = ISO8601DateFormatter().string(from: u)
+            let text = u.formatted(.iso8601)
             guard u > now else { throw OverrideError("until \(text) is in the past") }
             let latest = now.addingTimeInterval(Double(DurationText.limitMilliseconds) / 1000)
             guard u <= latest else {

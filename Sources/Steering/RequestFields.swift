@@ -1,4 +1,5 @@
-import Foundation
+import ConfigText
+import FoundationEssentials
 
 /// A control-API request body read strictly: one JSON object in UTF-8, each field at most once, only the fields
 /// the endpoint knows, each of the type it expects. Every refusal names the field and what is allowed.
@@ -67,18 +68,14 @@ struct RequestFields {
         guard let first = body.first(where: { !Self.isSpace($0) }), first == UInt8(ascii: "{") else {
             throw OverrideError("body is not a JSON object: give \(shape)")
         }
-        // Foundation's parser says where JSON text is wrong (the decoder only that it is).
-        do { _ = try JSONSerialization.jsonObject(with: Data(body)) } catch {
-            let why = (error as NSError).userInfo[NSDebugDescriptionErrorKey] as? String ?? "\(error)"
-            throw OverrideError("body is not valid JSON: \(why)")
-        }
+        // Says what is wrong and where (the decoder below says only that the text is not JSON, and takes a
+        // trailing comma, which JSON (RFC 8259) does not).
+        if let why = JSONText.syntaxProblem(body) { throw OverrideError("body is not valid JSON: \(why)") }
         let decoded: [String: Value]
         do { decoded = try JSONDecoder().decode([String: Value].self, from: Data(body)) } catch {
             throw OverrideError("body is not valid JSON: \(error)")
         }
-        let (keys, trailingComma) = Self.topLevelKeys(body)
-        // Both of Foundation's parsers let `{"a": "b",}` through; JSON (RFC 8259) does not.
-        if trailingComma { throw OverrideError("body is not valid JSON: a comma before the closing '}'") }
+        let keys = Self.topLevelKeys(body)
         var seen = Set<String>()
         for key in keys {
             guard allowed.contains(key) else {
@@ -107,11 +104,9 @@ struct RequestFields {
 
     static func isSpace(_ b: UInt8) -> Bool { b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D }
 
-    /// The keys of the top-level object of valid JSON text, in order, repeats kept (the decoder keeps only one),
-    /// and whether a comma comes right before its closing brace.
-    static func topLevelKeys(_ body: [UInt8]) -> (keys: [String], trailingComma: Bool) {
+    /// The keys of the top-level object of valid JSON text, in order, repeats kept (the decoder keeps only one).
+    static func topLevelKeys(_ body: [UInt8]) -> [String] {
         var keys: [String] = []
-        var trailingComma = false
         var depth = 0
         var expectKey = false
         var i = 0
@@ -135,13 +130,12 @@ struct RequestFields {
                 depth += 1
                 if depth == 1 { expectKey = true }
             } else if b == UInt8(ascii: "}") || b == UInt8(ascii: "]") {
-                if depth == 1 && expectKey && !keys.isEmpty { trailingComma = true }
                 depth -= 1
             } else if b == UInt8(ascii: ",") && depth == 1 {
                 expectKey = true
             }
             i += 1
         }
-        return (keys, trailingComma)
+        return keys
     }
 }

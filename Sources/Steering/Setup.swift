@@ -1,7 +1,7 @@
 import Answers
 import Config
 import DNSWire
-import Foundation
+import FoundationEssentials
 import Zones
 
 /// Everything needed to serve, loaded and validated off to the side. Start-up, `gtmd check` and reload

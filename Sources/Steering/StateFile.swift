@@ -1,7 +1,7 @@
 import Config
 import ConfigText
-import CoreFoundation  // struct stat's fields come through CoreFoundation's libc headers on Linux
-import Foundation
+import DNSWire
+import FoundationEssentials
 import Glibc
 import Policy
 
@@ -77,9 +77,7 @@ public enum StateFile {
         environment: [String: String] = ProcessInfo.processInfo.environment
     ) -> String {
         if let dir = environment["STATE_DIRECTORY"]?.split(separator: ":").first { return "\(dir)/state.json" }
-        return ((configFile as NSString).deletingLastPathComponent as NSString).appendingPathComponent(
-            "gtmd-state.json"
-        )
+        return FilePaths.join(FilePaths.directory(of: configFile), "gtmd-state.json")
     }
 
     static let encoder: JSONEncoder = {
@@ -236,7 +234,7 @@ extension StateFile {
 
     /// Takes the server's hold on `path`; an error when another process holds it or the lock file cannot be made.
     public static func holdForServer(_ path: String) -> Result<StateFileHold, StateFileError> {
-        let dir = (path as NSString).deletingLastPathComponent
+        let dir = FilePaths.directory(of: path)
         if !dir.isEmpty { try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         let lock = serverLockPath(path)
         let fd = open(lock, O_CREAT | O_RDWR | O_CLOEXEC, 0o644)

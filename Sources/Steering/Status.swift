@@ -1,6 +1,7 @@
 import Config
+import ConfigText
 import DNSWire
-import Foundation
+import FoundationEssentials
 import HealthModel
 import Policy
 
@@ -255,8 +256,8 @@ public struct ReloadReport: Codable, Sendable, Hashable {
 
     /// One line for people: `installed 2026-11-29T17:02:11Z (SIGHUP), table generation 7`.
     public var summary: String {
-        let at = ISO8601DateFormatter().string(from: finished)
-        let took = String(format: "%.0f ms", finished.timeIntervalSince(started) * 1000)
+        let at = finished.formatted(.iso8601)
+        let took = DurationText.fixed(finished.timeIntervalSince(started) * 1000, places: 0) + " ms"
         switch result {
         case .installed:
             return "installed \(at) (\(trigger), \(took))" + (generation.map { ", table generation \($0)" } ?? "")

@@ -2,7 +2,8 @@ import Answers
 import CMalloc
 import Config
 import ConfigText
-import Foundation
+import Dispatch
+import FoundationEssentials
 import HealthModel
 import Logging
 import Policy

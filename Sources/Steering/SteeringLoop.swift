@@ -1,6 +1,9 @@
 import Answers
 import Config
-import Foundation
+import ConfigText
+import Dispatch
+import FoundationEssentials
+import Glibc
 import Logging
 import ServiceLifecycle
 import Synchronization

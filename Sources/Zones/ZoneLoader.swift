@@ -1,5 +1,6 @@
 import DNSWire
-import Foundation
+import FoundationEssentials
+import Glibc
 
 /// Loads RFC 1035 master files through ldns and validates the result, reporting every problem found
 /// with its file and line (see Sources/Zones/README.md for the accepted syntax and the checks).
@@ -305,8 +306,8 @@ struct Reader {
             if file.hasPrefix("/") {
                 childPath = file
             } else {
-                let dir = (display as NSString).deletingLastPathComponent
-                childPath = dir.isEmpty ? file : (dir as NSString).appendingPathComponent(file)
+                let dir = FilePaths.directory(of: display)
+                childPath = dir.isEmpty ? file : FilePaths.join(dir, file)
             }
             guard depth + 1 <= ZoneLoader.maxIncludeDepth else {
                 problem(

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Config
-import Foundation
+import ConfigText
+import FoundationEssentials
 import NIOCore
 import NIOHTTP1
 
@@ -105,18 +106,18 @@ public struct ControlClient: Sendable {
         guard response.status == .ok else {
             let body = (try? await response.body.collect(upTo: 1 << 20)).map { String(buffer: $0) } ?? ""
             let message =
-                (try? JSONSerialization.jsonObject(with: Data(body.utf8)) as? [String: Any])?["error"] as? String
+                JSONText.object(body.utf8)?["error"] as? String
             throw ControlClientError(description: "\(response.status.code): \(message ?? body)")
         }
         var pending = ""
         do {
             for try await chunk in response.body {
                 pending += String(buffer: chunk)
-                while let end = pending.range(of: "\n\n") {
+                while let end = pending.firstRange(of: "\n\n") {
                     let block = pending[..<end.lowerBound]
                     pending = String(pending[end.upperBound...])
                     let data = block.split(separator: "\n").filter { $0.hasPrefix("data:") }
-                        .map { $0.dropFirst(5).trimmingCharacters(in: .whitespaces) }
+                        .map { String($0.dropFirst(5)).trimmedSpace(newlines: false) }
                     if !data.isEmpty { onData(data.joined(separator: "\n")) }
                 }
                 if pending.utf8.count > maxReplyBytes {
@@ -134,7 +135,7 @@ public struct ControlClient: Sendable {
     /// `other`: the kind of an error that is neither a timeout nor a broken reply.
     func describe(_ error: any Error, phase: String, other: ControlClientError.Kind = .reply) -> ControlClientError {
         let hint = "(is gtmd running with its control listener there? see control.listen or --control)"
-        let seconds = String(format: "%g", timeout)
+        let seconds = DurationText.general(timeout)
         switch error {
         case let e as HTTPClientError where e == .connectTimeout:
             return ControlClientError(kind: .unreachable, description: "\(phase): connect timed out \(hint)")

@@ -1,8 +1,10 @@
 import App
 import ArgumentParser
 import Config
+import ConfigText
 import Control
-import Foundation
+import FoundationEssentials
+import Glibc
 import Policy
 import Steering
 
@@ -56,7 +58,7 @@ struct ControlTarget: ParsableArguments {
             guard let data = FileManager.default.contents(atPath: file) else {
                 throw ValidationError("cannot read the token file \(file) (as uid \(getuid()))")
             }
-            token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            token = String(decoding: data, as: UTF8.self).trimmedSpace(newlines: true)
         }
         return ControlClient(address: address, token: token, timeout: timeout ?? defaultTimeout)
     }
@@ -79,8 +81,8 @@ func call(_ client: ControlClient, _ method: String, _ target: String, body: [UI
     }
     guard (200..<300).contains(r.status) else {
         let message =
-            (try? JSONSerialization.jsonObject(with: Data(r.body.utf8)) as? [String: Any])?["error"] as? String
-        printError("gtmd: \(r.status): \(message ?? r.body.trimmingCharacters(in: .whitespacesAndNewlines))")
+            JSONText.object(r.body.utf8)?["error"] as? String
+        printError("gtmd: \(r.status): \(message ?? r.body.trimmedSpace(newlines: true))")
         throw ExitCode(1)
     }
     return r.body
@@ -124,8 +126,10 @@ struct StatusCommand: AsyncParsableCommand {
             print("  why: \(svc.reason); ttl: \(svc.ttlReason); switches: \(svc.switches)")
             if let f = svc.lastFailover {
                 print(
-                    "  last switch \(f.from) -> \(f.to ?? "-") at \(ISO8601DateFormatter().string(from: f.at))"
-                        + (f.detectionSeconds.map { String(format: ", %.2fs after the first failed probe", $0) } ?? "")
+                    "  last switch \(f.from) -> \(f.to ?? "-") at \(f.at.formatted(.iso8601))"
+                        + (f.detectionSeconds.map {
+                            ", \(DurationText.fixed($0, places: 2))s after the first failed probe"
+                        } ?? "")
                         + (f.staleTTL.map { ", clients may hold the old answer \($0)s" } ?? "")
                 )
             }
@@ -143,7 +147,7 @@ struct StatusCommand: AsyncParsableCommand {
                 for c in m.checks {
                     let last =
                         c.lastReason.map {
-                            "last \($0)" + (c.lastLatencyMs.map { String(format: " in %.1fms", $0) } ?? "")
+                            "last \($0)" + (c.lastLatencyMs.map { " in \(DurationText.fixed($0, places: 1))ms" } ?? "")
                         } ?? "not probed yet"
                     print(
                         "    check \(c.name) \(c.endpoint): \(c.state), \(last), passes \(c.consecutivePasses)/\(c.rise), failures \(c.consecutiveFailures)/\(c.fall)"
@@ -164,9 +168,9 @@ func printFleet(_ f: FleetReport) {
     let store = f.store.connected ? "store connected" : "STORE UNREACHABLE (\(f.store.lastError ?? "-"))"
     print(
         "fleet \(f.name): node \(f.node) at \(f.vantage), quorum \(f.quorum), mode \(f.mode), \(store) since "
-            + ISO8601DateFormatter().string(from: f.store.since) + ", on_store_loss \(f.onStoreLoss)"
+            + f.store.since.formatted(.iso8601) + ", on_store_loss \(f.onStoreLoss)"
     )
-    let lag = f.store.watchLagSeconds.map { String(format: "%.3fs", $0) } ?? "-"
+    let lag = f.store.watchLagSeconds.map { DurationText.fixed($0, places: 3) + "s" } ?? "-"
     let writes = f.store.writes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
     print("  store: revision \(f.store.revision), watch lag \(lag), writes \(writes)")
     for m in f.members { print("  member \(m.node) at \(m.vantage)") }
@@ -200,7 +204,7 @@ struct ExplainCommand: AsyncParsableCommand {
         var comps = URLComponents()
         comps.path = "/explain"
         comps.queryItems = items
-        let encoded = (comps.percentEncodedQuery ?? "").replacingOccurrences(of: "+", with: "%2B")
+        let encoded = (comps.percentEncodedQuery ?? "").replacing("+", with: "%2B")
         print(try await call(c, "GET", "/explain?" + encoded), terminator: "")
     }
 }
@@ -242,7 +246,7 @@ struct ReloadCommand: AsyncParsableCommand {
         }
         let reply = try? ControlJSON.decoder.decode(Reply.self, from: Data(r.body.utf8))
         guard let report = reply?.reload else {
-            let message = reply?.error ?? r.body.trimmingCharacters(in: .whitespacesAndNewlines)
+            let message = reply?.error ?? r.body.trimmedSpace(newlines: true)
             printError("gtmd: reload: \(r.status): \(message)")
             throw ExitCode(Self.otherFailure)
         }

@@ -1,9 +1,11 @@
 import Answers
 import ArgumentParser
 import Config
+import ConfigText
 import Control
 import DNSWire
-import Foundation
+import FoundationEssentials
+import Glibc
 import Steering
 
 /// `gtmd dnssec keygen|ds`: make key files, print the DS records to give the parent.
@@ -104,7 +106,7 @@ struct DnssecCommand: ParsableCommand {
                     timing: timing
                 )
                 let base = try DnssecKeys.write(key, folder: dir)
-                print((base as NSString).lastPathComponent)
+                print(FilePaths.lastComponent(base))
             } catch {
                 printError("gtmd dnssec keygen: \(error)")
                 throw ExitCode(1)
@@ -266,7 +268,7 @@ struct DsSeen: AsyncParsableCommand {
             print(done)
             return
         }
-        let message = reply?.error ?? r.body.trimmingCharacters(in: .whitespacesAndNewlines)
+        let message = reply?.error ?? r.body.trimmedSpace(newlines: true)
         printError("gtmd: dnssec ds-seen: \(r.status): \(message)")
         throw ExitCode([400, 404, 409].contains(r.status) ? 1 : 3)
     }

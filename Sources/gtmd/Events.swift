@@ -1,6 +1,7 @@
 import ArgumentParser
 import Control
-import Foundation
+import FoundationEssentials
+import Glibc
 import Steering
 
 /// `gtmd events`: the event history of the running gtmd as a table (`GET /v1/events`), or followed live
@@ -39,7 +40,7 @@ struct EventsCommand: AsyncParsableCommand {
         guard !items.isEmpty else { return "" }
         var comps = URLComponents()
         comps.queryItems = items
-        return "?" + (comps.percentEncodedQuery ?? "").replacingOccurrences(of: "+", with: "%2B")
+        return "?" + (comps.percentEncodedQuery ?? "").replacing("+", with: "%2B")
     }
 
     func run() async throws {

@@ -2,7 +2,8 @@ import Answers
 import App
 import ArgumentParser
 import Config
-import Foundation
+import FoundationEssentials
+import Glibc
 import Health
 import HealthModel
 import Logging
@@ -199,7 +200,14 @@ struct Check: ParsableCommand {
 }
 
 func printError(_ s: String) {
-    FileHandle.standardError.write(Data((s + "\n").utf8))
+    let line = Array((s + "\n").utf8)
+    var done = 0
+    while done < line.count {  // stderr may take a long line in parts
+        let n = line.withUnsafeBytes { Glibc.write(2, $0.baseAddress! + done, $0.count - done) }
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else { return }
+        done += n
+    }
 }
 
 func makeLogger(level: String) -> Logger {

@@ -1,8 +1,10 @@
 import App
 import ArgumentParser
 import Config
+import ConfigText
 import Control
-import Foundation
+import FoundationEssentials
+import Glibc
 import Policy
 import Steering
 
@@ -92,10 +94,8 @@ struct OverrideTarget: ParsableArguments {
         }
         let body = Array(try ControlJSON.encoder.encode(r))
         let reply = try await call(try client(withToken: true), "POST", "/v1/overrides", body: body)
-        if let set = (try? JSONSerialization.jsonObject(with: Data(reply.utf8)) as? [String: Any])?["set"],
-            let data = try? JSONSerialization.data(withJSONObject: set),
-            let o = try? ControlJSON.decoder.decode(Override.self, from: data)
-        {
+        struct SetReply: Decodable { var set: Override }
+        if let o = (try? ControlJSON.decoder.decode(SetReply.self, from: Data(reply.utf8)))?.set {
             print("set: \(o.summary)")
         } else {
             print(reply, terminator: "")
@@ -210,7 +210,7 @@ struct Clear: AsyncParsableCommand {
                 "/v1/overrides?" + (comps.percentEncodedQuery ?? "")
             )
             removed =
-                ((try? JSONSerialization.jsonObject(with: Data(reply.utf8))) as? [String: Any])?["cleared"] as? Int ?? 0
+                (JSONText.object(reply.utf8)?["cleared"] as? Int64).map { Int($0) } ?? 0
         }
         print(removed == 0 ? "no override for \(scope) \(name)" : "cleared \(removed) override(s) for \(scope) \(name)")
     }

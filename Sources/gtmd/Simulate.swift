@@ -1,7 +1,7 @@
 import ArgumentParser
 import Config
 import Control
-import Foundation
+import FoundationEssentials
 import HealthModel
 import Steering
 

@@ -210,11 +210,20 @@ import Testing
         ("POST", "/v1/overrides", "[1, 2]", "body is not a JSON object"),
         ("POST", "/v1/overrides", " ", "body is empty"),
         ("POST", "/v1/overrides", valid + "}}", "body is not valid JSON"),
-        ("POST", "/v1/overrides", #"{"scope": "pool", "target"#, "body is not valid JSON: Unexpected end of file"),
-        // Both of Foundation's parsers take a trailing comma; JSON does not.
-        ("POST", "/v1/overrides", valid + ",}", "body is not valid JSON: a comma before the closing '}'"),
-        ("POST", "/v1/overrides", valid + #", "note": "\ud800"}"#, "body is not valid JSON: Unexpected end of file"),
-        ("POST", "/v1/overrides", valid + #", "note": 1e999}"#, "body is not valid JSON: Number 1e999"),
+        (
+            "POST", "/v1/overrides", #"{"scope": "pool", "target"#,
+            "body is not valid JSON: the text ends inside a value (at byte 25)"
+        ),
+        // The decoders take a trailing comma; JSON does not.
+        ("POST", "/v1/overrides", valid + ",}", "body is not valid JSON: a comma before the closing '}' at byte"),
+        (
+            "POST", "/v1/overrides", valid + #", "note": "\ud800"}"#,
+            "body is not valid JSON: an unpaired surrogate \\ud800 at byte"
+        ),
+        (
+            "POST", "/v1/overrides", valid + #", "note": 1e999}"#,
+            "body is not valid JSON: the number 1e999 is out of range"
+        ),
         (
             "POST", "/v1/overrides?dry_run=1", valid + "}",
             "unknown parameter 'dry_run' (POST /v1/overrides takes no parameters)"

@@ -211,6 +211,15 @@ import Testing
         #expect(text.dropFirst(0).trimmedSpace() == text.trimmingCharacters(in: .whitespaces))
     }
 
+    /// Drill reports and the CLI print seconds with `general`, which must read as `%g` would print them.
+    @Test(arguments: [
+        0, 1, 2.5, 10, 30, 0.125, 0.5, 1.25, 3.75, 99.5, 600, 123_456, 12_345.678, 0.001, 0.0123, -2.5,
+        999_999.4, 0.000_15, 86_400.375,
+    ])
+    func generalPrintsWhatPercentGPrints(_ v: Double) {
+        #expect(DurationText.general(v) == String(format: "%g", v))
+    }
+
     @Test func fixedOutsideTheNumbers() {
         #expect(DurationText.fixed(.nan, places: 2) == "nan")
         #expect(DurationText.fixed(-.infinity, places: 2) == "-inf")

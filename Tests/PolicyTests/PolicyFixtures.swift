@@ -4,7 +4,6 @@ import Foundation
 import Geo
 import Policy
 import Testing
-import Yams
 
 func member(_ pool: String, _ addr: String, weight: Int = 1) -> PoolMember {
     PoolMember(address: IPAddress.parse(addr), cname: nil, weight: weight, checks: [], targetID: "\(pool)/\(addr)")
@@ -83,7 +82,7 @@ func parse(
     let r = YAMLReader(file: "t.yaml")
     var s = ServiceConfig(name: www, pools: pools)
     s.policy = unit.kind
-    guard let node = try? Yams.compose(yaml: yaml), let m = r.mapping(node, "services.www", allowed: nil) else {
+    guard let node = try? Node.compose(yaml), let m = r.mapping(node, "services.www", allowed: nil) else {
         return (s, ["not a mapping: \(yaml)"])
     }
     unit.parse(m, "services.www", r, into: &s)
