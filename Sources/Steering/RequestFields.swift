@@ -6,28 +6,22 @@ import FoundationEssentials
 /// Invariant: `values` holds exactly the body's top-level fields, all of them in `allowed`.
 struct RequestFields {
     /// A field's value; containers are not looked into (no field takes one).
-    enum Value: Decodable {
+    enum Value {
         case string(String)
         case number(String)
         case bool(Bool)
-        case null, array, object, unreadable
+        case null, array, object
 
-        init(from decoder: any Decoder) throws {
-            let c = try decoder.singleValueContainer()
-            if c.decodeNil() {
-                self = .null
-            } else if let b = try? c.decode(Bool.self) {
-                self = .bool(b)
-            } else if let s = try? c.decode(String.self) {
-                self = .string(s)
-            } else if let d = try? c.decode(Double.self) {
-                self = .number(d == d.rounded() && abs(d) < 1e15 ? "\(Int64(d))" : "\(d)")
-            } else if (try? decoder.unkeyedContainer()) != nil {
-                self = .array
-            } else if (try? decoder.container(keyedBy: AnyKey.self)) != nil {
-                self = .object
-            } else {
-                self = .unreadable
+        /// A value as `JSONText` reads it.
+        init(_ any: Any) {
+            switch any {
+            case let b as Bool: self = .bool(b)
+            case let s as String: self = .string(s)
+            case let i as Int64: self = .number("\(i)")
+            case let d as Double: self = .number(d == d.rounded() && abs(d) < 1e15 ? "\(Int64(d))" : "\(d)")
+            case is [Any]: self = .array
+            case is [String: Any]: self = .object
+            default: self = .null
             }
         }
 
@@ -40,16 +34,8 @@ struct RequestFields {
             case .null: return "null"
             case .array: return "an array"
             case .object: return "an object"
-            case .unreadable: return "a value that cannot be read"
             }
         }
-    }
-
-    struct AnyKey: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
     }
 
     let values: [String: Value]
@@ -71,8 +57,15 @@ struct RequestFields {
         // Says what is wrong and where (the decoder below says only that the text is not JSON, and takes a
         // trailing comma, which JSON (RFC 8259) does not).
         if let why = JSONText.syntaxProblem(body) { throw OverrideError("body is not valid JSON: \(why)") }
-        let decoded: [String: Value]
-        do { decoded = try JSONDecoder().decode([String: Value].self, from: Data(body)) } catch {
+        let decoded: [String: Any]
+        do {
+            guard let object = try JSONText.parse(body) as? [String: Any] else {
+                throw OverrideError("body is not a JSON object: give \(shape)")
+            }
+            decoded = object
+        } catch let e as OverrideError {
+            throw e
+        } catch {
             throw OverrideError("body is not valid JSON: \(error)")
         }
         let keys = Self.topLevelKeys(body)
@@ -83,7 +76,7 @@ struct RequestFields {
             }
             guard seen.insert(key).inserted else { throw OverrideError("field '\(key)' is given twice") }
         }
-        values = decoded
+        values = decoded.mapValues(Value.init)
     }
 
     /// The field's text; nil when it is absent or null.
