@@ -110,7 +110,7 @@ static double cpu_ms(pid_t pid) {
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.') continue;
-        char f[128];
+        char f[320];  /* d_name is up to 255 bytes */
         snprintf(f, sizeof f, "/proc/%d/task/%s/schedstat", (int)pid, e->d_name);
         FILE *fp = fopen(f, "r");
         if (!fp) continue;
