@@ -102,7 +102,7 @@ extension ConfigLoader {
         guard let node = root["fleet"] else { return }
         guard let f = r.mapping(node, "fleet", allowed: fleetKeys) else { return }
         func path(_ v: String) -> String {
-            v.hasPrefix("/") || v.hasPrefix("${") ? v : FilePaths.join(baseDirectory, v)
+            v.hasPrefix("${") ? v : FilePaths.resolve(v, in: baseDirectory)
         }
         var name = ""
         if let n = r.string(f["name"], "fleet.name") {

@@ -19,11 +19,11 @@ public enum JSONText {
         (try? parse(data)) as? [String: Any]
     }
 
-    /// JSON text of `value` (built of the types `parse` gives, and `Int`, `String`, `[String]`, `[String: String]`).
-    /// Throws for anything else.
-    public static func data(_ value: Any, sortedKeys: Bool = false) throws -> [UInt8] {
+    /// JSON text of `value` (built of the types `parse` gives, and `Int`, `String`, `[String]`, `[String: String]`),
+    /// keys sorted. Throws for anything else.
+    public static func data(_ value: Any) throws -> [UInt8] {
         let encoder = JSONEncoder()
-        encoder.outputFormatting = sortedKeys ? [.sortedKeys, .withoutEscapingSlashes] : [.withoutEscapingSlashes]
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         return Array(try encoder.encode(try Value(value)))
     }
 

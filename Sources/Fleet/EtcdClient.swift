@@ -428,7 +428,6 @@ public final class EtcdClient: Sendable {
     static func int64(_ v: Any?) -> Int64? {
         if let s = v as? String { return Int64(s) }
         if let n = v as? Int64 { return n }
-        if let n = v as? Int { return Int64(n) }
         if let d = v as? Double, d.rounded() == d, abs(d) < 9.2e18 { return Int64(d) }
         return nil
     }

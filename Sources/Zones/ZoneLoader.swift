@@ -302,13 +302,7 @@ struct Reader {
                 problem(display, e.line, "$INCLUDE: empty file name")
                 return
             }
-            let childPath: String
-            if file.hasPrefix("/") {
-                childPath = file
-            } else {
-                let dir = FilePaths.directory(of: display)
-                childPath = dir.isEmpty ? file : FilePaths.join(dir, file)
-            }
+            let childPath = FilePaths.resolve(file, in: FilePaths.directory(of: display))
             guard depth + 1 <= ZoneLoader.maxIncludeDepth else {
                 problem(
                     display,

@@ -3,7 +3,6 @@ import App
 import ArgumentParser
 import Config
 import FoundationEssentials
-import Glibc
 import Health
 import HealthModel
 import Logging
@@ -200,14 +199,7 @@ struct Check: ParsableCommand {
 }
 
 func printError(_ s: String) {
-    let line = Array((s + "\n").utf8)
-    var done = 0
-    while done < line.count {  // stderr may take a long line in parts
-        let n = line.withUnsafeBytes { Glibc.write(2, $0.baseAddress! + done, $0.count - done) }
-        if n < 0 && errno == EINTR { continue }
-        guard n > 0 else { return }
-        done += n
-    }
+    GtmdLogHandler.standardError(s + "\n")
 }
 
 func makeLogger(level: String) -> Logger {
