@@ -164,7 +164,7 @@ let package = Package(
         .target(
             name: "Fleet",
             dependencies: [
-                "Config", "ConfigText",
+                "Config", "ConfigText", "DNSWire",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

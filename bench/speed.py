@@ -58,6 +58,7 @@ import threading
 import time
 
 from proctree import stat_table, stop_group
+from valgrind_copy import valgrind_copy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
@@ -684,13 +685,12 @@ def instructions(args):
     if not shutil.which("valgrind"):
         raise SystemExit("speed.py: valgrind is missing (apt-get install valgrind)")
     rows_out = []
-    # valgrind 3.19 cannot read the DWARF 5 parts of gtmd's debug info (C/C++ dependencies, the static Swift runtime)
-    # and gives up; a copy without debug sections keeps the symbol table, so functions still have names.
+    # A copy valgrind runs (no debug sections, writable constants: see bench/valgrind_copy.py).
     stripped = {}
     for name, path in (("gtmd", args.gtmd), ("gtmd-b", args.gtmd_b)):
         if path:
             stripped[name] = os.path.join(args.out, f"{name}.nodebug")
-            subprocess.run(["objcopy", "--strip-debug", path, stripped[name]], check=True)
+            valgrind_copy(path, stripped[name])
     shim = os.path.join(GEN_OUT, "vgshim.so")
     subprocess.run(["gcc", "-O2", "-shared", "-fPIC", "-o", shim, os.path.join(BENCH, "gen", "vgshim.c")], check=True)
     for row in args.rows.split(","):

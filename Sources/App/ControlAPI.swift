@@ -163,15 +163,16 @@ struct ControlAPI: ControlHandler {
         }
         // Replies never name the token file (a client has no business knowing where it is); the log does.
         let file = ControlAPI.tokenPath(configured)
-        guard let data = FileManager.default.contents(atPath: file) else {
+        let token: String
+        switch ControlSettings.readTokenFile(file) {
+        case .token(let t): token = t
+        case .unreadable(let problem):
             backend.logger.error(
                 "control: token file unreadable; refusing mutating requests",
-                metadata: ["control.token_file": "\(file)"]
+                metadata: ["control.token_file": "\(file)", "problem": "\(problem)"]
             )
             return .error(403, "mutating requests are refused: the control token file cannot be read (see gtmd's log)")
-        }
-        let token = String(decoding: data, as: UTF8.self).trimmedSpace(newlines: true)
-        guard !token.isEmpty else {
+        case .empty:
             backend.logger.error(
                 "control: token file empty; refusing mutating requests",
                 metadata: ["control.token_file": "\(file)"]
@@ -208,7 +209,7 @@ struct ControlAPI: ControlHandler {
     /// read /etc/gtmd/control.token itself): `$CREDENTIALS_DIRECTORY/<file name>` wins when it exists.
     static func tokenPath(
         _ configured: String,
-        environment: [String: String] = ProcessInfo.processInfo.environment
+        environment: ProcessEnvironment = .current
     ) -> String {
         ControlSettings.tokenPath(configured, environment: environment)
     }

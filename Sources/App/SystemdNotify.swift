@@ -1,3 +1,4 @@
+import DNSWire
 import Dispatch
 import FoundationEssentials
 import Glibc
@@ -10,7 +11,7 @@ public struct SystemdNotifier: Sendable {
     /// Half the watchdog timeout, when systemd asked for pings.
     public let watchdogInterval: Duration?
 
-    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+    public init(environment: ProcessEnvironment = .current) {
         socketPath = environment["NOTIFY_SOCKET"].flatMap { $0.isEmpty ? nil : $0 }
         if let usec = environment["WATCHDOG_USEC"].flatMap(UInt64.init), usec > 0,
             environment["WATCHDOG_PID"].map({ $0 == String(getpid()) }) ?? true

@@ -21,11 +21,11 @@ public struct ControlSettings: Sendable, Equatable {
     /// wins when it exists; else the configured path.
     public static func tokenPath(
         _ configured: String,
-        environment: [String: String] = ProcessInfo.processInfo.environment
+        environment: ProcessEnvironment = .current
     ) -> String {
         if let dir = environment["CREDENTIALS_DIRECTORY"] {
             let candidate = FilePaths.join(dir, FilePaths.lastComponent(configured))
-            if FileManager.default.fileExists(atPath: candidate) { return candidate }
+            if FilePaths.exists(candidate) { return candidate }
         }
         return configured
     }
@@ -33,21 +33,40 @@ public struct ControlSettings: Sendable, Equatable {
     /// Why the token file cannot serve (missing, unreadable by this user, not a file, empty); nil when it can.
     /// Checked by `gtmd check`, at start-up and on reload (not by the CLI clients, which may run as users
     /// that cannot read it).
-    public func tokenFileProblem(environment: [String: String] = ProcessInfo.processInfo.environment) -> String? {
+    public func tokenFileProblem(environment: ProcessEnvironment = .current) -> String? {
         guard let configured = tokenFile else { return nil }
-        let path = ControlSettings.tokenPath(configured, environment: environment)
-        var st = stat()
-        guard stat(path, &st) == 0 else {
-            return "'\(path)' does not exist (create it with a random token, mode 0600)"
+        switch ControlSettings.readTokenFile(ControlSettings.tokenPath(configured, environment: environment)) {
+        case .token: return nil
+        case .empty(let problem), .unreadable(let problem): return problem
         }
-        if st.st_mode & S_IFMT == S_IFDIR { return "'\(path)' is a directory" }
-        guard access(path, R_OK) == 0, let data = FileManager.default.contents(atPath: path) else {
-            return "'\(path)' cannot be read by this user (uid \(getuid())): \(String(cString: strerror(errno)))"
+    }
+
+    /// A token file holds one line; a larger file is not one (and is not read whole).
+    public static let tokenFileMaxBytes = 65_536
+
+    /// What a token file gives: the token, or why it gives none (the text names the file).
+    public enum TokenFile: Equatable, Sendable {
+        case token(String)
+        case empty(String)
+        case unreadable(String)
+    }
+
+    /// Reads the token at `path` (its text without surrounding space and line ends): the start-up check's and
+    /// every mutating request's one way to read it. A FIFO or device is refused, not read.
+    public static func readTokenFile(_ path: String) -> TokenFile {
+        switch BoundedFile.read(path, maxBytes: tokenFileMaxBytes) {
+        case .bytes(let bytes):
+            let token = String(decoding: bytes, as: UTF8.self).trimmedSpace(newlines: true)
+            return token.isEmpty ? .empty("'\(path)' is empty") : .token(token)
+        case .missing: return .unreadable("'\(path)' does not exist (create it with a random token, mode 0600)")
+        case .directory: return .unreadable("'\(path)' is a directory")
+        case .notRegular: return .unreadable("'\(path)' is not a regular file (a FIFO, device or socket)")
+        case .tooBig(let size):
+            let what = size.map { "\($0) bytes" } ?? "over the limit"
+            return .unreadable("'\(path)' is \(what): a token file holds one line (limit \(tokenFileMaxBytes) bytes)")
+        case .unreadable(let reason):
+            return .unreadable("'\(path)' cannot be read by this user (uid \(getuid())): \(reason)")
         }
-        if String(decoding: data, as: UTF8.self).trimmedSpace(newlines: true).isEmpty {
-            return "'\(path)' is empty"
-        }
-        return nil
     }
 
     /// Parses `ADDR:PORT`, `[V6]:PORT`, or `off` (disabled). Nil when the text is neither.

@@ -86,7 +86,7 @@ extension ConfigLoader {
                 for (i, f) in list.enumerated() {
                     var base = FilePaths.resolve(f, in: baseDirectory)
                     for ext in [".key", ".private"] where base.hasSuffix(ext) { base.removeLast(ext.count) }
-                    for ext in [".key", ".private"] where !FileManager.default.fileExists(atPath: base + ext) {
+                    for ext in [".key", ".private"] where !FilePaths.exists(base + ext) {
                         r.problem(k, "\(path).keys[\(i)]", "'\(base + ext)' does not exist")
                     }
                     files.append(base)

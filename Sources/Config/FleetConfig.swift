@@ -149,7 +149,7 @@ extension ConfigLoader {
                     )
                 }
                 for (k, v) in [("ca_file", s.caFile), ("cert_file", s.certFile), ("key_file", s.keyFile)] {
-                    if let v, !v.hasPrefix("${"), !FileManager.default.fileExists(atPath: v) {
+                    if let v, !v.hasPrefix("${"), !FilePaths.exists(v) {
                         r.problem(t[k], "fleet.etcd.tls.\(k)", "'\(v)' does not exist")
                     }
                 }

@@ -167,7 +167,7 @@ public enum ConfigLoader {
                 seen[origin.lowercased] = p
                 let resolved =
                     FilePaths.resolve(fileText, in: baseDirectory)
-                if !FileManager.default.fileExists(atPath: resolved) {
+                if !FilePaths.exists(resolved) {
                     r.problem(m["file"], "\(p).file", "'\(resolved)' does not exist")
                 }
                 let dnssec = parseDnssec(m["dnssec"], "\(p).dnssec", r, baseDirectory: baseDirectory)

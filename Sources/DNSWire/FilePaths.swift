@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#endif
+
 /// File paths as text, as the config and zone readers use them: the folder a file is in, a name joined to a
 /// folder, the last part of a path. What Foundation's `NSString` path methods give for these uses, without
 /// linking full Foundation.
@@ -33,6 +39,10 @@ public enum FilePaths {
         guard let slash = p.lastIndex(of: "/") else { return String(p) }
         return String(p[p.index(after: slash)...])
     }
+
+    /// Something exists at `path` (a file, a folder, or a link to one): one `access(2)`, as `FileManager`'s
+    /// `fileExists(atPath:)` answers it, without making `FileManager.default` at start-up.
+    public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
 
     /// `path` if absolute, else joined to `folder` (a config's relative paths are read from the config's folder).
     public static func resolve(_ path: String, in folder: String) -> String {

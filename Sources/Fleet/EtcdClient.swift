@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import ConfigText
+import DNSWire
 import FoundationEssentials
 import Glibc
 import Logging
@@ -122,7 +123,7 @@ public final class EtcdClient: Sendable {
     static func expand(_ path: String) -> String {
         let key = "${CREDENTIALS_DIRECTORY}"
         guard path.hasPrefix(key) else { return path }
-        let dir = ProcessInfo.processInfo.environment["CREDENTIALS_DIRECTORY"] ?? ""
+        let dir = ProcessEnvironment.current["CREDENTIALS_DIRECTORY"] ?? ""
         return dir + path.dropFirst(key.count)
     }
 

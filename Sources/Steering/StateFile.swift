@@ -74,7 +74,7 @@ public enum StateFile {
     /// else `gtmd-state.json` beside the config file.
     public static func defaultPath(
         configFile: String,
-        environment: [String: String] = ProcessInfo.processInfo.environment
+        environment: ProcessEnvironment = .current
     ) -> String {
         if let dir = environment["STATE_DIRECTORY"]?.split(separator: ":").first { return "\(dir)/state.json" }
         return FilePaths.join(FilePaths.directory(of: configFile), "gtmd-state.json")
@@ -98,13 +98,26 @@ public enum StateFile {
         return try decode(StateFileContent.self, data, path)
     }
 
+    /// Far above what gtmd writes (a bounded event history, the overrides, the services' state): a larger file
+    /// is refused with its size, not read into memory.
+    static let maxBytes = 256 << 20
+
     /// The file's bytes; nil for a missing or empty file.
     static func contents(_ path: String) throws(StateFileError) -> Data? {
-        guard FileManager.default.fileExists(atPath: path) else { return nil }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw StateFileError(description: "\(path): cannot read the state file")
+        switch BoundedFile.read(path, maxBytes: maxBytes) {
+        case .bytes(let bytes): return bytes.isEmpty ? nil : Data(bytes)
+        case .missing: return nil
+        case .directory: throw StateFileError(description: "\(path): cannot read the state file: it is a directory")
+        case .notRegular:
+            throw StateFileError(description: "\(path): cannot read the state file: not a regular file")
+        case .tooBig(let size):
+            throw StateFileError(
+                description: "\(path): the state file is \(size.map { "\($0) bytes" } ?? "over the limit"); "
+                    + "the limit is \(maxBytes) bytes"
+            )
+        case .unreadable(let reason):
+            throw StateFileError(description: "\(path): cannot read the state file: \(reason)")
         }
-        return data.isEmpty ? nil : data
     }
 
     static func decode<T: Decodable>(_ type: T.Type, _ data: Data, _ path: String) throws(StateFileError) -> T {

@@ -1,4 +1,5 @@
 import Config
+import DNSWire
 import Foundation
 import TestSupport
 import Testing
@@ -99,5 +100,46 @@ import Testing
             return
         }
         #expect(dir.description == "/tmp: is a directory")
+    }
+}
+
+/// The control token file, as `gtmd check`, start-up and every mutating request read it.
+@Suite struct TokenFileReading {
+    @Test func eachKindOfFileGetsItsAnswer() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gtmd-token-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try "  s3cret \n".write(toFile: dir + "/ok", atomically: true, encoding: .utf8)
+        try " \n\n".write(toFile: dir + "/blank", atomically: true, encoding: .utf8)
+        try String(repeating: "x", count: ControlSettings.tokenFileMaxBytes + 1)
+            .write(toFile: dir + "/big", atomically: true, encoding: .utf8)
+        #expect(mkfifo(dir + "/fifo", 0o600) == 0)
+        #expect(ControlSettings.readTokenFile(dir + "/ok") == .token("s3cret"))
+        #expect(ControlSettings.readTokenFile(dir + "/blank") == .empty("'\(dir)/blank' is empty"))
+        #expect(
+            ControlSettings.readTokenFile(dir + "/nope")
+                == .unreadable("'\(dir)/nope' does not exist (create it with a random token, mode 0600)")
+        )
+        #expect(ControlSettings.readTokenFile(dir) == .unreadable("'\(dir)' is a directory"))
+        // A FIFO would block a plain read until a writer comes: refused without opening it for a read.
+        #expect(
+            ControlSettings.readTokenFile(dir + "/fifo")
+                == .unreadable("'\(dir)/fifo' is not a regular file (a FIFO, device or socket)")
+        )
+        let big = ControlSettings.readTokenFile(dir + "/big")
+        #expect(
+            big
+                == .unreadable(
+                    "'\(dir)/big' is \(ControlSettings.tokenFileMaxBytes + 1) bytes: a token file holds one line "
+                        + "(limit \(ControlSettings.tokenFileMaxBytes) bytes)"
+                ),
+            "\(big)"
+        )
+        var settings = ControlSettings()
+        settings.tokenFile = dir + "/ok"
+        #expect(settings.tokenFileProblem(environment: [:]) == nil)
+        // Under systemd the credentials folder wins when it holds a file of the same name.
+        settings.tokenFile = "/nonexistent/blank"
+        #expect(settings.tokenFileProblem(environment: ["CREDENTIALS_DIRECTORY": dir]) == "'\(dir)/blank' is empty")
     }
 }

@@ -97,7 +97,10 @@ import Testing
             let g = lab.generation
             // A burst: down, up, down ... ending down. Submitted within microseconds, far inside the 1 s window.
             for i in 0..<9 { loop.submit(.health(i % 2 == 0 ? primaryDown : bothUp)) }
-            try await eventually("the burst is published", timeout: 60) { lab.answer == ["192.0.2.2/5"] }
+            // The table goes into force before its switch is logged (on the writer's thread): wait for both.
+            try await eventually("the burst is published and logged", timeout: 60) {
+                lab.answer == ["192.0.2.2/5"] && !lab.log.matching("notice failover switch").isEmpty
+            }
             #expect(lab.generation == g + 1)
             #expect(lab.log.matching("notice failover switch").count == 1)
         }

@@ -33,6 +33,7 @@ import time
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "bench"))
 from startup import free_port, lab_config, write_history  # noqa: E402  (bench/startup.py: the same lab set-up)
+from valgrind_copy import valgrind_copy  # noqa: E402
 
 OUT = os.path.join(ROOT, "scripts", "link", "gtmd.order")
 
@@ -120,10 +121,9 @@ def main():
                 [sys.executable, os.path.join(ROOT, "Tests", "tools", "lab_backend.py"), addr, str(bport)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
         out = os.path.join(run, "callgrind.out")
-        # valgrind 3.19 (Debian 12) cannot read the DWARF 5 of a Swift build: run a copy without debug info (the
-        # symbol table, which is all this needs, stays).
+        # A copy valgrind runs (no debug sections, writable constants: see bench/valgrind_copy.py).
         plain = os.path.join(run, "gtmd")
-        subprocess.run(["objcopy", "--strip-debug", gtmd, plain], check=True)
+        valgrind_copy(gtmd, plain)
         argv = ["valgrind", "--tool=callgrind", "--demangle=no", "--dump-instr=no", "--separate-recs=1",
                 f"--callgrind-out-file={out}", plain] + lab_config(run, port, cport, bport)
         # A state file with a history, as a server that has run before has: its reading is part of a start.
