@@ -23,7 +23,7 @@ for ((i = 0; i < n; i++)); do
   for b in "$@"; do
     rm -f "$run"/state.json*
     cat "$b" >/dev/null
-    # startprobe prints `ok MS PID QUERIES CPU_MS` and stops the server when its stdin closes.
+    # startprobe prints `ok MS PID QUERIES CPU_MS FAULTS THREADS` and stops the server when its stdin closes.
     r=$(sleep 0.05 | "$run/startprobe" -p "$port" -c 0 -C 1 -d "$run" -l "$run/log" -- "$b" serve --config gtmd.yaml --control off)
     echo "$b $r"
   done
@@ -33,5 +33,7 @@ for b in "$@"; do
   ok=$(grep -c "^$b ok" "$run/results" || true)
   wall=$(grep "^$b ok" "$run/results" | awk '{ print $3 }' | median)
   cpu=$(grep "^$b ok" "$run/results" | awk '{ print $6 }' | median)
-  echo "$b: wall $wall ms, CPU $cpu ms to the first answer (median of $ok of $n starts)"
+  flt=$(grep "^$b ok" "$run/results" | awk '{ print $7 }' | median)
+  thr=$(grep "^$b ok" "$run/results" | awk '{ print $8 }' | median)
+  echo "$b: wall $wall ms, CPU $cpu ms, $flt minor faults, $thr threads at the first answer (median of $ok of $n starts)"
 done

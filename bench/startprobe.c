@@ -6,9 +6,10 @@
 // Opens a UDP socket, takes the monotonic time, forks and execs SERVER (in DIR, pinned to CPU -c, stdout and
 // stderr to LOG), then sends an A query for -q every -i microseconds (each waits at most that long for a reply;
 // at most -n queries and -t milliseconds) until a reply with RCODE NOERROR carries the A record -e. Prints
-//   ok MS PID QUERIES CPU_MS   (MS: exec to that reply, milliseconds; CPU_MS: CPU time the server process
-//                               spent until then, all its threads, from /proc/PID/task/*/schedstat; child
-//                               processes and threads that already ended are not counted)
+//   ok MS PID QUERIES CPU_MS FAULTS THREADS
+//      (MS: exec to that reply, milliseconds; CPU_MS: CPU time the server process spent until then, all its
+//      threads, from /proc/PID/task/*/schedstat, child processes and threads that already ended not counted;
+//      FAULTS: its minor page faults until then; THREADS: its threads then; both from /proc/PID/stat)
 // or `fail REASON PID QUERIES`, then waits for its stdin to close and stops the server (SIGTERM, SIGKILL after
 // 5 s). The server keeps running meanwhile, so the caller can read its memory and load it.
 #define _GNU_SOURCE
@@ -122,6 +123,26 @@ static double cpu_ms(pid_t pid) {
     return total;
 }
 
+// Minor page faults of the process until now (field 10 of /proc/PID/stat: all its threads, ended ones too) and
+// its live threads (field 20); -1 when unreadable.
+static void faults_threads(pid_t pid, long *minflt, long *threads) {
+    *minflt = -1;
+    *threads = -1;
+    char path[64], buf[1024];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    FILE *fp = fopen(path, "r");
+    if (!fp) return;
+    size_t n = fread(buf, 1, sizeof buf - 1, fp);
+    fclose(fp);
+    buf[n] = 0;
+    char *p = strrchr(buf, ')');  /* the command name may hold spaces; fields 3.. follow its ')' */
+    if (!p) return;
+    long v[2];
+    int got = sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %ld %*u %*u %*u %*u %*u %*d %*d %*d %*d %ld",
+                     &v[0], &v[1]);
+    if (got == 2) { *minflt = v[0]; *threads = v[1]; }
+}
+
 static void stop(pid_t pid) {
     if (kill(pid, SIGTERM) != 0) { waitpid(pid, NULL, 0); return; }
     for (int i = 0; i < 500; i++) {
@@ -208,7 +229,12 @@ int main(int argc, char **argv) {
         if (done) break;
     }
     if (fail) printf("fail %s %d %d\n", fail, (int)pid, sent);
-    else printf("ok %.3f %d %d %.3f\n", ms, (int)pid, sent, cpu_ms(pid));
+    else {
+        double cpu = cpu_ms(pid);
+        long minflt, threads;
+        faults_threads(pid, &minflt, &threads);
+        printf("ok %.3f %d %d %.3f %ld %ld\n", ms, (int)pid, sent, cpu, minflt, threads);
+    }
     fflush(stdout);
     // Hold the server until the caller is done with it (stdin closes).
     char buf[64];

@@ -197,7 +197,7 @@ def main():
 
     rows = []
     csv_path = os.path.join(out, "startup.csv")
-    cols = ["peer", "round", "start_ms", "start_cpu_ms", "queries", "idle_rss_kb", "idle_pss_kb", "idle_anon_kb",
+    cols = ["peer", "round", "start_ms", "start_cpu_ms", "start_faults", "start_threads", "queries", "idle_rss_kb", "idle_pss_kb", "idle_anon_kb",
             "burst_rss_kb", "burst_pss_kb", "burst_anon_kb", "procs", "threads"]
     with open(csv_path, "w") as f:
         f.write(",".join(cols) + "\n")
@@ -209,7 +209,7 @@ def main():
                 rows.append(row)
                 with open(csv_path, "a") as f:
                     f.write(",".join(str(row.get(c, "")) for c in cols) + "\n")
-                print(f"round {r}  {name:<14} start {row['start_ms']:>8} ms (cpu {row['start_cpu_ms']:>7} ms)  idle rss {row['idle_rss_kb'] / 1024:6.1f} MB"
+                print(f"round {r}  {name:<14} start {row['start_ms']:>8} ms (cpu {row['start_cpu_ms']:>7} ms, {row['start_faults']} faults)  idle rss {row['idle_rss_kb'] / 1024:6.1f} MB"
                       f"  pss {row['idle_pss_kb'] / 1024:6.1f} MB  after burst rss {row['burst_rss_kb'] / 1024:6.1f} MB"
                       f"  threads {row['threads']}", flush=True)
     finally:
@@ -271,13 +271,15 @@ def measure(a, name, r, gtmds, envs, probe, server_cpu, my_cpu, pin, used, bport
         p = subprocess.Popen([probe, "-p", str(port), "-c", server_cpu, "-C", my_cpu, "-d", run, "-l", log, "--"]
                              + argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         line = p.stdout.readline().split()
-        row = {"peer": name, "round": r, "start_ms": "", "start_cpu_ms": "", "queries": "", "idle_rss_kb": 0, "idle_pss_kb": 0,
+        row = {"peer": name, "round": r, "start_ms": "", "start_cpu_ms": "", "start_faults": "", "start_threads": "",
+               "queries": "", "idle_rss_kb": 0, "idle_pss_kb": 0,
                "idle_anon_kb": 0, "burst_rss_kb": 0, "burst_pss_kb": 0, "burst_anon_kb": 0, "procs": 0,
                "threads": 0}
         if not line or line[0] != "ok":
             print(f"startup.py: {name} round {r}: {' '.join(line) or 'no result'} (log {log})", file=sys.stderr)
         else:
             row["start_ms"], pid, row["queries"], row["start_cpu_ms"] = line[1], int(line[2]), line[3], line[4]
+            row["start_faults"], row["start_threads"] = line[5], line[6]
             time.sleep(a.idle)
             m = memory(pid)
             row.update({"idle_rss_kb": m["rss_kb"], "idle_pss_kb": m["pss_kb"], "idle_anon_kb": m["anon_kb"],
@@ -318,20 +320,22 @@ def summarize(rows, names, a):
     rs, ri, rc = med(ref, "start_ms")[0], med(ref, "idle_rss_kb")[0], med(ref, "start_cpu_ms")[0]
     out = [f"Cold start (exec to first correct answer) and memory, medians of {a.rounds} interleaved rounds; "
            f"ratios to {ref}.\n",
-           "| server | cold start ms (min–max) | × | CPU ms to first answer | × | idle RSS MB | × | idle Pss MB "
-           "| after burst RSS MB | threads |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
+           "| server | cold start ms (min–max) | × | CPU ms to first answer | × | minor faults to first answer "
+           "| threads then | idle RSS MB | × | idle Pss MB | after burst RSS MB | threads idle |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for n in names:
         s, smin, smax, k = med(n, "start_ms")
         if k == 0:
-            out.append(f"| {n} | failed | | | | | | | | |")
+            out.append(f"| {n} | failed | | | | | | | | | | |")
             continue
         i = med(n, "idle_rss_kb")[0]
         p = med(n, "idle_pss_kb")[0]
         b = med(n, "burst_rss_kb")[0]
         t = med(n, "threads")[0]
         c = med(n, "start_cpu_ms")[0]
-        out.append(f"| {n} | {s:.1f} ({smin:.1f}–{smax:.1f}) | {s / rs:.2f} | {c:.1f} | {c / rc:.2f} | "
+        fl = med(n, "start_faults")[0]
+        st = med(n, "start_threads")[0]
+        out.append(f"| {n} | {s:.1f} ({smin:.1f}–{smax:.1f}) | {s / rs:.2f} | {c:.1f} | {c / rc:.2f} | {fl:.0f} | {st:.0f} | "
                    f"{i / 1024:.1f} | {i / ri:.2f} | "
                    f"{p / 1024:.1f} | {b / 1024:.1f} | {t:.0f} |")
     return "\n".join(out) + "\n"

@@ -100,7 +100,7 @@ public struct OverrideError: Error, CustomStringConvertible, Sendable {
 
 /// The one validation of overrides against the config, shared by the control API (which hands the result to
 /// the steering loop: in force at once, then saved) and `gtmd override --offline` (which edits the state file
-/// under its lock; a running gtmd takes the change in within `SteeringOptions.stateFileCheck`).
+/// under its lock, and only while no gtmd holds the file: see `StateFile.holdForServer`).
 public enum OverrideStore {
     /// Checks scope, action, names (against the config) and expiry; returns the override to store.
     public static func make(_ r: OverrideRequest, config: GtmdConfig, now: Date) throws(OverrideError) -> Override {

@@ -151,8 +151,15 @@ public final class SteeringCore {
     /// When the history was last written. New events alone are written at most once per `eventSaveInterval`
     /// (a burst of reloads or health changes must not rewrite the whole history each step); anything else saved
     /// takes them along, and shutdown flushes them.
+    /// A failed save sets it too, so the loop wakes for the retry (`saveDue`) one interval later, not at once.
     var eventsSavedAt: ContinuousClock.Instant? = nil
     public var eventSaveInterval: Duration = .seconds(1)
+    /// When the loop should step for a save that waits: new events one `eventSaveInterval` after the last
+    /// write, or a failed save's retry. Nil when nothing waits (an idle server has no timer for it).
+    public var saveDue: ContinuousClock.Instant? {
+        guard eventsUnsaved || servicesUnsaved else { return nil }
+        return eventsSavedAt.map { $0 + eventSaveInterval } ?? .now
+    }
     /// How long after a zone compile's first table the pages of code that the start or reload ran once are
     /// released (`gtmd_release_loaded_pages`): after the first save of the start's own event.
     public var codeSettleTime: Duration = .seconds(2)
@@ -538,6 +545,7 @@ public final class SteeringCore {
             }
             return nil
         } catch {
+            eventsSavedAt = ContinuousClock.now
             if changes.isEmpty {
                 logger.error(
                     "cannot save service state",

@@ -14,7 +14,8 @@ public struct SteeringOptions: Sendable {
     /// does the same). Overrides and reloads are never delayed: they publish at once, taking in whatever health
     /// change is waiting. Zero: every health change publishes at once (tests).
     public var coalesceWindow: Duration = .milliseconds(100)
-    /// How often the state file's modification time is checked for `gtmd override --offline`.
+    /// How often the state file is looked at for a change made by another process when it cannot be watched
+    /// (`StateFileWatch`: no inotify instance or watch left, its folder gone), and until the watch starts.
     public var stateFileCheck: Duration = .milliseconds(250)
     /// The first table's save and the saved history's decoding wait for `SteeringLoop.serving()` (the runtime
     /// calls it once its listeners are bound). Without it they run right after the first table's replies, which
@@ -53,6 +54,8 @@ public final class SteeringLoop: Service, Sendable {
     private let startWork: Mutex<(pending: Bool, mayRun: Bool)>
     /// The writer's own thread for its steps (table builds, zone compiles, state file writes).
     private let work = DispatchQueue(label: "gtmd.steering")
+    /// What the state file's watch reported since the loop last looked (a `.lost` is kept over a `.changed`).
+    private let fileEvent = Mutex<StateFileWatch.Event?>(nil)
     /// Who hears of new events (the control API's event streams), and the last seq handed to them.
     private let listeners = Mutex<(next: UInt64, seen: UInt64, all: [UInt64: @Sendable ([GtmdEvent]) -> Void])>(
         (0, 0, [:])
@@ -166,13 +169,24 @@ public final class SteeringLoop: Service, Sendable {
     /// most once, saves override changes, answers the submitters.
     func loop() async {
         var coalesceUntil: ContinuousClock.Instant? = nil
-        var nextFileCheck = ContinuousClock.now + options.stateFileCheck
+        // The state file is looked at every `stateFileCheck` until its watch runs, and if it cannot be watched.
+        // The watch starts once start-up's own work may run (off the path to the first answer); the timer then
+        // fires once more, for a change made before the watch, and stops: an idle server wakes for nothing.
+        var watch: StateFileWatch? = nil
+        var watchTried = false
+        var nextFileCheck: ContinuousClock.Instant? = ContinuousClock.now + options.stateFileCheck
+        defer { watch?.stop() }
         while !Task.isCancelled {
-            let policyDue = core.withLock { $0.nextEvaluation }.map { due in
+            if !watchTried, startWork.withLock({ $0.mayRun }) {
+                watchTried = true
+                watch = startWatch()
+            }
+            let (evaluation, saveDue) = core.withLock { ($0.nextEvaluation, $0.saveDue) }
+            let policyDue = evaluation.map { due in
                 // Clamped before the conversion: a far-future expiry (state file, API) must not trap.
                 ContinuousClock.now + .milliseconds(Int64(min(max(0, due.timeIntervalSinceNow), 86_400) * 1000) + 1)
             }
-            let wake = [coalesceUntil, policyDue, nextFileCheck].compactMap { $0 }.min()
+            let wake = [coalesceUntil, policyDue, nextFileCheck, saveDue].compactMap { $0 }.min()
             await bell.wait(until: wake)
             if Task.isCancelled { break }
             let batch = queue.withLock { q in
@@ -182,9 +196,25 @@ public final class SteeringLoop: Service, Sendable {
             let now = Date()
             let clock = ContinuousClock.now
             var tick = false
-            if clock >= nextFileCheck {
+            switch fileEvent.withLock({ e in
+                defer { e = nil }
+                return e
+            }) {
+            case .changed?: tick = true
+            case .lost(let why)?:
                 tick = true
+                watch?.stop()
+                watch = nil
                 nextFileCheck = clock + options.stateFileCheck
+                logger.warning(
+                    "state file no longer watched; looking at it every \(DurationText.format(options.stateFileCheck))",
+                    metadata: ["problem": "\(why)"]
+                )
+            case nil: break
+            }
+            if let n = nextFileCheck, clock >= n {
+                tick = true
+                nextFileCheck = watch == nil ? clock + options.stateFileCheck : nil
             }
             if let p = policyDue, clock >= p { tick = true }
             let (until, due) = (coalesceUntil, tick)
@@ -220,6 +250,29 @@ public final class SteeringLoop: Service, Sendable {
         }
         for e in rest { e.reply?(SteeringOutcome(generation: g, installed: false, problem: "shutting down")) }
         historyPublished()
+    }
+
+    /// The watch on the state file, or nil (logged) when none can be made: the loop then looks at the file on
+    /// its timer.
+    private func startWatch() -> StateFileWatch? {
+        let path = core.withLock { $0.stateFile }
+        let started = StateFileWatch.start(path, queue: work) { [weak self] event in
+            guard let self else { return }
+            self.fileEvent.withLock { e in
+                if case .lost? = e { return }
+                e = event
+            }
+            self.bell.ring()
+        }
+        switch started {
+        case .success(let w): return w
+        case .failure(let problem):
+            logger.warning(
+                "state file not watched; looking at it every \(DurationText.format(options.stateFileCheck))",
+                metadata: ["problem": "\(problem)"]
+            )
+            return nil
+        }
     }
 
     /// The compiled zones still wait for their compaction (`SteeringCore.compactIfPending`).

@@ -144,6 +144,112 @@ import Testing
         }
     }
 
+    /// A change another process makes to the state file is taken in when the file's watch reports it: the timer
+    /// is an hour here, so only the watch can bring it.
+    @Test func aChangeToTheStateFileIsTakenInFromItsWatch() async throws {
+        let lab = try SteeringLab()
+        let prepared = try lab.prepared()
+        let loop = SteeringLoop(
+            prepared: prepared,
+            store: lab.store,
+            stateFile: lab.stateFile,
+            options: SteeringOptions(coalesceWindow: .zero, stateFileCheck: .seconds(3600)),
+            logger: lab.log.logger()
+        )
+        try await running(loop) {
+            _ = await loop.apply(.health(bothUp))
+            #expect(lab.answer == ["192.0.2.1/30"])
+            for round in 0..<3 {
+                // The loop's own saves (the step above, each switch's service state) are not taken for edits.
+                try OverrideStore.set(
+                    Override(scope: .pool, target: "primary", action: .down, setAt: Date()),
+                    stateFile: lab.stateFile
+                )
+                try await eventually("round \(round): the edit is in force", timeout: 30) {
+                    lab.answer == ["192.0.2.2/5"]
+                }
+                _ = try OverrideStore.clear(
+                    scope: "pool",
+                    target: "primary",
+                    config: prepared.config,
+                    stateFile: lab.stateFile
+                )
+                try await eventually("round \(round): the clearing is in force", timeout: 30) {
+                    lab.answer == ["192.0.2.1/30"]
+                }
+            }
+            #expect(lab.log.matching("notice override in force", "pool primary down").count == 3)
+            #expect(lab.log.matching("state file not watched").isEmpty, "\(lab.log.all)")
+        }
+    }
+
+    /// Without a watch (its folder is missing at start) the loop says so and looks at the file on its timer; a
+    /// watch that ends (the folder removed) is reported, and the timer takes over as well.
+    @Test func withoutAWatchTheTimerLooksAtTheStateFile() async throws {
+        for folderAtStart in [false, true] {
+            let lab = try SteeringLab()
+            let folder = lab.dir.appendingPathComponent("state")
+            if folderAtStart { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
+            let stateFile = folder.appendingPathComponent("state.json").path
+            let loop = SteeringLoop(
+                prepared: try lab.prepared(),
+                store: lab.store,
+                stateFile: stateFile,
+                options: SteeringOptions(coalesceWindow: .zero, stateFileCheck: .milliseconds(50)),
+                logger: lab.log.logger()
+            )
+            try await running(loop) {
+                _ = await loop.apply(.health(bothUp))
+                if folderAtStart {
+                    // The loop's first save wrote the file and its lock; all go, then the folder.
+                    for name in try FileManager.default.contentsOfDirectory(atPath: folder.path) {
+                        try FileManager.default.removeItem(at: folder.appendingPathComponent(name))
+                    }
+                    try FileManager.default.removeItem(at: folder)
+                    try await eventually("the lost watch is reported", timeout: 30) {
+                        !lab.log.matching("warning state file no longer watched", "removed or moved").isEmpty
+                    }
+                } else {
+                    #expect(!lab.log.matching("warning state file not watched", "50ms").isEmpty, "\(lab.log.all)")
+                }
+                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+                try OverrideStore.set(
+                    Override(scope: .pool, target: "primary", action: .down, setAt: Date()),
+                    stateFile: stateFile
+                )
+                try await eventually("folder at start \(folderAtStart): the edit is in force", timeout: 30) {
+                    lab.answer == ["192.0.2.2/5"]
+                }
+            }
+        }
+    }
+
+    /// New events alone are saved one `eventSaveInterval` after the last write, with no timer ticking meanwhile:
+    /// the loop wakes for the save itself.
+    @Test func newEventsAreSavedWithoutATick() async throws {
+        let lab = try SteeringLab()
+        let loop = SteeringLoop(
+            prepared: try lab.prepared(),
+            store: lab.store,
+            stateFile: lab.stateFile,
+            options: SteeringOptions(coalesceWindow: .zero, stateFileCheck: .seconds(3600)),
+            logger: lab.log.logger()
+        )
+        try await running(loop) {
+            _ = await loop.apply(.health(bothUp))
+            // The first table's save comes right after its step has answered.
+            try await eventually("the first save", timeout: 30) {
+                ((try? StateFile.read(lab.stateFile).events.count) ?? 0) > 0
+            }
+            let saved = try StateFile.read(lab.stateFile).events.count
+            // A failed reload changes no table and no service state: only its event waits to be saved.
+            loop.submit(.reloadFailed(["config.yaml:1: a test"]))
+            try await eventually("the reload's event is saved", timeout: 30) {
+                (try? StateFile.read(lab.stateFile).events.count) == saved + 1
+            }
+        }
+    }
+
     /// A reload and a health change at the same moment, 1,000 times: the table in force never goes back to an
     /// older generation or an older config (each reload's TTL is its sequence number).
     @Test func overlappingReloadsAndHealthNeverInstallAnOlderTable() async throws {
