@@ -15,11 +15,22 @@ SIGHUP reload. Then callgrind's counters are dumped and zeroed, and the steady s
 steering ticks, the same queries, a metrics scrape. The functions of that second part (what a server runs all day)
 come first in the list, the rest of the start-up after them: once start-up is over gtmd drops its file pages
 (`gtmd_release_loaded_pages`), and what it touches again then is packed instead of spread over all of the start-up
-code (64 KiB of fault-around each). Nothing leaves 127.0.0.0/8 and ::1; every wait is bounded.
+code (64 KiB of fault-around each).
 
-  scripts/link/make-order.py [--gtmd PATH]     (default: .build/release/gtmd, built if missing)
+After the functions come the zero-initialised variables (.bss) the server writes: the runtime's metadata and
+witness-table caches, `swift_once` tokens, the allocator's first pool, spread by object file over 1 MB of .bss.
+Every page written there stays resident and private, and one written at start cost a page fault or two (zero page,
+then a copy). They are found by running the release binary itself (no valgrind) through the same work and reading
+its .bss from /proc/PID/mem once idle: every symbol holding a non-zero word is listed (lld orders .bss input
+sections by them too, local symbols included), so those sections sit together (idle .bss 107 -> 61 pages).
+Nothing leaves 127.0.0.0/8 and ::1; every wait is bounded.
+
+  scripts/link/make-order.py [--gtmd PATH] [--data-only]
+      (default: .build/release/gtmd, built if missing; --data-only keeps the file's function list and finds the
+      .bss part again, without valgrind)
 """
 import argparse
+import bisect
 import os
 import re
 import shutil
@@ -97,16 +108,153 @@ def functions(paths, chosen):
     return every, picked
 
 
+QUERIES = [
+    ["www.lab.example", "A"], ["www.lab.example", "AAAA"], ["lab.example", "SOA"], ["lab.example", "NS"],
+    ["nothere.lab.example", "A"], ["www.lab.example", "TXT"], ["www.lab.example", "A", "+tcp"],
+    ["www.lab.example", "A", "+subnet=192.0.2.0/24"], ["www.lab.example", "A", "+dnssec"],
+    ["www.lab.example", "A", "+noedns"], ["example.test", "SOA"], ["lab.example", "ANY"],
+    ["www.lab.example", "A", "+nsid", "+cookie"], ["version.bind", "TXT", "CH"],
+]
+
+
+def exercise(gtmd, run, port, cport, server, reload_secs):
+    """Start-up's work for the lab server: its first answer, queries of every kind, the control API, an override
+    set and cleared, a SIGHUP reload (`reload_secs` for its compile and probe round)."""
+    wait_for("the first answer", lambda: "127.0.0.11" in dig(port, "+short", "www.lab.example", "A"), 300)
+    for q in QUERIES * 3:
+        dig(port, *q)
+    subprocess.run(["dig", "@::1", "-p", str(port), "www.lab.example", "A"], capture_output=True, timeout=30)
+    for path in ("/status", "/metrics", "/healthz", "/readyz", "/v1/overrides", "/v1/events"):
+        get(cport, path)
+    at = ["--config", os.path.join(run, "lab.yaml"), "--control", f"127.0.0.1:{cport}", "--timeout", "60"]
+    for cmd in (["pool"] + at + ["primary", "down", "--note", "order"], ["clear"] + at + ["pool", "primary"]):
+        subprocess.run([gtmd, "override"] + cmd, check=True, capture_output=True, timeout=120)
+        want = "127.0.0.12" if "down" in cmd else "127.0.0.11"
+        wait_for(f"www A {want}", lambda: want in dig(port, "+short", "www.lab.example", "A"), 60)
+    server.send_signal(signal.SIGHUP)
+    time.sleep(reload_secs)
+
+
+def steady_state(port, cport):
+    """The steady state: probe rounds and steering steps (interval 1 s), queries, a metrics scrape."""
+    time.sleep(4)
+    for q in QUERIES:
+        dig(port, *q)
+    get(cport, "/metrics")
+    time.sleep(2)
+
+
+def elf_section(path, name):
+    """(address, size) of section `name` in the ELF file `path` (readelf -S)."""
+    out = subprocess.run(["readelf", "-SW", path], capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        f = line.replace("[ ", "[").split()
+        if len(f) > 5 and f[1] == name:
+            return int(f[3], 16), int(f[5], 16)
+    raise SystemExit(f"make-order.py: no {name} section in {path}")
+
+
+def written_bss(gtmd, pid, defined_once):
+    """The .bss symbols of the running `gtmd` (process `pid`) that hold a non-zero word now, in address order;
+    only names defined once (ordering by a name defined in several objects would move all of them)."""
+    addr, size = elf_section(gtmd, ".bss")
+    base = None
+    real = os.path.realpath(gtmd)
+    with open(f"/proc/{pid}/maps") as f:
+        for line in f:
+            fields = line.split()
+            if len(fields) >= 6 and fields[2] == "00000000" and os.path.realpath(fields[5]) == real:
+                base = int(fields[0].split("-")[0], 16)
+                break
+    if base is None:
+        raise SystemExit(f"make-order.py: {gtmd} not mapped in process {pid}")
+    with open(f"/proc/{pid}/mem", "rb") as f:
+        f.seek(base + addr)
+        live = f.read(size)
+    symbols = []
+    nm = subprocess.run(["nm", "--defined-only", gtmd], capture_output=True, text=True, check=True).stdout
+    for line in nm.splitlines():
+        fields = line.split()
+        if len(fields) == 3 and fields[1] in "bB" and defined_once(fields[2]):
+            a = int(fields[0], 16)
+            if addr <= a < addr + size:
+                symbols.append((a, fields[2]))
+    symbols.sort()
+    written, starts = [], [a for a, _ in symbols]
+    for off in range(0, len(live) - 7, 8):
+        if live[off:off + 8] != bytes(8):
+            i = bisect.bisect_right(starts, addr + off) - 1
+            if i >= 0 and (not written or written[-1] != symbols[i][1]):
+                written.append(symbols[i][1])
+    seen = set()
+    return [n for n in written if not (n in seen or seen.add(n))]
+
+
+def data_order(gtmd, defined_once):
+    """The .bss symbols the release binary writes through start-up's work and a steady state (see the top)."""
+    run = tempfile.mkdtemp(prefix="gtmd-order-data-")
+    used, ports = set(), []
+    for _ in range(3):
+        ports.append(free_port(used))
+        used.add(ports[-1])
+    port, cport, bport = ports
+    procs = []
+    try:
+        for addr in ("127.0.0.11", "127.0.0.12"):
+            procs.append(subprocess.Popen(
+                [sys.executable, os.path.join(ROOT, "Tests", "tools", "lab_backend.py"), addr, str(bport)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        write_history(os.path.join(run, "state.json"), 20)
+        log = open(os.path.join(run, "gtmd.log"), "w")
+        server = subprocess.Popen([gtmd] + lab_config(run, port, cport, bport), stdout=log, stderr=subprocess.STDOUT)
+        procs.append(server)
+        exercise(gtmd, run, port, cport, server, 1)
+        steady_state(port, cport)
+        return written_bss(gtmd, server.pid, defined_once)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        shutil.rmtree(run, ignore_errors=True)
+
+
+def defined_once_in(gtmd):
+    """A test: is a name defined exactly once in `gtmd`'s symbol table (nm)?"""
+    counts = {}
+    nm = subprocess.run(["nm", "--defined-only", gtmd], capture_output=True, text=True, check=True).stdout
+    for line in nm.splitlines():
+        parts = line.split()
+        if len(parts) == 3:
+            counts[parts[2]] = counts.get(parts[2], 0) + 1
+    return lambda name: counts.get(name) == 1
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--gtmd")
+    ap.add_argument("--data-only", action="store_true")
     a = ap.parse_args()
     gtmd = a.gtmd or os.path.join(ROOT, ".build", "release", "gtmd")
     if not os.path.exists(gtmd):
         subprocess.run([os.path.join(ROOT, "scripts", "build-release.sh")], cwd=ROOT, check=True)
-    for tool in ("valgrind", "dig", "curl"):
+    for tool in ("dig", "curl") + (() if a.data_only else ("valgrind",)):
         if not shutil.which(tool):
             raise SystemExit(f"make-order.py: {tool} is missing (scripts/deps.sh --bench installs it)")
+    defined_once = defined_once_in(gtmd)
+    if a.data_only:
+        # The function list stays as it is: the lines before the first .bss symbol of the old list.
+        bss = set()
+        nm = subprocess.run(["nm", "--defined-only", gtmd], capture_output=True, text=True, check=True).stdout
+        for line in nm.splitlines():
+            fields = line.split()
+            if len(fields) == 3 and fields[1] in "bB":
+                bss.add(fields[2])
+        with open(OUT) as f:
+            funcs = [n for n in f.read().split() if n not in bss]
+        data = data_order(gtmd, defined_once)
+        write_order(funcs, data)
+        return
 
     run = tempfile.mkdtemp(prefix="gtmd-order-")
     used, ports = set(), []
@@ -131,33 +279,9 @@ def main():
         log = open(os.path.join(run, "gtmd.log"), "w")
         server = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         procs.append(server)
-        wait_for("the first answer", lambda: "127.0.0.11" in dig(port, "+short", "www.lab.example", "A"), 300)
-        queries = [
-            ["www.lab.example", "A"], ["www.lab.example", "AAAA"], ["lab.example", "SOA"], ["lab.example", "NS"],
-            ["nothere.lab.example", "A"], ["www.lab.example", "TXT"], ["www.lab.example", "A", "+tcp"],
-            ["www.lab.example", "A", "+subnet=192.0.2.0/24"], ["www.lab.example", "A", "+dnssec"],
-            ["www.lab.example", "A", "+noedns"], ["example.test", "SOA"], ["lab.example", "ANY"],
-            ["www.lab.example", "A", "+nsid", "+cookie"], ["version.bind", "TXT", "CH"],
-        ]
-        for q in queries * 3:
-            dig(port, *q)
-        subprocess.run(["dig", "@::1", "-p", str(port), "www.lab.example", "A"], capture_output=True, timeout=30)
-        for path in ("/status", "/metrics", "/healthz", "/readyz", "/v1/overrides", "/v1/events"):
-            get(cport, path)
-        at = ["--config", os.path.join(run, "lab.yaml"), "--control", f"127.0.0.1:{cport}", "--timeout", "60"]
-        for cmd in (["pool"] + at + ["primary", "down", "--note", "order"], ["clear"] + at + ["pool", "primary"]):
-            subprocess.run([gtmd, "override"] + cmd, check=True, capture_output=True, timeout=120)
-            want = "127.0.0.12" if "down" in cmd else "127.0.0.11"
-            wait_for(f"www A {want}", lambda: want in dig(port, "+short", "www.lab.example", "A"), 60)
-        server.send_signal(signal.SIGHUP)
-        time.sleep(3)  # the reload's compile and its probe round under valgrind
+        exercise(gtmd, run, port, cport, server, 3)
         dump(server.pid, "start")
-        # The steady state: probe rounds and steering ticks (interval 1 s), queries, a metrics scrape.
-        time.sleep(4)
-        for q in queries:
-            dig(port, *q)
-        get(cport, "/metrics")
-        time.sleep(2)
+        steady_state(port, cport)
         dump(server.pid, "steady")
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=120)
@@ -172,22 +296,13 @@ def main():
         # A name defined more than once (local copies of outlined helpers and value witnesses, `$sSqwxx`,
         # `objectdestroyTm`, one in each object) would pull every copy to the front, with the whole .text of the
         # runtime's objects that hold one: about 1.5 MB of code nobody runs. Those names stay where they are.
-        counts = {}
-        nm = subprocess.run(["nm", "--defined-only", gtmd], capture_output=True, text=True, check=True).stdout
-        for line in nm.splitlines():
-            parts = line.split()
-            if len(parts) == 3:
-                counts[parts[2]] = counts.get(parts[2], 0) + 1
-        names = {n for n in names if counts.get(n) == 1}
+        names = {n for n in names if defined_once(n)}
         steady = {n for n in steady if n in names}
         if len(names) < 1000 or len(steady) < 100:
             raise SystemExit(f"make-order.py: only {len(names)} functions seen ({len(steady)} in the steady state); "
                              f"see {run}/gtmd.log")
-        with open(OUT, "w") as f:
-            f.write("".join(n + "\n" for n in sorted(steady)))
-            f.write("".join(n + "\n" for n in sorted(names - steady)))
-        print(f"make-order.py: {len(names)} functions ({len(steady)} of the steady state first) -> "
-              f"{os.path.relpath(OUT, ROOT)}")
+        print(f"make-order.py: {len(names)} functions, {len(steady)} of the steady state first")
+        write_order(sorted(steady) + sorted(names - steady), data_order(gtmd, defined_once))
     except BaseException:
         print(f"make-order.py: failed; the server's log: {run}/gtmd.log", file=sys.stderr)
         run = None
@@ -199,6 +314,14 @@ def main():
                 p.wait()
         if run:
             shutil.rmtree(run, ignore_errors=True)
+
+
+def write_order(funcs, data):
+    if len(data) < 100:
+        raise SystemExit(f"make-order.py: only {len(data)} .bss symbols written by the server")
+    with open(OUT, "w") as f:
+        f.write("".join(n + "\n" for n in funcs + data))
+    print(f"make-order.py: {len(funcs)} functions, then {len(data)} .bss symbols -> {os.path.relpath(OUT, ROOT)}")
 
 
 if __name__ == "__main__":
