@@ -2,14 +2,17 @@
 """Cold start and memory of gtmd next to gdnsd, NSD and Knot DNS on the same zone, measured in one run.
 
     bench/startup.py [--peers gdnsd,nsd,knot,gtmd,gtmd-lab] [--rounds 9] [--gtmd PATH] [--gtmd-b PATH]
-                     [--variant LABEL=PATH ...] [--idle 1.0] [--burst 1] [--history N] [--no-pin] [--out DIR]
+                     [--variant LABEL=PATH ...] [--idle 1.0] [--idle-cpu 0] [--burst 1] [--history N] [--no-pin]
+                     [--out DIR]
 
 Cold start: the time from exec of the server to its first correct answer on loopback (`www.lab.example A`
 with the A record 127.0.0.11), taken by bench/startprobe.c: it forks and execs the server itself and sends a
 query every 0.5 ms (each waits at most 0.5 ms for its reply; at most 100,000 queries and 20 s). Memory: VmRSS
 and Pss (proportional set size, shared pages split between their users) summed over the server's processes
 (NSD forks), read from /proc once the server answers and has been idle for --idle seconds, and again 0.3 s
-after a --burst seconds dnsperf burst (the query mix of bench/queries/mix.txt, saturated).
+after a --burst seconds dnsperf burst (the query mix of bench/queries/mix.txt, saturated). --idle-cpu SECS
+(after the idle reading, before the burst): the CPU time and the wake-ups (context switches, voluntary and not,
+of every thread) of the idle server over SECS seconds, per second: what an idle server costs the machine.
 
 Peers: gdnsd, nsd, knot with their bench/peers/<name>/ configs (rendered as bench/peers.sh does; what the
 `start` file runs before its `exec` is done before the clock starts); for every gtmd binary LABEL two rows:
@@ -94,6 +97,27 @@ def memory(pid):
     return m
 
 
+def activity(pid):
+    """CPU ms (schedstat of every live thread) and context switches of the process tree so far."""
+    cpu, switches = 0.0, 0
+    for p in tree(pid):
+        try:
+            tasks = os.listdir(f"/proc/{p}/task")
+        except OSError:
+            continue
+        for t in tasks:
+            try:
+                with open(f"/proc/{p}/task/{t}/schedstat") as f:
+                    cpu += int(f.read().split()[0]) / 1e6
+                with open(f"/proc/{p}/task/{t}/status") as f:
+                    for line in f:
+                        if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                            switches += int(line.split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    return cpu, switches
+
+
 def render(name, run, port):
     """Copies bench/peers/<name>/ into run (templates rendered); returns (prep shell text, argv after exec)."""
     src = os.path.join(ROOT, "bench", "peers", name)
@@ -141,6 +165,7 @@ def main():
     ap.add_argument("--variant", action="append", default=[], metavar="LABEL=PATH")
     ap.add_argument("--env", action="append", default=[], metavar="LABEL:VAR=VALUE")
     ap.add_argument("--idle", type=float, default=1.0)
+    ap.add_argument("--idle-cpu", type=float, default=0.0)
     ap.add_argument("--burst", type=int, default=1)
     ap.add_argument("--history", type=int, default=0)
     ap.add_argument("--no-pin", action="store_true")
@@ -198,7 +223,7 @@ def main():
     rows = []
     csv_path = os.path.join(out, "startup.csv")
     cols = ["peer", "round", "start_ms", "start_cpu_ms", "start_faults", "start_threads", "queries", "idle_rss_kb", "idle_pss_kb", "idle_anon_kb",
-            "burst_rss_kb", "burst_pss_kb", "burst_anon_kb", "procs", "threads"]
+            "burst_rss_kb", "burst_pss_kb", "burst_anon_kb", "procs", "threads", "idle_cpu_ms_s", "idle_wakeups_s"]
     with open(csv_path, "w") as f:
         f.write(",".join(cols) + "\n")
     try:
@@ -274,7 +299,7 @@ def measure(a, name, r, gtmds, envs, probe, server_cpu, my_cpu, pin, used, bport
         row = {"peer": name, "round": r, "start_ms": "", "start_cpu_ms": "", "start_faults": "", "start_threads": "",
                "queries": "", "idle_rss_kb": 0, "idle_pss_kb": 0,
                "idle_anon_kb": 0, "burst_rss_kb": 0, "burst_pss_kb": 0, "burst_anon_kb": 0, "procs": 0,
-               "threads": 0}
+               "threads": 0, "idle_cpu_ms_s": "", "idle_wakeups_s": ""}
         if not line or line[0] != "ok":
             print(f"startup.py: {name} round {r}: {' '.join(line) or 'no result'} (log {log})", file=sys.stderr)
         else:
@@ -284,6 +309,12 @@ def measure(a, name, r, gtmds, envs, probe, server_cpu, my_cpu, pin, used, bport
             m = memory(pid)
             row.update({"idle_rss_kb": m["rss_kb"], "idle_pss_kb": m["pss_kb"], "idle_anon_kb": m["anon_kb"],
                         "procs": m["procs"], "threads": m["threads"]})
+            if a.idle_cpu > 0:
+                c0, w0 = activity(pid)
+                time.sleep(a.idle_cpu)
+                c1, w1 = activity(pid)
+                row["idle_cpu_ms_s"] = f"{(c1 - c0) / a.idle_cpu:.3f}"
+                row["idle_wakeups_s"] = f"{(w1 - w0) / a.idle_cpu:.1f}"
             if a.burst > 0 and shutil.which("dnsperf"):
                 subprocess.run(pin + ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d",
                                       os.path.join(ROOT, "bench", "queries", "mix.txt"), "-l", str(a.burst),
@@ -321,8 +352,9 @@ def summarize(rows, names, a):
     out = [f"Cold start (exec to first correct answer) and memory, medians of {a.rounds} interleaved rounds; "
            f"ratios to {ref}.\n",
            "| server | cold start ms (min–max) | × | CPU ms to first answer | × | minor faults to first answer "
-           "| threads then | idle RSS MB | × | idle Pss MB | after burst RSS MB | threads idle |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "| threads then | idle RSS MB | × | idle Pss MB | after burst RSS MB | threads idle |"
+           + (" idle CPU ms/s | idle wake-ups/s |" if a.idle_cpu > 0 else ""),
+           "|---|---|---|---|---|---|---|---|---|---|---|---|" + ("---|---|" if a.idle_cpu > 0 else "")]
     for n in names:
         s, smin, smax, k = med(n, "start_ms")
         if k == 0:
@@ -337,7 +369,8 @@ def summarize(rows, names, a):
         st = med(n, "start_threads")[0]
         out.append(f"| {n} | {s:.1f} ({smin:.1f}–{smax:.1f}) | {s / rs:.2f} | {c:.1f} | {c / rc:.2f} | {fl:.0f} | {st:.0f} | "
                    f"{i / 1024:.1f} | {i / ri:.2f} | "
-                   f"{p / 1024:.1f} | {b / 1024:.1f} | {t:.0f} |")
+                   f"{p / 1024:.1f} | {b / 1024:.1f} | {t:.0f} |"
+                   + (f" {med(n, 'idle_cpu_ms_s')[0]:.3f} | {med(n, 'idle_wakeups_s')[0]:.1f} |" if a.idle_cpu > 0 else ""))
     return "\n".join(out) + "\n"
 
 

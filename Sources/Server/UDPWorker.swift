@@ -24,8 +24,10 @@ final class StopFlag: Sendable {
 final class UDPWorker {
     /// Largest query datagram accepted; bigger ones arrive with MSG_TRUNC and are dropped.
     static let maxQuerySize = 4096
-    /// SO_RCVTIMEO of UDP sockets, so a worker notices `stop()` even if the shutdown wake-up is missed.
-    static let receiveTimeoutMs: Int32 = 100
+    /// SO_RCVTIMEO of UDP sockets: a fallback only. `stop()` shuts the socket down for reading, which wakes a
+    /// blocked `recvmmsg` and makes every later one return at once (the state stays on the socket, so the wake-up
+    /// cannot be missed). An idle worker wakes once a second for it (10 times a second until session 23).
+    static let receiveTimeoutMs: Int32 = 1000
 
     let fd: Int32
     private let batch: OpaquePointer

@@ -540,7 +540,7 @@ public final class SteeringCore {
             eventsSavedAt = ContinuousClock.now
             let merged = OverrideSet(content.overrides)
             if merged != overrides {
-                overrides = merged
+                takeInOffline(merged)
                 dirty = true
             }
             return nil
@@ -807,6 +807,22 @@ public final class SteeringCore {
     }
 
     /// Takes in overrides written to the state file by another process (`gtmd override --offline`).
+    /// Puts in force the overrides another process wrote to the state file (`checkStateFile`, or a save that
+    /// read them first): each change recorded as an event, and what is now in force logged.
+    private func takeInOffline(_ o: OverrideSet) {
+        let before = Dictionary(overrides.all.map { ($0.key, $0) }) { _, b in b }
+        let after = Dictionary(o.all.map { ($0.key, $0) }) { _, b in b }
+        for (k, x) in after.sorted(by: { $0.key < $1.key }) where before[k] != x {
+            record(overrideEvent(x, action: "set-offline", at: Date(), reason: x.summary))
+        }
+        for (k, x) in before.sorted(by: { $0.key < $1.key }) where after[k] == nil {
+            record(overrideEvent(x, action: "cleared-offline", at: Date(), reason: x.summary))
+        }
+        overrides = o
+        for x in o.all { logger.notice("override in force", metadata: ["override": "\(x.summary)"]) }
+        if o.all.isEmpty { logger.notice("no overrides in force") }
+    }
+
     func checkStateFile() -> Bool {
         let m = StateFile.version(stateFile)
         guard m != stateFileVersion else { return false }
@@ -818,17 +834,7 @@ public final class SteeringCore {
             stateFileSnapshot = read.snapshot
             let o = OverrideSet(content.overrides)
             guard o != overrides else { return false }
-            let before = Dictionary(overrides.all.map { ($0.key, $0) }) { _, b in b }
-            let after = Dictionary(o.all.map { ($0.key, $0) }) { _, b in b }
-            for (k, x) in after.sorted(by: { $0.key < $1.key }) where before[k] != x {
-                record(overrideEvent(x, action: "set-offline", at: Date(), reason: x.summary))
-            }
-            for (k, x) in before.sorted(by: { $0.key < $1.key }) where after[k] == nil {
-                record(overrideEvent(x, action: "cleared-offline", at: Date(), reason: x.summary))
-            }
-            overrides = o
-            for o in content.overrides { logger.notice("override in force", metadata: ["override": "\(o.summary)"]) }
-            if content.overrides.isEmpty { logger.notice("no overrides in force") }
+            takeInOffline(o)
             return true
         } catch {
             logger.error("state file unreadable; keeping the overrides in force", metadata: ["problem": "\(error)"])

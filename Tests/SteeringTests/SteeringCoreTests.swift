@@ -274,6 +274,10 @@ import Testing
         #expect(saved.map(\.summary) == ["pool primary down"])
         core.publishIfDirty(now: t0 + 1)
         #expect(lab.answer == ["192.0.2.2/5"])  // the offline pool override is in force
+        // Taken in by the save as by a look at the file: logged and recorded, not silently.
+        #expect(lab.log.matching("notice override in force", "pool primary down").count == 1, "\(lab.log.all)")
+        #expect(core.events.events.filter { $0.action == "set-offline" }.count == 1)
+        #expect(core.tick(now: t0 + 2) == false)
     }
 
     @Test func aReloadIsInstalledWholeAndKeepsOverridesAndServiceState() throws {
