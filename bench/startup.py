@@ -11,8 +11,9 @@ query every 0.5 ms (each waits at most 0.5 ms for its reply; at most 100,000 que
 and Pss (proportional set size, shared pages split between their users) summed over the server's processes
 (NSD forks), read from /proc once the server answers and has been idle for --idle seconds, and again 0.3 s
 after a --burst seconds dnsperf burst (the query mix of bench/queries/mix.txt, saturated). --idle-cpu SECS
-(after the idle reading, before the burst): the CPU time and the wake-ups (context switches, voluntary and not,
-of every thread) of the idle server over SECS seconds, per second: what an idle server costs the machine.
+(after the idle reading, before the burst): the CPU time and the wake-ups (context switches, voluntary and not)
+of the idle server's threads over SECS seconds, per second: what an idle server costs the machine (a thread that
+ends meanwhile is not counted).
 
 Peers: gdnsd, nsd, knot with their bench/peers/<name>/ configs (rendered as bench/peers.sh does; what the
 `start` file runs before its `exec` is done before the clock starts); for every gtmd binary LABEL two rows:
@@ -98,8 +99,8 @@ def memory(pid):
 
 
 def activity(pid):
-    """CPU ms (schedstat of every live thread) and context switches of the process tree so far."""
-    cpu, switches = 0.0, 0
+    """Per live thread of the process tree: (CPU ms from schedstat, context switches) so far."""
+    threads = {}
     for p in tree(pid):
         try:
             tasks = os.listdir(f"/proc/{p}/task")
@@ -108,13 +109,23 @@ def activity(pid):
         for t in tasks:
             try:
                 with open(f"/proc/{p}/task/{t}/schedstat") as f:
-                    cpu += int(f.read().split()[0]) / 1e6
+                    cpu = int(f.read().split()[0]) / 1e6
+                switches = 0
                 with open(f"/proc/{p}/task/{t}/status") as f:
                     for line in f:
                         if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
                             switches += int(line.split()[1])
+                threads[(p, t)] = (cpu, switches)
             except (OSError, ValueError, IndexError):
                 continue
+    return threads
+
+
+def activity_between(before, after):
+    """CPU ms and context switches between two `activity` readings: of the threads alive at the second (a thread
+    that ended meanwhile takes its part with it; one started meanwhile counts whole)."""
+    cpu = sum(c - before.get(k, (0.0, 0))[0] for k, (c, _) in after.items())
+    switches = sum(w - before.get(k, (0.0, 0))[1] for k, (_, w) in after.items())
     return cpu, switches
 
 
@@ -310,11 +321,11 @@ def measure(a, name, r, gtmds, envs, probe, server_cpu, my_cpu, pin, used, bport
             row.update({"idle_rss_kb": m["rss_kb"], "idle_pss_kb": m["pss_kb"], "idle_anon_kb": m["anon_kb"],
                         "procs": m["procs"], "threads": m["threads"]})
             if a.idle_cpu > 0:
-                c0, w0 = activity(pid)
+                before = activity(pid)
                 time.sleep(a.idle_cpu)
-                c1, w1 = activity(pid)
-                row["idle_cpu_ms_s"] = f"{(c1 - c0) / a.idle_cpu:.3f}"
-                row["idle_wakeups_s"] = f"{(w1 - w0) / a.idle_cpu:.1f}"
+                cpu, switches = activity_between(before, activity(pid))
+                row["idle_cpu_ms_s"] = f"{cpu / a.idle_cpu:.3f}"
+                row["idle_wakeups_s"] = f"{switches / a.idle_cpu:.1f}"
             if a.burst > 0 and shutil.which("dnsperf"):
                 subprocess.run(pin + ["dnsperf", "-s", "127.0.0.1", "-p", str(port), "-d",
                                       os.path.join(ROOT, "bench", "queries", "mix.txt"), "-l", str(a.burst),
