@@ -93,6 +93,18 @@ struct SteeringLab {
         SteeringCore(prepared: prepared, store: store, stateFile: stateFile, logger: log.logger())
     }
 
+    /// A steering loop on this lab's store, with `prepared` (default: `prepared()`) and `stateFile` (default:
+    /// the lab's).
+    func loop(_ options: SteeringOptions, prepared: Prepared? = nil, stateFile: String? = nil) throws -> SteeringLoop {
+        SteeringLoop(
+            prepared: try prepared ?? self.prepared(),
+            store: store,
+            stateFile: stateFile ?? self.stateFile,
+            options: options,
+            logger: log.logger()
+        )
+    }
+
     /// What www.lab.example answers now: (address, TTL) pairs.
     var answer: [String] { answer() }
     /// What `name` answers a client at `source` (IPv4) now: (address, TTL) pairs.

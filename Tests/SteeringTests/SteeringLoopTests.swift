@@ -23,13 +23,7 @@ import Testing
     @Test func anOverrideIsInForceWhenApplyReturns() async throws {
         let lab = try SteeringLab()
         // A long coalescing window: it must not delay operator actions.
-        let loop = SteeringLoop(
-            prepared: try lab.prepared(),
-            store: lab.store,
-            stateFile: lab.stateFile,
-            options: SteeringOptions(coalesceWindow: .seconds(10)),
-            logger: lab.log.logger()
-        )
+        let loop = try lab.loop(SteeringOptions(coalesceWindow: .seconds(10)))
         try await running(loop) {
             #expect(await loop.apply(.health(bothUp)).installed)  // the first snapshot publishes at once
             #expect(lab.answer == ["192.0.2.1/30"])
@@ -57,13 +51,7 @@ import Testing
         before.flushEvents()
         let savedCount = before.events.events.count
         let savedAt = try #require(StateFile.version(lab.stateFile))
-        let loop = SteeringLoop(
-            prepared: try lab.prepared(),
-            store: lab.store,
-            stateFile: lab.stateFile,
-            options: SteeringOptions(coalesceWindow: .zero, startWorkWaitsForServing: true),
-            logger: lab.log.logger()
-        )
+        let loop = try lab.loop(SteeringOptions(coalesceWindow: .zero, startWorkWaitsForServing: true))
         try await running(loop) {
             #expect(await loop.apply(.health(bothUp)).installed)
             // Answered, not serving yet: the history is not in the view, the file not written.
@@ -85,13 +73,7 @@ import Testing
 
     @Test func healthChangesWithinTheWindowGiveOneSwap() async throws {
         let lab = try SteeringLab()
-        let loop = SteeringLoop(
-            prepared: try lab.prepared(),
-            store: lab.store,
-            stateFile: lab.stateFile,
-            options: SteeringOptions(coalesceWindow: .seconds(1)),
-            logger: lab.log.logger()
-        )
+        let loop = try lab.loop(SteeringOptions(coalesceWindow: .seconds(1)))
         try await running(loop) {
             _ = await loop.apply(.health(bothUp))
             let g = lab.generation
@@ -108,13 +90,7 @@ import Testing
 
     @Test func withAZeroWindowEachChangePublishes() async throws {
         let lab = try SteeringLab()
-        let loop = SteeringLoop(
-            prepared: try lab.prepared(),
-            store: lab.store,
-            stateFile: lab.stateFile,
-            options: SteeringOptions(coalesceWindow: .zero),
-            logger: lab.log.logger()
-        )
+        let loop = try lab.loop(SteeringOptions(coalesceWindow: .zero))
         try await running(loop) {
             _ = await loop.apply(.health(bothUp))
             for i in 0..<10 {
@@ -127,13 +103,7 @@ import Testing
 
     @Test func aDueTimerWakesTheLoop() async throws {
         let lab = try SteeringLab()
-        let loop = SteeringLoop(
-            prepared: try lab.prepared(),
-            store: lab.store,
-            stateFile: lab.stateFile,
-            options: SteeringOptions(coalesceWindow: .zero),
-            logger: lab.log.logger()
-        )
+        let loop = try lab.loop(SteeringOptions(coalesceWindow: .zero))
         try await running(loop) {
             _ = await loop.apply(.health(bothUp))
             let o = Override(scope: .pool, target: "primary", action: .down, until: Date() + 0.3, setAt: Date())
@@ -149,12 +119,9 @@ import Testing
     @Test func aChangeToTheStateFileIsTakenInFromItsWatch() async throws {
         let lab = try SteeringLab()
         let prepared = try lab.prepared()
-        let loop = SteeringLoop(
-            prepared: prepared,
-            store: lab.store,
-            stateFile: lab.stateFile,
-            options: SteeringOptions(coalesceWindow: .zero, stateFileCheck: .seconds(3600)),
-            logger: lab.log.logger()
+        let loop = try lab.loop(
+            SteeringOptions(coalesceWindow: .zero, stateFileCheck: .seconds(3600)),
+            prepared: prepared
         )
         try await running(loop) {
             _ = await loop.apply(.health(bothUp))
@@ -191,12 +158,9 @@ import Testing
             let folder = lab.dir.appendingPathComponent("state")
             if folderAtStart { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
             let stateFile = folder.appendingPathComponent("state.json").path
-            let loop = SteeringLoop(
-                prepared: try lab.prepared(),
-                store: lab.store,
-                stateFile: stateFile,
-                options: SteeringOptions(coalesceWindow: .zero, stateFileCheck: .milliseconds(50)),
-                logger: lab.log.logger()
+            let loop = try lab.loop(
+                SteeringOptions(coalesceWindow: .zero, stateFileCheck: .milliseconds(50)),
+                stateFile: stateFile
             )
             try await running(loop) {
                 _ = await loop.apply(.health(bothUp))
@@ -228,13 +192,7 @@ import Testing
     /// the loop wakes for the save itself.
     @Test func newEventsAreSavedWithoutATick() async throws {
         let lab = try SteeringLab()
-        let loop = SteeringLoop(
-            prepared: try lab.prepared(),
-            store: lab.store,
-            stateFile: lab.stateFile,
-            options: SteeringOptions(coalesceWindow: .zero, stateFileCheck: .seconds(3600)),
-            logger: lab.log.logger()
-        )
+        let loop = try lab.loop(SteeringOptions(coalesceWindow: .zero, stateFileCheck: .seconds(3600)))
         try await running(loop) {
             _ = await loop.apply(.health(bothUp))
             // The first table's save comes right after its step has answered.

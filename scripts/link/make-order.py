@@ -190,21 +190,28 @@ def written_bss(gtmd, pid, defined_once):
     return [n for n in written if not (n in seen or seen.add(n))]
 
 
-def data_order(gtmd, defined_once):
-    """The .bss symbols the release binary writes through start-up's work and a steady state (see the top)."""
-    run = tempfile.mkdtemp(prefix="gtmd-order-data-")
+def start_lab(run, procs):
+    """Free ports for DNS, the control API and the lab's backends; the two backends started (added to `procs`);
+    in `run` a state file with a history, as a server that has run before has (its reading is part of a start).
+    Returns the three ports."""
     used, ports = set(), []
     for _ in range(3):
         ports.append(free_port(used))
         used.add(ports[-1])
-    port, cport, bport = ports
+    for addr in ("127.0.0.11", "127.0.0.12"):
+        procs.append(subprocess.Popen(
+            [sys.executable, os.path.join(ROOT, "Tests", "tools", "lab_backend.py"), addr, str(ports[2])],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+    write_history(os.path.join(run, "state.json"), 20)
+    return ports
+
+
+def data_order(gtmd, defined_once):
+    """The .bss symbols the release binary writes through start-up's work and a steady state (see the top)."""
+    run = tempfile.mkdtemp(prefix="gtmd-order-data-")
     procs = []
     try:
-        for addr in ("127.0.0.11", "127.0.0.12"):
-            procs.append(subprocess.Popen(
-                [sys.executable, os.path.join(ROOT, "Tests", "tools", "lab_backend.py"), addr, str(bport)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        write_history(os.path.join(run, "state.json"), 20)
+        port, cport, bport = start_lab(run, procs)
         log = open(os.path.join(run, "gtmd.log"), "w")
         server = subprocess.Popen([gtmd] + lab_config(run, port, cport, bport), stdout=log, stderr=subprocess.STDOUT)
         procs.append(server)
@@ -257,25 +264,15 @@ def main():
         return
 
     run = tempfile.mkdtemp(prefix="gtmd-order-")
-    used, ports = set(), []
-    for _ in range(3):  # DNS, control API, the lab's backends
-        ports.append(free_port(used))
-        used.add(ports[-1])
-    port, cport, bport = ports
     procs = []
     try:
-        for addr in ("127.0.0.11", "127.0.0.12"):
-            procs.append(subprocess.Popen(
-                [sys.executable, os.path.join(ROOT, "Tests", "tools", "lab_backend.py"), addr, str(bport)],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        port, cport, bport = start_lab(run, procs)
         out = os.path.join(run, "callgrind.out")
         # A copy valgrind runs (no debug sections, writable constants: see bench/valgrind_copy.py).
         plain = os.path.join(run, "gtmd")
         valgrind_copy(gtmd, plain)
         argv = ["valgrind", "--tool=callgrind", "--demangle=no", "--dump-instr=no", "--separate-recs=1",
                 f"--callgrind-out-file={out}", plain] + lab_config(run, port, cport, bport)
-        # A state file with a history, as a server that has run before has: its reading is part of a start.
-        write_history(os.path.join(run, "state.json"), 20)
         log = open(os.path.join(run, "gtmd.log"), "w")
         server = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
         procs.append(server)
