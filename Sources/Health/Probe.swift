@@ -354,11 +354,11 @@ final class HTTPProbeHandler: ChannelInboundHandler, RemovableChannelHandler {
             status = Int(head.status.code)
             attempt.statusCode = status
             guard attempt.check.spec.expectStatus.contains(status) else {
-                attempt.finish(ok: false, reason: "status \(status)")
+                attempt.finish(ok: false, reason: HTTPStatusExchange.reason(status))
                 return
             }
             if needle == nil {
-                attempt.finish(ok: true, reason: "status \(status)")
+                attempt.finish(ok: true, reason: HTTPStatusExchange.reason(status))
                 return
             }
             attempt.phase = .readingBody
@@ -370,7 +370,7 @@ final class HTTPProbeHandler: ChannelInboundHandler, RemovableChannelHandler {
                 body.append(contentsOf: bytes)
             }
             if Self.find(needle, in: body, from: max(0, searchedUpTo - needle.count + 1)) {
-                attempt.finish(ok: true, reason: "status \(status)")
+                attempt.finish(ok: true, reason: HTTPStatusExchange.reason(status))
             } else if body.count >= limit {
                 attempt.finish(ok: false, reason: "body mismatch (not in the first \(limit) bytes)")
             }
@@ -379,7 +379,7 @@ final class HTTPProbeHandler: ChannelInboundHandler, RemovableChannelHandler {
             if needle != nil {
                 attempt.finish(ok: false, reason: "body mismatch")
             } else {
-                attempt.finish(ok: true, reason: "status \(status)")
+                attempt.finish(ok: true, reason: HTTPStatusExchange.reason(status))
             }
         }
     }

@@ -499,9 +499,9 @@ struct ProbeLoop {
         switch verdict {
         case .status(let code):
             let ok = http.expect.contains(code)
-            if ended { return end(slot, ok: ok, reason: "status \(code)", statusCode: code) }
+            if ended { return end(slot, ok: ok, reason: HTTPStatusExchange.reason(code), statusCode: code) }
             // The verdict is in; the socket stays until the server has sent the rest and closed.
-            var r = result(c.pending, ok: ok, reason: "status \(code)")
+            var r = result(c.pending, ok: ok, reason: HTTPStatusExchange.reason(code))
             r.statusCode = code
             c.http = nil
             c.drained = 0

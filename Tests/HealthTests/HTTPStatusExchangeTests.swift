@@ -21,6 +21,11 @@ import Testing
         #expect(verdict("HTTP/1.1 2") == nil)
     }
 
+    /// The reason of every status reads `status CODE`, literal or formatted.
+    @Test func theReasonNamesTheStatus() {
+        for code in 100...599 { #expect(HTTPStatusExchange.reason(code) == "status " + String(code)) }
+    }
+
     @Test func badStatusLinesAreInvalid() {
         #expect(verdict("HTTP/2 200 OK\r\n\r\n") == .invalid("status line"))
         #expect(verdict("HTTP/1.1 20 OK\r\n\r\n") == .invalid("status line"))
