@@ -20,10 +20,7 @@ final class StateFileWatch: @unchecked Sendable {
         case lost(String)
     }
 
-    private let fd: Int32
     private let source: DispatchSourceRead
-    /// The state file's name in its folder, as the kernel reports it (no NUL).
-    private let name: [UInt8]
 
     /// Events that name the file or tell that the watch itself ended.
     static let mask = UInt32(
@@ -41,7 +38,8 @@ final class StateFileWatch: @unchecked Sendable {
     ) -> Result<StateFileWatch, StateFileError> {
         let folder = FilePaths.directory(of: path)
         let dir = folder.isEmpty ? "." : folder
-        let base = Array(path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).last ?? [])
+        // The state file's name in its folder, as the kernel reports it (no NUL).
+        let name = Array(FilePaths.lastComponent(path).utf8)
         let fd = inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK))
         guard fd >= 0 else {
             return .failure(StateFileError(description: "inotify: \(String(cString: strerror(errno)))"))
@@ -51,12 +49,10 @@ final class StateFileWatch: @unchecked Sendable {
             close(fd)
             return .failure(StateFileError(description: "inotify watch on \(dir): \(problem)"))
         }
-        return .success(StateFileWatch(fd: fd, name: base, queue: queue, changed: changed))
+        return .success(StateFileWatch(fd: fd, name: name, queue: queue, changed: changed))
     }
 
     private init(fd: Int32, name: [UInt8], queue: DispatchQueue, changed: @escaping @Sendable (Event) -> Void) {
-        self.fd = fd
-        self.name = name
         source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
         source.setEventHandler { [fd, name] in
             if let event = Self.drain(fd, name: name) { changed(event) }

@@ -806,7 +806,6 @@ public final class SteeringCore {
         return p.table
     }
 
-    /// Takes in overrides written to the state file by another process (`gtmd override --offline`).
     /// Puts in force the overrides another process wrote to the state file (`checkStateFile`, or a save that
     /// read them first): each change recorded as an event, and what is now in force logged.
     private func takeInOffline(_ o: OverrideSet) {
@@ -823,6 +822,7 @@ public final class SteeringCore {
         if o.all.isEmpty { logger.notice("no overrides in force") }
     }
 
+    /// Takes in overrides written to the state file by another process (`gtmd override --offline`).
     func checkStateFile() -> Bool {
         let m = StateFile.version(stateFile)
         guard m != stateFileVersion else { return false }
