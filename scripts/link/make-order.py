@@ -154,7 +154,7 @@ def elf_section(path, name):
     raise SystemExit(f"make-order.py: no {name} section in {path}")
 
 
-def written_bss(gtmd, pid, defined_once):
+def written_bss(gtmd, pid, symbols):
     """The .bss symbols of the running `gtmd` (process `pid`) that hold a non-zero word now, in address order;
     only names defined once (ordering by a name defined in several objects would move all of them)."""
     addr, size = elf_section(gtmd, ".bss")
@@ -171,23 +171,15 @@ def written_bss(gtmd, pid, defined_once):
     with open(f"/proc/{pid}/mem", "rb") as f:
         f.seek(base + addr)
         live = f.read(size)
-    symbols = []
-    nm = subprocess.run(["nm", "--defined-only", gtmd], capture_output=True, text=True, check=True).stdout
-    for line in nm.splitlines():
-        fields = line.split()
-        if len(fields) == 3 and fields[1] in "bB" and defined_once(fields[2]):
-            a = int(fields[0], 16)
-            if addr <= a < addr + size:
-                symbols.append((a, fields[2]))
-    symbols.sort()
-    written, starts = [], [a for a, _ in symbols]
+    bss = sorted((a, n) for a, n in symbols.bss if addr <= a < addr + size and symbols.defined_once(n))
+    starts = [a for a, _ in bss]
+    written = {}  # a dict keeps the first-seen (address) order
     for off in range(0, len(live) - 7, 8):
         if live[off:off + 8] != bytes(8):
             i = bisect.bisect_right(starts, addr + off) - 1
-            if i >= 0 and (not written or written[-1] != symbols[i][1]):
-                written.append(symbols[i][1])
-    seen = set()
-    return [n for n in written if not (n in seen or seen.add(n))]
+            if i >= 0:
+                written[bss[i][1]] = True
+    return list(written)
 
 
 def start_lab(run, procs):
@@ -206,7 +198,7 @@ def start_lab(run, procs):
     return ports
 
 
-def data_order(gtmd, defined_once):
+def data_order(gtmd, symbols):
     """The .bss symbols the release binary writes through start-up's work and a steady state (see the top)."""
     run = tempfile.mkdtemp(prefix="gtmd-order-data-")
     procs = []
@@ -217,7 +209,7 @@ def data_order(gtmd, defined_once):
         procs.append(server)
         exercise(gtmd, run, port, cport, server, 1)
         steady_state(port, cport)
-        return written_bss(gtmd, server.pid, defined_once)
+        return written_bss(gtmd, server.pid, symbols)
     finally:
         for p in procs:
             if p.poll() is None:
@@ -226,15 +218,21 @@ def data_order(gtmd, defined_once):
         shutil.rmtree(run, ignore_errors=True)
 
 
-def defined_once_in(gtmd):
-    """A test: is a name defined exactly once in `gtmd`'s symbol table (nm)?"""
-    counts = {}
-    nm = subprocess.run(["nm", "--defined-only", gtmd], capture_output=True, text=True, check=True).stdout
-    for line in nm.splitlines():
-        parts = line.split()
-        if len(parts) == 3:
-            counts[parts[2]] = counts.get(parts[2], 0) + 1
-    return lambda name: counts.get(name) == 1
+class Symbols:
+    """`gtmd`'s symbol table (nm, read once): how often each name is defined, and the .bss symbols."""
+
+    def __init__(self, gtmd):
+        self.counts, self.bss = {}, []
+        nm = subprocess.run(["nm", "--defined-only", gtmd], capture_output=True, text=True, check=True).stdout
+        for line in nm.splitlines():
+            fields = line.split()
+            if len(fields) == 3:
+                self.counts[fields[2]] = self.counts.get(fields[2], 0) + 1
+                if fields[1] in "bB":
+                    self.bss.append((int(fields[0], 16), fields[2]))
+
+    def defined_once(self, name):
+        return self.counts.get(name) == 1
 
 
 def main():
@@ -248,19 +246,13 @@ def main():
     for tool in ("dig", "curl") + (() if a.data_only else ("valgrind",)):
         if not shutil.which(tool):
             raise SystemExit(f"make-order.py: {tool} is missing (scripts/deps.sh --bench installs it)")
-    defined_once = defined_once_in(gtmd)
+    symbols = Symbols(gtmd)
     if a.data_only:
-        # The function list stays as it is: the lines before the first .bss symbol of the old list.
-        bss = set()
-        nm = subprocess.run(["nm", "--defined-only", gtmd], capture_output=True, text=True, check=True).stdout
-        for line in nm.splitlines():
-            fields = line.split()
-            if len(fields) == 3 and fields[1] in "bB":
-                bss.add(fields[2])
+        # The function list stays as it is: the old list without its .bss symbols.
+        bss = {n for _, n in symbols.bss}
         with open(OUT) as f:
             funcs = [n for n in f.read().split() if n not in bss]
-        data = data_order(gtmd, defined_once)
-        write_order(funcs, data)
+        write_order(funcs, data_order(gtmd, symbols))
         return
 
     run = tempfile.mkdtemp(prefix="gtmd-order-")
@@ -293,13 +285,13 @@ def main():
         # A name defined more than once (local copies of outlined helpers and value witnesses, `$sSqwxx`,
         # `objectdestroyTm`, one in each object) would pull every copy to the front, with the whole .text of the
         # runtime's objects that hold one: about 1.5 MB of code nobody runs. Those names stay where they are.
-        names = {n for n in names if defined_once(n)}
+        names = {n for n in names if symbols.defined_once(n)}
         steady = {n for n in steady if n in names}
         if len(names) < 1000 or len(steady) < 100:
             raise SystemExit(f"make-order.py: only {len(names)} functions seen ({len(steady)} in the steady state); "
                              f"see {run}/gtmd.log")
         print(f"make-order.py: {len(names)} functions, {len(steady)} of the steady state first")
-        write_order(sorted(steady) + sorted(names - steady), data_order(gtmd, defined_once))
+        write_order(sorted(steady) + sorted(names - steady), data_order(gtmd, symbols))
     except BaseException:
         print(f"make-order.py: failed; the server's log: {run}/gtmd.log", file=sys.stderr)
         run = None
