@@ -5,7 +5,7 @@ Two things stop valgrind on the release binary itself:
 - It cannot read the DWARF 5 of the Swift toolchain's debug info and gives up. The copy has no debug sections;
   the symbol table, which callgrind needs for function names, stays.
 - Its wrapper of rt_sigsuspend writes into the signal mask the program passes, and libdispatch passes a constant
-  (`_dispatch_sigsuspend.mask`) that sits in `.rodata`, read-only since `scripts/link/rodata.ld`: valgrind faults
+  (`_dispatch_sigsuspend.mask`) that sits in `.rodata`, read-only since `scripts/link/sections.ld`: valgrind faults
   on its own write ("VALGRIND INTERNAL ERROR ... signal 11") as soon as Dispatch's signal thread starts, on any
   CPU. The copy's read-only load segments are marked writable (only the program header's flags change; the
   instructions and their addresses are the same).

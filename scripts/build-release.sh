@@ -9,7 +9,7 @@
 # - -function-sections, and lld with --symbol-ordering-file scripts/link/gtmd.order: the functions that start-up
 #   and serving run are packed at the front of .text. The kernel maps 64 KiB around every page a process touches,
 #   so code spread over the whole binary made most of .text resident. scripts/link/make-order.py remakes the list.
-# - scripts/link/rodata.ld: the Swift compiler emits its conformance descriptors in input sections named .rodata
+# - scripts/link/sections.ld: the Swift compiler emits its conformance descriptors in input sections named .rodata
 #   with the write flag, and lld gave the whole merged .rodata (36 MB of constants and ICU data) that flag and put
 #   it in a writable segment. Those inputs get a small output section of their own; .rodata stays read-only (a
 #   stray write to a constant faults) and its start-up pages are released with the code's (CMalloc's
@@ -49,7 +49,12 @@ done
 export PKG_CONFIG_PATH="$PWD/$static/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 link=(-Xswiftc -use-ld=lld -Xlinker -z -Xlinker pack-relative-relocs -Xlinker --no-export-dynamic
   -Xlinker --symbol-ordering-file="$PWD/scripts/link/gtmd.order" -Xlinker --no-warn-symbol-ordering
-  -Xlinker -T -Xlinker "$PWD/scripts/link/rodata.ld")
+  -Xlinker -T -Xlinker "$PWD/scripts/link/sections.ld")
+# lld's map of the link beside the binary (gtmd.map: every input section, its object and its symbols), which
+# scripts/link/make-order.py reads to tell a function section of its own from a shared one.
+bindir="$(swift build -c release "$@" --show-bin-path)"
+mkdir -p "$bindir"
+link+=(-Xlinker -Map="$bindir/gtmd.map")
 # The Swift toolchains for Linux ship lld next to swift; without it, the system linker and no ordering.
 if [ ! -x "$(dirname "$(readlink -f "$(command -v swift)")")/ld.lld" ]; then
   echo "build-release.sh: no ld.lld beside swift: linking without the symbol ordering (more memory)" >&2
@@ -60,17 +65,20 @@ swift build -c release --product gtmd --static-swift-stdlib \
   -Xswiftc -Xfrontend -Xswiftc -disable-concrete-type-metadata-mangled-name-accessors "$@"
 # A toolchain or linker change that puts .rodata back in a writable segment fails the build here, not quietly.
 if [ ${#link[@]} -gt 0 ] && command -v readelf >/dev/null; then
-  bin="$(swift build -c release "$@" --show-bin-path)/gtmd"
+  bin="$bindir/gtmd"
+  # The section table is read once into a variable: a reader that stops early (`grep -q`, awk's `exit`) on a pipe
+  # from readelf would end readelf by SIGPIPE, which pipefail made the script's exit status (141, a failed build).
+  sections=$(readelf -SW "$bin")
   # readelf -S: [Nr] Name Type Address Off Size ES Flg ...; the flags are the sixth field after the name.
-  flags=$(readelf -SW "$bin" | awk '{ for (i = 1; i <= NF; i++) if ($i == ".rodata") { print $(i + 6); exit } }')
+  flags=$(awk '{ for (i = 1; i <= NF; i++) if ($i == ".rodata") { print $(i + 6); exit } }' <<<"$sections")
   # Full Foundation (CoreFoundation's constant strings, ICU's 33 MB of data, their start-up constructors) must not
   # come back through an `import Foundation`: FoundationEssentials is what gtmd needs.
-  if readelf -SW "$bin" | grep -q '\.cfstr\.data'; then
+  if grep -q '\.cfstr\.data' <<<"$sections"; then
     echo "build-release.sh: $bin links full Foundation (CoreFoundation); import FoundationEssentials instead" >&2
     exit 1
   fi
   case "$flags" in
-    *W*) echo "build-release.sh: $bin has a writable .rodata (flags $flags); see scripts/link/rodata.ld" >&2; exit 1 ;;
+    *W*) echo "build-release.sh: $bin has a writable .rodata (flags $flags); see scripts/link/sections.ld" >&2; exit 1 ;;
     "") echo "build-release.sh: no .rodata section found in $bin" >&2; exit 1 ;;
   esac
 fi

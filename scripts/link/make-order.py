@@ -235,6 +235,44 @@ class Symbols:
         return self.counts.get(name) == 1
 
 
+class LinkMap:
+    """The release link's map (`gtmd.map` beside the binary, written by scripts/build-release.sh): which names are
+    defined only as functions in input sections of their own (`obj.o:(.text.NAME)`, from -function-sections). Such
+    a name may be defined in many objects (a metadata accessor or outlined copy `$sSaySSGMaTm`, 42 bytes, in every
+    module that uses `[String]`): listing it moves every copy, and nothing else, to the front. A name with a
+    definition inside a shared section (the runtime's and stdlib's objects have no function sections: one
+    `.text` of 1.6 MB for `Swift.o`) would drag that whole section along, so it stays where it is."""
+
+    def __init__(self, gtmd):
+        self.path = os.path.join(os.path.dirname(gtmd), "gtmd.map")
+        self.own = {}
+        if not os.path.exists(self.path):
+            print(f"make-order.py: no {self.path}: names defined more than once are left out", file=sys.stderr)
+            return
+        # lld's map: `VMA LMA Size Align` then the output section, an input section or a symbol, each one column
+        # further right (the name's column tells which).
+        line_re = re.compile(r"^\s*[0-9a-f]+\s+[0-9a-f]+\s+[0-9a-f]+\s+\d+\s+(\S.*)$")
+        columns, section = [], None
+        with open(self.path, errors="replace") as f:
+            for line in f:
+                m = line_re.match(line)
+                if not m:
+                    continue
+                col = m.start(1)
+                if col not in columns:
+                    columns = sorted(columns + [col])[:3]
+                kind = columns.index(col) if col in columns else -1
+                text = m.group(1).rstrip("\n")
+                if kind == 1:
+                    paren = text.rfind(":(")
+                    section = text[paren + 2:-1] if paren >= 0 and text.endswith(")") else None
+                elif kind == 2 and section is not None and section.startswith(".text"):
+                    self.own[text] = self.own.get(text, True) and section == ".text." + text
+
+    def own_sections(self, name):
+        return self.own.get(name, False)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--gtmd")
@@ -282,10 +320,12 @@ def main():
         if len(steady_parts) != 1:
             raise SystemExit(f"make-order.py: no steady-state dump among {parts}")
         names, steady = functions(parts, steady_parts)
-        # A name defined more than once (local copies of outlined helpers and value witnesses, `$sSqwxx`,
-        # `objectdestroyTm`, one in each object) would pull every copy to the front, with the whole .text of the
-        # runtime's objects that hold one: about 1.5 MB of code nobody runs. Those names stay where they are.
-        names = {n for n in names if symbols.defined_once(n)}
+        # A name defined more than once (local copies of outlined helpers, value witnesses and merged metadata
+        # accessors, one in each object) is listed only where every copy is a function section of its own
+        # (LinkMap): `$sSqwxx` in the runtime's objects would pull the whole .text of each to the front, about
+        # 1.5 MB of code nobody runs. Left out, the copies a start runs (~50) each cost a 64 KiB window of their own.
+        links = LinkMap(gtmd)
+        names = {n for n in names if symbols.defined_once(n) or links.own_sections(n)}
         steady = {n for n in steady if n in names}
         if len(names) < 1000 or len(steady) < 100:
             raise SystemExit(f"make-order.py: only {len(names)} functions seen ({len(steady)} in the steady state); "
