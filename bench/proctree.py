@@ -1,5 +1,5 @@
-"""Process-tree helper shared by the bench scripts (startup.py, zone_scale.py, speed.py): a server started through
-`sh -c`/`timeout` is measured with all its descendants."""
+"""Process-tree helpers shared by the bench scripts (startup.py, zone_scale.py, speed.py): a server started through
+`sh -c`/`timeout` is measured with all its descendants, and its threads are read in one place."""
 
 import os
 import signal
@@ -32,6 +32,31 @@ def tree(pid):
         p = todo.pop()
         out.append(p)
         todo.extend(children.get(p, []))
+    return out
+
+
+def threads(pid):
+    """The threads of process pid now, from /proc/<pid>/task: tid -> (name, CPU ns from schedstat, context
+    switches, voluntary and not). A thread that ends while it is read is left out; no process, no threads."""
+    out = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                name = f.read().strip()
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                ns = int(f.read().split()[0])
+            switches = 0
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                for line in f:
+                    if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
+                        switches += int(line.split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        out[tid] = (name, ns, switches)
     return out
 
 

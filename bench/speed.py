@@ -57,7 +57,7 @@ import tempfile
 import threading
 import time
 
-from proctree import stat_table, stop_group
+from proctree import stat_table, stop_group, threads
 from valgrind_copy import valgrind_copy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -145,18 +145,7 @@ def proc_jiffies(pid):
 def thread_ns(pid):
     """Thread name -> CPU time in ns of the threads of pid with that name (/proc/<pid>/task/*/schedstat)."""
     out = {}
-    try:
-        tids = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return out
-    for tid in tids:
-        try:
-            with open(f"/proc/{pid}/task/{tid}/comm") as f:
-                name = f.read().strip()
-            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
-                ns = int(f.read().split()[0])
-        except (OSError, ValueError, IndexError):
-            continue
+    for name, ns, _ in threads(pid).values():
         out[name] = out.get(name, 0) + ns
     return out
 
@@ -628,15 +617,7 @@ def machine():
 # ---------------------------------------------------------------------------------------------------------------
 def ctx_switches(pid):
     """Context switches (voluntary + involuntary) of all threads of pid."""
-    total = 0
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            for line in open(f"/proc/{pid}/task/{tid}/status"):
-                if "ctxt_switches:" in line:
-                    total += int(line.split()[1])
-        except (OSError, ValueError):
-            pass
-    return total
+    return sum(switches for _, _, switches in threads(pid).values())
 
 
 def callgrind_total(args, cg):

@@ -50,7 +50,7 @@ import sys
 import tempfile
 import time
 
-from proctree import tree
+from proctree import threads, tree
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -100,25 +100,7 @@ def memory(pid):
 
 def activity(pid):
     """Per live thread of the process tree: (CPU ms from schedstat, context switches) so far."""
-    threads = {}
-    for p in tree(pid):
-        try:
-            tasks = os.listdir(f"/proc/{p}/task")
-        except OSError:
-            continue
-        for t in tasks:
-            try:
-                with open(f"/proc/{p}/task/{t}/schedstat") as f:
-                    cpu = int(f.read().split()[0]) / 1e6
-                switches = 0
-                with open(f"/proc/{p}/task/{t}/status") as f:
-                    for line in f:
-                        if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
-                            switches += int(line.split()[1])
-                threads[(p, t)] = (cpu, switches)
-            except (OSError, ValueError, IndexError):
-                continue
-    return threads
+    return {(p, t): (ns / 1e6, switches) for p in tree(pid) for t, (_, ns, switches) in threads(p).items()}
 
 
 def activity_between(before, after):

@@ -182,6 +182,14 @@ def written_bss(gtmd, pid, symbols):
     return list(written)
 
 
+def kill_all(procs):
+    """Kills and reaps every process of `procs` still running (the lab's backends and the server)."""
+    for p in procs:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
 def start_lab(run, procs):
     """Free ports for DNS, the control API and the lab's backends; the two backends started (added to `procs`);
     in `run` a state file with a history, as a server that has run before has (its reading is part of a start).
@@ -211,10 +219,7 @@ def data_order(gtmd, symbols):
         steady_state(port, cport)
         return written_bss(gtmd, server.pid, symbols)
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+        kill_all(procs)
         shutil.rmtree(run, ignore_errors=True)
 
 
@@ -337,10 +342,7 @@ def main():
         run = None
         raise
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+        kill_all(procs)
         if run:
             shutil.rmtree(run, ignore_errors=True)
 
