@@ -28,6 +28,8 @@
                                                       (perf tracepoints, /proc/<pid>/task/*/status; a diagnostic)
 
 Common options: --servers gtmd,gdnsd (also gtmd-b: the same gtmd config on --gtmd-b BINARY, for before/after;
+ceiling: bench/gen/ceiling.c, a C responder with prebuilt answers to the rows' questions, the kernel's ceiling;
+--ratio-to SERVER: the ratio columns' divisor, gdnsd unless told;
 --gtmd-env / --gtmd-b-env KEY=VALUE set environment variables of either),
 --gtmd BINARY (default .build/release/gtmd, built if missing), --quiet-pct 10 (wait until other processes use less
 than this share of a core before each run; a run during which they used more is repeated, at most --retries times).
@@ -68,7 +70,8 @@ ADDR = "127.0.0.1"
 
 # name -> (peer config dir, kind)
 # server name -> kind (gtmd-b: gtmd's config on the --gtmd-b binary); kind -> peer config dir in bench/peers/.
-SERVERS = {"gtmd": "gtmd", "gtmd-b": "gtmd", "gdnsd": "gdnsd"}
+# ceiling: bench/gen/ceiling.c, the least work a responder can do for the rows (prebuilt answers, no config).
+SERVERS = {"gtmd": "gtmd", "gtmd-b": "gtmd", "gdnsd": "gdnsd", "ceiling": "ceiling"}
 SERVERS_DIR = {"gtmd": "gtmd-gslb", "gdnsd": "gdnsd-gslb"}
 
 # Rows: query file for blast/ratelat (bench/gen/dnsq.h format) and the equivalent for dnsperf (file, extra args).
@@ -151,7 +154,7 @@ def thread_ns(pid):
 
 
 def is_dns_thread(name):
-    """A thread that answers UDP queries: gtmd-udp-N (gtmd), gdnsd-io-udp* (gdnsd)."""
+    """A thread that answers UDP queries: gtmd-udp-N (gtmd), gdnsd-io-udp* (gdnsd), ceiling-udp."""
     return "udp" in name
 
 
@@ -258,6 +261,8 @@ def probe_groups(n, size=100):
 
 
 def render(kind, run, port, workers, probes, probe_port):
+    if kind == "ceiling":
+        return f'exec $WRAP "{gen("ceiling")}" -p {port} -s {ADDR}'
     nets = geo_nets()
     v = {"ADDR": ADDR, "PORT": str(port), "RUN": run, "WORKERS": str(workers), "NETS": f"{len(nets)} rules",
          "PROBES": str(probes)}
@@ -546,13 +551,15 @@ def med(xs):
 
 
 def table(args, figure, runs, metrics):
-    """Markdown: per (variant, row, server) the median of each metric, and gtmd's per-round ratio to gdnsd."""
+    """Markdown: per (variant, row, server) the median of each metric, and each server's per-round ratio to the
+    --ratio-to server (gdnsd unless told)."""
+    ref = args.ratio_to
     ok = [r for r in runs if r.get("ok") == 1]
     names = args.servers.split(",")
     lines = [f"{figure}: {args.rounds} interleaved rounds of {args.secs} s; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
              f"{machine()}", ""]
     head = "| variant | row | server | " + " | ".join(m[1] for m in metrics) + " | " + \
-           " | ".join(f"{m[1]} ÷ gdnsd (median of rounds)" for m in metrics if m[2]) + " | clean runs |"
+           " | ".join(f"{m[1]} ÷ {ref} (median of rounds)" for m in metrics if m[2]) + " | clean runs |"
     lines += [head, "|" + "---|" * (head.count("|") - 1)]
     keys = sorted({(r["variant"], r["row"]) for r in ok}, key=lambda k: ([x.get("label", "") for x in VARIANTS_SEEN]
                                                                          .index(k[0]) if k[0] in
@@ -570,14 +577,14 @@ def table(args, figure, runs, metrics):
             for key, label, ratio in metrics:
                 if not ratio:
                     continue
-                if name == "gdnsd":
+                if name == ref:
                     ratios.append("")
                     continue
                 rs = []
                 for rnd in range(args.rounds):
                     a = [float(r.get(key, "nan")) for r in mine if r["round"] == rnd]
                     b = [float(r.get(key, "nan")) for r in ok if r["variant"] == variant and r["row"] == row
-                         and r["server"] == "gdnsd" and r["round"] == rnd]
+                         and r["server"] == ref and r["round"] == rnd]
                     if a and b and b[0]:
                         rs.append(a[0] / b[0])
                 ratios.append(f"{med(rs):.3f}" if rs else "")
@@ -707,9 +714,9 @@ def instructions(args):
                 srv.stop()
     lines = [f"instructions: user-space instructions per reply (valgrind {subprocess.run(['valgrind', '--version'], capture_output=True, text=True).stdout.strip()}, "
              f"callgrind, {args.secs} s of blast -c 4 -w 32 after a 3 s warm-up); {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}", "",
-             "| row | server | replies (idle: probes) | instructions | per reply (idle: per probe) | ÷ gdnsd |", "|---|---|---|---|---|---|"]
+             f"| row | server | replies (idle: probes) | instructions | per reply (idle: per probe) | ÷ {args.ratio_to} |", "|---|---|---|---|---|---|"]
     for row, name, replies, total, per, rc in rows_out:
-        base = [x[4] for x in rows_out if x[0] == row and x[1] == "gdnsd"]
+        base = [x[4] for x in rows_out if x[0] == row and x[1] == args.ratio_to]
         lines.append(f"| {row} | {name} | {replies} | {total:,} | {per:,.0f} | {per / base[0]:.3f} |" if base
                      else f"| {row} | {name} | {replies} | {total:,} | {per:,.0f} | |")
     text = "\n".join(lines) + "\n"
@@ -755,6 +762,7 @@ def main():
     p.add_argument("figure", choices=["saturated", "dnsperf", "latency", "matched", "probes", "multicore", "instructions",
                                       "syscalls"])
     p.add_argument("--servers", default="gtmd,gdnsd")
+    p.add_argument("--ratio-to", default="gdnsd", help="the server the ratio columns divide by (gdnsd, ceiling, ...)")
     p.add_argument("--rows", default=None, help="comma-separated rows (default per figure)")
     p.add_argument("--rounds", type=int, default=None)
     p.add_argument("--secs", type=float, default=None)
