@@ -308,15 +308,35 @@ public final class AnswerTable: Sendable {
     public var nodeCount: Int { nodes.count }
     public var answerBytes: Int { blob.count }
 
+    /// The index hash of a wire name of `n` bytes: eight bytes at a step (the last step the name's last eight
+    /// bytes, which may overlap the one before), each word multiplied in and folded down, then a final mix so
+    /// that the low bits, which pick the slot, depend on every byte. A name under eight bytes is one word.
     @inline(__always)
     static func hashName(_ p: UnsafePointer<UInt8>, _ n: Int) -> UInt32 {
-        var h: UInt32 = 2_166_136_261
-        var i = 0
-        while i < n {
-            h = (h ^ UInt32(p[i])) &* 16_777_619
-            i += 1
+        let raw = UnsafeRawPointer(p)
+        let k: UInt64 = 0xFF51_AFD7_ED55_8CCD
+        var h = 0x9E37_79B9_7F4A_7C15 ^ UInt64(truncatingIfNeeded: n)
+        if n >= 8 {
+            var i = 0
+            while i &+ 8 < n {
+                h = (h ^ raw.loadUnaligned(fromByteOffset: i, as: UInt64.self)) &* k
+                h ^= h >> 32
+                i &+= 8
+            }
+            h = (h ^ raw.loadUnaligned(fromByteOffset: n &- 8, as: UInt64.self)) &* k
+        } else {
+            var w: UInt64 = 0
+            var i = 0
+            while i < n {
+                w = w << 8 | UInt64(p[i])
+                i &+= 1
+            }
+            h = (h ^ w) &* k
         }
-        return h
+        h ^= h >> 33
+        h &*= 0xC4CE_B9FE_1A85_EC53
+        h ^= h >> 33
+        return UInt32(truncatingIfNeeded: h)
     }
 
     /// Finds the node for a lower-case wire name; -1 when absent.
@@ -372,12 +392,26 @@ public final class AnswerTable: Sendable {
     }
 }
 
+/// Whether `n` bytes at `a` and `b` are equal: eight bytes at a step, the last step the last eight bytes (which
+/// may overlap the one before); byte by byte under eight.
 @inline(__always)
 func memcmpBytes(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ n: Int) -> Bool {
+    if n >= 8 {
+        let ra = UnsafeRawPointer(a)
+        let rb = UnsafeRawPointer(b)
+        var i = 0
+        while i &+ 8 < n {
+            let x = ra.loadUnaligned(fromByteOffset: i, as: UInt64.self)
+            if x != rb.loadUnaligned(fromByteOffset: i, as: UInt64.self) { return false }
+            i &+= 8
+        }
+        return ra.loadUnaligned(fromByteOffset: n &- 8, as: UInt64.self)
+            == rb.loadUnaligned(fromByteOffset: n &- 8, as: UInt64.self)
+    }
     var i = 0
     while i < n {
         if a[i] != b[i] { return false }
-        i += 1
+        i &+= 1
     }
     return true
 }

@@ -92,11 +92,12 @@ public enum QueryParser {
                 i += 1
                 break
             }
+            // i < n ≤ Int.max / 2 and l ≤ 63: the sums below cannot overflow, so they skip the checks.
             guard l <= 63, labels < 127 else { return isQuery ? .formErrNoQuestion : .notImp }
-            guard i + 1 + l <= n, i - 12 + 1 + l < 255 else { return isQuery ? .formErrNoQuestion : .notImp }
-            labelOffsets[labels] = UInt8(i - 12)
-            labels += 1
-            i += l + 1
+            guard i &+ 1 &+ l <= n, i &- 12 &+ 1 &+ l < 255 else { return isQuery ? .formErrNoQuestion : .notImp }
+            labelOffsets[labels] = UInt8(truncatingIfNeeded: i &- 12)
+            labels &+= 1
+            i &+= l &+ 1
         }
         let len = i - 12
         lowerCopy(pkt.baseAddress! + 12, to: lowerName, count: len)
