@@ -35,6 +35,7 @@ public final class Locator: Sendable {
         self.ecsMaxPrefix6 = ecsMaxPrefix6
         var t = NetworkMap()
         for (i, r) in rules.enumerated() { t.insert(r.network, value: Int32(i)) }
+        t.seal()
         trie = t
     }
 

@@ -129,13 +129,64 @@ public struct NetworkMap: Sendable {
     var children: [Int32] = [-1, -1, -1, -1]  // 2 per node, -1 = none
     var values: [Int32] = [-1, -1]  // per node, -1 = no rule ends here
     var lengths: [UInt8] = [0, 0]  // per node: its depth
+    /// Where the walk stands after an address's first eight bits, per value of those bits (IPv4's 256, then
+    /// IPv6's): a lookup of eight bits or more starts there instead of at the root. Made by `seal()`, emptied
+    /// by `insert`.
+    var starts: [WalkState] = []
     public private(set) var count = 0
 
     public init() {}
 
+    struct WalkState {
+        var node: Int32
+        var best: Int32
+        var depth: UInt8
+        var bestLength: UInt8
+    }
+
+    /// Makes the table of walk states after eight bits (`starts`): call once every rule is in. Lookups give the
+    /// same matches without it, only longer.
+    public mutating func seal() {
+        var s: [WalkState] = []
+        s.reserveCapacity(512)
+        children.withUnsafeBufferPointer { children in
+            values.withUnsafeBufferPointer { values in
+                for root in 0..<2 {
+                    for top in 0..<256 {
+                        var node = root
+                        var depth = 0
+                        var best = values[root]
+                        var bestLength = 0
+                        NetworkMap.walk(
+                            children,
+                            values,
+                            node: &node,
+                            depth: &depth,
+                            best: &best,
+                            bestLength: &bestLength,
+                            hi: UInt64(top) << 56,
+                            lo: 0,
+                            limit: 8
+                        )
+                        s.append(
+                            WalkState(
+                                node: Int32(node),
+                                best: best,
+                                depth: UInt8(depth),
+                                bestLength: UInt8(bestLength)
+                            )
+                        )
+                    }
+                }
+            }
+        }
+        starts = s
+    }
+
     /// Adds a rule; returns the value already stored for exactly this network (then nothing changes).
     @discardableResult
     public mutating func insert(_ n: IPNetwork, value: Int32) -> Int32? {
+        starts = []
         var node = n.base.family == 4 ? 0 : 1
         for i in 0..<n.length {
             let b = n.base.bit(i)
@@ -176,34 +227,68 @@ public struct NetworkMap: Sendable {
     /// Longest-prefix match of `a` over its first `bits` bits. Per query on nearest answers: the walk reads the
     /// arrays through unsafe buffers (no bounds check or retain per bit) and shifts the address word instead of
     /// extracting bit `depth` each time.
+    /// A sealed map starts a lookup of eight bits or more at the state its table holds for the address's first
+    /// eight bits: the same state the walk from the root reaches (a walk that stopped earlier stops again at once).
     @inline(__always)
     public func lookup(_ a: AddressBits, bits: Int) -> Match {
         children.withUnsafeBufferPointer { children in
             values.withUnsafeBufferPointer { values in
                 var node = a.family == 4 ? 0 : 1
-                var best: Int32 = -1
+                var best = values[node]
                 var bestLength = 0
                 var depth = 0
-                if values[node] >= 0 { best = values[node] }
-                let limit = min(bits, 128)
-                var word = a.hi
-                while depth < limit {
-                    if depth == 64 { word = a.lo }
-                    let c = Int(children[2 * node + Int(truncatingIfNeeded: word >> 63)])
-                    if c < 0 { break }
-                    word <<= 1
-                    node = c
-                    depth += 1
-                    if values[node] >= 0 {
-                        best = values[node]
-                        bestLength = depth
-                    }
+                if bits >= 8 && !starts.isEmpty {
+                    let s = starts[(node << 8) | Int(truncatingIfNeeded: a.hi >> 56)]
+                    node = Int(s.node)
+                    best = s.best
+                    depth = Int(s.depth)
+                    bestLength = Int(s.bestLength)
                 }
+                NetworkMap.walk(
+                    children,
+                    values,
+                    node: &node,
+                    depth: &depth,
+                    best: &best,
+                    bestLength: &bestLength,
+                    hi: a.hi,
+                    lo: a.lo,
+                    limit: min(bits, 128)
+                )
                 // Addresses that share the walked bits plus the next one end on this node too; when every bit
                 // was walked and rules lie deeper, the bits given do not decide: one more is needed.
                 let hasChildren = children[2 * node] >= 0 || children[2 * node + 1] >= 0
                 let scope = hasChildren && bits > 0 ? depth + 1 : depth
                 return Match(value: best, ruleLength: bestLength, scope: min(scope, a.width))
+            }
+        }
+    }
+
+    /// Walks from `node` at `depth` one bit of the address (`hi`, then `lo`) at a time until `limit` bits or a
+    /// missing child, noting the deepest rule passed (`best`, at `bestLength`).
+    @inline(__always)
+    static func walk(
+        _ children: UnsafeBufferPointer<Int32>,
+        _ values: UnsafeBufferPointer<Int32>,
+        node: inout Int,
+        depth: inout Int,
+        best: inout Int32,
+        bestLength: inout Int,
+        hi: UInt64,
+        lo: UInt64,
+        limit: Int
+    ) {
+        var word = depth < 64 ? hi << UInt64(depth) : lo << UInt64(depth - 64)
+        while depth < limit {
+            if depth == 64 { word = lo }
+            let c = Int(children[2 * node + Int(truncatingIfNeeded: word >> 63)])
+            if c < 0 { break }
+            word <<= 1
+            node = c
+            depth += 1
+            if values[node] >= 0 {
+                best = values[node]
+                bestLength = depth
             }
         }
     }

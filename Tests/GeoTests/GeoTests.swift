@@ -57,6 +57,63 @@ func addr(_ s: String) -> AddressBits { AddressBits(IPAddress.parse(s)!) }
         #expect(m.lookup(addr("10.1.0.0"), bits: 0).scope == 0)
     }
 
+    /// A sealed map (`seal()`: lookups of eight bits or more start from a table of the walk's state after the
+    /// first eight bits) gives the same match as the walk from the root, for every number of bits: random rules
+    /// of both families and every length, addresses near them and anywhere.
+    @Test func sealedLookupsMatchTheWalkFromTheRoot() {
+        var state: UInt64 = 0x2545_F491_4F6C_DD1D
+        func next() -> UInt64 {
+            state = state &* 6_364_136_223_846_793_005 &+ 1_442_695_040_888_963_407
+            return state ^ (state >> 29)
+        }
+        func random(_ family: UInt8) -> AddressBits {
+            family == 4
+                ? AddressBits(family: 4, hi: next() & 0xFFFF_FFFF_0000_0000, lo: 0)
+                : AddressBits(family: 6, hi: next(), lo: next())
+        }
+        var plain = NetworkMap()
+        var bases: [AddressBits] = []
+        for i in 0..<600 {
+            let family: UInt8 = i % 3 == 0 ? 6 : 4
+            // Short prefixes often (shared first bytes, rules inside the first eight bits), long ones too.
+            let width = family == 4 ? 32 : 128
+            let length = i % 5 == 0 ? Int(next() % 9) : Int(next() % UInt64(width + 1))
+            let base = random(family).masked(length)
+            bases.append(base)
+            plain.insert(IPNetwork(base: base, length: length), value: Int32(i))
+        }
+        var sealed = plain
+        sealed.seal()
+        var checked = 0
+        for k in 0..<30_000 {
+            // Half near a rule (its base with random bits below a random length), half anywhere.
+            let a: AddressBits
+            if k % 2 == 0 {
+                let b = bases[Int(next() % UInt64(bases.count))]
+                let keep = Int(next() % UInt64(b.width + 1))
+                let r = random(b.family)
+                let hiMask: UInt64 = keep == 0 ? 0 : keep >= 64 ? .max : ~0 << UInt64(64 - keep)
+                let loMask: UInt64 = keep <= 64 ? 0 : keep >= 128 ? .max : ~0 << UInt64(128 - keep)
+                a = AddressBits(
+                    family: b.family,
+                    hi: (b.hi & hiMask) | (r.hi & ~hiMask),
+                    lo: (b.lo & loMask) | (r.lo & ~loMask)
+                )
+            } else {
+                a = random(k % 3 == 0 ? 6 : 4)
+            }
+            let bits = Int(next() % UInt64(a.width + 1))
+            let want = plain.lookup(a, bits: bits)
+            let got = sealed.lookup(a, bits: bits)
+            if got != want {
+                Issue.record("\(a.address) /\(bits): sealed \(got), from the root \(want)")
+                break
+            }
+            checked += 1
+        }
+        #expect(checked == 30_000)
+    }
+
     @Test func distanceAndOrder() {
         // Frankfurt - New York is about 6,200 km.
         let d = Distance.km(50.11, 8.68, 40.71, -74.01)
