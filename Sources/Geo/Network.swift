@@ -153,29 +153,9 @@ public struct NetworkMap: Sendable {
             values.withUnsafeBufferPointer { values in
                 for root in 0..<2 {
                     for top in 0..<256 {
-                        var node = root
-                        var depth = 0
-                        var best = values[root]
-                        var bestLength = 0
-                        NetworkMap.walk(
-                            children,
-                            values,
-                            node: &node,
-                            depth: &depth,
-                            best: &best,
-                            bestLength: &bestLength,
-                            hi: UInt64(top) << 56,
-                            lo: 0,
-                            limit: 8
-                        )
-                        s.append(
-                            WalkState(
-                                node: Int32(node),
-                                best: best,
-                                depth: UInt8(depth),
-                                bestLength: UInt8(bestLength)
-                            )
-                        )
+                        let atRoot = WalkState(node: Int32(root), best: values[root], depth: 0, bestLength: 0)
+                        let first = UInt64(top) << 56
+                        s.append(NetworkMap.walk(children, values, from: atRoot, hi: first, lo: 0, limit: 8))
                     }
                 }
             }
@@ -233,51 +213,38 @@ public struct NetworkMap: Sendable {
     public func lookup(_ a: AddressBits, bits: Int) -> Match {
         children.withUnsafeBufferPointer { children in
             values.withUnsafeBufferPointer { values in
-                var node = a.family == 4 ? 0 : 1
-                var best = values[node]
-                var bestLength = 0
-                var depth = 0
-                if bits >= 8 && !starts.isEmpty {
-                    let s = starts[(node << 8) | Int(truncatingIfNeeded: a.hi >> 56)]
-                    node = Int(s.node)
-                    best = s.best
-                    depth = Int(s.depth)
-                    bestLength = Int(s.bestLength)
-                }
-                NetworkMap.walk(
-                    children,
-                    values,
-                    node: &node,
-                    depth: &depth,
-                    best: &best,
-                    bestLength: &bestLength,
-                    hi: a.hi,
-                    lo: a.lo,
-                    limit: min(bits, 128)
-                )
+                let root = a.family == 4 ? 0 : 1
+                let start =
+                    bits >= 8 && !starts.isEmpty
+                    ? starts[(root << 8) | Int(truncatingIfNeeded: a.hi >> 56)]
+                    : WalkState(node: Int32(root), best: values[root], depth: 0, bestLength: 0)
+                let end = NetworkMap.walk(children, values, from: start, hi: a.hi, lo: a.lo, limit: min(bits, 128))
+                let node = Int(end.node)
+                let depth = Int(end.depth)
                 // Addresses that share the walked bits plus the next one end on this node too; when every bit
                 // was walked and rules lie deeper, the bits given do not decide: one more is needed.
                 let hasChildren = children[2 * node] >= 0 || children[2 * node + 1] >= 0
                 let scope = hasChildren && bits > 0 ? depth + 1 : depth
-                return Match(value: best, ruleLength: bestLength, scope: min(scope, a.width))
+                return Match(value: end.best, ruleLength: Int(end.bestLength), scope: min(scope, a.width))
             }
         }
     }
 
-    /// Walks from `node` at `depth` one bit of the address (`hi`, then `lo`) at a time until `limit` bits or a
-    /// missing child, noting the deepest rule passed (`best`, at `bestLength`).
+    /// Walks on from `state` one bit of the address (`hi`, then `lo`) at a time until `limit` bits or a missing
+    /// child, noting the deepest rule passed.
     @inline(__always)
     static func walk(
         _ children: UnsafeBufferPointer<Int32>,
         _ values: UnsafeBufferPointer<Int32>,
-        node: inout Int,
-        depth: inout Int,
-        best: inout Int32,
-        bestLength: inout Int,
+        from state: WalkState,
         hi: UInt64,
         lo: UInt64,
         limit: Int
-    ) {
+    ) -> WalkState {
+        var node = Int(state.node)
+        var depth = Int(state.depth)
+        var best = state.best
+        var bestLength = Int(state.bestLength)
         var word = depth < 64 ? hi << UInt64(depth) : lo << UInt64(depth - 64)
         while depth < limit {
             if depth == 64 { word = lo }
@@ -291,5 +258,11 @@ public struct NetworkMap: Sendable {
                 bestLength = depth
             }
         }
+        return WalkState(
+            node: Int32(truncatingIfNeeded: node),
+            best: best,
+            depth: UInt8(truncatingIfNeeded: depth),
+            bestLength: UInt8(truncatingIfNeeded: bestLength)
+        )
     }
 }
