@@ -28,7 +28,7 @@
 
 #define MAX_BATCH 256
 #define IN_LEN 512
-#define OUT_LEN 512
+#define OUT_LEN (IN_LEN + 64) /* the question echoed, one A record (16), an OPT (11) with a subnet option (<= 24) */
 
 struct answer {
     const uint8_t *qname; /* wire form, lower case */
