@@ -30,12 +30,6 @@
 #define IN_LEN 512
 #define OUT_LEN (IN_LEN + 64) /* the question echoed, one A record (16), an OPT (11) with a subnet option (<= 24) */
 
-struct answer {
-    const uint8_t *qname; /* wire form, lower case */
-    size_t len;
-    uint8_t addr[4];
-};
-
 static const uint8_t WWW[] = "\3www\3lab\7example";
 static const uint8_t FO[] = "\2fo\3lab\7example";
 static const uint8_t NEAR[] = "\4near\3lab\7example";
@@ -167,10 +161,7 @@ int main(int argc, char **argv) {
     struct sigaction act = {.sa_handler = on_signal};
     sigaction(SIGTERM, &act, NULL);
     sigaction(SIGINT, &act, NULL);
-    for (int i = 0; i < batch; i++) {
-        riov[i] = (struct iovec){in[i], IN_LEN};
-        siov[i].iov_base = out[i];
-    }
+    for (int i = 0; i < batch; i++) riov[i] = (struct iovec){in[i], IN_LEN};
     while (!stop) {
         for (int i = 0; i < batch; i++) {
             rmsg[i].msg_hdr = (struct msghdr){.msg_name = &peer[i], .msg_namelen = sizeof peer[i],
