@@ -142,6 +142,12 @@ public struct NetworkMap: Sendable {
         var best: Int32
         var depth: UInt8
         var bestLength: UInt8
+
+        /// At family root `root` (0: IPv4, 1: IPv6), no bit walked: the best rule so far is one of length 0.
+        @inline(__always)
+        static func at(root: Int, _ values: UnsafeBufferPointer<Int32>) -> WalkState {
+            WalkState(node: Int32(root), best: values[root], depth: 0, bestLength: 0)
+        }
     }
 
     /// Makes the table of walk states after eight bits (`starts`): call once every rule is in. Lookups give the
@@ -153,9 +159,9 @@ public struct NetworkMap: Sendable {
             values.withUnsafeBufferPointer { values in
                 for root in 0..<2 {
                     for top in 0..<256 {
-                        let atRoot = WalkState(node: Int32(root), best: values[root], depth: 0, bestLength: 0)
                         let first = UInt64(top) << 56
-                        s.append(NetworkMap.walk(children, values, from: atRoot, hi: first, lo: 0, limit: 8))
+                        let state = WalkState.at(root: root, values)
+                        s.append(NetworkMap.walk(children, values, from: state, hi: first, lo: 0, limit: 8))
                     }
                 }
             }
@@ -217,7 +223,7 @@ public struct NetworkMap: Sendable {
                 let start =
                     bits >= 8 && !starts.isEmpty
                     ? starts[(root << 8) | Int(truncatingIfNeeded: a.hi >> 56)]
-                    : WalkState(node: Int32(root), best: values[root], depth: 0, bestLength: 0)
+                    : WalkState.at(root: root, values)
                 let end = NetworkMap.walk(children, values, from: start, hi: a.hi, lo: a.lo, limit: min(bits, 128))
                 let node = Int(end.node)
                 let depth = Int(end.depth)
