@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Cold start and memory of gtmd next to gdnsd, NSD and Knot DNS on the same zone, measured in one run.
 
-    bench/startup.py [--peers gdnsd,nsd,knot,gtmd,gtmd-lab] [--rounds 9] [--gtmd PATH] [--gtmd-b PATH]
+    bench/startup.py [--peers gdnsd,nsd,knot,ceiling,swift-floor,gtmd,gtmd-lab] [--rounds 9] [--gtmd PATH] [--gtmd-b PATH]
                      [--variant LABEL=PATH ...] [--idle 4] [--idle-cpu 0] [--burst 1] [--history N] [--no-pin]
                      [--out DIR]
 
@@ -23,6 +23,11 @@ Peers: gdnsd, nsd, knot with their bench/peers/<name>/ configs (rendered as benc
   LABEL-lab  config/lab.yaml as `scripts/run-lab.sh` serves it (both zones, two health-checked services,
              the control API, listening on 127.0.0.1 and ::1); its first answer waits for the first probe round
              against two lab backends (Tests/tools/lab_backend.py, started here on a free port).
+and two floors, built by this script, that no DNS server can start below:
+  ceiling      bench/gen/ceiling.c, a C responder with prebuilt answers (speed.py's ceiling);
+  swift-floor  bench/gen/floor.swift, a Swift program that binds one UDP socket and answers every question
+             with www's record, linked as scripts/build-release.sh links gtmd (static Swift runtime and
+             libstdc++, lld, DT_RELR, no exported symbols): what any Swift server pays before its own work.
 --gtmd PATH (default .build/release/gtmd, built when missing) is LABEL gtmd; --gtmd-b PATH adds LABEL gtmd-b
 (before/after in one run); --variant LABEL=PATH adds any other; add the labels to --peers (`gtmd-b,gtmd-b-lab`).
 --env LABEL:VAR=VALUE sets an environment variable for that label's runs (e.g. MALLOC_ARENA_MAX).
@@ -187,13 +192,15 @@ def main():
     names = a.peers.split(",")
     for n in names:
         base = n[:-4] if n.endswith("-lab") else n
-        if n not in ("gdnsd", "nsd", "knot") and base not in gtmds:
-            raise SystemExit(f"startup.py: unknown peer {n} (gdnsd, nsd, knot, or a gtmd LABEL[-lab])")
+        if n not in PEERS + FLOORS and base not in gtmds:
+            raise SystemExit(f"startup.py: unknown peer {n} (gdnsd, nsd, knot, ceiling, swift-floor, or a gtmd "
+                             "LABEL[-lab])")
 
     out = a.out or os.path.join(ROOT, ".build", "bench", time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-startup")
     os.makedirs(out, exist_ok=True)
     probe = os.path.join(out, "startprobe")
     subprocess.run(["cc", "-O2", "-Wall", "-o", probe, os.path.join(ROOT, "bench", "startprobe.c")], check=True)
+    floors = build_floors([n for n in names if n in FLOORS], out)
     server_cpu, my_cpu = ("-1", "-1") if a.no_pin else ("0", "1")
     pin = [] if a.no_pin else ["taskset", "-c", my_cpu]
 
@@ -224,7 +231,7 @@ def main():
         for r in range(a.rounds):
             for i in range(len(names)):
                 name = names[(i + r) % len(names)]
-                row = measure(a, name, r, gtmds, envs, probe, server_cpu, my_cpu, pin, used, bport, out)
+                row = measure(a, name, r, gtmds, floors, envs, probe, server_cpu, my_cpu, pin, used, bport, out)
                 rows.append(row)
                 with open(csv_path, "a") as f:
                     f.write(",".join(str(row.get(c, "")) for c in cols) + "\n")
@@ -242,12 +249,14 @@ def main():
     print(f"raw: {out}")
 
 
-def measure(a, name, r, gtmds, envs, probe, server_cpu, my_cpu, pin, used, bport, out):
+def measure(a, name, r, gtmds, floors, envs, probe, server_cpu, my_cpu, pin, used, bport, out):
     run = tempfile.mkdtemp(prefix=f"gtmd-startup-{name}-")
     port = free_port(used)
     env = dict(os.environ)
     try:
-        if name in ("gdnsd", "nsd", "knot"):
+        if name in FLOORS:
+            argv = [floors[name], "-p", str(port), "-s", "127.0.0.1"]
+        elif name in PEERS:
             prep, argv = render(name, run, port)
             if prep:
                 subprocess.run(["sh", "-c", prep], cwd=run, check=True, stdout=subprocess.DEVNULL)
@@ -262,7 +271,7 @@ def measure(a, name, r, gtmds, envs, probe, server_cpu, my_cpu, pin, used, bport
                 prep, argv = render("gtmd", run, port)
                 if prep:
                     subprocess.run(["sh", "-c", prep], cwd=run, check=True, env=env)
-        if name not in ("gdnsd", "nsd", "knot") and a.history > 0:
+        if name not in PEERS + FLOORS and a.history > 0:
             write_history(os.path.join(run, "state.json"), a.history)
         argv = [os.path.expandvars(x) if "$" in x else x for x in argv]
         argv = [env["GTMD"] if x in ("$GTMD", "${GTMD}") else x for x in argv]
@@ -322,6 +331,39 @@ def measure(a, name, r, gtmds, envs, probe, server_cpu, my_cpu, pin, used, bport
     finally:
         shutil.rmtree(run, ignore_errors=True)
 
+
+def build_floors(wanted, out):
+    """The floors' binaries, built into out: {peer: path}. `ceiling` is bench/gen/ceiling.c (a C responder with
+    prebuilt answers), `swift-floor` bench/gen/floor.swift, linked as scripts/build-release.sh links gtmd."""
+    built = {}
+    for name in wanted:
+        path = os.path.join(out, name)
+        if name == "ceiling":
+            cmd = ["cc", "-O2", "-Wall", "-o", path, os.path.join(ROOT, "bench", "gen", "ceiling.c")]
+        else:
+            cmd = ["swiftc", "-O", "-static-stdlib", "-o", path, os.path.join(ROOT, "bench", "gen", "floor.swift")]
+            # libstdc++ static, as gtmd's release link takes it: a directory holding only its archive, searched first.
+            archive = subprocess.run(["gcc", "-print-file-name=libstdc++.a"], capture_output=True, text=True).stdout.strip()
+            if os.path.isabs(archive) and os.path.exists(archive):
+                libs = os.path.join(out, "floor-libs")
+                os.makedirs(libs, exist_ok=True)
+                if not os.path.exists(os.path.join(libs, "libstdc++.a")):
+                    os.symlink(os.path.realpath(archive), os.path.join(libs, "libstdc++.a"))
+                cmd += ["-L", libs]
+            lld = os.path.join(os.path.dirname(os.path.realpath(shutil.which("swiftc") or "swiftc")), "ld.lld")
+            if os.path.exists(lld):
+                cmd += ["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs", "-Xlinker",
+                        "--no-export-dynamic"]
+            else:
+                print("startup.py: no ld.lld beside swiftc: swift-floor linked without gtmd's flags", file=sys.stderr)
+        subprocess.run(cmd, check=True)
+        built[name] = path
+    return built
+
+
+# The peers with a bench/peers/<name>/ config, and the floors (no config: a port and an address).
+PEERS = ("gdnsd", "nsd", "knot")
+FLOORS = ("ceiling", "swift-floor")
 
 # Binaries already dropped from the page cache and read back in this run (see `measure`).
 settled = set()
