@@ -59,12 +59,12 @@ import tempfile
 import threading
 import time
 
+from genbuild import GEN_OUT, gen
 from proctree import stat_table, stop_group, threads
 from valgrind_copy import valgrind_copy
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
-GEN_OUT = os.path.join(ROOT, ".build", "bench", "gen")
 CLK = os.sysconf("SC_CLK_TCK")
 ADDR = "127.0.0.1"
 
@@ -91,17 +91,6 @@ def log(*a):
 # ---------------------------------------------------------------------------------------------------------------
 # Generators
 # ---------------------------------------------------------------------------------------------------------------
-def gen(name):
-    """Builds bench/gen/<name>.c into .build/bench/gen/<name> when missing or older than its sources."""
-    os.makedirs(GEN_OUT, exist_ok=True)
-    src = os.path.join(BENCH, "gen", name + ".c")
-    out = os.path.join(GEN_OUT, name)
-    deps = [src, os.path.join(BENCH, "gen", "dnsq.h")]
-    if not os.path.exists(out) or os.path.getmtime(out) < max(os.path.getmtime(d) for d in deps):
-        subprocess.run(["gcc", "-O2", "-Wall", "-Wextra", "-o", out, src], check=True)
-    return out
-
-
 def parse_stats(text):
     def g(pattern, cast=float, default=float("nan")):
         m = re.search(pattern, text)

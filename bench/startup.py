@@ -56,6 +56,7 @@ import sys
 import tempfile
 import time
 
+from genbuild import gen
 from proctree import threads, tree
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -333,32 +334,36 @@ def measure(a, name, r, gtmds, floors, envs, probe, server_cpu, my_cpu, pin, use
 
 
 def build_floors(wanted, out):
-    """The floors' binaries, built into out: {peer: path}. `ceiling` is bench/gen/ceiling.c (a C responder with
-    prebuilt answers), `swift-floor` bench/gen/floor.swift, linked as scripts/build-release.sh links gtmd."""
+    """The floors' binaries: {peer: path}. `ceiling` is bench/gen/ceiling.c (a C responder with prebuilt answers),
+    built as speed.py builds it; `swift-floor` is bench/gen/floor.swift (see `build_swift_floor`)."""
     built = {}
-    for name in wanted:
-        path = os.path.join(out, name)
-        if name == "ceiling":
-            cmd = ["cc", "-O2", "-Wall", "-o", path, os.path.join(ROOT, "bench", "gen", "ceiling.c")]
-        else:
-            cmd = ["swiftc", "-O", "-static-stdlib", "-o", path, os.path.join(ROOT, "bench", "gen", "floor.swift")]
-            # libstdc++ static, as gtmd's release link takes it: a directory holding only its archive, searched first.
-            archive = subprocess.run(["gcc", "-print-file-name=libstdc++.a"], capture_output=True, text=True).stdout.strip()
-            if os.path.isabs(archive) and os.path.exists(archive):
-                libs = os.path.join(out, "floor-libs")
-                os.makedirs(libs, exist_ok=True)
-                if not os.path.exists(os.path.join(libs, "libstdc++.a")):
-                    os.symlink(os.path.realpath(archive), os.path.join(libs, "libstdc++.a"))
-                cmd += ["-L", libs]
-            lld = os.path.join(os.path.dirname(os.path.realpath(shutil.which("swiftc") or "swiftc")), "ld.lld")
-            if os.path.exists(lld):
-                cmd += ["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs", "-Xlinker",
-                        "--no-export-dynamic"]
-            else:
-                print("startup.py: no ld.lld beside swiftc: swift-floor linked without gtmd's flags", file=sys.stderr)
-        subprocess.run(cmd, check=True)
-        built[name] = path
+    if "ceiling" in wanted:
+        built["ceiling"] = gen("ceiling")
+    if "swift-floor" in wanted:
+        built["swift-floor"] = build_swift_floor(out)
     return built
+
+
+def build_swift_floor(out):
+    """bench/gen/floor.swift built into out, linked as scripts/build-release.sh links gtmd (the flags of that link
+    that are not gtmd's own layout: static Swift runtime and libstdc++, lld, DT_RELR, no exported symbols)."""
+    path = os.path.join(out, "swift-floor")
+    cmd = ["swiftc", "-O", "-static-stdlib", "-o", path, os.path.join(ROOT, "bench", "gen", "floor.swift")]
+    # libstdc++ static, as gtmd's release link takes it: a directory holding only its archive, searched first.
+    archive = subprocess.run(["gcc", "-print-file-name=libstdc++.a"], capture_output=True, text=True).stdout.strip()
+    if os.path.isabs(archive) and os.path.exists(archive):
+        libs = os.path.join(out, "floor-libs")
+        os.makedirs(libs, exist_ok=True)
+        if not os.path.exists(os.path.join(libs, "libstdc++.a")):
+            os.symlink(os.path.realpath(archive), os.path.join(libs, "libstdc++.a"))
+        cmd += ["-L", libs]
+    lld = os.path.join(os.path.dirname(os.path.realpath(shutil.which("swiftc") or "swiftc")), "ld.lld")
+    if os.path.exists(lld):
+        cmd += ["-use-ld=lld", "-Xlinker", "-z", "-Xlinker", "pack-relative-relocs", "-Xlinker", "--no-export-dynamic"]
+    else:
+        print("startup.py: no ld.lld beside swiftc: swift-floor linked without gtmd's flags", file=sys.stderr)
+    subprocess.run(cmd, check=True)
+    return path
 
 
 # The peers with a bench/peers/<name>/ config, and the floors (no config: a port and an address).
